@@ -1,0 +1,127 @@
+//! The control channel between a node and its harness or CLI. It never passes through netproxy,
+//! so a node cut off from its peers still answers.
+//!
+//! Transport: TCP. Each frame is a 4-byte big-endian length followed by that many bytes of
+//! rmp-serde. The client sends [`Request`]s; the node answers each with one [`Response`], in
+//! order. After `Subscribe` the connection carries only `Response::Apply` frames, one per applied
+//! entry, in index order, starting at the requested index.
+
+use crate::core::{Index, Role, Term};
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+
+/// A frame larger than this is a protocol error (it bounds what a bad peer can make us allocate).
+pub const MAX_FRAME: usize = 16 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// The lab's `Start(command)`.
+    Start {
+        #[serde(with = "serde_bytes")]
+        command: Vec<u8>,
+    },
+    /// The lab's `GetState()`, with more detail.
+    GetState,
+    /// Turn this connection into a stream of every applied entry with index >= `from`.
+    Subscribe { from: Index },
+    /// Exit the process cleanly.
+    Shutdown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Answer to `Start`. `is_leader == false` means the command was not accepted.
+    Started {
+        index: Index,
+        term: Term,
+        is_leader: bool,
+    },
+    State(NodeState),
+    Apply(ApplyMsg),
+    ShuttingDown,
+    /// The request was understood but refused (e.g. a command too large for one datagram).
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeState {
+    pub id: u32,
+    pub term: Term,
+    pub is_leader: bool,
+    pub role: Role,
+    pub leader: Option<u32>,
+    pub commit_index: Index,
+    pub last_applied: Index,
+    pub last_log_index: Index,
+}
+
+/// The lab's ApplyMsg for a command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyMsg {
+    pub index: Index,
+    pub term: Term,
+    #[serde(with = "serde_bytes")]
+    pub command: Vec<u8>,
+}
+
+/// Encodes one frame (length prefix included).
+pub fn encode_frame<T: Serialize>(value: &T) -> Vec<u8> {
+    let body = rmp_serde::to_vec(value).expect("encoding a control message cannot fail");
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Splits one complete frame off the front of `buf`, if there is one.
+/// Returns the decoded value and the number of bytes it used.
+pub fn decode_frame<T: for<'de> Deserialize<'de>>(buf: &[u8]) -> io::Result<Option<(T, usize)>> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("control frame of {len} bytes exceeds the {MAX_FRAME}-byte limit"),
+        ));
+    }
+    if buf.len() < 4 + len {
+        return Ok(None);
+    }
+    let value = rmp_serde::from_slice(&buf[4..4 + len]).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad control frame: {e}"),
+        )
+    })?;
+    Ok(Some((value, 4 + len)))
+}
+
+/// Blocking write of one frame (clients: harness, CLI).
+pub fn write_frame<T: Serialize>(w: &mut impl Write, value: &T) -> io::Result<()> {
+    w.write_all(&encode_frame(value))
+}
+
+/// Blocking read of one frame (clients: harness, CLI).
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result<T> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("control frame of {len} bytes exceeds the {MAX_FRAME}-byte limit"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    rmp_serde::from_slice(&body).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad control frame: {e}"),
+        )
+    })
+}

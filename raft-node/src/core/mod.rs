@@ -1,0 +1,143 @@
+//! The IO-free Raft core (extended Raft paper, Figure 2).
+//!
+//! Inputs: a received [`Message`] ([`Raft::step`]), the passage of time ([`Raft::tick`]) and client
+//! proposals ([`Raft::propose`]). Every input takes `now`, the caller's monotonic clock; the core
+//! never reads a clock, a socket or a file. Output accumulates in a [`Ready`] that the runtime takes
+//! with [`Raft::take_ready`] and carries out in the documented order:
+//!
+//! 1. make `ready.persist` durable,
+//! 2. send `ready.messages`,
+//! 3. hand `ready.apply` to the state machine, in order.
+//!
+//! Persist-before-send is what makes a granted vote or an acknowledged append survive a crash.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A peer's id: its position in the cluster's member list (0-based).
+pub type NodeId = u32;
+/// A Raft term. Term 0 means "never voted, no entries".
+pub type Term = u64;
+/// A log index. The first entry has index 1; index 0 is the empty prefix.
+pub type Index = u64;
+/// Monotonic time since an origin the caller picks (process start, or 0 in a simulation).
+pub type Time = Duration;
+
+/// One log entry. `command` is opaque to Raft.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: Term,
+    pub index: Index,
+    #[serde(with = "serde_bytes")]
+    pub command: Vec<u8>,
+}
+
+/// The part of Figure 2's "persistent state" that is not the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    pub current_term: Term,
+    pub voted_for: Option<NodeId>,
+}
+
+/// A peer-to-peer message. `term` is the sender's current term, carried once for every kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub term: Term,
+    pub body: MessageBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageBody {
+    RequestVote {
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    RequestVoteReply {
+        vote_granted: bool,
+    },
+    AppendEntries {
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+    },
+    AppendEntriesReply {
+        /// On success: the highest index known to match the leader's log
+        /// (prev_log_index + entries.len()). Identifies which request this answers.
+        success: bool,
+        match_index: Index,
+        /// On failure (fast backup): the term of the conflicting entry at prev_log_index, if any,
+        /// and the first index the follower holds with that term (or its log length + 1 when
+        /// its log is too short).
+        conflict_term: Option<Term>,
+        conflict_index: Index,
+    },
+}
+
+/// Timing and sizing knobs of one peer.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub id: NodeId,
+    /// Number of peers in the cluster, this one included; ids are 0..members.
+    pub members: u32,
+    /// Election timeouts are drawn uniformly from [min, max).
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    pub heartbeat_interval: Duration,
+    /// Encoded-size budget for one AppendEntries' entries (so a message fits one datagram).
+    pub max_append_bytes: usize,
+    /// Seed of the core's random number generator (election timeouts).
+    pub seed: u64,
+}
+
+/// What the core restarts from: exactly what earlier `Ready::persist` effects made durable.
+#[derive(Clone, Debug, Default)]
+pub struct Restored {
+    pub hard_state: HardState,
+    pub entries: Vec<Entry>,
+}
+
+/// Changes to durable state, to be applied in this order: `hard_state`, then remove every entry
+/// with index >= `truncate_from`, then append `append`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Persist {
+    pub hard_state: Option<HardState>,
+    pub truncate_from: Option<Index>,
+    pub append: Vec<Entry>,
+}
+
+/// Effects accumulated since the last `take_ready`.
+#[derive(Debug, Default)]
+pub struct Ready {
+    pub persist: Option<Persist>,
+    pub messages: Vec<Message>,
+    /// Newly committed entries, in index order, gap-free after the previous batch.
+    pub apply: Vec<Entry>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// A snapshot of a peer's volatile state, for status displays and the harness.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub id: NodeId,
+    pub term: Term,
+    pub role: Role,
+    pub leader: Option<NodeId>,
+    pub commit_index: Index,
+    pub last_applied: Index,
+    pub last_log_index: Index,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposeError {
+    NotLeader { leader: Option<NodeId> },
+    TooLarge { size: usize, max: usize },
+}
