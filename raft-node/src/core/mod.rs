@@ -14,6 +14,10 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod raft;
+
+pub use raft::Raft;
+
 /// A peer's id: its position in the cluster's member list (0-based).
 pub type NodeId = u32;
 /// A Raft term. Term 0 means "never voted, no entries".
