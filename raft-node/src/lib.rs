@@ -3,7 +3,9 @@
 //! - [`core`]: the IO-free protocol (Figure 2), driven by messages and clock ticks.
 //! - [`wire`]: peer datagrams (envelope + MessagePack).
 //! - [`control`]: the harness/CLI control channel.
+//! - [`runtime`]: the mio event loop that connects the core to its sockets.
 
 pub mod control;
 pub mod core;
+pub mod runtime;
 pub mod wire;

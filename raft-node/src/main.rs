@@ -1,1 +1,459 @@
-fn main() {}
+//! `raft-node run` runs one Raft peer; `raft-node ctl` talks to a running one over its control
+//! channel.
+
+use clap::{Args, Parser, Subcommand};
+use raft_node::control::{read_frame, write_frame, Request, Response};
+use raft_node::core::Index;
+use raft_node::runtime::{self, logging, MemStorage, NodeConfig};
+use std::fs;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+#[derive(Parser, Debug)]
+#[command(name = "raft-node", version, about = "One Raft peer as an OS process")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one peer of a cluster.
+    Run(RunArgs),
+    /// Query or drive a running node over its control channel.
+    Ctl(CtlArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// This node's id: its position in --peers.
+    #[arg(long)]
+    id: u32,
+    /// UDP address to receive peer datagrams on.
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Comma-separated UDP addresses to send to, one per node id, ours included (unused, it
+    /// keeps the positions aligned). The cluster size is their number.
+    #[arg(long, value_name = "ADDR,...", value_delimiter = ',', required = true)]
+    peers: Vec<SocketAddr>,
+    /// TCP address of the control channel.
+    #[arg(long, value_name = "ADDR")]
+    control: SocketAddr,
+    /// Directory for durable state; created if missing.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Datagrams of any other cluster are dropped.
+    #[arg(long, default_value_t = 1)]
+    cluster_id: u64,
+    /// Election timeouts are drawn uniformly from MIN..MAX.
+    #[arg(long, value_name = "MIN..MAX", default_value = "300ms..600ms", value_parser = parse_range)]
+    election_timeout: (Duration, Duration),
+    /// Leader heartbeat interval; must be below the minimum election timeout.
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    heartbeat: Duration,
+    /// Seed of the election-timeout randomness (default: from the id and the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+struct CtlArgs {
+    /// The node's control address.
+    #[arg(long, value_name = "ADDR")]
+    control: SocketAddr,
+    #[command(subcommand)]
+    action: CtlAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlAction {
+    /// Print the node's state as key=value pairs.
+    Status,
+    /// Propose TEXT as a command (the lab's Start).
+    Submit { text: String },
+    /// Print applied entries as they come, from index --from on.
+    Watch {
+        #[arg(long, default_value_t = 1)]
+        from: Index,
+    },
+    /// Ask the node to exit.
+    Shutdown,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::Ctl(args) => ctl(args),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let data_dir = args.data_dir.clone();
+    let config = match validate(args, default_seed) {
+        Ok(config) => config,
+        Err(msg) => {
+            eprintln!("raft-node run: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(msg) = prepare_data_dir(&data_dir) {
+        eprintln!("raft-node run: {msg}");
+        return ExitCode::FAILURE;
+    }
+    logging::init(config.id);
+    log::info!(
+        "starting: seed {} (pass --seed {} to repeat it), election timeout {:?}..{:?}, \
+         heartbeat {:?}",
+        config.seed,
+        config.seed,
+        config.election_timeout_min,
+        config.election_timeout_max,
+        config.heartbeat
+    );
+    log::info!(
+        "data dir {}: Raft state is kept in memory only, a restart begins empty",
+        data_dir.display()
+    );
+    match runtime::run(config, MemStorage::default()) {
+        Ok(()) => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("fatal: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Checks what clap cannot check field by field.
+fn validate(args: RunArgs, default_seed: fn(u32) -> u64) -> Result<NodeConfig, String> {
+    let n = args.peers.len();
+    if args.id as usize >= n {
+        return Err(format!(
+            "--id {} is not a position in --peers, which lists {n} address(es) (ids 0..={})",
+            args.id,
+            n - 1
+        ));
+    }
+    let (min, max) = args.election_timeout;
+    if args.heartbeat >= min {
+        return Err(format!(
+            "--heartbeat {:?} must be shorter than the minimum election timeout {min:?}, or \
+             followers time out between heartbeats",
+            args.heartbeat
+        ));
+    }
+    Ok(NodeConfig {
+        id: args.id,
+        listen: args.listen,
+        peers: args.peers,
+        control: args.control,
+        cluster_id: args.cluster_id,
+        election_timeout_min: min,
+        election_timeout_max: max,
+        heartbeat: args.heartbeat,
+        seed: args.seed.unwrap_or_else(|| default_seed(args.id)),
+    })
+}
+
+/// Different for every node and every start, so peers do not time out in lockstep.
+fn default_seed(id: u32) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// A whole number with a unit: `250us`, `300ms`, `2s`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("'{s}' is not a duration: use a whole number with us, ms or s (300ms)");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "us" => Duration::from_micros(n),
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        _ => return Err(bad()),
+    };
+    if d.is_zero() {
+        return Err(format!("'{s}': the duration must be above zero"));
+    }
+    Ok(d)
+}
+
+/// `MIN..MAX`, two durations with MIN < MAX.
+fn parse_range(s: &str) -> Result<(Duration, Duration), String> {
+    let (lo, hi) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not a range: use MIN..MAX, e.g. 300ms..600ms"))?;
+    let (lo, hi) = (parse_duration(lo)?, parse_duration(hi)?);
+    if lo >= hi {
+        return Err(format!(
+            "'{s}': the minimum must be below the maximum, e.g. 300ms..600ms"
+        ));
+    }
+    Ok((lo, hi))
+}
+
+/// Creates the data dir if needed and proves that we can write to it (a probe file, removed
+/// at once), so a bad path fails at start rather than at the first persist.
+fn prepare_data_dir(dir: &Path) -> Result<(), String> {
+    fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create --data-dir {}: {e}", dir.display()))?;
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    fs::write(&probe, b"")
+        .and_then(|()| fs::remove_file(&probe))
+        .map_err(|e| format!("--data-dir {} is not writable: {e}", dir.display()))
+}
+
+fn ctl(args: CtlArgs) -> ExitCode {
+    let addr = args.control;
+    let result = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("no node answers on {addr}: {e}"))
+        .and_then(|mut conn| {
+            ctl_action(&mut conn, args.action).map_err(|e| format!("talking to {addr}: {e}"))
+        });
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("raft-node ctl: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn call(conn: &mut TcpStream, req: &Request) -> io::Result<Response> {
+    write_frame(conn, req)?;
+    read_frame(conn)
+}
+
+fn unexpected(resp: Response) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("unexpected answer {resp:?}"),
+    )
+}
+
+fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
+    match action {
+        CtlAction::Status => match call(conn, &Request::GetState)? {
+            Response::State(s) => {
+                let leader = s.leader.map_or("none".to_string(), |l| format!("n{l}"));
+                println!(
+                    "id={} term={} role={:?} leader={leader} commit_index={} last_applied={} \
+                     last_log_index={}",
+                    s.id, s.term, s.role, s.commit_index, s.last_applied, s.last_log_index
+                );
+            }
+            other => return Err(unexpected(other)),
+        },
+        CtlAction::Submit { text } => {
+            let start = Request::Start {
+                command: text.into_bytes(),
+            };
+            match call(conn, &start)? {
+                Response::Started {
+                    index,
+                    term,
+                    is_leader: true,
+                } => println!("index={index} term={term}"),
+                Response::Started { .. } => {
+                    // Start does not name the leader; the node's state does.
+                    let hint = match call(conn, &Request::GetState)? {
+                        Response::State(s) => s.leader.map_or("none".into(), |l| format!("n{l}")),
+                        other => return Err(unexpected(other)),
+                    };
+                    println!("not leader (leader hint: {hint})");
+                    return Ok(ExitCode::FAILURE);
+                }
+                Response::Error { message } => {
+                    println!("refused: {message}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                other => return Err(unexpected(other)),
+            }
+        }
+        CtlAction::Watch { from } => {
+            write_frame(conn, &Request::Subscribe { from })?;
+            loop {
+                match read_frame(conn) {
+                    Ok(Response::Apply(m)) => println!(
+                        "index={} term={} {}",
+                        m.index,
+                        m.term,
+                        String::from_utf8_lossy(&m.command)
+                    ),
+                    Ok(other) => return Err(unexpected(other)),
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        println!("node closed the stream");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        CtlAction::Shutdown => match call(conn, &Request::Shutdown)? {
+            Response::ShuttingDown => println!("shutting down"),
+            other => return Err(unexpected(other)),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    const PEERS: &str = "127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102";
+
+    /// A valid `run` command line with `overrides` replacing or adding flags.
+    fn parse(overrides: &[(&str, &str)]) -> Result<RunArgs, clap::Error> {
+        let mut flags = vec![
+            ("--id", "0"),
+            ("--listen", "127.0.0.1:7000"),
+            ("--peers", PEERS),
+            ("--control", "127.0.0.1:7300"),
+            ("--data-dir", "/tmp/x"),
+        ];
+        for &(flag, value) in overrides {
+            match flags.iter_mut().find(|(f, _)| *f == flag) {
+                Some(slot) => slot.1 = value,
+                None => flags.push((flag, value)),
+            }
+        }
+        let argv = ["raft-node", "run"]
+            .into_iter()
+            .chain(flags.iter().flat_map(|&(f, v)| [f, v]));
+        match Cli::try_parse_from(argv)?.command {
+            Command::Run(args) => Ok(args),
+            Command::Ctl(_) => unreachable!("parsed a run command line"),
+        }
+    }
+
+    fn config(overrides: &[(&str, &str)]) -> Result<NodeConfig, String> {
+        validate(parse(overrides).map_err(|e| e.to_string())?, |_| 42)
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_us_ms_and_s() {
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn bad_durations_are_rejected() {
+        for s in ["", "300", "ms", "1.5s", "-3ms", "3 ms", "3m", "3msx", "0ms"] {
+            assert!(parse_duration(s).is_err(), "{s:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn ranges_need_min_below_max() {
+        assert_eq!(
+            parse_range("300ms..600ms"),
+            Ok((Duration::from_millis(300), Duration::from_millis(600)))
+        );
+        assert_eq!(
+            parse_range("300000us..1s"),
+            Ok((Duration::from_millis(300), Duration::from_secs(1)))
+        );
+        for s in ["600ms..300ms", "300ms..300ms", "300ms", "300ms..", "..1s"] {
+            assert!(parse_range(s).is_err(), "{s:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[("--id", "1")]).unwrap();
+        assert_eq!(c.id, 1);
+        assert_eq!(c.peers.len(), 3);
+        assert_eq!(c.cluster_id, 1);
+        assert_eq!(c.election_timeout_min, Duration::from_millis(300));
+        assert_eq!(c.election_timeout_max, Duration::from_millis(600));
+        assert_eq!(c.heartbeat, Duration::from_millis(100));
+        assert_eq!(c.seed, 42);
+    }
+
+    #[test]
+    fn explicit_values() {
+        let c = config(&[
+            ("--id", "2"),
+            ("--cluster-id", "9"),
+            ("--election-timeout", "150ms..300ms"),
+            ("--heartbeat", "50000us"),
+            ("--seed", "7"),
+        ])
+        .unwrap();
+        assert_eq!(c.cluster_id, 9);
+        assert_eq!(c.election_timeout_min, Duration::from_millis(150));
+        assert_eq!(c.heartbeat, Duration::from_millis(50));
+        assert_eq!(c.seed, 7);
+    }
+
+    #[test]
+    fn id_must_index_peers() {
+        let err = config(&[("--id", "3")]).unwrap_err();
+        assert!(err.contains("--id 3"), "{err}");
+    }
+
+    #[test]
+    fn heartbeat_must_be_below_the_election_timeout() {
+        let err = config(&[("--heartbeat", "300ms")]).unwrap_err();
+        assert!(err.contains("--heartbeat"), "{err}");
+    }
+
+    #[test]
+    fn bad_arguments_are_rejected_by_clap() {
+        assert!(parse(&[]).is_ok());
+        let cases = [
+            ("--election-timeout", "600ms..300ms"),
+            ("--heartbeat", "100"),
+            ("--id", "x"),
+            ("--listen", "localhost"),
+            ("--listen", "127.0.0.1"),
+            ("--peers", "127.0.0.1:1,nonsense"),
+            ("--peers", ""),
+            ("--control", "127.0.0.1:99999"),
+            ("--seed", "x"),
+            ("--cluster-id", "-3"),
+        ];
+        for case in cases {
+            assert!(parse(&[case]).is_err(), "{case:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn data_dir_is_created() {
+        let dir = std::env::temp_dir().join(format!("raft-node-datadir-{}", std::process::id()));
+        let nested = dir.join("a/b");
+        prepare_data_dir(&nested).unwrap();
+        assert!(nested.is_dir());
+        assert_eq!(
+            fs::read_dir(&nested).unwrap().count(),
+            0,
+            "left files behind"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn data_dir_under_a_file_is_an_error() {
+        let file = std::env::temp_dir().join(format!("raft-node-notadir-{}", std::process::id()));
+        fs::write(&file, b"").unwrap();
+        let err = prepare_data_dir(&file.join("sub")).unwrap_err();
+        assert!(err.contains("--data-dir"), "{err}");
+        fs::remove_file(&file).unwrap();
+    }
+}

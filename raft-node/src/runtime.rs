@@ -1,0 +1,267 @@
+//! The event loop that runs one Raft peer: one `mio::Poll` over the UDP peer socket, the TCP
+//! control listener and its connections, and a waker for termination signals.
+//!
+//! Each iteration:
+//! 1. carry out the core's `Ready`: persist, then send, then stream applied entries to
+//!    subscribers (the order `core` documents), and flush control output;
+//! 2. poll, with the timeout set by the core's next deadline;
+//! 3. feed every peer message and control request to the core (all proposals of one wakeup reach
+//!    the core before the next `take_ready`, so it can batch them into one AppendEntries);
+//! 4. `tick` if the deadline has passed.
+//!
+//! The runtime makes no protocol decisions: it moves bytes and time into the core and the core's
+//! effects out.
+
+mod control_server;
+pub mod logging;
+mod peers;
+mod storage;
+
+pub use storage::{MemStorage, Storage};
+
+use crate::control::{NodeState, Request, Response};
+use crate::core::{Config, NodeId, ProposeError, Raft, Role, Status, Time};
+use control_server::{Close, Connection, ControlServer};
+use log::info;
+use mio::{Events, Poll, Registry, Token, Waker};
+use peers::PeerSocket;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PEER: Token = Token(0);
+const CONTROL: Token = Token(1);
+const SIGNAL: Token = Token(2);
+/// Control connections get tokens from here up.
+const FIRST_CONNECTION: usize = 3;
+
+/// The core's budget for the entries of one AppendEntries: under `wire::MAX_DATAGRAM` with room
+/// for the envelope and the message's other fields.
+const MAX_APPEND_BYTES: usize = 60 * 1024;
+
+/// Everything a node needs to run, already validated (see main.rs).
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// Our UDP address for peer datagrams.
+    pub listen: SocketAddr,
+    /// Where to send to each peer, by id; the entry at our own id is unused.
+    pub peers: Vec<SocketAddr>,
+    /// Our TCP address for the control channel.
+    pub control: SocketAddr,
+    pub cluster_id: u64,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    pub heartbeat: Duration,
+    pub seed: u64,
+}
+
+impl NodeConfig {
+    fn core_config(&self) -> Config {
+        Config {
+            id: self.id,
+            members: self.peers.len() as u32,
+            election_timeout_min: self.election_timeout_min,
+            election_timeout_max: self.election_timeout_max,
+            heartbeat_interval: self.heartbeat,
+            max_append_bytes: MAX_APPEND_BYTES,
+            seed: self.seed,
+        }
+    }
+}
+
+/// Why the loop stops.
+enum Stop {
+    Signal,
+    /// A control client asked; its connection is owed the `ShuttingDown` answer.
+    Requested(Token),
+}
+
+/// Runs the node until a `Shutdown` request or a termination signal (`Ok`), or a fatal error:
+/// a socket that cannot be bound or polled, or state that cannot be persisted.
+pub fn run(config: NodeConfig, mut storage: impl Storage) -> io::Result<()> {
+    let origin = Instant::now();
+    let restored = storage.restore()?;
+    let raft = Raft::new(config.core_config(), restored, origin.elapsed());
+
+    let poll = Poll::new()?;
+    let registry = poll.registry();
+    let peers = PeerSocket::bind(
+        config.listen,
+        config.id,
+        config.peers.clone(),
+        config.cluster_id,
+        registry,
+        PEER,
+    )?;
+    let control = ControlServer::bind(config.control, registry, CONTROL, FIRST_CONNECTION)?;
+    let waker = Arc::new(Waker::new(registry, SIGNAL)?);
+    ctrlc::set_handler(move || {
+        // Nothing else is safe to do here; the loop sees the wakeup.
+        let _ = waker.wake();
+    })
+    .map_err(io::Error::other)?;
+
+    let listen = peers.local_addr()?;
+    let control_addr = control.local_addr()?;
+    info!(
+        "listening: peers on udp {listen}, control on tcp {control_addr}; cluster id {}, {} members",
+        config.cluster_id,
+        config.peers.len()
+    );
+    // The one line on stdout, for whoever started us.
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "ready id={} listen={listen} control={control_addr}",
+        config.id
+    )?;
+    stdout.flush()?;
+
+    let mut node = Node {
+        raft,
+        storage,
+        peers,
+        control,
+        origin,
+        stop: None,
+    };
+    let result = node.run_loop(poll);
+    info!("{}", node.peers.counters);
+    result
+}
+
+struct Node<S> {
+    raft: Raft,
+    storage: S,
+    peers: PeerSocket,
+    control: ControlServer,
+    /// Time zero of the core's clock.
+    origin: Instant,
+    stop: Option<Stop>,
+}
+
+impl<S: Storage> Node<S> {
+    fn now(&self) -> Time {
+        self.origin.elapsed()
+    }
+
+    fn run_loop(&mut self, mut poll: Poll) -> io::Result<()> {
+        let mut events = Events::with_capacity(256);
+        loop {
+            self.process_ready(poll.registry())?;
+            self.control.flush_all(poll.registry());
+            logging::set_term(self.raft.status().term);
+            match self.stop.take() {
+                Some(Stop::Signal) => {
+                    info!("termination signal: shutting down");
+                    return Ok(());
+                }
+                Some(Stop::Requested(token)) => {
+                    info!("shutdown requested over the control channel");
+                    self.control.finish_shutdown(poll.registry(), token);
+                    return Ok(());
+                }
+                None => {}
+            }
+
+            let timeout = self.raft.next_deadline().saturating_sub(self.now());
+            if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+
+            let now = self.now();
+            for event in events.iter() {
+                match event.token() {
+                    PEER => {
+                        let raft = &mut self.raft;
+                        self.peers.drain(|msg| raft.step(msg, now));
+                    }
+                    CONTROL => self.control.accept(poll.registry()),
+                    SIGNAL => self.stop = Some(Stop::Signal),
+                    _ => {
+                        let (raft, stop) = (&mut self.raft, &mut self.stop);
+                        self.control.on_event(poll.registry(), event, |conn, req| {
+                            handle_request(raft, conn, req, now, stop)
+                        });
+                    }
+                }
+            }
+
+            let now = self.now();
+            if now >= self.raft.next_deadline() {
+                self.raft.tick(now);
+            }
+        }
+    }
+
+    /// Carries out the core's effects in the order it requires: persist, send, apply.
+    fn process_ready(&mut self, registry: &Registry) -> io::Result<()> {
+        let ready = self.raft.take_ready();
+        if let Some(persist) = &ready.persist {
+            self.storage.persist(persist)?;
+        }
+        for msg in &ready.messages {
+            self.peers.send(msg);
+        }
+        self.control.deliver(registry, &ready.apply);
+        Ok(())
+    }
+}
+
+/// Answers one control request. Proposals go straight to the core; the `Ready` they produce is
+/// taken once after the whole batch of events.
+fn handle_request(
+    raft: &mut Raft,
+    conn: &mut Connection,
+    req: Request,
+    now: Time,
+    stop: &mut Option<Stop>,
+) -> Result<(), Close> {
+    match req {
+        Request::Start { command } => {
+            let resp = match raft.propose(command, now) {
+                Ok((index, term)) => Response::Started {
+                    index,
+                    term,
+                    is_leader: true,
+                },
+                Err(ProposeError::NotLeader { .. }) => Response::Started {
+                    index: 0,
+                    term: raft.status().term,
+                    is_leader: false,
+                },
+                Err(ProposeError::TooLarge { size, max }) => Response::Error {
+                    message: format!(
+                        "command of {size} bytes is larger than the {max}-byte limit of one entry"
+                    ),
+                },
+            };
+            conn.reply(&resp);
+        }
+        Request::GetState => conn.reply(&Response::State(node_state(&raft.status()))),
+        Request::Subscribe { from } => conn.subscribe(from, raft.applied_entries(from))?,
+        Request::Shutdown => {
+            conn.reply(&Response::ShuttingDown);
+            *stop = Some(Stop::Requested(conn.token()));
+        }
+    }
+    Ok(())
+}
+
+fn node_state(s: &Status) -> NodeState {
+    NodeState {
+        id: s.id,
+        term: s.term,
+        is_leader: s.role == Role::Leader,
+        role: s.role,
+        leader: s.leader,
+        commit_index: s.commit_index,
+        last_applied: s.last_applied,
+        last_log_index: s.last_log_index,
+    }
+}

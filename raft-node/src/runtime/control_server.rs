@@ -1,0 +1,652 @@
+//! The node's side of the control channel ([`crate::control`]): a non-blocking TCP listener and
+//! its connections.
+//!
+//! Each connection has a read buffer that frames are split off ([`FrameReader`]) and a write
+//! buffer ([`OutBuf`]) flushed whenever the socket takes more; WRITABLE interest is registered
+//! only while output is pending, so an idle connection costs no wakeups. Whatever goes wrong on a
+//! connection (a bad frame, a reset, a subscriber too far behind) closes that connection and
+//! nothing else.
+
+use crate::control::{self, ApplyMsg, Request, Response};
+use crate::core::{Entry, Index};
+use log::{debug, error, warn};
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How much one `read` call takes from a connection.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Output a connection may have pending before it is dropped. Only a subscriber that stopped
+/// reading gets near this; the harness reads promptly.
+const MAX_PENDING_OUTPUT: usize = 256 << 20;
+
+/// How long the final `ShuttingDown` answer may take to leave.
+const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why a connection is closed.
+#[derive(Debug)]
+pub enum Close {
+    PeerClosed,
+    Io(io::Error),
+    BadFrame(io::Error),
+    RequestAfterSubscribe,
+    TooFarBehind,
+    /// The subscription's stream would skip `expected`: the core did not provide it.
+    Gap {
+        expected: Index,
+        got: Index,
+    },
+}
+
+impl fmt::Display for Close {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Close::PeerClosed => write!(f, "closed by the client"),
+            Close::Io(e) => write!(f, "{e}"),
+            Close::BadFrame(e) => write!(f, "{e}"),
+            Close::RequestAfterSubscribe => {
+                write!(f, "protocol error: a request after Subscribe")
+            }
+            Close::TooFarBehind => write!(
+                f,
+                "more than {} MiB of output pending: the client stopped reading",
+                MAX_PENDING_OUTPUT >> 20
+            ),
+            Close::Gap { expected, got } => {
+                write!(f, "apply stream gap: expected index {expected}, got {got}")
+            }
+        }
+    }
+}
+
+/// Accumulates bytes read from a connection and splits complete frames off the front.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    /// Bytes before `pos` belong to frames already returned.
+    pos: usize,
+}
+
+impl FrameReader {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete request, if the buffer holds one. An error (oversize or undecodable
+    /// frame) means the stream cannot be resynchronised.
+    pub fn next_request(&mut self) -> io::Result<Option<Request>> {
+        match control::decode_frame(&self.buf[self.pos..])? {
+            Some((req, used)) => {
+                self.pos += used;
+                Ok(Some(req))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Drops the bytes of returned frames, so the buffer holds at most one partial frame plus
+    /// the latest read.
+    fn compact(&mut self) {
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+    }
+}
+
+/// Encoded frames waiting for the socket to take them.
+#[derive(Debug, Default)]
+pub struct OutBuf {
+    buf: Vec<u8>,
+    /// Bytes before `pos` have been written.
+    pos: usize,
+}
+
+impl OutBuf {
+    pub fn push(&mut self, frame: &[u8]) {
+        self.buf.extend_from_slice(frame);
+    }
+
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Writes until done or the socket would block. `Ok(true)` when nothing is left.
+    pub fn flush_to(&mut self, dst: &mut impl Write) -> io::Result<bool> {
+        while self.pos < self.buf.len() {
+            match dst.write(&self.buf[self.pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            return Ok(true);
+        }
+        // Reclaim the written prefix only once it dominates, so each byte moves O(1) times.
+        if self.pos > self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        Ok(false)
+    }
+}
+
+/// Where a subscriber's stream stands. Entries can be offered twice (once by the replay, once
+/// in the `Ready` of the same loop iteration) or start past the requested index; the stream
+/// carries each index once, in order, without gaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscription {
+    /// The index this subscriber must receive next.
+    next: Index,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer {
+    Send,
+    /// Already sent, or before the requested start.
+    Skip,
+    Gap,
+}
+
+impl Subscription {
+    pub fn new(from: Index) -> Subscription {
+        // Index 0 is the empty prefix: the first entry is 1.
+        Subscription { next: from.max(1) }
+    }
+
+    pub fn offer(&mut self, index: Index) -> Offer {
+        if index < self.next {
+            Offer::Skip
+        } else if index == self.next {
+            self.next += 1;
+            Offer::Send
+        } else {
+            Offer::Gap
+        }
+    }
+}
+
+pub struct Connection {
+    token: Token,
+    stream: TcpStream,
+    client: SocketAddr,
+    reader: FrameReader,
+    out: OutBuf,
+    subscription: Option<Subscription>,
+    /// Whether WRITABLE interest is registered: exactly while output waits for the socket.
+    wants_write: bool,
+}
+
+impl Connection {
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    pub fn reply(&mut self, resp: &Response) {
+        self.out.push(&control::encode_frame(resp));
+    }
+
+    /// Turns this connection into an apply stream starting at `from`, first replaying
+    /// `replay` (the entries already applied from `from` on).
+    pub fn subscribe(&mut self, from: Index, replay: &[Entry]) -> Result<(), Close> {
+        let mut sub = Subscription::new(from);
+        for entry in replay {
+            push_apply(&mut sub, &mut self.out, entry.index, || apply_frame(entry))?;
+        }
+        self.subscription = Some(sub);
+        Ok(())
+    }
+
+    /// Reads until the socket is empty, handing each request to `handle` as soon as its frame
+    /// is complete (so a fast client cannot make us buffer unboundedly many requests).
+    fn read_requests(
+        &mut self,
+        scratch: &mut [u8],
+        handle: &mut impl FnMut(&mut Connection, Request) -> Result<(), Close>,
+    ) -> Result<(), Close> {
+        loop {
+            match self.stream.read(scratch) {
+                Ok(0) => return Err(Close::PeerClosed),
+                Ok(n) => self.reader.push(&scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Close::Io(e)),
+            }
+            while let Some(req) = self.reader.next_request().map_err(Close::BadFrame)? {
+                // After Subscribe the connection only carries Apply frames (control.rs).
+                if self.subscription.is_some() {
+                    return Err(Close::RequestAfterSubscribe);
+                }
+                handle(self, req)?;
+            }
+            self.check_backlog()?;
+        }
+    }
+
+    fn check_backlog(&self) -> Result<(), Close> {
+        if self.out.pending() > MAX_PENDING_OUTPUT {
+            return Err(Close::TooFarBehind);
+        }
+        Ok(())
+    }
+
+    /// Writes what the socket takes and keeps WRITABLE interest registered exactly while
+    /// something is left.
+    fn flush(&mut self, registry: &Registry) -> Result<(), Close> {
+        let done = self.out.flush_to(&mut self.stream).map_err(Close::Io)?;
+        if done == self.wants_write {
+            let interest = if done {
+                Interest::READABLE
+            } else {
+                Interest::READABLE | Interest::WRITABLE
+            };
+            registry
+                .reregister(&mut self.stream, self.token, interest)
+                .map_err(Close::Io)?;
+            self.wants_write = !done;
+        }
+        Ok(())
+    }
+}
+
+/// Appends `entry`'s Apply frame to a subscriber's output if its stream is due that index.
+fn push_apply(
+    sub: &mut Subscription,
+    out: &mut OutBuf,
+    index: Index,
+    frame: impl FnOnce() -> Vec<u8>,
+) -> Result<(), Close> {
+    match sub.offer(index) {
+        Offer::Send => out.push(&frame()),
+        Offer::Skip => {}
+        Offer::Gap => {
+            return Err(Close::Gap {
+                expected: sub.next,
+                got: index,
+            })
+        }
+    }
+    Ok(())
+}
+
+fn apply_frame(entry: &Entry) -> Vec<u8> {
+    control::encode_frame(&Response::Apply(ApplyMsg {
+        index: entry.index,
+        term: entry.term,
+        command: entry.command.clone(),
+    }))
+}
+
+pub struct ControlServer {
+    listener: TcpListener,
+    conns: HashMap<Token, Connection>,
+    next_token: usize,
+    /// Every connection reads into this, then keeps only what it received.
+    scratch: Box<[u8]>,
+}
+
+impl ControlServer {
+    /// Binds the listener; connections get tokens `first_conn_token` and up.
+    pub fn bind(
+        addr: SocketAddr,
+        registry: &Registry,
+        listener_token: Token,
+        first_conn_token: usize,
+    ) -> io::Result<ControlServer> {
+        let mut listener = TcpListener::bind(addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("binding TCP {addr}: {e}")))?;
+        registry.register(&mut listener, listener_token, Interest::READABLE)?;
+        Ok(ControlServer {
+            listener,
+            conns: HashMap::new(),
+            next_token: first_conn_token,
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts every pending connection.
+    pub fn accept(&mut self, registry: &Registry) {
+        loop {
+            let (mut stream, client) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    warn!("accepting a control connection: {e}");
+                    return;
+                }
+            };
+            let token = Token(self.next_token);
+            self.next_token += 1;
+            // Answers are small and latency-bound.
+            if let Err(e) = stream.set_nodelay(true) {
+                debug!("control connection from {client}: set_nodelay: {e}");
+            }
+            if let Err(e) = registry.register(&mut stream, token, Interest::READABLE) {
+                warn!("registering a control connection from {client}: {e}");
+                continue;
+            }
+            debug!("control connection from {client}");
+            self.conns.insert(
+                token,
+                Connection {
+                    token,
+                    stream,
+                    client,
+                    reader: FrameReader::default(),
+                    out: OutBuf::default(),
+                    subscription: None,
+                    wants_write: false,
+                },
+            );
+        }
+    }
+
+    /// Handles a readiness event of a connection: its requests go to `handle`, which answers
+    /// through the connection; pending output is flushed.
+    pub fn on_event(
+        &mut self,
+        registry: &Registry,
+        event: &Event,
+        mut handle: impl FnMut(&mut Connection, Request) -> Result<(), Close>,
+    ) {
+        let token = event.token();
+        // The connection may have been closed earlier in this batch of events.
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let mut result = Ok(());
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            result = conn.read_requests(&mut self.scratch, &mut handle);
+        }
+        if result.is_ok() && event.is_writable() {
+            result = conn.flush(registry);
+        }
+        if let Err(why) = result {
+            self.close(registry, token, why);
+        }
+    }
+
+    /// Streams newly applied entries to every subscriber.
+    pub fn deliver(&mut self, registry: &Registry, entries: &[Entry]) {
+        if entries.is_empty() {
+            return;
+        }
+        // Encoded once, shared by every subscriber that needs it.
+        let mut frames: Vec<Option<Vec<u8>>> = vec![None; entries.len()];
+        let mut failed = Vec::new();
+        for conn in self.conns.values_mut() {
+            let Some(sub) = conn.subscription.as_mut() else {
+                continue;
+            };
+            let result = entries
+                .iter()
+                .zip(frames.iter_mut())
+                .try_for_each(|(e, f)| {
+                    push_apply(sub, &mut conn.out, e.index, || {
+                        f.get_or_insert_with(|| apply_frame(e)).clone()
+                    })
+                });
+            if let Err(why) = result.and_then(|()| conn.check_backlog()) {
+                failed.push((conn.token, why));
+            }
+        }
+        for (token, why) in failed {
+            self.close(registry, token, why);
+        }
+    }
+
+    /// Flushes every connection with pending output that is not already waiting for WRITABLE.
+    pub fn flush_all(&mut self, registry: &Registry) {
+        let mut failed = Vec::new();
+        for conn in self.conns.values_mut() {
+            if conn.out.pending() > 0 && !conn.wants_write {
+                if let Err(why) = conn.flush(registry) {
+                    failed.push((conn.token, why));
+                }
+            }
+        }
+        for (token, why) in failed {
+            self.close(registry, token, why);
+        }
+    }
+
+    /// Delivers the rest of `token`'s output (the `ShuttingDown` answer), blocking briefly:
+    /// the process exits right after.
+    pub fn finish_shutdown(&mut self, registry: &Registry, token: Token) {
+        let Some(mut conn) = self.conns.remove(&token) else {
+            return;
+        };
+        let _ = registry.deregister(&mut conn.stream);
+        let mut stream = std::net::TcpStream::from(conn.stream);
+        let result = stream
+            .set_nonblocking(false)
+            .and_then(|()| stream.set_write_timeout(Some(SHUTDOWN_FLUSH_TIMEOUT)))
+            .and_then(|()| conn.out.flush_to(&mut stream).map(drop));
+        if let Err(e) = result {
+            debug!("control connection from {}: final flush: {e}", conn.client);
+        }
+    }
+
+    fn close(&mut self, registry: &Registry, token: Token, why: Close) {
+        let Some(mut conn) = self.conns.remove(&token) else {
+            return;
+        };
+        let _ = registry.deregister(&mut conn.stream);
+        let client = conn.client;
+        match why {
+            Close::PeerClosed => debug!("control connection from {client} {why}"),
+            Close::Io(_) | Close::BadFrame(_) | Close::RequestAfterSubscribe => {
+                debug!("control connection from {client} closed: {why}")
+            }
+            Close::TooFarBehind => warn!("dropped control connection from {client}: {why}"),
+            Close::Gap { .. } => error!("dropped subscriber {client}: {why}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::MAX_FRAME;
+
+    /// Hands out its bytes in reads of at most `chunk` bytes.
+    struct Chunked<'a> {
+        data: &'a [u8],
+        chunk: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.data.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = self.chunk.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn requests() -> Vec<Request> {
+        vec![
+            Request::GetState,
+            Request::Start {
+                command: b"hello".to_vec(),
+            },
+            Request::Start {
+                command: vec![7; 100_000],
+            },
+            Request::Subscribe { from: 3 },
+            Request::Shutdown,
+        ]
+    }
+
+    fn encode_all(reqs: &[Request]) -> Vec<u8> {
+        reqs.iter().flat_map(control::encode_frame).collect()
+    }
+
+    /// Reads `src` to WouldBlock, collecting requests after every read.
+    fn read_all(reader: &mut FrameReader, src: &mut impl Read) -> io::Result<Vec<Request>> {
+        let mut got = Vec::new();
+        let mut scratch = vec![0u8; 1 << 20];
+        loop {
+            match src.read(&mut scratch) {
+                Ok(n) => reader.push(&scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(got),
+                Err(e) => return Err(e),
+            }
+            while let Some(req) = reader.next_request()? {
+                got.push(req);
+            }
+        }
+    }
+
+    #[test]
+    fn splits_several_frames_from_one_read() {
+        let bytes = encode_all(&requests());
+        let mut reader = FrameReader::default();
+        let mut src = Chunked {
+            data: &bytes,
+            chunk: bytes.len(),
+        };
+        assert_eq!(read_all(&mut reader, &mut src).unwrap(), requests());
+    }
+
+    #[test]
+    fn reassembles_frames_split_across_reads() {
+        let bytes = encode_all(&requests());
+        for chunk in [1, 3, 4, 5, 999] {
+            let mut reader = FrameReader::default();
+            let mut src = Chunked {
+                data: &bytes,
+                chunk,
+            };
+            assert_eq!(
+                read_all(&mut reader, &mut src).unwrap(),
+                requests(),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_partial_frame_waits_for_the_rest() {
+        let bytes = control::encode_frame(&Request::GetState);
+        let mut reader = FrameReader::default();
+        let (head, tail) = bytes.split_at(bytes.len() - 1);
+        reader.push(head);
+        assert_eq!(reader.next_request().unwrap(), None);
+        reader.push(tail);
+        assert_eq!(reader.next_request().unwrap(), Some(Request::GetState));
+        assert_eq!(reader.next_request().unwrap(), None);
+    }
+
+    #[test]
+    fn an_oversize_frame_is_an_error_before_its_body_arrives() {
+        let header = ((MAX_FRAME + 1) as u32).to_be_bytes();
+        let mut reader = FrameReader::default();
+        reader.push(&header);
+        let err = reader.next_request().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn an_undecodable_frame_is_an_error() {
+        let mut bytes = 3u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(b"\xc1\xc1\xc1");
+        let mut reader = FrameReader::default();
+        reader.push(&bytes);
+        assert!(reader.next_request().is_err());
+    }
+
+    /// Accepts at most `budget` bytes in total, then reports WouldBlock.
+    struct Throttled {
+        written: Vec<u8>,
+        budget: usize,
+    }
+
+    impl Write for Throttled {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.budget).min(7);
+            self.written.extend_from_slice(&buf[..n]);
+            self.budget -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn out_buf_keeps_what_the_socket_did_not_take() {
+        let frames: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 10]).collect();
+        let mut out = OutBuf::default();
+        let mut dst = Throttled {
+            written: Vec::new(),
+            budget: 25,
+        };
+        for f in &frames[..5] {
+            out.push(f);
+        }
+        assert!(!out.flush_to(&mut dst).unwrap());
+        assert_eq!(out.pending(), 25);
+        for f in &frames[5..] {
+            out.push(f);
+        }
+        dst.budget = 1000;
+        assert!(out.flush_to(&mut dst).unwrap());
+        assert_eq!(out.pending(), 0);
+        assert_eq!(dst.written, frames.concat());
+    }
+
+    #[test]
+    fn subscription_sends_each_index_once_in_order() {
+        let mut sub = Subscription::new(1);
+        let offers: Vec<Offer> = [1, 2, 2, 1, 3].iter().map(|&i| sub.offer(i)).collect();
+        assert_eq!(
+            offers,
+            [
+                Offer::Send,
+                Offer::Send,
+                Offer::Skip,
+                Offer::Skip,
+                Offer::Send
+            ]
+        );
+        assert_eq!(sub.offer(5), Offer::Gap);
+        assert_eq!(sub.offer(4), Offer::Send);
+    }
+
+    #[test]
+    fn subscription_skips_entries_before_from() {
+        let mut sub = Subscription::new(3);
+        assert_eq!(sub.offer(1), Offer::Skip);
+        assert_eq!(sub.offer(2), Offer::Skip);
+        assert_eq!(sub.offer(3), Offer::Send);
+    }
+
+    #[test]
+    fn subscription_from_zero_starts_at_one() {
+        let mut sub = Subscription::new(0);
+        assert_eq!(sub.offer(1), Offer::Send);
+    }
+}

@@ -1,0 +1,365 @@
+//! The peer socket: one UDP socket that receives every peer's datagrams and sends ours.
+//!
+//! UDP is lossy by contract (netproxy drops, delays and reorders on purpose) and Raft
+//! retransmits, so nothing here ever waits: a datagram that cannot be decoded, is not for us or
+//! cannot be sent right now is counted and dropped.
+
+use crate::core::{Message, NodeId};
+use crate::wire::{self, DecodeError};
+use log::{debug, error, trace, warn};
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+/// Room for the largest UDP payload, so the kernel never truncates a datagram silently and an
+/// oversize one can be recognised and counted.
+const RECV_BUFFER: usize = 1 << 16;
+
+/// Why an incoming datagram was dropped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reject {
+    Oversize(usize),
+    Malformed(String),
+    Version(u8),
+    Cluster(u64),
+    /// `from` is not a peer of ours: out of range, or our own id.
+    From(NodeId),
+    /// Addressed to another node (a misrouted datagram).
+    To(NodeId),
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reject::Oversize(len) => write!(
+                f,
+                "datagram of {len} bytes exceeds {} bytes",
+                wire::MAX_DATAGRAM
+            ),
+            Reject::Malformed(e) => write!(f, "malformed datagram: {e}"),
+            Reject::Version(v) => write!(
+                f,
+                "protocol version {v}, expected {}",
+                wire::PROTOCOL_VERSION
+            ),
+            Reject::Cluster(c) => write!(f, "foreign cluster id {c}"),
+            Reject::From(from) => write!(f, "sender n{from} is not a peer"),
+            Reject::To(to) => write!(f, "addressed to n{to}"),
+        }
+    }
+}
+
+/// Decodes a datagram and checks that it is a message from one of our peers to us.
+pub fn admit(cluster: u64, id: NodeId, members: u32, bytes: &[u8]) -> Result<Message, Reject> {
+    if bytes.len() > wire::MAX_DATAGRAM {
+        return Err(Reject::Oversize(bytes.len()));
+    }
+    let msg = wire::decode(cluster, bytes).map_err(|e| match e {
+        DecodeError::Malformed(e) => Reject::Malformed(e),
+        DecodeError::Version(v) => Reject::Version(v),
+        DecodeError::Cluster(c) => Reject::Cluster(c),
+    })?;
+    if msg.from >= members || msg.from == id {
+        return Err(Reject::From(msg.from));
+    }
+    if msg.to != id {
+        return Err(Reject::To(msg.to));
+    }
+    Ok(msg)
+}
+
+/// Datagram counts, logged at shutdown.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counters {
+    pub received: u64,
+    pub sent: u64,
+    pub dropped_oversize_in: u64,
+    pub dropped_malformed: u64,
+    pub dropped_version: u64,
+    pub dropped_cluster: u64,
+    pub dropped_from: u64,
+    pub dropped_to: u64,
+    /// Encoded messages too large for one datagram (the core's `max_append_bytes` should
+    /// prevent these).
+    pub dropped_oversize_out: u64,
+    /// The socket's send buffer was full.
+    pub dropped_would_block: u64,
+    pub send_errors: u64,
+    pub recv_errors: u64,
+}
+
+impl Counters {
+    fn count_reject(&mut self, reject: &Reject) {
+        let counter = match reject {
+            Reject::Oversize(_) => &mut self.dropped_oversize_in,
+            Reject::Malformed(_) => &mut self.dropped_malformed,
+            Reject::Version(_) => &mut self.dropped_version,
+            Reject::Cluster(_) => &mut self.dropped_cluster,
+            Reject::From(_) => &mut self.dropped_from,
+            Reject::To(_) => &mut self.dropped_to,
+        };
+        *counter += 1;
+    }
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "datagrams in={} out={}; dropped in: oversize={} malformed={} version={} cluster={} \
+             from={} to={}; dropped out: oversize={} would_block={} send_error={}; recv_error={}",
+            self.received,
+            self.sent,
+            self.dropped_oversize_in,
+            self.dropped_malformed,
+            self.dropped_version,
+            self.dropped_cluster,
+            self.dropped_from,
+            self.dropped_to,
+            self.dropped_oversize_out,
+            self.dropped_would_block,
+            self.send_errors,
+            self.recv_errors,
+        )
+    }
+}
+
+pub struct PeerSocket {
+    socket: UdpSocket,
+    id: NodeId,
+    /// Where to send to each peer, by id (netproxy's faces in a test cluster).
+    peers: Vec<SocketAddr>,
+    cluster: u64,
+    buf: Box<[u8]>,
+    pub counters: Counters,
+}
+
+impl PeerSocket {
+    pub fn bind(
+        listen: SocketAddr,
+        id: NodeId,
+        peers: Vec<SocketAddr>,
+        cluster: u64,
+        registry: &Registry,
+        token: Token,
+    ) -> io::Result<PeerSocket> {
+        let mut socket = UdpSocket::bind(listen)
+            .map_err(|e| io::Error::new(e.kind(), format!("binding UDP {listen}: {e}")))?;
+        registry.register(&mut socket, token, Interest::READABLE)?;
+        Ok(PeerSocket {
+            socket,
+            id,
+            peers,
+            cluster,
+            buf: vec![0; RECV_BUFFER].into_boxed_slice(),
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Receives until the socket is empty, handing each admitted message to `deliver`.
+    pub fn drain(&mut self, mut deliver: impl FnMut(Message)) {
+        loop {
+            let (len, source) = match self.socket.recv_from(&mut self.buf) {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // An ICMP error queued by an earlier send; reading it cleared it.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    self.counters.recv_errors += 1;
+                    continue;
+                }
+                Err(e) => {
+                    self.counters.recv_errors += 1;
+                    warn!("receiving on the peer socket: {e}");
+                    return;
+                }
+            };
+            let members = self.peers.len() as u32;
+            match admit(self.cluster, self.id, members, &self.buf[..len]) {
+                Ok(msg) => {
+                    self.counters.received += 1;
+                    trace!("recv from {source}: {msg:?}");
+                    deliver(msg);
+                }
+                Err(reject) => {
+                    self.counters.count_reject(&reject);
+                    debug!("dropped a datagram from {source}: {reject}");
+                }
+            }
+        }
+    }
+
+    /// Sends `msg` to its peer, or counts why it could not.
+    pub fn send(&mut self, msg: &Message) {
+        let Some(&addr) = self
+            .peers
+            .get(msg.to as usize)
+            .filter(|_| msg.to != self.id)
+        else {
+            error!("the core addressed a message to n{}, not a peer", msg.to);
+            return;
+        };
+        let bytes = wire::encode(self.cluster, msg);
+        if bytes.len() > wire::MAX_DATAGRAM {
+            self.counters.dropped_oversize_out += 1;
+            error!(
+                "dropped a {}-byte message to n{}: over the {}-byte datagram limit",
+                bytes.len(),
+                msg.to,
+                wire::MAX_DATAGRAM
+            );
+            return;
+        }
+        match self.socket.send_to(&bytes, addr) {
+            Ok(_) => {
+                self.counters.sent += 1;
+                trace!("sent to n{} at {addr}: {msg:?}", msg.to);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.counters.dropped_would_block += 1;
+                debug!("dropped a message to n{}: send buffer full", msg.to);
+            }
+            Err(e) => {
+                self.counters.send_errors += 1;
+                debug!("sending to n{} at {addr}: {e}", msg.to);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::MessageBody;
+
+    const CLUSTER: u64 = 7;
+    const ME: NodeId = 1;
+    const MEMBERS: u32 = 3;
+
+    fn vote(from: NodeId, to: NodeId) -> Message {
+        Message {
+            from,
+            to,
+            term: 4,
+            body: MessageBody::RequestVote {
+                last_log_index: 2,
+                last_log_term: 1,
+            },
+        }
+    }
+
+    fn check(bytes: &[u8]) -> Result<Message, Reject> {
+        admit(CLUSTER, ME, MEMBERS, bytes)
+    }
+
+    #[test]
+    fn admits_a_message_from_a_peer_to_us() {
+        let msg = vote(0, ME);
+        assert_eq!(check(&wire::encode(CLUSTER, &msg)), Ok(msg));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bytes in [&b""[..], b"\x00", b"hello raft", &[0xff; 300]] {
+            assert!(
+                matches!(check(bytes), Err(Reject::Malformed(_))),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_a_truncated_datagram() {
+        let bytes = wire::encode(CLUSTER, &vote(0, ME));
+        for len in 0..bytes.len() {
+            assert!(matches!(check(&bytes[..len]), Err(Reject::Malformed(_))));
+        }
+    }
+
+    #[test]
+    fn rejects_another_cluster() {
+        let bytes = wire::encode(CLUSTER + 1, &vote(0, ME));
+        assert_eq!(check(&bytes), Err(Reject::Cluster(CLUSTER + 1)));
+    }
+
+    #[test]
+    fn rejects_another_protocol_version() {
+        let env = wire::Envelope {
+            version: wire::PROTOCOL_VERSION + 1,
+            cluster: CLUSTER,
+            msg: vote(0, ME),
+        };
+        let bytes = rmp_serde::to_vec(&env).unwrap();
+        assert_eq!(
+            check(&bytes),
+            Err(Reject::Version(wire::PROTOCOL_VERSION + 1))
+        );
+    }
+
+    #[test]
+    fn rejects_a_sender_that_is_not_a_peer() {
+        for from in [MEMBERS, u32::MAX, ME] {
+            let bytes = wire::encode(CLUSTER, &vote(from, ME));
+            assert_eq!(check(&bytes), Err(Reject::From(from)));
+        }
+    }
+
+    #[test]
+    fn rejects_a_message_for_another_node() {
+        let bytes = wire::encode(CLUSTER, &vote(0, 2));
+        assert_eq!(check(&bytes), Err(Reject::To(2)));
+    }
+
+    #[test]
+    fn rejects_an_oversize_datagram() {
+        let bytes = vec![0u8; wire::MAX_DATAGRAM + 1];
+        assert_eq!(check(&bytes), Err(Reject::Oversize(wire::MAX_DATAGRAM + 1)));
+    }
+
+    /// End to end through a real socket: every reject is counted, nothing panics, and a good
+    /// datagram after the bad ones still gets through.
+    #[test]
+    fn drain_counts_rejects_and_delivers_the_rest() {
+        let poll = mio::Poll::new().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let peers = vec![loopback; MEMBERS as usize];
+        let mut node =
+            PeerSocket::bind(loopback, ME, peers, CLUSTER, poll.registry(), Token(0)).unwrap();
+        let to = node.local_addr().unwrap();
+        let sender = std::net::UdpSocket::bind(loopback).unwrap();
+        let datagrams = [
+            b"garbage".to_vec(),
+            wire::encode(CLUSTER + 1, &vote(0, ME)),
+            wire::encode(CLUSTER, &vote(9, ME)),
+            wire::encode(CLUSTER, &vote(0, 2)),
+            wire::encode(CLUSTER, &vote(2, ME)),
+        ];
+        for d in &datagrams {
+            sender.send_to(d, to).unwrap();
+        }
+
+        let mut delivered = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while delivered.is_empty() && std::time::Instant::now() < deadline {
+            node.drain(|m| delivered.push(m));
+        }
+        assert_eq!(delivered, vec![vote(2, ME)]);
+        assert_eq!(
+            node.counters,
+            Counters {
+                received: 1,
+                dropped_malformed: 1,
+                dropped_cluster: 1,
+                dropped_from: 1,
+                dropped_to: 1,
+                ..Counters::default()
+            }
+        );
+    }
+}
