@@ -10,12 +10,29 @@
 //! 3. hand `ready.apply` to the state machine, in order.
 //!
 //! Persist-before-send is what makes a granted vote or an acknowledged append survive a crash.
+//!
+//! One event-loop iteration: feed every input that is ready (`step` each received message,
+//! `propose` each client command, `tick` once), then call `take_ready` once and carry out its
+//! effects, then sleep until [`Raft::next_deadline`] or the next input. The leader builds its
+//! AppendEntries inside `take_ready`, from everything that accumulated, so proposals made in
+//! the same iteration share one message per follower.
+//!
+//! Module map: `raft` (state, `step` dispatch, role transitions), `election` (RequestVote,
+//! timers), `replication` (AppendEntries, commit, heartbeats), `progress` (per-follower flow
+//! control), `log` (the in-memory log and its durable bookkeeping).
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod election;
+mod log;
+mod progress;
 mod raft;
+mod replication;
+mod trace;
 
+pub use log::ENTRY_OVERHEAD;
+pub use progress::MAX_INFLIGHT;
 pub use raft::Raft;
 
 /// A peer's id: its position in the cluster's member list (0-based).
@@ -69,7 +86,8 @@ pub enum MessageBody {
     },
     AppendEntriesReply {
         /// On success: the highest index known to match the leader's log
-        /// (prev_log_index + entries.len()). Identifies which request this answers.
+        /// (prev_log_index + entries.len()). On failure: the rejected request's prev_log_index.
+        /// Either way it identifies which request this answers.
         success: bool,
         match_index: Index,
         /// On failure (fast backup): the term of the conflicting entry at prev_log_index, if any,

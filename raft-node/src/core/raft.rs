@@ -1,61 +1,285 @@
-//! The Raft state machine of one peer: its state (Figure 2) and the inputs that drive it.
+//! One Raft peer: its state (Figure 2), the inputs that drive it, and its role transitions.
+//!
+//! `step` applies Figure 2's rule for all servers first (a message from a higher term makes this
+//! peer a follower of that term; one from a lower term is answered "no" or dropped), then
+//! dispatches on the role. The handlers live with their concern: `election.rs` (RequestVote,
+//! timers) and `replication.rs` (AppendEntries, flow control, commit).
+//!
+//! Outgoing AppendEntries are not built inside `step`/`propose`: those only update state, and
+//! `take_ready` builds at most one batch per follower (plus pipelined batches) from whatever
+//! accumulated, so a burst of proposals handled in one event-loop iteration goes out together.
 
+use super::log::{RaftLog, ENTRY_OVERHEAD};
+use super::progress::Progress;
+use super::trace::event;
 use super::{
-    Config, Entry, HardState, Index, Message, ProposeError, Ready, Restored, Role, Status, Term,
-    Time,
+    Config, Entry, HardState, Index, Message, MessageBody, NodeId, Persist, ProposeError, Ready,
+    Restored, Role, Status, Term, Time,
 };
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
 
-/// One Raft peer, IO-free.
+/// One Raft peer, IO-free. See the module docs of `core` for how the runtime drives it.
 pub struct Raft {
-    config: Config,
-    hard_state: HardState,
-    entries: Vec<Entry>,
-    role: Role,
-    commit_index: Index,
-    last_applied: Index,
-    ready: Ready,
-    election_deadline: Time,
+    pub(super) config: Config,
+    /// Figure 2 persistent state: `current_term`, `voted_for`.
+    pub(super) hard_state: HardState,
+    /// The hard state as last handed to the runtime in `Ready::persist`.
+    persisted_hard_state: HardState,
+    /// Figure 2 persistent state: `log[]`.
+    pub(super) log: RaftLog,
+    /// Figure 2: highest index known to be committed.
+    /// Invariant: `last_applied <= commit_index <= log.last_index()`.
+    pub(super) commit_index: Index,
+    /// Figure 2: highest index handed to the state machine (in `Ready::apply`).
+    pub(super) last_applied: Index,
+    pub(super) role: Role,
+    /// The leader of `current_term`, once known.
+    pub(super) leader_id: Option<NodeId>,
+    /// Followers and candidates start an election when `now` reaches this.
+    pub(super) election_deadline: Time,
+    /// Draws election timeouts; seeded from `config.seed`, the core's only randomness.
+    pub(super) rng: SmallRng,
+    /// Candidate: `votes[i]` is whether peer `i` granted its vote in `current_term`.
+    pub(super) votes: Vec<bool>,
+    /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id.
+    /// The leader's own entry tracks its log: `match_index == log.last_index()`.
+    pub(super) progress: Vec<Progress>,
+    /// The latest time any input reported; effects built in `take_ready` happen at this time.
+    pub(super) now: Time,
+    /// Messages produced since the last `take_ready`.
+    messages: Vec<Message>,
 }
 
 impl Raft {
+    /// A peer restarting from `restored` (what earlier `Ready::persist` effects made durable),
+    /// as a follower with nothing known to be committed (Figure 2: volatile state starts at 0).
     pub fn new(config: Config, restored: Restored, now: Time) -> Raft {
-        let election_deadline = now + config.election_timeout_max;
-        Raft {
-            config,
+        assert!(
+            config.id < config.members,
+            "config.id must be below config.members"
+        );
+        debug_assert!(restored
+            .hard_state
+            .voted_for
+            .is_none_or(|v| v < config.members));
+        let log = RaftLog::restore(restored.entries);
+        debug_assert!(log.last_term() <= restored.hard_state.current_term);
+        let mut raft = Raft {
+            rng: SmallRng::seed_from_u64(config.seed),
             hard_state: restored.hard_state,
-            entries: restored.entries,
-            role: Role::Follower,
+            persisted_hard_state: restored.hard_state,
+            log,
             commit_index: 0,
             last_applied: 0,
-            ready: Ready::default(),
-            election_deadline,
-        }
+            role: Role::Follower,
+            leader_id: None,
+            election_deadline: now,
+            votes: Vec::new(),
+            progress: Vec::new(),
+            now,
+            messages: Vec::new(),
+            config,
+        };
+        raft.reset_election_timer();
+        event!(
+            info,
+            raft,
+            "ELECT",
+            "started as follower: voted_for={:?} last_log_index={} last_log_term={}",
+            raft.hard_state.voted_for,
+            raft.log.last_index(),
+            raft.log.last_term()
+        );
+        raft
     }
 
     /// Handle one message from a peer. Messages not addressed to this node or from unknown ids
     /// are ignored.
-    pub fn step(&mut self, _msg: Message, _now: Time) {}
+    pub fn step(&mut self, msg: Message, now: Time) {
+        self.advance_clock(now);
+        let members = self.config.members;
+        if msg.to != self.config.id || msg.from >= members || msg.from == self.config.id {
+            event!(trace, self, "APPEND", "ignoring misaddressed {:?}", msg);
+            return;
+        }
+        // Figure 2, all servers: a higher term means this peer is out of date (§5.1). An
+        // AppendEntries names the new term's leader; anything else leaves it unknown.
+        if msg.term > self.hard_state.current_term {
+            let leader = matches!(msg.body, MessageBody::AppendEntries { .. }).then_some(msg.from);
+            self.become_follower(msg.term, leader);
+        }
+        if msg.term < self.hard_state.current_term {
+            self.answer_stale(msg);
+            return;
+        }
+        let from = msg.from;
+        match (self.role, msg.body) {
+            (
+                _,
+                MessageBody::RequestVote {
+                    last_log_index,
+                    last_log_term,
+                },
+            ) => self.handle_request_vote(from, last_log_index, last_log_term),
+            (Role::Candidate, MessageBody::RequestVoteReply { vote_granted }) => {
+                self.handle_vote_reply(from, vote_granted)
+            }
+            (
+                Role::Follower | Role::Candidate,
+                MessageBody::AppendEntries {
+                    prev_log_index,
+                    prev_log_term,
+                    entries,
+                    leader_commit,
+                },
+            ) => {
+                // §5.2: a candidate that hears from a leader of its own term has lost.
+                if self.role == Role::Candidate {
+                    self.become_follower(self.hard_state.current_term, Some(from));
+                }
+                self.handle_append_entries(
+                    from,
+                    prev_log_index,
+                    prev_log_term,
+                    entries,
+                    leader_commit,
+                );
+            }
+            (Role::Leader, MessageBody::AppendEntries { .. }) => {
+                // Election Safety (§5.2) rules out two leaders in one term.
+                event!(
+                    error,
+                    self,
+                    "ELECT",
+                    "AppendEntries from n{from} in my own term"
+                );
+            }
+            (
+                Role::Leader,
+                MessageBody::AppendEntriesReply {
+                    success,
+                    match_index,
+                    conflict_term,
+                    conflict_index,
+                },
+            ) => {
+                self.handle_append_reply(from, success, match_index, conflict_term, conflict_index)
+            }
+            (role, body) => {
+                // Replies that outlived the role they answer (late votes, acks to a deposed
+                // leader of this term's predecessor role).
+                event!(
+                    trace,
+                    self,
+                    "APPEND",
+                    "{role:?} ignoring {body:?} from n{from}"
+                );
+            }
+        }
+        self.debug_check_invariants();
+    }
 
     /// Fire every timer due at `now` (election timeout, heartbeat).
-    pub fn tick(&mut self, _now: Time) {}
+    pub fn tick(&mut self, now: Time) {
+        self.advance_clock(now);
+        match self.role {
+            Role::Leader => self.tick_heartbeats(),
+            Role::Follower | Role::Candidate => {
+                if self.now >= self.election_deadline {
+                    self.campaign();
+                }
+            }
+        }
+        self.debug_check_invariants();
+    }
 
     /// The lab's Start(): append to the leader's log. Ok((index, term)).
-    pub fn propose(
-        &mut self,
-        _command: Vec<u8>,
-        _now: Time,
-    ) -> Result<(Index, Term), ProposeError> {
-        Err(ProposeError::NotLeader { leader: None })
+    ///
+    /// The entry goes out to followers when effects are next taken (`take_ready`).
+    pub fn propose(&mut self, command: Vec<u8>, now: Time) -> Result<(Index, Term), ProposeError> {
+        self.advance_clock(now);
+        let size = command.len() + ENTRY_OVERHEAD;
+        if size > self.config.max_append_bytes {
+            return Err(ProposeError::TooLarge {
+                size,
+                max: self.config.max_append_bytes,
+            });
+        }
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader {
+                leader: self.leader_id,
+            });
+        }
+        let entry = Entry {
+            term: self.hard_state.current_term,
+            index: self.log.last_index() + 1,
+            command,
+        };
+        let (index, term) = (entry.index, entry.term);
+        self.log.append(entry);
+        // The leader's own copy counts toward the majority (§5.3).
+        self.progress[self.config.id as usize].on_success(index);
+        event!(debug, self, "APPEND", "proposed index={index}");
+        self.maybe_commit();
+        self.debug_check_invariants();
+        Ok((index, term))
     }
 
     /// The earliest time `tick` must be called again (the runtime's poll timeout).
     pub fn next_deadline(&self) -> Time {
-        self.election_deadline
+        match self.role {
+            Role::Leader => self.next_heartbeat(),
+            Role::Follower | Role::Candidate => self.election_deadline,
+        }
     }
 
-    /// Take the accumulated effects (see the module docs for the order the runtime obeys).
+    /// Take the accumulated effects (see the `core` module docs for the order the runtime
+    /// obeys). Builds the leader's AppendEntries for everything proposed or acknowledged since
+    /// the last call; call it once per event-loop iteration, after feeding in all inputs.
     pub fn take_ready(&mut self) -> Ready {
-        std::mem::take(&mut self.ready)
+        if self.role == Role::Leader {
+            self.send_appends();
+        }
+        let mut persist = self.log.take_unpersisted();
+        if self.hard_state != self.persisted_hard_state {
+            persist.hard_state = Some(self.hard_state);
+            self.persisted_hard_state = self.hard_state;
+        }
+        let persist = (persist != Persist::default()).then(|| {
+            event!(
+                trace,
+                self,
+                "PERSIST",
+                "hard_state={:?} truncate_from={:?} append={}",
+                persist.hard_state,
+                persist.truncate_from,
+                persist.append.len()
+            );
+            persist
+        });
+        let apply = self
+            .log
+            .slice(self.last_applied + 1, self.commit_index)
+            .to_vec();
+        if let Some(last) = apply.last() {
+            debug_assert_eq!(apply[0].index, self.last_applied + 1);
+            event!(
+                debug,
+                self,
+                "APPLY",
+                "applying {}..={}",
+                self.last_applied + 1,
+                last.index
+            );
+            self.last_applied = last.index;
+        }
+        self.debug_check_invariants();
+        Ready {
+            persist,
+            messages: std::mem::take(&mut self.messages),
+            apply,
+        }
     }
 
     pub fn status(&self) -> Status {
@@ -63,18 +287,163 @@ impl Raft {
             id: self.config.id,
             term: self.hard_state.current_term,
             role: self.role,
-            leader: None,
+            leader: self.leader_id,
             commit_index: self.commit_index,
             last_applied: self.last_applied,
-            last_log_index: self.entries.last().map_or(0, |e| e.index),
+            last_log_index: self.log.last_index(),
         }
     }
 
     /// Applied entries with index in [from, last_applied] still held in the log (replay for a
     /// new apply subscriber).
     pub fn applied_entries(&self, from: Index) -> &[Entry] {
-        let end = self.last_applied as usize;
-        let start = (from.max(1) as usize - 1).min(end);
-        &self.entries[start..end]
+        self.log.slice(from, self.last_applied)
+    }
+
+    /// Figure 2, all servers: convert to follower, adopting `term` if it is newer (which clears
+    /// the vote: a new term has no vote cast yet).
+    pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        debug_assert!(term >= self.hard_state.current_term);
+        let old = (self.role, self.hard_state.current_term);
+        if term > self.hard_state.current_term {
+            self.hard_state = HardState {
+                current_term: term,
+                voted_for: None,
+            };
+        }
+        self.role = Role::Follower;
+        self.leader_id = leader;
+        self.votes.clear();
+        if old.0 == Role::Leader {
+            // A leader runs no election timer; a deposed one starts it afresh instead of
+            // inheriting a long-expired deadline (which would start a gratuitous election).
+            self.progress.clear();
+            self.reset_election_timer();
+        }
+        if old != (Role::Follower, term) {
+            event!(
+                info,
+                self,
+                "ELECT",
+                "became follower (was {:?} in t{}), leader={:?}",
+                old.0,
+                old.1,
+                leader
+            );
+        }
+    }
+
+    /// §5.2: start an election — new term, vote for self (persisted before any RequestVote
+    /// leaves, since both go out in the same `Ready`).
+    pub(super) fn become_candidate(&mut self) {
+        debug_assert_ne!(self.role, Role::Leader);
+        self.hard_state = HardState {
+            current_term: self.hard_state.current_term + 1,
+            voted_for: Some(self.config.id),
+        };
+        self.role = Role::Candidate;
+        self.leader_id = None;
+        self.votes = vec![false; self.config.members as usize];
+        self.votes[self.config.id as usize] = true;
+        self.reset_election_timer();
+    }
+
+    /// §5.2: won the election. No no-op entry is appended (the lab asserts exact indices); the
+    /// initial empty AppendEntries go out at the next `take_ready`.
+    pub(super) fn become_leader(&mut self) {
+        debug_assert_eq!(self.role, Role::Candidate);
+        self.role = Role::Leader;
+        self.leader_id = Some(self.config.id);
+        self.votes.clear();
+        let next_index = self.log.last_index() + 1;
+        self.progress = (0..self.config.members)
+            .map(|_| Progress::new(next_index, self.now))
+            .collect();
+        self.progress[self.config.id as usize].on_success(self.log.last_index());
+        event!(
+            info,
+            self,
+            "ELECT",
+            "became leader (last_log_index={} commit_index={})",
+            self.log.last_index(),
+            self.commit_index
+        );
+    }
+
+    /// Queues a message to `to`, stamped with this peer's current term.
+    pub(super) fn send(&mut self, to: NodeId, body: MessageBody) {
+        event!(trace, self, "APPEND", "send to n{to}: {body:?}");
+        self.messages.push(Message {
+            from: self.config.id,
+            to,
+            term: self.hard_state.current_term,
+            body,
+        });
+    }
+
+    /// The number of peers (this one included) that make a majority.
+    pub(super) fn quorum(&self) -> usize {
+        self.config.members as usize / 2 + 1
+    }
+
+    /// Ids of every other member.
+    pub(super) fn peers(&self) -> impl Iterator<Item = NodeId> {
+        let id = self.config.id;
+        (0..self.config.members).filter(move |&p| p != id)
+    }
+
+    /// Figure 2: a request from an older term is answered "false" with this peer's term, so its
+    /// sender catches up; a reply from an older term answers nothing current and is dropped.
+    fn answer_stale(&mut self, msg: Message) {
+        let body = match msg.body {
+            MessageBody::RequestVote { .. } => MessageBody::RequestVoteReply {
+                vote_granted: false,
+            },
+            MessageBody::AppendEntries { prev_log_index, .. } => MessageBody::AppendEntriesReply {
+                success: false,
+                match_index: prev_log_index,
+                conflict_term: None,
+                conflict_index: 0,
+            },
+            body => {
+                event!(trace, self, "APPEND", "dropping t{} {body:?}", msg.term);
+                return;
+            }
+        };
+        self.send(msg.from, body);
+    }
+
+    /// Inputs may report times out of order; the core's clock never goes backwards.
+    fn advance_clock(&mut self, now: Time) {
+        self.now = self.now.max(now);
+    }
+
+    fn debug_check_invariants(&self) {
+        debug_assert!(self.last_applied <= self.commit_index);
+        debug_assert!(self.commit_index <= self.log.last_index());
+        debug_assert!(self.log.last_term() <= self.hard_state.current_term);
+        debug_assert!(self
+            .hard_state
+            .voted_for
+            .is_none_or(|v| v < self.config.members));
+        match self.role {
+            Role::Leader => {
+                debug_assert_eq!(self.hard_state.voted_for, Some(self.config.id));
+                debug_assert_eq!(
+                    self.progress[self.config.id as usize].match_index,
+                    self.log.last_index()
+                );
+                debug_assert!(self
+                    .progress
+                    .iter()
+                    .all(|p| p.match_index < p.next_index
+                        && p.next_index <= self.log.last_index() + 1));
+            }
+            Role::Candidate => {
+                debug_assert_eq!(self.hard_state.voted_for, Some(self.config.id));
+                debug_assert!(self.progress.is_empty());
+            }
+            Role::Follower => debug_assert!(self.progress.is_empty() && self.votes.is_empty()),
+        }
     }
 }

@@ -1,0 +1,106 @@
+//! Leader election (§5.2) and the election restriction (§5.4.1): RequestVote on both sides and
+//! the randomized election timer.
+//!
+//! The election timer is reset only when (Figure 2 and the students' guide) this peer grants a
+//! vote, receives an AppendEntries from the current leader, or starts an election. Resetting it
+//! on any other message (a denied RequestVote, a stale AppendEntries) lets a peer with an
+//! out-of-date log keep the cluster leaderless.
+
+use super::raft::Raft;
+use super::trace::event;
+use super::{Index, MessageBody, NodeId, Role, Term};
+use rand::Rng;
+
+impl Raft {
+    /// Arms the election timer with a fresh timeout drawn uniformly from
+    /// `[election_timeout_min, election_timeout_max)` (§5.2: randomized to split votes rarely).
+    pub(super) fn reset_election_timer(&mut self) {
+        let (min, max) = (
+            self.config.election_timeout_min,
+            self.config.election_timeout_max,
+        );
+        let timeout = if max > min {
+            self.rng.gen_range(min..max)
+        } else {
+            min
+        };
+        self.election_deadline = self.now + timeout;
+    }
+
+    /// §5.2: the election timer fired (no leader heard from, no vote granted): become a
+    /// candidate of the next term and ask every peer for its vote.
+    pub(super) fn campaign(&mut self) {
+        self.become_candidate();
+        event!(info, self, "ELECT", "timeout, starting election");
+        if self.votes_granted() >= self.quorum() {
+            // A one-member cluster is its own majority.
+            self.become_leader();
+            return;
+        }
+        let body = MessageBody::RequestVote {
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        for peer in self.peers().collect::<Vec<_>>() {
+            self.send(peer, body.clone());
+        }
+    }
+
+    /// Figure 2, RequestVote receiver (the term checks are done by `step`): grant if this peer
+    /// has not voted for someone else in this term and the candidate's log is at least as
+    /// up-to-date as its own. The vote is durable before the reply leaves (same `Ready`).
+    pub(super) fn handle_request_vote(
+        &mut self,
+        candidate: NodeId,
+        last_log_index: Index,
+        last_log_term: Term,
+    ) {
+        let free = self
+            .hard_state
+            .voted_for
+            .is_none_or(|voted| voted == candidate);
+        let up_to_date = self.is_up_to_date(last_log_index, last_log_term);
+        let vote_granted = free && up_to_date;
+        if vote_granted {
+            self.hard_state.voted_for = Some(candidate);
+            self.reset_election_timer();
+            event!(info, self, "VOTE", "granted to n{candidate}");
+        } else {
+            event!(
+                info,
+                self,
+                "VOTE",
+                "denied to n{candidate}: voted_for={:?}, candidate log ({last_log_term}, \
+                 {last_log_index}) vs mine ({}, {})",
+                self.hard_state.voted_for,
+                self.log.last_term(),
+                self.log.last_index()
+            );
+        }
+        self.send(candidate, MessageBody::RequestVoteReply { vote_granted });
+    }
+
+    /// §5.4.1: a log ending in a later term is more up-to-date; with equal last terms, the
+    /// longer log is.
+    pub(super) fn is_up_to_date(&self, last_log_index: Index, last_log_term: Term) -> bool {
+        (last_log_term, last_log_index) >= (self.log.last_term(), self.log.last_index())
+    }
+
+    /// A vote reply in the candidate's own term: a majority of grants wins the election (§5.2).
+    /// Duplicated grants are counted once (votes are kept per peer).
+    pub(super) fn handle_vote_reply(&mut self, from: NodeId, vote_granted: bool) {
+        debug_assert_eq!(self.role, Role::Candidate);
+        if !vote_granted {
+            return;
+        }
+        self.votes[from as usize] = true;
+        event!(debug, self, "VOTE", "n{from} voted for me");
+        if self.votes_granted() >= self.quorum() {
+            self.become_leader();
+        }
+    }
+
+    fn votes_granted(&self) -> usize {
+        self.votes.iter().filter(|&&v| v).count()
+    }
+}

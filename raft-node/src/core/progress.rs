@@ -1,0 +1,150 @@
+//! The leader's view of one follower: Figure 2's `next_index`/`match_index` plus flow control.
+//!
+//! A follower is in one of two states (the shape etcd/raft uses):
+//!
+//! - **Probe**: the leader does not know where the follower's log matches its own. It sends one
+//!   AppendEntries at a time, starting at `next_index`, and waits for the answer (or for the
+//!   heartbeat timer, in case it was lost) before sending another. Rejections move `next_index`
+//!   back (fast backup, see `replication.rs`).
+//! - **Replicate**: the follower acknowledged a match, so the leader streams: after sending a
+//!   batch it advances `next_index` past it without waiting (pipelining), keeping at most
+//!   [`MAX_INFLIGHT`] unacknowledged batches. A rejection drops back to Probe.
+//!
+//! Replies arrive lost, duplicated and reordered, so every update is monotone or guarded:
+//! `match_index` never decreases, a success never moves `next_index` backwards, and a rejection
+//! is ignored unless it answers the request the leader is currently waiting on.
+
+use super::{Index, Time};
+use std::collections::VecDeque;
+
+/// Unacknowledged AppendEntries batches a leader keeps in flight to one follower.
+pub const MAX_INFLIGHT: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FlowState {
+    Probe,
+    Replicate,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    /// Figure 2: index of the next log entry to send to this follower.
+    /// Invariant: `match_index < next_index <= leader's last index + 1`.
+    pub next_index: Index,
+    /// Figure 2: highest index known to be replicated on this follower. Never decreases.
+    pub match_index: Index,
+    pub state: FlowState,
+    /// Probe: an AppendEntries is outstanding and no other is sent until it is answered or the
+    /// heartbeat timer fires.
+    probe_sent: bool,
+    /// Replicate: the last index of each unacknowledged batch, oldest first.
+    inflight: VecDeque<Index>,
+    /// When an AppendEntries was last sent; the next heartbeat is due one interval later.
+    pub last_sent: Time,
+    /// Send an AppendEntries at the next flush even if it carries no entries.
+    heartbeat_due: bool,
+}
+
+impl Progress {
+    /// A follower's progress as a new leader first sees it (Figure 2, "reinitialized after
+    /// election"): `next_index` just past the leader's log, nothing known to match. The initial
+    /// empty AppendEntries (§5.2) is due at once.
+    pub fn new(next_index: Index, now: Time) -> Progress {
+        Progress {
+            next_index,
+            match_index: 0,
+            state: FlowState::Probe,
+            probe_sent: false,
+            inflight: VecDeque::new(),
+            last_sent: now,
+            heartbeat_due: true,
+        }
+    }
+
+    /// Whether an AppendEntries should go to this follower now, given the leader's last index.
+    pub fn wants_send(&self, last_index: Index) -> bool {
+        let has_entries = self.next_index <= last_index;
+        match self.state {
+            FlowState::Probe => !self.probe_sent && (has_entries || self.heartbeat_due),
+            FlowState::Replicate => {
+                self.inflight.len() < MAX_INFLIGHT && (has_entries || self.heartbeat_due)
+            }
+        }
+    }
+
+    /// Records an AppendEntries sent at `now` whose last entry is `last` (`next_index - 1` when
+    /// it carried none).
+    pub fn on_sent(&mut self, last: Index, now: Time) {
+        self.last_sent = now;
+        self.heartbeat_due = false;
+        match self.state {
+            FlowState::Probe => self.probe_sent = true,
+            FlowState::Replicate => {
+                if last >= self.next_index {
+                    self.inflight.push_back(last);
+                    self.next_index = last + 1;
+                }
+            }
+        }
+    }
+
+    /// Whether this follower now needs a heartbeat.
+    pub fn heartbeat_expired(&self, now: Time, interval: Time) -> bool {
+        now >= self.last_sent + interval
+    }
+
+    /// The heartbeat timer fired: nothing was sent for a whole interval. Anything still
+    /// unanswered is presumed lost, so the leader resends from the last known match (Replicate)
+    /// or re-probes (Probe). Returns whether in-flight batches were abandoned.
+    pub fn on_heartbeat_timeout(&mut self) -> bool {
+        self.heartbeat_due = true;
+        self.probe_sent = false;
+        if self.inflight.is_empty() {
+            return false;
+        }
+        self.inflight.clear();
+        self.next_index = self.match_index + 1;
+        true
+    }
+
+    /// A success reply says the follower's log matches through `index`. Returns whether
+    /// `match_index` advanced. Old or duplicated successes carry smaller indices and change
+    /// nothing (both indices only grow).
+    pub fn on_success(&mut self, index: Index) -> bool {
+        let advanced = index > self.match_index;
+        self.match_index = self.match_index.max(index);
+        while self.inflight.front().is_some_and(|&last| last <= index) {
+            self.inflight.pop_front();
+        }
+        match self.state {
+            FlowState::Probe => {
+                self.state = FlowState::Replicate;
+                self.probe_sent = false;
+                self.next_index = self.match_index + 1;
+            }
+            FlowState::Replicate => self.next_index = self.next_index.max(self.match_index + 1),
+        }
+        advanced
+    }
+
+    /// A rejection of the AppendEntries whose `prev_log_index` was `rejected`, with `hint` the
+    /// leader's fast-backup guess for the new `next_index`. Returns whether it was acted on.
+    ///
+    /// Stale rejections are ignored: one at or below `match_index` predates a success (within a
+    /// term a follower's matching prefix only grows), and in Probe one that does not answer the
+    /// outstanding probe (`next_index - 1`) answers an older request.
+    pub fn on_reject(&mut self, rejected: Index, hint: Index) -> bool {
+        if rejected <= self.match_index {
+            return false;
+        }
+        if self.state == FlowState::Probe && rejected + 1 != self.next_index {
+            return false;
+        }
+        // Back up strictly below the rejected point, never to or below a known match.
+        self.next_index = hint.clamp(self.match_index + 1, rejected);
+        self.state = FlowState::Probe;
+        self.probe_sent = false;
+        self.inflight.clear();
+        true
+    }
+}

@@ -1,0 +1,287 @@
+//! Log replication (§5.3) and commitment (§5.4.2): AppendEntries on both sides, the leader's
+//! per-follower flow control, heartbeats, and the commit rule.
+//!
+//! Leader side, in one place:
+//! - `take_ready` calls [`Raft::send_appends`], which sends each follower what its [`Progress`]
+//!   allows: in Probe one AppendEntries at a time; in Replicate as many batches of at most
+//!   `config.max_append_bytes` as the in-flight window admits.
+//! - A heartbeat is an AppendEntries sent when a follower has been sent nothing for
+//!   `heartbeat_interval`; it starts at `next_index` (so it never repeats acknowledged entries)
+//!   and carries the commit index to followers. If batches are still unanswered when it falls
+//!   due they are presumed lost, and sending restarts from `match_index + 1`.
+//! - Fast backup (§5.3, the paragraph on rejected AppendEntries): a rejection names the
+//!   follower's term at `prev_log_index` and the first index of that term (or its log length if
+//!   too short), so the leader skips a whole conflicting term per round trip.
+//!
+//! [`Progress`]: super::progress::Progress
+
+use super::raft::Raft;
+use super::trace::event;
+use super::{Entry, Index, MessageBody, NodeId, Role, Term};
+
+impl Raft {
+    /// Figure 2, AppendEntries receiver (step 1, the term check, is done by `step`).
+    pub(super) fn handle_append_entries(
+        &mut self,
+        leader: NodeId,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+    ) {
+        debug_assert_eq!(self.role, Role::Follower);
+        // This is the current term's leader: it is alive, so no election (§5.2).
+        self.leader_id = Some(leader);
+        self.reset_election_timer();
+
+        // Step 2: reply false if the log has no entry at prev_log_index with prev_log_term,
+        // telling the leader where to resume (fast backup).
+        match self.log.term(prev_log_index) {
+            None => {
+                let conflict_index = self.log.last_index() + 1;
+                return self.reject_append(leader, prev_log_index, None, conflict_index);
+            }
+            Some(term) if term != prev_log_term => {
+                let conflict_index = self.log.first_index_of_term(term).unwrap_or(prev_log_index);
+                return self.reject_append(leader, prev_log_index, Some(term), conflict_index);
+            }
+            Some(_) => {}
+        }
+        if !is_well_formed(
+            prev_log_index,
+            prev_log_term,
+            &entries,
+            self.hard_state.current_term,
+        ) {
+            event!(
+                warn,
+                self,
+                "APPEND",
+                "ignoring malformed AppendEntries from n{leader}"
+            );
+            return;
+        }
+        let last_new = prev_log_index + entries.len() as Index;
+
+        // Steps 3 and 4: skip the entries already held; at the first one that is not, delete a
+        // conflicting entry and everything after it, then append the rest. A duplicated or
+        // reordered AppendEntries whose entries all match truncates nothing (Log Matching,
+        // §5.3): truncating there would drop entries a newer request already appended.
+        let held = entries
+            .iter()
+            .take_while(|e| self.log.term(e.index) == Some(e.term))
+            .count();
+        let mut new = entries.into_iter().skip(held).peekable();
+        if let Some(first) = new.peek() {
+            if first.index <= self.log.last_index() {
+                // Leader Completeness (§5.4) guarantees committed entries never conflict.
+                debug_assert!(
+                    first.index > self.commit_index,
+                    "conflict with committed entry"
+                );
+                event!(
+                    debug,
+                    self,
+                    "APPEND",
+                    "conflict at index {}: truncating {}..={}",
+                    first.index,
+                    first.index,
+                    self.log.last_index()
+                );
+                self.log.truncate_from(first.index);
+            }
+        }
+        let mut appended = 0;
+        for entry in new {
+            self.log.append(entry);
+            appended += 1;
+        }
+        if appended > 0 {
+            event!(
+                debug,
+                self,
+                "APPEND",
+                "appended {appended} entries from n{leader}, last_log_index={}",
+                self.log.last_index()
+            );
+        }
+
+        // Step 5: commit_index = min(leader_commit, index of last new entry). Only this
+        // request's entries are known to match the leader; anything beyond them may be stale.
+        let commit = leader_commit.min(last_new);
+        if commit > self.commit_index {
+            self.commit_index = commit;
+            event!(debug, self, "COMMIT", "commit_index={commit}");
+        }
+        self.send(
+            leader,
+            MessageBody::AppendEntriesReply {
+                success: true,
+                match_index: last_new,
+                conflict_term: None,
+                conflict_index: 0,
+            },
+        );
+    }
+
+    fn reject_append(
+        &mut self,
+        leader: NodeId,
+        prev_log_index: Index,
+        conflict_term: Option<Term>,
+        conflict_index: Index,
+    ) {
+        event!(
+            debug,
+            self,
+            "APPEND",
+            "reject prev_log_index={prev_log_index} from n{leader}: conflict_term={conflict_term:?} \
+             conflict_index={conflict_index}"
+        );
+        self.send(
+            leader,
+            MessageBody::AppendEntriesReply {
+                success: false,
+                match_index: prev_log_index,
+                conflict_term,
+                conflict_index,
+            },
+        );
+    }
+
+    /// The leader's side of an AppendEntries reply in its own term.
+    pub(super) fn handle_append_reply(
+        &mut self,
+        from: NodeId,
+        success: bool,
+        match_index: Index,
+        conflict_term: Option<Term>,
+        conflict_index: Index,
+    ) {
+        debug_assert_eq!(self.role, Role::Leader);
+        if match_index > self.log.last_index() {
+            event!(
+                warn,
+                self,
+                "APPEND",
+                "n{from} answered index {match_index}, never sent"
+            );
+            return;
+        }
+        if success {
+            // Figure 2: update next_index and match_index for the follower.
+            if self.progress[from as usize].on_success(match_index) {
+                event!(trace, self, "APPEND", "n{from} match_index={match_index}");
+                self.maybe_commit();
+            }
+            return;
+        }
+        // Figure 2: decrement next_index and retry, skipping whole terms (fast backup): past
+        // the leader's last entry of the follower's conflicting term if it has that term
+        // (everything up to it matches, by Log Matching), else to the follower's first entry
+        // of that term, or just past the follower's log when it was too short.
+        let hint = conflict_term
+            .and_then(|term| self.log.last_index_of_term(term))
+            .map_or(conflict_index, |last| last + 1);
+        let progress = &mut self.progress[from as usize];
+        if progress.on_reject(match_index, hint) {
+            event!(
+                debug,
+                self,
+                "APPEND",
+                "n{from} rejected prev_log_index={match_index}, next_index={}",
+                self.progress[from as usize].next_index
+            );
+        }
+    }
+
+    /// Figure 2, leaders: commit the largest N > commit_index that a majority holds, provided
+    /// log[N] is of the current term (§5.4.2: an old-term entry is never committed by counting
+    /// replicas, only indirectly, as a prefix of a current-term entry; Figure 8).
+    pub(super) fn maybe_commit(&mut self) {
+        let mut matched: Vec<Index> = self.progress.iter().map(|p| p.match_index).collect();
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let majority_index = matched[self.quorum() - 1];
+        if majority_index > self.commit_index
+            && self.log.term(majority_index) == Some(self.hard_state.current_term)
+        {
+            self.commit_index = majority_index;
+            event!(debug, self, "COMMIT", "commit_index={majority_index}");
+        }
+    }
+
+    /// Leader heartbeat timer: every follower sent nothing for `heartbeat_interval` gets an
+    /// AppendEntries at the next `take_ready`.
+    pub(super) fn tick_heartbeats(&mut self) {
+        let (now, interval) = (self.now, self.config.heartbeat_interval);
+        for peer in self.peers().collect::<Vec<_>>() {
+            let progress = &mut self.progress[peer as usize];
+            if progress.heartbeat_expired(now, interval) && progress.on_heartbeat_timeout() {
+                event!(
+                    debug,
+                    self,
+                    "APPEND",
+                    "n{peer}: batches unacknowledged for a heartbeat interval, resending from {}",
+                    self.progress[peer as usize].next_index
+                );
+            }
+        }
+    }
+
+    /// When the leader's next heartbeat falls due.
+    pub(super) fn next_heartbeat(&self) -> std::time::Duration {
+        let interval = self.config.heartbeat_interval;
+        self.peers()
+            .map(|p| self.progress[p as usize].last_sent + interval)
+            .min()
+            .unwrap_or(self.now + interval)
+    }
+
+    /// Sends every follower what its flow control allows.
+    pub(super) fn send_appends(&mut self) {
+        for peer in self.peers().collect::<Vec<_>>() {
+            self.send_append(peer);
+        }
+    }
+
+    fn send_append(&mut self, to: NodeId) {
+        while self.progress[to as usize].wants_send(self.log.last_index()) {
+            let next_index = self.progress[to as usize].next_index;
+            let prev_log_index = next_index - 1;
+            let prev_log_term = self
+                .log
+                .term(prev_log_index)
+                .expect("next_index is within the leader's log");
+            let entries = self
+                .log
+                .entries_from(next_index, self.config.max_append_bytes)
+                .to_vec();
+            let last = prev_log_index + entries.len() as Index;
+            self.progress[to as usize].on_sent(last, self.now);
+            let body = MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit: self.commit_index,
+            };
+            self.send(to, body);
+        }
+    }
+}
+
+/// Whether an AppendEntries' entries can be a leader's log suffix after `prev_log_index`:
+/// consecutive indices, terms non-decreasing from `prev_log_term` and at most the leader's term.
+fn is_well_formed(
+    prev_log_index: Index,
+    prev_log_term: Term,
+    entries: &[Entry],
+    term: Term,
+) -> bool {
+    let mut prev = (prev_log_index, prev_log_term);
+    prev_log_term <= term
+        && entries.iter().all(|e| {
+            let ok = Some(e.index) == prev.0.checked_add(1) && e.term >= prev.1 && e.term <= term;
+            prev = (e.index, e.term);
+            ok
+        })
+}

@@ -1,0 +1,19 @@
+//! Event logging with the prefix every core line carries: `n{id} t{term} {TOPIC}`.
+//!
+//! Topics: ELECT, VOTE, APPEND, COMMIT, APPLY, PERSIST. Levels: info for elections, leadership
+//! and term changes; debug for append/commit detail; trace for per-message detail.
+
+/// `event!(level, raft, "TOPIC", "format", args...)`.
+macro_rules! event {
+    ($level:ident, $raft:expr, $topic:literal, $($arg:tt)+) => {
+        ::log::$level!(
+            "n{} t{} {} {}",
+            $raft.config.id,
+            $raft.hard_state.current_term,
+            $topic,
+            format_args!($($arg)+)
+        )
+    };
+}
+
+pub(crate) use event;
