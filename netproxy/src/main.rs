@@ -1,1 +1,279 @@
-fn main() {}
+//! The `netproxy` command: `netproxy run` is the daemon; every other subcommand is a client
+//! that sends one command to a running daemon's control socket.
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use log::info;
+use netproxy::daemon::{Config, Daemon};
+use netproxy::{Client, Command};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+/// Fault-injecting UDP proxy: every raft-lab peer datagram passes through it.
+#[derive(Parser)]
+#[command(name = "netproxy", version)]
+struct Cli {
+    /// The daemon's control address: where `run` listens and where every other command connects
+    #[arg(
+        long,
+        global = true,
+        env = "NETPROXY_CONTROL",
+        default_value = "127.0.0.1:7200",
+        value_name = "ADDR"
+    )]
+    control: SocketAddr,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the proxy daemon in the foreground; prints one `ready ...` line once bound
+    Run(RunArgs),
+    /// Split the cluster into groups: links across groups go down, links within a group come up
+    ///
+    /// Nodes named in no group form one more group together.
+    Partition {
+        /// Node ids joined by commas, e.g. 0,1
+        #[arg(required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Take links down: i->j blocks one direction, i<->j both
+    Down {
+        #[arg(required = true, value_name = "LINK")]
+        links: Vec<String>,
+    },
+    /// Bring links up: i->j one direction, i<->j both
+    Up {
+        #[arg(required = true, value_name = "LINK")]
+        links: Vec<String>,
+    },
+    /// Cut node N off from all its peers (the lab's disconnect); its links keep their state
+    Disconnect {
+        #[arg(value_name = "N")]
+        node: String,
+    },
+    /// Reconnect node N (the lab's connect): the links it had come back
+    Connect {
+        #[arg(value_name = "N")]
+        node: String,
+    },
+    /// Every link up, every node connected, every fault rule cleared
+    Heal,
+    /// Drop each datagram with probability P
+    Drop(Rule),
+    /// Delay each datagram by a uniform draw from MIN..MAX, or by a fixed time (us, ms or s)
+    Delay {
+        #[arg(value_name = "MIN..MAX|FIXED")]
+        delay: String,
+        #[command(flatten)]
+        target: TargetArg,
+    },
+    /// Deliver each datagram twice with probability P (each copy has its own delay)
+    Duplicate(Rule),
+    /// With probability P, delay a datagram an extra MIN..MAX (default 200ms..2200ms)
+    Reorder {
+        #[arg(value_name = "P")]
+        p: String,
+        #[arg(value_name = "MIN..MAX")]
+        delay: Option<String>,
+        #[command(flatten)]
+        target: TargetArg,
+    },
+    /// The lab's unreliable network on every link: drop 0.1, delay 0ms..26ms
+    Unreliable {
+        /// Also delay 2/3 of datagrams by 200ms..2200ms (the lab's long reordering)
+        #[arg(long)]
+        long_reordering: bool,
+    },
+    /// Clear every drop, delay, duplicate and reorder rule; connectivity stays as it is
+    Reliable,
+    /// Show the nodes, the links down and the fault rules in force
+    Status {
+        /// Print the JSON the daemon sends
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show each link's datagram and byte counters
+    Stats {
+        /// Print the JSON the daemon sends
+        #[arg(long)]
+        json: bool,
+    },
+    /// Zero every counter
+    ResetStats,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Each node's own UDP address, in node-id order
+    #[arg(long, required = true, value_delimiter = ',', value_name = "ADDR,...", value_parser = node_addr)]
+    nodes: Vec<SocketAddr>,
+    /// Where to bind each node's face, in node-id order (port 0 picks a free port)
+    #[arg(long, required = true, value_delimiter = ',', value_name = "ADDR,...")]
+    faces: Vec<SocketAddr>,
+    /// Seed of the fault draws (random if absent; always printed)
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Args)]
+struct Rule {
+    /// A probability between 0 and 1
+    #[arg(value_name = "P")]
+    p: String,
+    #[command(flatten)]
+    target: TargetArg,
+}
+
+#[derive(Args)]
+struct TargetArg {
+    /// all (default), a node id (all its links, both ways), or a link i->j or i<->j
+    #[arg(value_name = "TARGET")]
+    target: Option<String>,
+}
+
+impl TargetArg {
+    fn word(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+}
+
+/// A node is recognised by its datagrams' source address, so it must be a concrete one.
+fn node_addr(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text.parse().map_err(|e| format!("{e}"))?;
+    if addr.ip().is_unspecified() || addr.port() == 0 {
+        return Err("a node's address needs a concrete IP and port".to_string());
+    }
+    Ok(addr)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Run(args) => run(cli.control, args),
+        cmd => send(cli.control, &cmd),
+    }
+}
+
+fn run(control: SocketAddr, args: RunArgs) -> ExitCode {
+    if args.nodes.len() != args.faces.len() {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::WrongNumberOfValues,
+                format!(
+                    "--nodes names {} nodes but --faces {} faces: give one face per node",
+                    args.nodes.len(),
+                    args.faces.len()
+                ),
+            )
+            .exit();
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let config = Config {
+        nodes: args.nodes,
+        faces: args.faces,
+        control,
+        seed,
+    };
+    let result = Daemon::bind(config).and_then(|daemon| {
+        let waker = daemon.shutdown_waker();
+        ctrlc::set_handler(move || {
+            let _ = waker.wake();
+        })
+        .map_err(std::io::Error::other)?;
+        let ready = daemon.ready_line()?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{ready}")?;
+        stdout.flush()?;
+        info!("PROXY {ready}");
+        daemon.run()
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netproxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sends one client command. Exit codes: 1 if the daemon refuses it or cannot be reached,
+/// 2 if it is malformed (caught here, before sending).
+fn send(control: SocketAddr, cmd: &Cmd) -> ExitCode {
+    let command: Command = match words(cmd).join(" ").parse() {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("netproxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = Client::new(control);
+    let output = match cmd {
+        Cmd::Status { json } => client.status().map(|status| match json {
+            true => to_json(&status),
+            false => status.to_string(),
+        }),
+        Cmd::Stats { json } => client.stats().map(|stats| match json {
+            true => to_json(&stats),
+            false => stats.to_string(),
+        }),
+        _ => client.send(&command),
+    };
+    match output {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("netproxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("status and stats serialize") + "\n"
+}
+
+/// The command's words as typed, for the parser the daemon uses too.
+fn words(cmd: &Cmd) -> Vec<&str> {
+    let (name, args): (&str, Vec<Option<&str>>) = match cmd {
+        Cmd::Run(_) => unreachable!("run is not sent to a daemon"),
+        Cmd::Partition { groups } => (
+            "partition",
+            groups.iter().map(|g| Some(g.as_str())).collect(),
+        ),
+        Cmd::Down { links } => ("down", links.iter().map(|l| Some(l.as_str())).collect()),
+        Cmd::Up { links } => ("up", links.iter().map(|l| Some(l.as_str())).collect()),
+        Cmd::Disconnect { node } => ("disconnect", vec![Some(node.as_str())]),
+        Cmd::Connect { node } => ("connect", vec![Some(node.as_str())]),
+        Cmd::Heal => ("heal", vec![]),
+        Cmd::Drop(rule) => ("drop", vec![Some(rule.p.as_str()), rule.target.word()]),
+        Cmd::Delay { delay, target: t } => ("delay", vec![Some(delay.as_str()), t.word()]),
+        Cmd::Duplicate(rule) => ("duplicate", vec![Some(rule.p.as_str()), rule.target.word()]),
+        Cmd::Reorder {
+            p,
+            delay,
+            target: t,
+        } => (
+            "reorder",
+            vec![Some(p.as_str()), delay.as_deref(), t.word()],
+        ),
+        Cmd::Unreliable { long_reordering } => (
+            "unreliable",
+            vec![long_reordering.then_some("--long-reordering")],
+        ),
+        Cmd::Reliable => ("reliable", vec![]),
+        Cmd::Status { .. } => ("status", vec![]),
+        Cmd::Stats { .. } => ("stats", vec![]),
+        Cmd::ResetStats => ("reset-stats", vec![]),
+    };
+    std::iter::once(name)
+        .chain(args.into_iter().flatten())
+        .collect()
+}

@@ -1,0 +1,150 @@
+//! A blocking client of the daemon's control socket, for the CLI and the Raft harness.
+//!
+//! The protocol: connect over TCP, write one command line ending in `\n`, read until EOF. The
+//! reply's first line is `ok` or `error: <message>`; after `ok` may come a body (JSON for
+//! `status` and `stats`).
+
+use crate::command::{
+    Change, Command, DelayRange, Probability, Target, LONG_REORDER, LONG_REORDER_DELAY,
+};
+use crate::stats::Stats;
+use crate::status::Status;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// The daemon answers within one turn of its event loop; this only bounds a hung daemon.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug)]
+pub struct Client {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug)]
+pub enum ClientError {
+    /// Nothing listens on the control address.
+    NotRunning(SocketAddr),
+    /// The daemon refused the command; the message names the bad part.
+    Rejected(String),
+    /// The connection failed, or the reply was not the protocol's.
+    Io(io::Error),
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        Client { addr }
+    }
+
+    /// Sends one command and returns the reply's body (empty for most commands).
+    pub fn send(&self, cmd: &Command) -> Result<String, ClientError> {
+        let mut stream =
+            TcpStream::connect_timeout(&self.addr, TIMEOUT).map_err(|e| match e.kind() {
+                io::ErrorKind::ConnectionRefused => ClientError::NotRunning(self.addr),
+                _ => ClientError::Io(e),
+            })?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_write_timeout(Some(TIMEOUT))?;
+        stream.write_all(format!("{cmd}\n").as_bytes())?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply)?;
+        let (status, body) = reply.split_once('\n').unwrap_or((&reply, ""));
+        match status.strip_prefix("error: ") {
+            Some(message) => Err(ClientError::Rejected(message.to_string())),
+            None if status == "ok" => Ok(body.to_string()),
+            None => Err(ClientError::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not a netproxy reply: {status:?}"),
+            ))),
+        }
+    }
+
+    fn change(&self, change: Change) -> Result<(), ClientError> {
+        self.send(&Command::Change(change)).map(drop)
+    }
+
+    /// Links across groups go down, links within a group come up; nodes named in no group
+    /// form one more group.
+    pub fn partition(&self, groups: &[Vec<usize>]) -> Result<(), ClientError> {
+        self.change(Change::Partition(groups.to_vec()))
+    }
+
+    /// The lab's `disconnect(i)`: cuts every link to and from node `i`.
+    pub fn disconnect(&self, node: usize) -> Result<(), ClientError> {
+        self.change(Change::Disconnect(node))
+    }
+
+    /// The lab's `connect(i)`: node `i` gets back the links it had before it was disconnected.
+    pub fn connect(&self, node: usize) -> Result<(), ClientError> {
+        self.change(Change::Connect(node))
+    }
+
+    pub fn heal(&self) -> Result<(), ClientError> {
+        self.change(Change::Heal)
+    }
+
+    /// The lab's `setunreliable`: drop 0.1 and delay 0..26 ms on every link, or neither.
+    /// Long reordering is left as it is, as in labrpc.
+    pub fn set_unreliable(&self, on: bool) -> Result<(), ClientError> {
+        if on {
+            return self.change(Change::Unreliable {
+                long_reordering: false,
+            });
+        }
+        self.change(Change::Drop {
+            p: Probability::ZERO,
+            target: Target::All,
+        })?;
+        self.change(Change::Delay {
+            delay: DelayRange::ZERO,
+            target: Target::All,
+        })
+    }
+
+    /// The lab's `setlongreordering`: 2/3 of datagrams delayed 200..2200 ms, or none.
+    pub fn set_long_reordering(&self, on: bool) -> Result<(), ClientError> {
+        self.change(Change::Reorder {
+            p: if on { LONG_REORDER } else { Probability::ZERO },
+            delay: LONG_REORDER_DELAY,
+            target: Target::All,
+        })
+    }
+
+    pub fn stats(&self) -> Result<Stats, ClientError> {
+        parse_body(&self.send(&Command::Stats)?)
+    }
+
+    pub fn reset_stats(&self) -> Result<(), ClientError> {
+        self.send(&Command::ResetStats).map(drop)
+    }
+
+    pub fn status(&self) -> Result<Status, ClientError> {
+        parse_body(&self.send(&Command::Status)?)
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ClientError> {
+    serde_json::from_str(body).map_err(|e| ClientError::Io(e.into()))
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            ClientError::NotRunning(addr) => write!(
+                f,
+                "no proxy is listening on {addr} (start one with 'netproxy run' or 'just cluster')"
+            ),
+            ClientError::Rejected(message) => f.write_str(message),
+            ClientError::Io(e) => write!(f, "control connection failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> ClientError {
+        ClientError::Io(e)
+    }
+}

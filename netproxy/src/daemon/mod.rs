@@ -1,0 +1,167 @@
+//! The daemon: one mio event loop that serves the faces (data plane), the control socket
+//! (control plane) and the delay queue's deadlines, on one thread.
+
+mod control;
+mod delay_queue;
+mod forward;
+
+use crate::command::Command;
+use control::Control;
+use forward::Forwarder;
+use log::{info, warn};
+use mio::net::{TcpListener, UdpSocket};
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Wakes the loop to stop it (the Ctrl-C / SIGTERM handler holds one).
+const SHUTDOWN: Token = Token(0);
+const LISTENER: Token = Token(1);
+/// Face `j` has `Token(FIRST_FACE + j)`; control connections follow the faces.
+const FIRST_FACE: usize = 2;
+
+/// Large enough for any UDP datagram.
+const MAX_DATAGRAM: usize = 64 * 1024;
+
+pub struct Config {
+    /// Each node's own UDP address; the index is the node id.
+    pub nodes: Vec<SocketAddr>,
+    /// Where to bind each node's face (port 0 picks one).
+    pub faces: Vec<SocketAddr>,
+    pub control: SocketAddr,
+    pub seed: u64,
+}
+
+pub struct Daemon {
+    poll: Poll,
+    shutdown: Arc<Waker>,
+    control: Control,
+    forwarder: Forwarder,
+    /// Every datagram is received here and, unless delayed, sent on from here.
+    buf: Box<[u8]>,
+}
+
+impl Daemon {
+    /// Binds the faces and the control socket.
+    pub fn bind(config: Config) -> io::Result<Daemon> {
+        let poll = Poll::new()?;
+        let registry = poll.registry();
+        let shutdown = Arc::new(Waker::new(registry, SHUTDOWN)?);
+        let mut faces = Vec::with_capacity(config.faces.len());
+        for (j, &addr) in config.faces.iter().enumerate() {
+            let mut face =
+                UdpSocket::bind(addr).map_err(|e| context(e, &format!("face {j}"), addr))?;
+            registry.register(&mut face, Token(FIRST_FACE + j), Interest::READABLE)?;
+            faces.push(face);
+        }
+        let mut listener =
+            TcpListener::bind(config.control).map_err(|e| context(e, "control", config.control))?;
+        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        let n = faces.len();
+        Ok(Daemon {
+            shutdown,
+            control: Control::new(listener, FIRST_FACE + n),
+            forwarder: Forwarder::new(config.nodes, faces, config.seed)?,
+            buf: vec![0; MAX_DATAGRAM].into_boxed_slice(),
+            poll,
+        })
+    }
+
+    /// What stops [`Daemon::run`] when woken.
+    pub fn shutdown_waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.shutdown)
+    }
+
+    /// The line the harness waits for: the bound addresses and the seed.
+    pub fn ready_line(&self) -> io::Result<String> {
+        let status = self.forwarder.status();
+        let faces: Vec<String> = status
+            .nodes
+            .iter()
+            .map(|node| node.face.to_string())
+            .collect();
+        Ok(format!(
+            "ready control={} faces={} seed={}",
+            self.control.local_addr()?,
+            faces.join(","),
+            status.seed
+        ))
+    }
+
+    /// Serves until the shutdown waker is woken.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(256);
+        loop {
+            // Block without a timeout unless a delayed datagram is waiting: an idle proxy
+            // costs no CPU.
+            let timeout = (self.forwarder.next_due())
+                .map(|due| due.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in &events {
+                match event.token() {
+                    SHUTDOWN => {
+                        info!("PROXY stopping");
+                        return Ok(());
+                    }
+                    LISTENER => self.control.accept(self.poll.registry()),
+                    token if self.control.owns(token) => {
+                        let forwarder = &mut self.forwarder;
+                        let registry = self.poll.registry();
+                        self.control
+                            .ready(token, registry, |line| execute(forwarder, line));
+                    }
+                    Token(face) => self.forwarder.drain(face - FIRST_FACE, &mut self.buf),
+                }
+            }
+            self.forwarder.send_due(Instant::now());
+        }
+    }
+}
+
+/// Parses, checks and carries out one control request; returns the whole reply.
+fn execute(forwarder: &mut Forwarder, line: &str) -> String {
+    let cmd = match line.parse::<Command>() {
+        Ok(cmd) => cmd,
+        Err(e) => return rejected(line, &e),
+    };
+    if let Err(e) = cmd.check(forwarder.nodes()) {
+        return rejected(line, &e);
+    }
+    let body = match cmd {
+        Command::Change(change) => {
+            info!("PROXY {change}");
+            forwarder.apply(&change);
+            String::new()
+        }
+        Command::Status => json(&forwarder.status()),
+        Command::Stats => json(&forwarder.stats()),
+        Command::ResetStats => {
+            info!("PROXY reset-stats");
+            forwarder.reset_stats();
+            String::new()
+        }
+    };
+    format!("ok\n{body}")
+}
+
+fn rejected(line: &str, e: &crate::command::CommandError) -> String {
+    warn!("PROXY rejected {:?}: {e}", line.trim());
+    format!("error: {e}\n")
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string(value).expect("status and stats serialize");
+    text.push('\n');
+    text
+}
+
+fn context(e: io::Error, what: &str, addr: SocketAddr) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot bind {what} on {addr}: {e}"))
+}
