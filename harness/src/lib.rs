@@ -1,1 +1,12 @@
+//! The raft-lab harness: starts netproxy and raft-node processes on loopback and checks the
+//! lab's properties on them, with the lab tester's API ([`Tester`]).
 
+pub mod applier;
+pub mod cluster;
+pub mod node_client;
+pub mod ports;
+pub mod proxy;
+pub mod tester;
+pub mod timing;
+
+pub use tester::{cmd_as_int, cmd_int, rand_string, Tester};

@@ -1,0 +1,152 @@
+//! `raft-lab`: run a cluster in the foreground and talk to it (`just cluster`, `just status`,
+//! `just submit`). Proxy commands (partition, heal, ...) are netproxy's own CLI.
+
+use clap::{Parser, Subcommand};
+use harness::cluster::{Cluster, Layout, MAX_NODES};
+use harness::node_client::NodeClient;
+use harness::timing::NodeTimers;
+use raft_node::control::NodeState;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(version, about = "Run a local raft-lab cluster and talk to it")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start netproxy and N raft-nodes on the well-known loopback ports, in the foreground.
+    Cluster {
+        /// Number of nodes (1 to 8).
+        #[arg(default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=MAX_NODES as i64))]
+        nodes: u8,
+        /// Where the nodes keep their data (one node-N directory each).
+        #[arg(long, default_value = ".raft-lab")]
+        data_dir: PathBuf,
+    },
+    /// Print a table of the running cluster's nodes.
+    Status,
+    /// Submit TEXT as a command through the current leader.
+    Submit { text: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Cluster { nodes, data_dir } => run_cluster(nodes as usize, data_dir),
+        Cmd::Status => status(),
+        Cmd::Submit { text } => submit(text),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("raft-lab: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cluster(n: usize, data_dir: PathBuf) -> Result<(), String> {
+    let (stop_tx, stop_rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+
+    let mut cluster = Cluster::launch_foreground(n, &data_dir, NodeTimers::scaled())
+        .map_err(|e| format!("cannot start the cluster: {e}"))?;
+    let layout = Layout::well_known(n);
+    eprintln!(
+        "raft-lab: {n} nodes up (UDP {}..., control {}...), netproxy control {}, data in {}",
+        layout.nodes[0],
+        layout.controls[0],
+        layout.proxy_control,
+        data_dir.display()
+    );
+    eprintln!(
+        "raft-lab: from another terminal: just status | just submit hello | \
+         just partition 0,1 2,3,4 | just heal | just disconnect 2 | just connect 2"
+    );
+    eprintln!("raft-lab: Ctrl-C stops everything");
+    loop {
+        match stop_rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                for (i, status) in cluster.reap_exited() {
+                    eprintln!("raft-lab: node {i} exited ({status})");
+                }
+            }
+        }
+    }
+    eprintln!("raft-lab: stopping");
+    drop(cluster);
+    Ok(())
+}
+
+/// The nodes that answer on the well-known control ports, by id (`None`: not answering).
+fn poll_nodes() -> Vec<Option<NodeState>> {
+    let layout = Layout::well_known(MAX_NODES);
+    let mut states: Vec<_> = layout
+        .controls
+        .iter()
+        .map(|&addr| NodeClient::new(addr).get_state().ok())
+        .collect();
+    while states.last().is_some_and(Option::is_none) {
+        states.pop();
+    }
+    states
+}
+
+fn status() -> Result<(), String> {
+    let states = poll_nodes();
+    if states.is_empty() {
+        return Err(
+            "no node answers on 127.0.0.1:7300.. (start a cluster with 'just cluster')".into(),
+        );
+    }
+    println!(
+        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}",
+        "node", "role", "term", "leader", "commit", "applied", "log"
+    );
+    for (i, state) in states.iter().enumerate() {
+        match state {
+            Some(s) => println!(
+                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}",
+                i,
+                format!("{:?}", s.role),
+                s.term,
+                s.leader.map_or("-".to_string(), |l| l.to_string()),
+                s.commit_index,
+                s.last_applied,
+                s.last_log_index
+            ),
+            None => println!("{i:>4}  down"),
+        }
+    }
+    Ok(())
+}
+
+fn submit(text: String) -> Result<(), String> {
+    let states = poll_nodes();
+    let leader = states
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.as_ref().filter(|s| s.is_leader).map(|s| (s.term, i)))
+        .max()
+        .map(|(_, i)| i)
+        .ok_or("no leader right now (see 'just status'); try again after an election")?;
+    let client = NodeClient::new(Layout::well_known(MAX_NODES).controls[leader]);
+    match client.start(text.as_bytes()) {
+        Ok(Some((index, term))) => {
+            println!("submitted to node {leader}: index {index}, term {term}");
+            Ok(())
+        }
+        Ok(None) => Err(format!("node {leader} is no longer leader; try again")),
+        Err(e) => Err(format!("node {leader}: {e}")),
+    }
+}

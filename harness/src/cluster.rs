@@ -1,0 +1,428 @@
+//! The processes of one test cluster: a netproxy and n raft-nodes on loopback.
+//!
+//! ```text
+//!  node i ──UDP──▶ face j ┐            ┌──▶ node j  (arrives from face i)
+//!                         └─ netproxy ─┘
+//! ```
+//! Every process is killed and reaped when the [`Cluster`] drops, also when a test panics; a
+//! child also gets SIGKILL if the thread that spawned it dies (PR_SET_PDEATHSIG), so even a test
+//! process killed by its runner leaves no orphans behind.
+
+use crate::node_client::NodeClient;
+use crate::ports::PortBlock;
+use crate::timing::NodeTimers;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The most nodes one cluster may have (the lab uses at most 7).
+pub const MAX_NODES: usize = 8;
+
+/// How long a freshly spawned process gets to start answering on its control socket.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a cluster's processes listen.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// Each node's own UDP address.
+    pub nodes: Vec<SocketAddr>,
+    /// The proxy's face for each node: where peers send to reach it.
+    pub faces: Vec<SocketAddr>,
+    /// Each node's control channel (TCP).
+    pub controls: Vec<SocketAddr>,
+    /// The proxy's control socket (TCP).
+    pub proxy_control: SocketAddr,
+}
+
+impl Layout {
+    /// The well-known ports of `just cluster`: nodes 7000+i, faces 7100+i, proxy control 7200,
+    /// node control 7300+i.
+    pub fn well_known(n: usize) -> Layout {
+        let at = |port: usize| SocketAddr::from(([127, 0, 0, 1], port as u16));
+        Layout {
+            nodes: (0..n).map(|i| at(7000 + i)).collect(),
+            faces: (0..n).map(|i| at(7100 + i)).collect(),
+            controls: (0..n).map(|i| at(7300 + i)).collect(),
+            proxy_control: at(7200),
+        }
+    }
+
+    /// A test cluster's ports, all inside one reserved block.
+    fn in_block(n: usize, block: &PortBlock) -> Layout {
+        let at = |first: u16| (0..n as u16).map(|i| block.addr(first + i)).collect();
+        Layout {
+            nodes: at(0),
+            faces: at(MAX_NODES as u16),
+            controls: at(2 * MAX_NODES as u16),
+            proxy_control: block.addr(3 * MAX_NODES as u16),
+        }
+    }
+}
+
+/// Where the processes' logs go.
+enum Output {
+    /// One file per process in the run directory (tests).
+    Files,
+    /// This terminal, each line prefixed with the process's name (`just cluster`).
+    Terminal,
+}
+
+pub struct Cluster {
+    n: usize,
+    cluster_id: u64,
+    timers: NodeTimers,
+    layout: Layout,
+    output: Output,
+    run_dir: RunDir,
+    _ports: Option<PortBlock>,
+    proxy: Child,
+    nodes: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    /// Starts netproxy (all links up, reliable) and `n` nodes on a fresh port block, and waits
+    /// until each answers. `name` labels the run directory that holds logs and data dirs.
+    pub fn launch(name: &str, n: usize, timers: NodeTimers) -> io::Result<Cluster> {
+        let block = PortBlock::reserve()?;
+        let layout = Layout::in_block(n, &block);
+        let run_dir = RunDir::create(name)?;
+        Cluster::spawn_all(layout, Output::Files, run_dir, Some(block), timers)
+    }
+
+    /// Starts netproxy and `n` nodes on the well-known ports with their data under `data_root`
+    /// (kept across runs) and their logs on this terminal: `just cluster`.
+    pub fn launch_foreground(
+        n: usize,
+        data_root: &Path,
+        timers: NodeTimers,
+    ) -> io::Result<Cluster> {
+        std::fs::create_dir_all(data_root)?;
+        let run_dir = RunDir {
+            path: data_root.to_path_buf(),
+            keep: true,
+            quiet: true,
+        };
+        Cluster::spawn_all(
+            Layout::well_known(n),
+            Output::Terminal,
+            run_dir,
+            None,
+            timers,
+        )
+    }
+
+    fn spawn_all(
+        layout: Layout,
+        output: Output,
+        run_dir: RunDir,
+        ports: Option<PortBlock>,
+        timers: NodeTimers,
+    ) -> io::Result<Cluster> {
+        let n = layout.nodes.len();
+        assert!(
+            (1..=MAX_NODES).contains(&n),
+            "a cluster has 1..={MAX_NODES} nodes"
+        );
+        let proxy = spawn_proxy(&layout, &output, &run_dir)?;
+        let mut cluster = Cluster {
+            n,
+            cluster_id: if ports.is_some() { rand::random() } else { 1 },
+            timers,
+            layout,
+            output,
+            run_dir,
+            _ports: ports,
+            proxy,
+            nodes: (0..n).map(|_| None).collect(),
+        };
+        cluster.wait_until_listening(cluster.proxy_control(), None)?;
+        for i in 0..n {
+            cluster.start(i)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn proxy_control(&self) -> SocketAddr {
+        self.layout.proxy_control
+    }
+
+    pub fn control_addr(&self, i: usize) -> SocketAddr {
+        self.layout.controls[i]
+    }
+
+    pub fn client(&self, i: usize) -> NodeClient {
+        NodeClient::new(self.control_addr(i))
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir.path
+    }
+
+    pub fn is_alive(&self, i: usize) -> bool {
+        self.nodes[i].is_some()
+    }
+
+    /// Starts node `i` (a fresh process on its data dir and ports) unless it is running.
+    pub fn start(&mut self, i: usize) -> io::Result<()> {
+        if self.nodes[i].is_some() {
+            return Ok(());
+        }
+        let child = self.spawn_node(i)?;
+        self.nodes[i] = Some(child);
+        self.wait_until_listening(self.control_addr(i), Some(i))
+    }
+
+    /// SIGKILLs node `i` and reaps it: a crash, with whatever it had made durable kept.
+    pub fn crash(&mut self, i: usize) {
+        if let Some(child) = self.nodes[i].take() {
+            kill_and_reap(child);
+        }
+    }
+
+    /// Reaps nodes that exited on their own since the last call: `(id, exit status)`.
+    pub fn reap_exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
+        let mut exited = Vec::new();
+        for (i, slot) in self.nodes.iter_mut().enumerate() {
+            if let Some(child) = slot {
+                if let Ok(Some(status)) = child.try_wait() {
+                    exited.push((i, status));
+                    *slot = None;
+                }
+            }
+        }
+        exited
+    }
+
+    /// Keeps the run directory (logs, data dirs) after the cluster drops, and says where it is.
+    pub fn keep_run_dir(&mut self) {
+        self.run_dir.keep = true;
+    }
+
+    fn spawn_node(&self, i: usize) -> io::Result<Child> {
+        let faces = join(&self.layout.faces);
+        let data_dir = self.run_dir.path.join(format!("node-{i}"));
+        let t = &self.timers;
+        let mut cmd = Command::new(binary("raft-node")?);
+        cmd.arg("run")
+            .args(["--id", &i.to_string()])
+            .args(["--listen", &self.layout.nodes[i].to_string()])
+            .args(["--peers", &faces])
+            .args(["--control", &self.control_addr(i).to_string()])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--cluster-id", &self.cluster_id.to_string()])
+            .args([
+                "--election-timeout",
+                &format!(
+                    "{}us..{}us",
+                    t.election_min.as_micros(),
+                    t.election_max.as_micros()
+                ),
+            ])
+            .args(["--heartbeat", &format!("{}us", t.heartbeat.as_micros())]);
+        spawn_logged(cmd, &format!("node {i}"), &self.output, &self.run_dir)
+    }
+
+    fn wait_until_listening(&mut self, addr: SocketAddr, node: Option<usize>) -> io::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            let (child, what) = match node {
+                Some(i) => (
+                    self.nodes[i].as_mut().expect("spawned"),
+                    format!("node {i}"),
+                ),
+                None => (&mut self.proxy, "netproxy".to_string()),
+            };
+            if let Some(status) = child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "{what} exited ({status}) before listening on {addr}; see its log in {}",
+                    self.run_dir.path.display()
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{what} did not listen on {addr} within {START_TIMEOUT:?}"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.nodes.iter_mut().filter_map(Option::take) {
+            kill_and_reap(child);
+        }
+        // Reap the proxy in place: it is not an Option because a cluster always has one.
+        let _ = self.proxy.kill();
+        let _ = self.proxy.wait();
+        if std::thread::panicking() {
+            self.run_dir.keep = true;
+        }
+    }
+}
+
+fn spawn_proxy(layout: &Layout, output: &Output, run_dir: &RunDir) -> io::Result<Child> {
+    let mut cmd = Command::new(binary("netproxy")?);
+    cmd.arg("run")
+        .args(["--nodes", &join(&layout.nodes)])
+        .args(["--faces", &join(&layout.faces)])
+        .args(["--control", &layout.proxy_control.to_string()]);
+    spawn_logged(cmd, "proxy", output, run_dir)
+}
+
+fn join(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Spawns `cmd` with its output sent where `output` says, RUST_LOG defaulting to info, and
+/// SIGKILL on the death of the spawning thread.
+fn spawn_logged(
+    mut cmd: Command,
+    name: &str,
+    output: &Output,
+    run_dir: &RunDir,
+) -> io::Result<Child> {
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "info");
+    }
+    cmd.stdin(Stdio::null());
+    match output {
+        Output::Files => {
+            let log = run_dir.log_file(&format!("{}.log", name.replace(' ', "-")))?;
+            cmd.stdout(log.try_clone()?).stderr(log);
+        }
+        Output::Terminal => {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+    }
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    if let Output::Terminal = output {
+        let prefix = format!("{name:>7} | ");
+        prefix_lines(child.stdout.take().expect("piped"), prefix.clone());
+        prefix_lines(child.stderr.take().expect("piped"), prefix);
+    }
+    Ok(child)
+}
+
+/// Copies `from` to stderr line by line, each line behind `prefix`, until `from` closes.
+fn prefix_lines(from: impl Read + Send + 'static, prefix: String) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { return };
+            eprintln!("{prefix}{line}");
+        }
+    });
+}
+
+fn kill_and_reap(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The path of a workspace binary: next to the test executable's `deps/` directory, or in
+/// `RAFT_LAB_BIN_DIR`.
+fn binary(name: &str) -> io::Result<PathBuf> {
+    let dir = match std::env::var_os("RAFT_LAB_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe()?;
+            let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+            if dir.ends_with("deps") {
+                dir.pop();
+            }
+            dir
+        }
+    };
+    let path = dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} not found: build the binaries first (cargo build --workspace --bins; \
+                 'just test' does this) or set RAFT_LAB_BIN_DIR",
+                path.display()
+            ),
+        ))
+    }
+}
+
+/// A per-run directory for logs and data dirs: removed when the run passes, kept when it fails.
+struct RunDir {
+    path: PathBuf,
+    keep: bool,
+    /// Say nothing about keeping it (`just cluster`'s data dir is kept by design).
+    quiet: bool,
+}
+
+impl RunDir {
+    fn create(name: &str) -> io::Result<RunDir> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let root = std::env::var_os("RAFT_LAB_RUN_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("raft-lab-runs"));
+        let path = root.join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path)?;
+        Ok(RunDir {
+            path,
+            keep: std::env::var_os("RAFT_LAB_KEEP_RUNS").is_some(),
+            quiet: false,
+        })
+    }
+
+    fn log_file(&self, name: &str) -> io::Result<File> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path.join(name))
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if self.keep {
+            if !self.quiet {
+                eprintln!("raft-lab: logs and data kept in {}", self.path.display());
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}

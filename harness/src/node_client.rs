@@ -1,0 +1,133 @@
+//! A blocking client for one node's control channel (never through the proxy).
+
+use raft_node::control::{read_frame, write_frame, ApplyMsg, NodeState, Request, Response};
+use raft_node::core::{Index, Term};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a control call may take before the node counts as unreachable. The node answers
+/// from its event loop within microseconds; this only bounds a hung or stopped process.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One pooled connection per node, re-opened after any error (e.g. the node was restarted).
+#[derive(Debug)]
+pub struct NodeClient {
+    addr: SocketAddr,
+    conn: Mutex<Option<TcpStream>>,
+}
+
+impl NodeClient {
+    pub fn new(addr: SocketAddr) -> NodeClient {
+        NodeClient {
+            addr,
+            conn: Mutex::new(None),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Forgets the pooled connection (after a crash, so no call reuses a dead socket).
+    pub fn reset(&self) {
+        *self.conn.lock().unwrap() = None;
+    }
+
+    /// The lab's `Start(cmd)`: `Some((index, term))` if this node is the leader and accepted it.
+    /// An unreachable node answers like a non-leader, as a crashed raft does in the lab.
+    pub fn start(&self, command: &[u8]) -> io::Result<Option<(Index, Term)>> {
+        match self.call(&Request::Start {
+            command: command.to_vec(),
+        })? {
+            Response::Started {
+                index,
+                term,
+                is_leader: true,
+            } => Ok(Some((index, term))),
+            Response::Started { .. } => Ok(None),
+            other => Err(unexpected("Start", &other)),
+        }
+    }
+
+    pub fn get_state(&self) -> io::Result<NodeState> {
+        match self.call(&Request::GetState)? {
+            Response::State(state) => Ok(state),
+            other => Err(unexpected("GetState", &other)),
+        }
+    }
+
+    pub fn shutdown(&self) -> io::Result<()> {
+        match self.call(&Request::Shutdown)? {
+            Response::ShuttingDown => Ok(()),
+            other => Err(unexpected("Shutdown", &other)),
+        }
+    }
+
+    /// Opens a dedicated connection that streams every applied entry from `from` on.
+    pub fn subscribe(&self, from: Index) -> io::Result<ApplyStream> {
+        let mut stream = connect(self.addr)?;
+        stream.set_read_timeout(None)?;
+        write_frame(&mut stream, &Request::Subscribe { from })?;
+        Ok(ApplyStream { stream })
+    }
+
+    fn call(&self, req: &Request) -> io::Result<Response> {
+        let mut conn = self.conn.lock().unwrap();
+        let result = (|| {
+            if conn.is_none() {
+                *conn = Some(connect(self.addr)?);
+            }
+            let stream = conn.as_mut().expect("connected above");
+            write_frame(stream, req)?;
+            read_frame::<Response>(stream)
+        })();
+        if result.is_err() {
+            *conn = None;
+        }
+        result
+    }
+}
+
+/// The applied entries of one node incarnation, in order; ends when the node dies.
+pub struct ApplyStream {
+    stream: TcpStream,
+}
+
+impl ApplyStream {
+    /// The next applied entry, or `None` once the node has gone away.
+    pub fn next_apply(&mut self) -> io::Result<Option<ApplyMsg>> {
+        match read_frame::<Response>(&mut self.stream) {
+            Ok(Response::Apply(msg)) => Ok(Some(msg)),
+            Ok(other) => Err(unexpected("Subscribe", &other)),
+            Err(e) if is_disconnect(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, CALL_TIMEOUT)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(CALL_TIMEOUT))?;
+    stream.set_write_timeout(Some(CALL_TIMEOUT))?;
+    Ok(stream)
+}
+
+fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+fn unexpected(what: &str, resp: &Response) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("unexpected answer to {what}: {resp:?}"),
+    )
+}

@@ -1,0 +1,354 @@
+//! The lab tester (config.go) over real processes: the same checks, messages and constants.
+//!
+//! Methods panic with the lab's failure messages, as `t.Fatalf` fails a Go test. Every wait is
+//! a multiple of the lab's RaftElectionTimeout (see [`crate::timing`]).
+
+use crate::applier::{show, ApplyLog};
+use crate::cluster::Cluster;
+use crate::node_client::NodeClient;
+use crate::proxy::Proxy;
+use crate::timing::{self, NodeTimers};
+use raft_node::core::{Index, Term};
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::thread::{sleep, JoinHandle};
+use std::time::Instant;
+
+/// config.go checkTimeout: a whole test must finish within this (lab milliseconds).
+const TEST_TIME_LIMIT_MS: u64 = 120_000;
+
+/// Encodes one of the lab's int commands (decimal text, so logs and `ctl watch` read well).
+pub fn cmd_int(x: i64) -> Vec<u8> {
+    x.to_string().into_bytes()
+}
+
+/// Decodes a command made by [`cmd_int`]; `None` if it is not an int.
+pub fn cmd_as_int(cmd: &[u8]) -> Option<i64> {
+    std::str::from_utf8(cmd).ok()?.parse().ok()
+}
+
+/// The lab's randstring(n): n random base64 characters.
+pub fn rand_string(n: usize) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())])
+        .collect()
+}
+
+struct Begin {
+    desc: String,
+    t0: Instant,
+    datagrams0: u64,
+    bytes0: u64,
+    max_index0: Index,
+}
+
+pub struct Tester {
+    n: usize,
+    cluster: Mutex<Cluster>,
+    clients: Vec<NodeClient>,
+    proxy: Proxy,
+    connected: Mutex<Vec<bool>>,
+    applies: ApplyLog,
+    appliers: Mutex<Vec<JoinHandle<()>>>,
+    created: Instant,
+    begin: Mutex<Option<Begin>>,
+    finished: AtomicBool,
+}
+
+impl Tester {
+    /// config.go make_config: n nodes and a proxy, all connected.
+    pub fn new(n: usize, unreliable: bool) -> Tester {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("cluster")
+            .rsplit("::")
+            .next()
+            .unwrap_or("cluster")
+            .to_string();
+        let cluster = Cluster::launch(&name, n, NodeTimers::scaled())
+            .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+        let clients = (0..n).map(|i| cluster.client(i)).collect();
+        let proxy = Proxy::new(cluster.proxy_control());
+        let tester = Tester {
+            n,
+            cluster: Mutex::new(cluster),
+            clients,
+            proxy,
+            connected: Mutex::new(vec![true; n]),
+            applies: ApplyLog::new(n),
+            appliers: Mutex::new(Vec::new()),
+            created: Instant::now(),
+            begin: Mutex::new(None),
+            finished: AtomicBool::new(false),
+        };
+        for i in 0..n {
+            tester.attach_applier(i);
+        }
+        tester.set_unreliable(unreliable);
+        tester
+    }
+
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// config.go begin: prints the description and starts the Passed line's counters.
+    pub fn begin(&self, desc: &str) {
+        println!("{desc} ...");
+        let (datagrams0, bytes0) = self.proxy.totals();
+        *self.begin.lock().unwrap() = Some(Begin {
+            desc: desc.to_string(),
+            t0: Instant::now(),
+            datagrams0,
+            bytes0,
+            max_index0: self.applies.max_index(),
+        });
+    }
+
+    /// config.go end: checks the time limit and prints the lab's Passed line. The rpcs column is
+    /// datagrams / 2, so it reads in the lab's unit (a request plus its reply).
+    pub fn end(&self) {
+        self.check_timeout();
+        self.check_apply_errors();
+        let begin = self
+            .begin
+            .lock()
+            .unwrap()
+            .take()
+            .expect("end() without begin()");
+        let (datagrams, bytes) = self.proxy.totals();
+        println!(
+            "  ... Passed --  {:4.1}  {} {:4} {:7} {:4}   ({})",
+            begin.t0.elapsed().as_secs_f64(),
+            self.n,
+            (datagrams - begin.datagrams0) / 2,
+            bytes - begin.bytes0,
+            self.applies.max_index() - begin.max_index0,
+            begin.desc
+        );
+    }
+
+    fn check_timeout(&self) {
+        if self.created.elapsed() > timing::ms(TEST_TIME_LIMIT_MS) {
+            panic!("test took longer than 120 seconds");
+        }
+    }
+
+    fn check_apply_errors(&self) {
+        if let Some(e) = self.applies.first_error() {
+            panic!("apply error: {e}");
+        }
+    }
+
+    fn is_connected(&self, i: usize) -> bool {
+        self.connected.lock().unwrap()[i]
+    }
+
+    /// `rafts[i].GetState()`: `None` if node i is down or does not answer.
+    pub fn get_state(&self, i: usize) -> Option<(Term, bool)> {
+        let s = self.clients[i].get_state().ok()?;
+        Some((s.term, s.is_leader))
+    }
+
+    /// `rafts[i].Start(cmd)`: `Some((index, term))` if node i is leader and accepted it.
+    pub fn start(&self, i: usize, cmd: &[u8]) -> Option<(Index, Term)> {
+        self.clients[i].start(cmd).ok().flatten()
+    }
+
+    /// config.go checkOneLeader.
+    pub fn check_one_leader(&self) -> usize {
+        let mut rng = rand::thread_rng();
+        for _ in 0..10 {
+            sleep(timing::ms(450 + rng.gen_range(0..100)));
+            let mut leaders: BTreeMap<Term, Vec<usize>> = BTreeMap::new();
+            for i in 0..self.n {
+                if self.is_connected(i) {
+                    if let Some((term, true)) = self.get_state(i) {
+                        leaders.entry(term).or_default().push(i);
+                    }
+                }
+            }
+            for (term, ls) in &leaders {
+                if ls.len() > 1 {
+                    panic!("term {term} has {} (>1) leaders", ls.len());
+                }
+            }
+            if let Some((_, ls)) = leaders.iter().next_back() {
+                return ls[0];
+            }
+        }
+        panic!("expected one leader, got none");
+    }
+
+    /// config.go checkTerms: the term every connected node agrees on (`None` if none connected).
+    pub fn check_terms(&self) -> Option<Term> {
+        let mut term = None;
+        for i in 0..self.n {
+            if self.is_connected(i) {
+                if let Some((t, _)) = self.get_state(i) {
+                    match term {
+                        None => term = Some(t),
+                        Some(t0) if t0 != t => panic!("servers disagree on term"),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        term
+    }
+
+    /// config.go checkNoLeader.
+    pub fn check_no_leader(&self) {
+        for i in 0..self.n {
+            if self.is_connected(i) {
+                if let Some((_, true)) = self.get_state(i) {
+                    panic!(
+                        "expected no leader among connected servers, but {i} claims to be leader"
+                    );
+                }
+            }
+        }
+    }
+
+    /// config.go nCommitted: how many nodes applied `index`, and the command.
+    pub fn n_committed(&self, index: Index) -> (usize, Option<Vec<u8>>) {
+        self.check_apply_errors();
+        self.applies
+            .committed(index)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// config.go wait: until `n` nodes applied `index`; `None` if some node's term passed
+    /// `start_term` meanwhile (the lab's -1).
+    pub fn wait(&self, index: Index, n: usize, start_term: Option<Term>) -> Option<Vec<u8>> {
+        let mut to = timing::ms(10);
+        for _ in 0..30 {
+            let (nd, _) = self.n_committed(index);
+            if nd >= n {
+                break;
+            }
+            sleep(to);
+            if to < timing::election_timeout() {
+                to *= 2;
+            }
+            if let Some(start_term) = start_term {
+                for i in 0..self.n {
+                    if let Some((t, _)) = self.get_state(i) {
+                        if t > start_term {
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        let (nd, cmd) = self.n_committed(index);
+        if nd < n {
+            panic!("only {nd} decided for index {index}; wanted {n}");
+        }
+        cmd
+    }
+
+    /// config.go one: submit `cmd` to whichever connected node is leader and wait until at least
+    /// `expected` nodes applied it at the index Start returned. Returns that index.
+    pub fn one(&self, cmd: &[u8], expected: usize, retry: bool) -> Index {
+        let t0 = Instant::now();
+        let mut starts = 0;
+        while t0.elapsed() < timing::ms(10_000) && !self.finished.load(Ordering::Relaxed) {
+            let mut index = None;
+            for _ in 0..self.n {
+                starts = (starts + 1) % self.n;
+                if self.is_connected(starts) {
+                    if let Some((i, _)) = self.start(starts, cmd) {
+                        index = Some(i);
+                        break;
+                    }
+                }
+            }
+            if let Some(index) = index {
+                let t1 = Instant::now();
+                while t1.elapsed() < timing::ms(2_000) {
+                    let (nd, cmd1) = self.n_committed(index);
+                    if nd > 0 && nd >= expected && cmd1.as_deref() == Some(cmd) {
+                        return index;
+                    }
+                    sleep(timing::ms(20));
+                }
+                if !retry {
+                    panic!("one({}) failed to reach agreement", show(cmd));
+                }
+            } else {
+                sleep(timing::ms(50));
+            }
+        }
+        if self.finished.load(Ordering::Relaxed) {
+            return 0;
+        }
+        panic!("one({}) failed to reach agreement", show(cmd));
+    }
+
+    /// config.go disconnect: the proxy cuts every link to and from node i.
+    pub fn disconnect(&self, i: usize) {
+        self.connected.lock().unwrap()[i] = false;
+        self.proxy.disconnect(i);
+    }
+
+    /// config.go connect: node i's links to every connected node come back.
+    pub fn connect(&self, i: usize) {
+        self.connected.lock().unwrap()[i] = true;
+        self.proxy.connect(i);
+    }
+
+    pub fn set_unreliable(&self, unreliable: bool) {
+        self.proxy.set_unreliable(unreliable);
+    }
+
+    pub fn set_long_reordering(&self, on: bool) {
+        self.proxy.set_long_reordering(on);
+    }
+
+    /// Datagrams that entered the proxy since the cluster started (the lab's rpcTotal × 2).
+    pub fn datagrams_total(&self) -> u64 {
+        self.proxy.totals().0
+    }
+
+    /// Payload bytes that entered the proxy (the lab's bytesTotal).
+    pub fn bytes_total(&self) -> u64 {
+        self.proxy.totals().1
+    }
+
+    /// Datagrams the proxy delivered to nodes (the lab's Σ rpcCount(i), counted per datagram).
+    pub fn datagrams_delivered(&self) -> u64 {
+        self.proxy.delivered()
+    }
+
+    fn attach_applier(&self, i: usize) {
+        let stream = self.clients[i]
+            .subscribe(1)
+            .unwrap_or_else(|e| panic!("cannot subscribe to node {i}'s applies: {e}"));
+        let handle = self.applies.spawn_applier(i, stream);
+        self.appliers.lock().unwrap().push(handle);
+    }
+}
+
+impl Drop for Tester {
+    fn drop(&mut self) {
+        self.finished.store(true, Ordering::Relaxed);
+        // Killing the processes ends every apply stream, so the applier threads finish.
+        let cluster = self.cluster.get_mut().unwrap_or_else(|e| e.into_inner());
+        for i in 0..cluster.len() {
+            cluster.crash(i);
+        }
+        for handle in self
+            .appliers
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = handle.join();
+        }
+    }
+}
