@@ -144,15 +144,21 @@ impl Connection {
         Ok(Progress::Done)
     }
 
-    /// Reads until the request line is complete (newline or EOF). An over-long request is
-    /// read to its end all the same, so that closing the socket does not reset it before the
-    /// client has read the error.
+    /// Reads until the request line is complete (newline or EOF). Of an over-long request, what
+    /// has arrived is read and discarded before the error is sent: closing a socket with unread
+    /// data would reset the connection, and the client might lose the error.
     fn read_request(&mut self) -> io::Result<Request> {
         let mut chunk = [0; 1024];
         loop {
             let len = match self.stream.read(&mut chunk) {
                 Ok(len) => len,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Request::Incomplete),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(if self.too_long {
+                        Request::TooLong
+                    } else {
+                        Request::Incomplete
+                    });
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };

@@ -1,0 +1,252 @@
+//! The CLI and the control protocol: commands, rejections, errors, signals, and an idle proxy.
+
+mod common;
+
+use common::{cli, text, Cluster, Proxy, BIN, PATIENCE};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+/// Sends raw bytes to the control socket and returns the whole reply.
+fn raw_request(control: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(control).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+#[test]
+fn the_cli_changes_and_reports_the_network() {
+    let cluster = Cluster::start(3);
+    let proxy = &cluster.proxy;
+    for args in [
+        &["partition", "0", "1,2"][..],
+        &["drop", "0.25", "1->2"],
+        &["delay", "5ms..10ms", "2"],
+        &["reorder", "0.5", "1ms..2ms"],
+        &["duplicate", "0.5", "0<->1"],
+        &["disconnect", "2"],
+    ] {
+        let out = proxy.cli(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "{args:?} says nothing"
+        );
+    }
+    let status = cluster.status();
+    assert_eq!(status.down.len(), 4);
+    assert!(!status.nodes[2].connected);
+    let faults = status
+        .faults
+        .iter()
+        .find(|l| (l.from, l.to) == (1, 2))
+        .unwrap();
+    assert_eq!(
+        faults.faults.to_string(),
+        "drop 0.25, delay 5ms..10ms, reorder 0.5 1ms..2ms"
+    );
+
+    let out = proxy.cli(&["status", "--json"]);
+    let json: netproxy::Status = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json, status);
+    let human = text(&proxy.cli(&["status"]).stdout);
+    assert!(human.contains("links down: 0<->1 0<->2"), "{human}");
+    assert!(human.contains("disconnected"), "{human}");
+
+    cluster.send(1, 0, b"x");
+    cluster.wait_for_stats("the datagram", |s| s.total().dropped_down == 1);
+    let table = text(&proxy.cli(&["stats"]).stdout);
+    assert!(table.lines().nth(1).unwrap().starts_with("1->0"), "{table}");
+    assert!(table.contains("\ntotal"), "{table}");
+    let out = proxy.cli(&["stats", "--json"]);
+    let stats: netproxy::Stats = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats.link(1, 0).dropped_down, 1);
+
+    assert!(proxy.cli(&["reset-stats"]).status.success());
+    assert!(cluster.stats().links.is_empty());
+    assert!(proxy
+        .cli(&["unreliable", "--long-reordering"])
+        .status
+        .success());
+    assert!(proxy.cli(&["reliable"]).status.success());
+    assert!(proxy.cli(&["connect", "2"]).status.success());
+    assert!(proxy.cli(&["up", "0<->1", "0->2", "2->0"]).status.success());
+    assert!(proxy.cli(&["heal"]).status.success());
+    let status = cluster.status();
+    assert!(status.down.is_empty() && status.faults.is_empty());
+}
+
+#[test]
+fn bad_commands_are_rejected_by_name_and_change_nothing() {
+    let cluster = Cluster::start(5);
+    cluster.command("partition 0,1 2,3,4");
+    cluster.command("drop 0.2 3");
+    let before = cluster.status();
+    let control = cluster.proxy.control;
+    let long_line = [&[b'x'; 5000][..], b"\n"].concat();
+    let cases: [(&[u8], &str); 10] = [
+        (
+            b"drop 1.5\n",
+            "bad probability \"1.5\": must be between 0 and 1",
+        ),
+        (
+            b"disconnect 7\n",
+            "node 7 does not exist (cluster has 5 nodes)",
+        ),
+        (
+            b"down 0->1 4<->5\n",
+            "node 5 does not exist (cluster has 5 nodes)",
+        ),
+        (b"partition 0,1 1,2\n", "node 1 is named in two groups"),
+        (
+            b"delay 10xs\n",
+            "bad duration \"10xs\": expected e.g. 500us, 10ms or 2s",
+        ),
+        (b"frobnicate\n", "unknown command \"frobnicate\""),
+        (b"\n", "empty command"),
+        (b"heal\xff\n", "request is not UTF-8"),
+        (&long_line, "request longer than 4096 bytes"),
+        (&[b'x'; 5000], "request longer than 4096 bytes"),
+    ];
+    for (request, message) in cases {
+        let reply = raw_request(control, request);
+        assert_eq!(reply, format!("error: {message}\n"), "{}", text(request));
+    }
+    assert_eq!(cluster.status(), before);
+
+    // The CLI says the same and exits 1 when the daemon refuses.
+    let out = cluster.proxy.cli(&["disconnect", "7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "netproxy: node 7 does not exist (cluster has 5 nodes)\n"
+    );
+    assert_eq!(cluster.status(), before);
+}
+
+#[test]
+fn a_command_without_a_proxy_fails_in_one_clear_line() {
+    // A port that was just free: nothing listens there.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let out = cli(&["--control", &addr], &["heal"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "netproxy: no proxy is listening on {addr} \
+             (start one with 'netproxy run' or 'just cluster')\n"
+        )
+    );
+}
+
+#[test]
+fn malformed_arguments_fail_before_anything_is_sent() {
+    // The local parse catches these, so no proxy is needed; nothing listens on port 9.
+    let control = ["--control", "127.0.0.1:9"];
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["drop", "1.5"],
+            "bad probability \"1.5\": must be between 0 and 1",
+        ),
+        (&["delay", "10xs", "all"], "bad duration \"10xs\""),
+        (&["down", "0-1"], "bad link \"0-1\""),
+        (&["partition", "0", "0"], "node 0 is named in two groups"),
+    ];
+    for (args, message) in cases {
+        let out = cli(&control, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("netproxy: {message}")),
+            "{args:?}: {stderr}"
+        );
+    }
+    let usage_errors: [&[&str]; 6] = [
+        &["drop"],
+        &["frobnicate"],
+        &["run", "--nodes", "127.0.0.1:7000"],
+        &[
+            "run",
+            "--nodes",
+            "127.0.0.1:7000,127.0.0.1:7001",
+            "--faces",
+            "127.0.0.1:0",
+        ],
+        &["run", "--nodes", "0.0.0.0:7000", "--faces", "127.0.0.1:0"],
+        &["run", "--nodes", "127.0.0.1:7000", "--faces", "somewhere"],
+    ];
+    for args in usage_errors {
+        let out = cli(&control, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains("error"), "{args:?}");
+    }
+    let out = cli(&control, usage_errors[3]);
+    assert!(text(&out.stderr).contains("give one face per node"));
+}
+
+#[test]
+fn the_daemon_stops_cleanly_on_sigint_and_sigterm() {
+    for signal in ["-INT", "-TERM"] {
+        let mut proxy = Proxy::start(&["127.0.0.1:7".parse().unwrap()], &[]);
+        let killed = std::process::Command::new("kill")
+            .args([signal, &proxy.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = proxy.wait_exit(PATIENCE).expect("the daemon exits");
+        assert!(status.success(), "{signal}: {status}");
+    }
+}
+
+#[test]
+fn the_daemon_cannot_bind_a_port_in_use() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let control = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(BIN)
+        .args(["run", "--nodes", "127.0.0.1:7", "--faces", "127.0.0.1:0"])
+        .args(["--control", &control])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no ready line");
+    assert!(
+        text(&out.stderr).contains(&format!("cannot bind control on {control}")),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// CPU time (user + system, in clock ticks) a process has used, from /proc.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn an_idle_proxy_uses_no_cpu() {
+    let cluster = Cluster::start(2);
+    // A delayed datagram arms the poll timeout; once it is sent the loop must block again.
+    cluster.command("delay 50ms");
+    cluster.send(0, 1, b"late");
+    cluster.recv_from(1, 0);
+    let pid = cluster.proxy.pid();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - before;
+    // A spinning loop would burn about 100 ticks in that second.
+    assert!(used <= 2, "idle proxy used {used} ticks in one second");
+}
