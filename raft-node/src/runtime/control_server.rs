@@ -618,6 +618,69 @@ mod tests {
         assert_eq!(dst.written, frames.concat());
     }
 
+    /// The core counts entries as applied once they are queued in its `Ready`, so a Subscribe
+    /// handled before that `Ready` is taken replays them and then is offered them again.
+    #[test]
+    fn a_subscriber_gets_replayed_and_ready_entries_once_each() {
+        let mut poll = mio::Poll::new().unwrap();
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let mut server = ControlServer::bind(loopback, poll.registry(), Token(0), 1).unwrap();
+        let mut client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        control::write_frame(&mut client, &Request::Subscribe { from: 1 }).unwrap();
+        let entries: Vec<Entry> = (1..=3)
+            .map(|index| Entry {
+                term: 1,
+                index,
+                command: vec![index as u8],
+            })
+            .collect();
+
+        let mut events = mio::Events::with_capacity(8);
+        let mut subscribed = false;
+        while !subscribed {
+            poll.poll(&mut events, Some(Duration::from_secs(5)))
+                .unwrap();
+            assert!(!events.is_empty(), "the Subscribe never arrived");
+            for event in events.iter() {
+                if event.token() == Token(0) {
+                    server.accept(poll.registry());
+                    continue;
+                }
+                server.on_event(poll.registry(), event, |conn, req| {
+                    assert_eq!(req, Request::Subscribe { from: 1 });
+                    subscribed = true;
+                    conn.subscribe(1, &entries[..2])
+                });
+            }
+        }
+        // The Ready taken after that batch of events, then the next one.
+        server.deliver(poll.registry(), &entries[..2]);
+        server.deliver(poll.registry(), &entries[2..]);
+        server.flush_all(poll.registry());
+
+        for e in &entries {
+            let got: Response = control::read_frame(&mut client).unwrap();
+            assert_eq!(
+                got,
+                Response::Apply(ApplyMsg {
+                    index: e.index,
+                    term: e.term,
+                    command: e.command.clone(),
+                })
+            );
+        }
+        client
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        assert!(
+            control::read_frame::<Response>(&mut client).is_err(),
+            "an entry was sent twice"
+        );
+    }
+
     #[test]
     fn subscription_sends_each_index_once_in_order() {
         let mut sub = Subscription::new(1);
