@@ -31,6 +31,9 @@ mod raft;
 mod replication;
 mod trace;
 
+#[cfg(test)]
+mod tests;
+
 pub use log::ENTRY_OVERHEAD;
 pub use progress::MAX_INFLIGHT;
 pub use raft::Raft;

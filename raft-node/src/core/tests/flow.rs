@@ -1,0 +1,243 @@
+//! The leader's flow control: batching, pipelining, the in-flight window, probing, heartbeats
+//! and retransmission; proposal errors. (Engineering around Figure 2: §5.3 leaves "retries
+//! indefinitely" and the batch size to the implementation.)
+
+use super::helpers::*;
+use crate::core::{Config, Entry, Index, Message, MessageBody, ProposeError, Raft, MAX_INFLIGHT};
+
+/// (prev_log_index, entry indices) of an AppendEntries.
+fn shape(m: &Message) -> (Index, Vec<Index>) {
+    match &m.body {
+        MessageBody::AppendEntries {
+            prev_log_index,
+            entries,
+            ..
+        } => (*prev_log_index, entries.iter().map(|e| e.index).collect()),
+        body => panic!("not an AppendEntries: {body:?}"),
+    }
+}
+
+fn to(messages: &[Message], peer: u32) -> Vec<(Index, Vec<Index>)> {
+    messages
+        .iter()
+        .filter(|m| m.to == peer)
+        .map(shape)
+        .collect()
+}
+
+fn propose_n(r: &mut Raft, n: usize) {
+    for _ in 0..n {
+        r.propose(b"cmd".to_vec(), ms(0)).unwrap();
+    }
+}
+
+/// Proposals handled in one event-loop iteration go out as one AppendEntries per follower.
+#[test]
+fn proposals_in_one_iteration_share_one_append_entries() {
+    let mut r = node(0, 3, 0, &[]);
+    elect_and_sync(&mut r);
+    propose_n(&mut r, 5);
+    let ready = r.take_ready();
+    assert_eq!(ready.persist.unwrap().append.len(), 5);
+    assert_eq!(to(&ready.messages, 1), vec![(0, vec![1, 2, 3, 4, 5])]);
+    assert_eq!(to(&ready.messages, 2), vec![(0, vec![1, 2, 3, 4, 5])]);
+}
+
+fn small_batches(max_append_bytes: usize) -> Raft {
+    let config = Config {
+        max_append_bytes,
+        ..config(0, 2)
+    };
+    let mut r = Raft::new(config, Default::default(), ms(0));
+    elect_and_sync(&mut r);
+    r
+}
+
+/// A batch carries as many entries as fit `max_append_bytes` (command + ENTRY_OVERHEAD each);
+/// a follower known to match receives the rest pipelined, without waiting for replies.
+#[test]
+fn batches_fit_max_append_bytes_and_pipeline() {
+    let mut r = small_batches(3 * (10 + crate::core::ENTRY_OVERHEAD));
+    for _ in 0..7 {
+        r.propose(vec![7; 10], ms(0)).unwrap();
+    }
+    let messages = r.take_ready().messages;
+    assert_eq!(
+        to(&messages, 1),
+        vec![(0, vec![1, 2, 3]), (3, vec![4, 5, 6]), (6, vec![7])]
+    );
+}
+
+/// `propose` refuses a command that cannot fit one AppendEntries, and on a non-leader names
+/// the leader if known.
+#[test]
+fn propose_errors() {
+    let mut r = small_batches(100);
+    assert!(r.propose(vec![0; 76], ms(0)).is_ok());
+    assert_eq!(
+        r.propose(vec![0; 77], ms(0)),
+        Err(ProposeError::TooLarge {
+            size: 101,
+            max: 100
+        })
+    );
+
+    let mut f = node(1, 3, 0, &[]);
+    assert_eq!(
+        f.propose(vec![1], ms(0)),
+        Err(ProposeError::NotLeader { leader: None })
+    );
+    f.step(append(2, 1, 1, (0, 0), vec![], 0), ms(0));
+    assert_eq!(
+        f.propose(vec![1], ms(0)),
+        Err(ProposeError::NotLeader { leader: Some(2) })
+    );
+}
+
+/// Pipelining: in Replicate each iteration's new entries go out at once, up to MAX_INFLIGHT
+/// unacknowledged batches; an acknowledgement reopens the window.
+#[test]
+fn in_flight_window_is_bounded() {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    let mut sent = Vec::new();
+    for _ in 0..MAX_INFLIGHT + 2 {
+        propose_n(&mut r, 1);
+        sent.extend(to(&r.take_ready().messages, 1));
+    }
+    let expected: Vec<_> = (1..=MAX_INFLIGHT as Index)
+        .map(|i| (i - 1, vec![i]))
+        .collect();
+    assert_eq!(sent, expected);
+
+    r.step(append_ok(1, 0, term, 2), ms(1));
+    let n = MAX_INFLIGHT as Index;
+    assert_eq!(
+        to(&r.take_ready().messages, 1),
+        vec![(n, vec![n + 1, n + 2])]
+    );
+}
+
+/// Probe: until a follower is known to match, one AppendEntries at a time; new proposals wait
+/// for the answer, and a rejection sends the next probe at once.
+#[test]
+fn probe_sends_one_at_a_time() {
+    let mut r = node(0, 3, 1, &[1, 1]);
+    let term = elect(&mut r).messages[0].term;
+    propose_n(&mut r, 2);
+    assert!(r.take_ready().messages.is_empty());
+    r.step(append_reject(1, 0, term, 2, (None, 2)), ms(1));
+    assert_eq!(to(&r.take_ready().messages, 1), vec![(1, vec![2, 3, 4])]);
+    r.step(append_ok(1, 0, term, 4), ms(2));
+    propose_n(&mut r, 1);
+    assert_eq!(to(&r.take_ready().messages, 1), vec![(4, vec![5])]);
+}
+
+/// Heartbeats: a follower sent nothing for `heartbeat_interval` gets an AppendEntries from
+/// next_index — never repeating acknowledged entries — carrying the commit index.
+#[test]
+fn heartbeat_after_an_idle_interval_repeats_nothing() {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    let t0 = r.now + ms(10);
+    propose_n(&mut r, 1);
+    r.tick(t0);
+    r.take_ready();
+    r.step(append_ok(1, 0, term, 1), t0 + ms(2));
+    r.step(append_ok(2, 0, term, 1), t0 + ms(2));
+    r.take_ready();
+    assert_eq!(r.next_deadline(), t0 + HEARTBEAT);
+
+    r.tick(t0 + HEARTBEAT - ms(1));
+    assert!(r.take_ready().messages.is_empty());
+    r.tick(t0 + HEARTBEAT);
+    assert_eq!(
+        r.take_ready().messages,
+        vec![
+            append(0, 1, term, (1, term), vec![], 1),
+            append(0, 2, term, (1, term), vec![], 1),
+        ]
+    );
+    assert_eq!(r.next_deadline(), t0 + HEARTBEAT * 2);
+}
+
+/// Retransmission: batches still unanswered when the heartbeat falls due are presumed lost;
+/// sending restarts after match_index, as one batch.
+#[test]
+fn unanswered_batches_are_resent_from_match_index() {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    for _ in 0..3 {
+        propose_n(&mut r, 1);
+        r.take_ready();
+    }
+    let t0 = r.now;
+    r.step(append_ok(1, 0, term, 1), t0 + ms(5));
+    r.tick(t0 + HEARTBEAT);
+    let messages = r.take_ready().messages;
+    assert_eq!(to(&messages, 1), vec![(1, vec![2, 3])]);
+    assert_eq!(to(&messages, 2), vec![(0, vec![1, 2, 3])]);
+}
+
+/// An unanswered probe is repeated once per heartbeat interval.
+#[test]
+fn unanswered_probe_is_repeated_each_heartbeat() {
+    let mut r = node(0, 3, 1, &[1]);
+    let first = to(&elect(&mut r).messages, 1);
+    let start = r.now;
+    r.tick(start + HEARTBEAT / 2);
+    assert!(r.take_ready().messages.is_empty());
+    r.tick(start + HEARTBEAT);
+    assert_eq!(to(&r.take_ready().messages, 1), first);
+}
+
+/// A rejection while pipelining drops the follower back to Probe: one AppendEntries from the
+/// backed-up next_index, and the later in-flight batches' rejections are recognised as stale.
+#[test]
+fn rejection_while_pipelining_falls_back_to_probe() {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    for _ in 0..3 {
+        propose_n(&mut r, 1);
+        r.take_ready();
+    }
+    // The first batch was lost: the follower refuses the second and third.
+    r.step(append_reject(1, 0, term, 1, (None, 1)), ms(1));
+    assert_eq!(to(&r.take_ready().messages, 1), vec![(0, vec![1, 2, 3])]);
+    r.step(append_reject(1, 0, term, 2, (None, 1)), ms(1));
+    propose_n(&mut r, 1);
+    assert!(to(&r.take_ready().messages, 1).is_empty());
+    r.step(append_ok(1, 0, term, 3), ms(2));
+    assert_eq!(to(&r.take_ready().messages, 1), vec![(3, vec![4])]);
+}
+
+/// An idle leader sends one heartbeat per follower per interval: 20 AppendEntries a second for
+/// three members (the lab's idle budget is 60 RPCs a second).
+#[test]
+fn idle_leader_sends_one_heartbeat_per_interval() {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    let start = r.now;
+    let mut sent = 0;
+    let mut t = start;
+    while t < start + ms(1000) {
+        t += ms(10);
+        r.tick(t);
+        let messages = r.take_ready().messages;
+        sent += messages.len();
+        for m in messages {
+            r.step(append_ok(m.to, 0, term, 0), t);
+        }
+    }
+    assert_eq!(sent, 20);
+}
+
+/// Entries larger than the byte budget still go out, one per AppendEntries.
+#[test]
+fn an_oversized_entry_still_makes_progress() {
+    let log = crate::core::log::RaftLog::restore(log(&[1, 1]));
+    let first: &[Entry] = log.entries_from(1, 1);
+    assert_eq!(first.len(), 1);
+    assert_eq!(log.entries_from(3, 1).len(), 0);
+    assert_eq!(log.entries_from(1, usize::MAX).len(), 2);
+}

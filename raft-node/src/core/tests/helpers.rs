@@ -1,0 +1,189 @@
+//! Builders for single-core tests: configs, logs from term lists (etcd's `index(1).terms(..)`
+//! idiom), messages, and shortcuts to drive a core into a role.
+
+use crate::core::{
+    Config, Entry, HardState, Index, Message, MessageBody, NodeId, Raft, Ready, Restored, Role,
+    Term, Time,
+};
+use std::time::Duration;
+
+pub const ELECTION_MIN: Duration = Duration::from_millis(300);
+pub const ELECTION_MAX: Duration = Duration::from_millis(600);
+pub const HEARTBEAT: Duration = Duration::from_millis(100);
+pub const MAX_APPEND_BYTES: usize = 64_000;
+
+pub fn ms(millis: u64) -> Time {
+    Duration::from_millis(millis)
+}
+
+pub fn config(id: NodeId, members: u32) -> Config {
+    Config {
+        id,
+        members,
+        election_timeout_min: ELECTION_MIN,
+        election_timeout_max: ELECTION_MAX,
+        heartbeat_interval: HEARTBEAT,
+        max_append_bytes: MAX_APPEND_BYTES,
+        seed: 1000 + u64::from(id),
+    }
+}
+
+/// The command stored at `index` by [`log`]: distinct per index and term.
+pub fn command(index: Index, term: Term) -> Vec<u8> {
+    format!("{index}@{term}").into_bytes()
+}
+
+pub fn entry(index: Index, term: Term) -> Entry {
+    Entry {
+        term,
+        index,
+        command: command(index, term),
+    }
+}
+
+/// A log with entries at indices 1.. of the given terms.
+pub fn log(terms: &[Term]) -> Vec<Entry> {
+    entries(1, terms)
+}
+
+/// Entries at indices `first..` of the given terms.
+pub fn entries(first: Index, terms: &[Term]) -> Vec<Entry> {
+    terms
+        .iter()
+        .zip(first..)
+        .map(|(&term, index)| entry(index, term))
+        .collect()
+}
+
+/// Peer `id` of `members`, restarted at time 0 in `term` with `log_terms` (no vote cast).
+pub fn node(id: NodeId, members: u32, term: Term, log_terms: &[Term]) -> Raft {
+    let restored = Restored {
+        hard_state: HardState {
+            current_term: term,
+            voted_for: None,
+        },
+        entries: log(log_terms),
+    };
+    Raft::new(config(id, members), restored, ms(0))
+}
+
+pub fn msg(from: NodeId, to: NodeId, term: Term, body: MessageBody) -> Message {
+    Message {
+        from,
+        to,
+        term,
+        body,
+    }
+}
+
+pub fn request_vote(from: NodeId, to: NodeId, term: Term, last: (Index, Term)) -> Message {
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::RequestVote {
+            last_log_index: last.0,
+            last_log_term: last.1,
+        },
+    )
+}
+
+pub fn vote_reply(from: NodeId, to: NodeId, term: Term, vote_granted: bool) -> Message {
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::RequestVoteReply { vote_granted },
+    )
+}
+
+pub fn append(
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    prev: (Index, Term),
+    entries: Vec<Entry>,
+    leader_commit: Index,
+) -> Message {
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::AppendEntries {
+            prev_log_index: prev.0,
+            prev_log_term: prev.1,
+            entries,
+            leader_commit,
+        },
+    )
+}
+
+pub fn append_ok(from: NodeId, to: NodeId, term: Term, match_index: Index) -> Message {
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::AppendEntriesReply {
+            success: true,
+            match_index,
+            conflict_term: None,
+            conflict_index: 0,
+        },
+    )
+}
+
+pub fn append_reject(
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    prev_log_index: Index,
+    conflict: (Option<Term>, Index),
+) -> Message {
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::AppendEntriesReply {
+            success: false,
+            match_index: prev_log_index,
+            conflict_term: conflict.0,
+            conflict_index: conflict.1,
+        },
+    )
+}
+
+/// Fires `raft`'s election timer (the latest it can be due) and returns the resulting effects.
+pub fn time_out(raft: &mut Raft) -> Ready {
+    let deadline = raft.next_deadline();
+    raft.tick(deadline);
+    raft.take_ready()
+}
+
+/// Makes `raft` the leader of the next term with the votes of every peer; returns the effects of
+/// winning (the initial heartbeats).
+pub fn elect(raft: &mut Raft) -> Ready {
+    time_out(raft);
+    let status = raft.status();
+    let now = raft.next_deadline() - ELECTION_MIN;
+    let members = raft.config.members;
+    for peer in (0..members).filter(|&p| p != status.id) {
+        raft.step(vote_reply(peer, status.id, status.term, true), now);
+    }
+    assert_eq!(raft.status().role, Role::Leader);
+    raft.take_ready()
+}
+
+/// Elects `raft` and acknowledges the initial heartbeat from every peer, so every follower is
+/// known to match (Replicate state). Returns the leader's term.
+pub fn elect_and_sync(raft: &mut Raft) -> Term {
+    let ready = elect(raft);
+    let status = raft.status();
+    for m in ready.messages {
+        raft.step(
+            append_ok(m.to, status.id, status.term, status.last_log_index),
+            ms(0),
+        );
+    }
+    raft.take_ready();
+    status.term
+}

@@ -1,0 +1,17 @@
+//! Tests of the core, one module per concern, each test citing the paper section it checks.
+//!
+//! - `election`: §5.1, §5.2, §5.4.1 on single cores, asserting exact effects.
+//! - `replication`: §5.3 (AppendEntries, consistency check, truncation, fast backup, stale and
+//!   hostile messages).
+//! - `commit`: §5.3, §5.4.2 (the commit rule, Figure 8).
+//! - `flow`: batching, pipelining, heartbeats, retransmission, proposal errors.
+//! - `properties`: whole clusters on `cluster`'s in-memory network — randomized safety and
+//!   liveness runs, fast backup in round trips, the lab's message budgets.
+
+mod cluster;
+mod commit;
+mod election;
+mod flow;
+mod helpers;
+mod properties;
+mod replication;
