@@ -11,49 +11,49 @@ default:
 
 # Build every binary: raft-node, netproxy and the harness tools
 build:
-    cargo build --quiet --workspace --bins
+    @cargo build --quiet --workspace --bins
 
 # Run every test: unit tests, netproxy's tests and the lab's suite (cargo-nextest)
 test *ARGS: build
-    cargo nextest run --workspace "$@"
+    @cargo nextest run --workspace "$@"
 
 # Run N nodes (default 5) and netproxy on loopback in the foreground; Ctrl-C stops them all
 cluster N="5": build
-    RUST_LOG="${RUST_LOG:-info}" {{bin}}/raft-lab cluster "$1"
+    @RUST_LOG="${RUST_LOG:-info}" {{bin}}/raft-lab cluster "$1"
 
 # Table of the running cluster's nodes: role, term, leader, commit, applied, log length
 status: build
-    {{bin}}/raft-lab status
+    @{{bin}}/raft-lab status
 
 # Submit TEXT as a command through the running cluster's leader
 submit TEXT: build
-    {{bin}}/raft-lab submit "$1"
+    @{{bin}}/raft-lab submit "$1"
 
 # Split the running cluster into groups, e.g. `just partition 0,1 2,3,4`
 partition +GROUPS: build
-    {{bin}}/netproxy partition "$@"
+    @{{bin}}/netproxy partition "$@"
 
 # Restore every link and clear every fault
 heal: build
-    {{bin}}/netproxy heal
+    @{{bin}}/netproxy heal
 
 # Cut node N off from all its peers (the lab's disconnect)
 disconnect N: build
-    {{bin}}/netproxy disconnect "$1"
+    @{{bin}}/netproxy disconnect "$1"
 
 # Reconnect node N to the connected nodes (the lab's connect)
 connect N: build
-    {{bin}}/netproxy connect "$1"
+    @{{bin}}/netproxy connect "$1"
 
 # Per-link datagram and byte counters of the running proxy
 stats *ARGS: build
-    {{bin}}/netproxy stats "$@"
+    @{{bin}}/netproxy stats "$@"
 
 # Any netproxy command, e.g. `just proxy drop 0.2 '0->1'` (quote arrows from your shell)
 proxy *ARGS: build
-    {{bin}}/netproxy "$@"
+    @{{bin}}/netproxy "$@"
 
 # Measure netproxy: round-trip latency against a direct socket, and loss-free forwarding rate
 bench-proxy:
-    cargo build --quiet --release -p netproxy --bins
-    target/release/netproxy-bench
+    @cargo build --quiet --release -p netproxy --bins
+    @target/release/netproxy-bench
