@@ -8,4 +8,5 @@
 pub mod control;
 pub mod core;
 pub mod runtime;
+pub mod storage;
 pub mod wire;
