@@ -35,7 +35,6 @@ mod trace;
 mod tests;
 
 pub use log::ENTRY_OVERHEAD;
-pub use progress::MAX_INFLIGHT;
 pub use raft::Raft;
 
 /// A peer's id: its position in the cluster's member list (0-based).

@@ -8,7 +8,8 @@
 //!   back (fast backup, see `replication.rs`).
 //! - **Replicate**: the follower acknowledged a match, so the leader streams: after sending a
 //!   batch it advances `next_index` past it without waiting (pipelining), keeping at most
-//!   [`MAX_INFLIGHT`] unacknowledged batches. A rejection drops back to Probe.
+//!   [`MAX_INFLIGHT`] unacknowledged batches. A rejection, or a heartbeat interval with batches
+//!   still unacknowledged (presumed lost), drops back to Probe from `match_index + 1`.
 //!
 //! Replies arrive lost, duplicated and reordered, so every update is monotone or guarded:
 //! `match_index` never decreases, a success never moves `next_index` backwards, and a rejection
@@ -93,9 +94,11 @@ impl Progress {
         now >= self.last_sent + interval
     }
 
-    /// The heartbeat timer fired: nothing was sent for a whole interval. Anything still
-    /// unanswered is presumed lost, so the leader resends from the last known match (Replicate)
-    /// or re-probes (Probe). Returns whether in-flight batches were abandoned.
+    /// The heartbeat timer fired: nothing was sent for a whole interval. A probe still
+    /// unanswered is repeated; batches still unacknowledged are presumed lost, so the leader no
+    /// longer knows where the follower's log ends and probes again from the last known match
+    /// (one batch per interval while replies stay away, instead of a window's worth).
+    /// Returns whether in-flight batches were abandoned.
     pub fn on_heartbeat_timeout(&mut self) -> bool {
         self.heartbeat_due = true;
         self.probe_sent = false;
@@ -103,6 +106,7 @@ impl Progress {
             return false;
         }
         self.inflight.clear();
+        self.state = FlowState::Probe;
         self.next_index = self.match_index + 1;
         true
     }

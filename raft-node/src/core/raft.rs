@@ -11,7 +11,7 @@
 
 use super::log::{RaftLog, ENTRY_OVERHEAD};
 use super::progress::Progress;
-use super::trace::event;
+use super::trace::{event, topic};
 use super::{
     Config, Entry, HardState, Index, Message, MessageBody, NodeId, Persist, ProposeError, Ready,
     Restored, Role, Status, Term, Time,
@@ -100,7 +100,12 @@ impl Raft {
         self.advance_clock(now);
         let members = self.config.members;
         if msg.to != self.config.id || msg.from >= members || msg.from == self.config.id {
-            event!(trace, self, "APPEND", "ignoring misaddressed {:?}", msg);
+            event!(
+                trace,
+                self,
+                topic(&msg.body),
+                "ignoring misaddressed {msg:?}"
+            );
             return;
         }
         // Figure 2, all servers: a higher term means this peer is out of date (§5.1). An
@@ -113,69 +118,10 @@ impl Raft {
             self.answer_stale(msg);
             return;
         }
-        let from = msg.from;
-        match (self.role, msg.body) {
-            (
-                _,
-                MessageBody::RequestVote {
-                    last_log_index,
-                    last_log_term,
-                },
-            ) => self.handle_request_vote(from, last_log_index, last_log_term),
-            (Role::Candidate, MessageBody::RequestVoteReply { vote_granted }) => {
-                self.handle_vote_reply(from, vote_granted)
-            }
-            (
-                Role::Follower | Role::Candidate,
-                MessageBody::AppendEntries {
-                    prev_log_index,
-                    prev_log_term,
-                    entries,
-                    leader_commit,
-                },
-            ) => {
-                // §5.2: a candidate that hears from a leader of its own term has lost.
-                if self.role == Role::Candidate {
-                    self.become_follower(self.hard_state.current_term, Some(from));
-                }
-                self.handle_append_entries(
-                    from,
-                    prev_log_index,
-                    prev_log_term,
-                    entries,
-                    leader_commit,
-                );
-            }
-            (Role::Leader, MessageBody::AppendEntries { .. }) => {
-                // Election Safety (§5.2) rules out two leaders in one term.
-                event!(
-                    error,
-                    self,
-                    "ELECT",
-                    "AppendEntries from n{from} in my own term"
-                );
-            }
-            (
-                Role::Leader,
-                MessageBody::AppendEntriesReply {
-                    success,
-                    match_index,
-                    conflict_term,
-                    conflict_index,
-                },
-            ) => {
-                self.handle_append_reply(from, success, match_index, conflict_term, conflict_index)
-            }
-            (role, body) => {
-                // Replies that outlived the role they answer (late votes, acks to a deposed
-                // leader of this term's predecessor role).
-                event!(
-                    trace,
-                    self,
-                    "APPEND",
-                    "{role:?} ignoring {body:?} from n{from}"
-                );
-            }
+        match self.role {
+            Role::Follower => self.step_follower(msg.from, msg.body),
+            Role::Candidate => self.step_candidate(msg.from, msg.body),
+            Role::Leader => self.step_leader(msg.from, msg.body),
         }
         self.debug_check_invariants();
     }
@@ -300,6 +246,86 @@ impl Raft {
         self.log.slice(from, self.last_applied)
     }
 
+    fn step_follower(&mut self, from: NodeId, body: MessageBody) {
+        match body {
+            MessageBody::RequestVote {
+                last_log_index,
+                last_log_term,
+            } => self.handle_request_vote(from, last_log_index, last_log_term),
+            MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => self.handle_append_entries(
+                from,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            ),
+            // Answers to this term's requests from an earlier role or incarnation (a candidate
+            // that lost, a leader that restarted).
+            body => self.ignore_late(from, body),
+        }
+    }
+
+    fn step_candidate(&mut self, from: NodeId, body: MessageBody) {
+        match body {
+            MessageBody::RequestVote {
+                last_log_index,
+                last_log_term,
+            } => self.handle_request_vote(from, last_log_index, last_log_term),
+            MessageBody::RequestVoteReply { vote_granted } => {
+                self.handle_vote_reply(from, vote_granted)
+            }
+            body @ MessageBody::AppendEntries { .. } => {
+                // §5.2: a candidate that hears from a leader of its own term has lost.
+                self.become_follower(self.hard_state.current_term, Some(from));
+                self.step_follower(from, body);
+            }
+            body => self.ignore_late(from, body),
+        }
+    }
+
+    fn step_leader(&mut self, from: NodeId, body: MessageBody) {
+        match body {
+            MessageBody::RequestVote {
+                last_log_index,
+                last_log_term,
+            } => self.handle_request_vote(from, last_log_index, last_log_term),
+            MessageBody::AppendEntriesReply {
+                success,
+                match_index,
+                conflict_term,
+                conflict_index,
+            } => {
+                self.handle_append_reply(from, success, match_index, conflict_term, conflict_index)
+            }
+            MessageBody::AppendEntries { .. } => {
+                // Election Safety (§5.2) rules out two leaders in one term.
+                event!(
+                    error,
+                    self,
+                    "ELECT",
+                    "AppendEntries from n{from} in my own term"
+                );
+            }
+            // Votes that arrive after the election was won.
+            body => self.ignore_late(from, body),
+        }
+    }
+
+    fn ignore_late(&self, from: NodeId, body: MessageBody) {
+        event!(
+            trace,
+            self,
+            "APPEND",
+            "{:?} ignoring {body:?} from n{from}",
+            self.role
+        );
+    }
+
     /// Figure 2, all servers: convert to follower, adopting `term` if it is newer (which clears
     /// the vote: a new term has no vote cast yet).
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -320,16 +346,22 @@ impl Raft {
             self.progress.clear();
             self.reset_election_timer();
         }
-        if old != (Role::Follower, term) {
-            event!(
+        match old {
+            (Role::Follower, old_term) if old_term == term => {}
+            (Role::Follower, old_term) => {
+                event!(
+                    info,
+                    self,
+                    "ELECT",
+                    "new term (was t{old_term}), leader={leader:?}"
+                )
+            }
+            (role, old_term) => event!(
                 info,
                 self,
                 "ELECT",
-                "became follower (was {:?} in t{}), leader={:?}",
-                old.0,
-                old.1,
-                leader
-            );
+                "became follower (was {role:?} in t{old_term}), leader={leader:?}"
+            ),
         }
     }
 
@@ -372,7 +404,7 @@ impl Raft {
 
     /// Queues a message to `to`, stamped with this peer's current term.
     pub(super) fn send(&mut self, to: NodeId, body: MessageBody) {
-        event!(trace, self, "APPEND", "send to n{to}: {body:?}");
+        event!(trace, self, topic(&body), "send to n{to}: {body:?}");
         self.messages.push(Message {
             from: self.config.id,
             to,
@@ -406,7 +438,7 @@ impl Raft {
                 conflict_index: 0,
             },
             body => {
-                event!(trace, self, "APPEND", "dropping t{} {body:?}", msg.term);
+                event!(trace, self, topic(&body), "dropping t{} {body:?}", msg.term);
                 return;
             }
         };

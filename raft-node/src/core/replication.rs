@@ -8,7 +8,7 @@
 //! - A heartbeat is an AppendEntries sent when a follower has been sent nothing for
 //!   `heartbeat_interval`; it starts at `next_index` (so it never repeats acknowledged entries)
 //!   and carries the commit index to followers. If batches are still unanswered when it falls
-//!   due they are presumed lost, and sending restarts from `match_index + 1`.
+//!   due they are presumed lost: the follower goes back to Probe from `match_index + 1`.
 //! - Fast backup (§5.3, the paragraph on rejected AppendEntries): a rejection names the
 //!   follower's term at `prev_log_index` and the first index of that term (or its log length if
 //!   too short), so the leader skips a whole conflicting term per round trip.
@@ -221,7 +221,7 @@ impl Raft {
                     debug,
                     self,
                     "APPEND",
-                    "n{peer}: batches unacknowledged for a heartbeat interval, resending from {}",
+                    "n{peer}: batches unacknowledged for a heartbeat interval, probing from {}",
                     self.progress[peer as usize].next_index
                 );
             }

@@ -3,9 +3,11 @@
 //! Topics: ELECT, VOTE, APPEND, COMMIT, APPLY, PERSIST. Levels: info for elections, leadership
 //! and term changes; debug for append/commit detail; trace for per-message detail.
 
-/// `event!(level, raft, "TOPIC", "format", args...)`.
+use super::MessageBody;
+
+/// `event!(level, raft, topic, "format", args...)`.
 macro_rules! event {
-    ($level:ident, $raft:expr, $topic:literal, $($arg:tt)+) => {
+    ($level:ident, $raft:expr, $topic:expr, $($arg:tt)+) => {
         ::log::$level!(
             "n{} t{} {} {}",
             $raft.config.id,
@@ -17,3 +19,11 @@ macro_rules! event {
 }
 
 pub(crate) use event;
+
+/// The topic a message belongs to, for per-message trace lines.
+pub(crate) fn topic(body: &MessageBody) -> &'static str {
+    match body {
+        MessageBody::RequestVote { .. } | MessageBody::RequestVoteReply { .. } => "VOTE",
+        MessageBody::AppendEntries { .. } | MessageBody::AppendEntriesReply { .. } => "APPEND",
+    }
+}

@@ -3,7 +3,8 @@
 //! indefinitely" and the batch size to the implementation.)
 
 use super::helpers::*;
-use crate::core::{Config, Entry, Index, Message, MessageBody, ProposeError, Raft, MAX_INFLIGHT};
+use crate::core::progress::MAX_INFLIGHT;
+use crate::core::{Config, Entry, Index, Message, MessageBody, ProposeError, Raft};
 
 /// (prev_log_index, entry indices) of an AppendEntries.
 fn shape(m: &Message) -> (Index, Vec<Index>) {
@@ -162,7 +163,8 @@ fn heartbeat_after_an_idle_interval_repeats_nothing() {
 }
 
 /// Retransmission: batches still unanswered when the heartbeat falls due are presumed lost;
-/// sending restarts after match_index, as one batch.
+/// the follower is probed again from match_index + 1 (one batch), and streaming resumes once it
+/// answers.
 #[test]
 fn unanswered_batches_are_resent_from_match_index() {
     let mut r = node(0, 3, 0, &[]);
@@ -177,6 +179,15 @@ fn unanswered_batches_are_resent_from_match_index() {
     let messages = r.take_ready().messages;
     assert_eq!(to(&messages, 1), vec![(1, vec![2, 3])]);
     assert_eq!(to(&messages, 2), vec![(0, vec![1, 2, 3])]);
+
+    // Probing: nothing more until an answer (or the next interval).
+    propose_n(&mut r, 1);
+    assert!(to(&r.take_ready().messages, 1).is_empty());
+    r.step(append_ok(1, 0, term, 3), t0 + HEARTBEAT + ms(5));
+    propose_n(&mut r, 1);
+    assert_eq!(to(&r.take_ready().messages, 1), vec![(3, vec![4, 5])]);
+    propose_n(&mut r, 1);
+    assert_eq!(to(&r.take_ready().messages, 1), vec![(5, vec![6])]);
 }
 
 /// An unanswered probe is repeated once per heartbeat interval.
