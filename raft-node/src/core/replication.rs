@@ -47,12 +47,8 @@ impl Raft {
             }
             Some(_) => {}
         }
-        if !is_well_formed(
-            prev_log_index,
-            prev_log_term,
-            &entries,
-            self.hard_state.current_term,
-        ) {
+        let term = self.hard_state.current_term;
+        if !is_well_formed(prev_log_index, prev_log_term, &entries, term) {
             event!(
                 warn,
                 self,
@@ -62,49 +58,7 @@ impl Raft {
             return;
         }
         let last_new = prev_log_index + entries.len() as Index;
-
-        // Steps 3 and 4: skip the entries already held; at the first one that is not, delete a
-        // conflicting entry and everything after it, then append the rest. A duplicated or
-        // reordered AppendEntries whose entries all match truncates nothing (Log Matching,
-        // §5.3): truncating there would drop entries a newer request already appended.
-        let held = entries
-            .iter()
-            .take_while(|e| self.log.term(e.index) == Some(e.term))
-            .count();
-        let mut new = entries.into_iter().skip(held).peekable();
-        if let Some(first) = new.peek() {
-            if first.index <= self.log.last_index() {
-                // Leader Completeness (§5.4) guarantees committed entries never conflict.
-                debug_assert!(
-                    first.index > self.commit_index,
-                    "conflict with committed entry"
-                );
-                event!(
-                    debug,
-                    self,
-                    "APPEND",
-                    "conflict at index {}: truncating {}..={}",
-                    first.index,
-                    first.index,
-                    self.log.last_index()
-                );
-                self.log.truncate_from(first.index);
-            }
-        }
-        let mut appended = 0;
-        for entry in new {
-            self.log.append(entry);
-            appended += 1;
-        }
-        if appended > 0 {
-            event!(
-                debug,
-                self,
-                "APPEND",
-                "appended {appended} entries from n{leader}, last_log_index={}",
-                self.log.last_index()
-            );
-        }
+        self.append_new_entries(leader, entries);
 
         // Step 5: commit_index = min(leader_commit, index of last new entry). Only this
         // request's entries are known to match the leader; anything beyond them may be stale.
@@ -113,14 +67,51 @@ impl Raft {
             self.commit_index = commit;
             event!(debug, self, "COMMIT", "commit_index={commit}");
         }
-        self.send(
-            leader,
-            MessageBody::AppendEntriesReply {
-                success: true,
-                match_index: last_new,
-                conflict_term: None,
-                conflict_index: 0,
-            },
+        let reply = MessageBody::AppendEntriesReply {
+            success: true,
+            match_index: last_new,
+            conflict_term: None,
+            conflict_index: 0,
+        };
+        self.send(leader, reply);
+    }
+
+    /// Figure 2, AppendEntries steps 3 and 4, for entries that follow a matching prev entry:
+    /// skip the entries already held; at the first one that is not, delete a conflicting entry
+    /// and everything after it, then append the rest. A duplicated or reordered request whose
+    /// entries all match truncates nothing (Log Matching, §5.3): truncating there would drop
+    /// entries a newer request already appended.
+    fn append_new_entries(&mut self, leader: NodeId, entries: Vec<Entry>) {
+        let held = entries
+            .iter()
+            .take_while(|e| self.log.term(e.index) == Some(e.term))
+            .count();
+        let mut new = entries.into_iter().skip(held).peekable();
+        let Some(first) = new.peek() else {
+            return;
+        };
+        let (first_new, last_held) = (first.index, self.log.last_index());
+        if first_new <= last_held {
+            // Leader Completeness (§5.4) guarantees committed entries never conflict.
+            debug_assert!(
+                first_new > self.commit_index,
+                "conflict with committed entry"
+            );
+            event!(
+                debug,
+                self,
+                "APPEND",
+                "conflict: deleting {first_new}..={last_held}"
+            );
+            self.log.truncate_from(first_new);
+        }
+        new.for_each(|entry| self.log.append(entry));
+        event!(
+            debug,
+            self,
+            "APPEND",
+            "appended {first_new}..={} from n{leader}",
+            self.log.last_index()
         );
     }
 

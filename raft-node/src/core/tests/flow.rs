@@ -4,7 +4,7 @@
 
 use super::helpers::*;
 use crate::core::progress::MAX_INFLIGHT;
-use crate::core::{Config, Entry, Index, Message, MessageBody, ProposeError, Raft};
+use crate::core::{Config, Index, Message, MessageBody, ProposeError, Raft};
 
 /// (prev_log_index, entry indices) of an AppendEntries.
 fn shape(m: &Message) -> (Index, Vec<Index>) {
@@ -241,14 +241,4 @@ fn idle_leader_sends_one_heartbeat_per_interval() {
         }
     }
     assert_eq!(sent, 20);
-}
-
-/// Entries larger than the byte budget still go out, one per AppendEntries.
-#[test]
-fn an_oversized_entry_still_makes_progress() {
-    let log = crate::core::log::RaftLog::restore(log(&[1, 1]));
-    let first: &[Entry] = log.entries_from(1, 1);
-    assert_eq!(first.len(), 1);
-    assert_eq!(log.entries_from(3, 1).len(), 0);
-    assert_eq!(log.entries_from(1, usize::MAX).len(), 2);
 }

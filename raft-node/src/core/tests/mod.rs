@@ -4,6 +4,7 @@
 //! - `replication`: §5.3 (AppendEntries, consistency check, truncation, fast backup, stale and
 //!   hostile messages).
 //! - `commit`: §5.3, §5.4.2 (the commit rule, Figure 8).
+//! - `log`: the in-memory log's lookups and durable-change bookkeeping.
 //! - `flow`: batching, pipelining, heartbeats, retransmission, proposal errors.
 //! - `properties`: whole clusters on `cluster`'s in-memory network — randomized safety and
 //!   liveness runs, fast backup in round trips, the lab's message budgets.
@@ -13,5 +14,6 @@ mod commit;
 mod election;
 mod flow;
 mod helpers;
+mod log;
 mod properties;
 mod replication;
