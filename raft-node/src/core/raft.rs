@@ -98,16 +98,13 @@ impl Raft {
     /// are ignored.
     pub fn step(&mut self, msg: Message, now: Time) {
         self.advance_clock(now);
-        let members = self.config.members;
-        if msg.to != self.config.id || msg.from >= members || msg.from == self.config.id {
-            event!(
-                trace,
-                self,
-                topic(&msg.body),
-                "ignoring misaddressed {msg:?}"
-            );
+        let (id, members) = (self.config.id, self.config.members);
+        // Term::MAX is refused too: no election could follow it (terms must grow).
+        if msg.to != id || msg.from >= members || msg.from == id || msg.term == Term::MAX {
+            event!(trace, self, topic(&msg.body), "ignoring {msg:?}");
             return;
         }
+        event!(trace, self, topic(&msg.body), "recv {msg:?}");
         // Figure 2, all servers: a higher term means this peer is out of date (§5.1). An
         // AppendEntries names the new term's leader; anything else leaves it unknown.
         if msg.term > self.hard_state.current_term {

@@ -281,6 +281,7 @@ fn hostile_messages_are_ignored() {
     r.step(append(1, 1, 1, (0, 0), entries(1, &[1]), 1), ms(0));
     r.step(append(0, 2, 1, (0, 0), entries(1, &[1]), 1), ms(0));
     r.step(request_vote(9, 1, 1, (9, 9)), ms(0));
+    r.step(request_vote(0, 1, u64::MAX, (9, 9)), ms(0));
     assert!(r.take_ready().messages.is_empty());
 
     r.step(append(0, 1, 1, (u64::MAX, 1), vec![], u64::MAX), ms(0));
