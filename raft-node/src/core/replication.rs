@@ -187,7 +187,7 @@ impl Raft {
     }
 
     /// Figure 2, leaders: commit the largest N > commit_index that a majority holds, provided
-    /// log[N] is of the current term (§5.4.2: an old-term entry is never committed by counting
+    /// `log[N]` is of the current term (§5.4.2: an old-term entry is never committed by counting
     /// replicas, only indirectly, as a prefix of a current-term entry; Figure 8).
     pub(super) fn maybe_commit(&mut self) {
         let mut matched: Vec<Index> = self.progress.iter().map(|p| p.match_index).collect();
