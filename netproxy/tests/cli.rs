@@ -250,3 +250,25 @@ fn an_idle_proxy_uses_no_cpu() {
     // A spinning loop would burn about 100 ticks in that second.
     assert!(used <= 2, "idle proxy used {used} ticks in one second");
 }
+
+#[test]
+fn a_reply_larger_than_the_socket_buffer_arrives_whole() {
+    // A rule on each of 256 × 256 links makes a status of several megabytes, more than the
+    // socket buffers hold: the daemon must write it as the client reads it.
+    let nodes: Vec<SocketAddr> = (0..256)
+        .map(|i| SocketAddr::from(([127, 0, 0, 1], 20_000 + i)))
+        .collect();
+    let proxy = Proxy::start(&nodes, &[]);
+    proxy.client().set_unreliable(true).unwrap();
+    let mut stream = TcpStream::connect(proxy.control).unwrap();
+    stream.write_all(b"status\n").unwrap();
+    // Read only once the buffers are surely full.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut reply = String::new();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.read_to_string(&mut reply).unwrap();
+    let json = reply.strip_prefix("ok\n").expect("an ok reply");
+    assert!(json.len() > 6_000_000, "{} bytes", json.len());
+    let status: netproxy::Status = serde_json::from_str(json).unwrap();
+    assert_eq!(status.faults.len(), 256 * 256);
+}

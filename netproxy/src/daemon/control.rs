@@ -70,7 +70,7 @@ impl Control {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // Typically out of file descriptors: the pending connection stays queued
-                    // and is retried on the listener's next readiness.
+                    // and is retried when the next one arrives.
                     warn!("PROXY control: accept failed: {e}");
                     return;
                 }
@@ -89,20 +89,20 @@ impl Control {
         let Some(connection) = self.connections.get_mut(&token) else {
             return;
         };
-        let progress = connection.progress(execute).and_then(|progress| {
-            if let Progress::Writing = progress {
+        let finished = connection
+            .progress(execute)
+            .and_then(|progress| match progress {
+                Progress::Reading => Ok(false),
                 // The reply did not fit the socket buffer: go on when it drains.
-                registry.reregister(&mut connection.stream, token, Interest::WRITABLE)?;
-            }
-            Ok(progress)
+                Progress::Writing => registry
+                    .reregister(&mut connection.stream, token, Interest::WRITABLE)
+                    .map(|()| false),
+                Progress::Done => Ok(true),
+            });
+        let done = finished.unwrap_or_else(|e| {
+            warn!("PROXY control: connection failed: {e}");
+            true
         });
-        let done = match progress {
-            Ok(progress) => matches!(progress, Progress::Done),
-            Err(e) => {
-                warn!("PROXY control: connection failed: {e}");
-                true
-            }
-        };
         if done {
             if let Some(mut connection) = self.connections.remove(&token) {
                 let _ = registry.deregister(&mut connection.stream);

@@ -83,7 +83,8 @@ impl Forwarder {
 
     fn forward(&mut self, source: SocketAddr, to: usize, datagram: &[u8]) {
         let Some(from) = self.nodes.iter().position(|&node| node == source) else {
-            return self.count_foreign(source, datagram.len());
+            self.count_foreign(source, datagram.len());
+            return;
         };
         let link = from * self.nodes.len() + to;
         let counters = &mut self.counters[link];
@@ -96,7 +97,8 @@ impl Forwarder {
         }
         let faults = self.network.faults(from, to);
         if faults.is_none() {
-            return self.send(from, to, datagram);
+            self.send(from, to, datagram);
+            return;
         }
         if faults.drops(&mut self.rng) {
             counters.dropped_rule += 1;
@@ -131,7 +133,8 @@ impl Forwarder {
             }
             Err(e) => {
                 // Never block the loop on one slow receiver: the datagram is lost, as a full
-                // queue in a real network would lose it.
+                // queue in a real network would lose it. Only a link's first loss (since the
+                // counters were reset) is logged, so a lasting failure cannot flood the log.
                 if counters.dropped_overflow == 0 {
                     warn!("PROXY {from}->{to}: send failed ({e}); further failures only counted");
                 }

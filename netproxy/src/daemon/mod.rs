@@ -46,6 +46,12 @@ pub struct Daemon {
 impl Daemon {
     /// Binds the faces and the control socket.
     pub fn bind(config: Config) -> io::Result<Daemon> {
+        if config.nodes.is_empty() || config.nodes.len() != config.faces.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "give one face per node, and at least one node",
+            ));
+        }
         let poll = Poll::new()?;
         let registry = poll.registry();
         let shutdown = Arc::new(Waker::new(registry, SHUTDOWN)?);
