@@ -13,7 +13,8 @@
 //!
 //! Replies arrive lost, duplicated and reordered, so every update is monotone or guarded:
 //! `match_index` never decreases, a success never moves `next_index` backwards, and a rejection
-//! is ignored unless it answers the request the leader is currently waiting on.
+//! is ignored when a success already covered its index or, while probing, when it answers an
+//! older request than the outstanding probe.
 
 use super::{Index, Time};
 use std::collections::VecDeque;
@@ -34,7 +35,7 @@ pub(crate) struct Progress {
     pub next_index: Index,
     /// Figure 2: highest index known to be replicated on this follower. Never decreases.
     pub match_index: Index,
-    pub state: FlowState,
+    state: FlowState,
     /// Probe: an AppendEntries is outstanding and no other is sent until it is answered or the
     /// heartbeat timer fires.
     probe_sent: bool,

@@ -9,6 +9,9 @@
 //!   `heartbeat_interval`; it starts at `next_index` (so it never repeats acknowledged entries)
 //!   and carries the commit index to followers. If batches are still unanswered when it falls
 //!   due they are presumed lost: the follower goes back to Probe from `match_index + 1`.
+//! - Followers learn a new commit index from the next AppendEntries, new entries or heartbeat
+//!   (§5.3: "so that the other servers eventually find out"); no message is sent only to
+//!   announce it, which keeps one AppendEntries per entry per follower.
 //! - Fast backup (§5.3, the paragraph on rejected AppendEntries): a rejection names the
 //!   follower's term at `prev_log_index` and the first index of that term (or its log length if
 //!   too short), so the leader skips a whole conflicting term per round trip.
