@@ -261,7 +261,7 @@ impl Cluster {
                     format!("{what} did not listen on {addr} within {START_TIMEOUT:?}"),
                 ));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 }

@@ -144,7 +144,8 @@ impl Tester {
         }
     }
 
-    fn is_connected(&self, i: usize) -> bool {
+    /// Whether node i is connected (the lab's `connected[i]`).
+    pub fn is_connected(&self, i: usize) -> bool {
         self.connected.lock().unwrap()[i]
     }
 
@@ -300,6 +301,30 @@ impl Tester {
     pub fn connect(&self, i: usize) {
         self.connected.lock().unwrap()[i] = true;
         self.proxy.connect(i);
+    }
+
+    /// config.go crash1: node i is cut off and SIGKILLed; what it made durable stays on disk.
+    pub fn crash1(&self, i: usize) {
+        self.disconnect(i);
+        self.cluster.lock().unwrap().crash(i);
+        self.clients[i].reset();
+    }
+
+    /// config.go start1: crash node i if it runs, then start a fresh process on its data dir
+    /// and ports. Like the lab, it stays disconnected until `connect(i)`.
+    pub fn start1(&self, i: usize) {
+        self.crash1(i);
+        self.cluster
+            .lock()
+            .unwrap()
+            .start(i)
+            .unwrap_or_else(|e| panic!("cannot restart node {i}: {e}"));
+        self.attach_applier(i);
+    }
+
+    /// Whether node i's process runs (the lab's `rafts[i] != nil`).
+    pub fn is_alive(&self, i: usize) -> bool {
+        self.cluster.lock().unwrap().is_alive(i)
     }
 
     pub fn set_unreliable(&self, unreliable: bool) {

@@ -4,11 +4,11 @@
 use clap::{Args, Parser, Subcommand};
 use raft_node::control::{read_frame, write_frame, Request, Response};
 use raft_node::core::Index;
-use raft_node::runtime::{self, logging, MemStorage, NodeConfig};
-use std::fs;
+use raft_node::runtime::{self, logging, NodeConfig};
+use raft_node::storage::Storage;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -99,10 +99,6 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(msg) = prepare_data_dir(&data_dir) {
-        eprintln!("raft-node run: {msg}");
-        return ExitCode::FAILURE;
-    }
     logging::init(config.id);
     log::info!(
         "starting: seed {} (pass --seed {} to repeat it), election timeout {:?}..{:?}, \
@@ -113,11 +109,23 @@ fn run(args: RunArgs) -> ExitCode {
         config.election_timeout_max,
         config.heartbeat
     );
+    // Opening creates a missing data dir and fails at once on one we cannot write, or on
+    // durable state that does not check out: never start empty over a damaged store.
+    let (storage, restored) = match Storage::open(&data_dir) {
+        Ok(opened) => opened,
+        Err(e) => {
+            log::error!("cannot open --data-dir {}: {e}", data_dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
     log::info!(
-        "data dir {}: Raft state is kept in memory only, a restart begins empty",
-        data_dir.display()
+        "PERSIST data dir {}: restored term {}, voted for {:?}, {} log entries",
+        data_dir.display(),
+        restored.hard_state.current_term,
+        restored.hard_state.voted_for,
+        restored.entries.len()
     );
-    match runtime::run(config, MemStorage::default()) {
+    match runtime::run(config, storage, restored) {
         Ok(()) => {
             log::info!("stopped");
             ExitCode::SUCCESS
@@ -198,17 +206,6 @@ fn parse_range(s: &str) -> Result<(Duration, Duration), String> {
         ));
     }
     Ok((lo, hi))
-}
-
-/// Creates the data dir if needed and proves that we can write to it (a probe file, removed
-/// at once), so a bad path fails at start rather than at the first persist.
-fn prepare_data_dir(dir: &Path) -> Result<(), String> {
-    fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create --data-dir {}: {e}", dir.display()))?;
-    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
-    fs::write(&probe, b"")
-        .and_then(|()| fs::remove_file(&probe))
-        .map_err(|e| format!("--data-dir {} is not writable: {e}", dir.display()))
 }
 
 fn ctl(args: CtlArgs) -> ExitCode {
@@ -432,28 +429,5 @@ mod tests {
         for case in cases {
             assert!(parse(&[case]).is_err(), "{case:?} was accepted");
         }
-    }
-
-    #[test]
-    fn data_dir_is_created() {
-        let dir = std::env::temp_dir().join(format!("raft-node-datadir-{}", std::process::id()));
-        let nested = dir.join("a/b");
-        prepare_data_dir(&nested).unwrap();
-        assert!(nested.is_dir());
-        assert_eq!(
-            fs::read_dir(&nested).unwrap().count(),
-            0,
-            "left files behind"
-        );
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn data_dir_under_a_file_is_an_error() {
-        let file = std::env::temp_dir().join(format!("raft-node-notadir-{}", std::process::id()));
-        fs::write(&file, b"").unwrap();
-        let err = prepare_data_dir(&file.join("sub")).unwrap_err();
-        assert!(err.contains("--data-dir"), "{err}");
-        fs::remove_file(&file).unwrap();
     }
 }

@@ -15,12 +15,10 @@
 mod control_server;
 pub mod logging;
 mod peers;
-mod storage;
-
-pub use storage::{MemStorage, Storage};
 
 use crate::control::{NodeState, Request, Response};
-use crate::core::{Config, NodeId, ProposeError, Raft, Role, Status, Time};
+use crate::core::{Config, NodeId, ProposeError, Raft, Restored, Role, Status, Time};
+use crate::storage::Storage;
 use control_server::{Close, Connection, ControlServer};
 use log::info;
 use mio::{Events, Poll, Registry, Token, Waker};
@@ -80,9 +78,9 @@ enum Stop {
 
 /// Runs the node until a `Shutdown` request or a termination signal (`Ok`), or a fatal error:
 /// a socket that cannot be bound or polled, or state that cannot be persisted.
-pub fn run(config: NodeConfig, mut storage: impl Storage) -> io::Result<()> {
+/// `restored` is what `storage` held when it was opened.
+pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Result<()> {
     let origin = Instant::now();
-    let restored = storage.restore()?;
     let raft = Raft::new(config.core_config(), restored, origin.elapsed());
 
     let poll = Poll::new()?;
@@ -132,9 +130,9 @@ pub fn run(config: NodeConfig, mut storage: impl Storage) -> io::Result<()> {
     result
 }
 
-struct Node<S> {
+struct Node {
     raft: Raft,
-    storage: S,
+    storage: Storage,
     peers: PeerSocket,
     control: ControlServer,
     /// Time zero of the core's clock.
@@ -142,7 +140,7 @@ struct Node<S> {
     stop: Option<Stop>,
 }
 
-impl<S: Storage> Node<S> {
+impl Node {
     fn now(&self) -> Time {
         self.origin.elapsed()
     }
@@ -200,10 +198,13 @@ impl<S: Storage> Node<S> {
     }
 
     /// Carries out the core's effects in the order it requires: persist, send, apply.
+    /// One `Ready` per loop iteration, so one sync covers everything that arrived in that
+    /// iteration (group commit).
     fn process_ready(&mut self, registry: &Registry) -> io::Result<()> {
         let ready = self.raft.take_ready();
         if let Some(persist) = &ready.persist {
-            self.storage.persist(persist)?;
+            self.storage.stage(persist).map_err(io::Error::other)?;
+            self.storage.sync().map_err(io::Error::other)?;
         }
         for msg in &ready.messages {
             self.peers.send(msg);
