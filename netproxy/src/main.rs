@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 /// Fault-injecting UDP proxy: every raft-lab peer datagram passes through it.
 #[derive(Parser)]
-#[command(name = "netproxy", version)]
+#[command(name = "netproxy", version, after_help = EXAMPLES)]
 struct Cli {
     /// The daemon's control address: where `run` listens and where every other command connects
     #[arg(
@@ -26,6 +26,17 @@ struct Cli {
     #[command(subcommand)]
     command: Cmd,
 }
+
+const EXAMPLES: &str = "\
+Examples (quote links: the shell reads > as a redirection):
+  netproxy run --nodes 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 \\
+               --faces 127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102
+  netproxy partition 0,1 2
+  netproxy down '0->1'
+  netproxy drop 0.1 '1<->2'
+  netproxy delay 5ms..20ms 2
+  netproxy unreliable --long-reordering
+  netproxy stats";
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -65,6 +76,7 @@ enum Cmd {
     Drop(Rule),
     /// Delay each datagram by a uniform draw from MIN..MAX, or by a fixed time (us, ms or s)
     Delay {
+        /// A range such as 0ms..26ms, or a fixed delay such as 10ms
         #[arg(value_name = "MIN..MAX|FIXED")]
         delay: String,
         #[command(flatten)]
@@ -74,8 +86,10 @@ enum Cmd {
     Duplicate(Rule),
     /// With probability P, delay a datagram an extra MIN..MAX (default 200ms..2200ms)
     Reorder {
+        /// A probability between 0 and 1
         #[arg(value_name = "P")]
         p: String,
+        /// The extra delay's range (default 200ms..2200ms)
         #[arg(value_name = "MIN..MAX")]
         delay: Option<String>,
         #[command(flatten)]
@@ -142,7 +156,9 @@ impl TargetArg {
 
 /// A node is recognised by its datagrams' source address, so it must be a concrete one.
 fn node_addr(text: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = text.parse().map_err(|e| format!("{e}"))?;
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|e: std::net::AddrParseError| e.to_string())?;
     if addr.ip().is_unspecified() || addr.port() == 0 {
         return Err("a node's address needs a concrete IP and port".to_string());
     }
