@@ -102,7 +102,8 @@ impl Client {
         })
     }
 
-    /// The lab's `setlongreordering`: 2/3 of datagrams delayed 200..2200 ms, or none.
+    /// The lab's `setlongreordering`: 2/3 of round trips delayed 200..2200 ms (see
+    /// [`LONG_REORDER`]), or none.
     pub fn set_long_reordering(&self, on: bool) -> Result<(), ClientError> {
         self.change(Change::Reorder {
             p: if on { LONG_REORDER } else { Probability::ZERO },

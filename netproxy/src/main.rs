@@ -97,7 +97,7 @@ enum Cmd {
     },
     /// The lab's unreliable network on every link: drop 0.1, delay 0ms..26ms
     Unreliable {
-        /// Also delay 2/3 of datagrams by 200ms..2200ms (the lab's long reordering)
+        /// Also the lab's long reordering: 2/3 of round trips delayed 200ms..2200ms
         #[arg(long)]
         long_reordering: bool,
     },

@@ -186,7 +186,7 @@ fn display_is_canonical_and_parses_back() {
         ("delay 1500us..2000ms", "delay 1500us..2s all"),
         ("delay 0s", "delay 0ms all"),
         ("duplicate 1.0 0->1", "duplicate 1 0->1"),
-        ("reorder 0.667", "reorder 0.667 200ms..2200ms all"),
+        ("reorder 0.423", "reorder 0.423 200ms..2200ms all"),
         ("unreliable", "unreliable"),
         (
             "unreliable --long-reordering",
@@ -209,7 +209,7 @@ fn presets_match_labrpc() {
     assert_eq!(UNRELIABLE_DROP.to_string(), "0.1");
     assert_eq!(UNRELIABLE_DELAY.to_string(), "0ms..26ms");
     assert_eq!(LONG_REORDER_DELAY.to_string(), "200ms..2200ms");
-    assert_eq!(LONG_REORDER.to_string(), "0.667");
+    assert_eq!(LONG_REORDER.to_string(), "0.423");
 }
 
 #[test]
