@@ -11,6 +11,10 @@
 //!   [`MAX_INFLIGHT`] unacknowledged batches. A rejection, or a heartbeat interval with batches
 //!   still unacknowledged (presumed lost), drops back to Probe from `match_index + 1`.
 //!
+//! Besides entries, an AppendEntries carries the leader's commit index. `commit_sent` remembers
+//! the one last sent, so the leader can tell which followers have not heard of a newer one (see
+//! `replication.rs` for when it announces it).
+//!
 //! Replies arrive lost, duplicated and reordered, so every update is monotone or guarded:
 //! `match_index` never decreases, a success never moves `next_index` backwards, and a rejection
 //! is ignored when a success already covered its index or, while probing, when it answers an
@@ -45,6 +49,12 @@ pub(crate) struct Progress {
     pub last_sent: Time,
     /// Send an AppendEntries at the next flush even if it carries no entries.
     heartbeat_due: bool,
+    /// The `leader_commit` of the last AppendEntries sent.
+    commit_sent: Index,
+    /// Send an AppendEntries, even an empty one, to announce a commit index above `commit_sent`
+    /// once no batch is in flight. (An empty AppendEntries overtaking a batch on the network
+    /// would be rejected, and the rejection would drop the follower back to Probe.)
+    commit_due: bool,
 }
 
 impl Progress {
@@ -60,6 +70,8 @@ impl Progress {
             inflight: VecDeque::new(),
             last_sent: now,
             heartbeat_due: true,
+            commit_sent: 0,
+            commit_due: false,
         }
     }
 
@@ -67,18 +79,24 @@ impl Progress {
     pub fn wants_send(&self, last_index: Index) -> bool {
         let has_entries = self.next_index <= last_index;
         match self.state {
-            FlowState::Probe => !self.probe_sent && (has_entries || self.heartbeat_due),
+            FlowState::Probe => {
+                !self.probe_sent && (has_entries || self.heartbeat_due || self.commit_due)
+            }
             FlowState::Replicate => {
-                self.inflight.len() < MAX_INFLIGHT && (has_entries || self.heartbeat_due)
+                let commit_due = self.commit_due && self.inflight.is_empty();
+                self.inflight.len() < MAX_INFLIGHT
+                    && (has_entries || self.heartbeat_due || commit_due)
             }
         }
     }
 
     /// Records an AppendEntries sent at `now` whose last entry is `last` (`next_index - 1` when
-    /// it carried none).
-    pub fn on_sent(&mut self, last: Index, now: Time) {
+    /// it carried none) and whose `leader_commit` is `commit`.
+    pub fn on_sent(&mut self, last: Index, commit: Index, now: Time) {
         self.last_sent = now;
         self.heartbeat_due = false;
+        self.commit_sent = commit;
+        self.commit_due = false;
         match self.state {
             FlowState::Probe => self.probe_sent = true,
             FlowState::Replicate => {
@@ -87,6 +105,14 @@ impl Progress {
                     self.next_index = last + 1;
                 }
             }
+        }
+    }
+
+    /// The leader's commit index is `commit`: if this follower was last sent an older one, an
+    /// AppendEntries is due to announce it.
+    pub fn announce_commit(&mut self, commit: Index) {
+        if self.commit_sent < commit {
+            self.commit_due = true;
         }
     }
 

@@ -45,6 +45,8 @@ pub struct Raft {
     /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id.
     /// The leader's own entry tracks its log: `match_index == log.last_index()`.
     pub(super) progress: Vec<Progress>,
+    /// Leader: when to announce the commit index to followers not sent it since it advanced.
+    pub(super) commit_announce_at: Option<Time>,
     /// The latest time any input reported; effects built in `take_ready` happen at this time.
     pub(super) now: Time,
     /// Messages produced since the last `take_ready`.
@@ -77,6 +79,7 @@ impl Raft {
             election_deadline: now,
             votes: Vec::new(),
             progress: Vec::new(),
+            commit_announce_at: None,
             now,
             messages: Vec::new(),
             config,
@@ -123,11 +126,14 @@ impl Raft {
         self.debug_check_invariants();
     }
 
-    /// Fire every timer due at `now` (election timeout, heartbeat).
+    /// Fire every timer due at `now` (election timeout; heartbeat, commit announcement).
     pub fn tick(&mut self, now: Time) {
         self.advance_clock(now);
         match self.role {
-            Role::Leader => self.tick_heartbeats(),
+            Role::Leader => {
+                self.tick_heartbeats();
+                self.tick_commit_announce();
+            }
             Role::Follower | Role::Candidate => {
                 if self.now >= self.election_deadline {
                     self.campaign();
@@ -172,7 +178,7 @@ impl Raft {
     /// The earliest time `tick` must be called again (the runtime's poll timeout).
     pub fn next_deadline(&self) -> Time {
         match self.role {
-            Role::Leader => self.next_heartbeat(),
+            Role::Leader => self.next_leader_deadline(),
             Role::Follower | Role::Candidate => self.election_deadline,
         }
     }
@@ -341,6 +347,7 @@ impl Raft {
             // A leader runs no election timer; a deposed one starts it afresh instead of
             // inheriting a long-expired deadline (which would start a gratuitous election).
             self.progress.clear();
+            self.commit_announce_at = None;
             self.reset_election_timer();
         }
         match old {
@@ -470,9 +477,13 @@ impl Raft {
             }
             Role::Candidate => {
                 debug_assert_eq!(self.hard_state.voted_for, Some(self.config.id));
-                debug_assert!(self.progress.is_empty());
+                debug_assert!(self.progress.is_empty() && self.commit_announce_at.is_none());
             }
-            Role::Follower => debug_assert!(self.progress.is_empty() && self.votes.is_empty()),
+            Role::Follower => debug_assert!(
+                self.progress.is_empty()
+                    && self.votes.is_empty()
+                    && self.commit_announce_at.is_none()
+            ),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! its own copy, but only by counting replicas of an entry from its current term (Figure 8).
 
 use super::helpers::*;
-use crate::core::Raft;
+use crate::core::replication::COMMIT_ANNOUNCE_DELAY;
+use crate::core::{Entry, Index, Raft, Term};
 
 /// Elects node 0 of `members` with `log_terms` and acknowledges the initial heartbeats.
 fn leader(members: u32, term: u64, log_terms: &[u64]) -> (Raft, u64) {
@@ -72,36 +73,77 @@ fn figure_8_old_term_entries_commit_only_indirectly() {
     assert_eq!(applied, vec![1, 2, 3]);
 }
 
-/// §5.3: followers learn the commit index from the leader's next AppendEntries (here the
-/// heartbeat), and apply.
+/// §5.3: followers learn the commit index from the leader's next AppendEntries; when none goes
+/// out within COMMIT_ANNOUNCE_DELAY of the commit, an empty one announces it, and the follower
+/// applies.
 #[test]
-fn followers_learn_the_commit_index_from_the_next_append_entries() {
+fn followers_learn_the_commit_index_within_the_announce_delay() {
     let mut leader = node(0, 3, 0, &[]);
     let mut follower = node(1, 3, 0, &[]);
     let term = elect_and_sync(&mut leader);
-    leader.propose(b"v".to_vec(), ms(0)).unwrap();
+    let t0 = leader.now;
+    leader.propose(b"v".to_vec(), t0).unwrap();
     let to_follower = leader
         .take_ready()
         .messages
         .into_iter()
         .find(|m| m.to == 1)
         .unwrap();
-    follower.step(to_follower, ms(1));
+    follower.step(to_follower, t0 + ms(1));
     let replies = follower.take_ready().messages;
     assert_eq!(replies, vec![append_ok(1, 0, term, 1)]);
-    leader.step(replies[0].clone(), ms(2));
+    leader.step(replies[0].clone(), t0 + ms(2));
     assert_eq!(leader.status().commit_index, 1);
     assert_eq!(follower.status().commit_index, 0);
+    assert!(leader.take_ready().messages.is_empty());
 
-    leader.tick(leader.next_deadline());
-    let heartbeat = leader
-        .take_ready()
-        .messages
-        .into_iter()
-        .find(|m| m.to == 1)
-        .unwrap();
-    assert_eq!(heartbeat, append(0, 1, term, (1, term), vec![], 1));
-    follower.step(heartbeat, ms(200));
+    let announce_at = t0 + ms(2) + COMMIT_ANNOUNCE_DELAY;
+    assert_eq!(leader.next_deadline(), announce_at);
+    leader.tick(announce_at);
+    let messages = leader.take_ready().messages;
+    // n2 has not acknowledged its batch yet: its announcement waits for that answer.
+    assert_eq!(messages, vec![append(0, 1, term, (1, term), vec![], 1)]);
+    follower.step(messages[0].clone(), announce_at + ms(1));
     assert_eq!(follower.take_ready().apply.len(), 1);
     assert_eq!(follower.status().commit_index, 1);
+
+    leader.step(append_ok(2, 0, term, 1), announce_at + ms(1));
+    assert_eq!(
+        leader.take_ready().messages,
+        vec![append(0, 2, term, (1, term), vec![], 1)]
+    );
+}
+
+/// The announcement coalesces with the AppendEntries that go out meanwhile: they carry the
+/// commit index, so a follower sent one after the commit advanced gets nothing extra.
+#[test]
+fn no_announcement_when_an_append_carried_the_commit_index() {
+    let mut leader = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut leader);
+    let t0 = leader.now;
+    leader.propose(b"a".to_vec(), t0).unwrap();
+    leader.take_ready();
+    leader.step(append_ok(1, 0, term, 1), t0 + ms(1));
+    leader.step(append_ok(2, 0, term, 1), t0 + ms(1));
+    assert_eq!(leader.status().commit_index, 1);
+    leader.propose(b"b".to_vec(), t0 + ms(2)).unwrap();
+    assert_eq!(
+        leader.take_ready().messages,
+        vec![
+            append(0, 1, term, (1, term), vec![entry_with(2, term, b"b")], 1),
+            append(0, 2, term, (1, term), vec![entry_with(2, term, b"b")], 1),
+        ]
+    );
+    leader.tick(t0 + ms(1) + COMMIT_ANNOUNCE_DELAY);
+    assert!(leader.take_ready().messages.is_empty());
+    // Nothing more until the heartbeat.
+    assert_eq!(leader.next_deadline(), t0 + ms(2) + HEARTBEAT);
+}
+
+fn entry_with(index: Index, term: Term, command: &[u8]) -> Entry {
+    Entry {
+        term,
+        index,
+        command: command.to_vec(),
+    }
 }

@@ -4,6 +4,7 @@
 
 use super::helpers::*;
 use crate::core::progress::MAX_INFLIGHT;
+use crate::core::replication::COMMIT_ANNOUNCE_DELAY;
 use crate::core::{Config, Index, Message, MessageBody, ProposeError, Raft};
 
 /// (prev_log_index, entry indices) of an AppendEntries.
@@ -147,6 +148,12 @@ fn heartbeat_after_an_idle_interval_repeats_nothing() {
     r.step(append_ok(1, 0, term, 1), t0 + ms(2));
     r.step(append_ok(2, 0, term, 1), t0 + ms(2));
     r.take_ready();
+    // The announcement of commit index 1 is the last AppendEntries before the idle interval.
+    let announce_at = t0 + ms(2) + COMMIT_ANNOUNCE_DELAY;
+    assert_eq!(r.next_deadline(), announce_at);
+    r.tick(announce_at);
+    assert_eq!(r.take_ready().messages.len(), 2);
+    let t0 = announce_at;
     assert_eq!(r.next_deadline(), t0 + HEARTBEAT);
 
     r.tick(t0 + HEARTBEAT - ms(1));
