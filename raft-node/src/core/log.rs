@@ -140,6 +140,7 @@ impl RaftLog {
         self.unpersisted_from = self.last_index() + 1;
         Persist {
             hard_state: None,
+            snapshot: None,
             truncate_from: self.truncate_from.take(),
             append,
         }

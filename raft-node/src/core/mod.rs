@@ -116,18 +116,40 @@ pub struct Config {
     pub seed: u64,
 }
 
+/// The service's state up to and including `last_included_index` (Figure 13), which replaces
+/// the log entries through that index (§7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub last_included_index: Index,
+    pub last_included_term: Term,
+    /// Opaque to Raft: whatever the service handed to `Raft::snapshot`.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
 /// What the core restarts from: exactly what earlier `Ready::persist` effects made durable.
 #[derive(Clone, Debug, Default)]
 pub struct Restored {
     pub hard_state: HardState,
+    /// The latest snapshot made durable, if any.
+    pub snapshot: Option<Snapshot>,
+    /// The log entries after the snapshot (from index 1 when there is none).
     pub entries: Vec<Entry>,
 }
 
-/// Changes to durable state, to be applied in this order: `hard_state`, then remove every entry
-/// with index >= `truncate_from`, then append `append`.
+/// Changes to durable state, to be applied in this order:
+/// 1. `hard_state`;
+/// 2. `snapshot`: make it durable, replacing the previous one, and discard every entry with
+///    index <= `snapshot.last_included_index` (the entries after it stay);
+/// 3. remove every entry with index >= `truncate_from`;
+/// 4. append `append`.
+///
+/// An InstallSnapshot that replaces the whole log is `snapshot: Some(s)` with
+/// `truncate_from: Some(s.last_included_index + 1)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Persist {
     pub hard_state: Option<HardState>,
+    pub snapshot: Option<Snapshot>,
     pub truncate_from: Option<Index>,
     pub append: Vec<Entry>,
 }

@@ -146,6 +146,7 @@ impl Storage {
         };
         let restored = Restored {
             hard_state,
+            snapshot: None,
             entries: replayed.entries,
         };
         Ok((storage, restored))

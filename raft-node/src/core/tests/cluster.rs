@@ -287,6 +287,7 @@ impl Cluster {
         }
         let restored = Restored {
             hard_state: peer.durable.hard_state,
+            snapshot: None,
             entries: peer.durable.entries.clone(),
         };
         peer.raft = Some(Raft::new(peer.config.clone(), restored, self.now));

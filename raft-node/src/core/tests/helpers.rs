@@ -62,6 +62,7 @@ pub fn node(id: NodeId, members: u32, term: Term, log_terms: &[Term]) -> Raft {
             current_term: term,
             voted_for: None,
         },
+        snapshot: None,
         entries: log(log_terms),
     };
     Raft::new(config(id, members), restored, ms(0))

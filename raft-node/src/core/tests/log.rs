@@ -9,6 +9,7 @@ use crate::core::{Index, Persist};
 fn persist(truncate_from: Option<Index>, append: Vec<crate::core::Entry>) -> Persist {
     Persist {
         hard_state: None,
+        snapshot: None,
         truncate_from,
         append,
     }

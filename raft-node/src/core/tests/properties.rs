@@ -151,6 +151,7 @@ fn restored(term: Term, log_terms: &[Term]) -> Restored {
             current_term: term,
             voted_for: None,
         },
+        snapshot: None,
         entries: helpers::log(log_terms),
     }
 }

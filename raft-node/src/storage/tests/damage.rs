@@ -116,6 +116,7 @@ fn a_torn_record_in_an_older_segment_is_an_error() {
         &mut model,
         Persist {
             hard_state: Some(hard_state(1, None)),
+            snapshot: None,
             truncate_from: None,
             append: (1..=3).map(|i| entry(1, i, b"x")).collect(),
         },
@@ -164,6 +165,7 @@ fn a_missing_segment_in_the_middle_is_an_error() {
         &mut model,
         Persist {
             hard_state: Some(hard_state(1, None)),
+            snapshot: None,
             truncate_from: None,
             append: (1..=3).map(|i| entry(1, i, b"x")).collect(),
         },

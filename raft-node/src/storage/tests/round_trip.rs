@@ -14,22 +14,26 @@ fn hard_state_truncation_and_appends_survive_a_reopen() {
     let steps = [
         Persist {
             hard_state: Some(hard_state(1, Some(2))),
+            snapshot: None,
             truncate_from: None,
             append: vec![entry(1, 1, b"a"), entry(1, 2, b""), entry(1, 3, b"c")],
         },
         Persist {
             hard_state: Some(hard_state(2, None)),
+            snapshot: None,
             truncate_from: Some(2),
             append: vec![entry(2, 2, b"b2"), entry(2, 3, b"c2"), entry(2, 4, b"d2")],
         },
         // A truncation past the end removes nothing.
         Persist {
             hard_state: None,
+            snapshot: None,
             truncate_from: Some(9),
             append: vec![entry(2, 5, b"e")],
         },
         Persist {
             hard_state: Some(hard_state(3, Some(1))),
+            snapshot: None,
             truncate_from: Some(1),
             append: vec![],
         },
@@ -53,11 +57,13 @@ fn several_staged_persists_are_one_sync() {
     let batch = [
         Persist {
             hard_state: Some(hard_state(1, Some(0))),
+            snapshot: None,
             truncate_from: None,
             append: vec![entry(1, 1, b"one"), entry(1, 2, b"two")],
         },
         Persist {
             hard_state: Some(hard_state(2, Some(1))),
+            snapshot: None,
             truncate_from: Some(2),
             append: vec![entry(2, 2, b"two'")],
         },
@@ -84,6 +90,7 @@ fn a_truncation_reaching_back_across_segments_is_durable() {
         &mut model,
         Persist {
             hard_state: Some(hard_state(1, None)),
+            snapshot: None,
             truncate_from: None,
             append: (1..=6).map(|i| entry(1, i, b"old")).collect(),
         },
@@ -94,6 +101,7 @@ fn a_truncation_reaching_back_across_segments_is_durable() {
         &mut model,
         Persist {
             hard_state: Some(hard_state(2, None)),
+            snapshot: None,
             truncate_from: Some(3),
             append: vec![entry(2, 3, b"new"), entry(2, 4, b"new")],
         },

@@ -81,6 +81,7 @@ fn a_state_file_older_than_the_log_is_an_error() {
         &mut model,
         Persist {
             hard_state: Some(hard_state(2, None)),
+            snapshot: None,
             truncate_from: None,
             append: vec![entry(2, 2, b"b")],
         },
@@ -110,6 +111,7 @@ fn an_unchanged_hard_state_is_not_rewritten_and_only_the_last_staged_one_is() {
         &mut model,
         Persist {
             hard_state: Some(unchanged),
+            snapshot: None,
             truncate_from: None,
             append: vec![entry(1, 2, b"b")],
         },

@@ -30,6 +30,7 @@ fn a_missing_directory_is_created() {
         &mut model,
         Persist {
             hard_state: Some(hard_state(1, None)),
+            snapshot: None,
             truncate_from: None,
             append: vec![entry(1, 1, b"a")],
         },
@@ -74,6 +75,7 @@ fn staged_but_unsynced_effects_never_reach_the_files() {
     storage
         .stage(&Persist {
             hard_state: Some(hard_state(5, Some(1))),
+            snapshot: None,
             truncate_from: Some(1),
             append: vec![entry(5, 1, b"unsynced")],
         })
