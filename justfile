@@ -57,3 +57,8 @@ proxy *ARGS: build
 bench-proxy:
     @cargo build --quiet --release -p netproxy --bins
     @target/release/netproxy-bench
+
+# Measure a 3-node cluster through netproxy: throughput, commit latency, leader failover
+bench:
+    @cargo build --quiet --release --workspace --bins
+    @target/release/raft-bench

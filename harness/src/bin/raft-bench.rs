@@ -1,0 +1,138 @@
+//! raft-bench (`just bench`): a 3-node cluster of real raft-node processes, every peer datagram
+//! through netproxy on loopback (reliable network), measured three ways, each phase on a fresh
+//! cluster:
+//! 1. throughput: committed commands/s under many concurrent pipelining submitters;
+//! 2. commit latency, unloaded: one command at a time, `Start` to applied on the leader;
+//! 3. failover: SIGKILL the leader, time until a command commits again.
+//!
+//! It prints progress as it goes and a table at the end, each figure next to its target. A
+//! missed target is reported, not failed: this is a measurement (exit 0); only a cluster that
+//! cannot be measured (does not start, elects no leader) exits non-zero.
+//!
+//! It starts the raft-node and netproxy binaries found next to its own executable, so
+//! `target/release/raft-bench` measures release builds.
+
+#[path = "../bench/mod.rs"]
+mod bench;
+
+use bench::{failover, latency, report, throughput, NODES};
+use clap::{Parser, ValueEnum};
+use harness::cluster::Cluster;
+use harness::timing::NodeTimers;
+use std::io;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "raft-bench",
+    about = "Measure a 3-node cluster through netproxy: throughput, commit latency, failover"
+)]
+struct Args {
+    /// Run only this phase
+    #[arg(long, value_enum)]
+    only: Option<Phase>,
+    /// Throughput: submitter threads, each on its own control connection
+    #[arg(long, default_value_t = 16, value_parser = at_least_one())]
+    clients: u32,
+    /// Throughput: Starts each submitter keeps in flight
+    #[arg(long, default_value_t = 64, value_parser = at_least_one())]
+    depth: u32,
+    /// Bytes per command (at least 16)
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(16..))]
+    size: u16,
+    /// Throughput: seconds of submitting before the measured window
+    #[arg(long, default_value_t = 1)]
+    warmup_secs: u64,
+    /// Throughput: seconds measured
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    secs: u64,
+    /// Latency: samples measured (after a tenth as many warm-up commands)
+    #[arg(long, default_value_t = 3000, value_parser = at_least_one())]
+    samples: u32,
+    /// Failover: rounds of kill, commit, restart
+    #[arg(long, default_value_t = 10, value_parser = at_least_one())]
+    rounds: u32,
+}
+
+/// Every count has a floor of one: a phase with nothing to measure has no figure to report.
+fn at_least_one() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    Throughput,
+    Latency,
+    Failover,
+}
+
+impl Args {
+    fn runs(&self, phase: Phase) -> bool {
+        self.only.is_none_or(|only| only == phase)
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("raft-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> io::Result<()> {
+    let timers = NodeTimers::scaled();
+    eprintln!(
+        "raft-bench: {NODES} raft-nodes + netproxy on loopback, reliable network; heartbeat {:?}, \
+         election timeout {:?}..{:?}; {} CPUs",
+        timers.heartbeat,
+        timers.election_min,
+        timers.election_max,
+        thread_count()
+    );
+    let size = usize::from(args.size);
+    let (mut rows, mut details) = (Vec::new(), Vec::new());
+    if args.runs(Phase::Throughput) {
+        let settings = throughput::Settings {
+            clients: args.clients as usize,
+            depth: args.depth as usize,
+            command_size: size,
+            warmup: Duration::from_secs(args.warmup_secs),
+            seconds: args.secs,
+        };
+        let outcome = throughput::run(&launch("throughput", timers)?, &settings)?;
+        rows.extend(report::throughput_rows(&outcome));
+        details.push(report::throughput_details(&outcome));
+    }
+    if args.runs(Phase::Latency) {
+        let settings = latency::Settings {
+            warmup: args.samples as usize / 10,
+            samples: args.samples as usize,
+            command_size: size,
+        };
+        let percentiles = latency::run(&launch("latency", timers)?, &settings)?;
+        rows.extend(report::latency_rows(&percentiles));
+    }
+    if args.runs(Phase::Failover) {
+        let rounds = failover::run(&mut launch("failover", timers)?, args.rounds as usize)?;
+        rows.extend(report::failover_rows(&rounds, failover::target(&timers)));
+        details.push(report::failover_details(&rounds));
+    }
+    println!("\n{}", report::table(&rows));
+    for detail in details {
+        println!("{detail}");
+    }
+    Ok(())
+}
+
+fn launch(phase: &str, timers: NodeTimers) -> io::Result<Cluster> {
+    Cluster::launch(&format!("raft-bench-{phase}"), NODES, timers)
+}
+
+fn thread_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
