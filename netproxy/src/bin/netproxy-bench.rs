@@ -269,8 +269,12 @@ fn wait_until_quiet(received: &AtomicU64) -> u64 {
     }
 }
 
+/// A stand-in node's socket, with receive buffers as deep as the proxy's faces so that loss in
+/// the forwarding trials is the proxy's, not the stand-in's.
 fn bind() -> io::Result<UdpSocket> {
-    UdpSocket::bind("127.0.0.1:0")
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket2::SockRef::from(&socket).set_recv_buffer_size(4 << 20)?;
+    Ok(socket)
 }
 
 /// Answers every datagram to its sender, for as long as the process runs.

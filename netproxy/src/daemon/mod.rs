@@ -59,6 +59,7 @@ impl Daemon {
         for (j, &addr) in config.faces.iter().enumerate() {
             let mut face =
                 UdpSocket::bind(addr).map_err(|e| context(e, &format!("face {j}"), addr))?;
+            enlarge_buffers(&face);
             registry.register(&mut face, Token(FIRST_FACE + j), Interest::READABLE)?;
             faces.push(face);
         }
@@ -170,4 +171,20 @@ fn json(value: &impl serde::Serialize) -> String {
 
 fn context(e: io::Error, what: &str, addr: SocketAddr) -> io::Error {
     io::Error::new(e.kind(), format!("cannot bind {what} on {addr}: {e}"))
+}
+
+/// Socket buffers the kernel may grant a face (capped by net.core.rmem_max / wmem_max).
+const FACE_BUFFER_BYTES: usize = 4 << 20;
+
+/// Gives a face deep kernel buffers: while the proxy waits for a CPU on a loaded machine, a
+/// burst of datagrams (a leader's pipelined 60 KiB AppendEntries) must queue, not be dropped.
+/// The default 208 KiB holds about three of them. Best effort: a smaller grant only costs loss.
+fn enlarge_buffers(face: &UdpSocket) {
+    let sock = socket2::SockRef::from(face);
+    if let Err(e) = sock
+        .set_recv_buffer_size(FACE_BUFFER_BYTES)
+        .and_then(|()| sock.set_send_buffer_size(FACE_BUFFER_BYTES))
+    {
+        log::warn!("PROXY cannot enlarge face socket buffers: {e}");
+    }
 }
