@@ -192,6 +192,13 @@ impl Cluster {
         }
     }
 
+    /// Process ids of the proxy and of every running node.
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.proxy.id())
+            .chain(self.nodes.iter().flatten().map(Child::id))
+            .collect()
+    }
+
     /// Reaps nodes that exited on their own since the last call: `(id, exit status)`.
     pub fn reap_exited(&mut self) -> Vec<(usize, std::process::ExitStatus)> {
         let mut exited = Vec::new();
