@@ -46,5 +46,8 @@ fn a_crashed_node_is_reaped_and_restarts_on_its_ports() {
     assert!(gone(before[2]), "the crashed node was not reaped");
     cluster.start(1).unwrap();
     assert!(cluster.is_alive(1));
-    cluster.client(1).get_state().expect("restarted node answers");
+    cluster
+        .client(1)
+        .get_state()
+        .expect("restarted node answers");
 }
