@@ -4,7 +4,10 @@
 //!
 //! A payload is one of
 //! - an entry: `1u8, term: u64, index: u64, command bytes` (the rest of the payload);
-//! - a truncation marker: `2u8, from: u64`, meaning "entries with index >= from are gone".
+//! - a truncation marker: `2u8, from: u64`, meaning "entries with index >= from are gone";
+//! - a base marker: `3u8, first: u64`, meaning "the log starts at index `first`: every entry
+//!   before it is in the snapshot". Only compaction writes one, as the first record of the
+//!   segment that starts a generation (see the module docs of `storage`).
 //!
 //! A fixed hand-rolled encoding rather than serde: the disk format must not change when someone
 //! adds a field to [`Entry`], and a torn record must be recognisable from its bytes alone.
@@ -15,8 +18,10 @@ use crate::core::{Entry, Index};
 pub(super) const FRAME_LEN: usize = 8;
 const KIND_ENTRY: u8 = 1;
 const KIND_TRUNCATE: u8 = 2;
+const KIND_BASE: u8 = 3;
 const ENTRY_FIXED_LEN: usize = 1 + 8 + 8;
-const TRUNCATE_LEN: usize = 1 + 8;
+/// The payload length of both markers: kind and index.
+const MARKER_LEN: usize = 1 + 8;
 
 /// The largest command a record can carry: the payload length is a u32.
 pub(super) const MAX_COMMAND_LEN: usize = u32::MAX as usize - ENTRY_FIXED_LEN;
@@ -25,6 +30,7 @@ pub(super) const MAX_COMMAND_LEN: usize = u32::MAX as usize - ENTRY_FIXED_LEN;
 pub(super) enum Record {
     Entry(Entry),
     Truncate(Index),
+    Base(Index),
 }
 
 /// What [`parse`] found at an offset.
@@ -49,11 +55,19 @@ pub(super) fn encode_entry(buf: &mut Vec<u8>, entry: &Entry) {
     });
 }
 
-/// Appends a marker removing every entry with index >= `from`.
-pub(super) fn encode_truncate(buf: &mut Vec<u8>, from: Index) {
+/// Appends `record` (an entry's command must be within `MAX_COMMAND_LEN`).
+pub(super) fn encode(buf: &mut Vec<u8>, record: &Record) {
+    match record {
+        Record::Entry(entry) => encode_entry(buf, entry),
+        Record::Truncate(from) => encode_marker(buf, KIND_TRUNCATE, *from),
+        Record::Base(first) => encode_marker(buf, KIND_BASE, *first),
+    }
+}
+
+fn encode_marker(buf: &mut Vec<u8>, kind: u8, index: Index) {
     framed(buf, |buf| {
-        buf.push(KIND_TRUNCATE);
-        buf.extend_from_slice(&from.to_le_bytes());
+        buf.push(kind);
+        buf.extend_from_slice(&index.to_le_bytes());
     });
 }
 
@@ -104,9 +118,10 @@ fn decode_payload(payload: &[u8]) -> Result<Record, String> {
             index: le_u64(&payload[9..17]),
             command: payload[ENTRY_FIXED_LEN..].to_vec(),
         })),
-        Some(&KIND_TRUNCATE) if payload.len() == TRUNCATE_LEN => {
+        Some(&KIND_TRUNCATE) if payload.len() == MARKER_LEN => {
             Ok(Record::Truncate(le_u64(&payload[1..9])))
         }
+        Some(&KIND_BASE) if payload.len() == MARKER_LEN => Ok(Record::Base(le_u64(&payload[1..9]))),
         Some(&kind) => Err(format!(
             "record of kind {kind} with a {}-byte payload is not one this build writes",
             payload.len()
@@ -120,30 +135,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_both_kinds_and_rejects_every_short_prefix() {
+    fn round_trips_every_kind_and_rejects_every_short_prefix() {
         let entry = Entry {
             term: 3,
             index: 7,
             command: b"hello".to_vec(),
         };
         let mut buf = Vec::new();
-        encode_entry(&mut buf, &entry);
-        let entry_end = buf.len();
-        encode_truncate(&mut buf, 5);
-        match parse(&buf, 0) {
-            Parsed::Record { record, end } => {
-                assert_eq!(record, Record::Entry(entry));
-                assert_eq!(end, entry_end);
-            }
-            other => panic!("{other:?}"),
+        let records = [Record::Entry(entry), Record::Truncate(5), Record::Base(11)];
+        let mut ends = Vec::new();
+        for record in &records {
+            encode(&mut buf, record);
+            ends.push(buf.len());
         }
-        match parse(&buf, entry_end) {
-            Parsed::Record { record, end } => {
-                assert_eq!(record, Record::Truncate(5));
-                assert_eq!(end, buf.len());
+        let mut at = 0;
+        for (record, expected_end) in records.iter().zip(ends.iter().copied()) {
+            match parse(&buf, at) {
+                Parsed::Record {
+                    record: parsed,
+                    end,
+                } => {
+                    assert_eq!(&parsed, record);
+                    assert_eq!(end, expected_end);
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
+            at = expected_end;
         }
+        let entry_end = ends[0];
         for cut in 0..entry_end {
             assert!(matches!(parse(&buf[..cut], 0), Parsed::Bad(_)), "cut {cut}");
         }

@@ -1,5 +1,5 @@
 //! Segment files: the log's append-only files, `log-<seq>.seg` with `seq` a 20-digit decimal
-//! sequence number, consecutive from the oldest surviving segment to the newest.
+//! sequence number, consecutive within a generation (see the module docs of `storage`).
 //!
 //! A segment is a 20-byte header (a sealed block, see [`super::block`], whose body is the
 //! segment's `seq: u64`, so a renamed or copied file is caught) followed by records (see
@@ -17,6 +17,8 @@ const BODY_LEN: usize = 8;
 pub(super) const HEADER_LEN: usize = block::sealed_len(BODY_LEN);
 const PREFIX: &str = "log-";
 const SUFFIX: &str = ".seg";
+/// Where compaction writes a generation's first segment before renaming it into place.
+pub(super) const TMP_FILE: &str = "segment.tmp";
 
 pub(super) fn file_name(seq: u64) -> String {
     format!("{PREFIX}{seq:020}{SUFFIX}")
@@ -40,8 +42,7 @@ pub(super) fn check_header(path: &Path, header: &[u8], seq: u64) -> Result<(), S
     Ok(())
 }
 
-/// The segment files in `dir`, oldest first, checked to be consecutive (a missing segment in
-/// the middle would silently drop part of the log).
+/// The segment files in `dir`, oldest first.
 pub(super) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
     let mut segments = Vec::new();
     for dir_entry in fs::read_dir(dir).map_err(StorageError::io(dir, "list directory"))? {
@@ -69,6 +70,12 @@ pub(super) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
         }
     }
     segments.sort_unstable_by_key(|&(seq, _)| seq);
+    Ok(segments)
+}
+
+/// Checks that `segments` (oldest first) are consecutive: a missing segment in the middle of a
+/// generation would silently drop part of the log.
+pub(super) fn check_consecutive(segments: &[(u64, PathBuf)]) -> Result<(), StorageError> {
     for pair in segments.windows(2) {
         let (previous, (seq, path)) = (pair[0].0, &pair[1]);
         if *seq != previous + 1 {
@@ -79,7 +86,7 @@ pub(super) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
             ));
         }
     }
-    Ok(segments)
+    Ok(())
 }
 
 /// A durable segment and how many bytes of it are valid.

@@ -2,15 +2,16 @@
 //!
 //! One sealed block (see [`super::block`]) whose 13-byte body is `current_term: u64`, a voted
 //! flag `u8` (0 = nobody, 1 = somebody) and `voted_for: u32`; 25 bytes in all. It is never
-//! written in place: [`replace`] writes `state.tmp`, fsyncs it, renames it over `state` and
-//! fsyncs the directory, so after a crash `state` holds either the old or the new value. A crash
-//! before the rename leaves a stray `state.tmp` that [`clear_tmp`] removes on open.
+//! written in place: [`replace`] goes through `state.tmp` (see [`super::atomic_file`]), so after
+//! a crash `state` holds either the old or the new value. A crash before the rename leaves a
+//! stray `state.tmp` that [`clear_tmp`] removes on open.
 
+use super::atomic_file;
 use super::block::{self, le_u32, le_u64};
 use super::error::StorageError;
 use crate::core::HardState;
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 pub(super) const STATE_FILE: &str = "state";
@@ -66,16 +67,7 @@ pub(super) fn replace(
     dir_handle: &File,
     hard_state: &HardState,
 ) -> Result<(), StorageError> {
-    let tmp = dir.join(TMP_FILE);
-    let mut file = File::create(&tmp).map_err(StorageError::io(&tmp, "create"))?;
-    file.write_all(&encode(hard_state))
-        .map_err(StorageError::io(&tmp, "write"))?;
-    file.sync_all().map_err(StorageError::io(&tmp, "fsync"))?;
-    let path = path(dir);
-    fs::rename(&tmp, &path).map_err(StorageError::io(&path, "rename state.tmp over"))?;
-    dir_handle
-        .sync_all()
-        .map_err(StorageError::io(dir, "fsync directory"))
+    atomic_file::replace(dir, dir_handle, STATE_FILE, TMP_FILE, &encode(hard_state))
 }
 
 /// Removes a `state.tmp` left by a crash before its rename: the old `state` is the one a

@@ -1,12 +1,19 @@
 //! Writing the log: records are staged in memory and reach the segment files only in
-//! [`LogWriter::sync`], which `Storage::sync` calls after the hard state is durable, so a
-//! crash can leave the state ahead of the log but never the log ahead of the state.
+//! [`LogWriter::sync`], which `Storage::sync` calls after the hard state and the snapshot are
+//! durable, so a crash can leave them ahead of the log but never the log ahead of them.
+//!
+//! A sync either appends the staged records to the newest segment (starting a new one when it
+//! is full) or, when a base marker was staged (a snapshot), writes the whole resulting log as a
+//! new generation and deletes the old one: see [`LogWriter::start_generation`].
 
+use super::atomic_file;
 use super::error::StorageError;
-use super::record;
+use super::live_log::LiveLog;
+use super::record::{self, Record};
+use super::replay;
 use super::segment::{self, SegmentFile, HEADER_LEN};
 use crate::core::{Entry, Index};
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::mem;
 use std::path::{Path, PathBuf};
@@ -15,13 +22,14 @@ pub(super) struct LogWriter {
     dir: PathBuf,
     /// A segment that has reached this many bytes takes no more records.
     segment_bytes: u64,
-    /// Durable segments older than the active one, oldest first.
+    /// Durable segments of the current generation older than the active one, oldest first.
     sealed: Vec<SegmentFile>,
     /// The newest durable segment, open for appending.
     active: Option<ActiveSegment>,
-    /// Staged bytes, per segment, in write order. A chunk for a segment that does not exist
-    /// yet starts with that segment's header.
-    pending: Vec<Chunk>,
+    /// Records staged since the last sync, in order.
+    pending: Vec<Record>,
+    /// Whether `pending` holds a base marker, so the sync starts a new generation.
+    compacting: bool,
 }
 
 struct ActiveSegment {
@@ -31,32 +39,23 @@ struct ActiveSegment {
     file: File,
 }
 
+/// Bytes to append to one segment; for a segment that does not exist yet they start with its
+/// header.
 struct Chunk {
     seq: u64,
     bytes: Vec<u8>,
 }
 
 impl LogWriter {
-    /// Takes over the segments replay found; the newest one is appended to.
+    /// Takes over the current generation's segments that replay found; the newest one is
+    /// appended to.
     pub(super) fn new(
         dir: &Path,
         segment_bytes: u64,
         mut segments: Vec<SegmentFile>,
     ) -> Result<LogWriter, StorageError> {
         let active = match segments.pop() {
-            Some(newest) => {
-                let path = dir.join(segment::file_name(newest.seq));
-                let file = OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .map_err(StorageError::io(&path, "open for appending"))?;
-                Some(ActiveSegment {
-                    seq: newest.seq,
-                    len: newest.len,
-                    path,
-                    file,
-                })
-            }
+            Some(newest) => Some(ActiveSegment::open(dir, newest.seq, newest.len)?),
             None => None,
         };
         Ok(LogWriter {
@@ -65,71 +64,49 @@ impl LogWriter {
             sealed: segments,
             active,
             pending: Vec::new(),
+            compacting: false,
         })
     }
 
     pub(super) fn stage_entry(&mut self, entry: &Entry) {
-        record::encode_entry(self.tail(), entry);
+        self.pending.push(Record::Entry(entry.clone()));
     }
 
     pub(super) fn stage_truncate(&mut self, from: Index) {
-        record::encode_truncate(self.tail(), from);
+        self.pending.push(Record::Truncate(from));
     }
 
-    /// The buffer the next record goes into, starting a new segment when the current one is
-    /// full. A record never spans segments, so a segment holds at least one record however
-    /// small `segment_bytes` is.
-    fn tail(&mut self) -> &mut Vec<u8> {
-        let next_seq = match self.projected_tail() {
-            Some((seq, len)) if len < self.segment_bytes || len <= HEADER_LEN as u64 => {
-                if self.pending.is_empty() {
-                    self.pending.push(Chunk {
-                        seq,
-                        bytes: Vec::new(),
-                    });
-                }
-                None
-            }
-            Some((seq, _)) => Some(seq + 1),
-            None => Some(1),
-        };
-        if let Some(seq) = next_seq {
-            self.pending.push(Chunk {
-                seq,
-                bytes: segment::header(seq),
-            });
-        }
-        &mut self
-            .pending
-            .last_mut()
-            .expect("a chunk is pending or was just pushed")
-            .bytes
-    }
-
-    /// The newest segment's sequence number and length once everything staged is written.
-    fn projected_tail(&self) -> Option<(u64, u64)> {
-        let active = self.active.as_ref().map(|a| (a.seq, a.len));
-        match self.pending.last() {
-            Some(chunk) => {
-                let written = match active {
-                    Some((seq, len)) if seq == chunk.seq => len,
-                    _ => 0,
-                };
-                Some((chunk.seq, written + chunk.bytes.len() as u64))
-            }
-            None => active,
-        }
+    /// Stages "the log now starts at `first`" (every entry before it is in a snapshot that the
+    /// caller makes durable before this sync).
+    pub(super) fn stage_base(&mut self, first: Index) {
+        self.pending.push(Record::Base(first));
+        self.compacting = true;
     }
 
     pub(super) fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }
 
-    /// Writes and fdatasyncs every staged chunk: one write and one fdatasync per segment
-    /// touched, plus one directory fsync if a segment was created.
+    /// Makes every staged record durable. Appending costs one write and one fdatasync per
+    /// segment touched, plus one directory fsync if a segment was created; a compaction costs
+    /// what [`LogWriter::start_generation`] does.
     pub(super) fn sync(&mut self, dir_handle: &File) -> Result<(), StorageError> {
+        let pending = mem::take(&mut self.pending);
+        if mem::take(&mut self.compacting) {
+            let mut log = self.read_back()?;
+            for record in pending {
+                log.apply(record)
+                    .map_err(|reason| StorageError::corrupt(&self.dir, None, reason))?;
+            }
+            self.start_generation(dir_handle, &log)
+        } else {
+            self.append(dir_handle, &pending)
+        }
+    }
+
+    fn append(&mut self, dir_handle: &File, records: &[Record]) -> Result<(), StorageError> {
         let mut created = false;
-        for chunk in mem::take(&mut self.pending) {
+        for chunk in self.chunks(records) {
             let active = match self.active.take() {
                 Some(active) if active.seq == chunk.seq => active,
                 previous => {
@@ -155,6 +132,93 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Encodes `records` into per-segment chunks, starting a new segment whenever the current
+    /// one is full. A record never spans segments, so a segment holds at least one record however
+    /// small `segment_bytes` is.
+    fn chunks(&self, records: &[Record]) -> Vec<Chunk> {
+        let mut chunks: Vec<Chunk> = Vec::new();
+        // The newest segment's number and length once the chunks so far are written.
+        let mut tail = self.active.as_ref().map(|a| (a.seq, a.len));
+        for record in records {
+            let seq = match tail {
+                Some((seq, len)) if len < self.segment_bytes || len <= HEADER_LEN as u64 => seq,
+                Some((seq, _)) => seq + 1,
+                None => 1,
+            };
+            if chunks.last().map(|c| c.seq) != Some(seq) {
+                let is_new = tail.map(|(tail_seq, _)| tail_seq) != Some(seq);
+                let bytes = if is_new {
+                    segment::header(seq)
+                } else {
+                    Vec::new()
+                };
+                chunks.push(Chunk { seq, bytes });
+            }
+            let chunk = chunks.last_mut().expect("a chunk for seq was just ensured");
+            let before = chunk.bytes.len() as u64;
+            record::encode(&mut chunk.bytes, record);
+            let added = chunk.bytes.len() as u64 - before;
+            tail = Some(match tail {
+                Some((tail_seq, len)) if tail_seq == seq => (seq, len + added),
+                _ => (seq, chunk.bytes.len() as u64),
+            });
+        }
+        chunks
+    }
+
+    /// The log the current generation's segments hold, read back from disk.
+    fn read_back(&self) -> Result<LiveLog, StorageError> {
+        let mut log = LiveLog::new(1);
+        let segments = self
+            .sealed
+            .iter()
+            .map(|s| (s.seq, s.len))
+            .chain(self.active.as_ref().map(|a| (a.seq, a.len)));
+        for (seq, len) in segments {
+            let path = self.dir.join(segment::file_name(seq));
+            replay::read_records(&path, len, &mut log)?;
+        }
+        Ok(log)
+    }
+
+    /// Replaces the log on disk with `log` as a new generation, in this order (the module docs
+    /// of `storage` say what a crash between two steps leaves):
+    ///
+    /// 1. write its first segment, `log-<newest seq + 1>.seg`, as `segment.tmp`: the header, a
+    ///    base marker for `log.first`, then every entry; fsync it;
+    /// 2. rename it into place and fsync the directory: from here on replay starts at it;
+    /// 3. delete every older segment. Their removal needs no fsync: one that comes back after a
+    ///    power loss is older than the generation and replay removes it again.
+    ///
+    /// The caller has made durable the snapshot covering every index before `log.first`.
+    pub(super) fn start_generation(
+        &mut self,
+        dir_handle: &File,
+        log: &LiveLog,
+    ) -> Result<(), StorageError> {
+        let newest = self.active.as_ref().map(|a| a.seq);
+        let seq = newest.map_or(1, |newest| newest + 1);
+        let mut bytes = segment::header(seq);
+        record::encode(&mut bytes, &Record::Base(log.first));
+        for entry in &log.entries {
+            record::encode_entry(&mut bytes, entry);
+        }
+        let name = segment::file_name(seq);
+        atomic_file::replace(&self.dir, dir_handle, &name, segment::TMP_FILE, &bytes)?;
+        let new_active = ActiveSegment::open(&self.dir, seq, bytes.len() as u64)?;
+        let old: Vec<u64> = self
+            .sealed
+            .drain(..)
+            .map(|s| s.seq)
+            .chain(self.active.replace(new_active).map(|a| a.seq))
+            .collect();
+        for old_seq in old {
+            let path = self.dir.join(segment::file_name(old_seq));
+            fs::remove_file(&path).map_err(StorageError::io(&path, "remove"))?;
+        }
+        Ok(())
+    }
+
     /// Bytes of the segment files as of the last sync.
     pub(super) fn disk_size(&self) -> u64 {
         self.sealed.iter().map(|s| s.len).sum::<u64>() + self.active.as_ref().map_or(0, |a| a.len)
@@ -162,6 +226,20 @@ impl LogWriter {
 }
 
 impl ActiveSegment {
+    fn open(dir: &Path, seq: u64, len: u64) -> Result<ActiveSegment, StorageError> {
+        let path = dir.join(segment::file_name(seq));
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(StorageError::io(&path, "open for appending"))?;
+        Ok(ActiveSegment {
+            seq,
+            len,
+            path,
+            file,
+        })
+    }
+
     fn create(dir: &Path, seq: u64) -> Result<ActiveSegment, StorageError> {
         let path = dir.join(segment::file_name(seq));
         let file = OpenOptions::new()

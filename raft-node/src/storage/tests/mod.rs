@@ -2,21 +2,26 @@
 //! a restarted process would, and compares what came back with [`Model`], the in-memory meaning
 //! of the same `Persist`s.
 
+mod compaction;
+mod compaction_crash;
 mod damage;
 mod round_trip;
+mod snapshot;
 mod state;
 mod usage;
 
-use super::segment;
+use super::{segment, snapshot_file};
 use super::{Storage, StorageError};
-use crate::core::{Entry, HardState, Index, Persist, Restored, Term};
+use crate::core::{Entry, HardState, Index, Persist, Restored, Snapshot, Term};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// What a sequence of `Persist`s means, applied in the documented order.
+/// What a sequence of `Persist`s means, applied in the documented order: the logical
+/// (hard state, snapshot, entries after the snapshot).
 #[derive(Clone, Debug, Default)]
 struct Model {
     hard_state: HardState,
+    snapshot: Option<Snapshot>,
     entries: Vec<Entry>,
 }
 
@@ -25,18 +30,42 @@ impl Model {
         if let Some(hard_state) = p.hard_state {
             self.hard_state = hard_state;
         }
+        if let Some(snapshot) = &p.snapshot {
+            self.entries
+                .retain(|e| e.index > snapshot.last_included_index);
+            self.snapshot = Some(snapshot.clone());
+        }
         if let Some(from) = p.truncate_from {
             self.entries.retain(|e| e.index < from);
         }
         self.entries.extend_from_slice(&p.append);
     }
 
+    fn snapshot_index(&self) -> Index {
+        self.snapshot.as_ref().map_or(0, |s| s.last_included_index)
+    }
+
+    /// The last index the log covers, the snapshot included.
     fn last_index(&self) -> Index {
-        self.entries.last().map_or(0, |e| e.index)
+        self.entries
+            .last()
+            .map_or(self.snapshot_index(), |e| e.index)
+    }
+
+    fn term_at(&self, index: Index) -> Option<Term> {
+        match &self.snapshot {
+            Some(s) if s.last_included_index == index => Some(s.last_included_term),
+            _ => self
+                .entries
+                .iter()
+                .find(|e| e.index == index)
+                .map(|e| e.term),
+        }
     }
 
     fn assert_restored(&self, restored: &Restored) {
         assert_eq!(restored.hard_state, self.hard_state);
+        assert_eq!(restored.snapshot, self.snapshot);
         assert_eq!(restored.entries, self.entries);
     }
 }
@@ -53,6 +82,27 @@ fn hard_state(current_term: Term, voted_for: Option<u32>) -> HardState {
     HardState {
         current_term,
         voted_for,
+    }
+}
+
+fn snapshot(last_included_index: Index, last_included_term: Term, data: &[u8]) -> Snapshot {
+    Snapshot {
+        last_included_index,
+        last_included_term,
+        data: data.to_vec(),
+    }
+}
+
+/// The service's compaction: a snapshot of the log through `index`, whose term it takes.
+fn compact_through(model: &Model, index: Index) -> Persist {
+    let term = model.term_at(index).expect("the model holds the index");
+    Persist {
+        snapshot: Some(snapshot(
+            index,
+            term,
+            format!("state through {index}").as_bytes(),
+        )),
+        ..Persist::default()
     }
 }
 
@@ -126,10 +176,12 @@ fn flip_byte(path: &Path, offset: u64) {
     fs::write(path, bytes).unwrap();
 }
 
-/// Bytes of the files in `dir`, which `disk_size` must match after a sync.
+/// Bytes of the files in `dir` but the snapshot, which `disk_size` must match after a sync.
 fn bytes_in_dir(dir: &Path) -> u64 {
     fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != snapshot_file::SNAPSHOT_FILE)
+        .map(|e| e.metadata().unwrap().len())
         .sum()
 }

@@ -117,8 +117,10 @@ fn a_truncation_reaching_back_across_segments_is_durable() {
     model.assert_restored(&restored);
 }
 
-/// A random `Persist` the core could emit after `model`: terms never go back, entries continue
-/// the log (after an optional truncation) with terms up to the current one.
+/// A random `Persist` the core could emit after `model`: terms never go back, snapshots never
+/// go back (the service's, through an index in the log with that entry's term, or a leader's
+/// InstallSnapshot replacing the log, possibly beyond its end), entries continue the log (after
+/// an optional truncation, which may reach into the snapshot) with terms up to the current one.
 fn random_persist(rng: &mut SmallRng, model: &Model) -> Persist {
     let mut p = Persist::default();
     let mut term = model.hard_state.current_term;
@@ -130,36 +132,56 @@ fn random_persist(rng: &mut SmallRng, model: &Model) -> Persist {
         // An unchanged hard state: the sync must not rewrite `state` for it.
         p.hard_state = Some(model.hard_state);
     }
+    let mut snapshot_index = model.snapshot_index();
     let mut last = model.last_index();
-    if last > 0 && rng.gen_bool(0.15) {
+    if rng.gen_bool(0.1) {
+        let data = random_bytes(rng, 200);
+        if last > snapshot_index && rng.gen_bool(0.7) {
+            snapshot_index = rng.gen_range(snapshot_index + 1..=last);
+            let entry_term = model
+                .term_at(snapshot_index)
+                .expect("the index is in the log");
+            p.snapshot = Some(snapshot(snapshot_index, entry_term, &data));
+        } else {
+            snapshot_index = rng.gen_range(snapshot_index + 1..=last + 10);
+            p.snapshot = Some(snapshot(snapshot_index, rng.gen_range(1..=term), &data));
+            p.truncate_from = Some(snapshot_index + 1);
+            last = snapshot_index;
+        }
+    }
+    if p.truncate_from.is_none() && last > 0 && rng.gen_bool(0.15) {
         let from = rng.gen_range(1..=last + 1);
         p.truncate_from = Some(from);
-        last = last.min(from - 1);
+        last = last.min(from.max(snapshot_index + 1) - 1);
     }
     for _ in 0..rng.gen_range(0..5) {
         last += 1;
-        let len = rng.gen_range(0..300);
-        let command = (0..len).map(|_| rng.gen()).collect::<Vec<u8>>();
+        let command = random_bytes(rng, 300);
         p.append
             .push(entry(rng.gen_range(1..=term), last, &command));
     }
     p
 }
 
+fn random_bytes(rng: &mut SmallRng, max_len: usize) -> Vec<u8> {
+    let len = rng.gen_range(0..max_len);
+    (0..len).map(|_| rng.gen()).collect()
+}
+
 #[test]
 fn random_persist_sequences_round_trip() {
-    for seed in 0..16 {
+    for seed in 0..24 {
         let mut rng = SmallRng::seed_from_u64(seed);
         let segment_bytes = [64, 2048, super::super::SEGMENT_BYTES][seed as usize % 3];
         let dir = tempfile::tempdir().unwrap();
         let (mut storage, _) = open_with(dir.path(), segment_bytes);
         let mut model = Model::default();
-        for step in 0..120 {
+        for step in 0..200 {
             for _ in 0..rng.gen_range(1..=4) {
                 let p = random_persist(&mut rng, &model);
                 storage
                     .stage(&p)
-                    .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                    .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}\n{p:?}"));
                 model.apply(&p);
             }
             storage.sync().unwrap();
@@ -172,11 +194,10 @@ fn random_persist_sequences_round_trip() {
                 drop(storage);
                 let restored;
                 (storage, restored) = open_with(dir.path(), segment_bytes);
-                assert_eq!(
-                    restored.hard_state, model.hard_state,
-                    "seed {seed} step {step}"
-                );
-                assert_eq!(restored.entries, model.entries, "seed {seed} step {step}");
+                let at = format!("seed {seed} step {step}");
+                assert_eq!(restored.hard_state, model.hard_state, "{at}");
+                assert_eq!(restored.snapshot, model.snapshot, "{at}");
+                assert_eq!(restored.entries, model.entries, "{at}");
             }
         }
         drop(storage);
