@@ -3,8 +3,10 @@
 //!
 //! Transport: TCP. Each frame is a 4-byte big-endian length followed by that many bytes of
 //! rmp-serde. The client sends [`Request`]s; the node answers each with one [`Response`], in
-//! order. After `Subscribe` the connection carries only `Response::Apply` frames, one per applied
-//! entry, in index order, starting at the requested index.
+//! order. After `Subscribe` the connection carries only the apply stream: `Response::Apply` (a
+//! command) and `Response::ApplySnapshot` (a snapshot: the state machine resets to it, and the
+//! commands after its index follow), each continuing the previous one without gaps, starting
+//! with the requested index or with a snapshot that covers it.
 
 use crate::core::{Index, Role, Term};
 use serde::{Deserialize, Serialize};
@@ -22,8 +24,16 @@ pub enum Request {
     },
     /// The lab's `GetState()`, with more detail.
     GetState,
-    /// Turn this connection into a stream of every applied entry with index >= `from`.
+    /// Turn this connection into the apply stream from index `from` on: a snapshot first when
+    /// the node's covers `from` (then the commands after it), then everything applied from now.
     Subscribe { from: Index },
+    /// The lab's `Snapshot(index, snapshot)`: `data` is the service's state through `index`, an
+    /// index its apply stream has reached; it replaces the node's log through `index`.
+    Snapshot {
+        index: Index,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
     /// Exit the process cleanly.
     Shutdown,
 }
@@ -37,9 +47,16 @@ pub enum Response {
         is_leader: bool,
     },
     State(NodeState),
+    /// In the apply stream: a command.
     Apply(ApplyMsg),
+    /// In the apply stream: a snapshot installed from the leader, or the node's own at the
+    /// start of a replay.
+    ApplySnapshot(SnapshotMsg),
+    /// Answer to `Snapshot`: taken, or ignored because the node's snapshot already covers it.
+    SnapshotTaken,
     ShuttingDown,
-    /// The request was understood but refused (e.g. a command too large for one datagram).
+    /// The request was understood but refused (e.g. a command too large for one datagram, a
+    /// snapshot of entries not yet applied).
     Error {
         message: String,
     },
@@ -55,6 +72,10 @@ pub struct NodeState {
     pub commit_index: Index,
     pub last_applied: Index,
     pub last_log_index: Index,
+    /// The last index the node's snapshot covers (0 without one).
+    pub snapshot_index: Index,
+    /// Bytes of Raft state and log on disk, the snapshot excluded (the lab's RaftStateSize).
+    pub raft_state_bytes: u64,
 }
 
 /// The lab's ApplyMsg for a command.
@@ -64,6 +85,16 @@ pub struct ApplyMsg {
     pub term: Term,
     #[serde(with = "serde_bytes")]
     pub command: Vec<u8>,
+}
+
+/// The lab's ApplyMsg for a snapshot (`SnapshotValid`): the service's state through `index`,
+/// whose entry has term `term`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMsg {
+    pub index: Index,
+    pub term: Term,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
 }
 
 /// Encodes one frame (length prefix included).

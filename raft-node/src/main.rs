@@ -74,7 +74,8 @@ enum CtlAction {
     Status,
     /// Propose TEXT as a command (the lab's Start).
     Submit { text: String },
-    /// Print applied entries as they come, from index --from on.
+    /// Print what the node applies as it comes (commands, and snapshots installed from the
+    /// leader), from index --from on.
     Watch {
         #[arg(long, default_value_t = 1)]
         from: Index,
@@ -119,10 +120,15 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     log::info!(
-        "PERSIST data dir {}: restored term {}, voted for {:?}, {} log entries",
+        "PERSIST data dir {}: restored term {}, voted for {:?}, snapshot through {}, {} log \
+         entries after it",
         data_dir.display(),
         restored.hard_state.current_term,
         restored.hard_state.voted_for,
+        restored
+            .snapshot
+            .as_ref()
+            .map_or(0, |s| s.last_included_index),
         restored.entries.len()
     );
     match runtime::run(config, storage, restored) {
@@ -243,8 +249,15 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                 let leader = s.leader.map_or("none".to_string(), |l| format!("n{l}"));
                 println!(
                     "id={} term={} role={:?} leader={leader} commit_index={} last_applied={} \
-                     last_log_index={}",
-                    s.id, s.term, s.role, s.commit_index, s.last_applied, s.last_log_index
+                     last_log_index={} snapshot_index={} raft_state_bytes={}",
+                    s.id,
+                    s.term,
+                    s.role,
+                    s.commit_index,
+                    s.last_applied,
+                    s.last_log_index,
+                    s.snapshot_index,
+                    s.raft_state_bytes
                 );
             }
             other => return Err(unexpected(other)),
@@ -284,6 +297,12 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                         m.index,
                         m.term,
                         String::from_utf8_lossy(&m.command)
+                    ),
+                    Ok(Response::ApplySnapshot(m)) => println!(
+                        "index={} term={} snapshot of {} bytes",
+                        m.index,
+                        m.term,
+                        m.data.len()
                     ),
                     Ok(other) => return Err(unexpected(other)),
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {

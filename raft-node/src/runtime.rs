@@ -2,7 +2,7 @@
 //! control listener and its connections, and a waker for termination signals.
 //!
 //! Each iteration:
-//! 1. carry out the core's `Ready`: persist, then send, then stream applied entries to
+//! 1. carry out the core's `Ready`: persist, then send, then stream what was applied to
 //!    subscribers (the order `core` documents), and flush control output;
 //! 2. poll, with the timeout set by the core's next deadline;
 //! 3. feed every peer message and control request to the core (all proposals of one wakeup reach
@@ -182,9 +182,9 @@ impl Node {
                     CONTROL => self.control.accept(poll.registry()),
                     SIGNAL => self.stop = Some(Stop::Signal),
                     _ => {
-                        let (raft, stop) = (&mut self.raft, &mut self.stop);
+                        let (raft, storage, stop) = (&mut self.raft, &self.storage, &mut self.stop);
                         self.control.on_event(poll.registry(), event, |conn, req| {
-                            handle_request(raft, conn, req, now, stop)
+                            handle_request(raft, storage, conn, req, now, stop)
                         });
                     }
                 }
@@ -218,6 +218,7 @@ impl Node {
 /// taken once after the whole batch of events.
 fn handle_request(
     raft: &mut Raft,
+    storage: &Storage,
     conn: &mut Connection,
     req: Request,
     now: Time,
@@ -244,8 +245,20 @@ fn handle_request(
             };
             conn.reply(&resp);
         }
-        Request::GetState => conn.reply(&Response::State(node_state(&raft.status()))),
-        Request::Subscribe { from } => conn.subscribe(from, raft.applied_entries(from))?,
+        Request::GetState => {
+            let state = node_state(&raft.status(), storage.disk_size());
+            conn.reply(&Response::State(state));
+        }
+        Request::Subscribe { from } => conn.subscribe(from, &raft.applied(from))?,
+        Request::Snapshot { index, data } => {
+            let resp = match raft.snapshot(index, data) {
+                Ok(()) => Response::SnapshotTaken,
+                Err(e) => Response::Error {
+                    message: e.to_string(),
+                },
+            };
+            conn.reply(&resp);
+        }
         Request::Shutdown => {
             conn.reply(&Response::ShuttingDown);
             *stop = Some(Stop::Requested(conn.token()));
@@ -254,7 +267,7 @@ fn handle_request(
     Ok(())
 }
 
-fn node_state(s: &Status) -> NodeState {
+fn node_state(s: &Status, raft_state_bytes: u64) -> NodeState {
     NodeState {
         id: s.id,
         term: s.term,
@@ -264,5 +277,7 @@ fn node_state(s: &Status) -> NodeState {
         commit_index: s.commit_index,
         last_applied: s.last_applied,
         last_log_index: s.last_log_index,
+        snapshot_index: s.snapshot_index,
+        raft_state_bytes,
     }
 }

@@ -1,15 +1,17 @@
-//! The in-memory log (Figure 2's `log[]`) and the bookkeeping of which part of it is durable.
+//! The in-memory log (Figure 2's `log[]`), offset by the latest snapshot (§7), and the
+//! bookkeeping of which part of it is durable.
 //!
-//! Indices are 1-based. The log holds the entries after `prev_index`: today `prev_index` is 0
-//! (the empty prefix), and when log compaction (§7, lab 2D) arrives it becomes the snapshot's
-//! last included index, with `prev_term` its term. Every lookup goes through `prev_index`, so
-//! nothing else changes when the first held index moves past 1.
+//! Indices are 1-based. The log holds the entries after the snapshot's last included index
+//! (after 0, the empty prefix, when there is no snapshot); the snapshot stands for every entry
+//! through that index, and its last included term answers `term(snapshot_index)`, which is
+//! what the consistency check at the first held entry needs. Every lookup goes through
+//! `snapshot_index`, so nothing else changes when the first held index moves past 1.
 //!
 //! Terms in a Raft log never decrease with the index (a leader appends entries of its own term,
 //! which is at least every term it holds, and followers copy leaders' prefixes), so lookups by
 //! term are binary searches.
 
-use super::{Entry, Index, Persist, Term};
+use super::{Entry, Index, Persist, Snapshot, Term};
 
 /// Encoded-size allowance for an entry's framing (term, index, byte-string header) on top of its
 /// command bytes, used to fit AppendEntries into one datagram. MessagePack needs at most 24.
@@ -21,50 +23,68 @@ pub fn entry_size(entry: &Entry) -> usize {
 }
 
 pub(crate) struct RaftLog {
-    /// Index of the entry just before `entries[0]` (0 until the log is compacted).
-    prev_index: Index,
-    /// Term of the entry at `prev_index` (0 for the empty prefix).
-    prev_term: Term,
-    /// Invariant: `entries[i].index == prev_index + 1 + i`, terms non-decreasing.
+    /// The latest snapshot; it replaces every entry through its last included index.
+    snapshot: Option<Snapshot>,
+    /// Invariant: `entries[i].index == snapshot_index() + 1 + i`, terms non-decreasing from
+    /// `snapshot_term()`.
     entries: Vec<Entry>,
-    /// Durable-state bookkeeping. Invariant: the durable log equals this log below
-    /// `unpersisted_from`; after removing every durable entry >= `truncate_from`, the entries
-    /// from `unpersisted_from` on are what remains to be written.
+    /// Durable-state bookkeeping. Invariant: the durable log, once the unpersisted snapshot (if
+    /// any) has discarded what it covers, equals this log below `unpersisted_from`; after also
+    /// removing every durable entry >= `truncate_from`, the entries from `unpersisted_from` on
+    /// are what remains to be written.
     unpersisted_from: Index,
     truncate_from: Option<Index>,
+    snapshot_unpersisted: bool,
 }
 
 impl RaftLog {
-    /// A log restored from durable storage (so nothing is left to persist).
-    pub fn restore(entries: Vec<Entry>) -> RaftLog {
-        let log = RaftLog {
-            prev_index: 0,
-            prev_term: 0,
-            unpersisted_from: entries.len() as Index + 1,
-            truncate_from: None,
+    /// A log restored from durable storage (so nothing is left to persist): `entries` follow
+    /// `snapshot`.
+    pub fn restore(snapshot: Option<Snapshot>, entries: Vec<Entry>) -> RaftLog {
+        let mut log = RaftLog {
+            snapshot,
             entries,
+            unpersisted_from: 0,
+            truncate_from: None,
+            snapshot_unpersisted: false,
         };
+        log.unpersisted_from = log.last_index() + 1;
         debug_assert!(log.is_well_formed(), "restored log is malformed");
         log
     }
 
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// The snapshot's last included index: 0 when there is none.
+    pub fn snapshot_index(&self) -> Index {
+        self.snapshot.as_ref().map_or(0, |s| s.last_included_index)
+    }
+
+    /// The snapshot's last included term: 0 when there is none.
+    pub fn snapshot_term(&self) -> Term {
+        self.snapshot.as_ref().map_or(0, |s| s.last_included_term)
+    }
+
     /// The index of the first entry held in memory.
     pub fn first_index(&self) -> Index {
-        self.prev_index + 1
+        self.snapshot_index() + 1
     }
 
     pub fn last_index(&self) -> Index {
-        self.prev_index + self.entries.len() as Index
+        self.snapshot_index() + self.entries.len() as Index
     }
 
     pub fn last_term(&self) -> Term {
-        self.entries.last().map_or(self.prev_term, |e| e.term)
+        self.entries.last().map_or(self.snapshot_term(), |e| e.term)
     }
 
-    /// The term of the entry at `index`; `None` if the log does not hold it.
+    /// The term of the entry at `index`; `None` if the log does not hold it (the snapshot holds
+    /// the term of its last included entry only).
     pub fn term(&self, index: Index) -> Option<Term> {
-        if index == self.prev_index {
-            return Some(self.prev_term);
+        if index == self.snapshot_index() {
+            return Some(self.snapshot_term());
         }
         self.position(index).map(|i| self.entries[i].term)
     }
@@ -122,13 +142,48 @@ impl RaftLog {
 
     /// Deletes the entry at `index` and all that follow it (Figure 2, AppendEntries step 3).
     pub fn truncate_from(&mut self, index: Index) {
-        debug_assert!(index > self.prev_index && index <= self.last_index());
+        debug_assert!(index > self.snapshot_index() && index <= self.last_index());
         self.entries.truncate((index - self.first_index()) as usize);
         if index < self.unpersisted_from {
             // Entries at or after `index` may already be durable: the runtime must remove them.
             self.truncate_from = Some(self.truncate_from.map_or(index, |t| t.min(index)));
             self.unpersisted_from = index;
         }
+    }
+
+    /// Replaces the entries through `snapshot`'s last included index, which the log holds,
+    /// with `snapshot` (§7: the service's snapshot of what it applied).
+    pub fn compact(&mut self, snapshot: Snapshot) {
+        debug_assert!(snapshot.last_included_index > self.snapshot_index());
+        debug_assert_eq!(
+            self.term(snapshot.last_included_index),
+            Some(snapshot.last_included_term)
+        );
+        self.replace_prefix(snapshot);
+    }
+
+    /// Figure 13, receiver steps 6–7: if the log holds the snapshot's last included entry, the
+    /// entries after it stay; otherwise the whole log is discarded. Either way `snapshot`
+    /// replaces everything through its last included index.
+    pub fn install(&mut self, snapshot: Snapshot) {
+        let (index, term) = (snapshot.last_included_index, snapshot.last_included_term);
+        debug_assert!(index > self.snapshot_index());
+        if self.term(index) != Some(term) && index < self.last_index() {
+            self.truncate_from(index + 1);
+        }
+        self.replace_prefix(snapshot);
+    }
+
+    fn replace_prefix(&mut self, snapshot: Snapshot) {
+        let index = snapshot.last_included_index;
+        let covered = (index - self.snapshot_index()).min(self.entries.len() as Index);
+        self.entries.drain(..covered as usize);
+        // The snapshot discards the durable entries it covers (Persist applies it before the
+        // truncation), so nothing at or below `index` is left to write or to truncate.
+        self.unpersisted_from = self.unpersisted_from.max(index + 1);
+        self.truncate_from = self.truncate_from.map(|t| t.max(index + 1));
+        self.snapshot = Some(snapshot);
+        self.snapshot_unpersisted = true;
     }
 
     /// The log changes made since the last call, as a durable-state effect (the hard state is
@@ -138,24 +193,27 @@ impl RaftLog {
             .slice(self.unpersisted_from, self.last_index())
             .to_vec();
         self.unpersisted_from = self.last_index() + 1;
+        let snapshot = std::mem::take(&mut self.snapshot_unpersisted)
+            .then(|| self.snapshot.clone())
+            .flatten();
         Persist {
             hard_state: None,
-            snapshot: None,
+            snapshot,
             truncate_from: self.truncate_from.take(),
             append,
         }
     }
 
     fn position(&self, index: Index) -> Option<usize> {
-        if index <= self.prev_index || index > self.last_index() {
+        if index <= self.snapshot_index() || index > self.last_index() {
             return None;
         }
         Some((index - self.first_index()) as usize)
     }
 
-    /// Contiguous indices after `prev_index`, non-decreasing terms.
+    /// Contiguous indices after the snapshot, terms non-decreasing from its term.
     pub fn is_well_formed(&self) -> bool {
-        let mut expected = (self.prev_index, self.prev_term);
+        let mut expected = (self.snapshot_index(), self.snapshot_term());
         self.entries.iter().all(|e| {
             let ok = e.index == expected.0 + 1 && e.term >= expected.1;
             expected = (e.index, e.term);

@@ -1,8 +1,9 @@
-//! The IO-free Raft core (extended Raft paper, Figure 2).
+//! The IO-free Raft core (extended Raft paper, Figure 2; log compaction, §7 and Figure 13).
 //!
-//! Inputs: a received [`Message`] ([`Raft::step`]), the passage of time ([`Raft::tick`]) and client
-//! proposals ([`Raft::propose`]). Every input takes `now`, the caller's monotonic clock; the core
-//! never reads a clock, a socket or a file. Output accumulates in a [`Ready`] that the runtime takes
+//! Inputs: a received [`Message`] ([`Raft::step`]), the passage of time ([`Raft::tick`]), client
+//! proposals ([`Raft::propose`]) and the service's snapshots ([`Raft::snapshot`]). Every input
+//! that can start a timer takes `now`, the caller's monotonic clock; the core never reads a
+//! clock, a socket or a file. Output accumulates in a [`Ready`] that the runtime takes
 //! with [`Raft::take_ready`] and carries out in the documented order:
 //!
 //! 1. make `ready.persist` durable,
@@ -18,10 +19,12 @@
 //! the same iteration share one message per follower.
 //!
 //! Module map: `raft` (state, `step` dispatch, role transitions), `election` (RequestVote,
-//! timers), `replication` (AppendEntries, commit, heartbeats), `progress` (per-follower flow
-//! control), `log` (the in-memory log and its durable bookkeeping).
+//! timers), `replication` (AppendEntries, commit, heartbeats), `snapshot` (log compaction and
+//! InstallSnapshot, §7), `progress` (per-follower flow control), `log` (the in-memory log,
+//! offset by the snapshot, and its durable bookkeeping).
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::time::Duration;
 
 mod election;
@@ -29,6 +32,7 @@ mod log;
 mod progress;
 mod raft;
 mod replication;
+mod snapshot;
 mod trace;
 
 #[cfg(test)]
@@ -98,6 +102,26 @@ pub enum MessageBody {
         conflict_term: Option<Term>,
         conflict_index: Index,
     },
+    /// Figure 13: one chunk of the leader's snapshot, bytes `[offset, offset + data.len())` of
+    /// `data`; `done` on the last. Sized like an AppendEntries, so it fits one datagram.
+    InstallSnapshot {
+        last_included_index: Index,
+        last_included_term: Term,
+        offset: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        done: bool,
+    },
+    InstallSnapshotReply {
+        /// Which snapshot this answers.
+        last_included_index: Index,
+        /// The follower's log now starts after the snapshot: it installed it, or already held
+        /// (committed) everything it covers. The leader goes on with AppendEntries.
+        done: bool,
+        /// When not done: the follower holds bytes `[0, received)` of the snapshot, and the
+        /// leader sends from there.
+        received: u64,
+    },
 }
 
 /// Timing and sizing knobs of one peer.
@@ -154,13 +178,34 @@ pub struct Persist {
     pub append: Vec<Entry>,
 }
 
+/// One item of the stream a peer hands its state machine (the lab's ApplyMsg).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Apply {
+    /// A committed entry, the one after the previous item.
+    Entry(Entry),
+    /// A snapshot installed from the leader (Figure 13, receiver step 8): the state machine
+    /// resets to it; the entries after its last included index follow.
+    Snapshot(Snapshot),
+}
+
+impl Apply {
+    /// The index the state machine reaches by applying this item.
+    pub fn index(&self) -> Index {
+        match self {
+            Apply::Entry(e) => e.index,
+            Apply::Snapshot(s) => s.last_included_index,
+        }
+    }
+}
+
 /// Effects accumulated since the last `take_ready`.
 #[derive(Debug, Default)]
 pub struct Ready {
     pub persist: Option<Persist>,
     pub messages: Vec<Message>,
-    /// Newly committed entries, in index order, gap-free after the previous batch.
-    pub apply: Vec<Entry>,
+    /// What to hand the state machine, in order; continues the previous batch without gaps
+    /// (a snapshot jumps past the entries it covers).
+    pub apply: Vec<Apply>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,10 +225,33 @@ pub struct Status {
     pub commit_index: Index,
     pub last_applied: Index,
     pub last_log_index: Index,
+    /// The last index the snapshot covers (0 without one); the log holds the entries after it.
+    pub snapshot_index: Index,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProposeError {
     NotLeader { leader: Option<NodeId> },
     TooLarge { size: usize, max: usize },
+}
+
+/// Why `Raft::snapshot` refused a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotError {
+    /// The snapshot would cover entries not yet handed to the state machine.
+    NotApplied { index: Index, last_applied: Index },
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::NotApplied {
+                index,
+                last_applied,
+            } => write!(
+                f,
+                "cannot snapshot through index {index}: only {last_applied} applied"
+            ),
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The leader's view of one follower: Figure 2's `next_index`/`match_index` plus flow control.
 //!
-//! A follower is in one of two states (the shape etcd/raft uses):
+//! A follower is in one of three states (the shape etcd/raft uses):
 //!
 //! - **Probe**: the leader does not know where the follower's log matches its own. It sends one
 //!   AppendEntries at a time, starting at `next_index`, and waits for the answer (or for the
@@ -10,15 +10,20 @@
 //!   batch it advances `next_index` past it without waiting (pipelining), keeping at most
 //!   [`MAX_INFLIGHT`] unacknowledged batches. A rejection, or a heartbeat interval with batches
 //!   still unacknowledged (presumed lost), drops back to Probe from `match_index + 1`.
+//! - **Snapshot**: `next_index` fell behind the leader's snapshot, so the entries it needs are
+//!   gone (§7). The leader sends its snapshot one chunk at a time (Figure 13), each from the
+//!   offset the follower last acknowledged, and resends when the heartbeat timer fires with the
+//!   chunk unanswered. Once the follower's log covers the snapshot it is in Replicate after it.
 //!
 //! Besides entries, an AppendEntries carries the leader's commit index. `commit_sent` remembers
 //! the one last sent, so the leader can tell which followers have not heard of a newer one (see
 //! `replication.rs` for when it announces it).
 //!
 //! Replies arrive lost, duplicated and reordered, so every update is monotone or guarded:
-//! `match_index` never decreases, a success never moves `next_index` backwards, and a rejection
+//! `match_index` never decreases, a success never moves `next_index` backwards, a rejection
 //! is ignored when a success already covered its index or, while probing, when it answers an
-//! older request than the outstanding probe.
+//! older request than the outstanding probe, and a snapshot acknowledgement is acted on only
+//! when it moves the offset (so a duplicated one cannot double the chunks in flight).
 
 use super::{Index, Time};
 use std::collections::VecDeque;
@@ -30,6 +35,12 @@ pub const MAX_INFLIGHT: usize = 8;
 pub(crate) enum FlowState {
     Probe,
     Replicate,
+    /// Sending the snapshot whose last included index is `index`; the follower holds its bytes
+    /// before `offset`. Meanwhile `next_index <= index`: the entries it needs are compacted.
+    Snapshot {
+        index: Index,
+        offset: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -40,12 +51,13 @@ pub(crate) struct Progress {
     /// Figure 2: highest index known to be replicated on this follower. Never decreases.
     pub match_index: Index,
     state: FlowState,
-    /// Probe: an AppendEntries is outstanding and no other is sent until it is answered or the
-    /// heartbeat timer fires.
-    probe_sent: bool,
+    /// Probe and Snapshot: a message (the probe, a chunk) is outstanding and no other is sent
+    /// until it is answered or the heartbeat timer fires.
+    awaiting_reply: bool,
     /// Replicate: the last index of each unacknowledged batch, oldest first.
     inflight: VecDeque<Index>,
-    /// When an AppendEntries was last sent; the next heartbeat is due one interval later.
+    /// When an AppendEntries or a chunk was last sent; the next heartbeat is due one interval
+    /// later.
     pub last_sent: Time,
     /// Send an AppendEntries at the next flush even if it carries no entries.
     heartbeat_due: bool,
@@ -66,7 +78,7 @@ impl Progress {
             next_index,
             match_index: 0,
             state: FlowState::Probe,
-            probe_sent: false,
+            awaiting_reply: false,
             inflight: VecDeque::new(),
             last_sent: now,
             heartbeat_due: true,
@@ -75,36 +87,82 @@ impl Progress {
         }
     }
 
-    /// Whether an AppendEntries should go to this follower now, given the leader's last index.
+    /// Whether a message should go to this follower now, given the leader's last index.
     pub fn wants_send(&self, last_index: Index) -> bool {
         let has_entries = self.next_index <= last_index;
         match self.state {
             FlowState::Probe => {
-                !self.probe_sent && (has_entries || self.heartbeat_due || self.commit_due)
+                !self.awaiting_reply && (has_entries || self.heartbeat_due || self.commit_due)
             }
             FlowState::Replicate => {
                 let commit_due = self.commit_due && self.inflight.is_empty();
                 self.inflight.len() < MAX_INFLIGHT
                     && (has_entries || self.heartbeat_due || commit_due)
             }
+            FlowState::Snapshot { .. } => !self.awaiting_reply,
         }
     }
 
     /// Records an AppendEntries sent at `now` whose last entry is `last` (`next_index - 1` when
     /// it carried none) and whose `leader_commit` is `commit`.
     pub fn on_sent(&mut self, last: Index, commit: Index, now: Time) {
+        debug_assert!(!matches!(self.state, FlowState::Snapshot { .. }));
         self.last_sent = now;
         self.heartbeat_due = false;
         self.commit_sent = commit;
         self.commit_due = false;
         match self.state {
-            FlowState::Probe => self.probe_sent = true,
-            FlowState::Replicate => {
-                if last >= self.next_index {
-                    self.inflight.push_back(last);
-                    self.next_index = last + 1;
-                }
+            FlowState::Probe => self.awaiting_reply = true,
+            FlowState::Replicate if last >= self.next_index => {
+                self.inflight.push_back(last);
+                self.next_index = last + 1;
             }
+            FlowState::Replicate | FlowState::Snapshot { .. } => {}
+        }
+    }
+
+    /// The offset to send the snapshot ending at `index` from: where the follower stands if
+    /// that snapshot is the one being sent, else 0, starting to send it (Snapshot state).
+    pub fn snapshot_offset(&mut self, index: Index) -> u64 {
+        match self.state {
+            FlowState::Snapshot {
+                index: sending,
+                offset,
+            } if sending == index => offset,
+            _ => {
+                self.state = FlowState::Snapshot { index, offset: 0 };
+                self.awaiting_reply = false;
+                self.inflight.clear();
+                0
+            }
+        }
+    }
+
+    /// Records a snapshot chunk sent at `now`.
+    pub fn on_chunk_sent(&mut self, now: Time) {
+        debug_assert!(matches!(self.state, FlowState::Snapshot { .. }));
+        self.last_sent = now;
+        self.heartbeat_due = false;
+        self.awaiting_reply = true;
+    }
+
+    /// The follower holds bytes `[0, received)` of the snapshot ending at `index`. Returns
+    /// whether that moved the offset the next chunk starts at. An answer equal to the current
+    /// offset is a duplicate of the one that set it and changes nothing.
+    pub fn on_snapshot_received(&mut self, index: Index, received: u64) -> bool {
+        match self.state {
+            FlowState::Snapshot {
+                index: sending,
+                offset,
+            } if sending == index && received != offset => {
+                self.state = FlowState::Snapshot {
+                    index,
+                    offset: received,
+                };
+                self.awaiting_reply = false;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -121,14 +179,14 @@ impl Progress {
         now >= self.last_sent + interval
     }
 
-    /// The heartbeat timer fired: nothing was sent for a whole interval. A probe still
-    /// unanswered is repeated; batches still unacknowledged are presumed lost, so the leader no
-    /// longer knows where the follower's log ends and probes again from the last known match
-    /// (one batch per interval while replies stay away, instead of a window's worth).
-    /// Returns whether in-flight batches were abandoned.
+    /// The heartbeat timer fired: nothing was sent for a whole interval. A probe or snapshot
+    /// chunk still unanswered is repeated; batches still unacknowledged are presumed lost, so
+    /// the leader no longer knows where the follower's log ends and probes again from the last
+    /// known match (one batch per interval while replies stay away, instead of a window's
+    /// worth). Returns whether in-flight batches were abandoned.
     pub fn on_heartbeat_timeout(&mut self) -> bool {
         self.heartbeat_due = true;
-        self.probe_sent = false;
+        self.awaiting_reply = false;
         if self.inflight.is_empty() {
             return false;
         }
@@ -138,9 +196,9 @@ impl Progress {
         true
     }
 
-    /// A success reply says the follower's log matches through `index`. Returns whether
-    /// `match_index` advanced. Old or duplicated successes carry smaller indices and change
-    /// nothing (both indices only grow).
+    /// A success reply (or an installed snapshot) says the follower's log matches through
+    /// `index`. Returns whether `match_index` advanced. Old or duplicated successes carry
+    /// smaller indices and change nothing (both indices only grow).
     pub fn on_success(&mut self, index: Index) -> bool {
         let advanced = index > self.match_index;
         self.match_index = self.match_index.max(index);
@@ -148,9 +206,13 @@ impl Progress {
             self.inflight.pop_front();
         }
         match self.state {
-            FlowState::Probe => {
+            FlowState::Snapshot { index: sending, .. } if self.match_index < sending => {
+                // Still short of the snapshot: the entries it needs next are compacted.
+                self.next_index = self.next_index.max(self.match_index + 1);
+            }
+            FlowState::Probe | FlowState::Snapshot { .. } => {
                 self.state = FlowState::Replicate;
-                self.probe_sent = false;
+                self.awaiting_reply = false;
                 self.next_index = self.match_index + 1;
             }
             FlowState::Replicate => self.next_index = self.next_index.max(self.match_index + 1),
@@ -162,19 +224,22 @@ impl Progress {
     /// leader's fast-backup guess for the new `next_index`. Returns whether it was acted on.
     ///
     /// Stale rejections are ignored: one at or below `match_index` predates a success (within a
-    /// term a follower's matching prefix only grows), and in Probe one that does not answer the
-    /// outstanding probe (`next_index - 1`) answers an older request.
+    /// term a follower's matching prefix only grows), in Probe one that does not answer the
+    /// outstanding probe (`next_index - 1`) answers an older request, and while sending a
+    /// snapshot every rejection predates it.
     pub fn on_reject(&mut self, rejected: Index, hint: Index) -> bool {
         if rejected <= self.match_index {
             return false;
         }
-        if self.state == FlowState::Probe && rejected + 1 != self.next_index {
-            return false;
+        match self.state {
+            FlowState::Probe if rejected + 1 != self.next_index => return false,
+            FlowState::Snapshot { .. } => return false,
+            FlowState::Probe | FlowState::Replicate => {}
         }
         // Back up strictly below the rejected point, never to or below a known match.
         self.next_index = hint.clamp(self.match_index + 1, rejected);
         self.state = FlowState::Probe;
-        self.probe_sent = false;
+        self.awaiting_reply = false;
         self.inflight.clear();
         true
     }

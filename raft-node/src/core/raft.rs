@@ -3,7 +3,8 @@
 //! `step` applies Figure 2's rule for all servers first (a message from a higher term makes this
 //! peer a follower of that term; one from a lower term is answered "no" or dropped), then
 //! dispatches on the role. The handlers live with their concern: `election.rs` (RequestVote,
-//! timers) and `replication.rs` (AppendEntries, flow control, commit).
+//! timers), `replication.rs` (AppendEntries, flow control, commit) and `snapshot.rs` (the
+//! service's snapshots, InstallSnapshot).
 //!
 //! Outgoing AppendEntries are not built inside `step`/`propose`: those only update state, and
 //! `take_ready` builds at most one batch per follower (plus pipelined batches) from whatever
@@ -11,10 +12,11 @@
 
 use super::log::{RaftLog, ENTRY_OVERHEAD};
 use super::progress::Progress;
+use super::snapshot::PendingSnapshot;
 use super::trace::{event, topic};
 use super::{
-    Config, Entry, HardState, Index, Message, MessageBody, NodeId, Persist, ProposeError, Ready,
-    Restored, Role, Status, Term, Time,
+    Apply, Config, Entry, HardState, Index, Message, MessageBody, NodeId, Persist, ProposeError,
+    Ready, Restored, Role, Status, Term, Time,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -26,13 +28,19 @@ pub struct Raft {
     pub(super) hard_state: HardState,
     /// The hard state as last handed to the runtime in `Ready::persist`.
     persisted_hard_state: HardState,
-    /// Figure 2 persistent state: `log[]`.
+    /// Figure 2 persistent state: `log[]`, and the snapshot that replaces its prefix (§7).
     pub(super) log: RaftLog,
     /// Figure 2: highest index known to be committed.
-    /// Invariant: `last_applied <= commit_index <= log.last_index()`.
+    /// Invariant: `log.snapshot_index() <= last_applied <= commit_index <= log.last_index()`.
     pub(super) commit_index: Index,
-    /// Figure 2: highest index handed to the state machine (in `Ready::apply`).
+    /// Figure 2: highest index handed to the state machine (in `Ready::apply`), or about to be:
+    /// an installed snapshot counts from the moment it is installed.
     pub(super) last_applied: Index,
+    /// An installed snapshot goes to the state machine at the next `take_ready`, ahead of the
+    /// entries after it.
+    pub(super) apply_snapshot: bool,
+    /// Follower: the snapshot being received in chunks (Figure 13).
+    pub(super) pending_snapshot: Option<PendingSnapshot>,
     pub(super) role: Role,
     /// The leader of `current_term`, once known.
     pub(super) leader_id: Option<NodeId>,
@@ -55,7 +63,9 @@ pub struct Raft {
 
 impl Raft {
     /// A peer restarting from `restored` (what earlier `Ready::persist` effects made durable),
-    /// as a follower with nothing known to be committed (Figure 2: volatile state starts at 0).
+    /// as a follower with nothing known to be committed beyond its snapshot (Figure 2: volatile
+    /// state starts at 0; §7: a snapshot holds committed, applied state). The state machine
+    /// starts from the snapshot: `applied(0)` replays it.
     pub fn new(config: Config, restored: Restored, now: Time) -> Raft {
         assert!(
             config.id < config.members,
@@ -65,15 +75,18 @@ impl Raft {
             .hard_state
             .voted_for
             .is_none_or(|v| v < config.members));
-        let log = RaftLog::restore(restored.entries);
+        let log = RaftLog::restore(restored.snapshot, restored.entries);
         debug_assert!(log.last_term() <= restored.hard_state.current_term);
+        let snapshot_index = log.snapshot_index();
         let mut raft = Raft {
             rng: SmallRng::seed_from_u64(config.seed),
             hard_state: restored.hard_state,
             persisted_hard_state: restored.hard_state,
             log,
-            commit_index: 0,
-            last_applied: 0,
+            commit_index: snapshot_index,
+            last_applied: snapshot_index,
+            apply_snapshot: false,
+            pending_snapshot: None,
             role: Role::Follower,
             leader_id: None,
             election_deadline: now,
@@ -89,8 +102,10 @@ impl Raft {
             info,
             raft,
             "ELECT",
-            "started as follower: voted_for={:?} last_log_index={} last_log_term={}",
+            "started as follower: voted_for={:?} snapshot_index={} last_log_index={} \
+             last_log_term={}",
             raft.hard_state.voted_for,
+            snapshot_index,
             raft.log.last_index(),
             raft.log.last_term()
         );
@@ -108,10 +123,14 @@ impl Raft {
             return;
         }
         event!(trace, self, topic(&msg.body), "recv {msg:?}");
-        // Figure 2, all servers: a higher term means this peer is out of date (§5.1). An
-        // AppendEntries names the new term's leader; anything else leaves it unknown.
+        // Figure 2, all servers: a higher term means this peer is out of date (§5.1). Only a
+        // leader sends AppendEntries and InstallSnapshot; anything else leaves it unknown.
         if msg.term > self.hard_state.current_term {
-            let leader = matches!(msg.body, MessageBody::AppendEntries { .. }).then_some(msg.from);
+            let leader = matches!(
+                msg.body,
+                MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. }
+            )
+            .then_some(msg.from);
             self.become_follower(msg.term, leader);
         }
         if msg.term < self.hard_state.current_term {
@@ -200,19 +219,22 @@ impl Raft {
                 trace,
                 self,
                 "PERSIST",
-                "hard_state={:?} truncate_from={:?} append={}",
+                "hard_state={:?} snapshot={:?} truncate_from={:?} append={}",
                 persist.hard_state,
+                persist.snapshot.as_ref().map(|s| s.last_included_index),
                 persist.truncate_from,
                 persist.append.len()
             );
             persist
         });
-        let apply = self
-            .log
-            .slice(self.last_applied + 1, self.commit_index)
-            .to_vec();
-        if let Some(last) = apply.last() {
-            debug_assert_eq!(apply[0].index, self.last_applied + 1);
+        let mut apply = Vec::new();
+        if std::mem::take(&mut self.apply_snapshot) {
+            let snapshot = self.log.snapshot().expect("an installed snapshot");
+            apply.push(Apply::Snapshot(snapshot.clone()));
+        }
+        let entries = self.log.slice(self.last_applied + 1, self.commit_index);
+        if let Some(last) = entries.last() {
+            debug_assert_eq!(entries[0].index, self.last_applied + 1);
             event!(
                 debug,
                 self,
@@ -222,6 +244,7 @@ impl Raft {
                 last.index
             );
             self.last_applied = last.index;
+            apply.extend(entries.iter().cloned().map(Apply::Entry));
         }
         self.debug_check_invariants();
         Ready {
@@ -240,13 +263,24 @@ impl Raft {
             commit_index: self.commit_index,
             last_applied: self.last_applied,
             last_log_index: self.log.last_index(),
+            snapshot_index: self.log.snapshot_index(),
         }
     }
 
-    /// Applied entries with index in [from, last_applied] still held in the log (replay for a
-    /// new apply subscriber).
-    pub fn applied_entries(&self, from: Index) -> &[Entry] {
-        self.log.slice(from, self.last_applied)
+    /// What a state machine starting now needs to reach `last_applied` from index `from` on (the
+    /// replay for a new apply subscriber): the snapshot first if it covers `from`, then the
+    /// applied entries after it.
+    pub fn applied(&self, from: Index) -> Vec<Apply> {
+        let snapshot = self
+            .log
+            .snapshot()
+            .filter(|s| from <= s.last_included_index)
+            .map(|s| Apply::Snapshot(s.clone()));
+        let entries = self.log.slice(from, self.last_applied);
+        snapshot
+            .into_iter()
+            .chain(entries.iter().cloned().map(Apply::Entry))
+            .collect()
     }
 
     fn step_follower(&mut self, from: NodeId, body: MessageBody) {
@@ -267,6 +301,20 @@ impl Raft {
                 entries,
                 leader_commit,
             ),
+            MessageBody::InstallSnapshot {
+                last_included_index,
+                last_included_term,
+                offset,
+                data,
+                done,
+            } => self.handle_install_snapshot(
+                from,
+                last_included_index,
+                last_included_term,
+                offset,
+                data,
+                done,
+            ),
             // Answers to this term's requests from an earlier role or incarnation (a candidate
             // that lost, a leader that restarted).
             body => self.ignore_late(from, body),
@@ -282,7 +330,7 @@ impl Raft {
             MessageBody::RequestVoteReply { vote_granted } => {
                 self.handle_vote_reply(from, vote_granted)
             }
-            body @ MessageBody::AppendEntries { .. } => {
+            body @ (MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. }) => {
                 // §5.2: a candidate that hears from a leader of its own term has lost.
                 self.become_follower(self.hard_state.current_term, Some(from));
                 self.step_follower(from, body);
@@ -305,13 +353,18 @@ impl Raft {
             } => {
                 self.handle_append_reply(from, success, match_index, conflict_term, conflict_index)
             }
-            MessageBody::AppendEntries { .. } => {
+            MessageBody::InstallSnapshotReply {
+                last_included_index,
+                done,
+                received,
+            } => self.handle_snapshot_reply(from, last_included_index, done, received),
+            MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. } => {
                 // Election Safety (§5.2) rules out two leaders in one term.
                 event!(
                     error,
                     self,
                     "ELECT",
-                    "AppendEntries from n{from} in my own term"
+                    "leader's message from n{from} in my own term"
                 );
             }
             // Votes that arrive after the election was won.
@@ -441,6 +494,15 @@ impl Raft {
                 conflict_term: None,
                 conflict_index: 0,
             },
+            // Figure 13 step 1: reply immediately.
+            MessageBody::InstallSnapshot {
+                last_included_index,
+                ..
+            } => MessageBody::InstallSnapshotReply {
+                last_included_index,
+                done: false,
+                received: 0,
+            },
             body => {
                 event!(trace, self, topic(&body), "dropping t{} {body:?}", msg.term);
                 return;
@@ -454,7 +516,8 @@ impl Raft {
         self.now = self.now.max(now);
     }
 
-    fn debug_check_invariants(&self) {
+    pub(super) fn debug_check_invariants(&self) {
+        debug_assert!(self.log.snapshot_index() <= self.last_applied);
         debug_assert!(self.last_applied <= self.commit_index);
         debug_assert!(self.commit_index <= self.log.last_index());
         debug_assert!(self.log.last_term() <= self.hard_state.current_term);

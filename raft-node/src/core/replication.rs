@@ -39,15 +39,25 @@ impl Raft {
     pub(super) fn handle_append_entries(
         &mut self,
         leader: NodeId,
-        prev_log_index: Index,
-        prev_log_term: Term,
-        entries: Vec<Entry>,
+        mut prev_log_index: Index,
+        mut prev_log_term: Term,
+        mut entries: Vec<Entry>,
         leader_commit: Index,
     ) {
         debug_assert_eq!(self.role, Role::Follower);
         // This is the current term's leader: it is alive, so no election (§5.2).
         self.leader_id = Some(leader);
         self.reset_election_timer();
+
+        // Entries through the snapshot are committed, so the leader's match them (§5.4.3):
+        // the check starts at the snapshot's last entry, the only one whose term is kept.
+        let snapshot_index = self.log.snapshot_index();
+        if prev_log_index < snapshot_index {
+            let covered = (snapshot_index - prev_log_index).min(entries.len() as Index);
+            entries.drain(..covered as usize);
+            prev_log_index = snapshot_index;
+            prev_log_term = self.log.snapshot_term();
+        }
 
         // Step 2: reply false if the log has no entry at prev_log_index with prev_log_term,
         // telling the leader where to resume (fast backup).
@@ -259,35 +269,41 @@ impl Raft {
             .unwrap_or(self.now + interval)
     }
 
-    /// Sends every follower what its flow control allows.
+    /// Sends every follower what its flow control allows: AppendEntries, or chunks of the
+    /// snapshot to one whose next entry is compacted (§7).
     pub(super) fn send_appends(&mut self) {
         for peer in self.peers().collect::<Vec<_>>() {
-            self.send_append(peer);
+            while self.progress[peer as usize].wants_send(self.log.last_index()) {
+                if self.progress[peer as usize].next_index <= self.log.snapshot_index() {
+                    self.send_snapshot_chunk(peer);
+                } else {
+                    self.send_append(peer);
+                }
+            }
         }
     }
 
+    /// One AppendEntries from the follower's `next_index`, which is past the snapshot.
     fn send_append(&mut self, to: NodeId) {
-        while self.progress[to as usize].wants_send(self.log.last_index()) {
-            let next_index = self.progress[to as usize].next_index;
-            let prev_log_index = next_index - 1;
-            let prev_log_term = self
-                .log
-                .term(prev_log_index)
-                .expect("next_index is within the leader's log");
-            let entries = self
-                .log
-                .entries_from(next_index, self.config.max_append_bytes)
-                .to_vec();
-            let last = prev_log_index + entries.len() as Index;
-            self.progress[to as usize].on_sent(last, self.commit_index, self.now);
-            let body = MessageBody::AppendEntries {
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit: self.commit_index,
-            };
-            self.send(to, body);
-        }
+        let next_index = self.progress[to as usize].next_index;
+        let prev_log_index = next_index - 1;
+        let prev_log_term = self
+            .log
+            .term(prev_log_index)
+            .expect("next_index is within the leader's log");
+        let entries = self
+            .log
+            .entries_from(next_index, self.config.max_append_bytes)
+            .to_vec();
+        let last = prev_log_index + entries.len() as Index;
+        self.progress[to as usize].on_sent(last, self.commit_index, self.now);
+        let body = MessageBody::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit: self.commit_index,
+        };
+        self.send(to, body);
     }
 }
 

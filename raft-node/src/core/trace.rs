@@ -1,7 +1,8 @@
 //! Event logging with the prefix every core line carries: `n{id} t{term} {TOPIC}`.
 //!
-//! Topics: ELECT, VOTE, APPEND, COMMIT, APPLY, PERSIST. Levels: info for elections, leadership
-//! and term changes; debug for append/commit detail; trace for per-message detail.
+//! Topics: ELECT, VOTE, APPEND, COMMIT, SNAP, APPLY, PERSIST. Levels: info for elections,
+//! leadership, term changes and snapshots; debug for append/commit detail; trace for
+//! per-message detail.
 
 use super::MessageBody;
 
@@ -25,5 +26,6 @@ pub(crate) fn topic(body: &MessageBody) -> &'static str {
     match body {
         MessageBody::RequestVote { .. } | MessageBody::RequestVoteReply { .. } => "VOTE",
         MessageBody::AppendEntries { .. } | MessageBody::AppendEntriesReply { .. } => "APPEND",
+        MessageBody::InstallSnapshot { .. } | MessageBody::InstallSnapshotReply { .. } => "SNAP",
     }
 }

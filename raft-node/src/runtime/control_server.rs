@@ -7,8 +7,8 @@
 //! connection (a bad frame, a reset, a subscriber too far behind) closes that connection and
 //! nothing else.
 
-use crate::control::{self, ApplyMsg, Request, Response};
-use crate::core::{Entry, Index};
+use crate::control::{self, ApplyMsg, Request, Response, SnapshotMsg};
+use crate::core::{Apply, Index};
 use log::{debug, error, warn};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
@@ -141,9 +141,9 @@ impl OutBuf {
     }
 }
 
-/// Where a subscriber's stream stands. Entries can be offered twice (once by the replay, once
-/// in the `Ready` of the same loop iteration) or start past the requested index; the stream
-/// carries each index once, in order, without gaps.
+/// Where a subscriber's stream stands. Items can be offered twice (once by the replay, once
+/// in the `Ready` of the same loop iteration) or start before the requested index; the stream
+/// carries each index once, in order, without gaps, except that a snapshot jumps to its index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subscription {
     /// The index this subscriber must receive next.
@@ -164,14 +164,18 @@ impl Subscription {
         Subscription { next: from.max(1) }
     }
 
-    pub fn offer(&mut self, index: Index) -> Offer {
+    pub fn offer(&mut self, item: &Apply) -> Offer {
+        let index = item.index();
         if index < self.next {
-            Offer::Skip
-        } else if index == self.next {
-            self.next += 1;
-            Offer::Send
-        } else {
-            Offer::Gap
+            return Offer::Skip;
+        }
+        match item {
+            Apply::Entry(_) if index > self.next => Offer::Gap,
+            // A snapshot stands for every entry up to its index.
+            Apply::Entry(_) | Apply::Snapshot(_) => {
+                self.next = index + 1;
+                Offer::Send
+            }
         }
     }
 }
@@ -197,11 +201,11 @@ impl Connection {
     }
 
     /// Turns this connection into an apply stream starting at `from`, first replaying
-    /// `replay` (the entries already applied from `from` on).
-    pub fn subscribe(&mut self, from: Index, replay: &[Entry]) -> Result<(), Close> {
+    /// `replay` (what was already applied from `from` on, see `Raft::applied`).
+    pub fn subscribe(&mut self, from: Index, replay: &[Apply]) -> Result<(), Close> {
         let mut sub = Subscription::new(from);
-        for entry in replay {
-            push_apply(&mut sub, &mut self.out, entry.index, || apply_frame(entry))?;
+        for item in replay {
+            push_apply(&mut sub, &mut self.out, item, || apply_frame(item))?;
         }
         self.subscription = Some(sub);
         Ok(())
@@ -259,32 +263,40 @@ impl Connection {
     }
 }
 
-/// Appends `entry`'s Apply frame to a subscriber's output if its stream is due that index.
+/// Appends `item`'s frame to a subscriber's output if its stream is due it.
 fn push_apply(
     sub: &mut Subscription,
     out: &mut OutBuf,
-    index: Index,
+    item: &Apply,
     frame: impl FnOnce() -> Vec<u8>,
 ) -> Result<(), Close> {
-    match sub.offer(index) {
+    match sub.offer(item) {
         Offer::Send => out.push(&frame()),
         Offer::Skip => {}
         Offer::Gap => {
             return Err(Close::Gap {
                 expected: sub.next,
-                got: index,
+                got: item.index(),
             })
         }
     }
     Ok(())
 }
 
-fn apply_frame(entry: &Entry) -> Vec<u8> {
-    control::encode_frame(&Response::Apply(ApplyMsg {
-        index: entry.index,
-        term: entry.term,
-        command: entry.command.clone(),
-    }))
+fn apply_frame(item: &Apply) -> Vec<u8> {
+    let resp = match item {
+        Apply::Entry(entry) => Response::Apply(ApplyMsg {
+            index: entry.index,
+            term: entry.term,
+            command: entry.command.clone(),
+        }),
+        Apply::Snapshot(snapshot) => Response::ApplySnapshot(SnapshotMsg {
+            index: snapshot.last_included_index,
+            term: snapshot.last_included_term,
+            data: snapshot.data.clone(),
+        }),
+    };
+    control::encode_frame(&resp)
 }
 
 pub struct ControlServer {
@@ -381,24 +393,24 @@ impl ControlServer {
         }
     }
 
-    /// Streams newly applied entries to every subscriber.
-    pub fn deliver(&mut self, registry: &Registry, entries: &[Entry]) {
-        if entries.is_empty() {
+    /// Streams newly applied items to every subscriber.
+    pub fn deliver(&mut self, registry: &Registry, items: &[Apply]) {
+        if items.is_empty() {
             return;
         }
         // Encoded once, shared by every subscriber that needs it.
-        let mut frames: Vec<Option<Vec<u8>>> = vec![None; entries.len()];
+        let mut frames: Vec<Option<Vec<u8>>> = vec![None; items.len()];
         let mut failed = Vec::new();
         for conn in self.conns.values_mut() {
             let Some(sub) = conn.subscription.as_mut() else {
                 continue;
             };
-            let result = entries
+            let result = items
                 .iter()
                 .zip(frames.iter_mut())
-                .try_for_each(|(e, f)| {
-                    push_apply(sub, &mut conn.out, e.index, || {
-                        f.get_or_insert_with(|| apply_frame(e)).clone()
+                .try_for_each(|(item, f)| {
+                    push_apply(sub, &mut conn.out, item, || {
+                        f.get_or_insert_with(|| apply_frame(item)).clone()
                     })
                 });
             if let Err(why) = result.and_then(|()| conn.check_backlog()) {
@@ -463,6 +475,7 @@ impl ControlServer {
 mod tests {
     use super::*;
     use crate::control::MAX_FRAME;
+    use crate::core::{Entry, Snapshot};
 
     /// Hands out its bytes in reads of at most `chunk` bytes.
     struct Chunked<'a> {
@@ -492,6 +505,10 @@ mod tests {
                 command: vec![7; 100_000],
             },
             Request::Subscribe { from: 3 },
+            Request::Snapshot {
+                index: 9,
+                data: vec![1; 70_000],
+            },
             Request::Shutdown,
         ]
     }
@@ -618,10 +635,27 @@ mod tests {
         assert_eq!(dst.written, frames.concat());
     }
 
-    /// The core counts entries as applied once they are queued in its `Ready`, so a Subscribe
-    /// handled before that `Ready` is taken replays them and then is offered them again.
+    fn entry(index: Index) -> Apply {
+        Apply::Entry(Entry {
+            term: 1,
+            index,
+            command: vec![index as u8],
+        })
+    }
+
+    fn snapshot(index: Index) -> Apply {
+        Apply::Snapshot(Snapshot {
+            last_included_index: index,
+            last_included_term: 1,
+            data: vec![index as u8; 3],
+        })
+    }
+
+    /// The core counts items as applied once they are queued in its `Ready`, so a Subscribe
+    /// handled before that `Ready` is taken replays them and then is offered them again. A
+    /// replay from a compacted index starts with the snapshot.
     #[test]
-    fn a_subscriber_gets_replayed_and_ready_entries_once_each() {
+    fn a_subscriber_gets_replayed_and_ready_items_once_each() {
         let mut poll = mio::Poll::new().unwrap();
         let loopback = "127.0.0.1:0".parse().unwrap();
         let mut server = ControlServer::bind(loopback, poll.registry(), Token(0), 1).unwrap();
@@ -630,13 +664,7 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         control::write_frame(&mut client, &Request::Subscribe { from: 1 }).unwrap();
-        let entries: Vec<Entry> = (1..=3)
-            .map(|index| Entry {
-                term: 1,
-                index,
-                command: vec![index as u8],
-            })
-            .collect();
+        let items = [snapshot(2), entry(3), entry(4)];
 
         let mut events = mio::Events::with_capacity(8);
         let mut subscribed = false;
@@ -652,39 +680,52 @@ mod tests {
                 server.on_event(poll.registry(), event, |conn, req| {
                     assert_eq!(req, Request::Subscribe { from: 1 });
                     subscribed = true;
-                    conn.subscribe(1, &entries[..2])
+                    conn.subscribe(1, &items[..2])
                 });
             }
         }
         // The Ready taken after that batch of events, then the next one.
-        server.deliver(poll.registry(), &entries[..2]);
-        server.deliver(poll.registry(), &entries[2..]);
+        server.deliver(poll.registry(), &items[..2]);
+        server.deliver(poll.registry(), &items[2..]);
         server.flush_all(poll.registry());
 
-        for e in &entries {
+        let expected = [
+            Response::ApplySnapshot(SnapshotMsg {
+                index: 2,
+                term: 1,
+                data: vec![2; 3],
+            }),
+            Response::Apply(ApplyMsg {
+                index: 3,
+                term: 1,
+                command: vec![3],
+            }),
+            Response::Apply(ApplyMsg {
+                index: 4,
+                term: 1,
+                command: vec![4],
+            }),
+        ];
+        for want in expected {
             let got: Response = control::read_frame(&mut client).unwrap();
-            assert_eq!(
-                got,
-                Response::Apply(ApplyMsg {
-                    index: e.index,
-                    term: e.term,
-                    command: e.command.clone(),
-                })
-            );
+            assert_eq!(got, want);
         }
         client
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         assert!(
             control::read_frame::<Response>(&mut client).is_err(),
-            "an entry was sent twice"
+            "an item was sent twice"
         );
     }
 
     #[test]
     fn subscription_sends_each_index_once_in_order() {
         let mut sub = Subscription::new(1);
-        let offers: Vec<Offer> = [1, 2, 2, 1, 3].iter().map(|&i| sub.offer(i)).collect();
+        let offers: Vec<Offer> = [1, 2, 2, 1, 3]
+            .into_iter()
+            .map(|i| sub.offer(&entry(i)))
+            .collect();
         assert_eq!(
             offers,
             [
@@ -695,21 +736,35 @@ mod tests {
                 Offer::Send
             ]
         );
-        assert_eq!(sub.offer(5), Offer::Gap);
-        assert_eq!(sub.offer(4), Offer::Send);
+        assert_eq!(sub.offer(&entry(5)), Offer::Gap);
+        assert_eq!(sub.offer(&entry(4)), Offer::Send);
     }
 
     #[test]
     fn subscription_skips_entries_before_from() {
         let mut sub = Subscription::new(3);
-        assert_eq!(sub.offer(1), Offer::Skip);
-        assert_eq!(sub.offer(2), Offer::Skip);
-        assert_eq!(sub.offer(3), Offer::Send);
+        assert_eq!(sub.offer(&entry(1)), Offer::Skip);
+        assert_eq!(sub.offer(&entry(2)), Offer::Skip);
+        assert_eq!(sub.offer(&entry(3)), Offer::Send);
     }
 
     #[test]
     fn subscription_from_zero_starts_at_one() {
         let mut sub = Subscription::new(0);
-        assert_eq!(sub.offer(1), Offer::Send);
+        assert_eq!(sub.offer(&entry(1)), Offer::Send);
+    }
+
+    /// A snapshot stands for every entry through its index: it may jump ahead, and it is
+    /// skipped when the stream is already past it.
+    #[test]
+    fn subscription_jumps_to_a_snapshot() {
+        let mut sub = Subscription::new(1);
+        assert_eq!(sub.offer(&entry(1)), Offer::Send);
+        assert_eq!(sub.offer(&snapshot(5)), Offer::Send);
+        assert_eq!(sub.offer(&entry(5)), Offer::Skip);
+        assert_eq!(sub.offer(&snapshot(4)), Offer::Skip);
+        assert_eq!(sub.offer(&snapshot(5)), Offer::Skip);
+        assert_eq!(sub.offer(&entry(6)), Offer::Send);
+        assert_eq!(sub.offer(&entry(8)), Offer::Gap);
     }
 }

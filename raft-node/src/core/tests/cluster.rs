@@ -1,22 +1,30 @@
 //! A tiny deterministic in-memory cluster for the core: a virtual clock, a seeded message
 //! scheduler (random delay, loss, duplication, hence reordering), the lab's partition model
-//! (a peer is connected or isolated), crashes that keep exactly the persisted state, and the
-//! safety checks run on every effect:
+//! (a peer is connected or isolated), crashes that keep exactly the persisted state, a service
+//! on every peer that can snapshot it every N applied entries (§7, the lab's applierSnap), and
+//! the safety checks run on every effect:
 //!
 //! - Election Safety (§5.2): at most one leader per term, ever.
 //! - State Machine Safety (§5.4.3): every peer applies the same entry at each index, gap-free
-//!   from 1, so all applied sequences are prefixes of one another.
-//! - Leader Completeness (§5.4): a new leader's log holds every entry applied anywhere.
+//!   from 1 or from a snapshot, and a snapshot is exactly the state the applied prefix it
+//!   covers produces, so every peer's state follows the one true sequence.
+//! - Leader Completeness (§5.4): a new leader's log holds every entry applied anywhere (those
+//!   its snapshot covers excepted).
+//!
+//! The service's state is a digest chained over the applied entries; its snapshot is the index,
+//! the digest and filler derived from them, long enough to take several InstallSnapshot chunks.
 
 use super::helpers;
 use crate::core::{
-    Config, Entry, HardState, Index, Message, MessageBody, NodeId, Persist, Raft, Restored, Role,
-    Term, Time,
+    Apply, Config, Entry, HardState, Index, Message, MessageBody, NodeId, Persist, Raft, Restored,
+    Role, Snapshot, Term, Time,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{btree_map, BTreeMap, BinaryHeap};
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 /// The network's faults. Delays are drawn per datagram, so datagrams overtake each other.
@@ -56,10 +64,12 @@ impl Net {
 
 const MIN_DELAY: Duration = Duration::from_millis(1);
 
-/// What a peer's disk holds: exactly the `Ready::persist` effects applied so far.
+/// What a peer's disk holds: exactly the `Ready::persist` effects applied so far, in the
+/// order `Persist` documents.
 #[derive(Clone, Debug, Default)]
 struct Durable {
     hard_state: HardState,
+    snapshot: Option<Snapshot>,
     entries: Vec<Entry>,
 }
 
@@ -68,18 +78,48 @@ impl Durable {
         if let Some(hard_state) = persist.hard_state {
             self.hard_state = hard_state;
         }
+        if let Some(snapshot) = persist.snapshot {
+            self.entries
+                .retain(|e| e.index > snapshot.last_included_index);
+            self.snapshot = Some(snapshot);
+        }
         if let Some(from) = persist.truncate_from {
             self.entries.retain(|e| e.index < from);
         }
+        let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.last_included_index);
+        if let Some(first) = self.entries.first() {
+            assert_eq!(first.index, snapshot_index + 1, "durable log gap");
+        }
         for entry in persist.append {
-            assert_eq!(
-                entry.index,
-                self.entries.len() as Index + 1,
-                "durable log gap"
-            );
+            let last = self.entries.last().map_or(snapshot_index, |e| e.index);
+            assert_eq!(entry.index, last + 1, "durable log gap");
             self.entries.push(entry);
         }
     }
+
+    fn restored(&self) -> Restored {
+        Restored {
+            hard_state: self.hard_state,
+            snapshot: self.snapshot.clone(),
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+/// The digest chained over the applied entries up to and including `entry`.
+fn digest(prev: u64, entry: &Entry) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (prev, entry.index, entry.term, &entry.command).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The service's snapshot of its state after applying `index` with `digest`: both, then filler
+/// derived from them, `len` bytes in all (at least 16).
+fn service_snapshot(index: Index, digest: u64, len: usize) -> Vec<u8> {
+    let mut data = [index.to_le_bytes(), digest.to_le_bytes()].concat();
+    let seed = index ^ digest;
+    data.extend((0..len.saturating_sub(16)).map(|i| (seed >> (i % 8 * 8)) as u8 ^ i as u8));
+    data
 }
 
 pub struct Peer {
@@ -88,8 +128,11 @@ pub struct Peer {
     config: Config,
     durable: Durable,
     pub connected: bool,
-    /// The last index this incarnation applied (a restart replays from 1).
+    /// The last index this incarnation's service applied (a restart starts over from the
+    /// snapshot, or from 1).
     pub applied: Index,
+    /// The service's state: the digest of what it applied.
+    digest: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -100,6 +143,10 @@ pub struct Stats {
     pub appends_to: Vec<usize>,
     /// Command bytes carried by AppendEntries.
     pub command_bytes: usize,
+    /// InstallSnapshot chunks sent.
+    pub snapshot_chunks: usize,
+    /// Snapshots that services received in their apply stream (installs and restarts).
+    pub snapshots_applied: usize,
 }
 
 /// A datagram in flight, ordered by delivery time, then by send order.
@@ -136,8 +183,14 @@ pub struct Cluster {
     seq: u64,
     /// Every entry applied by any peer, by index (`committed[i - 1]` is index i).
     pub committed: Vec<Entry>,
+    /// The service's digest after each committed entry (`digests[i - 1]` after index i).
+    digests: Vec<u64>,
     /// The leader of every term seen so far.
     leaders: BTreeMap<Term, NodeId>,
+    /// Services snapshot their peer at every multiple of this index (never when `None`).
+    pub snapshot_every: Option<Index>,
+    /// The length of a service snapshot.
+    pub snapshot_len: usize,
 }
 
 impl Cluster {
@@ -178,10 +231,12 @@ impl Cluster {
                 config,
                 durable: Durable {
                     hard_state: restored.hard_state,
+                    snapshot: restored.snapshot,
                     entries: restored.entries,
                 },
                 connected: true,
                 applied: 0,
+                digest: 0,
             })
             .collect::<Vec<_>>();
         let members = peers.len();
@@ -197,7 +252,10 @@ impl Cluster {
             queue: BinaryHeap::new(),
             seq: 0,
             committed: Vec::new(),
+            digests: Vec::new(),
             leaders: BTreeMap::new(),
+            snapshot_every: None,
+            snapshot_len: 16,
         }
     }
 
@@ -279,19 +337,21 @@ impl Cluster {
         self.peers[id as usize].raft = None;
     }
 
-    /// Restarts a crashed peer from exactly what it persisted.
+    /// Restarts a crashed peer from exactly what it persisted; its service starts over from
+    /// the replay (the snapshot, if any).
     pub fn restart(&mut self, id: NodeId) {
         let peer = &mut self.peers[id as usize];
         if peer.raft.is_some() {
             return;
         }
-        let restored = Restored {
-            hard_state: peer.durable.hard_state,
-            snapshot: None,
-            entries: peer.durable.entries.clone(),
-        };
-        peer.raft = Some(Raft::new(peer.config.clone(), restored, self.now));
+        let raft = Raft::new(peer.config.clone(), peer.durable.restored(), self.now);
+        let replay = raft.applied(0);
+        peer.raft = Some(raft);
         peer.applied = 0;
+        peer.digest = 0;
+        for item in replay {
+            self.check_apply(id, item);
+        }
     }
 
     /// Connects every peer, restarts crashed ones and makes the network reliable.
@@ -320,7 +380,7 @@ impl Cluster {
     }
 
     /// Takes peer `id`'s effects and carries them out in the documented order (persist, send,
-    /// apply), checking the safety properties.
+    /// apply), checking the safety properties. The service snapshots afterwards if it is due.
     fn collect(&mut self, id: NodeId) {
         let peer = &mut self.peers[id as usize];
         let Some(raft) = peer.raft.as_mut() else {
@@ -331,29 +391,70 @@ impl Cluster {
         if let Some(persist) = ready.persist {
             peer.durable.apply(persist);
         }
-        for entry in ready.apply {
-            self.check_apply(id, entry);
-        }
         for msg in ready.messages {
             self.send(msg);
+        }
+        let mut due = None;
+        for item in ready.apply {
+            let is_entry = matches!(item, Apply::Entry(_));
+            let index = self.check_apply(id, item);
+            if is_entry && self.snapshot_every.is_some_and(|n| index.is_multiple_of(n)) {
+                due = Some(index);
+            }
+        }
+        if let Some(index) = due {
+            let data = service_snapshot(index, self.digests[index as usize - 1], self.snapshot_len);
+            let raft = self.peers[id as usize].raft.as_mut().expect("peer is up");
+            raft.snapshot(index, data).expect("the service applied it");
         }
         if status.role == Role::Leader {
             self.check_leader(id, status.term);
         }
     }
 
-    fn check_apply(&mut self, id: NodeId, entry: Entry) {
+    /// Peer `id`'s service applies `item`; returns the index it reached.
+    fn check_apply(&mut self, id: NodeId, item: Apply) -> Index {
         let peer = &mut self.peers[id as usize];
-        assert_eq!(entry.index, peer.applied + 1, "n{id} applied out of order");
-        peer.applied = entry.index;
-        match self.committed.get(entry.index as usize - 1) {
-            Some(committed) => assert_eq!(
-                committed, &entry,
-                "n{id} applied a different entry at index {}",
-                entry.index
-            ),
-            None => self.committed.push(entry),
+        match item {
+            Apply::Entry(entry) => {
+                let index = entry.index;
+                assert_eq!(index, peer.applied + 1, "n{id} applied out of order");
+                peer.digest = digest(peer.digest, &entry);
+                match self.committed.get(index as usize - 1) {
+                    Some(committed) => assert_eq!(
+                        committed, &entry,
+                        "n{id} applied a different entry at index {index}"
+                    ),
+                    None => {
+                        self.committed.push(entry);
+                        self.digests.push(peer.digest);
+                    }
+                }
+                peer.applied = index;
+            }
+            Apply::Snapshot(snapshot) => {
+                let index = snapshot.last_included_index;
+                assert!(index > peer.applied, "n{id} applied an old snapshot");
+                // Some service took it after applying the entries it covers.
+                let committed = &self.committed[index as usize - 1];
+                let digest = self.digests[index as usize - 1];
+                assert_eq!(snapshot.last_included_term, committed.term);
+                assert!(
+                    snapshot.data == service_snapshot(index, digest, self.snapshot_len),
+                    "n{id} applied a snapshot at {index} that is not the committed state"
+                );
+                peer.applied = index;
+                peer.digest = digest;
+                self.stats.snapshots_applied += 1;
+            }
         }
+        assert_eq!(
+            peer.digest,
+            self.digests[peer.applied as usize - 1],
+            "n{id} diverged at index {}",
+            peer.applied
+        );
+        peer.applied
     }
 
     fn check_leader(&mut self, id: NodeId, term: Term) {
@@ -364,7 +465,8 @@ impl Cluster {
             btree_map::Entry::Vacant(slot) => {
                 slot.insert(id);
                 let raft = self.peers[id as usize].raft.as_ref().expect("peer is up");
-                for entry in &self.committed {
+                let compacted = raft.log.snapshot_index() as usize;
+                for entry in self.committed.iter().skip(compacted) {
                     assert_eq!(
                         raft.log.term(entry.index),
                         Some(entry.term),
@@ -378,9 +480,13 @@ impl Cluster {
 
     fn send(&mut self, msg: Message) {
         self.stats.datagrams += 1;
-        if let MessageBody::AppendEntries { entries, .. } = &msg.body {
-            self.stats.appends_to[msg.to as usize] += 1;
-            self.stats.command_bytes += entries.iter().map(|e| e.command.len()).sum::<usize>();
+        match &msg.body {
+            MessageBody::AppendEntries { entries, .. } => {
+                self.stats.appends_to[msg.to as usize] += 1;
+                self.stats.command_bytes += entries.iter().map(|e| e.command.len()).sum::<usize>();
+            }
+            MessageBody::InstallSnapshot { .. } => self.stats.snapshot_chunks += 1,
+            _ => {}
         }
         if !self.linked(msg.from, msg.to) || self.rng.gen_bool(self.net.drop) {
             return;

@@ -3,7 +3,7 @@
 
 use super::helpers::*;
 use crate::core::replication::COMMIT_ANNOUNCE_DELAY;
-use crate::core::{Entry, Index, Raft, Term};
+use crate::core::{Apply, Entry, Index, Raft, Term};
 
 /// Elects node 0 of `members` with `log_terms` and acknowledges the initial heartbeats.
 fn leader(members: u32, term: u64, log_terms: &[u64]) -> (Raft, u64) {
@@ -23,9 +23,10 @@ fn leader_commits_on_a_majority_counting_itself() {
     assert_eq!(r.status().commit_index, 0);
     r.step(append_ok(2, 0, term, 1), ms(1));
     assert_eq!(r.status().commit_index, 1);
-    let apply = r.take_ready().apply;
-    assert_eq!(apply.len(), 1);
-    assert_eq!(apply[0].command, b"a");
+    assert_eq!(
+        r.take_ready().apply,
+        vec![Apply::Entry(entry_with(1, term, b"a"))]
+    );
 }
 
 /// §5.3: five members need three copies; the commit index is the highest index a majority
@@ -69,7 +70,7 @@ fn figure_8_old_term_entries_commit_only_indirectly() {
     assert_eq!(r.status().commit_index, 0);
     r.step(append_ok(2, 0, term, 3), ms(0));
     assert_eq!(r.status().commit_index, 3);
-    let applied: Vec<_> = r.take_ready().apply.iter().map(|e| e.index).collect();
+    let applied: Vec<_> = r.take_ready().apply.iter().map(Apply::index).collect();
     assert_eq!(applied, vec![1, 2, 3]);
 }
 

@@ -2,8 +2,8 @@
 //! idiom), messages, and shortcuts to drive a core into a role.
 
 use crate::core::{
-    Config, Entry, HardState, Index, Message, MessageBody, NodeId, Raft, Ready, Restored, Role,
-    Term, Time,
+    Apply, Config, Entry, HardState, Index, Message, MessageBody, NodeId, Raft, Ready, Restored,
+    Role, Snapshot, Term, Time,
 };
 use std::time::Duration;
 
@@ -53,6 +53,11 @@ pub fn entries(first: Index, terms: &[Term]) -> Vec<Entry> {
         .zip(first..)
         .map(|(&term, index)| entry(index, term))
         .collect()
+}
+
+/// `entries` as apply-stream items.
+pub fn applies(entries: Vec<Entry>) -> Vec<Apply> {
+    entries.into_iter().map(Apply::Entry).collect()
 }
 
 /// Peer `id` of `members`, restarted at time 0 in `term` with `log_terms` (no vote cast).
@@ -187,4 +192,56 @@ pub fn elect_and_sync(raft: &mut Raft) -> Term {
     }
     raft.take_ready();
     status.term
+}
+
+/// A snapshot through `index` (of `term`) holding `data`.
+pub fn snapshot(index: Index, term: Term, data: &[u8]) -> Snapshot {
+    Snapshot {
+        last_included_index: index,
+        last_included_term: term,
+        data: data.to_vec(),
+    }
+}
+
+/// The InstallSnapshot chunk of `snapshot` at `[offset, end)`, `done` when `end` is its length.
+pub fn chunk(
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    snapshot: &Snapshot,
+    offset: usize,
+    end: usize,
+) -> Message {
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::InstallSnapshot {
+            last_included_index: snapshot.last_included_index,
+            last_included_term: snapshot.last_included_term,
+            offset: offset as u64,
+            data: snapshot.data[offset..end].to_vec(),
+            done: end == snapshot.data.len(),
+        },
+    )
+}
+
+pub fn snapshot_reply(
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    last_included_index: Index,
+    done: bool,
+    received: u64,
+) -> Message {
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::InstallSnapshotReply {
+            last_included_index,
+            done,
+            received,
+        },
+    )
 }

@@ -6,8 +6,11 @@
 //! - `commit`: §5.3, §5.4.2 (the commit rule, Figure 8).
 //! - `log`: the in-memory log's lookups and durable-change bookkeeping.
 //! - `flow`: batching, pipelining, heartbeats, retransmission, proposal errors.
+//! - `snapshot`: §7 and Figure 13 (compaction, InstallSnapshot in chunks, restart from a
+//!   snapshot).
 //! - `properties`: whole clusters on `cluster`'s in-memory network — randomized safety and
-//!   liveness runs, fast backup in round trips, the lab's message budgets.
+//!   liveness runs (with and without snapshots), fast backup in round trips, the lab's message
+//!   budgets.
 
 mod cluster;
 mod commit;
@@ -17,3 +20,4 @@ mod helpers;
 mod log;
 mod properties;
 mod replication;
+mod snapshot;

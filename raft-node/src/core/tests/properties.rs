@@ -1,8 +1,8 @@
 //! Whole-cluster runs on the in-memory network (`cluster.rs`): randomized faults checking the
-//! safety properties of §5.2/§5.4 and liveness after healing, fast backup in round trips (§5.3),
-//! and the lab's message budgets.
+//! safety properties of §5.2/§5.4 and liveness after healing, with and without services that
+//! snapshot (§7), fast backup in round trips (§5.3), and the lab's message budgets.
 
-use super::cluster::{Cluster, Net};
+use super::cluster::{Cluster, Net, Stats};
 use super::helpers::{self, ms};
 use crate::core::{Config, HardState, Index, NodeId, Restored, Term, ENTRY_OVERHEAD};
 use rand::rngs::SmallRng;
@@ -34,16 +34,27 @@ fn commit_everywhere(c: &mut Cluster, command: Vec<u8>) -> Index {
 /// Client/fault steps per randomized run (each 1–20 ms of virtual time apart).
 const STEPS: usize = 3_000;
 
+/// A cluster with random faults and batch sizes; with `snapshots`, services snapshot every few
+/// entries, and snapshots span several InstallSnapshot chunks.
+fn random_cluster(members: u32, seed: u64, snapshots: bool, rng: &mut SmallRng) -> Cluster {
+    let net = Net::random(rng);
+    // Commands are 8 bytes: batches of 1 to 8 entries, so catching up takes several.
+    let max_append_bytes = rng.gen_range(1..=8) * (8 + ENTRY_OVERHEAD);
+    let mut c = Cluster::with_batches(members, seed, net, max_append_bytes);
+    if snapshots {
+        c.snapshot_every = Some(rng.gen_range(3..=15));
+        c.snapshot_len = rng.gen_range(16..=4 * max_append_bytes);
+    }
+    c
+}
+
 /// One randomized run: random faults, partitions (the lab's isolated-peer model), crashes and
 /// restarts while clients propose to every peer that claims leadership; then heal and check
 /// that everything committed is applied everywhere. Safety is checked on every effect by the
 /// cluster itself.
-fn chaos(members: u32, seed: u64) {
+fn chaos(members: u32, seed: u64, snapshots: bool) -> Stats {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let net = Net::random(&mut rng);
-    // Commands are 8 bytes: batches of 1 to 8 entries, so catching up takes several.
-    let max_append_bytes = rng.gen_range(1..=8) * (8 + ENTRY_OVERHEAD);
-    let mut c = Cluster::with_batches(members, seed, net, max_append_bytes);
+    let mut c = random_cluster(members, seed, snapshots, &mut rng);
     let mut command = 0u64;
     for _ in 0..STEPS {
         c.run_for(ms(rng.gen_range(1..20)));
@@ -74,6 +85,7 @@ fn chaos(members: u32, seed: u64) {
             peer.applied
         );
     }
+    c.stats
 }
 
 /// §5.2 Election Safety, §5.4 Leader Completeness and State Machine Safety, under loss,
@@ -81,7 +93,7 @@ fn chaos(members: u32, seed: u64) {
 #[test]
 fn randomized_faults_three_members() {
     for seed in 0..200 {
-        chaos(3, seed);
+        chaos(3, seed, false);
     }
 }
 
@@ -89,19 +101,32 @@ fn randomized_faults_three_members() {
 #[test]
 fn randomized_faults_five_members() {
     for seed in 1000..1200 {
-        chaos(5, seed);
+        chaos(5, seed, false);
     }
+}
+
+/// §7, Figure 13: the same safety and liveness when services snapshot every few entries, so
+/// peers that fall behind or restart catch up through InstallSnapshot (in several chunks,
+/// themselves lost, duplicated and reordered).
+#[test]
+fn randomized_faults_with_snapshots() {
+    let mut installs = 0;
+    for seed in 3000..3150 {
+        let stats = chaos(if seed % 2 == 0 { 3 } else { 5 }, seed, true);
+        installs += stats.snapshot_chunks;
+    }
+    assert!(
+        installs > 1000,
+        "only {installs} InstallSnapshot chunks sent"
+    );
 }
 
 /// The lab's TestFigure8(Unreliable)2C shape: leaders are crashed or cut off soon after they
 /// accept commands, so many terms leave uncommitted entries on minorities that later leaders
 /// must overwrite, and old-term entries sit on majorities (Figure 8).
-fn leader_churn(members: u32, seed: u64) {
+fn leader_churn(members: u32, seed: u64, snapshots: bool) {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let net = Net::random(&mut rng);
-    // Commands are 8 bytes: batches of 1 to 8 entries, so catching up takes several.
-    let max_append_bytes = rng.gen_range(1..=8) * (8 + ENTRY_OVERHEAD);
-    let mut c = Cluster::with_batches(members, seed, net, max_append_bytes);
+    let mut c = random_cluster(members, seed, snapshots, &mut rng);
     let mut command = 0u64;
     for _ in 0..STEPS / 3 {
         command += 1;
@@ -141,7 +166,15 @@ fn leader_churn(members: u32, seed: u64) {
 #[test]
 fn randomized_leader_churn_five_members() {
     for seed in 2000..2200 {
-        leader_churn(5, seed);
+        leader_churn(5, seed, false);
+    }
+}
+
+/// As above, with services snapshotting every few entries (§7).
+#[test]
+fn randomized_leader_churn_with_snapshots() {
+    for seed in 4000..4100 {
+        leader_churn(5, seed, true);
     }
 }
 

@@ -26,7 +26,7 @@ fn follower_appends_and_acknowledges() {
     let ready = r.take_ready();
     assert_eq!(appended(ready.persist), (None, entries(2, &[1, 1])));
     assert_eq!(ready.messages, vec![append_ok(1, 0, 1, 3)]);
-    assert_eq!(ready.apply, log(&[1]));
+    assert_eq!(ready.apply, applies(log(&[1])));
     assert_eq!(r.status().commit_index, 1);
     assert_eq!(r.status().leader, Some(0));
 }
@@ -134,7 +134,7 @@ fn follower_commits_only_what_the_request_matched() {
     // A late request with a smaller leader_commit never lowers it.
     r.step(append(0, 1, 2, (1, 1), vec![], 1), ms(0));
     assert_eq!(r.status().commit_index, 3);
-    assert_eq!(r.take_ready().apply, log(&[1, 1, 1]));
+    assert_eq!(r.take_ready().apply, applies(log(&[1, 1, 1])));
 }
 
 /// Figure 2, all servers: committed entries are applied in index order, each exactly once.
@@ -142,14 +142,14 @@ fn follower_commits_only_what_the_request_matched() {
 fn apply_is_in_order_and_gap_free() {
     let mut r = node(1, 3, 1, &[]);
     r.step(append(0, 1, 1, (0, 0), entries(1, &[1, 1, 1]), 1), ms(0));
-    assert_eq!(r.take_ready().apply, log(&[1]));
+    assert_eq!(r.take_ready().apply, applies(log(&[1])));
     r.step(append(0, 1, 1, (3, 1), vec![], 3), ms(1));
-    assert_eq!(r.take_ready().apply, entries(2, &[1, 1]));
+    assert_eq!(r.take_ready().apply, applies(entries(2, &[1, 1])));
     r.step(append(0, 1, 1, (3, 1), vec![], 3), ms(2));
     assert!(r.take_ready().apply.is_empty());
-    assert_eq!(r.applied_entries(2), &entries(2, &[1, 1])[..]);
-    assert_eq!(r.applied_entries(0), &log(&[1, 1, 1])[..]);
-    assert!(r.applied_entries(4).is_empty());
+    assert_eq!(r.applied(2), applies(entries(2, &[1, 1])));
+    assert_eq!(r.applied(0), applies(log(&[1, 1, 1])));
+    assert!(r.applied(4).is_empty());
 }
 
 /// The leader on the first AppendEntries sent to `to` after electing `leader`.
