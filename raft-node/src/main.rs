@@ -57,6 +57,10 @@ struct RunArgs {
     /// Seed of the election-timeout randomness (default: from the id and the clock).
     #[arg(long)]
     seed: Option<u64>,
+    /// Run a built-in service that digests the applied commands and snapshots the node at every
+    /// index that is a multiple of N (0: off; a control client snapshots instead).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    snapshot_every: Index,
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +175,7 @@ fn validate(args: RunArgs, default_seed: fn(u32) -> u64) -> Result<NodeConfig, S
         election_timeout_max: max,
         heartbeat: args.heartbeat,
         seed: args.seed.unwrap_or_else(|| default_seed(args.id)),
+        snapshot_every: args.snapshot_every,
     })
 }
 
@@ -400,6 +405,7 @@ mod tests {
         assert_eq!(c.election_timeout_max, Duration::from_millis(600));
         assert_eq!(c.heartbeat, Duration::from_millis(100));
         assert_eq!(c.seed, 42);
+        assert_eq!(c.snapshot_every, 0);
     }
 
     #[test]
@@ -410,12 +416,14 @@ mod tests {
             ("--election-timeout", "150ms..300ms"),
             ("--heartbeat", "50000us"),
             ("--seed", "7"),
+            ("--snapshot-every", "10"),
         ])
         .unwrap();
         assert_eq!(c.cluster_id, 9);
         assert_eq!(c.election_timeout_min, Duration::from_millis(150));
         assert_eq!(c.heartbeat, Duration::from_millis(50));
         assert_eq!(c.seed, 7);
+        assert_eq!(c.snapshot_every, 10);
     }
 
     #[test]

@@ -13,14 +13,16 @@
 //! effects out.
 
 mod control_server;
+mod digest_service;
 pub mod logging;
 mod peers;
 
 use crate::control::{NodeState, Request, Response};
-use crate::core::{Config, NodeId, ProposeError, Raft, Restored, Role, Status, Time};
+use crate::core::{Config, Index, NodeId, ProposeError, Raft, Restored, Role, Status, Time};
 use crate::storage::Storage;
 use control_server::{Close, Connection, ControlServer};
-use log::info;
+use digest_service::DigestService;
+use log::{error, info};
 use mio::{Events, Poll, Registry, Token, Waker};
 use peers::PeerSocket;
 use std::io::{self, Write};
@@ -53,6 +55,9 @@ pub struct NodeConfig {
     pub election_timeout_max: Duration,
     pub heartbeat: Duration,
     pub seed: u64,
+    /// Run the built-in digest service, snapshotting at every multiple of this index
+    /// (0: no built-in service; a control client snapshots instead).
+    pub snapshot_every: Index,
 }
 
 impl NodeConfig {
@@ -82,6 +87,15 @@ enum Stop {
 pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Result<()> {
     let origin = Instant::now();
     let raft = Raft::new(config.core_config(), restored, origin.elapsed());
+    let digest_service = (config.snapshot_every > 0).then(|| {
+        let mut service = DigestService::new(config.snapshot_every);
+        // Start from the restored snapshot; the entries after it are applied again as the
+        // node learns they are committed.
+        for item in raft.applied(0) {
+            service.apply(&item);
+        }
+        service
+    });
 
     let poll = Poll::new()?;
     let registry = poll.registry();
@@ -122,6 +136,7 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         storage,
         peers,
         control,
+        digest_service,
         origin,
         stop: None,
     };
@@ -135,6 +150,7 @@ struct Node {
     storage: Storage,
     peers: PeerSocket,
     control: ControlServer,
+    digest_service: Option<DigestService>,
     /// Time zero of the core's clock.
     origin: Instant,
     stop: Option<Stop>,
@@ -210,6 +226,16 @@ impl Node {
             self.peers.send(msg);
         }
         self.control.deliver(registry, &ready.apply);
+        if let Some(service) = &mut self.digest_service {
+            for item in &ready.apply {
+                if let Some((index, data)) = service.apply(item) {
+                    // Persisted with the next Ready.
+                    if let Err(e) = self.raft.snapshot(index, data) {
+                        error!("built-in service: {e}");
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }
