@@ -10,7 +10,7 @@ use std::thread::sleep;
 #[test]
 fn TestInitialElection2A() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2A): initial election");
 
     // is a leader elected?
@@ -37,7 +37,7 @@ fn TestInitialElection2A() {
 #[test]
 fn TestReElection2A() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2A): election after network failure");
 
     let leader1 = cfg.check_one_leader();
@@ -72,7 +72,7 @@ fn TestReElection2A() {
 #[test]
 fn TestManyElections2A() {
     let servers = 7;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2A): multiple elections");
 
     cfg.check_one_leader();

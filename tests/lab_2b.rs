@@ -6,19 +6,14 @@
 #![allow(non_snake_case)]
 
 use harness::timing::{election_timeout, ms};
-use harness::{cmd_as_int, cmd_int, rand_string, Tester};
+use harness::{cmd_as_int, cmd_int, rand_int, rand_string, Tester};
 use rand::Rng;
 use std::thread::sleep;
-
-/// The lab's rand.Int(): a non-negative random int.
-fn rand_int() -> i64 {
-    rand::thread_rng().gen_range(0..i64::MAX)
-}
 
 #[test]
 fn TestBasicAgree2B() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): basic agreement");
 
     for index in 1..=3 {
@@ -35,7 +30,7 @@ fn TestBasicAgree2B() {
 #[test]
 fn TestRPCBytes2B() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): RPC byte count");
 
     cfg.one(&cmd_int(99), servers, false);
@@ -62,7 +57,7 @@ fn TestRPCBytes2B() {
 #[test]
 fn TestFollowerFailure2B() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): test progressive failure of followers");
 
     cfg.one(&cmd_int(101), servers, false);
@@ -100,7 +95,7 @@ fn TestFollowerFailure2B() {
 #[test]
 fn TestLeaderFailure2B() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): test failure of leaders");
 
     cfg.one(&cmd_int(101), servers, false);
@@ -135,7 +130,7 @@ fn TestLeaderFailure2B() {
 #[test]
 fn TestFailAgree2B() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): agreement after follower reconnects");
 
     cfg.one(&cmd_int(101), servers, false);
@@ -166,7 +161,7 @@ fn TestFailAgree2B() {
 #[test]
 fn TestFailNoAgree2B() {
     let servers = 5;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): no agreement if too many followers disconnect");
 
     cfg.one(&cmd_int(10), servers, false);
@@ -207,7 +202,7 @@ fn TestFailNoAgree2B() {
 #[test]
 fn TestConcurrentStarts2B() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): concurrent Start()s");
 
     let mut success = false;
@@ -278,7 +273,7 @@ fn TestConcurrentStarts2B() {
 #[test]
 fn TestRejoin2B() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): rejoin of partitioned leader");
 
     cfg.one(&cmd_int(101), servers, true);
@@ -314,7 +309,7 @@ fn TestRejoin2B() {
 #[test]
 fn TestBackup2B() {
     let servers = 5;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): leader backs up quickly over incorrect follower logs");
 
     cfg.one(&cmd_int(rand_int()), servers, true);
@@ -384,7 +379,7 @@ fn TestBackup2B() {
 #[test]
 fn TestCount2B() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2B): RPC counts aren't too high");
 
     // The lab's rpcs(): RPCs handled by all servers; here datagrams delivered, compared with

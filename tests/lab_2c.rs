@@ -4,15 +4,10 @@
 #![allow(non_snake_case)]
 
 use harness::timing::{election_timeout, ms};
-use harness::{cmd_as_int, cmd_int, Tester};
+use harness::{cmd_as_int, cmd_int, rand_int, Tester};
 use rand::Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::sleep;
-
-/// The lab's rand.Int(): a non-negative random int.
-fn rand_int() -> i64 {
-    rand::thread_rng().gen_range(0..i64::MAX)
-}
 
 /// The Figure 8 tests' pause: with probability 1/10 up to half an election timeout, otherwise
 /// up to 13 ms.
@@ -30,7 +25,7 @@ fn figure8_pause() {
 #[test]
 fn TestPersist12C() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2C): basic persistence");
 
     cfg.one(&cmd_int(11), servers, true);
@@ -74,7 +69,7 @@ fn TestPersist12C() {
 #[test]
 fn TestPersist22C() {
     let servers = 5;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2C): more persistence");
 
     let mut index = 1;
@@ -118,7 +113,7 @@ fn TestPersist22C() {
 #[test]
 fn TestPersist32C() {
     let servers = 3;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2C): partitioned leader and one follower crash, leader restarts");
 
     cfg.one(&cmd_int(101), 3, true);
@@ -153,7 +148,7 @@ fn TestPersist32C() {
 #[test]
 fn TestFigure82C() {
     let servers = 5;
-    let cfg = Tester::new(servers, false);
+    let cfg = Tester::new(servers, false, false);
     cfg.begin("Test (2C): Figure 8");
 
     cfg.one(&cmd_int(rand_int()), 1, true);
@@ -199,7 +194,7 @@ fn TestFigure82C() {
 #[test]
 fn TestUnreliableAgree2C() {
     let servers = 5;
-    let cfg = Tester::new(servers, true);
+    let cfg = Tester::new(servers, true, false);
     cfg.begin("Test (2C): unreliable agreement");
 
     std::thread::scope(|s| {
@@ -224,7 +219,7 @@ fn TestUnreliableAgree2C() {
 #[test]
 fn TestFigure8Unreliable2C() {
     let servers = 5;
-    let cfg = Tester::new(servers, true);
+    let cfg = Tester::new(servers, true, false);
     cfg.begin("Test (2C): Figure 8 (unreliable)");
 
     let mut rng = rand::thread_rng();
@@ -272,7 +267,7 @@ fn TestFigure8Unreliable2C() {
 
 fn internal_churn(unreliable: bool) {
     let servers = 5;
-    let cfg = Tester::new(servers, unreliable);
+    let cfg = Tester::new(servers, unreliable, false);
     if unreliable {
         cfg.begin("Test (2C): unreliable churn");
     } else {

@@ -1,16 +1,21 @@
-//! The lab's apply-channel checker (config.go `checkLogs` / `applier`): every node must apply
-//! the same command at each index, in order, without gaps.
+//! The lab's apply-channel checkers (config.go `checkLogs`, `applier`, `applierSnap`): every
+//! node must apply the same command at each index, in order, without gaps.
 //!
 //! One thread per node incarnation reads that node's apply stream. What each node applied is
 //! kept across crashes and restarts (a restarted node re-applies from its restart point and must
-//! agree with what it and everyone else applied before).
+//! agree with what it and everyone else applied before). In snapshot mode the tester plays the
+//! service: it snapshots every [`SNAPSHOT_INTERVAL`] entries and ingests the snapshots a node
+//! hands it.
 
-use crate::node_client::ApplyStream;
-use raft_node::control::ApplyMsg;
+use crate::node_client::{Applied, ApplyStream, NodeClient};
+use raft_node::control::{ApplyMsg, SnapshotMsg};
 use raft_node::core::Index;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+/// config.go SnapShotInterval: the tester snapshots after applying index i when (i+1) % 10 == 0.
+pub const SNAPSHOT_INTERVAL: Index = 10;
 
 #[derive(Default)]
 struct Inner {
@@ -18,6 +23,8 @@ struct Inner {
     logs: Vec<HashMap<Index, Vec<u8>>>,
     /// The first apply error seen on each node (the lab fails the test with it).
     apply_err: Vec<Option<String>>,
+    /// Snapshot mode: the last index each node's service applied.
+    last_applied: Vec<Index>,
     /// The highest index any node applied.
     max_index: Index,
 }
@@ -34,31 +41,42 @@ impl ApplyLog {
             inner: Arc::new(Mutex::new(Inner {
                 logs: vec![HashMap::new(); n],
                 apply_err: vec![None; n],
+                last_applied: vec![0; n],
                 max_index: 0,
             })),
         }
     }
 
     /// Spawns the reader of node `i`'s apply stream; it ends when the node goes away.
-    pub fn spawn_applier(&self, i: usize, mut stream: ApplyStream) -> JoinHandle<()> {
+    /// With `snapshots`, it is config.go's `applierSnap` and snapshots node i through that
+    /// client; without, it is `applier`.
+    pub fn spawn_applier(
+        &self,
+        i: usize,
+        mut stream: ApplyStream,
+        snapshots: Option<NodeClient>,
+    ) -> JoinHandle<()> {
         let log = self.clone();
+        log.inner.lock().unwrap().last_applied[i] = 0;
         std::thread::Builder::new()
             .name(format!("applier-{i}"))
             .spawn(move || loop {
-                match stream.next_apply() {
-                    Ok(Some(msg)) => {
-                        if let Err(e) = log.record(i, &msg) {
-                            eprintln!("apply error: {e}");
-                            log.inner.lock().unwrap().apply_err[i].get_or_insert(e);
-                            return;
-                        }
-                    }
+                let result = match stream.next_apply() {
+                    Ok(Some(Applied::Command(m))) => match &snapshots {
+                        None => log.record(i, &m),
+                        Some(client) => log.record_in_order(i, &m, client),
+                    },
+                    Ok(Some(Applied::Snapshot(s))) => match snapshots {
+                        None => Ok(()), // the lab's applier ignores what is not a command
+                        Some(_) => log.ingest_snapshot(i, &s),
+                    },
                     Ok(None) => return,
-                    Err(e) => {
-                        let e = format!("server {i} apply stream failed: {e}");
-                        log.inner.lock().unwrap().apply_err[i].get_or_insert(e);
-                        return;
-                    }
+                    Err(e) => Err(format!("server {i} apply stream failed: {e}")),
+                };
+                if let Err(e) = result {
+                    eprintln!("apply error: {e}");
+                    log.inner.lock().unwrap().apply_err[i].get_or_insert(e);
+                    return;
                 }
             })
             .expect("spawn applier thread")
@@ -87,6 +105,50 @@ impl ApplyLog {
         if m.index > 1 && !prev_ok {
             return Err(format!("server {i} apply out of order {}", m.index));
         }
+        Ok(())
+    }
+
+    /// config.go `applierSnap` for a command: strictly the next index, then `checkLogs`, then a
+    /// snapshot every SNAPSHOT_INTERVAL entries, taken synchronously like the lab's.
+    fn record_in_order(&self, i: usize, m: &ApplyMsg, client: &NodeClient) -> Result<(), String> {
+        let expected = self.inner.lock().unwrap().last_applied[i] + 1;
+        if m.index != expected {
+            return Err(format!(
+                "server {i} apply out of order, expected index {expected}, got {}",
+                m.index
+            ));
+        }
+        self.record(i, m)?;
+        let snapshot = {
+            let mut inner = self.inner.lock().unwrap();
+            inner.last_applied[i] = m.index;
+            ((m.index + 1) % SNAPSHOT_INTERVAL == 0)
+                .then(|| encode_snapshot(m.index, &inner.logs[i]))
+                .transpose()?
+        };
+        if let Some(data) = snapshot {
+            client
+                .snapshot(m.index, data)
+                .map_err(|e| format!("server {i} Snapshot({}) failed: {e}", m.index))?;
+        }
+        Ok(())
+    }
+
+    /// config.go `ingestSnap`: the snapshot replaces what node i's service holds.
+    fn ingest_snapshot(&self, i: usize, s: &SnapshotMsg) -> Result<(), String> {
+        let (index, commands) =
+            decode_snapshot(&s.data).ok_or_else(|| format!("server {i} snapshot decode error"))?;
+        if index != s.index {
+            return Err(format!("server {i} snapshot doesn't match m.SnapshotIndex"));
+        }
+        let mut inner = self.inner.lock().unwrap();
+        inner.logs[i] = commands
+            .into_iter()
+            .enumerate()
+            .map(|(j, c)| (j as Index + 1, c))
+            .collect();
+        inner.last_applied[i] = index;
+        inner.max_index = inner.max_index.max(index);
         Ok(())
     }
 
@@ -122,6 +184,35 @@ impl ApplyLog {
     pub fn max_index(&self) -> Index {
         self.inner.lock().unwrap().max_index
     }
+}
+
+/// The tester's snapshot: the last included index, then commands 1..=index, each length-prefixed
+/// (the lab's: labgob of the index and the list of commands).
+fn encode_snapshot(index: Index, log: &HashMap<Index, Vec<u8>>) -> Result<Vec<u8>, String> {
+    let mut data = index.to_be_bytes().to_vec();
+    for j in 1..=index {
+        let cmd = log
+            .get(&j)
+            .ok_or_else(|| format!("snapshot at {index}: the service never applied index {j}"))?;
+        data.extend_from_slice(&(cmd.len() as u32).to_be_bytes());
+        data.extend_from_slice(cmd);
+    }
+    Ok(data)
+}
+
+fn decode_snapshot(mut data: &[u8]) -> Option<(Index, Vec<Vec<u8>>)> {
+    fn take<'a>(data: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (data.get(..n)?, data.get(n..)?);
+        *data = rest;
+        Some(head)
+    }
+    let index = Index::from_be_bytes(take(&mut data, 8)?.try_into().ok()?);
+    let mut commands = Vec::new();
+    while !data.is_empty() {
+        let len = u32::from_be_bytes(take(&mut data, 4)?.try_into().ok()?) as usize;
+        commands.push(take(&mut data, len)?.to_vec());
+    }
+    (commands.len() as Index == index).then_some((index, commands))
 }
 
 /// A command as the lab prints it: the int or string it encodes, shortened.
@@ -183,5 +274,44 @@ mod tests {
         log.record(0, &msg(2, "2")).unwrap();
         log.record(0, &msg(1, "1")).unwrap();
         log.record(0, &msg(2, "2")).unwrap();
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_replace_the_service_state() {
+        let log = ApplyLog::new(2);
+        for j in 1..=3 {
+            log.record(0, &msg(j, &format!("{}", j * 10))).unwrap();
+        }
+        let data = encode_snapshot(3, &log.inner.lock().unwrap().logs[0]).unwrap();
+        assert_eq!(
+            decode_snapshot(&data),
+            Some((3, vec![b"10".to_vec(), b"20".to_vec(), b"30".to_vec()]))
+        );
+        let snap = SnapshotMsg {
+            index: 3,
+            term: 1,
+            data,
+        };
+        log.ingest_snapshot(1, &snap).unwrap();
+        assert_eq!(log.committed(3).unwrap(), (2, Some(b"30".to_vec())));
+        assert_eq!(log.inner.lock().unwrap().last_applied[1], 3);
+    }
+
+    #[test]
+    fn a_snapshot_that_does_not_match_its_index_is_an_error() {
+        let log = ApplyLog::new(1);
+        let mut data = encode_snapshot(0, &HashMap::new()).unwrap();
+        assert!(decode_snapshot(&data[..7]).is_none());
+        data.extend_from_slice(&[0, 0, 0, 1, b'x']);
+        let snap = SnapshotMsg {
+            index: 0,
+            term: 1,
+            data,
+        };
+        // One command but index 0: the encoding itself is inconsistent.
+        assert_eq!(
+            log.ingest_snapshot(0, &snap).unwrap_err(),
+            "server 0 snapshot decode error"
+        );
     }
 }

@@ -9,4 +9,4 @@ pub mod proxy;
 pub mod tester;
 pub mod timing;
 
-pub use tester::{cmd_as_int, cmd_int, rand_string, Tester};
+pub use tester::{cmd_as_int, cmd_int, rand_int, rand_string, Tester};

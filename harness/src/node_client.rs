@@ -1,6 +1,8 @@
 //! A blocking client for one node's control channel (never through the proxy).
 
-use raft_node::control::{read_frame, write_frame, ApplyMsg, NodeState, Request, Response};
+use raft_node::control::{
+    read_frame, write_frame, ApplyMsg, NodeState, Request, Response, SnapshotMsg,
+};
 use raft_node::core::{Index, Term};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -58,6 +60,14 @@ impl NodeClient {
         }
     }
 
+    /// The lab's `Snapshot(index, data)`: the service's state through `index`.
+    pub fn snapshot(&self, index: Index, data: Vec<u8>) -> io::Result<()> {
+        match self.call(&Request::Snapshot { index, data })? {
+            Response::SnapshotTaken => Ok(()),
+            other => Err(unexpected("Snapshot", &other)),
+        }
+    }
+
     pub fn shutdown(&self) -> io::Result<()> {
         match self.call(&Request::Shutdown)? {
             Response::ShuttingDown => Ok(()),
@@ -90,6 +100,12 @@ impl NodeClient {
     }
 }
 
+/// One item of a node's apply stream: the lab's ApplyMsg with CommandValid or SnapshotValid.
+pub enum Applied {
+    Command(ApplyMsg),
+    Snapshot(SnapshotMsg),
+}
+
 /// The applied entries of one node incarnation, in order; ends when the node dies.
 pub struct ApplyStream {
     stream: TcpStream,
@@ -97,9 +113,10 @@ pub struct ApplyStream {
 
 impl ApplyStream {
     /// The next applied entry, or `None` once the node has gone away.
-    pub fn next_apply(&mut self) -> io::Result<Option<ApplyMsg>> {
+    pub fn next_apply(&mut self) -> io::Result<Option<Applied>> {
         match read_frame::<Response>(&mut self.stream) {
-            Ok(Response::Apply(msg)) => Ok(Some(msg)),
+            Ok(Response::Apply(msg)) => Ok(Some(Applied::Command(msg))),
+            Ok(Response::ApplySnapshot(msg)) => Ok(Some(Applied::Snapshot(msg))),
             Ok(other) => Err(unexpected("Subscribe", &other)),
             Err(e) if is_disconnect(&e) => Ok(None),
             Err(e) => Err(e),

@@ -29,6 +29,11 @@ pub fn cmd_as_int(cmd: &[u8]) -> Option<i64> {
     std::str::from_utf8(cmd).ok()?.parse().ok()
 }
 
+/// The lab's rand.Int(): a non-negative random int.
+pub fn rand_int() -> i64 {
+    rand::thread_rng().gen_range(0..i64::MAX)
+}
+
 /// The lab's randstring(n): n random base64 characters.
 pub fn rand_string(n: usize) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -57,11 +62,14 @@ pub struct Tester {
     created: Instant,
     begin: Mutex<Option<Begin>>,
     finished: AtomicBool,
+    /// Lab 2D: the appliers snapshot (config.go applierSnap).
+    snapshot: bool,
 }
 
 impl Tester {
-    /// config.go make_config: n nodes and a proxy, all connected.
-    pub fn new(n: usize, unreliable: bool) -> Tester {
+    /// config.go make_config: n nodes and a proxy, all connected. With `snapshot` the tester
+    /// is the service of lab 2D: it snapshots every 10 entries and ingests snapshots.
+    pub fn new(n: usize, unreliable: bool, snapshot: bool) -> Tester {
         let name = std::thread::current()
             .name()
             .unwrap_or("cluster")
@@ -84,6 +92,7 @@ impl Tester {
             created: Instant::now(),
             begin: Mutex::new(None),
             finished: AtomicBool::new(false),
+            snapshot,
         };
         for i in 0..n {
             tester.attach_applier(i);
@@ -335,6 +344,16 @@ impl Tester {
         self.proxy.set_long_reordering(on);
     }
 
+    /// config.go LogSize: the largest persisted Raft state (state + log files, not the
+    /// snapshot) of any running node, as each node measures its own data dir.
+    pub fn log_size(&self) -> u64 {
+        (0..self.n)
+            .filter_map(|i| self.clients[i].get_state().ok())
+            .map(|s| s.raft_state_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Datagrams that entered the proxy since the cluster started (the lab's rpcTotal × 2).
     pub fn datagrams_total(&self) -> u64 {
         self.proxy.totals().0
@@ -354,7 +373,10 @@ impl Tester {
         let stream = self.clients[i]
             .subscribe(1)
             .unwrap_or_else(|e| panic!("cannot subscribe to node {i}'s applies: {e}"));
-        let handle = self.applies.spawn_applier(i, stream);
+        let snapshots = self
+            .snapshot
+            .then(|| NodeClient::new(self.clients[i].addr()));
+        let handle = self.applies.spawn_applier(i, stream, snapshots);
         self.appliers.lock().unwrap().push(handle);
     }
 }
