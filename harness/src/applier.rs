@@ -122,7 +122,8 @@ impl ApplyLog {
         let snapshot = {
             let mut inner = self.inner.lock().unwrap();
             inner.last_applied[i] = m.index;
-            ((m.index + 1) % SNAPSHOT_INTERVAL == 0)
+            (m.index + 1)
+                .is_multiple_of(SNAPSHOT_INTERVAL)
                 .then(|| encode_snapshot(m.index, &inner.logs[i]))
                 .transpose()?
         };
