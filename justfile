@@ -21,7 +21,7 @@ test *ARGS: build
 cluster N="5": build
     @RUST_LOG="${RUST_LOG:-info}" {{bin}}/raft-lab cluster "$1"
 
-# Table of the running cluster's nodes: role, term, leader, commit, applied, log length
+# Table of the running cluster's nodes: role, term, leader, commit, applied, log, snapshot, disk
 status: build
     @{{bin}}/raft-lab status
 

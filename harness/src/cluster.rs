@@ -76,6 +76,9 @@ pub struct Cluster {
     n: usize,
     cluster_id: u64,
     timers: NodeTimers,
+    /// `raft-node --snapshot-every`: 0 when the harness is the service (it snapshots through
+    /// the control channel), N for the node's own service.
+    snapshot_every: u64,
     layout: Layout,
     output: Output,
     run_dir: RunDir,
@@ -88,18 +91,32 @@ impl Cluster {
     /// Starts netproxy (all links up, reliable) and `n` nodes on a fresh port block, and waits
     /// until each answers. `name` labels the run directory that holds logs and data dirs.
     pub fn launch(name: &str, n: usize, timers: NodeTimers) -> io::Result<Cluster> {
+        Cluster::launch_with_service(name, n, timers, 0)
+    }
+
+    /// As [`Cluster::launch`], with each node's built-in service snapshotting it every
+    /// `snapshot_every` applied entries (0: never).
+    pub fn launch_with_service(
+        name: &str,
+        n: usize,
+        timers: NodeTimers,
+        snapshot_every: u64,
+    ) -> io::Result<Cluster> {
         let block = PortBlock::reserve()?;
         let layout = Layout::in_block(n, &block);
         let run_dir = RunDir::create(name)?;
-        Cluster::spawn_all(layout, Output::Files, run_dir, Some(block), timers)
+        let output = Output::Files;
+        Cluster::spawn_all(layout, output, run_dir, Some(block), timers, snapshot_every)
     }
 
     /// Starts netproxy and `n` nodes on the well-known ports with their data under `data_root`
-    /// (kept across runs) and their logs on this terminal: `just cluster`.
+    /// (kept across runs), their logs on this terminal, and their built-in service snapshotting
+    /// every `snapshot_every` entries: `just cluster`.
     pub fn launch_foreground(
         n: usize,
         data_root: &Path,
         timers: NodeTimers,
+        snapshot_every: u64,
     ) -> io::Result<Cluster> {
         std::fs::create_dir_all(data_root)?;
         let run_dir = RunDir {
@@ -113,6 +130,7 @@ impl Cluster {
             run_dir,
             None,
             timers,
+            snapshot_every,
         )
     }
 
@@ -122,6 +140,7 @@ impl Cluster {
         run_dir: RunDir,
         ports: Option<PortBlock>,
         timers: NodeTimers,
+        snapshot_every: u64,
     ) -> io::Result<Cluster> {
         let n = layout.nodes.len();
         assert!(
@@ -133,6 +152,7 @@ impl Cluster {
             n,
             cluster_id: if ports.is_some() { rand::random() } else { 1 },
             timers,
+            snapshot_every,
             layout,
             output,
             run_dir,
@@ -239,7 +259,8 @@ impl Cluster {
                     t.election_max.as_micros()
                 ),
             ])
-            .args(["--heartbeat", &format!("{}us", t.heartbeat.as_micros())]);
+            .args(["--heartbeat", &format!("{}us", t.heartbeat.as_micros())])
+            .args(["--snapshot-every", &self.snapshot_every.to_string()]);
         spawn_logged(cmd, &format!("node {i}"), &self.output, &self.run_dir)
     }
 

@@ -28,6 +28,9 @@ enum Cmd {
         /// Where the nodes keep their data (one node-N directory each).
         #[arg(long, default_value = ".raft-lab")]
         data_dir: PathBuf,
+        /// Each node's built-in service snapshots it every N applied entries (0: never).
+        #[arg(long, default_value_t = 100)]
+        snapshot_every: u64,
     },
     /// Print a table of the running cluster's nodes.
     Status,
@@ -38,7 +41,11 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Cluster { nodes, data_dir } => run_cluster(nodes as usize, data_dir),
+        Cmd::Cluster {
+            nodes,
+            data_dir,
+            snapshot_every,
+        } => run_cluster(nodes as usize, data_dir, snapshot_every),
         Cmd::Status => status(),
         Cmd::Submit { text } => submit(text),
     };
@@ -51,15 +58,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_cluster(n: usize, data_dir: PathBuf) -> Result<(), String> {
+fn run_cluster(n: usize, data_dir: PathBuf, snapshot_every: u64) -> Result<(), String> {
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
 
-    let mut cluster = Cluster::launch_foreground(n, &data_dir, NodeTimers::scaled())
-        .map_err(|e| format!("cannot start the cluster: {e}"))?;
+    let mut cluster =
+        Cluster::launch_foreground(n, &data_dir, NodeTimers::scaled(), snapshot_every)
+            .map_err(|e| format!("cannot start the cluster: {e}"))?;
     let layout = Layout::well_known(n);
     eprintln!(
         "raft-lab: {n} nodes up (UDP {}..., control {}...), netproxy control {}, data in {}",
@@ -110,20 +118,22 @@ fn status() -> Result<(), String> {
         );
     }
     println!(
-        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}",
-        "node", "role", "term", "leader", "commit", "applied", "log"
+        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}",
+        "node", "role", "term", "leader", "commit", "applied", "log", "snapshot", "disk"
     );
     for (i, state) in states.iter().enumerate() {
         match state {
             Some(s) => println!(
-                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}",
+                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}",
                 i,
                 format!("{:?}", s.role),
                 s.term,
                 s.leader.map_or("-".to_string(), |l| l.to_string()),
                 s.commit_index,
                 s.last_applied,
-                s.last_log_index
+                s.last_log_index,
+                s.snapshot_index,
+                s.raft_state_bytes
             ),
             None => println!("{i:>4}  down"),
         }
