@@ -212,6 +212,16 @@ impl Cluster {
         }
     }
 
+    /// Node i's process id, if it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].as_ref().map(Child::id)
+    }
+
+    /// The directory of node i's durable state.
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.run_dir.path.join(format!("node-{i}"))
+    }
+
     /// Process ids of the proxy and of every running node.
     pub fn pids(&self) -> Vec<u32> {
         std::iter::once(self.proxy.id())
@@ -240,7 +250,7 @@ impl Cluster {
 
     fn spawn_node(&self, i: usize) -> io::Result<Child> {
         let faces = join(&self.layout.faces);
-        let data_dir = self.run_dir.path.join(format!("node-{i}"));
+        let data_dir = self.data_dir(i);
         let t = &self.timers;
         let mut cmd = Command::new(binary("raft-node")?);
         cmd.arg("run")
