@@ -11,6 +11,7 @@ use crate::timing::{self, NodeTimers};
 use raft_node::core::{Index, Term};
 use rand::Rng;
 use std::collections::BTreeMap;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::thread::{sleep, JoinHandle};
@@ -160,13 +161,13 @@ impl Tester {
 
     /// `rafts[i].GetState()`: `None` if node i is down or does not answer.
     pub fn get_state(&self, i: usize) -> Option<(Term, bool)> {
-        let s = self.clients[i].get_state().ok()?;
+        let s = answer(i, self.clients[i].get_state())?;
         Some((s.term, s.is_leader))
     }
 
     /// `rafts[i].Start(cmd)`: `Some((index, term))` if node i is leader and accepted it.
     pub fn start(&self, i: usize, cmd: &[u8]) -> Option<(Index, Term)> {
-        self.clients[i].start(cmd).ok().flatten()
+        answer(i, self.clients[i].start(cmd)).flatten()
     }
 
     /// config.go checkOneLeader.
@@ -397,5 +398,20 @@ impl Drop for Tester {
         {
             let _ = handle.join();
         }
+    }
+}
+
+/// A control call's result as the lab sees it: a node that cannot be reached answers nothing,
+/// like a crashed raft. An answer that does not decode is no network fault but a harness and a
+/// node that disagree on the protocol, most often a stale binary: that fails the test loudly.
+fn answer<T>(i: usize, result: io::Result<T>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => panic!(
+            "node {i} answered in a form the harness does not understand ({e}); is \
+             target/debug/raft-node older than the harness? build it: cargo build --workspace \
+             --bins ('just test' does)"
+        ),
+        Err(_) => None,
     }
 }
