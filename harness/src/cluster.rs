@@ -72,13 +72,32 @@ enum Output {
     Terminal,
 }
 
+/// How every node of a cluster runs, beyond its ports and data dir.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeOptions {
+    pub timers: NodeTimers,
+    /// `raft-node --snapshot-every`: 0 when the harness is the service (it snapshots through
+    /// the control channel), N for the node's own service.
+    pub snapshot_every: u64,
+    /// `raft-node --sync-every-entry`: group commit forced off (benchmarks only).
+    pub sync_every_entry: bool,
+}
+
+impl NodeOptions {
+    /// The nodes the lab's tests run: scaled lab timers, the harness as the service.
+    pub fn lab() -> NodeOptions {
+        NodeOptions {
+            timers: NodeTimers::scaled(),
+            snapshot_every: 0,
+            sync_every_entry: false,
+        }
+    }
+}
+
 pub struct Cluster {
     n: usize,
     cluster_id: u64,
-    timers: NodeTimers,
-    /// `raft-node --snapshot-every`: 0 when the harness is the service (it snapshots through
-    /// the control channel), N for the node's own service.
-    snapshot_every: u64,
+    options: NodeOptions,
     layout: Layout,
     output: Output,
     run_dir: RunDir,
@@ -91,32 +110,27 @@ impl Cluster {
     /// Starts netproxy (all links up, reliable) and `n` nodes on a fresh port block, and waits
     /// until each answers. `name` labels the run directory that holds logs and data dirs.
     pub fn launch(name: &str, n: usize, timers: NodeTimers) -> io::Result<Cluster> {
-        Cluster::launch_with_service(name, n, timers, 0)
+        let options = NodeOptions {
+            timers,
+            ..NodeOptions::lab()
+        };
+        Cluster::launch_with(name, n, options)
     }
 
-    /// As [`Cluster::launch`], with each node's built-in service snapshotting it every
-    /// `snapshot_every` applied entries (0: never).
-    pub fn launch_with_service(
-        name: &str,
-        n: usize,
-        timers: NodeTimers,
-        snapshot_every: u64,
-    ) -> io::Result<Cluster> {
+    /// As [`Cluster::launch`], with nodes run as `options` say.
+    pub fn launch_with(name: &str, n: usize, options: NodeOptions) -> io::Result<Cluster> {
         let block = PortBlock::reserve()?;
         let layout = Layout::in_block(n, &block);
         let run_dir = RunDir::create(name)?;
-        let output = Output::Files;
-        Cluster::spawn_all(layout, output, run_dir, Some(block), timers, snapshot_every)
+        Cluster::spawn_all(layout, Output::Files, run_dir, Some(block), options)
     }
 
     /// Starts netproxy and `n` nodes on the well-known ports with their data under `data_root`
-    /// (kept across runs), their logs on this terminal, and their built-in service snapshotting
-    /// every `snapshot_every` entries: `just cluster`.
+    /// (kept across runs) and their logs on this terminal: `just cluster`.
     pub fn launch_foreground(
         n: usize,
         data_root: &Path,
-        timers: NodeTimers,
-        snapshot_every: u64,
+        options: NodeOptions,
     ) -> io::Result<Cluster> {
         std::fs::create_dir_all(data_root)?;
         let run_dir = RunDir {
@@ -129,8 +143,7 @@ impl Cluster {
             Output::Terminal,
             run_dir,
             None,
-            timers,
-            snapshot_every,
+            options,
         )
     }
 
@@ -139,8 +152,7 @@ impl Cluster {
         output: Output,
         run_dir: RunDir,
         ports: Option<PortBlock>,
-        timers: NodeTimers,
-        snapshot_every: u64,
+        options: NodeOptions,
     ) -> io::Result<Cluster> {
         let n = layout.nodes.len();
         assert!(
@@ -151,8 +163,7 @@ impl Cluster {
         let mut cluster = Cluster {
             n,
             cluster_id: if ports.is_some() { rand::random() } else { 1 },
-            timers,
-            snapshot_every,
+            options,
             layout,
             output,
             run_dir,
@@ -251,7 +262,7 @@ impl Cluster {
     fn spawn_node(&self, i: usize) -> io::Result<Child> {
         let faces = join(&self.layout.faces);
         let data_dir = self.data_dir(i);
-        let t = &self.timers;
+        let t = &self.options.timers;
         let mut cmd = Command::new(binary("raft-node")?);
         cmd.arg("run")
             .args(["--id", &i.to_string()])
@@ -270,7 +281,10 @@ impl Cluster {
                 ),
             ])
             .args(["--heartbeat", &format!("{}us", t.heartbeat.as_micros())])
-            .args(["--snapshot-every", &self.snapshot_every.to_string()]);
+            .args(["--snapshot-every", &self.options.snapshot_every.to_string()]);
+        if self.options.sync_every_entry {
+            cmd.arg("--sync-every-entry");
+        }
         spawn_logged(cmd, &format!("node {i}"), &self.output, &self.run_dir)
     }
 

@@ -1,9 +1,8 @@
 //! Lab 2D's promise for long-running nodes: with a snapshot every 100 entries, 100,000 commands
 //! leave every node's log, data dir and memory within fixed bounds.
 
-use harness::cluster::Cluster;
+use harness::cluster::{Cluster, NodeOptions};
 use harness::node_client::NodeClient;
-use harness::timing::NodeTimers;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -54,8 +53,11 @@ fn resident_bytes(pid: u32) -> u64 {
 #[test]
 fn a_hundred_thousand_commands_leave_log_disk_and_memory_bounded() {
     let n = 3;
-    let cluster =
-        Cluster::launch_with_service("soak", n, NodeTimers::scaled(), SNAPSHOT_EVERY).unwrap();
+    let options = NodeOptions {
+        snapshot_every: SNAPSHOT_EVERY,
+        ..NodeOptions::lab()
+    };
+    let cluster = Cluster::launch_with("soak", n, options).unwrap();
     let clients: Vec<NodeClient> = (0..n).map(|i| cluster.client(i)).collect();
     let deadline = Instant::now() + Duration::from_secs(240);
 

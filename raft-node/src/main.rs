@@ -61,6 +61,10 @@ struct RunArgs {
     /// index that is a multiple of N (0: off; a control client snapshots instead).
     #[arg(long, value_name = "N", default_value_t = 0)]
     snapshot_every: Index,
+    /// Force group commit off: sync each log entry on its own instead of everything a loop
+    /// iteration changed at once (for measuring what group commit buys).
+    #[arg(long)]
+    sync_every_entry: bool,
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +180,7 @@ fn validate(args: RunArgs, default_seed: fn(u32) -> u64) -> Result<NodeConfig, S
         heartbeat: args.heartbeat,
         seed: args.seed.unwrap_or_else(|| default_seed(args.id)),
         snapshot_every: args.snapshot_every,
+        sync_every_entry: args.sync_every_entry,
     })
 }
 

@@ -18,7 +18,9 @@ pub mod logging;
 mod peers;
 
 use crate::control::{NodeState, Request, Response};
-use crate::core::{Config, Index, NodeId, ProposeError, Raft, Restored, Role, Status, Time};
+use crate::core::{
+    Config, Index, NodeId, Persist, ProposeError, Raft, Restored, Role, Status, Time,
+};
 use crate::storage::Storage;
 use control_server::{Close, Connection, ControlServer};
 use digest_service::DigestService;
@@ -58,6 +60,9 @@ pub struct NodeConfig {
     /// Run the built-in digest service, snapshotting at every multiple of this index
     /// (0: no built-in service; a control client snapshots instead).
     pub snapshot_every: Index,
+    /// Group commit forced off: one sync per log entry instead of one per loop iteration. Only
+    /// for measuring what group commit buys (`just bench`).
+    pub sync_every_entry: bool,
 }
 
 impl NodeConfig {
@@ -134,6 +139,7 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
     let mut node = Node {
         raft,
         storage,
+        sync_every_entry: config.sync_every_entry,
         peers,
         control,
         digest_service,
@@ -148,6 +154,7 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
 struct Node {
     raft: Raft,
     storage: Storage,
+    sync_every_entry: bool,
     peers: PeerSocket,
     control: ControlServer,
     digest_service: Option<DigestService>,
@@ -218,9 +225,11 @@ impl Node {
     /// iteration (group commit).
     fn process_ready(&mut self, registry: &Registry) -> io::Result<()> {
         let ready = self.raft.take_ready();
-        if let Some(persist) = &ready.persist {
-            self.storage.stage(persist).map_err(io::Error::other)?;
-            self.storage.sync().map_err(io::Error::other)?;
+        if let Some(persist) = ready.persist {
+            for part in self.sync_units(persist) {
+                self.storage.stage(&part).map_err(io::Error::other)?;
+                self.storage.sync().map_err(io::Error::other)?;
+            }
         }
         for msg in &ready.messages {
             self.peers.send(msg);
@@ -237,6 +246,21 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// What one sync covers: the whole iteration's changes (group commit), or with
+    /// `sync_every_entry` one appended entry each, the first also carrying the other changes.
+    fn sync_units(&self, mut persist: Persist) -> Vec<Persist> {
+        if !self.sync_every_entry || persist.append.len() <= 1 {
+            return vec![persist];
+        }
+        let rest = persist.append.split_off(1);
+        std::iter::once(persist)
+            .chain(rest.into_iter().map(|entry| Persist {
+                append: vec![entry],
+                ..Persist::default()
+            }))
+            .collect()
     }
 }
 

@@ -80,6 +80,20 @@ pub fn failover_rows(rounds: &[Round], target: Duration) -> Vec<Row> {
     ]
 }
 
+/// The same throughput and latency figures with group commit forced off (one fsync per entry),
+/// so the table shows what group commit buys.
+pub fn group_commit_off_rows(o: &Outcome, p: &Percentiles) -> Vec<Row> {
+    vec![
+        Row::new(
+            "group commit off (sync per entry): throughput",
+            format!("{} commits/s", thousands(o.rate() as u64)),
+            None,
+        ),
+        Row::new("  commit latency p50", ms(p.p50), None),
+        Row::new("  p99", ms(p.p99), None),
+    ]
+}
+
 /// The table, aligned, with `ok` or `MISSED` after each target.
 pub fn table(rows: &[Row]) -> String {
     let width = |f: fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);

@@ -3,7 +3,9 @@
 //! cluster:
 //! 1. throughput: committed commands/s under many concurrent pipelining submitters;
 //! 2. commit latency, unloaded: one command at a time, `Start` to applied on the leader;
-//! 3. failover: SIGKILL the leader, time until a command commits again.
+//! 3. failover: SIGKILL the leader, time until a command commits again;
+//! 4. group commit forced off (one fsync per entry): throughput and latency again, to show what
+//!    syncing each loop iteration's entries together buys.
 //!
 //! It prints progress as it goes and a table at the end, each figure next to its target. A
 //! missed target is reported, not failed: this is a measurement (exit 0); only a cluster that
@@ -17,7 +19,7 @@ mod bench;
 
 use bench::{failover, latency, report, throughput, NODES};
 use clap::{Parser, ValueEnum};
-use harness::cluster::Cluster;
+use harness::cluster::{Cluster, NodeOptions};
 use harness::timing::NodeTimers;
 use std::io;
 use std::process::ExitCode;
@@ -65,6 +67,7 @@ enum Phase {
     Throughput,
     Latency,
     Failover,
+    GroupCommitOff,
 }
 
 impl Args {
@@ -94,27 +97,14 @@ fn run(args: &Args) -> io::Result<()> {
         timers.election_max,
         thread_count()
     );
-    let size = usize::from(args.size);
     let (mut rows, mut details) = (Vec::new(), Vec::new());
     if args.runs(Phase::Throughput) {
-        let settings = throughput::Settings {
-            clients: args.clients as usize,
-            depth: args.depth as usize,
-            command_size: size,
-            warmup: Duration::from_secs(args.warmup_secs),
-            seconds: args.secs,
-        };
-        let outcome = throughput::run(&launch("throughput", timers)?, &settings)?;
+        let outcome = throughput::run(&launch("throughput", timers)?, &throughput_settings(args))?;
         rows.extend(report::throughput_rows(&outcome));
         details.push(report::throughput_details(&outcome));
     }
     if args.runs(Phase::Latency) {
-        let settings = latency::Settings {
-            warmup: args.samples as usize / 10,
-            samples: args.samples as usize,
-            command_size: size,
-        };
-        let percentiles = latency::run(&launch("latency", timers)?, &settings)?;
+        let percentiles = latency::run(&launch("latency", timers)?, &latency_settings(args))?;
         rows.extend(report::latency_rows(&percentiles));
     }
     if args.runs(Phase::Failover) {
@@ -122,11 +112,46 @@ fn run(args: &Args) -> io::Result<()> {
         rows.extend(report::failover_rows(&rounds, failover::target(&timers)));
         details.push(report::failover_details(&rounds));
     }
+    if args.runs(Phase::GroupCommitOff) {
+        let options = NodeOptions {
+            timers,
+            sync_every_entry: true,
+            ..NodeOptions::lab()
+        };
+        let launch_off = |phase: &str| {
+            Cluster::launch_with(
+                &format!("raft-bench-{phase}-sync-per-entry"),
+                NODES,
+                options,
+            )
+        };
+        let outcome = throughput::run(&launch_off("throughput")?, &throughput_settings(args))?;
+        let percentiles = latency::run(&launch_off("latency")?, &latency_settings(args))?;
+        rows.extend(report::group_commit_off_rows(&outcome, &percentiles));
+    }
     println!("\n{}", report::table(&rows));
     for detail in details {
         println!("{detail}");
     }
     Ok(())
+}
+
+fn throughput_settings(args: &Args) -> throughput::Settings {
+    throughput::Settings {
+        clients: args.clients as usize,
+        depth: args.depth as usize,
+        command_size: usize::from(args.size),
+        warmup: Duration::from_secs(args.warmup_secs),
+        seconds: args.secs,
+    }
+}
+
+fn latency_settings(args: &Args) -> latency::Settings {
+    latency::Settings {
+        warmup: args.samples as usize / 10,
+        samples: args.samples as usize,
+        command_size: usize::from(args.size),
+    }
 }
 
 fn launch(phase: &str, timers: NodeTimers) -> io::Result<Cluster> {

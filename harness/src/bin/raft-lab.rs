@@ -2,9 +2,8 @@
 //! `just submit`). Proxy commands (partition, heal, ...) are netproxy's own CLI.
 
 use clap::{Parser, Subcommand};
-use harness::cluster::{Cluster, Layout, MAX_NODES};
+use harness::cluster::{Cluster, Layout, NodeOptions, MAX_NODES};
 use harness::node_client::NodeClient;
-use harness::timing::NodeTimers;
 use raft_node::control::NodeState;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,9 +64,15 @@ fn run_cluster(n: usize, data_dir: PathBuf, snapshot_every: u64) -> Result<(), S
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
 
-    let mut cluster =
-        Cluster::launch_foreground(n, &data_dir, NodeTimers::scaled(), snapshot_every)
-            .map_err(|e| format!("cannot start the cluster: {e}"))?;
+    let mut cluster = Cluster::launch_foreground(
+        n,
+        &data_dir,
+        NodeOptions {
+            snapshot_every,
+            ..NodeOptions::lab()
+        },
+    )
+    .map_err(|e| format!("cannot start the cluster: {e}"))?;
     let layout = Layout::well_known(n);
     eprintln!(
         "raft-lab: {n} nodes up (UDP {}..., control {}...), netproxy control {}, data in {}",
