@@ -2,9 +2,10 @@
 //! the randomized election timer.
 //!
 //! The election timer is reset only when (Figure 2 and the students' guide) this peer grants a
-//! vote, receives an AppendEntries from the current leader, or starts an election. Resetting it
-//! on any other message (a denied RequestVote, a stale AppendEntries) lets a peer with an
-//! out-of-date log keep the cluster leaderless.
+//! vote, hears from the current leader (AppendEntries, InstallSnapshot), or starts a pre-vote
+//! round (`pre_vote.rs`). Resetting it on any other message (a denied RequestVote, a stale
+//! AppendEntries, a pre-vote, granted or not) lets a peer with an out-of-date log keep the
+//! cluster leaderless.
 
 use super::raft::Raft;
 use super::trace::event;
@@ -27,11 +28,19 @@ impl Raft {
         self.election_deadline = self.now + timeout;
     }
 
-    /// §5.2: the election timer fired (no leader heard from, no vote granted): become a
-    /// candidate of the next term and ask every peer for its vote.
+    /// The current leader is alive (it sent this term's AppendEntries or InstallSnapshot): no
+    /// election (§5.2), and no pre-vote granted for a while (leader stickiness, §9.6).
+    pub(super) fn heard_from_leader(&mut self, leader: NodeId) {
+        self.leader_id = Some(leader);
+        self.leader_contact = self.now;
+        self.reset_election_timer();
+    }
+
+    /// §5.2: a majority would vote for this peer (`pre_vote.rs`): become a candidate of the next
+    /// term and ask every peer for its vote.
     pub(super) fn campaign(&mut self) {
         self.become_candidate();
-        event!(info, self, "ELECT", "timeout, starting election");
+        event!(info, self, "ELECT", "starting election");
         if self.votes_granted() >= self.quorum() {
             // A one-member cluster is its own majority.
             self.become_leader();
@@ -100,7 +109,7 @@ impl Raft {
         }
     }
 
-    fn votes_granted(&self) -> usize {
+    pub(super) fn votes_granted(&self) -> usize {
         self.votes.iter().filter(|&&v| v).count()
     }
 }

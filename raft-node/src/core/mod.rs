@@ -19,9 +19,10 @@
 //! the same iteration share one message per follower.
 //!
 //! Module map: `raft` (state, `step` dispatch, role transitions), `election` (RequestVote,
-//! timers), `replication` (AppendEntries, commit, heartbeats), `snapshot` (log compaction and
-//! InstallSnapshot, §7), `progress` (per-follower flow control), `log` (the in-memory log,
-//! offset by the snapshot, and its durable bookkeeping).
+//! timers), `pre_vote` (Pre-Vote and leader stickiness, §9.6), `replication` (AppendEntries,
+//! commit, heartbeats), `snapshot` (log compaction and InstallSnapshot, §7), `progress`
+//! (per-follower flow control), `log` (the in-memory log, offset by the snapshot, and its
+//! durable bookkeeping).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 mod election;
 mod log;
+mod pre_vote;
 mod progress;
 mod raft;
 mod replication;
@@ -83,6 +85,19 @@ pub enum MessageBody {
     },
     RequestVoteReply {
         vote_granted: bool,
+    },
+    /// §9.6: would the receiver vote for the sender in `term` (the sender's current term + 1)?
+    /// Changes no state on either side. `round` numbers the sender's pre-votes, so that a late
+    /// answer to an earlier one cannot count in this one.
+    PreVote {
+        last_log_index: Index,
+        last_log_term: Term,
+        round: u64,
+    },
+    /// Stamped with the pre-vote's term when granted, with the receiver's term when refused.
+    PreVoteReply {
+        vote_granted: bool,
+        round: u64,
     },
     AppendEntries {
         prev_log_index: Index,
@@ -211,6 +226,9 @@ pub struct Ready {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     Follower,
+    /// A follower whose election timer fired, asking whether it could win before it starts an
+    /// election (§9.6).
+    PreCandidate,
     Candidate,
     Leader,
 }

@@ -2,9 +2,10 @@
 //!
 //! `step` applies Figure 2's rule for all servers first (a message from a higher term makes this
 //! peer a follower of that term; one from a lower term is answered "no" or dropped), then
-//! dispatches on the role. The handlers live with their concern: `election.rs` (RequestVote,
-//! timers), `replication.rs` (AppendEntries, flow control, commit) and `snapshot.rs` (the
-//! service's snapshots, InstallSnapshot).
+//! dispatches on the role. Pre-votes and their grants are exempt from that rule (`pre_vote.rs`).
+//! The handlers live with their concern: `election.rs` (RequestVote, timers), `pre_vote.rs`
+//! (Pre-Vote, §9.6), `replication.rs` (AppendEntries, flow control, commit) and `snapshot.rs`
+//! (the service's snapshots, InstallSnapshot).
 //!
 //! Outgoing AppendEntries are not built inside `step`/`propose`: those only update state, and
 //! `take_ready` builds at most one batch per follower (plus pipelined batches) from whatever
@@ -44,12 +45,17 @@ pub struct Raft {
     pub(super) role: Role,
     /// The leader of `current_term`, once known.
     pub(super) leader_id: Option<NodeId>,
-    /// Followers and candidates start an election when `now` reaches this.
+    /// When `leader_id` was last heard from (its lease, §9.6).
+    pub(super) leader_contact: Time,
+    /// Followers, pre-candidates and candidates start a pre-vote round when `now` reaches this.
     pub(super) election_deadline: Time,
     /// Draws election timeouts; seeded from `config.seed`, the core's only randomness.
     pub(super) rng: SmallRng,
     /// Candidate: `votes[i]` is whether peer `i` granted its vote in `current_term`.
+    /// Pre-candidate: whether peer `i` granted its pre-vote in round `pre_vote_round`.
     pub(super) votes: Vec<bool>,
+    /// Numbers this peer's pre-vote rounds (§9.6), to tell their replies apart.
+    pub(super) pre_vote_round: u64,
     /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id.
     /// The leader's own entry tracks its log: `match_index == log.last_index()`.
     pub(super) progress: Vec<Progress>,
@@ -89,8 +95,10 @@ impl Raft {
             pending_snapshot: None,
             role: Role::Follower,
             leader_id: None,
+            leader_contact: now,
             election_deadline: now,
             votes: Vec::new(),
+            pre_vote_round: 0,
             progress: Vec::new(),
             commit_announce_at: None,
             now,
@@ -123,26 +131,44 @@ impl Raft {
             return;
         }
         event!(trace, self, topic(&msg.body), "recv {msg:?}");
-        // Figure 2, all servers: a higher term means this peer is out of date (§5.1). Only a
-        // leader sends AppendEntries and InstallSnapshot; anything else leaves it unknown.
-        if msg.term > self.hard_state.current_term {
-            let leader = matches!(
-                msg.body,
-                MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. }
-            )
-            .then_some(msg.from);
-            self.become_follower(msg.term, leader);
-        }
-        if msg.term < self.hard_state.current_term {
-            self.answer_stale(msg);
-            return;
-        }
-        match self.role {
-            Role::Follower => self.step_follower(msg.from, msg.body),
-            Role::Candidate => self.step_candidate(msg.from, msg.body),
-            Role::Leader => self.step_leader(msg.from, msg.body),
+        match msg.body {
+            // A pre-vote and a grant are about a term no peer has entered: Figure 2's term rule
+            // does not apply to them (`pre_vote.rs`).
+            MessageBody::PreVote {
+                last_log_index,
+                last_log_term,
+                round,
+            } => self.handle_pre_vote(msg.from, msg.term, last_log_index, last_log_term, round),
+            MessageBody::PreVoteReply {
+                vote_granted: true,
+                round,
+            } => self.handle_pre_vote_grant(msg.from, msg.term, round),
+            body => self.step_in_term(msg.from, msg.term, body),
         }
         self.debug_check_invariants();
+    }
+
+    /// Figure 2, all servers: a higher term means this peer is out of date (§5.1); a lower one
+    /// means the sender is. Then the role's handler.
+    fn step_in_term(&mut self, from: NodeId, term: Term, body: MessageBody) {
+        if term > self.hard_state.current_term {
+            // Only a leader sends AppendEntries and InstallSnapshot; anything else leaves it
+            // unknown.
+            let leader = matches!(
+                body,
+                MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. }
+            )
+            .then_some(from);
+            self.become_follower(term, leader);
+        }
+        if term < self.hard_state.current_term {
+            return self.answer_stale(from, term, body);
+        }
+        match self.role {
+            Role::Follower => self.step_follower(from, body),
+            Role::PreCandidate | Role::Candidate => self.step_candidate(from, body),
+            Role::Leader => self.step_leader(from, body),
+        }
     }
 
     /// Fire every timer due at `now` (election timeout; heartbeat, commit announcement).
@@ -153,9 +179,9 @@ impl Raft {
                 self.tick_heartbeats();
                 self.tick_commit_announce();
             }
-            Role::Follower | Role::Candidate => {
+            Role::Follower | Role::PreCandidate | Role::Candidate => {
                 if self.now >= self.election_deadline {
-                    self.campaign();
+                    self.pre_campaign();
                 }
             }
         }
@@ -198,7 +224,7 @@ impl Raft {
     pub fn next_deadline(&self) -> Time {
         match self.role {
             Role::Leader => self.next_leader_deadline(),
-            Role::Follower | Role::Candidate => self.election_deadline,
+            Role::Follower | Role::PreCandidate | Role::Candidate => self.election_deadline,
         }
     }
 
@@ -321,17 +347,21 @@ impl Raft {
         }
     }
 
+    /// A candidate, or a pre-candidate (§9.6). A pre-candidate counts only pre-votes (in
+    /// `handle_pre_vote_grant`): a vote from an election it held earlier in its term arrives
+    /// after that election ended, and is ignored like any such vote.
     fn step_candidate(&mut self, from: NodeId, body: MessageBody) {
         match body {
             MessageBody::RequestVote {
                 last_log_index,
                 last_log_term,
             } => self.handle_request_vote(from, last_log_index, last_log_term),
-            MessageBody::RequestVoteReply { vote_granted } => {
+            MessageBody::RequestVoteReply { vote_granted } if self.role == Role::Candidate => {
                 self.handle_vote_reply(from, vote_granted)
             }
             body @ (MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. }) => {
-                // §5.2: a candidate that hears from a leader of its own term has lost.
+                // §5.2: a candidate that hears from a leader of its own term has lost; a
+                // pre-candidate has a leader again.
                 self.become_follower(self.hard_state.current_term, Some(from));
                 self.step_follower(from, body);
             }
@@ -422,6 +452,18 @@ impl Raft {
         }
     }
 
+    /// §9.6: a pre-vote round. No new term, no vote cast, nothing to persist: only this peer's
+    /// own pre-vote counts so far, and a fresh election timeout bounds the round.
+    pub(super) fn become_pre_candidate(&mut self) {
+        debug_assert_ne!(self.role, Role::Leader);
+        self.role = Role::PreCandidate;
+        self.leader_id = None;
+        self.pre_vote_round += 1;
+        self.votes = vec![false; self.config.members as usize];
+        self.votes[self.config.id as usize] = true;
+        self.reset_election_timer();
+    }
+
     /// §5.2: start an election — new term, vote for self (persisted before any RequestVote
     /// leaves, since both go out in the same `Ready`).
     pub(super) fn become_candidate(&mut self) {
@@ -461,11 +503,16 @@ impl Raft {
 
     /// Queues a message to `to`, stamped with this peer's current term.
     pub(super) fn send(&mut self, to: NodeId, body: MessageBody) {
-        event!(trace, self, topic(&body), "send to n{to}: {body:?}");
+        self.send_in(self.hard_state.current_term, to, body);
+    }
+
+    /// Queues a message to `to` stamped with `term` (pre-votes are about a term not entered).
+    pub(super) fn send_in(&mut self, term: Term, to: NodeId, body: MessageBody) {
+        event!(trace, self, topic(&body), "send t{term} to n{to}: {body:?}");
         self.messages.push(Message {
             from: self.config.id,
             to,
-            term: self.hard_state.current_term,
+            term,
             body,
         });
     }
@@ -483,8 +530,8 @@ impl Raft {
 
     /// Figure 2: a request from an older term is answered "false" with this peer's term, so its
     /// sender catches up; a reply from an older term answers nothing current and is dropped.
-    fn answer_stale(&mut self, msg: Message) {
-        let body = match msg.body {
+    fn answer_stale(&mut self, from: NodeId, term: Term, body: MessageBody) {
+        let body = match body {
             MessageBody::RequestVote { .. } => MessageBody::RequestVoteReply {
                 vote_granted: false,
             },
@@ -504,11 +551,11 @@ impl Raft {
                 received: 0,
             },
             body => {
-                event!(trace, self, topic(&body), "dropping t{} {body:?}", msg.term);
+                event!(trace, self, topic(&body), "dropping t{term} {body:?}");
                 return;
             }
         };
-        self.send(msg.from, body);
+        self.send(from, body);
     }
 
     /// Inputs may report times out of order; the core's clock never goes backwards.
@@ -537,6 +584,10 @@ impl Raft {
                     .iter()
                     .all(|p| p.match_index < p.next_index
                         && p.next_index <= self.log.last_index() + 1));
+            }
+            Role::PreCandidate => {
+                debug_assert!(self.progress.is_empty() && self.commit_announce_at.is_none());
+                debug_assert!(self.votes[self.config.id as usize]);
             }
             Role::Candidate => {
                 debug_assert_eq!(self.hard_state.voted_for, Some(self.config.id));

@@ -45,9 +45,7 @@ impl Raft {
         leader_commit: Index,
     ) {
         debug_assert_eq!(self.role, Role::Follower);
-        // This is the current term's leader: it is alive, so no election (§5.2).
-        self.leader_id = Some(leader);
-        self.reset_election_timer();
+        self.heard_from_leader(leader);
 
         // Entries through the snapshot are committed, so the leader's match them (§5.4.3):
         // the check starts at the snapshot's last entry, the only one whose term is kept.

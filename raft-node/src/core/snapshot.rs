@@ -107,9 +107,7 @@ impl Raft {
         done: bool,
     ) {
         debug_assert_eq!(self.role, Role::Follower);
-        // This is the current term's leader: it is alive, so no election (§5.2).
-        self.leader_id = Some(leader);
-        self.reset_election_timer();
+        self.heard_from_leader(leader);
 
         if last_included_index <= self.commit_index {
             event!(

@@ -24,7 +24,10 @@ pub(crate) use event;
 /// The topic a message belongs to, for per-message trace lines.
 pub(crate) fn topic(body: &MessageBody) -> &'static str {
     match body {
-        MessageBody::RequestVote { .. } | MessageBody::RequestVoteReply { .. } => "VOTE",
+        MessageBody::RequestVote { .. }
+        | MessageBody::RequestVoteReply { .. }
+        | MessageBody::PreVote { .. }
+        | MessageBody::PreVoteReply { .. } => "VOTE",
         MessageBody::AppendEntries { .. } | MessageBody::AppendEntriesReply { .. } => "APPEND",
         MessageBody::InstallSnapshot { .. } | MessageBody::InstallSnapshotReply { .. } => "SNAP",
     }

@@ -13,8 +13,9 @@ fn hard_state(current_term: u64, voted_for: Option<u32>) -> Option<Persist> {
     })
 }
 
-/// §5.2: a follower that hears nothing for its election timeout becomes a candidate of the next
-/// term, votes for itself (persisted) and asks every peer for its vote with its last log entry.
+/// §5.2: a follower that hears nothing for its election timeout (and then wins its pre-vote,
+/// §9.6) becomes a candidate of the next term, votes for itself (persisted) and asks every peer
+/// for its vote with its last log entry.
 #[test]
 fn follower_times_out_and_campaigns() {
     let mut r = node(0, 3, 2, &[1, 2]);
@@ -26,8 +27,7 @@ fn follower_times_out_and_campaigns() {
     assert!(ready.persist.is_none() && ready.messages.is_empty());
     assert_eq!(r.status().role, Role::Follower);
 
-    r.tick(deadline);
-    let ready = r.take_ready();
+    let ready = campaign(&mut r);
     assert_eq!(r.status().role, Role::Candidate);
     assert_eq!(r.status().term, 3);
     assert_eq!(ready.persist, hard_state(3, Some(0)));
@@ -77,7 +77,7 @@ fn election_timeouts_are_deterministic_per_seed() {
 #[test]
 fn candidate_needs_a_majority_of_distinct_grants() {
     let mut r = node(0, 5, 0, &[]);
-    time_out(&mut r);
+    campaign(&mut r);
     r.step(vote_reply(1, 0, 1, true), ms(0));
     r.step(vote_reply(1, 0, 1, true), ms(0));
     r.step(vote_reply(2, 0, 1, false), ms(0));
@@ -191,7 +191,7 @@ fn higher_term_makes_leaders_and_candidates_followers() {
     assert_eq!(leader.take_ready().persist, hard_state(term + 1, None));
 
     let mut candidate = node(0, 3, 0, &[]);
-    time_out(&mut candidate);
+    campaign(&mut candidate);
     candidate.step(vote_reply(1, 0, 5, false), ms(0));
     assert_eq!(candidate.status().role, Role::Follower);
     assert_eq!(candidate.take_ready().persist, hard_state(5, None));
@@ -202,7 +202,7 @@ fn higher_term_makes_leaders_and_candidates_followers() {
 #[test]
 fn candidate_yields_to_a_leader_of_its_term() {
     let mut r = node(0, 3, 0, &[]);
-    time_out(&mut r);
+    campaign(&mut r);
     r.step(append(1, 0, 1, (0, 0), vec![entry(1, 1)], 0), ms(0));
     assert_eq!(r.status().role, Role::Follower);
     assert_eq!(r.status().leader, Some(1));
@@ -234,12 +234,23 @@ fn election_timer_resets_only_on_grant_or_leader_contact() {
     assert_eq!(r.status().role, Role::Follower);
 }
 
-/// §5.2: a candidate whose election times out (split vote) starts a new one in the next term.
+/// §5.2: a candidate whose election times out (split vote) starts a new one in the next term,
+/// after a new pre-vote (§9.6).
 #[test]
 fn candidate_restarts_election_on_timeout() {
     let mut r = node(2, 3, 4, &[]);
-    time_out(&mut r);
+    campaign(&mut r);
     let ready = time_out(&mut r);
+    assert_eq!(r.status().role, Role::PreCandidate);
+    assert_eq!(
+        ready.messages,
+        vec![pre_vote(2, 0, 6, (0, 0), 2), pre_vote(2, 1, 6, (0, 0), 2)]
+    );
+    r.step(
+        pre_vote_reply(0, 2, 6, true, 2),
+        r.next_deadline() - ELECTION_MIN,
+    );
+    let ready = r.take_ready();
     assert_eq!(r.status().role, Role::Candidate);
     assert_eq!(r.status().term, 6);
     assert_eq!(ready.persist, hard_state(6, Some(2)));

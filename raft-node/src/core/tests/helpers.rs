@@ -103,6 +103,37 @@ pub fn vote_reply(from: NodeId, to: NodeId, term: Term, vote_granted: bool) -> M
     )
 }
 
+pub fn pre_vote(from: NodeId, to: NodeId, term: Term, last: (Index, Term), round: u64) -> Message {
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::PreVote {
+            last_log_index: last.0,
+            last_log_term: last.1,
+            round,
+        },
+    )
+}
+
+pub fn pre_vote_reply(
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    vote_granted: bool,
+    round: u64,
+) -> Message {
+    msg(
+        from,
+        to,
+        term,
+        MessageBody::PreVoteReply {
+            vote_granted,
+            round,
+        },
+    )
+}
+
 pub fn append(
     from: NodeId,
     to: NodeId,
@@ -165,10 +196,23 @@ pub fn time_out(raft: &mut Raft) -> Ready {
     raft.take_ready()
 }
 
+/// Fires `raft`'s election timer and grants its pre-votes from every peer (§9.6), so that it
+/// starts a real election; returns the effects (its RequestVotes).
+pub fn campaign(raft: &mut Raft) -> Ready {
+    let now = raft.next_deadline();
+    for m in time_out(raft).messages {
+        let MessageBody::PreVote { round, .. } = m.body else {
+            panic!("not a pre-vote: {m:?}");
+        };
+        raft.step(pre_vote_reply(m.to, m.from, m.term, true, round), now);
+    }
+    raft.take_ready()
+}
+
 /// Makes `raft` the leader of the next term with the votes of every peer; returns the effects of
 /// winning (the initial heartbeats).
 pub fn elect(raft: &mut Raft) -> Ready {
-    time_out(raft);
+    campaign(raft);
     let status = raft.status();
     let now = raft.next_deadline() - ELECTION_MIN;
     let members = raft.config.members;

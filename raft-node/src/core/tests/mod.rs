@@ -6,6 +6,7 @@
 //! - `commit`: §5.3, §5.4.2 (the commit rule, Figure 8).
 //! - `log`: the in-memory log's lookups and durable-change bookkeeping.
 //! - `flow`: batching, pipelining, heartbeats, retransmission, proposal errors.
+//! - `pre_vote`: Pre-Vote and leader stickiness (thesis §9.6), on single cores and a cluster.
 //! - `snapshot`: §7 and Figure 13 (compaction, InstallSnapshot in chunks, restart from a
 //!   snapshot).
 //! - `properties`: whole clusters on `cluster`'s in-memory network — randomized safety and
@@ -18,6 +19,7 @@ mod election;
 mod flow;
 mod helpers;
 mod log;
+mod pre_vote;
 mod properties;
 mod replication;
 mod snapshot;

@@ -298,3 +298,75 @@ fn each_command_reaches_each_follower_once() {
     }
     assert_eq!(c.stats.command_bytes - before, 2 * 10 * 5_000);
 }
+
+/// The lab's TestFigure8Unreliable2C network from its iteration 200 on, as netproxy makes it:
+/// 10 % loss and, for about 42 % of datagrams (requests and replies), an extra delay of up to
+/// 2.2 s.
+fn long_reordering() -> Net {
+    Net {
+        drop: 0.1,
+        duplicate: 0.0,
+        delay_max: ms(27),
+        long_delay_rate: 0.42,
+        long_delay: ms(2_200),
+    }
+}
+
+/// TestFigure8Unreliable2C's end: after leader churn on a long-reordering network, every peer
+/// is reconnected while the network stays unreliable, and one command must commit on all five
+/// within the tester's 10 s. Peers with stale logs must not keep deposing the one peer that can
+/// win (§9.6).
+#[test]
+fn agreement_after_churn_under_long_reordering() {
+    let mut failures = Vec::new();
+    for seed in 5000..5100 {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut c = Cluster::new(5, seed, long_reordering());
+        let mut command = 0u64;
+        for _ in 0..300 {
+            command += 1;
+            let mut leader = None;
+            for id in 0..5 {
+                if c.propose(id, command.to_be_bytes().to_vec()).is_some() {
+                    leader = Some(id);
+                }
+            }
+            let pause = if rng.gen_bool(0.1) { 500 } else { 13 };
+            c.run_for(ms(rng.gen_range(0..pause)));
+            if let Some(leader) = leader.filter(|_| rng.gen_bool(0.5)) {
+                c.peers[leader as usize].connected = false;
+            }
+            while c.peers.iter().filter(|p| p.connected).count() < 3 {
+                c.peers[rng.gen_range(0..5)].connected = true;
+            }
+        }
+        c.peers.iter_mut().for_each(|p| p.connected = true);
+        let start = c.now;
+        let deadline = start + ms(10_000);
+        let mut done = false;
+        while c.now < deadline && !done {
+            command += 1;
+            let accepted = c
+                .leader()
+                .and_then(|l| c.propose(l, command.to_be_bytes().to_vec()));
+            let Some((index, term)) = accepted else {
+                c.run_for(ms(50));
+                continue;
+            };
+            let everywhere = |c: &Cluster| {
+                c.committed
+                    .get(index as usize - 1)
+                    .is_some_and(|e| e.term == term)
+                    && c.peers.iter().all(|p| p.applied >= index)
+            };
+            done = c.run_until((c.now + ms(2_000)).min(deadline), everywhere);
+        }
+        if !done {
+            failures.push(seed);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "no agreement within 10 s: seeds {failures:?}"
+    );
+}

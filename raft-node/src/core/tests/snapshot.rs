@@ -345,7 +345,7 @@ fn a_stale_install_snapshot_is_refused() {
 #[test]
 fn a_candidate_receiving_a_snapshot_becomes_a_follower() {
     let mut c = node(1, 3, 1, &[]);
-    time_out(&mut c);
+    campaign(&mut c);
     assert_eq!(c.status().role, Role::Candidate);
     c.step(chunk(0, 1, 2, &snapshot(3, 2, b"abc"), 0, 3), ms(700));
     let status = c.status();

@@ -1,0 +1,135 @@
+//! Pre-Vote with leader stickiness (Raft thesis §9.6; etcd's PreVote).
+//!
+//! Why: in plain Raft a peer that stops hearing the leader (cut off, or its heartbeats delayed
+//! past its election timeout) starts an election in a higher term, and every peer that receives
+//! its RequestVote adopts that term, the leader included, which steps down (§5.1). That happens
+//! even when the candidate cannot win because its log is behind (§5.4.1). On the lab's
+//! long-reordering network, peers with stale logs did this several times a second, and kept
+//! deposing the only peers that could win.
+//!
+//! So when its election timer fires, a peer first becomes a pre-candidate: it asks every peer
+//! whether it would get its vote in the next term, and changes neither its term nor its vote.
+//! A peer grants the pre-vote iff that term is newer than its own, the sender's log is at least
+//! as up-to-date as its own (§5.4.1), and it is not in a leader lease, meaning it has not heard
+//! from a current leader within the minimum election timeout. This last condition is leader
+//! stickiness: a leader that is still heard from has no need to be replaced. Only with a
+//! majority of grants (its own included) does the pre-candidate start the real election (§5.2).
+//! If its timer fires first, it asks again in a new round. Replies name the round they answer,
+//! so a grant that arrives late from an earlier round is not counted.
+//!
+//! A pre-vote and a grant are not evidence that a newer term exists (their term is one that no
+//! peer has entered), so Figure 2's rule "a higher term makes you a follower" does not apply to
+//! them. It does apply to a refusal that carries a newer term: the pre-candidate is behind.
+//!
+//! Safety: a pre-vote changes no Raft state on either side. No term, vote or log changes,
+//! nothing is persisted, and the receiver's election timer is left alone. Pre-voting only
+//! decides whether a peer starts an election. An election that is never started, or a pre-vote
+//! that is refused or ignored, looks to the rest of the cluster exactly like messages that were
+//! lost, and Raft tolerates lost messages. So Election Safety, Log Matching, Leader Completeness
+//! and State Machine Safety hold as proven for Figure 2. Pre-Vote changes only liveness: a peer
+//! that no majority would vote for can no longer force elections it cannot win.
+
+use super::raft::Raft;
+use super::trace::event;
+use super::{Index, MessageBody, NodeId, Role, Term};
+
+impl Raft {
+    /// The election timer fired: a new pre-vote round, asking every peer about the term after
+    /// this peer's own.
+    pub(super) fn pre_campaign(&mut self) {
+        self.become_pre_candidate();
+        event!(
+            info,
+            self,
+            "ELECT",
+            "timeout, pre-vote round {}",
+            self.pre_vote_round
+        );
+        if self.votes_granted() >= self.quorum() {
+            // A one-member cluster is its own majority.
+            return self.campaign();
+        }
+        let term = self.hard_state.current_term + 1;
+        let body = MessageBody::PreVote {
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            round: self.pre_vote_round,
+        };
+        for peer in self.peers().collect::<Vec<_>>() {
+            self.send_in(term, peer, body.clone());
+        }
+    }
+
+    /// A pre-vote for `term`: granted iff `term` is newer than this peer's, the sender's log is at
+    /// least as up-to-date (§5.4.1) and no current leader is heard from. Granting changes
+    /// nothing here.
+    pub(super) fn handle_pre_vote(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+        round: u64,
+    ) {
+        let current_term = self.hard_state.current_term;
+        let newer = term > current_term;
+        let up_to_date = self.is_up_to_date(last_log_index, last_log_term);
+        let in_lease = self.in_leader_lease();
+        let vote_granted = newer && up_to_date && !in_lease;
+        event!(
+            debug,
+            self,
+            "VOTE",
+            "pre-vote for t{term} {} to n{from}: newer={newer} up_to_date={up_to_date} \
+             in_lease={in_lease}",
+            if vote_granted { "granted" } else { "refused" }
+        );
+        // A refusal carries this peer's term, so a pre-candidate that is behind catches up.
+        let reply_term = if vote_granted { term } else { current_term };
+        self.send_in(
+            reply_term,
+            from,
+            MessageBody::PreVoteReply {
+                vote_granted,
+                round,
+            },
+        );
+    }
+
+    /// A pre-vote granted for `term`. It counts only if it answers this pre-candidate's current
+    /// round. A round is asked about the term after the current one, so a grant for another
+    /// term comes from an earlier round, and the round number also tells apart earlier rounds
+    /// that asked about the same term. A majority starts the real election (§5.2).
+    pub(super) fn handle_pre_vote_grant(&mut self, from: NodeId, term: Term, round: u64) {
+        let current = self.role == Role::PreCandidate
+            && term == self.hard_state.current_term + 1
+            && round == self.pre_vote_round;
+        if !current {
+            event!(
+                trace,
+                self,
+                "VOTE",
+                "ignoring pre-vote grant for t{term} round {round} from n{from}"
+            );
+            return;
+        }
+        self.votes[from as usize] = true;
+        event!(debug, self, "VOTE", "n{from} granted my pre-vote");
+        if self.votes_granted() >= self.quorum() {
+            self.campaign();
+        }
+    }
+
+    /// Leader stickiness (§9.6): a peer that heard from the current leader less than the
+    /// minimum election timeout ago knows that leader is alive, and that a peer wanting to
+    /// replace it is more likely cut off than right. A leader is in its own lease.
+    fn in_leader_lease(&self) -> bool {
+        match self.role {
+            Role::Leader => true,
+            Role::Follower | Role::PreCandidate | Role::Candidate => {
+                self.leader_id.is_some()
+                    && self.now < self.leader_contact + self.config.election_timeout_min
+            }
+        }
+    }
+}
