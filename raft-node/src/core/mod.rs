@@ -19,15 +19,16 @@
 //! the same iteration share one message per follower.
 //!
 //! Module map: `raft` (state, `step` dispatch, role transitions), `election` (RequestVote,
-//! timers), `pre_vote` (Pre-Vote and leader stickiness, §9.6), `replication` (AppendEntries,
-//! commit, heartbeats), `snapshot` (log compaction and InstallSnapshot, §7), `progress`
-//! (per-follower flow control), `log` (the in-memory log, offset by the snapshot, and its
-//! durable bookkeeping).
+//! timers), `pre_vote` (Pre-Vote and leader stickiness, §9.6), `check_quorum` (a leader cut off
+//! from its majority steps down, §6.2), `replication` (AppendEntries, commit, heartbeats),
+//! `snapshot` (log compaction and InstallSnapshot, §7), `progress` (per-follower flow control),
+//! `log` (the in-memory log, offset by the snapshot, and its durable bookkeeping).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
+mod check_quorum;
 mod election;
 mod log;
 mod pre_vote;

@@ -19,6 +19,9 @@
 //! the one last sent, so the leader can tell which followers have not heard of a newer one (see
 //! `replication.rs` for when it announces it).
 //!
+//! `recent_active` records whether the follower answered anything since the leader's last
+//! CheckQuorum (`check_quorum.rs`).
+//!
 //! Replies arrive lost, duplicated and reordered, so every update is monotone or guarded:
 //! `match_index` never decreases, a success never moves `next_index` backwards, a rejection
 //! is ignored when a success already covered its index or, while probing, when it answers an
@@ -67,6 +70,8 @@ pub(crate) struct Progress {
     /// once no batch is in flight. (An empty AppendEntries overtaking a batch on the network
     /// would be rejected, and the rejection would drop the follower back to Probe.)
     commit_due: bool,
+    /// The follower answered since the last CheckQuorum.
+    recent_active: bool,
 }
 
 impl Progress {
@@ -84,7 +89,18 @@ impl Progress {
             heartbeat_due: true,
             commit_sent: 0,
             commit_due: false,
+            recent_active: false,
         }
+    }
+
+    /// The follower answered the leader (an AppendEntries or a snapshot chunk).
+    pub fn mark_active(&mut self) {
+        self.recent_active = true;
+    }
+
+    /// Whether the follower answered since the previous call (CheckQuorum's period, §6.2).
+    pub fn take_active(&mut self) -> bool {
+        std::mem::take(&mut self.recent_active)
     }
 
     /// Whether a message should go to this follower now, given the leader's last index.

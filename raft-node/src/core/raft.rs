@@ -61,6 +61,8 @@ pub struct Raft {
     pub(super) progress: Vec<Progress>,
     /// Leader: when to announce the commit index to followers not sent it since it advanced.
     pub(super) commit_announce_at: Option<Time>,
+    /// Leader: when CheckQuorum next counts the peers heard from (§6.2).
+    pub(super) check_quorum_at: Time,
     /// The latest time any input reported; effects built in `take_ready` happen at this time.
     pub(super) now: Time,
     /// Messages produced since the last `take_ready`.
@@ -101,6 +103,7 @@ impl Raft {
             pre_vote_round: 0,
             progress: Vec::new(),
             commit_announce_at: None,
+            check_quorum_at: now,
             now,
             messages: Vec::new(),
             config,
@@ -178,6 +181,8 @@ impl Raft {
             Role::Leader => {
                 self.tick_heartbeats();
                 self.tick_commit_announce();
+                // Last: stepping down drops whatever the others made due.
+                self.tick_check_quorum();
             }
             Role::Follower | Role::PreCandidate | Role::Candidate => {
                 if self.now >= self.election_deadline {
@@ -223,7 +228,7 @@ impl Raft {
     /// The earliest time `tick` must be called again (the runtime's poll timeout).
     pub fn next_deadline(&self) -> Time {
         match self.role {
-            Role::Leader => self.next_leader_deadline(),
+            Role::Leader => self.next_leader_deadline().min(self.check_quorum_at),
             Role::Follower | Role::PreCandidate | Role::Candidate => self.election_deadline,
         }
     }
@@ -381,13 +386,17 @@ impl Raft {
                 conflict_term,
                 conflict_index,
             } => {
+                self.progress[from as usize].mark_active();
                 self.handle_append_reply(from, success, match_index, conflict_term, conflict_index)
             }
             MessageBody::InstallSnapshotReply {
                 last_included_index,
                 done,
                 received,
-            } => self.handle_snapshot_reply(from, last_included_index, done, received),
+            } => {
+                self.progress[from as usize].mark_active();
+                self.handle_snapshot_reply(from, last_included_index, done, received)
+            }
             MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. } => {
                 // Election Safety (§5.2) rules out two leaders in one term.
                 event!(
@@ -491,6 +500,7 @@ impl Raft {
             .map(|_| Progress::new(next_index, self.now))
             .collect();
         self.progress[self.config.id as usize].on_success(self.log.last_index());
+        self.check_quorum_at = self.now + self.config.election_timeout_max;
         event!(
             info,
             self,

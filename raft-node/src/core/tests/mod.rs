@@ -6,6 +6,7 @@
 //! - `commit`: §5.3, §5.4.2 (the commit rule, Figure 8).
 //! - `log`: the in-memory log's lookups and durable-change bookkeeping.
 //! - `flow`: batching, pipelining, heartbeats, retransmission, proposal errors.
+//! - `check_quorum`: a leader that loses its majority steps down (thesis §6.2).
 //! - `pre_vote`: Pre-Vote and leader stickiness (thesis §9.6), on single cores and a cluster.
 //! - `snapshot`: §7 and Figure 13 (compaction, InstallSnapshot in chunks, restart from a
 //!   snapshot).
@@ -13,6 +14,7 @@
 //!   liveness runs (with and without snapshots), fast backup in round trips, the lab's message
 //!   budgets.
 
+mod check_quorum;
 mod cluster;
 mod commit;
 mod election;

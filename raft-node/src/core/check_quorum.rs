@@ -1,0 +1,54 @@
+//! CheckQuorum (Raft thesis §6.2; etcd's CheckQuorum): a leader that has not heard from a
+//! majority of the cluster (itself included) within an election timeout steps down to follower,
+//! in the same term.
+//!
+//! Why: with Pre-Vote's leader stickiness (`pre_vote.rs`), followers that hear from a leader
+//! refuse to replace it. If that leader could not hear them (its replies lost one way), it could
+//! commit nothing, yet its heartbeats would hold off every election. When it steps down because
+//! the followers went silent, its heartbeats stop, the followers' leases run out, and the cluster
+//! can elect a leader that a majority can reach. Stepping down also stops a leader cut off from
+//! the majority from accepting commands it can never commit (the lab's `one()` waits 2 s on each
+//! one it submits there).
+//!
+//! The check runs once per window of the maximum election timeout, counting the followers that
+//! answered anything (AppendEntries, snapshot chunks) during the window. A connected leader
+//! steps down by mistake only if most followers' replies for a whole window are lost or delayed,
+//! which is rare even on the lab's lossy network. A leader that is cut off steps down one to two
+//! windows after it loses its majority.
+//!
+//! Safety: stepping down in the same term changes no persistent state (term, vote, log). It
+//! leaves the peer as it would be after a crash and restart, a follower in that term that
+//! voted for itself, which Raft handles anyway. Figure 2's properties are untouched.
+
+use super::raft::Raft;
+use super::trace::event;
+use super::Role;
+
+impl Raft {
+    /// Leader timer: at the end of each window, step down unless a majority was heard from.
+    pub(super) fn tick_check_quorum(&mut self) {
+        debug_assert_eq!(self.role, Role::Leader);
+        if self.now < self.check_quorum_at {
+            return;
+        }
+        self.check_quorum_at = self.now + self.config.election_timeout_max;
+        // The leader never answers itself, so its own entry is never active: count it apart.
+        let heard = 1 + self
+            .progress
+            .iter_mut()
+            .map(|p| p.take_active())
+            .filter(|&active| active)
+            .count();
+        if heard < self.quorum() {
+            event!(
+                info,
+                self,
+                "ELECT",
+                "CheckQuorum: heard from {heard} of {} in {:?}, stepping down",
+                self.config.members,
+                self.config.election_timeout_max
+            );
+            self.become_follower(self.hard_state.current_term, None);
+        }
+    }
+}
