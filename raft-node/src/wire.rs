@@ -4,7 +4,7 @@ use crate::core::Message;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever the encoding of [`Envelope`] or [`Message`] changes incompatibly.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The largest datagram a node sends or accepts. Loopback UDP carries up to 65,507 bytes;
 /// the rest is headroom for the envelope.
