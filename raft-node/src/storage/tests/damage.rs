@@ -111,16 +111,7 @@ fn a_torn_record_in_an_older_segment_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open_with(dir.path(), 1);
     let mut model = Model::default();
-    persist(
-        &mut storage,
-        &mut model,
-        Persist {
-            hard_state: Some(hard_state(1, None)),
-            snapshot: None,
-            truncate_from: None,
-            append: (1..=3).map(|i| entry(1, i, b"x")).collect(),
-        },
-    );
+    persist(&mut storage, &mut model, term_one_with(3, b"x"));
     drop(storage);
     let older = segment_path(dir.path(), 2);
     flip_byte(&older, file_len(&older) - 1);
@@ -160,16 +151,7 @@ fn a_missing_segment_in_the_middle_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open_with(dir.path(), 1);
     let mut model = Model::default();
-    persist(
-        &mut storage,
-        &mut model,
-        Persist {
-            hard_state: Some(hard_state(1, None)),
-            snapshot: None,
-            truncate_from: None,
-            append: (1..=3).map(|i| entry(1, i, b"x")).collect(),
-        },
-    );
+    persist(&mut storage, &mut model, term_one_with(3, b"x"));
     drop(storage);
     fs::remove_file(segment_path(dir.path(), 2)).unwrap();
 

@@ -113,6 +113,15 @@ fn append(entries: Vec<Entry>) -> Persist {
     }
 }
 
+/// A first sync: term 1 and entries 1..=count of term 1, each holding `command`.
+fn term_one_with(count: Index, command: &[u8]) -> Persist {
+    Persist {
+        hard_state: Some(hard_state(1, None)),
+        append: (1..=count).map(|i| entry(1, i, command)).collect(),
+        ..Persist::default()
+    }
+}
+
 fn open(dir: &Path) -> (Storage, Restored) {
     Storage::open(dir).unwrap_or_else(|e| panic!("open: {e}"))
 }

@@ -85,16 +85,7 @@ fn a_truncation_reaching_back_across_segments_is_durable() {
     // Every segment fills up with its first record: one entry per segment.
     let (mut storage, _) = open_with(dir.path(), 1);
     let mut model = Model::default();
-    persist(
-        &mut storage,
-        &mut model,
-        Persist {
-            hard_state: Some(hard_state(1, None)),
-            snapshot: None,
-            truncate_from: None,
-            append: (1..=6).map(|i| entry(1, i, b"old")).collect(),
-        },
-    );
+    persist(&mut storage, &mut model, term_one_with(6, b"old"));
     assert!(segment_path(dir.path(), 6).exists());
     persist(
         &mut storage,
