@@ -62,3 +62,35 @@ bench-proxy:
 bench:
     @cargo build --quiet --release --workspace --bins
     @target/release/raft-bench
+
+# Fuzz a decoder for SECONDS (nightly + cargo-fuzz), e.g. `just fuzz datagram 600`; prints the runs
+fuzz TARGET SECONDS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -vx raft-lab-fuzz | tr '\n' ' ' | sed 's/ $//')
+    if ! [[ " $targets" == *" $1 "* ]]; then
+        echo "just fuzz: no target \"$1\"; the targets are: $targets" >&2
+        exit 2
+    fi
+    if ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then
+        echo "just fuzz: SECONDS must be a whole number of seconds above 0, not \"$2\"" >&2
+        exit 2
+    fi
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        echo "just fuzz: needs the nightly toolchain: rustup toolchain install nightly" >&2
+        exit 2
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        cargo install cargo-fuzz --locked
+    fi
+    cargo +nightly run --quiet --manifest-path fuzz/Cargo.toml --bin seeds -- "$1" "fuzz/corpus/$1"
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    # Limits: an input that allocates 512 MiB, runs 10 s or peaks above 1 GiB RSS is a finding.
+    status=0
+    cargo +nightly fuzz run "$1" "fuzz/corpus/$1" -- -max_total_time="$2" -timeout=10 \
+        -malloc_limit_mb=512 -rss_limit_mb=1024 -print_final_stats=1 2>&1 | tee "$log" || status=$?
+    echo
+    grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true
+    grep -E '^Done [0-9]+ runs' "$log" || echo "just fuzz: $1 stopped early: a finding (see above and fuzz/artifacts/$1/) or a build error" >&2
+    exit "$status"

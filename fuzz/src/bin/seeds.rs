@@ -1,0 +1,193 @@
+//! Writes valid inputs for a fuzz target into a corpus directory, so that the fuzzer starts
+//! from real structure (a MessagePack envelope, a framed request, a command line) rather than
+//! from nothing. Built from the current encoders, so the seeds follow any format change.
+//!
+//! `seeds TARGET DIR`; `just fuzz` runs it before each fuzzing run. `storage_files` needs none:
+//! every input builds a valid data directory before damaging it.
+
+use netproxy::Command;
+use raft_node::control::{self, ApplyMsg, NodeState, Request, Response, SnapshotMsg};
+use raft_node::core::{Entry, Message, MessageBody, Role};
+use raft_node::wire;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The cluster id the `datagram` target decodes for.
+const CLUSTER: u64 = 1;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [target, dir] = args.as_slice() else {
+        eprintln!("usage: seeds TARGET DIR");
+        return ExitCode::from(2);
+    };
+    let seeds = match target.as_str() {
+        "datagram" => datagrams(),
+        "control_frame" => control_frames(),
+        "proxy_command" => proxy_commands(),
+        "storage_files" => Vec::new(),
+        other => {
+            eprintln!("seeds: no seeds for target {other:?}");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = Path::new(dir);
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("seeds: {}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    for (n, seed) in seeds.iter().enumerate() {
+        let path = dir.join(format!("seed-{n}"));
+        if let Err(e) = std::fs::write(&path, seed) {
+            eprintln!("seeds: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn datagrams() -> Vec<Vec<u8>> {
+    let entry = |index| Entry {
+        term: 2,
+        index,
+        command: vec![b'x'; 8],
+    };
+    let bodies = [
+        MessageBody::RequestVote {
+            last_log_index: 5,
+            last_log_term: 2,
+        },
+        MessageBody::RequestVoteReply { vote_granted: true },
+        MessageBody::PreVote {
+            last_log_index: 5,
+            last_log_term: 2,
+            round: 1,
+        },
+        MessageBody::PreVoteReply {
+            vote_granted: false,
+            round: 1,
+        },
+        MessageBody::AppendEntries {
+            prev_log_index: 3,
+            prev_log_term: 1,
+            entries: vec![entry(4), entry(5)],
+            leader_commit: 3,
+        },
+        MessageBody::AppendEntriesReply {
+            success: false,
+            match_index: 3,
+            conflict_term: Some(1),
+            conflict_index: 2,
+        },
+        MessageBody::InstallSnapshot {
+            last_included_index: 10,
+            last_included_term: 2,
+            offset: 0,
+            data: b"snapshot".to_vec(),
+            done: true,
+        },
+        MessageBody::InstallSnapshotReply {
+            last_included_index: 10,
+            done: false,
+            received: 4,
+        },
+    ];
+    bodies
+        .into_iter()
+        .map(|body| {
+            let msg = Message {
+                from: 1,
+                to: 0,
+                term: 3,
+                body,
+            };
+            wire::encode(CLUSTER, &msg)
+        })
+        .collect()
+}
+
+fn control_frames() -> Vec<Vec<u8>> {
+    let requests = [
+        Request::Start {
+            command: b"hello".to_vec(),
+        },
+        Request::GetState,
+        Request::Subscribe { from: 1 },
+        Request::Snapshot {
+            index: 7,
+            data: b"state".to_vec(),
+        },
+        Request::Shutdown,
+    ];
+    let responses = [
+        Response::Started {
+            index: 4,
+            term: 2,
+            is_leader: true,
+        },
+        Response::State(NodeState {
+            id: 0,
+            term: 2,
+            is_leader: false,
+            role: Role::Follower,
+            leader: Some(1),
+            commit_index: 4,
+            last_applied: 4,
+            last_log_index: 5,
+            snapshot_index: 0,
+            raft_state_bytes: 1234,
+        }),
+        Response::Apply(ApplyMsg {
+            index: 5,
+            term: 2,
+            command: b"hello".to_vec(),
+        }),
+        Response::ApplySnapshot(SnapshotMsg {
+            index: 7,
+            term: 2,
+            data: b"state".to_vec(),
+        }),
+        Response::SnapshotTaken,
+        Response::ShuttingDown,
+        Response::Error {
+            message: "not leader".to_owned(),
+        },
+    ];
+    let mut seeds: Vec<Vec<u8>> = requests.iter().map(control::encode_frame).collect();
+    seeds.extend(responses.iter().map(control::encode_frame));
+    // A stream of several frames, as a pipelining client sends them.
+    seeds.push(requests.iter().flat_map(control::encode_frame).collect());
+    seeds
+}
+
+fn proxy_commands() -> Vec<Vec<u8>> {
+    let lines = [
+        "partition 0,1 2,3,4",
+        "down 0->1 2<->3",
+        "up 0<->1",
+        "disconnect 2",
+        "connect 2",
+        "heal",
+        "drop 0.2",
+        "drop 0.5 0->1",
+        "delay 10ms..40ms 2",
+        "delay 500us",
+        "duplicate 0.1 all",
+        "reorder 0.3 200ms..2200ms",
+        "reorder 0.3 1<->2",
+        "unreliable --long-reordering",
+        "reliable",
+        "status",
+        "stats",
+        "reset-stats",
+    ];
+    lines
+        .iter()
+        .map(|line| {
+            // Every seed is a command the daemon accepts.
+            let parsed: Result<Command, _> = line.parse();
+            assert!(parsed.is_ok(), "seed {line:?}: {parsed:?}");
+            line.as_bytes().to_vec()
+        })
+        .collect()
+}
