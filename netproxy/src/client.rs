@@ -20,6 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Copy, Debug)]
 pub struct Client {
     pub addr: SocketAddr,
+    timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -34,18 +35,24 @@ pub enum ClientError {
 
 impl Client {
     pub fn new(addr: SocketAddr) -> Client {
-        Client { addr }
+        Client::with_timeout(addr, TIMEOUT)
+    }
+
+    /// A client whose connect and each read or write give up after `timeout` (a live view that
+    /// must not stall on a stopped daemon).
+    pub fn with_timeout(addr: SocketAddr, timeout: Duration) -> Client {
+        Client { addr, timeout }
     }
 
     /// Sends one command and returns the reply's body (empty for most commands).
     pub fn send(&self, cmd: &Command) -> Result<String, ClientError> {
         let mut stream =
-            TcpStream::connect_timeout(&self.addr, TIMEOUT).map_err(|e| match e.kind() {
+            TcpStream::connect_timeout(&self.addr, self.timeout).map_err(|e| match e.kind() {
                 io::ErrorKind::ConnectionRefused => ClientError::NotRunning(self.addr),
                 _ => ClientError::Io(e),
             })?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        stream.set_write_timeout(Some(TIMEOUT))?;
+        stream.set_read_timeout(Some(self.timeout))?;
+        stream.set_write_timeout(Some(self.timeout))?;
         stream.write_all(format!("{cmd}\n").as_bytes())?;
         let mut reply = String::new();
         stream.read_to_string(&mut reply)?;

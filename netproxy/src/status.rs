@@ -59,7 +59,20 @@ impl fmt::Display for Status {
         }
         let nodes = self.nodes.len();
         writeln!(f, "links down: {}", describe_links(&self.down, nodes))?;
-        // One line per distinct set of rules, naming the links that have it.
+        let groups = self.fault_groups();
+        if groups.is_empty() {
+            writeln!(f, "faults: none")?;
+        }
+        for (faults, links) in &groups {
+            writeln!(f, "faults on {}: {faults}", describe_links(links, nodes))?;
+        }
+        writeln!(f, "queued: {} datagrams; seed {}", self.queued, self.seed)
+    }
+}
+
+impl Status {
+    /// The links with fault rules, one group per distinct set of rules, in order of first link.
+    pub fn fault_groups(&self) -> Vec<(Faults, Vec<LinkId>)> {
         let mut groups: Vec<(Faults, Vec<LinkId>)> = Vec::new();
         for link in &self.faults {
             let id = LinkId {
@@ -71,18 +84,12 @@ impl fmt::Display for Status {
                 None => groups.push((link.faults, vec![id])),
             }
         }
-        if groups.is_empty() {
-            writeln!(f, "faults: none")?;
-        }
-        for (faults, links) in &groups {
-            writeln!(f, "faults on {}: {faults}", describe_links(links, nodes))?;
-        }
-        writeln!(f, "queued: {} datagrams; seed {}", self.queued, self.seed)
+        groups
     }
 }
 
 /// `all links`, `none`, or the links with both directions of a pair joined: `0<->2 1->2`.
-fn describe_links(links: &[LinkId], nodes: usize) -> String {
+pub fn describe_links(links: &[LinkId], nodes: usize) -> String {
     if links.is_empty() {
         return "none".to_string();
     }
