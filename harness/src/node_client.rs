@@ -17,13 +17,21 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct NodeClient {
     addr: SocketAddr,
+    timeout: Duration,
     conn: Mutex<Option<TcpStream>>,
 }
 
 impl NodeClient {
     pub fn new(addr: SocketAddr) -> NodeClient {
+        NodeClient::with_timeout(addr, CALL_TIMEOUT)
+    }
+
+    /// A client whose connects and calls give up after `timeout` (a live view that must not
+    /// stall on one stopped node).
+    pub fn with_timeout(addr: SocketAddr, timeout: Duration) -> NodeClient {
         NodeClient {
             addr,
+            timeout,
             conn: Mutex::new(None),
         }
     }
@@ -77,7 +85,7 @@ impl NodeClient {
 
     /// Opens a dedicated connection that streams every applied entry from `from` on.
     pub fn subscribe(&self, from: Index) -> io::Result<ApplyStream> {
-        let mut stream = connect(self.addr)?;
+        let mut stream = connect(self.addr, self.timeout)?;
         stream.set_read_timeout(None)?;
         write_frame(&mut stream, &Request::Subscribe { from })?;
         Ok(ApplyStream { stream })
@@ -87,7 +95,7 @@ impl NodeClient {
         let mut conn = self.conn.lock().unwrap();
         let result = (|| {
             if conn.is_none() {
-                *conn = Some(connect(self.addr)?);
+                *conn = Some(connect(self.addr, self.timeout)?);
             }
             let stream = conn.as_mut().expect("connected above");
             write_frame(stream, req)?;
@@ -124,11 +132,11 @@ impl ApplyStream {
     }
 }
 
-fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&addr, CALL_TIMEOUT)?;
+fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(CALL_TIMEOUT))?;
-    stream.set_write_timeout(Some(CALL_TIMEOUT))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
     Ok(stream)
 }
 
