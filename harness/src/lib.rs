@@ -8,5 +8,6 @@ pub mod ports;
 pub mod proxy;
 pub mod tester;
 pub mod timing;
+pub mod watch;
 
 pub use tester::{cmd_as_int, cmd_int, rand_int, rand_string, Tester};
