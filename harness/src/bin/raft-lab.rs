@@ -1,10 +1,12 @@
 //! `raft-lab`: run a cluster in the foreground and talk to it (`just cluster`, `just status`,
-//! `just submit`). Proxy commands (partition, heal, ...) are netproxy's own CLI.
+//! `just watch`, `just submit`). Proxy commands (partition, heal, ...) are netproxy's own CLI.
 
 use clap::{Parser, Subcommand};
 use harness::cluster::{Cluster, Layout, NodeOptions, MAX_NODES};
 use harness::node_client::NodeClient;
+use harness::watch::{self, frame::Style, Watch};
 use raft_node::control::NodeState;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -35,6 +37,13 @@ enum Cmd {
     Status,
     /// Submit TEXT as a command through the current leader.
     Submit { text: String },
+    /// A live table of the running cluster, redrawn every 200 ms: nodes, faults, traffic.
+    Watch {
+        /// Print one frame (traffic rates measured over one second) and exit; also what
+        /// happens when stdout is not a terminal.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +56,7 @@ fn main() -> ExitCode {
         } => run_cluster(nodes as usize, data_dir, snapshot_every),
         Cmd::Status => status(),
         Cmd::Submit { text } => submit(text),
+        Cmd::Watch { once } => watch(once),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,7 +92,7 @@ fn run_cluster(n: usize, data_dir: PathBuf, snapshot_every: u64) -> Result<(), S
         data_dir.display()
     );
     eprintln!(
-        "raft-lab: from another terminal: just status | just submit hello | \
+        "raft-lab: from another terminal: just watch | just status | just submit hello | \
          just partition 0,1 2,3,4 | just heal | just disconnect 2 | just connect 2"
     );
     eprintln!("raft-lab: Ctrl-C stops everything");
@@ -164,4 +174,25 @@ fn submit(text: String) -> Result<(), String> {
         Ok(None) => Err(format!("node {leader} is no longer leader; try again")),
         Err(e) => Err(format!("node {leader}: {e}")),
     }
+}
+
+/// The live view of the cluster on the well-known ports (the proxy tells how many nodes it has).
+fn watch(once: bool) -> Result<(), String> {
+    let layout = Layout::well_known(MAX_NODES);
+    let mut watch = Watch::new(&layout.controls, layout.proxy_control);
+    if once || !std::io::stdout().is_terminal() {
+        // A first stats snapshot, so that the frame shows rates over a full window.
+        let first = watch.poll();
+        if first.nodes.is_empty() && first.proxy.state.is_err() {
+            return Err(format!(
+                "neither netproxy ({}) nor any node ({}..) answers (start a cluster with \
+                 'just cluster')",
+                layout.proxy_control, layout.controls[0]
+            ));
+        }
+        std::thread::sleep(watch::RATE_WINDOW);
+        print!("{}", watch.frame(Style::Plain));
+        return Ok(());
+    }
+    watch::terminal::run(&mut watch)
 }
