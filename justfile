@@ -25,6 +25,10 @@ cluster N="5": build
 status: build
     @{{bin}}/raft-lab status
 
+# Live table of the running cluster every 200 ms: nodes, faults, link traffic (`--once`: one frame)
+watch *ARGS: build
+    @{{bin}}/raft-lab watch "$@"
+
 # Submit TEXT as a command through the running cluster's leader
 submit TEXT: build
     @{{bin}}/raft-lab submit "$1"
