@@ -10,9 +10,10 @@
 
 use crate::node_client::NodeClient;
 use crate::ports::PortBlock;
+use crate::runlog::RunLog;
 use crate::timing::NodeTimers;
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read};
+use log::Level;
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -64,14 +65,6 @@ impl Layout {
     }
 }
 
-/// Where the processes' logs go.
-enum Output {
-    /// One file per process in the run directory (tests).
-    Files,
-    /// This terminal, each line prefixed with the process's name (`just cluster`).
-    Terminal,
-}
-
 /// How every node of a cluster runs, beyond its ports and data dir.
 #[derive(Clone, Copy, Debug)]
 pub struct NodeOptions {
@@ -99,7 +92,7 @@ pub struct Cluster {
     cluster_id: u64,
     options: NodeOptions,
     layout: Layout,
-    output: Output,
+    log: RunLog,
     run_dir: RunDir,
     _ports: Option<PortBlock>,
     proxy: Child,
@@ -122,11 +115,13 @@ impl Cluster {
         let block = PortBlock::reserve()?;
         let layout = Layout::in_block(n, &block);
         let run_dir = RunDir::create(name)?;
-        Cluster::spawn_all(layout, Output::Files, run_dir, Some(block), options)
+        let log = RunLog::open(run_dir.path.join("run.log"), false)?;
+        Cluster::spawn_all(layout, log, run_dir, Some(block), options)
     }
 
     /// Starts netproxy and `n` nodes on the well-known ports with their data under `data_root`
-    /// (kept across runs) and their logs on this terminal: `just cluster`.
+    /// (kept across runs) and their logs on this terminal and in `cluster.log` there:
+    /// `just cluster`.
     pub fn launch_foreground(
         n: usize,
         data_root: &Path,
@@ -138,18 +133,13 @@ impl Cluster {
             keep: true,
             quiet: true,
         };
-        Cluster::spawn_all(
-            Layout::well_known(n),
-            Output::Terminal,
-            run_dir,
-            None,
-            options,
-        )
+        let log = RunLog::open(data_root.join("cluster.log"), true)?;
+        Cluster::spawn_all(Layout::well_known(n), log, run_dir, None, options)
     }
 
     fn spawn_all(
         layout: Layout,
-        output: Output,
+        log: RunLog,
         run_dir: RunDir,
         ports: Option<PortBlock>,
         options: NodeOptions,
@@ -159,13 +149,13 @@ impl Cluster {
             (1..=MAX_NODES).contains(&n),
             "a cluster has 1..={MAX_NODES} nodes"
         );
-        let proxy = spawn_proxy(&layout, &output, &run_dir)?;
+        let proxy = spawn_proxy(&layout, &log)?;
         let mut cluster = Cluster {
             n,
             cluster_id: if ports.is_some() { rand::random() } else { 1 },
             options,
             layout,
-            output,
+            log,
             run_dir,
             _ports: ports,
             proxy,
@@ -202,6 +192,11 @@ impl Cluster {
         &self.run_dir.path
     }
 
+    /// The log every process of this run appends to.
+    pub fn log(&self) -> &RunLog {
+        &self.log
+    }
+
     pub fn is_alive(&self, i: usize) -> bool {
         self.nodes[i].is_some()
     }
@@ -211,6 +206,7 @@ impl Cluster {
         if self.nodes[i].is_some() {
             return Ok(());
         }
+        self.log.event(Level::Info, "FAULT", &format!("start n{i}"));
         let child = self.spawn_node(i)?;
         self.nodes[i] = Some(child);
         self.wait_until_listening(self.control_addr(i), Some(i))
@@ -219,6 +215,14 @@ impl Cluster {
     /// SIGKILLs node `i` and reaps it: a crash, with whatever it had made durable kept.
     pub fn crash(&mut self, i: usize) {
         if let Some(child) = self.nodes[i].take() {
+            self.log.event(Level::Info, "FAULT", &format!("crash n{i}"));
+            kill_and_reap(child);
+        }
+    }
+
+    /// Kills and reaps every node: the end of a run, not a fault, so nothing is logged.
+    pub fn kill_all(&mut self) {
+        for child in self.nodes.iter_mut().filter_map(Option::take) {
             kill_and_reap(child);
         }
     }
@@ -285,7 +289,7 @@ impl Cluster {
         if self.options.sync_every_entry {
             cmd.arg("--sync-every-entry");
         }
-        spawn_logged(cmd, &format!("node {i}"), &self.output, &self.run_dir)
+        spawn_logged(cmd, &format!("node {i}"), &self.log)
     }
 
     fn wait_until_listening(&mut self, addr: SocketAddr, node: Option<usize>) -> io::Result<()> {
@@ -320,9 +324,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in self.nodes.iter_mut().filter_map(Option::take) {
-            kill_and_reap(child);
-        }
+        self.kill_all();
         // Reap the proxy in place: it is not an Option because a cluster always has one.
         let _ = self.proxy.kill();
         let _ = self.proxy.wait();
@@ -332,13 +334,13 @@ impl Drop for Cluster {
     }
 }
 
-fn spawn_proxy(layout: &Layout, output: &Output, run_dir: &RunDir) -> io::Result<Child> {
+fn spawn_proxy(layout: &Layout, log: &RunLog) -> io::Result<Child> {
     let mut cmd = Command::new(binary("netproxy")?);
     cmd.arg("run")
         .args(["--nodes", &join(&layout.nodes)])
         .args(["--faces", &join(&layout.faces)])
         .args(["--control", &layout.proxy_control.to_string()]);
-    spawn_logged(cmd, "proxy", output, run_dir)
+    spawn_logged(cmd, "proxy", log)
 }
 
 fn join(addrs: &[SocketAddr]) -> String {
@@ -349,27 +351,13 @@ fn join(addrs: &[SocketAddr]) -> String {
         .join(",")
 }
 
-/// Spawns `cmd` with its output sent where `output` says, RUST_LOG defaulting to info, and
+/// Spawns `cmd` with its output going to the run's log, RUST_LOG defaulting to info, and
 /// SIGKILL on the death of the spawning thread.
-fn spawn_logged(
-    mut cmd: Command,
-    name: &str,
-    output: &Output,
-    run_dir: &RunDir,
-) -> io::Result<Child> {
+fn spawn_logged(mut cmd: Command, name: &str, log: &RunLog) -> io::Result<Child> {
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "info");
     }
     cmd.stdin(Stdio::null());
-    match output {
-        Output::Files => {
-            let log = run_dir.log_file(&format!("{}.log", name.replace(' ', "-")))?;
-            cmd.stdout(log.try_clone()?).stderr(log);
-        }
-        Output::Terminal => {
-            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        }
-    }
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
@@ -379,23 +367,7 @@ fn spawn_logged(
             Ok(())
         });
     }
-    let mut child = cmd.spawn()?;
-    if let Output::Terminal = output {
-        let prefix = format!("{name:>7} | ");
-        prefix_lines(child.stdout.take().expect("piped"), prefix.clone());
-        prefix_lines(child.stderr.take().expect("piped"), prefix);
-    }
-    Ok(child)
-}
-
-/// Copies `from` to stderr line by line, each line behind `prefix`, until `from` closes.
-fn prefix_lines(from: impl Read + Send + 'static, prefix: String) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
-            let Ok(line) = line else { return };
-            eprintln!("{prefix}{line}");
-        }
-    });
+    log.spawn(cmd, name)
 }
 
 fn kill_and_reap(mut child: Child) {
@@ -458,20 +430,16 @@ impl RunDir {
             quiet: false,
         })
     }
-
-    fn log_file(&self, name: &str) -> io::Result<File> {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path.join(name))
-    }
 }
 
 impl Drop for RunDir {
     fn drop(&mut self) {
         if self.keep {
             if !self.quiet {
-                eprintln!("raft-lab: logs and data kept in {}", self.path.display());
+                eprintln!(
+                    "raft-lab: logs and data kept in {dir}; read the run with: just logs {dir}/run.log",
+                    dir = self.path.display()
+                );
             }
         } else {
             let _ = std::fs::remove_dir_all(&self.path);

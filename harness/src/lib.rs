@@ -3,9 +3,11 @@
 
 pub mod applier;
 pub mod cluster;
+pub mod logs;
 pub mod node_client;
 pub mod ports;
 pub mod proxy;
+pub mod runlog;
 pub mod tester;
 pub mod timing;
 pub mod watch;

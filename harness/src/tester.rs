@@ -7,6 +7,7 @@ use crate::applier::{show, ApplyLog};
 use crate::cluster::Cluster;
 use crate::node_client::NodeClient;
 use crate::proxy::Proxy;
+use crate::runlog;
 use crate::timing::{self, NodeTimers};
 use raft_node::core::{Index, Term};
 use rand::Rng;
@@ -80,6 +81,10 @@ impl Tester {
             .to_string();
         let cluster = Cluster::launch(&name, n, NodeTimers::scaled())
             .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+        // A failed check then shows in the run's log, where the story leading to it is.
+        if let Err(e) = cluster.log().record_panics() {
+            eprintln!("cannot record failures in the run's log: {e}");
+        }
         let clients = (0..n).map(|i| cluster.client(i)).collect();
         let proxy = Proxy::new(cluster.proxy_control());
         let tester = Tester {
@@ -109,6 +114,7 @@ impl Tester {
     /// config.go begin: prints the description and starts the Passed line's counters.
     pub fn begin(&self, desc: &str) {
         println!("{desc} ...");
+        self.log(&format!("{desc} ..."));
         let (datagrams0, bytes0) = self.proxy.totals();
         *self.begin.lock().unwrap() = Some(Begin {
             desc: desc.to_string(),
@@ -131,7 +137,7 @@ impl Tester {
             .take()
             .expect("end() without begin()");
         let (datagrams, bytes) = self.proxy.totals();
-        println!(
+        let passed = format!(
             "  ... Passed --  {:4.1}  {} {:4} {:7} {:4}   ({})",
             begin.t0.elapsed().as_secs_f64(),
             self.n,
@@ -140,6 +146,17 @@ impl Tester {
             self.applies.max_index() - begin.max_index0,
             begin.desc
         );
+        println!("{passed}");
+        self.log(passed.trim_start());
+    }
+
+    /// A TEST line in the run's log.
+    fn log(&self, text: &str) {
+        self.cluster
+            .lock()
+            .unwrap()
+            .log()
+            .event(log::Level::Info, "TEST", text);
     }
 
     fn check_timeout(&self) {
@@ -386,10 +403,11 @@ impl Drop for Tester {
     fn drop(&mut self) {
         self.finished.store(true, Ordering::Relaxed);
         // Killing the processes ends every apply stream, so the applier threads finish.
-        let cluster = self.cluster.get_mut().unwrap_or_else(|e| e.into_inner());
-        for i in 0..cluster.len() {
-            cluster.crash(i);
-        }
+        self.cluster
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .kill_all();
+        runlog::stop_recording_panics();
         for handle in self
             .appliers
             .get_mut()

@@ -17,6 +17,7 @@ pub mod client;
 pub mod command;
 pub mod daemon;
 pub mod faults;
+pub mod logging;
 mod network;
 pub mod stats;
 pub mod status;

@@ -186,9 +186,7 @@ fn run(control: SocketAddr, args: RunArgs) -> ExitCode {
             )
             .exit();
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        .init();
+    netproxy::logging::init();
     let seed = args.seed.unwrap_or_else(rand::random);
     let config = Config {
         nodes: args.nodes,
@@ -206,7 +204,7 @@ fn run(control: SocketAddr, args: RunArgs) -> ExitCode {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{ready}")?;
         stdout.flush()?;
-        info!("PROXY {ready}");
+        info!("{ready}");
         daemon.run()
     });
     match result {

@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+/// The log target of lines about the data dir, so they carry the storage's topic (PERSIST).
+const STORAGE: &str = "raft_node::storage";
+
 #[derive(Parser, Debug)]
 #[command(name = "raft-node", version, about = "One Raft peer as an OS process")]
 struct Cli {
@@ -123,12 +126,13 @@ fn run(args: RunArgs) -> ExitCode {
     let (storage, restored) = match Storage::open(&data_dir) {
         Ok(opened) => opened,
         Err(e) => {
-            log::error!("cannot open --data-dir {}: {e}", data_dir.display());
+            log::error!(target: STORAGE, "cannot open --data-dir {}: {e}", data_dir.display());
             return ExitCode::FAILURE;
         }
     };
     log::info!(
-        "PERSIST data dir {}: restored term {}, voted for {:?}, snapshot through {}, {} log \
+        target: STORAGE,
+        "data dir {}: restored term {}, voted for {:?}, snapshot through {}, {} log \
          entries after it",
         data_dir.display(),
         restored.hard_state.current_term,

@@ -54,7 +54,7 @@ impl Control {
                     let token = Token(self.first_token + self.accepted);
                     self.accepted += 1;
                     if let Err(e) = registry.register(&mut stream, token, Interest::READABLE) {
-                        warn!("PROXY control: cannot register a connection: {e}");
+                        warn!("control: cannot register a connection: {e}");
                         continue;
                     }
                     let connection = Connection {
@@ -71,7 +71,7 @@ impl Control {
                 Err(e) => {
                     // Typically out of file descriptors: the pending connection stays queued
                     // and is retried when the next one arrives.
-                    warn!("PROXY control: accept failed: {e}");
+                    warn!("control: accept failed: {e}");
                     return;
                 }
             }
@@ -100,7 +100,7 @@ impl Control {
                 Progress::Done => Ok(true),
             });
         let done = finished.unwrap_or_else(|e| {
-            warn!("PROXY control: connection failed: {e}");
+            warn!("control: connection failed: {e}");
             true
         });
         if done {

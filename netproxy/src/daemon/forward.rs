@@ -76,7 +76,7 @@ impl Forwarder {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A socket error is reported once and then cleared; the data behind it is
                 // still to be read.
-                Err(e) => warn!("PROXY face {to}: receive failed: {e}"),
+                Err(e) => warn!("face {to}: receive failed: {e}"),
             }
         }
     }
@@ -136,7 +136,7 @@ impl Forwarder {
                 // queue in a real network would lose it. Only a link's first loss (since the
                 // counters were reset) is logged, so a lasting failure cannot flood the log.
                 if counters.dropped_overflow == 0 {
-                    warn!("PROXY {from}->{to}: send failed ({e}); further failures only counted");
+                    warn!("{from}->{to}: send failed ({e}); further failures only counted");
                 }
                 counters.dropped_overflow += 1;
             }
@@ -147,7 +147,7 @@ impl Forwarder {
         self.foreign += 1;
         self.foreign_bytes += len as u64;
         if self.foreign_logged.len() < MAX_FOREIGN_LOGGED && self.foreign_logged.insert(source) {
-            warn!("PROXY dropping datagrams from {source}: not a node of this cluster (logged once per source)");
+            warn!("dropping datagrams from {source}: not a node of this cluster (logged once per source)");
         }
     }
 

@@ -114,7 +114,7 @@ impl Daemon {
             for event in &events {
                 match event.token() {
                     SHUTDOWN => {
-                        info!("PROXY stopping");
+                        info!("stopping");
                         return Ok(());
                     }
                     LISTENER => self.control.accept(self.poll.registry()),
@@ -143,14 +143,14 @@ fn execute(forwarder: &mut Forwarder, line: &str) -> String {
     }
     let body = match cmd {
         Command::Change(change) => {
-            info!("PROXY {change}");
+            info!("{change}");
             forwarder.apply(&change);
             String::new()
         }
         Command::Status => json(&forwarder.status()),
         Command::Stats => json(&forwarder.stats()),
         Command::ResetStats => {
-            info!("PROXY reset-stats");
+            info!("reset-stats");
             forwarder.reset_stats();
             String::new()
         }
@@ -159,7 +159,7 @@ fn execute(forwarder: &mut Forwarder, line: &str) -> String {
 }
 
 fn rejected(line: &str, e: &crate::command::CommandError) -> String {
-    warn!("PROXY rejected {:?}: {e}", line.trim());
+    warn!("rejected {:?}: {e}", line.trim());
     format!("error: {e}\n")
 }
 
@@ -185,6 +185,6 @@ fn enlarge_buffers(face: &UdpSocket) {
         .set_recv_buffer_size(FACE_BUFFER_BYTES)
         .and_then(|()| sock.set_send_buffer_size(FACE_BUFFER_BYTES))
     {
-        log::warn!("PROXY cannot enlarge face socket buffers: {e}");
+        log::warn!("cannot enlarge face socket buffers: {e}");
     }
 }

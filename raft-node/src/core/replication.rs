@@ -88,7 +88,7 @@ impl Raft {
         let commit = leader_commit.min(last_new);
         if commit > self.commit_index {
             self.commit_index = commit;
-            event!(debug, self, "COMMIT", "commit_index={commit}");
+            event!(info, self, "COMMIT", "commit_index={commit}");
         }
         let reply = MessageBody::AppendEntriesReply {
             success: true,
@@ -220,7 +220,7 @@ impl Raft {
             && self.log.term(majority_index) == Some(self.hard_state.current_term)
         {
             self.commit_index = majority_index;
-            event!(debug, self, "COMMIT", "commit_index={majority_index}");
+            event!(info, self, "COMMIT", "commit_index={majority_index}");
             self.commit_announce_at
                 .get_or_insert(self.now + COMMIT_ANNOUNCE_DELAY);
         }
