@@ -80,12 +80,18 @@ fn a_hundred_thousand_commands_leave_log_disk_and_memory_bounded() {
         }
     });
 
-    // Every node applies everything that was committed.
-    let target = clients[leader(&clients, deadline)]
-        .get_state()
-        .unwrap()
-        .commit_index;
-    assert!(target >= COMMANDS, "only {target} entries committed");
+    // Every command accepted commits (Start returns before it does), then every node applies
+    // everything that was committed.
+    let target = loop {
+        let commit = clients[leader(&clients, deadline)]
+            .get_state()
+            .map_or(0, |s| s.commit_index);
+        if commit >= COMMANDS {
+            break commit;
+        }
+        assert!(Instant::now() < deadline, "only {commit} entries committed");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     for (i, c) in clients.iter().enumerate() {
         while c.get_state().unwrap().last_applied < target {
             assert!(Instant::now() < deadline, "node {i} did not catch up");
