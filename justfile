@@ -57,6 +57,16 @@ stats *ARGS: build
 proxy *ARGS: build
     @{{bin}}/netproxy "$@"
 
+# Read a run's log with a column per node: `just logs run.log -t ELECT,VOTE -n 0,2` (stdin if no FILE)
+logs *ARGS:
+    @cargo build --quiet -p harness --bin raft-logs
+    @{{bin}}/raft-logs show "$@"
+
+# Draw a run's log as an HTML timeline (lanes, terms, leaders, commits, crashes, partitions)
+timeline FILE *ARGS:
+    @cargo build --quiet -p harness --bin raft-logs
+    @{{bin}}/raft-logs timeline "$@"
+
 # Measure netproxy: round-trip latency against a direct socket, and loss-free forwarding rate
 bench-proxy:
     @cargo build --quiet --release -p netproxy --bins

@@ -18,11 +18,12 @@ pub mod command;
 pub mod daemon;
 pub mod faults;
 pub mod logging;
-mod network;
+pub mod network;
 pub mod stats;
 pub mod status;
 
 pub use client::{Client, ClientError};
 pub use command::{Change, Command, CommandError};
+pub use network::Network;
 pub use stats::{LinkCounters, Stats};
 pub use status::Status;

@@ -2,3 +2,5 @@
 //! (`just logs`) and the timeline picture (`just timeline`).
 
 pub mod parse;
+pub mod timeline;
+pub mod view;

@@ -30,7 +30,8 @@ pub struct Line {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Line(Line),
-    /// A line in no known format, with the time of the line before it (0 at the start).
+    /// A line in no known format, with the time of the line before it (of the first timed
+    /// line, for those before it).
     Raw {
         micros: u64,
         text: String,
@@ -116,6 +117,18 @@ pub fn read_log(reader: impl BufRead) -> io::Result<Vec<Record>> {
             }),
         }
     }
+    // Raw lines before the first timed one (the proxy's `ready` line) belong at its time.
+    if let Some(first) = records.iter().find_map(|r| match r {
+        Record::Line(line) => Some(line.micros),
+        Record::Raw { .. } => None,
+    }) {
+        for record in records.iter_mut() {
+            match record {
+                Record::Raw { micros, .. } => *micros = first,
+                Record::Line(_) => break,
+            }
+        }
+    }
     records.sort_by_key(Record::micros);
     Ok(records)
 }
@@ -168,6 +181,7 @@ mod tests {
     #[test]
     fn a_log_is_ordered_by_time_with_raw_lines_kept_in_place() {
         let text = "\
+early
 2.000000 INFO  n1 t1 ELECT b
 1.000000 INFO  n0 t1 ELECT a
 ready id=0
@@ -181,6 +195,6 @@ ready id=0
                 Record::Raw { text, .. } => text.clone(),
             })
             .collect();
-        assert_eq!(order, ["a", "ready id=0", "b", "c"]);
+        assert_eq!(order, ["a", "ready id=0", "early", "b", "c"]);
     }
 }
