@@ -82,7 +82,7 @@ fuzz TARGET SECONDS:
     #!/usr/bin/env bash
     set -euo pipefail
     targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -vx raft-lab-fuzz | tr '\n' ' ' | sed 's/ $//')
-    if ! [[ " $targets" == *" $1 "* ]]; then
+    if ! [[ " $targets " == *" $1 "* ]]; then
         echo "just fuzz: no target \"$1\"; the targets are: $targets" >&2
         exit 2
     fi
