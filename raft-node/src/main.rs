@@ -112,15 +112,6 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     logging::init(config.id);
-    log::info!(
-        "starting: seed {} (pass --seed {} to repeat it), election timeout {:?}..{:?}, \
-         heartbeat {:?}",
-        config.seed,
-        config.seed,
-        config.election_timeout_min,
-        config.election_timeout_max,
-        config.heartbeat
-    );
     // Opening creates a missing data dir and fails at once on one we cannot write, or on
     // durable state that does not check out: never start empty over a damaged store.
     let (storage, restored) = match Storage::open(&data_dir) {
@@ -130,6 +121,17 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Lines from here on carry the restored term, not 0.
+    logging::set_term(restored.hard_state.current_term);
+    log::info!(
+        "starting: seed {} (pass --seed {} to repeat it), election timeout {:?}..{:?}, \
+         heartbeat {:?}",
+        config.seed,
+        config.seed,
+        config.election_timeout_min,
+        config.election_timeout_max,
+        config.heartbeat
+    );
     log::info!(
         target: STORAGE,
         "data dir {}: restored term {}, voted for {:?}, snapshot through {}, {} log \

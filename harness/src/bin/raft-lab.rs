@@ -85,11 +85,14 @@ fn run_cluster(n: usize, data_dir: PathBuf, snapshot_every: u64) -> Result<(), S
     .map_err(|e| format!("cannot start the cluster: {e}"))?;
     let layout = Layout::well_known(n);
     eprintln!(
-        "raft-lab: {n} nodes up (UDP {}..., control {}...), netproxy control {}, data in {}",
+        "raft-lab: {n} nodes up (UDP {}..., control {}...), netproxy control {}, data and \
+         log in {} (just logs {}; just timeline {})",
         layout.nodes[0],
         layout.controls[0],
         layout.proxy_control,
-        data_dir.display()
+        data_dir.display(),
+        cluster.log().path().display(),
+        cluster.log().path().display()
     );
     eprintln!(
         "raft-lab: from another terminal: just watch | just status | just submit hello | \

@@ -322,6 +322,10 @@ pub fn html(records: &[Record], title: &str) -> Result<String, String> {
         }
         svg.push('\n');
     }
+    // Labels of marks closer than this to the last labelled one are left out (hover still
+    // tells): a burst of faults would otherwise print on top of itself.
+    const LABEL_GAP: f64 = 12.0;
+    let mut last_label = f64::NEG_INFINITY;
     for (k, mark) in story.marks.iter().enumerate() {
         let colour = match mark.topic.as_str() {
             "FAIL" => "#d00",
@@ -333,12 +337,20 @@ pub fn html(records: &[Record], title: &str) -> Result<String, String> {
         // Labels rotate up-left from the lanes' top; alternate their length so close ones
         // stay readable.
         let label_y = TOP - 6.0 - (k % 3) as f64 * 4.0;
+        let label = if mx - last_label >= LABEL_GAP || mark.topic == "FAIL" {
+            last_label = mx;
+            format!(
+                r##"<text transform="translate({mx:.1},{label_y:.1}) rotate(-35)" fill="{colour}">{} {}</text>"##,
+                escape(&mark.topic),
+                escape(&shorten(&mark.text, 48))
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             svg,
-            r##"<g class="mark"><line x1="{mx:.1}" y1="{label_y:.1}" x2="{mx:.1}" y2="{:.1}" stroke="{colour}" stroke-dasharray="3,2"/><text transform="translate({mx:.1},{label_y:.1}) rotate(-35)" fill="{colour}">{} {}</text><title>{:.3}s {} {}</title></g>"##,
+            r##"<g class="mark"><line x1="{mx:.1}" y1="{label_y:.1}" x2="{mx:.1}" y2="{:.1}" stroke="{colour}" stroke-dasharray="3,2"/>{label}<title>{:.3}s {} {}</title></g>"##,
             TOP + lanes as f64 * LANE,
-            escape(&mark.topic),
-            escape(&shorten(&mark.text, 48)),
             secs(&story, mark.at),
             escape(&mark.topic),
             escape(&mark.text)
@@ -399,9 +411,10 @@ fn secs(story: &Story, t: u64) -> f64 {
     t.saturating_sub(story.start) as f64 / 1e6
 }
 
-/// A light colour per term; neighbouring terms get distant hues.
+/// A light colour per term; neighbouring terms get distant hues, none of them red (red is
+/// for being cut off and for failures).
 fn term_colour(term: u64) -> String {
-    format!("hsl({}, 65%, 82%)", (term * 137) % 360)
+    format!("hsl({}, 65%, 82%)", 50 + (term * 137) % 260)
 }
 
 fn shorten(text: &str, max: usize) -> String {
