@@ -8,6 +8,7 @@ pub mod node_client;
 pub mod ports;
 pub mod proxy;
 pub mod runlog;
+pub mod stress;
 pub mod tester;
 pub mod timing;
 pub mod watch;

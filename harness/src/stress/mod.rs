@@ -1,0 +1,5 @@
+//! The stress runner behind `raft-stress` (`just stress`): builds the test executables, runs
+//! the chosen tests many times in parallel, each run in its own process group and directory,
+//! and reports failure rates with confidence intervals.
+
+pub mod stats;
