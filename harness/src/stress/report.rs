@@ -61,7 +61,7 @@ pub fn render(labels: &[String], outcome: &Outcome) -> String {
 }
 
 fn summary(labels: &[String], outcome: &Outcome) -> String {
-    let failed: Vec<_> = outcome
+    let mut failed: Vec<_> = outcome
         .records
         .iter()
         .filter_map(|r| match &r.verdict {
@@ -69,6 +69,7 @@ fn summary(labels: &[String], outcome: &Outcome) -> String {
             _ => None,
         })
         .collect();
+    failed.sort_by_key(|(r, _, _)| (r.test, r.run));
     let cancelled = outcome
         .records
         .iter()
