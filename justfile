@@ -17,6 +17,10 @@ build:
 test *ARGS: build
     @cargo nextest run --workspace "$@"
 
+# Run the tests matching TESTS (a regex, as Go's -run) N times each, P at a time (-p P); keeps failed runs' logs
+stress TESTS N *ARGS: build
+    @{{bin}}/raft-stress "$@"
+
 # Run N nodes (default 5) and netproxy on loopback in the foreground; Ctrl-C stops them all
 cluster N="5": build
     @RUST_LOG="${RUST_LOG:-info}" {{bin}}/raft-lab cluster "$1"
