@@ -224,7 +224,7 @@ pub struct Ready {
     pub apply: Vec<Apply>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Role {
     Follower,
     /// A follower whose election timer fired, asking whether it could win before it starts an

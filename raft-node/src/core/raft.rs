@@ -26,11 +26,11 @@ use rand::SeedableRng;
 pub struct Raft {
     pub(super) config: Config,
     /// Figure 2 persistent state: `current_term`, `voted_for`.
-    pub(super) hard_state: HardState,
+    pub(crate) hard_state: HardState,
     /// The hard state as last handed to the runtime in `Ready::persist`.
     persisted_hard_state: HardState,
     /// Figure 2 persistent state: `log[]`, and the snapshot that replaces its prefix (§7).
-    pub(super) log: RaftLog,
+    pub(crate) log: RaftLog,
     /// Figure 2: highest index known to be committed.
     /// Invariant: `log.snapshot_index() <= last_applied <= commit_index <= log.last_index()`.
     pub(super) commit_index: Index,

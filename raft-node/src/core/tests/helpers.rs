@@ -7,10 +7,9 @@ use crate::core::{
 };
 use std::time::Duration;
 
-pub const ELECTION_MIN: Duration = Duration::from_millis(300);
-pub const ELECTION_MAX: Duration = Duration::from_millis(600);
-pub const HEARTBEAT: Duration = Duration::from_millis(100);
-pub const MAX_APPEND_BYTES: usize = 64_000;
+pub use crate::sim::{
+    ELECTION_TIMEOUT_MAX as ELECTION_MAX, ELECTION_TIMEOUT_MIN as ELECTION_MIN, HEARTBEAT,
+};
 
 pub fn ms(millis: u64) -> Time {
     Duration::from_millis(millis)
@@ -18,13 +17,8 @@ pub fn ms(millis: u64) -> Time {
 
 pub fn config(id: NodeId, members: u32) -> Config {
     Config {
-        id,
-        members,
-        election_timeout_min: ELECTION_MIN,
-        election_timeout_max: ELECTION_MAX,
-        heartbeat_interval: HEARTBEAT,
-        max_append_bytes: MAX_APPEND_BYTES,
         seed: 1000 + u64::from(id),
+        ..crate::sim::config(id, members)
     }
 }
 

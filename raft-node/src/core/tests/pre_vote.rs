@@ -1,8 +1,8 @@
 //! Pre-Vote and leader stickiness (Raft thesis §9.6).
 
-use super::cluster::{Cluster, Net};
 use super::helpers::*;
 use crate::core::{HardState, Persist, Raft, Restored, Role};
+use crate::sim::{Cluster, Faults, Violation};
 
 /// Peer `id` of `members` in `term`, having voted for `voted_for`, with an entry of each term
 /// in `log_terms`.
@@ -283,23 +283,24 @@ fn a_stale_log_cannot_disrupt_a_healthy_leader() {
 /// so when it rejoins, the leader keeps its leadership and its term, and the follower catches
 /// up.
 #[test]
-fn a_rejoining_follower_does_not_depose_the_leader() {
+fn a_rejoining_follower_does_not_depose_the_leader() -> Result<(), Violation> {
     for seed in 0..20 {
-        let mut c = Cluster::new(3, seed, Net::reliable());
-        c.run_for(ms(1_000));
+        let mut c = Cluster::new(3, seed, Faults::reliable());
+        c.run_for(ms(1_000))?;
         let leader = c.leader().expect("a leader");
         let term = c.raft(leader).status().term;
         let cut = (leader + 1) % 3;
-        c.peers[cut as usize].connected = false;
+        c.set_connected(cut, false)?;
         for i in 0..20u8 {
-            c.propose(leader, vec![i]);
-            c.run_for(ms(250));
+            c.propose(leader, vec![i])?;
+            c.run_for(ms(250))?;
         }
         assert_eq!(c.raft(cut).status().term, term, "seed {seed}");
-        c.peers[cut as usize].connected = true;
-        c.run_for(ms(3_000));
+        c.set_connected(cut, true)?;
+        c.run_for(ms(3_000))?;
         assert_eq!(c.leader(), Some(leader), "seed {seed}");
         assert_eq!(c.raft(leader).status().term, term, "seed {seed}");
         assert_eq!(c.peers[cut as usize].applied, 20, "seed {seed}");
     }
+    Ok(())
 }
