@@ -112,3 +112,8 @@ fuzz TARGET SECONDS:
     grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true
     grep -E '^Done [0-9]+ runs' "$log" || echo "just fuzz: $1 stopped early: a finding (see above and fuzz/artifacts/$1/) or a build error" >&2
     exit "$status"
+
+# Run N simulator seeds in release (`just sim 5000 --from 10000`); stops at the first failure
+sim N="1000" *ARGS:
+    @cargo build --quiet --release -p harness --bin raft-sim
+    @target/release/raft-sim "$@"

@@ -31,6 +31,9 @@ pub const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(600);
 pub const HEARTBEAT: Duration = Duration::from_millis(100);
 /// Room for large commands (the lab's 5000-byte ones) in one AppendEntries.
 pub const MAX_APPEND_BYTES: usize = 64_000;
+/// How long [`Cluster::agree`] waits for a command it offered before offering it again (the
+/// lab's `one()`).
+pub const AGREE_RETRY: Duration = Duration::from_secs(2);
 
 /// Peer `id`'s config with the lab's timers (and seed 0).
 pub fn config(id: NodeId, members: u32) -> Config {
@@ -354,7 +357,7 @@ impl Cluster {
                     .is_some_and(|e| e.term == term)
                     && c.peers.iter().all(|p| p.applied >= index)
             };
-            let limit = (self.now + Duration::from_secs(2)).min(deadline);
+            let limit = (self.now + AGREE_RETRY).min(deadline);
             if self.run_until(limit, applied_everywhere)? {
                 return Ok(Some(index));
             }

@@ -41,8 +41,8 @@ mod service;
 mod trace;
 
 pub use cluster::{
-    config, Cluster, Peer, Stats, Violation, ELECTION_TIMEOUT_MAX, ELECTION_TIMEOUT_MIN, HEARTBEAT,
-    MAX_APPEND_BYTES,
+    config, Cluster, Peer, Stats, Violation, AGREE_RETRY, ELECTION_TIMEOUT_MAX,
+    ELECTION_TIMEOUT_MIN, HEARTBEAT, MAX_APPEND_BYTES,
 };
 pub use disk::Disk;
 pub use invariants::Broken;
