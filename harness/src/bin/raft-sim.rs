@@ -62,11 +62,15 @@ fn main() -> ExitCode {
             }
             Err(failure) => {
                 bar.abandon();
-                eprintln!("\n{failure}");
+                eprintln!(
+                    "\nseed {seed} failed, after {} seeds that passed",
+                    seed - args.from
+                );
                 if let Some(panic) = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                    eprintln!("the panic: {panic}");
+                    eprintln!("{panic}");
                 }
-                eprintln!("(after {} seeds that passed)", seed - args.from);
+                // The report ends with the command that replays it.
+                eprintln!("{failure}");
                 return ExitCode::FAILURE;
             }
         }
