@@ -258,11 +258,6 @@ impl Cluster {
             .map(Raft::status)
     }
 
-    /// The violation found so far, if any.
-    pub fn violation(&self) -> Option<&Violation> {
-        self.violation.as_ref()
-    }
-
     /// Runs the cluster for `duration` of virtual time.
     pub fn run_for(&mut self, duration: Duration) -> Result<(), Violation> {
         let end = self.now + duration;

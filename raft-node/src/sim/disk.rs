@@ -111,10 +111,6 @@ impl Disk {
         }
     }
 
-    pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.snapshot.as_ref()
-    }
-
     pub fn snapshot_index(&self) -> Index {
         self.snapshot.as_ref().map_or(0, |s| s.last_included_index)
     }

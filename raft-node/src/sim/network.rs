@@ -202,10 +202,6 @@ impl Network {
         Some(self.links.passes(msg.from, msg.to).then_some(msg))
     }
 
-    pub fn in_flight(&self) -> usize {
-        self.queue.len()
-    }
-
     fn jitter(&mut self, max: Duration) -> Duration {
         if max.is_zero() {
             Duration::ZERO
