@@ -188,7 +188,7 @@ fn persist(model: &mut Model, step: &Step) -> Option<Persist> {
             Some(Persist {
                 hard_state: Some(HardState {
                     current_term: model.term,
-                    voted_for: vote.map(|v| u32::from(v % 5)),
+                    voted_for: vote.map(|v| u32::from(v) % MEMBERS),
                 }),
                 ..Persist::default()
             })
@@ -431,8 +431,20 @@ fn seal(bytes: &mut [u8], at: usize) {
     }
 }
 
-/// What a successful open returned must start a Raft core, reopen the same, and take a write.
+/// The cluster size the node's start checks the restored state against.
+const MEMBERS: u32 = 5;
+
+/// What a successful open returned must pass the node's start (`check_members`, then a Raft
+/// core), reopen the same, and take a write.
 fn check_usable(dir: &Path, storage: Storage, restored: Restored) {
+    if let Err(e) = storage.check_members(MEMBERS) {
+        assert!(
+            e.path().starts_with(dir),
+            "{e} names no file of {}",
+            dir.display()
+        );
+        return;
+    }
     check_log(&restored);
     assert_eq!(
         storage.disk_size(),
@@ -481,10 +493,9 @@ fn check_usable(dir: &Path, storage: Storage, restored: Restored) {
 /// follow the snapshot without gaps, that terms never decrease, that none is above the current
 /// term, and that the vote names a member.
 fn check_log(restored: &Restored) {
-    let members = 5;
     let config = Config {
         id: 0,
-        members,
+        members: MEMBERS,
         election_timeout_min: Duration::from_millis(300),
         election_timeout_max: Duration::from_millis(600),
         heartbeat_interval: Duration::from_millis(100),

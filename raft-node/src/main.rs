@@ -114,7 +114,11 @@ fn run(args: RunArgs) -> ExitCode {
     logging::init(config.id);
     // Opening creates a missing data dir and fails at once on one we cannot write, or on
     // durable state that does not check out: never start empty over a damaged store.
-    let (storage, restored) = match Storage::open(&data_dir) {
+    let opened = Storage::open(&data_dir).and_then(|(storage, restored)| {
+        storage.check_members(config.peers.len() as u32)?;
+        Ok((storage, restored))
+    });
+    let (storage, restored) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             log::error!(target: STORAGE, "cannot open --data-dir {}: {e}", data_dir.display());

@@ -219,6 +219,24 @@ impl Storage {
         Ok((storage, restored))
     }
 
+    /// Checks the stored vote against the cluster's size, which the store cannot know; call it
+    /// right after [`Storage::open`]. A vote for an id the cluster does not have means the data
+    /// dir belongs to another, larger cluster, or its `state` file was replaced: the core must
+    /// not start from it (`Raft::new` assumes a vote names a member).
+    pub fn check_members(&self, members: u32) -> Result<(), StorageError> {
+        match self.hard_state.voted_for {
+            Some(node) if node >= members => Err(StorageError::corrupt(
+                &state_file::path(&self.dir),
+                None,
+                format!(
+                    "votes for node {node}, but the cluster has {members} node(s): the data \
+                     dir of another cluster?"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Stages one Persist effect in memory; nothing reaches the files before [`Storage::sync`]
     /// (which is what lets sync write the hard state before the snapshot, and both before the
     /// log). Several may be staged per loop iteration. A `Persist` that would break the log's

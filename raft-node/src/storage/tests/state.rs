@@ -131,3 +131,31 @@ fn an_unchanged_hard_state_is_not_rewritten_and_only_the_last_staged_one_is() {
     let (_, restored) = open(dir.path());
     model.assert_restored(&restored);
 }
+
+/// Found by the `storage_files` fuzz target: a `state` file whose vote byte was flipped and its
+/// checksum recomputed (voted for node 0, then node 0xBD00_0000) opens, and `Raft::new` then
+/// failed its assertion that the vote names a member. The node checks it right after opening.
+#[test]
+fn a_vote_for_a_node_the_cluster_lacks_is_an_error_naming_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, _) = store_with_entries(dir.path(), 1);
+    storage.check_members(5).unwrap();
+    drop(storage);
+    let mut bytes = fs::read(state_path(dir.path())).unwrap();
+    bytes[20] ^= 189;
+    let sealed = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..sealed]);
+    bytes[sealed..].copy_from_slice(&crc.to_le_bytes());
+    fs::write(state_path(dir.path()), bytes).unwrap();
+
+    let (storage, restored) = open(dir.path());
+    assert_eq!(restored.hard_state, hard_state(1, Some(0xBD00_0000)));
+    let error = storage.check_members(5).unwrap_err();
+    assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+    assert_eq!(error.path(), state_path(dir.path()));
+    assert!(
+        error.to_string().contains("votes for node 3170893824"),
+        "{error}"
+    );
+    storage.check_members(0xBD00_0001).unwrap();
+}
