@@ -92,6 +92,11 @@ enum Damage {
 
 #[derive(Arbitrary, Debug)]
 enum Record {
+    /// The entry that would continue the built log, `term_back` terms below the current one.
+    Next {
+        term_back: u8,
+        command: Vec<u8>,
+    },
     Entry {
         term: u64,
         index: u64,
@@ -118,9 +123,9 @@ fuzz_target!(|input: Input| {
         .tempdir_in(scratch())
         .expect("a scratch directory");
     let dir = dir.path();
-    build(dir, &input.history);
+    let model = build(dir, &input.history);
     for damage in input.damage.iter().take(MAX_DAMAGE) {
-        apply(dir, damage);
+        apply(dir, &model, damage);
     }
     match Storage::open(dir) {
         Ok((storage, restored)) => check_usable(dir, storage, restored),
@@ -164,7 +169,7 @@ impl Model {
     }
 }
 
-fn build(dir: &Path, history: &[Step]) {
+fn build(dir: &Path, history: &[Step]) -> Model {
     let (mut storage, _) = Storage::open(dir).unwrap_or_else(|e| panic!("fresh store: {e}"));
     let mut model = Model::default();
     for step in history.iter().take(MAX_STEPS) {
@@ -176,6 +181,7 @@ fn build(dir: &Path, history: &[Step]) {
             .unwrap_or_else(|e| panic!("{step:?} staged as {persist:?}: {e}"));
         storage.sync().unwrap_or_else(|e| panic!("sync: {e}"));
     }
+    model
 }
 
 /// The `Persist` that `step` makes of `model`, which it updates; `None` when the step does not
@@ -290,7 +296,7 @@ fn is_segment(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with("log-") && n.ends_with(".seg"))
 }
 
-fn apply(dir: &Path, damage: &Damage) {
+fn apply(dir: &Path, model: &Model, damage: &Damage) {
     match damage {
         Damage::Flip { file, offset, xor } => edit(dir, *file, |bytes| {
             if !bytes.is_empty() {
@@ -304,9 +310,9 @@ fn apply(dir: &Path, damage: &Damage) {
         Damage::AppendBytes { file, bytes: more } => {
             edit(dir, *file, |bytes| bytes.extend_from_slice(more))
         }
-        Damage::AppendRecord { file, record } => {
-            edit(dir, *file, |bytes| bytes.extend_from_slice(&encode(record)))
-        }
+        Damage::AppendRecord { file, record } => edit(dir, *file, |bytes| {
+            bytes.extend_from_slice(&encode(model, record))
+        }),
         Damage::Reseal { file } => {
             if let Some(path) = pick(dir, *file) {
                 let mut bytes = fs::read(&path).expect("read");
@@ -360,9 +366,16 @@ fn crc(bytes: &[u8]) -> [u8; 4] {
 }
 
 /// A record as `storage::record` frames it: length, CRC32 of length and payload, payload.
-fn encode(record: &Record) -> Vec<u8> {
+fn encode(model: &Model, record: &Record) -> Vec<u8> {
     let mut payload = Vec::new();
     match record {
+        Record::Next { term_back, command } => {
+            payload.push(1);
+            let term = model.term.saturating_sub(Term::from(*term_back));
+            payload.extend_from_slice(&term.to_le_bytes());
+            payload.extend_from_slice(&(model.last_index() + 1).to_le_bytes());
+            payload.extend_from_slice(command);
+        }
         Record::Entry {
             term,
             index,
@@ -434,10 +447,10 @@ fn seal(bytes: &mut [u8], at: usize) {
 /// The cluster size the node's start checks the restored state against.
 const MEMBERS: u32 = 5;
 
-/// What a successful open returned must pass the node's start (`check_members`, then a Raft
+/// What a successful open returned must pass the node's start (`check_restored`, then a Raft
 /// core), reopen the same, and take a write.
 fn check_usable(dir: &Path, storage: Storage, restored: Restored) {
-    if let Err(e) = storage.check_members(MEMBERS) {
+    if let Err(e) = storage.check_restored(&restored, MEMBERS) {
         assert!(
             e.path().starts_with(dir),
             "{e} names no file of {}",

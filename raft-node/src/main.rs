@@ -115,7 +115,7 @@ fn run(args: RunArgs) -> ExitCode {
     // Opening creates a missing data dir and fails at once on one we cannot write, or on
     // durable state that does not check out: never start empty over a damaged store.
     let opened = Storage::open(&data_dir).and_then(|(storage, restored)| {
-        storage.check_members(config.peers.len() as u32)?;
+        storage.check_restored(&restored, config.peers.len() as u32)?;
         Ok((storage, restored))
     });
     let (storage, restored) = match opened {

@@ -219,22 +219,14 @@ impl Storage {
         Ok((storage, restored))
     }
 
-    /// Checks the stored vote against the cluster's size, which the store cannot know; call it
-    /// right after [`Storage::open`]. A vote for an id the cluster does not have means the data
-    /// dir belongs to another, larger cluster, or its `state` file was replaced: the core must
-    /// not start from it (`Raft::new` assumes a vote names a member).
-    pub fn check_members(&self, members: u32) -> Result<(), StorageError> {
-        match self.hard_state.voted_for {
-            Some(node) if node >= members => Err(StorageError::corrupt(
-                &state_file::path(&self.dir),
-                None,
-                format!(
-                    "votes for node {node}, but the cluster has {members} node(s): the data \
-                     dir of another cluster?"
-                ),
-            )),
-            _ => Ok(()),
-        }
+    /// Checks `restored`, what [`Storage::open`] returned, against what a Raft core assumes of
+    /// it and the store cannot check alone; the node calls it before it starts from it. The vote
+    /// must name a member of this `members`-node cluster (another vote means the data dir belongs
+    /// to another, larger cluster, or `state` was replaced), and terms must never decrease along
+    /// the log, from the snapshot's on (Log Matching: no core writes such a log, and the store
+    /// keeps the terms it is given). `Raft::new` only debug-asserts either.
+    pub fn check_restored(&self, restored: &Restored, members: u32) -> Result<(), StorageError> {
+        restore::check_for_core(&self.dir, restored, members)
     }
 
     /// Stages one Persist effect in memory; nothing reaches the files before [`Storage::sync`]

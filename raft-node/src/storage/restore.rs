@@ -5,7 +5,7 @@
 use super::error::StorageError;
 use super::live_log::LiveLog;
 use super::{snapshot_file, state_file};
-use crate::core::{HardState, Snapshot};
+use crate::core::{HardState, Restored, Snapshot};
 use std::path::Path;
 
 /// The log after the snapshot, and whether the disk still holds a longer one: a crash came
@@ -100,4 +100,46 @@ pub(super) fn check_terms(
         None,
         format!("{held} but {what}: the state file is older than the log"),
     ))
+}
+
+/// See [`super::Storage::check_restored`]. A log whose terms go back is reported against the data
+/// directory: the entries may come from any of its segments.
+pub(super) fn check_for_core(
+    dir: &Path,
+    restored: &Restored,
+    members: u32,
+) -> Result<(), StorageError> {
+    if let Some(node) = restored
+        .hard_state
+        .voted_for
+        .filter(|&node| node >= members)
+    {
+        return Err(StorageError::corrupt(
+            &state_file::path(dir),
+            None,
+            format!(
+                "votes for node {node}, but the cluster has {members} node(s): the data dir of \
+                 another cluster?"
+            ),
+        ));
+    }
+    let mut previous = restored
+        .snapshot
+        .as_ref()
+        .map(|s| (s.last_included_index, s.last_included_term));
+    for entry in &restored.entries {
+        if let Some((index, term)) = previous.filter(|&(_, term)| entry.term < term) {
+            return Err(StorageError::corrupt(
+                dir,
+                None,
+                format!(
+                    "the log's entry {} has term {}, below the term {term} of index {index} \
+                     before it: not a log Raft writes",
+                    entry.index, entry.term
+                ),
+            ));
+        }
+        previous = Some((entry.index, entry.term));
+    }
+    Ok(())
 }

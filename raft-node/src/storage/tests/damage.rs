@@ -175,3 +175,70 @@ fn a_segment_header_from_another_version_is_an_error() {
         other => panic!("{other}"),
     }
 }
+
+/// Appends `entry` to segment `seq` as a record with a good checksum: not crash damage, bytes
+/// some other writer put there.
+fn append_record(dir: &Path, seq: u64, entry: Entry) {
+    let mut bytes = fs::read(segment_path(dir, seq)).unwrap();
+    record::encode(&mut bytes, &record::Record::Entry(entry));
+    fs::write(segment_path(dir, seq), bytes).unwrap();
+}
+
+/// Found by the `storage_files` fuzz target (crash-f0663009…): entries 1..=7 of term 1, the
+/// current term raised to 2, then a checksummed record of entry 8 with term 0. Open accepts any
+/// terms (the store keeps what it is given), and `Raft::new` then failed its assertion that the
+/// log is well formed. The node checks the restored log right after opening.
+#[test]
+fn an_entry_whose_term_goes_back_is_an_error_before_the_core_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    let mut model = Model::default();
+    persist(&mut storage, &mut model, term_one_with(7, &[7; 116]));
+    let term_two = Persist {
+        hard_state: Some(hard_state(2, Some(0))),
+        ..Persist::default()
+    };
+    persist(&mut storage, &mut model, term_two);
+    drop(storage);
+    append_record(dir.path(), 1, entry(0, 8, &[0]));
+
+    let (storage, restored) = open(dir.path());
+    assert_eq!(restored.entries.len(), 8);
+    let error = storage.check_restored(&restored, 5).unwrap_err();
+    assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+    assert_eq!(error.path(), dir.path());
+    assert!(
+        error
+            .to_string()
+            .contains("entry 8 has term 0, below the term 1"),
+        "{error}"
+    );
+}
+
+/// The same check from the snapshot on: the first entry after it cannot have a lower term.
+#[test]
+fn an_entry_below_the_snapshots_term_is_an_error_before_the_core_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    let mut model = Model::default();
+    let term_two = Persist {
+        hard_state: Some(hard_state(2, None)),
+        append: (1..=3).map(|i| entry(2, i, b"x")).collect(),
+        ..Persist::default()
+    };
+    persist(&mut storage, &mut model, term_two);
+    let compaction = compact_through(&model, 3);
+    persist(&mut storage, &mut model, compaction);
+    storage.check_restored(&open(dir.path()).1, 5).unwrap();
+    drop(storage);
+    append_record(dir.path(), 2, entry(1, 4, b"y"));
+
+    let (storage, restored) = open(dir.path());
+    let error = storage.check_restored(&restored, 5).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("entry 4 has term 1, below the term 2 of index 3"),
+        "{error}"
+    );
+}

@@ -132,14 +132,16 @@ fn an_unchanged_hard_state_is_not_rewritten_and_only_the_last_staged_one_is() {
     model.assert_restored(&restored);
 }
 
-/// Found by the `storage_files` fuzz target: a `state` file whose vote byte was flipped and its
-/// checksum recomputed (voted for node 0, then node 0xBD00_0000) opens, and `Raft::new` then
-/// failed its assertion that the vote names a member. The node checks it right after opening.
+/// Found by the `storage_files` fuzz target (crash-f26a58d1…): a `state` file whose vote byte
+/// was flipped and its checksum recomputed (voted for node 0, then node 0xBD00_0000) opens, and
+/// `Raft::new` then failed its assertion that the vote names a member. The node checks the
+/// restored state right after opening.
 #[test]
 fn a_vote_for_a_node_the_cluster_lacks_is_an_error_naming_the_state_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (storage, _) = store_with_entries(dir.path(), 1);
-    storage.check_members(5).unwrap();
+    drop(store_with_entries(dir.path(), 1));
+    let (storage, restored) = open(dir.path());
+    storage.check_restored(&restored, 5).unwrap();
     drop(storage);
     let mut bytes = fs::read(state_path(dir.path())).unwrap();
     bytes[20] ^= 189;
@@ -150,12 +152,12 @@ fn a_vote_for_a_node_the_cluster_lacks_is_an_error_naming_the_state_file() {
 
     let (storage, restored) = open(dir.path());
     assert_eq!(restored.hard_state, hard_state(1, Some(0xBD00_0000)));
-    let error = storage.check_members(5).unwrap_err();
+    let error = storage.check_restored(&restored, 5).unwrap_err();
     assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
     assert_eq!(error.path(), state_path(dir.path()));
     assert!(
         error.to_string().contains("votes for node 3170893824"),
         "{error}"
     );
-    storage.check_members(0xBD00_0001).unwrap();
+    storage.check_restored(&restored, 0xBD00_0001).unwrap();
 }
