@@ -6,9 +6,10 @@
 //! behind), segments renumbered or copied, files removed or written whole.
 //!
 //! Then the node's start: `Storage::open` must return `Ok` or an error naming a file in the
-//! directory, never panic or hang. What it returns must be a log a Raft core accepts
-//! (`Raft::new`, whose debug assertions check it), and the store must be usable: reopened as it
-//! is it restores the same state, and an entry appended and synced is there after another reopen.
+//! directory, never panic or hang. What it returns must pass `check_restored` with an error
+//! naming a file, or be state a Raft core accepts (`Raft::new`, whose debug assertions check
+//! it); and the store must be usable: reopened as it is it restores the same state, and an entry
+//! appended and synced is there after another reopen.
 
 #![no_main]
 
