@@ -106,7 +106,7 @@ impl LogWriter {
 
     fn append(&mut self, dir_handle: &File, records: &[Record]) -> Result<(), StorageError> {
         let mut created = false;
-        for chunk in self.chunks(records) {
+        for chunk in self.chunks(records)? {
             let active = match self.active.take() {
                 Some(active) if active.seq == chunk.seq => active,
                 previous => {
@@ -135,14 +135,14 @@ impl LogWriter {
     /// Encodes `records` into per-segment chunks, starting a new segment whenever the current
     /// one is full. A record never spans segments, so a segment holds at least one record however
     /// small `segment_bytes` is.
-    fn chunks(&self, records: &[Record]) -> Vec<Chunk> {
+    fn chunks(&self, records: &[Record]) -> Result<Vec<Chunk>, StorageError> {
         let mut chunks: Vec<Chunk> = Vec::new();
         // The newest segment's number and length once the chunks so far are written.
         let mut tail = self.active.as_ref().map(|a| (a.seq, a.len));
         for record in records {
             let seq = match tail {
                 Some((seq, len)) if len < self.segment_bytes || len <= HEADER_LEN as u64 => seq,
-                Some((seq, _)) => seq + 1,
+                Some((seq, _)) => self.next_seq(seq)?,
                 None => 1,
             };
             if chunks.last().map(|c| c.seq) != Some(seq) {
@@ -163,7 +163,19 @@ impl LogWriter {
                 _ => (seq, chunk.bytes.len() as u64),
             });
         }
-        chunks
+        Ok(chunks)
+    }
+
+    /// The number of the segment after segment `seq`. No store numbers its way to the last u64
+    /// (a segment per 4 MiB written); a segment named so was renamed by hand or damaged.
+    fn next_seq(&self, seq: u64) -> Result<u64, StorageError> {
+        seq.checked_add(1).ok_or_else(|| {
+            StorageError::corrupt(
+                &self.dir.join(segment::file_name(seq)),
+                None,
+                "the largest segment number there is: no segment can follow it",
+            )
+        })
     }
 
     /// The log the current generation's segments hold, read back from disk.
@@ -197,7 +209,10 @@ impl LogWriter {
         log: &LiveLog,
     ) -> Result<(), StorageError> {
         let newest = self.active.as_ref().map(|a| a.seq);
-        let seq = newest.map_or(1, |newest| newest + 1);
+        let seq = match newest {
+            Some(newest) => self.next_seq(newest)?,
+            None => 1,
+        };
         let mut bytes = segment::header(seq);
         record::encode(&mut bytes, &Record::Base(log.first));
         for entry in &log.entries {

@@ -242,3 +242,37 @@ fn an_entry_below_the_snapshots_term_is_an_error_before_the_core_starts() {
         "{error}"
     );
 }
+
+/// A crafted directory: the current generation's segment renamed to the largest number there
+/// is (its header resealed to match) and a snapshot ahead of it, so open must finish a
+/// compaction into the segment after it. That addition overflowed (a panic in debug builds);
+/// it is an error naming the segment.
+#[test]
+fn a_generation_to_follow_the_largest_segment_number_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    let mut model = Model::default();
+    persist(&mut storage, &mut model, term_one_with(3, b"x"));
+    let compaction = compact_through(&model, 1);
+    persist(&mut storage, &mut model, compaction);
+    drop(storage);
+    let last = segment_path(dir.path(), u64::MAX);
+    let mut bytes = fs::read(segment_path(dir.path(), 2)).unwrap();
+    bytes[..segment::HEADER_LEN].copy_from_slice(&segment::header(u64::MAX));
+    fs::write(&last, bytes).unwrap();
+    fs::remove_file(segment_path(dir.path(), 2)).unwrap();
+    let ahead = snapshot(3, 1, b"ahead");
+    fs::write(
+        dir.path().join(snapshot_file::SNAPSHOT_FILE),
+        snapshot_file::encode(&ahead),
+    )
+    .unwrap();
+
+    let error = open_err(dir.path());
+    assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+    assert_eq!(error.path(), last);
+    assert!(
+        error.to_string().contains("largest segment number"),
+        "{error}"
+    );
+}
