@@ -291,6 +291,13 @@ impl Storage {
                     last_index + 1
                 )));
             }
+            // Replay keeps the index after the last one representable, as the core does.
+            if entry.index == Index::MAX {
+                return Err(self.rejected(format!(
+                    "appended entry has index {}, after which the log cannot continue",
+                    entry.index
+                )));
+            }
             if entry.term > hard_state.current_term {
                 return Err(self.rejected(format!(
                     "entry {} has term {}, above the current term {}",

@@ -111,3 +111,28 @@ fn after_a_failed_sync_the_store_refuses_work() {
         Err(StorageError::Failed { .. })
     ));
 }
+
+/// An entry at the last index there is was staged and synced, and then the store could not
+/// read itself back (replay refuses it, since nothing could follow it). Seen with a crafted
+/// snapshot through u64::MAX - 1 while writing the `storage_files` fuzz target; a leader's
+/// InstallSnapshot can name that index too.
+#[test]
+fn an_entry_at_the_largest_index_is_rejected_before_it_reaches_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, mut model) = store_with_entries(dir.path(), 1);
+    let install = Persist {
+        snapshot: Some(snapshot(u64::MAX - 1, 1, b"far")),
+        truncate_from: Some(u64::MAX),
+        ..Persist::default()
+    };
+    persist(&mut storage, &mut model, install);
+
+    match storage.stage(&append(vec![entry(1, u64::MAX, b"last")])) {
+        Err(StorageError::Rejected { path, .. }) => assert_eq!(path, dir.path()),
+        other => panic!("{other:?}"),
+    }
+    storage.sync().unwrap();
+    drop(storage);
+    let (_, restored) = open(dir.path());
+    model.assert_restored(&restored);
+}
