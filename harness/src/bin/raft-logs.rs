@@ -92,15 +92,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// The log's records; an error if not one line is in the common format (the wrong file).
 fn read(file: Option<&Path>) -> io::Result<Vec<Record>> {
-    match file {
-        None => read_log(io::stdin().lock()),
-        Some(path) if path == Path::new("-") => read_log(io::stdin().lock()),
+    let records = match file {
+        None => read_log(io::stdin().lock())?,
+        Some(path) if path == Path::new("-") => read_log(io::stdin().lock())?,
         Some(path) => {
             let file = File::open(path)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            read_log(BufReader::new(file))
+            read_log(BufReader::new(file))?
         }
+    };
+    if records.iter().any(|r| matches!(r, Record::Line(_))) {
+        Ok(records)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: no line in raft-lab's log format ('<seconds> <LEVEL> <who> <term> <TOPIC> \
+                 <text>'); give a test's run.log or just cluster's cluster.log",
+                file.map_or("standard input".to_string(), |f| f.display().to_string())
+            ),
+        ))
     }
 }
 

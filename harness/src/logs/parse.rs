@@ -6,6 +6,10 @@
 
 use std::io::{self, BufRead};
 
+/// Node ids above this are no node's: the readers give every node a column or a lane, so a
+/// damaged line claiming node 4000000000 must not make them allocate billions.
+pub const MAX_NODE_ID: u32 = 255;
+
 /// Who wrote a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Who {
@@ -64,7 +68,12 @@ pub fn parse_line(line: &str) -> Option<Line> {
     let who = match who {
         "proxy" => Who::Proxy,
         "test" => Who::Test,
-        node => Who::Node(node.strip_prefix('n')?.parse().ok()?),
+        node => Who::Node(
+            node.strip_prefix('n')?
+                .parse()
+                .ok()
+                .filter(|&id| id <= MAX_NODE_ID)?,
+        ),
     };
     let term = match term {
         "-" => None,
@@ -171,6 +180,7 @@ mod tests {
             "5123.004512 LOUD  n2 t5 ELECT bad level",
             "5123.004512 INFO  x2 t5 ELECT bad who",
             "5123.004512 INFO  n2 5 ELECT bad term",
+            "5123.004512 INFO  n4000000000 t5 ELECT no node's id",
             "5123.004512 INFO  n2 t5 elect lower-case topic",
             "",
         ] {

@@ -36,7 +36,10 @@ pub fn render(records: &[Record], options: &ViewOptions, out: &mut impl Write) -
         .saturating_sub(columns.len().saturating_sub(1)))
         / columns.len().max(1);
     let column_width = column_width.max(MIN_COLUMN);
-    let row_width = TIME_WIDTH + 1 + columns.len() * (column_width + 1) - 1;
+    let row_width = match columns.len() {
+        0 => options.width.max(TIME_WIDTH + 1 + MIN_COLUMN),
+        n => TIME_WIDTH + 1 + n * (column_width + 1) - 1,
+    };
     let paint = Painter {
         color: options.color,
     };
@@ -268,6 +271,16 @@ ready id=1 listen=127.0.0.1:7001
         assert!(only_n1[0].ends_with("n1"));
         assert!(only_n1.iter().filter(|l| l.contains(" t1 ")).count() == 3);
         assert!(!only_n1.iter().any(|l| l.contains("VOTE")));
+    }
+
+    #[test]
+    fn a_log_of_only_proxy_and_raw_lines_spans_the_width() {
+        let records = read_log("ready\n1.000000 INFO  proxy - PROXY heal\n".as_bytes()).unwrap();
+        let mut out = Vec::new();
+        render(&records, &plain(40), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("── PROXY heal ──"), "{text}");
     }
 
     #[test]
