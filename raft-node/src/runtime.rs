@@ -4,9 +4,11 @@
 //! Each iteration:
 //! 1. carry out the core's `Ready`: persist, then send, then stream what was applied to
 //!    subscribers (the order `core` documents), and flush control output;
-//! 2. poll, with the timeout set by the core's next deadline;
-//! 3. feed every peer message and control request to the core (all proposals of one wakeup reach
-//!    the core before the next `take_ready`, so it can batch them into one AppendEntries);
+//! 2. poll, with the timeout set by the core's next deadline (zero while input is left over);
+//! 3. feed peer messages and control requests to the core (all proposals of one iteration reach
+//!    the core before the next `take_ready`, so it can batch them into one AppendEntries), at
+//!    most a turn's worth from each socket, so that no sender can keep the loop from syncing,
+//!    sending heartbeats and ticking;
 //! 4. `tick` if the deadline has passed.
 //!
 //! The runtime makes no protocol decisions: it moves bytes and time into the core and the core's
@@ -37,6 +39,9 @@ const CONTROL: Token = Token(1);
 const SIGNAL: Token = Token(2);
 /// Control connections get tokens from here up.
 const FIRST_CONNECTION: usize = 3;
+
+/// Peer datagrams handed to the core per loop iteration at most.
+const DATAGRAMS_PER_TURN: usize = 1024;
 
 /// The core's budget for the entries of one AppendEntries: under `wire::MAX_DATAGRAM` with room
 /// for the envelope and the message's other fields.
@@ -141,6 +146,7 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         storage,
         sync_every_entry: config.sync_every_entry,
         peers,
+        peers_readable: false,
         control,
         digest_service,
         origin,
@@ -156,6 +162,9 @@ struct Node {
     storage: Storage,
     sync_every_entry: bool,
     peers: PeerSocket,
+    /// The peer socket may hold datagrams (edge-triggered: from a READABLE event until a
+    /// receive would block).
+    peers_readable: bool,
     control: ControlServer,
     digest_service: Option<DigestService>,
     /// Time zero of the core's clock.
@@ -187,31 +196,37 @@ impl Node {
                 None => {}
             }
 
-            let timeout = self.raft.next_deadline().saturating_sub(self.now());
+            let timeout = if self.peers_readable || self.control.has_input() {
+                Duration::ZERO
+            } else {
+                self.raft.next_deadline().saturating_sub(self.now())
+            };
             if let Err(e) = poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
             }
-
-            let now = self.now();
             for event in events.iter() {
                 match event.token() {
-                    PEER => {
-                        let raft = &mut self.raft;
-                        self.peers.drain(|msg| raft.step(msg, now));
-                    }
+                    PEER => self.peers_readable = true,
                     CONTROL => self.control.accept(poll.registry()),
                     SIGNAL => self.stop = Some(Stop::Signal),
-                    _ => {
-                        let (raft, storage, stop) = (&mut self.raft, &self.storage, &mut self.stop);
-                        self.control.on_event(poll.registry(), event, |conn, req| {
-                            handle_request(raft, storage, conn, req, now, stop)
-                        });
-                    }
+                    _ => self.control.on_event(event),
                 }
             }
+
+            let now = self.now();
+            if self.peers_readable {
+                let raft = &mut self.raft;
+                self.peers_readable = self
+                    .peers
+                    .drain(DATAGRAMS_PER_TURN, |msg| raft.step(msg, now));
+            }
+            let (raft, storage, stop) = (&mut self.raft, &self.storage, &mut self.stop);
+            self.control.serve(poll.registry(), |conn, req| {
+                handle_request(raft, storage, conn, req, now, stop)
+            });
 
             let now = self.now();
             if now >= self.raft.next_deadline() {

@@ -2,10 +2,20 @@
 //! its connections.
 //!
 //! Each connection has a read buffer that frames are split off ([`FrameReader`]) and a write
-//! buffer ([`OutBuf`]) flushed whenever the socket takes more; WRITABLE interest is registered
-//! only while output is pending, so an idle connection costs no wakeups. Whatever goes wrong on a
-//! connection (a bad frame, a reset, a subscriber too far behind) closes that connection and
-//! nothing else.
+//! buffer ([`OutBuf`]); WRITABLE interest is registered only while output is pending, so an idle
+//! connection costs no wakeups. Whatever goes wrong on a connection (a bad frame, a reset, a
+//! subscriber too far behind) closes that connection and nothing else.
+//!
+//! Readiness events only mark a connection; the runtime reads requests ([`ControlServer::serve`])
+//! and writes answers ([`ControlServer::flush_all`]) at fixed points of its loop:
+//! - answers leave only in `flush_all`, after the runtime has made the iteration's changes
+//!   durable, so no answer reports a term, vote or index that a crash could still undo;
+//! - each connection gets at most [`REQUESTS_PER_TURN`] requests per loop iteration, and none
+//!   while more than [`PAUSE_READING_AT`] of its answers wait unread, so a client that writes
+//!   without pause neither holds the loop (heartbeats, syncs) nor grows our memory: TCP's flow
+//!   control pushes back on it instead;
+//! - a client that half-closes (EOF after its last request) still gets every answer; the
+//!   connection closes once they are out.
 
 use crate::control::{self, ApplyMsg, Request, Response, SnapshotMsg};
 use crate::core::{Apply, Index};
@@ -23,8 +33,16 @@ use std::time::Duration;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Output a connection may have pending before it is dropped. Only a subscriber that stopped
-/// reading gets near this; the harness reads promptly.
+/// reading gets near this (requests stop being read at [`PAUSE_READING_AT`]); the harness reads
+/// promptly.
 const MAX_PENDING_OUTPUT: usize = 256 << 20;
+
+/// Requests one connection may have handled per loop iteration before the others, the peers and
+/// the timers get their turn.
+const REQUESTS_PER_TURN: usize = 1024;
+
+/// A connection with this much output waiting is not read until the client takes some.
+const PAUSE_READING_AT: usize = 4 << 20;
 
 /// How long the final `ShuttingDown` answer may take to leave.
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -189,6 +207,21 @@ pub struct Connection {
     subscription: Option<Subscription>,
     /// Whether WRITABLE interest is registered: exactly while output waits for the socket.
     wants_write: bool,
+    /// False from a write that would block until the next WRITABLE event.
+    writable: bool,
+    /// The socket may hold unread input (edge-triggered: true from a READABLE event until a
+    /// read would block).
+    readable: bool,
+    /// The client half-closed: nothing more to read; close once the output is out.
+    eof: bool,
+}
+
+/// How a connection's turn at reading ended.
+enum Turn {
+    /// The socket would block (or is at EOF): wait for the next READABLE event.
+    Drained,
+    /// Input may be left: read more next iteration.
+    More,
 }
 
 impl Connection {
@@ -211,29 +244,46 @@ impl Connection {
         Ok(())
     }
 
-    /// Reads until the socket is empty, handing each request to `handle` as soon as its frame
-    /// is complete (so a fast client cannot make us buffer unboundedly many requests).
-    fn read_requests(
+    /// Whether this connection's input should be read now: it may have some, and the client
+    /// is taking its answers.
+    fn wants_reading(&self) -> bool {
+        self.readable && !self.eof && self.out.pending() <= PAUSE_READING_AT
+    }
+
+    /// Hands up to [`REQUESTS_PER_TURN`] requests to `handle`, each as soon as its frame is
+    /// complete, reading the socket until it would block or the turn is used up.
+    fn read_turn(
         &mut self,
         scratch: &mut [u8],
         handle: &mut impl FnMut(&mut Connection, Request) -> Result<(), Close>,
-    ) -> Result<(), Close> {
+    ) -> Result<Turn, Close> {
+        let mut handled = 0;
         loop {
-            match self.stream.read(scratch) {
-                Ok(0) => return Err(Close::PeerClosed),
-                Ok(n) => self.reader.push(&scratch[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Close::Io(e)),
-            }
             while let Some(req) = self.reader.next_request().map_err(Close::BadFrame)? {
                 // After Subscribe the connection only carries Apply frames (control.rs).
                 if self.subscription.is_some() {
                     return Err(Close::RequestAfterSubscribe);
                 }
                 handle(self, req)?;
+                handled += 1;
+                if handled == REQUESTS_PER_TURN || self.out.pending() > PAUSE_READING_AT {
+                    self.check_backlog()?;
+                    return Ok(Turn::More);
+                }
             }
             self.check_backlog()?;
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.eof = true;
+                    // A stream nobody will read: its answers so far, then the close.
+                    self.subscription = None;
+                    return Ok(Turn::Drained);
+                }
+                Ok(n) => self.reader.push(&scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Turn::Drained),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Close::Io(e)),
+            }
         }
     }
 
@@ -245,9 +295,13 @@ impl Connection {
     }
 
     /// Writes what the socket takes and keeps WRITABLE interest registered exactly while
-    /// something is left.
+    /// something is left. A half-closed connection is done once everything is out.
     fn flush(&mut self, registry: &Registry) -> Result<(), Close> {
         let done = self.out.flush_to(&mut self.stream).map_err(Close::Io)?;
+        if done && self.eof {
+            return Err(Close::PeerClosed);
+        }
+        self.writable = done;
         if done == self.wants_write {
             let interest = if done {
                 Interest::READABLE
@@ -363,32 +417,58 @@ impl ControlServer {
                     out: OutBuf::default(),
                     subscription: None,
                     wants_write: false,
+                    writable: true,
+                    readable: false,
+                    eof: false,
                 },
             );
         }
     }
 
-    /// Handles a readiness event of a connection: its requests go to `handle`, which answers
-    /// through the connection; pending output is flushed.
-    pub fn on_event(
-        &mut self,
-        registry: &Registry,
-        event: &Event,
-        mut handle: impl FnMut(&mut Connection, Request) -> Result<(), Close>,
-    ) {
-        let token = event.token();
+    /// Notes a readiness event of a connection; [`ControlServer::serve`] and
+    /// [`ControlServer::flush_all`] act on it.
+    pub fn on_event(&mut self, event: &Event) {
         // The connection may have been closed earlier in this batch of events.
-        let Some(conn) = self.conns.get_mut(&token) else {
+        let Some(conn) = self.conns.get_mut(&event.token()) else {
             return;
         };
-        let mut result = Ok(());
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            result = conn.read_requests(&mut self.scratch, &mut handle);
+            conn.readable = true;
         }
-        if result.is_ok() && event.is_writable() {
-            result = conn.flush(registry);
+        if event.is_writable() {
+            conn.writable = true;
         }
-        if let Err(why) = result {
+    }
+
+    /// Whether some connection has input to read now (the runtime then polls without waiting).
+    pub fn has_input(&self) -> bool {
+        self.conns.values().any(Connection::wants_reading)
+    }
+
+    /// Gives every connection with input its turn: its requests go to `handle`, which answers
+    /// through the connection (the answers leave with the next [`ControlServer::flush_all`]).
+    pub fn serve(
+        &mut self,
+        registry: &Registry,
+        mut handle: impl FnMut(&mut Connection, Request) -> Result<(), Close>,
+    ) {
+        let mut failed = Vec::new();
+        for conn in self.conns.values_mut() {
+            if !conn.wants_reading() {
+                continue;
+            }
+            match conn.read_turn(&mut self.scratch, &mut handle) {
+                Ok(Turn::More) => {}
+                Ok(Turn::Drained) => {
+                    conn.readable = false;
+                    if conn.eof && conn.out.pending() == 0 {
+                        failed.push((conn.token, Close::PeerClosed));
+                    }
+                }
+                Err(why) => failed.push((conn.token, why)),
+            }
+        }
+        for (token, why) in failed {
             self.close(registry, token, why);
         }
     }
@@ -422,11 +502,11 @@ impl ControlServer {
         }
     }
 
-    /// Flushes every connection with pending output that is not already waiting for WRITABLE.
+    /// Flushes every connection with pending output whose socket may take more.
     pub fn flush_all(&mut self, registry: &Registry) {
         let mut failed = Vec::new();
         for conn in self.conns.values_mut() {
-            if conn.out.pending() > 0 && !conn.wants_write {
+            if conn.out.pending() > 0 && conn.writable {
                 if let Err(why) = conn.flush(registry) {
                     failed.push((conn.token, why));
                 }
@@ -654,36 +734,205 @@ mod tests {
     /// The core counts items as applied once they are queued in its `Ready`, so a Subscribe
     /// handled before that `Ready` is taken replays them and then is offered them again. A
     /// replay from a compacted index starts with the snapshot.
-    #[test]
-    fn a_subscriber_gets_replayed_and_ready_items_once_each() {
+    /// A server with one accepted connection, and that connection's client end.
+    fn connected() -> (mio::Poll, ControlServer, std::net::TcpStream) {
         let mut poll = mio::Poll::new().unwrap();
         let loopback = "127.0.0.1:0".parse().unwrap();
         let mut server = ControlServer::bind(loopback, poll.registry(), Token(0), 1).unwrap();
-        let mut client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let mut events = mio::Events::with_capacity(8);
+        while server.conns.is_empty() {
+            poll.poll(&mut events, Some(Duration::from_secs(5)))
+                .unwrap();
+            assert!(!events.is_empty(), "the connection never arrived");
+            server.accept(poll.registry());
+        }
+        (poll, server, client)
+    }
+
+    /// One loop iteration's worth of the server's side, as the runtime does it: poll (without
+    /// waiting while input is left), note the events, serve the requests. Returns how many
+    /// requests `handle` got.
+    fn iteration(
+        poll: &mut mio::Poll,
+        server: &mut ControlServer,
+        wait: Duration,
+        mut handle: impl FnMut(&mut Connection, Request) -> Result<(), Close>,
+    ) -> usize {
+        let mut events = mio::Events::with_capacity(8);
+        let timeout = if server.has_input() {
+            Duration::ZERO
+        } else {
+            wait
+        };
+        poll.poll(&mut events, Some(timeout)).unwrap();
+        for event in events.iter() {
+            server.on_event(event);
+        }
+        let mut handled = 0;
+        server.serve(poll.registry(), |conn, req| {
+            handled += 1;
+            handle(conn, req)
+        });
+        handled
+    }
+
+    /// The complete frames the client can read now, decoded; a partial one stays in `partial`.
+    fn read_available(client: &mut std::net::TcpStream, partial: &mut Vec<u8>) -> Vec<Response> {
+        let mut buf = vec![0u8; 1 << 16];
+        client.set_nonblocking(true).unwrap();
+        loop {
+            match client.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => partial.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        client.set_nonblocking(false).unwrap();
+        let mut got = Vec::new();
+        let mut at = 0;
+        while let Some((resp, used)) = control::decode_frame(&partial[at..]).unwrap() {
+            got.push(resp);
+            at += used;
+        }
+        partial.drain(..at);
+        got
+    }
+
+    const STARTED: Response = Response::Started {
+        index: 7,
+        term: 3,
+        is_leader: true,
+    };
+
+    /// An answer leaves in `flush_all`, which the runtime calls after it made the iteration's
+    /// changes durable, even when the request arrives in an event that is also WRITABLE.
+    #[test]
+    fn answers_leave_only_in_flush_all() {
+        let (mut poll, mut server, mut client) = connected();
+        let token = *server.conns.keys().next().unwrap();
+        // Fill the socket until output stays pending and WRITABLE interest is registered.
+        let filler = Response::Error {
+            message: "x".repeat(1000),
+        };
+        while !server.conns[&token].wants_write {
+            server.conns.get_mut(&token).unwrap().reply(&filler);
+            server.flush_all(poll.registry());
+        }
+        control::write_frame(&mut client, &Request::GetState).unwrap();
+        // The client takes all it can, so the next event is READABLE and WRITABLE at once.
+        let mut partial = Vec::new();
+        let reply = |conn: &mut Connection, _| {
+            conn.reply(&STARTED);
+            Ok(())
+        };
+        loop {
+            read_available(&mut client, &mut partial);
+            if iteration(&mut poll, &mut server, Duration::from_secs(5), reply) == 1 {
+                break;
+            }
+            server.flush_all(poll.registry());
+        }
+        assert!(
+            !read_available(&mut client, &mut partial).contains(&STARTED),
+            "answered before flush_all"
+        );
+        loop {
+            server.flush_all(poll.registry());
+            if read_available(&mut client, &mut partial).contains(&STARTED) {
+                break;
+            }
+            iteration(&mut poll, &mut server, Duration::from_secs(5), reply);
+        }
+    }
+
+    /// A client that half-closes after its requests gets every answer, then the close.
+    #[test]
+    fn a_half_closed_client_gets_its_answers() {
+        let (mut poll, mut server, mut client) = connected();
+        control::write_frame(&mut client, &Request::GetState).unwrap();
+        control::write_frame(&mut client, &Request::GetState).unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut handled = 0;
+        while !server.conns.values().all(|c| c.eof) {
+            handled += iteration(&mut poll, &mut server, Duration::from_secs(5), |conn, _| {
+                conn.reply(&STARTED);
+                Ok(())
+            });
+        }
+        assert_eq!(handled, 2);
+        server.flush_all(poll.registry());
+        assert!(server.conns.is_empty(), "closed once its answers were out");
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, control::encode_frame(&STARTED).repeat(2));
+    }
+
+    /// A client that writes requests without pause and never reads its answers gets a turn of
+    /// requests per iteration, then none once its answers pile up: it neither holds the loop
+    /// nor grows the server's memory past the pause threshold, and it is not dropped.
+    #[test]
+    fn a_flooding_client_is_paced_and_pushed_back() {
+        let (mut poll, mut server, client) = connected();
+        let flooder = std::thread::spawn(move || {
+            let mut client = client;
+            let frame = control::encode_frame(&Request::GetState);
+            let batch = frame.repeat(10_000);
+            // Ends when the server closes the connection.
+            while client.write_all(&batch).is_ok() {}
+        });
+        let answer = Response::Error {
+            message: "y".repeat(100),
+        };
+        let mut paused = false;
+        for _ in 0..100_000 {
+            let handled = iteration(&mut poll, &mut server, Duration::from_secs(5), |conn, _| {
+                conn.reply(&answer);
+                Ok(())
+            });
+            assert!(
+                handled <= REQUESTS_PER_TURN,
+                "{handled} requests in one turn"
+            );
+            server.flush_all(poll.registry());
+            let conn = server.conns.values().next().expect("still connected");
+            assert!(
+                conn.out.pending() <= PAUSE_READING_AT + 200,
+                "{}",
+                conn.out.pending()
+            );
+            if !server.has_input() {
+                paused = true;
+                break;
+            }
+        }
+        assert!(paused, "never stopped reading the flooding client");
+        drop(server);
+        flooder.join().unwrap();
+    }
+
+    #[test]
+    fn a_subscriber_gets_replayed_and_ready_items_once_each() {
+        let (mut poll, mut server, mut client) = connected();
         client
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         control::write_frame(&mut client, &Request::Subscribe { from: 1 }).unwrap();
         let items = [snapshot(2), entry(3), entry(4)];
-
-        let mut events = mio::Events::with_capacity(8);
-        let mut subscribed = false;
-        while !subscribed {
-            poll.poll(&mut events, Some(Duration::from_secs(5)))
-                .unwrap();
-            assert!(!events.is_empty(), "the Subscribe never arrived");
-            for event in events.iter() {
-                if event.token() == Token(0) {
-                    server.accept(poll.registry());
-                    continue;
-                }
-                server.on_event(poll.registry(), event, |conn, req| {
-                    assert_eq!(req, Request::Subscribe { from: 1 });
-                    subscribed = true;
-                    conn.subscribe(1, &items[..2])
-                });
-            }
-        }
+        while iteration(
+            &mut poll,
+            &mut server,
+            Duration::from_secs(5),
+            |conn, req| {
+                assert_eq!(req, Request::Subscribe { from: 1 });
+                conn.subscribe(1, &items[..2])
+            },
+        ) == 0
+        {}
         // The Ready taken after that batch of events, then the next one.
         server.deliver(poll.registry(), &items[..2]);
         server.deliver(poll.registry(), &items[2..]);

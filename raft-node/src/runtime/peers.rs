@@ -162,12 +162,13 @@ impl PeerSocket {
         self.socket.local_addr()
     }
 
-    /// Receives until the socket is empty, handing each admitted message to `deliver`.
-    pub fn drain(&mut self, mut deliver: impl FnMut(Message)) {
-        loop {
+    /// Receives until the socket is empty or `budget` datagrams were taken, handing each
+    /// admitted message to `deliver`. Returns whether datagrams may be left.
+    pub fn drain(&mut self, budget: usize, mut deliver: impl FnMut(Message)) -> bool {
+        for _ in 0..budget {
             let (len, source) = match self.socket.recv_from(&mut self.buf) {
                 Ok(received) => received,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // An ICMP error queued by an earlier send; reading it cleared it.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
@@ -177,7 +178,7 @@ impl PeerSocket {
                 Err(e) => {
                     self.counters.recv_errors += 1;
                     warn!("receiving on the peer socket: {e}");
-                    return;
+                    return false;
                 }
             };
             let members = self.peers.len() as u32;
@@ -193,6 +194,7 @@ impl PeerSocket {
                 }
             }
         }
+        true
     }
 
     /// Sends `msg` to its peer, or counts why it could not.
@@ -347,7 +349,7 @@ mod tests {
         let mut delivered = Vec::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while delivered.is_empty() && std::time::Instant::now() < deadline {
-            node.drain(|m| delivered.push(m));
+            node.drain(usize::MAX, |m| delivered.push(m));
         }
         assert_eq!(delivered, vec![vote(2, ME)]);
         assert_eq!(
