@@ -4,6 +4,7 @@
 use harness::cluster::{Cluster, NodeOptions};
 use harness::node_client::NodeClient;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const COMMANDS: u64 = 100_000;
@@ -61,15 +62,19 @@ fn a_hundred_thousand_commands_leave_log_disk_and_memory_bounded() {
     let clients: Vec<NodeClient> = (0..n).map(|i| cluster.client(i)).collect();
     let deadline = Instant::now() + Duration::from_secs(240);
 
-    // Submitters share out the commands; each resubmits through whoever leads until accepted.
-    std::thread::scope(|s| {
+    // Submitters send through whoever leads until COMMANDS entries have committed. A command a
+    // leader accepted is not committed yet: a leader deposed under load loses what it had not
+    // replicated, and no entry of the new leader's term would ever commit those before it (the
+    // lab's leaders append no no-op), so they run until the commit index itself gets there.
+    let done = AtomicBool::new(false);
+    let target = std::thread::scope(|s| {
         for t in 0..SUBMITTERS {
-            let cluster = &cluster;
+            let (cluster, done) = (&cluster, &done);
             s.spawn(move || {
                 let clients: Vec<NodeClient> = (0..n).map(|i| cluster.client(i)).collect();
                 let mut to = leader(&clients, deadline);
                 let mut k = t;
-                while k < COMMANDS {
+                while !done.load(Ordering::Relaxed) {
                     let cmd = format!("soak {k:06} {}", "x".repeat(16));
                     match clients[to].start(cmd.as_bytes()) {
                         Ok(Some(_)) => k += SUBMITTERS,
@@ -78,20 +83,21 @@ fn a_hundred_thousand_commands_leave_log_disk_and_memory_bounded() {
                 }
             });
         }
+        let commit = loop {
+            let commit = clients[leader(&clients, deadline)]
+                .get_state()
+                .map_or(0, |s| s.commit_index);
+            if commit >= COMMANDS {
+                break commit;
+            }
+            assert!(Instant::now() < deadline, "only {commit} entries committed");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        done.store(true, Ordering::Relaxed);
+        commit
     });
 
-    // Every command accepted commits (Start returns before it does), then every node applies
-    // everything that was committed.
-    let target = loop {
-        let commit = clients[leader(&clients, deadline)]
-            .get_state()
-            .map_or(0, |s| s.commit_index);
-        if commit >= COMMANDS {
-            break commit;
-        }
-        assert!(Instant::now() < deadline, "only {commit} entries committed");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // Then every node applies everything that was committed.
     for (i, c) in clients.iter().enumerate() {
         while c.get_state().unwrap().last_applied < target {
             assert!(Instant::now() < deadline, "node {i} did not catch up");
