@@ -108,7 +108,8 @@ pub enum MessageBody {
     },
     AppendEntriesReply {
         /// On success: the highest index known to match the leader's log
-        /// (prev_log_index + entries.len()). On failure: the rejected request's prev_log_index.
+        /// (prev_log_index + entries.len()). On failure: the rejected request's prev_log_index
+        /// (0 when a request of an older term is refused: it answers nothing current).
         /// Either way it identifies which request this answers.
         success: bool,
         match_index: Index,
@@ -129,7 +130,7 @@ pub enum MessageBody {
         done: bool,
     },
     InstallSnapshotReply {
-        /// Which snapshot this answers.
+        /// Which snapshot this answers (0 when a chunk of an older term is refused).
         last_included_index: Index,
         /// The follower's log now starts after the snapshot: it installed it, or already held
         /// (committed) everything it covers. The leader goes on with AppendEntries.

@@ -540,23 +540,27 @@ impl Raft {
 
     /// Figure 2: a request from an older term is answered "false" with this peer's term, so its
     /// sender catches up; a reply from an older term answers nothing current and is dropped.
+    ///
+    /// The answer names no index: its sender may meanwhile lead again in the term it carries
+    /// (a request delayed across a re-election), and must not take it for an answer to what
+    /// it sent in that term (a rejection would drop its pipeline to this peer; "received 0"
+    /// would restart a snapshot transfer).
     fn answer_stale(&mut self, from: NodeId, term: Term, body: MessageBody) {
         let body = match body {
             MessageBody::RequestVote { .. } => MessageBody::RequestVoteReply {
                 vote_granted: false,
             },
-            MessageBody::AppendEntries { prev_log_index, .. } => MessageBody::AppendEntriesReply {
+            // Rejects index 0, which always matches: a leader acts on no such rejection.
+            MessageBody::AppendEntries { .. } => MessageBody::AppendEntriesReply {
                 success: false,
-                match_index: prev_log_index,
+                match_index: 0,
                 conflict_term: None,
                 conflict_index: 0,
             },
-            // Figure 13 step 1: reply immediately.
-            MessageBody::InstallSnapshot {
-                last_included_index,
-                ..
-            } => MessageBody::InstallSnapshotReply {
-                last_included_index,
+            // Figure 13 step 1: reply immediately. No snapshot ends at index 0, so no transfer
+            // takes this for its progress.
+            MessageBody::InstallSnapshot { .. } => MessageBody::InstallSnapshotReply {
+                last_included_index: 0,
                 done: false,
                 received: 0,
             },

@@ -171,7 +171,7 @@ fn stale_term_requests_are_refused() {
         ready.messages,
         vec![
             vote_reply(0, 1, 3, false),
-            append_reject(0, 2, 3, 1, (None, 0)),
+            append_reject(0, 2, 3, 0, (None, 0)),
         ]
     );
     assert_eq!(r.next_deadline(), deadline);

@@ -229,6 +229,32 @@ fn rejection_while_pipelining_falls_back_to_probe() {
     assert_eq!(to(&r.take_ready().messages, 1), vec![(3, vec![4])]);
 }
 
+/// An AppendEntries its leader sent in an older term, delayed until that node leads again, is
+/// refused with an answer the new pipeline does not take for a rejection of its own: the
+/// batches in flight stay in flight.
+#[test]
+fn a_refused_older_append_does_not_reset_a_pipeline() {
+    let twelve = [1; 12];
+    let mut f = node(1, 3, 3, &twelve);
+    f.step(append(0, 1, 2, (10, 1), entries(11, &[1, 1]), 0), ms(0));
+    let refusal = f.take_ready().messages;
+    assert_eq!(refusal, vec![append_reject(1, 0, 3, 0, (None, 0))]);
+
+    let mut r = node(0, 3, 2, &twelve);
+    elect(&mut r);
+    assert_eq!(r.status().term, 3);
+    r.step(append_reject(1, 0, 3, 12, (None, 5)), ms(0));
+    r.take_ready();
+    r.step(append_ok(1, 0, 3, 4), ms(0));
+    assert_eq!(
+        to(&r.take_ready().messages, 1),
+        vec![(4, (5..=12).collect())]
+    );
+    r.step(refusal[0].clone(), ms(1));
+    assert!(to(&r.take_ready().messages, 1).is_empty());
+    assert_eq!(r.progress[1].next_index, 13);
+}
+
 /// An idle leader sends one heartbeat per follower per interval: 20 AppendEntries a second for
 /// three members (the lab's idle budget is 60 RPCs a second).
 #[test]

@@ -336,9 +336,33 @@ fn a_stale_install_snapshot_is_refused() {
     let mut f = node(1, 3, 3, &[]);
     f.step(chunk(0, 1, 2, &snapshot(5, 2, b"abc"), 0, 3), ms(0));
     let ready = f.take_ready();
-    assert_eq!(ready.messages, vec![snapshot_reply(1, 0, 3, 5, false, 0)]);
+    assert_eq!(ready.messages, vec![snapshot_reply(1, 0, 3, 0, false, 0)]);
     assert_eq!(ready.persist, None);
     assert_eq!((f.status().snapshot_index, f.status().leader), (0, None));
+}
+
+/// A chunk its leader sent in an older term, delayed until that node leads again, is refused
+/// with an answer the new transfer does not take for its progress: the transfer goes on from
+/// the acknowledged offset instead of restarting at 0.
+#[test]
+fn a_refused_older_chunk_does_not_rewind_a_transfer() {
+    let data = data();
+    let snap = snapshot(5, 2, &data);
+    let (mut leader, first) = leader_with_snapshot(&data);
+    let t = leader.now;
+    let mut f = node(1, 3, 1, &[]);
+    f.step(first[0].clone(), t);
+    leader.step(f.take_ready().messages[0].clone(), t);
+    let second = to_peer(leader.take_ready().messages, 1);
+    assert_eq!(second, vec![chunk(0, 1, 2, &snap, 30, 60)]);
+
+    f.step(chunk(0, 1, 1, &snapshot(5, 1, &data), 0, 30), t);
+    let refusal = f.take_ready().messages;
+    assert_eq!(refusal, vec![snapshot_reply(1, 0, 2, 0, false, 0)]);
+    leader.step(refusal[0].clone(), t + ms(1));
+    assert!(to_peer(leader.take_ready().messages, 1).is_empty());
+    leader.tick(t + HEARTBEAT);
+    assert_eq!(to_peer(leader.take_ready().messages, 1), second);
 }
 
 /// §5.2: a candidate that hears a leader of its own term, by InstallSnapshot too, has lost.
