@@ -2,7 +2,7 @@
 //! figure (CPU and datagrams per commit, the failover rounds).
 
 use super::failover::Round;
-use super::throughput::Outcome;
+use super::throughput::{Outcome, Settings};
 use super::{ms, thousands, Percentiles};
 use std::fmt::Write;
 use std::time::Duration;
@@ -80,17 +80,30 @@ pub fn failover_rows(rounds: &[Round], target: Duration) -> Vec<Row> {
     ]
 }
 
-/// The same throughput and latency figures with group commit forced off (one fsync per entry),
-/// so the table shows what group commit buys.
-pub fn group_commit_off_rows(o: &Outcome, p: &Percentiles) -> Vec<Row> {
+/// Throughput with group commit on and forced off (one fsync per entry) at one load, and the
+/// latency with it off, so the table shows what group commit buys.
+pub fn group_commit_rows(
+    load: &Settings,
+    on: &Outcome,
+    off: &Outcome,
+    p: &Percentiles,
+) -> Vec<Row> {
+    let rate = |o: &Outcome| {
+        let lost = if o.same_leader { "" } else { " (leader lost)" };
+        format!("{} commits/s{lost}", thousands(o.rate() as u64))
+    };
     vec![
         Row::new(
-            "group commit off (sync per entry): throughput",
-            format!("{} commits/s", thousands(o.rate() as u64)),
+            &format!(
+                "{} submitters x {} in flight: group commit on",
+                load.clients, load.depth
+            ),
+            rate(on),
             None,
         ),
-        Row::new("  commit latency p50", ms(p.p50), None),
-        Row::new("  p99", ms(p.p99), None),
+        Row::new("  group commit off (sync per entry)", rate(off), None),
+        Row::new("  off: commit latency p50", ms(p.p50), None),
+        Row::new("  off: p99", ms(p.p99), None),
     ]
 }
 
