@@ -731,9 +731,6 @@ mod tests {
         })
     }
 
-    /// The core counts items as applied once they are queued in its `Ready`, so a Subscribe
-    /// handled before that `Ready` is taken replays them and then is offered them again. A
-    /// replay from a compacted index starts with the snapshot.
     /// A server with one accepted connection, and that connection's client end.
     fn connected() -> (mio::Poll, ControlServer, std::net::TcpStream) {
         let mut poll = mio::Poll::new().unwrap();
@@ -915,6 +912,9 @@ mod tests {
         flooder.join().unwrap();
     }
 
+    /// The core counts items as applied once they are queued in its `Ready`, so a Subscribe
+    /// handled before that `Ready` is taken replays them and then is offered them again. A
+    /// replay from a compacted index starts with the snapshot.
     #[test]
     fn a_subscriber_gets_replayed_and_ready_items_once_each() {
         let (mut poll, mut server, mut client) = connected();
