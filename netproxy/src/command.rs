@@ -45,7 +45,8 @@ pub enum Change {
         p: Probability,
         target: Target,
     },
-    /// With probability `p` a datagram waits an extra `delay` (labrpc's long reordering).
+    /// With probability `p` a datagram waits an extra draw from `delay`, skewed toward its
+    /// minimum (labrpc's long reordering).
     Reorder {
         p: Probability,
         delay: DelayRange,
@@ -69,7 +70,8 @@ pub const UNRELIABLE_DELAY: DelayRange = DelayRange::between_ms(0, 26);
 /// (Delaying 2/3 of every datagram would leave only 1/9 of round trips fast, a harsher network
 /// than the lab's, on which elections with 300–600 ms timeouts rarely complete.)
 pub const LONG_REORDER: Probability = Probability(0.423);
-/// labrpc's long reordering delay: 200 + rand(0..2000) ms.
+/// labrpc's long reordering delay: 200..2200 ms, drawn skewed short as labrpc draws it
+/// (`faults::draw_skewed`).
 pub const LONG_REORDER_DELAY: DelayRange = DelayRange::between_ms(200, 2200);
 
 /// Delays longer than this are surely typos, and would hold buffers for no purpose.

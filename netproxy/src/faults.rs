@@ -15,7 +15,8 @@ pub struct Faults {
     pub delay: DelayRange,
     /// Chance that a datagram is delivered twice.
     pub duplicate: Probability,
-    /// Chance that a datagram (or copy) waits an extra draw from `reorder_delay`.
+    /// Chance that a datagram (or copy) waits an extra draw from `reorder_delay`, skewed
+    /// toward its minimum as labrpc's long reordering is ([`draw_skewed`]).
     pub reorder: Probability,
     pub reorder_delay: DelayRange,
 }
@@ -38,7 +39,7 @@ impl Faults {
     pub fn draw_delay(&self, rng: &mut impl Rng) -> Duration {
         let mut delay = draw(self.delay, rng);
         if happens(self.reorder, rng) {
-            delay += draw(self.reorder_delay, rng);
+            delay += draw_skewed(self.reorder_delay, rng);
         }
         delay
     }
@@ -64,6 +65,16 @@ fn draw(range: DelayRange, rng: &mut impl Rng) -> Duration {
     } else {
         rng.gen_range(range.min()..=range.max())
     }
+}
+
+/// labrpc's long-reordering delay, `200 + rand.Intn(1 + rand.Intn(2000))` ms, on any range:
+/// MIN plus a uniform draw below a uniform draw of the span. Its mean is a quarter of the span
+/// past MIN (700 ms for 200..2200 ms, where a uniform draw would average 1200 ms), and one draw
+/// in five stays within MIN + 5% of the span: many reordered messages are still useful.
+fn draw_skewed(range: DelayRange, rng: &mut impl Rng) -> Duration {
+    let span = range.max() - range.min();
+    let bound = rng.gen_range(Duration::ZERO..=span);
+    range.min() + rng.gen_range(Duration::ZERO..=bound)
 }
 
 /// The rules in force, in the commands' own words: `drop 0.1, delay 0ms..26ms`.
@@ -132,6 +143,28 @@ mod tests {
             }
         }
         assert!(short > 400 && long > 400, "{short} short, {long} long");
+    }
+
+    /// As labrpc's: a quarter of the span past the minimum on average, a fifth of the draws
+    /// within 5% of it, none outside the range. (A uniform draw: half the span, a twentieth.)
+    #[test]
+    fn reorder_delays_are_skewed_toward_the_minimum_as_labrpcs() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let ms = Duration::from_millis;
+        let mut faults = Faults::default();
+        faults.set_reorder(
+            Probability::new(1.0).unwrap(),
+            DelayRange::new(ms(200), ms(2200)).unwrap(),
+        );
+        let draws: Vec<Duration> = (0..100_000).map(|_| faults.draw_delay(&mut rng)).collect();
+        assert!(draws.iter().all(|d| (ms(200)..=ms(2200)).contains(d)));
+        let mean = draws.iter().sum::<Duration>() / draws.len() as u32;
+        assert!((ms(690)..=ms(710)).contains(&mean), "mean {mean:?}");
+        let near = draws.iter().filter(|&&d| d <= ms(300)).count() as f64 / draws.len() as f64;
+        assert!(
+            (0.19..=0.21).contains(&near),
+            "{near} within 100 ms of the minimum"
+        );
     }
 
     #[test]

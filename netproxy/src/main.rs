@@ -84,7 +84,7 @@ enum Cmd {
     },
     /// Deliver each datagram twice with probability P (each copy has its own delay)
     Duplicate(Rule),
-    /// With probability P, delay a datagram an extra MIN..MAX (default 200ms..2200ms)
+    /// With probability P, delay a datagram an extra MIN..MAX (default 200ms..2200ms), skewed short as labrpc draws it
     Reorder {
         /// A probability between 0 and 1
         #[arg(value_name = "P")]
