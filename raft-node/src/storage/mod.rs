@@ -121,6 +121,7 @@ mod atomic_file;
 mod block;
 mod error;
 mod live_log;
+mod measure;
 mod record;
 mod replay;
 mod restore;
@@ -133,6 +134,7 @@ mod writer;
 mod tests;
 
 pub use error::StorageError;
+pub use measure::measure_raft_state;
 
 use crate::core::{HardState, Index, Persist, Restored, Snapshot, Term};
 use std::fs::{self, File};

@@ -63,6 +63,14 @@ pub(super) fn replay(dir: &Path, dir_handle: &File) -> Result<Replayed, StorageE
     Ok(Replayed { log, segments })
 }
 
+/// The current generation's segments among `files` (oldest first), as they are on disk: nothing
+/// is repaired or removed.
+pub(super) fn current_generation(
+    files: &[(u64, PathBuf)],
+) -> Result<&[(u64, PathBuf)], StorageError> {
+    Ok(&files[generation_start(files)?..])
+}
+
 /// The position in `files` (oldest first) of the current generation's first segment: the newest
 /// one that starts with a base marker. Without one the log was never compacted and starts at
 /// segment 1. Only the first bytes of each segment are read, newest first.

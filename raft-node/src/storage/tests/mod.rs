@@ -5,6 +5,7 @@
 mod compaction;
 mod compaction_crash;
 mod damage;
+mod measure;
 mod round_trip;
 mod snapshot;
 mod state;
