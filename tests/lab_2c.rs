@@ -3,20 +3,18 @@
 //! dir, so only what the node made durable on disk survives.
 #![allow(non_snake_case)]
 
-use harness::timing::{election_timeout, ms};
+use harness::timing::{election_timeout, ms, ELECTION_TIMEOUT_MS};
 use harness::{cmd_as_int, cmd_int, rand_int, Tester};
 use rand::Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::sleep;
 
 /// The Figure 8 tests' pause: with probability 1/10 up to half an election timeout, otherwise
-/// up to 13 ms.
+/// up to 13 ms. The draw is in lab milliseconds; `ms` scales it, once.
 fn figure8_pause() {
     let mut rng = rand::thread_rng();
     if rng.gen_range(0..1000) < 100 {
-        sleep(ms(
-            rng.gen_range(0..election_timeout().as_millis() as u64 / 2)
-        ));
+        sleep(ms(rng.gen_range(0..ELECTION_TIMEOUT_MS / 2)));
     } else {
         sleep(ms(rng.gen_range(0..13)));
     }
@@ -240,7 +238,9 @@ fn TestFigure8Unreliable2C() {
         figure8_pause();
 
         if let Some(leader) = leader {
-            if rng.gen_range(0..1000) < election_timeout().as_millis() as u64 / 2 {
+            // The lab's (rand.Int() % 1000) < (RaftElectionTimeout/time.Millisecond)/2: a
+            // probability of one half at any time scale.
+            if rng.gen_range(0..1000) < ELECTION_TIMEOUT_MS / 2 {
                 cfg.disconnect(leader);
                 nup -= 1;
             }
