@@ -11,6 +11,7 @@ use crate::node_client::{Applied, ApplyStream, NodeClient};
 use raft_node::control::{ApplyMsg, SnapshotMsg};
 use raft_node::core::Index;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -27,6 +28,15 @@ struct Inner {
     last_applied: Vec<Index>,
     /// The highest index any node applied.
     max_index: Index,
+}
+
+/// Why an applier stops.
+enum Stop {
+    /// What the node applied breaks the lab's rules: always a failure.
+    Apply(String),
+    /// The node went away (its stream ended, a call to it failed): a failure unless the tester
+    /// crashed it.
+    Gone(String),
 }
 
 /// The tester's record of what every node applied.
@@ -50,11 +60,14 @@ impl ApplyLog {
     /// Spawns the reader of node `i`'s apply stream; it ends when the node goes away.
     /// With `snapshots`, it is config.go's `applierSnap` and snapshots node i through that
     /// client; without, it is `applier`.
+    /// `ended` is set by the tester when it ends this incarnation of the node (a crash, the end
+    /// of the test): until then the stream must not end, nor a snapshot call fail.
     pub fn spawn_applier(
         &self,
         i: usize,
         mut stream: ApplyStream,
         snapshots: Option<NodeClient>,
+        ended: Arc<AtomicBool>,
     ) -> JoinHandle<()> {
         let log = self.clone();
         log.inner.lock().unwrap().last_applied[i] = 0;
@@ -63,21 +76,29 @@ impl ApplyLog {
             .spawn(move || loop {
                 let result = match stream.next_apply() {
                     Ok(Some(Applied::Command(m))) => match &snapshots {
-                        None => log.record(i, &m),
+                        None => log.record(i, &m).map_err(Stop::Apply),
                         Some(client) => log.record_in_order(i, &m, client),
                     },
                     Ok(Some(Applied::Snapshot(s))) => match snapshots {
                         None => Ok(()), // the lab's applier ignores what is not a command
-                        Some(_) => log.ingest_snapshot(i, &s),
+                        Some(_) => log.ingest_snapshot(i, &s).map_err(Stop::Apply),
                     },
-                    Ok(None) => return,
-                    Err(e) => Err(format!("server {i} apply stream failed: {e}")),
+                    Ok(None) => Err(Stop::Gone(format!(
+                        "server {i}'s apply stream ended, but the tester did not crash it"
+                    ))),
+                    Err(e) => Err(Stop::Gone(format!("server {i} apply stream failed: {e}"))),
                 };
-                if let Err(e) = result {
-                    eprintln!("apply error: {e}");
-                    log.inner.lock().unwrap().apply_err[i].get_or_insert(e);
-                    return;
-                }
+                let e = match result {
+                    Ok(()) => continue,
+                    Err(Stop::Apply(e)) => e,
+                    // The tester crashed the node: its stream ends, and a Snapshot() it was
+                    // owed is a call to a killed raft, which the lab ignores.
+                    Err(Stop::Gone(_)) if ended.load(Ordering::SeqCst) => return,
+                    Err(Stop::Gone(e)) => e,
+                };
+                eprintln!("apply error: {e}");
+                log.inner.lock().unwrap().apply_err[i].get_or_insert(e);
+                return;
             })
             .expect("spawn applier thread")
     }
@@ -110,27 +131,28 @@ impl ApplyLog {
 
     /// config.go `applierSnap` for a command: strictly the next index, then `checkLogs`, then a
     /// snapshot every SNAPSHOT_INTERVAL entries, taken synchronously like the lab's.
-    fn record_in_order(&self, i: usize, m: &ApplyMsg, client: &NodeClient) -> Result<(), String> {
+    fn record_in_order(&self, i: usize, m: &ApplyMsg, client: &NodeClient) -> Result<(), Stop> {
         let expected = self.inner.lock().unwrap().last_applied[i] + 1;
         if m.index != expected {
-            return Err(format!(
+            return Err(Stop::Apply(format!(
                 "server {i} apply out of order, expected index {expected}, got {}",
                 m.index
-            ));
+            )));
         }
-        self.record(i, m)?;
+        self.record(i, m).map_err(Stop::Apply)?;
         let snapshot = {
             let mut inner = self.inner.lock().unwrap();
             inner.last_applied[i] = m.index;
             (m.index + 1)
                 .is_multiple_of(SNAPSHOT_INTERVAL)
                 .then(|| encode_snapshot(m.index, &inner.logs[i]))
-                .transpose()?
+                .transpose()
+                .map_err(Stop::Apply)?
         };
         if let Some(data) = snapshot {
             client
                 .snapshot(m.index, data)
-                .map_err(|e| format!("server {i} Snapshot({}) failed: {e}", m.index))?;
+                .map_err(|e| Stop::Gone(format!("server {i} Snapshot({}) failed: {e}", m.index)))?;
         }
         Ok(())
     }
@@ -230,6 +252,7 @@ pub fn show(cmd: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use raft_node::control::{read_frame, write_frame, Request, Response};
 
     fn msg(index: Index, cmd: &str) -> ApplyMsg {
         ApplyMsg {
@@ -296,6 +319,66 @@ mod tests {
         log.ingest_snapshot(1, &snap).unwrap();
         assert_eq!(log.committed(3).unwrap(), (2, Some(b"30".to_vec())));
         assert_eq!(log.inner.lock().unwrap().last_applied[1], 3);
+    }
+
+    /// A node's control channel that streams `count` applied commands to one subscriber, then
+    /// closes the stream (the node went away). Returns the stream.
+    fn node_that_applies(count: Index) -> ApplyStream {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let _: Request = read_frame(&mut conn).unwrap();
+            for index in 1..=count {
+                write_frame(&mut conn, &Response::Apply(msg(index, &index.to_string()))).unwrap();
+            }
+        });
+        NodeClient::new(addr).subscribe(1).unwrap()
+    }
+
+    /// A control address where nothing listens: the Snapshot() call of a crashed node.
+    fn dead_node() -> NodeClient {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        NodeClient::new(addr)
+    }
+
+    /// The lab's crash window: the applier recorded index 9 and then owes the node a
+    /// Snapshot(9), but the tester crashed it in between. Like Snapshot() on a killed raft in
+    /// Go, that is no error; nor is the stream's end.
+    #[test]
+    fn a_node_crashed_by_the_tester_between_apply_and_snapshot_is_no_error() {
+        let log = ApplyLog::new(1);
+        let ended = Arc::new(AtomicBool::new(true));
+        let applier = log.spawn_applier(0, node_that_applies(9), Some(dead_node()), ended);
+        applier.join().unwrap();
+        assert_eq!(log.first_error(), None);
+        assert_eq!(log.committed(9).unwrap(), (1, Some(b"9".to_vec())));
+    }
+
+    #[test]
+    fn a_failed_snapshot_call_to_a_node_the_tester_did_not_crash_is_an_error() {
+        let log = ApplyLog::new(1);
+        let ended = Arc::new(AtomicBool::new(false));
+        let applier = log.spawn_applier(0, node_that_applies(9), Some(dead_node()), ended);
+        applier.join().unwrap();
+        let error = log.first_error().expect("an apply error");
+        assert!(error.starts_with("server 0 Snapshot(9) failed"), "{error}");
+    }
+
+    #[test]
+    fn an_apply_stream_that_ends_without_a_crash_is_an_error() {
+        let log = ApplyLog::new(1);
+        let ended = Arc::new(AtomicBool::new(false));
+        log.spawn_applier(0, node_that_applies(3), None, ended)
+            .join()
+            .unwrap();
+        assert_eq!(
+            log.first_error().as_deref(),
+            Some("server 0's apply stream ended, but the tester did not crash it")
+        );
+        assert_eq!(log.committed(3).unwrap().0, 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::applier::{show, ApplyLog};
 use crate::cluster::Cluster;
+use crate::liveness::{answer_bound, Liveness};
 use crate::node_client::NodeClient;
 use crate::proxy::Proxy;
 use crate::runlog;
@@ -14,7 +15,7 @@ use rand::Rng;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::{sleep, JoinHandle};
 use std::time::Instant;
 
@@ -55,7 +56,10 @@ struct Begin {
 
 pub struct Tester {
     n: usize,
-    cluster: Mutex<Cluster>,
+    cluster: Arc<Mutex<Cluster>>,
+    /// What the tester expects of each node (running, or crashed by it), and the first node
+    /// that broke it: every check fails on that.
+    liveness: Liveness,
     clients: Vec<NodeClient>,
     proxy: Proxy,
     connected: Mutex<Vec<bool>>,
@@ -85,11 +89,15 @@ impl Tester {
         if let Err(e) = cluster.log().record_panics() {
             eprintln!("cannot record failures in the run's log: {e}");
         }
-        let clients = (0..n).map(|i| cluster.client(i)).collect();
+        let clients = (0..n)
+            .map(|i| NodeClient::with_timeout(cluster.control_addr(i), answer_bound()))
+            .collect();
         let proxy = Proxy::new(cluster.proxy_control());
+        let cluster = Arc::new(Mutex::new(cluster));
         let tester = Tester {
             n,
-            cluster: Mutex::new(cluster),
+            liveness: Liveness::new(Arc::clone(&cluster)),
+            cluster,
             clients,
             proxy,
             connected: Mutex::new(vec![true; n]),
@@ -128,6 +136,7 @@ impl Tester {
     /// config.go end: checks the time limit and prints the lab's Passed line. The rpcs column is
     /// datagrams / 2, so it reads in the lab's unit (a request plus its reply).
     pub fn end(&self) {
+        self.liveness.check();
         self.check_timeout();
         self.check_apply_errors();
         let begin = self
@@ -176,15 +185,38 @@ impl Tester {
         self.connected.lock().unwrap()[i]
     }
 
-    /// `rafts[i].GetState()`: `None` if node i is down or does not answer.
+    /// `rafts[i].GetState()`: `None` if the tester crashed node i (the lab's nil raft). A node
+    /// it did not crash must answer: one that exited or hangs fails the test.
     pub fn get_state(&self, i: usize) -> Option<(Term, bool)> {
-        let s = answer(i, self.clients[i].get_state())?;
+        let s = self.call(i, NodeClient::get_state)?;
         Some((s.term, s.is_leader))
     }
 
-    /// `rafts[i].Start(cmd)`: `Some((index, term))` if node i is leader and accepted it.
+    /// `rafts[i].Start(cmd)`: `Some((index, term))` if node i is leader and accepted it; `None`
+    /// if it is not the leader or the tester crashed it.
     pub fn start(&self, i: usize, cmd: &[u8]) -> Option<(Index, Term)> {
-        answer(i, self.clients[i].start(cmd)).flatten()
+        self.call(i, |client| client.start(cmd)).flatten()
+    }
+
+    /// A control call to node i as the lab sees a method call on `rafts[i]`: `None` if the
+    /// tester crashed the node (before or during the call). Any other failure fails the test:
+    /// the node exited on its own or did not answer within the bound. An answer that does not
+    /// decode is a harness and a node that disagree on the protocol, most often a stale binary.
+    fn call<T>(&self, i: usize, f: impl FnOnce(&NodeClient) -> io::Result<T>) -> Option<T> {
+        self.liveness.check();
+        let incarnation = self.liveness.incarnation(i)?;
+        match f(&self.clients[i]) {
+            Ok(v) => Some(v),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => panic!(
+                "node {i} answered in a form the harness does not understand ({e}); is \
+                 target/debug/raft-node older than the harness? build it: cargo build \
+                 --workspace --bins ('just test' does)"
+            ),
+            Err(e) => {
+                self.liveness.unanswered(i, incarnation, &e);
+                None
+            }
+        }
     }
 
     /// config.go checkOneLeader.
@@ -192,6 +224,7 @@ impl Tester {
         let mut rng = rand::thread_rng();
         for _ in 0..10 {
             sleep(timing::ms(450 + rng.gen_range(0..100)));
+            self.liveness.check();
             let mut leaders: BTreeMap<Term, Vec<usize>> = BTreeMap::new();
             for i in 0..self.n {
                 if self.is_connected(i) {
@@ -244,6 +277,7 @@ impl Tester {
 
     /// config.go nCommitted: how many nodes applied `index`, and the command.
     pub fn n_committed(&self, index: Index) -> (usize, Option<Vec<u8>>) {
+        self.liveness.check();
         self.check_apply_errors();
         self.applies
             .committed(index)
@@ -333,6 +367,7 @@ impl Tester {
     /// config.go crash1: node i is cut off and SIGKILLed; what it made durable stays on disk.
     pub fn crash1(&self, i: usize) {
         self.disconnect(i);
+        self.liveness.crashing(i);
         self.cluster.lock().unwrap().crash(i);
         self.clients[i].reset();
     }
@@ -346,12 +381,21 @@ impl Tester {
             .unwrap()
             .start(i)
             .unwrap_or_else(|e| panic!("cannot restart node {i}: {e}"));
+        self.liveness.started(i);
         self.attach_applier(i);
     }
 
-    /// Whether node i's process runs (the lab's `rafts[i] != nil`).
+    /// Whether node i runs (the lab's `rafts[i] != nil`): false only if the tester crashed it;
+    /// a node that exited on its own fails the test here.
     pub fn is_alive(&self, i: usize) -> bool {
-        self.cluster.lock().unwrap().is_alive(i)
+        self.liveness.check();
+        self.liveness.incarnation(i).is_some()
+    }
+
+    /// Node i's process id while it runs: for tests of the tester, which break a node behind
+    /// its back.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.cluster.lock().unwrap().pid(i)
     }
 
     pub fn set_unreliable(&self, unreliable: bool) {
@@ -362,19 +406,20 @@ impl Tester {
         self.proxy.set_long_reordering(on);
     }
 
-    /// config.go LogSize: the largest persisted Raft state (state + log files, not the
-    /// snapshot) of any running node, as each node measures its own data dir.
+    /// config.go LogSize: the largest persisted Raft state of any node, crashed ones included
+    /// (their persister survives the crash, as their data dir does). Measured by the tester from
+    /// each data dir, not asked of the node: the `state` file and the current generation of log
+    /// segments; not the snapshot ([`raft_node::storage::measure_raft_state`]).
     pub fn log_size(&self) -> u64 {
+        let cluster = self.cluster.lock().unwrap();
         (0..self.n)
-            .filter_map(|i| self.clients[i].get_state().ok())
-            .map(|s| s.raft_state_bytes)
+            .map(|i| {
+                let dir = cluster.data_dir(i);
+                raft_node::storage::measure_raft_state(&dir)
+                    .unwrap_or_else(|e| panic!("cannot measure node {i}'s Raft state: {e}"))
+            })
             .max()
             .unwrap_or(0)
-    }
-
-    /// Datagrams that entered the proxy since the cluster started (the lab's rpcTotal × 2).
-    pub fn datagrams_total(&self) -> u64 {
-        self.proxy.totals().0
     }
 
     /// Payload bytes that entered the proxy (the lab's bytesTotal).
@@ -382,9 +427,26 @@ impl Tester {
         self.proxy.totals().1
     }
 
-    /// Datagrams the proxy delivered to nodes (the lab's Σ rpcCount(i), counted per datagram).
-    pub fn datagrams_delivered(&self) -> u64 {
-        self.proxy.delivered()
+    /// The lab's Σ rpcCount(i): requests (not replies) received by every running node since
+    /// it started, as each node counts what it admits. Cross-checked against the proxy: the
+    /// nodes cannot have received more datagrams, requests and replies together, than the proxy
+    /// delivered to them.
+    pub fn rpc_total(&self) -> u64 {
+        let mut requests = 0;
+        let mut datagrams = 0;
+        for i in 0..self.n {
+            if let Some(s) = self.call(i, NodeClient::get_state) {
+                requests += s.requests_received;
+                datagrams += s.datagrams_received;
+            }
+        }
+        let delivered = self.proxy.delivered();
+        assert!(
+            datagrams <= delivered,
+            "the nodes count {datagrams} datagrams received, but the proxy delivered only \
+             {delivered}: a node miscounts"
+        );
+        requests
     }
 
     fn attach_applier(&self, i: usize) {
@@ -394,7 +456,8 @@ impl Tester {
         let snapshots = self
             .snapshot
             .then(|| NodeClient::new(self.clients[i].addr()));
-        let handle = self.applies.spawn_applier(i, stream, snapshots);
+        let ended = self.liveness.ended_flag(i);
+        let handle = self.applies.spawn_applier(i, stream, snapshots, ended);
         self.appliers.lock().unwrap().push(handle);
     }
 }
@@ -402,11 +465,16 @@ impl Tester {
 impl Drop for Tester {
     fn drop(&mut self) {
         self.finished.store(true, Ordering::Relaxed);
-        // Killing the processes ends every apply stream, so the applier threads finish.
+        let watchdog = self.liveness.end();
+        // Killing the processes ends every apply stream and every control call, so the
+        // applier threads and the watchdog finish.
         self.cluster
-            .get_mut()
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
             .kill_all();
+        if let Some(watchdog) = watchdog {
+            let _ = watchdog.join();
+        }
         runlog::stop_recording_panics();
         for handle in self
             .appliers
@@ -416,20 +484,5 @@ impl Drop for Tester {
         {
             let _ = handle.join();
         }
-    }
-}
-
-/// A control call's result as the lab sees it: a node that cannot be reached answers nothing,
-/// like a crashed raft. An answer that does not decode is no network fault but a harness and a
-/// node that disagree on the protocol, most often a stale binary: that fails the test loudly.
-fn answer<T>(i: usize, result: io::Result<T>) -> Option<T> {
-    match result {
-        Ok(v) => Some(v),
-        Err(e) if e.kind() == io::ErrorKind::InvalidData => panic!(
-            "node {i} answered in a form the harness does not understand ({e}); is \
-             target/debug/raft-node older than the harness? build it: cargo build --workspace \
-             --bins ('just test' does)"
-        ),
-        Err(_) => None,
     }
 }

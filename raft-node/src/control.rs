@@ -76,6 +76,11 @@ pub struct NodeState {
     pub snapshot_index: Index,
     /// Bytes of Raft state and log on disk, the snapshot excluded (the lab's RaftStateSize).
     pub raft_state_bytes: u64,
+    /// Peer datagrams this process admitted since it started.
+    pub datagrams_received: u64,
+    /// Of those, the requests (the lab's RPCs, as its `rpcCount` counts them; the rest are
+    /// replies).
+    pub requests_received: u64,
 }
 
 /// The lab's ApplyMsg for a command.

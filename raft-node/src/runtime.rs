@@ -224,8 +224,9 @@ impl Node {
                     .drain(DATAGRAMS_PER_TURN, |msg| raft.step(msg, now));
             }
             let (raft, storage, stop) = (&mut self.raft, &self.storage, &mut self.stop);
+            let counters = &self.peers.counters;
             self.control.serve(poll.registry(), |conn, req| {
-                handle_request(raft, storage, conn, req, now, stop)
+                handle_request(raft, storage, counters, conn, req, now, stop)
             });
 
             let now = self.now();
@@ -284,6 +285,7 @@ impl Node {
 fn handle_request(
     raft: &mut Raft,
     storage: &Storage,
+    counters: &peers::Counters,
     conn: &mut Connection,
     req: Request,
     now: Time,
@@ -311,7 +313,7 @@ fn handle_request(
             conn.reply(&resp);
         }
         Request::GetState => {
-            let state = node_state(&raft.status(), storage.disk_size());
+            let state = node_state(&raft.status(), storage.disk_size(), counters);
             conn.reply(&Response::State(state));
         }
         Request::Subscribe { from } => conn.subscribe(from, &raft.applied(from))?,
@@ -332,7 +334,7 @@ fn handle_request(
     Ok(())
 }
 
-fn node_state(s: &Status, raft_state_bytes: u64) -> NodeState {
+fn node_state(s: &Status, raft_state_bytes: u64, counters: &peers::Counters) -> NodeState {
     NodeState {
         id: s.id,
         term: s.term,
@@ -344,5 +346,7 @@ fn node_state(s: &Status, raft_state_bytes: u64) -> NodeState {
         last_log_index: s.last_log_index,
         snapshot_index: s.snapshot_index,
         raft_state_bytes,
+        datagrams_received: counters.received,
+        requests_received: counters.requests_received,
     }
 }

@@ -136,6 +136,8 @@ fn control_frames() -> Vec<Vec<u8>> {
             last_log_index: 5,
             snapshot_index: 0,
             raft_state_bytes: 1234,
+            datagrams_received: 10,
+            requests_received: 5,
         }),
         Response::Apply(ApplyMsg {
             index: 5,

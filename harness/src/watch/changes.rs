@@ -100,6 +100,8 @@ mod tests {
             last_log_index: 0,
             snapshot_index: 0,
             raft_state_bytes: 0,
+            datagrams_received: 0,
+            requests_received: 0,
         })
     }
 

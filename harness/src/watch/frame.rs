@@ -499,6 +499,8 @@ mod tests {
             last_log_index: 413,
             snapshot_index: 400,
             raft_state_bytes: 9000,
+            datagrams_received: 0,
+            requests_received: 0,
         })
     }
 

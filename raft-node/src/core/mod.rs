@@ -141,6 +141,23 @@ pub enum MessageBody {
     },
 }
 
+impl MessageBody {
+    /// Whether this is a request (an RPC in the lab's sense), not a reply: what the lab's
+    /// `rpcCount` counts on the receiving server.
+    pub fn is_request(&self) -> bool {
+        match self {
+            MessageBody::RequestVote { .. }
+            | MessageBody::PreVote { .. }
+            | MessageBody::AppendEntries { .. }
+            | MessageBody::InstallSnapshot { .. } => true,
+            MessageBody::RequestVoteReply { .. }
+            | MessageBody::PreVoteReply { .. }
+            | MessageBody::AppendEntriesReply { .. }
+            | MessageBody::InstallSnapshotReply { .. } => false,
+        }
+    }
+}
+
 /// Timing and sizing knobs of one peer.
 #[derive(Clone, Debug)]
 pub struct Config {

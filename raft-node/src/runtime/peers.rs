@@ -74,6 +74,8 @@ pub fn admit(cluster: u64, id: NodeId, members: u32, bytes: &[u8]) -> Result<Mes
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counters {
     pub received: u64,
+    /// Of `received`, the requests (the lab's RPCs; the rest are replies).
+    pub requests_received: u64,
     pub sent: u64,
     pub dropped_oversize_in: u64,
     pub dropped_malformed: u64,
@@ -108,9 +110,10 @@ impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "datagrams in={} out={}; dropped in: oversize={} malformed={} version={} cluster={} \
+            "datagrams in={} (requests {}) out={}; dropped in: oversize={} malformed={} version={} cluster={} \
              from={} to={}; dropped out: oversize={} would_block={} send_error={}; recv_error={}",
             self.received,
+            self.requests_received,
             self.sent,
             self.dropped_oversize_in,
             self.dropped_malformed,
@@ -185,6 +188,9 @@ impl PeerSocket {
             match admit(self.cluster, self.id, members, &self.buf[..len]) {
                 Ok(msg) => {
                     self.counters.received += 1;
+                    if msg.body.is_request() {
+                        self.counters.requests_received += 1;
+                    }
                     trace!("recv from {source}: {msg:?}");
                     deliver(msg);
                 }
@@ -356,6 +362,8 @@ mod tests {
             node.counters,
             Counters {
                 received: 1,
+                // A RequestVote is a request.
+                requests_received: 1,
                 dropped_malformed: 1,
                 dropped_cluster: 1,
                 dropped_from: 1,
