@@ -1,6 +1,7 @@
-//! A peer datagram as the node's socket hands it over: `wire::decode` must return an error for
-//! anything that is not a message of this protocol and cluster, never panic or allocate what a
-//! length field claims; what decodes must encode and decode back to the same message.
+//! A datagram as the node's socket hands it over (a peer's message, a clerk's request, a node's
+//! reply to a clerk, which the clerks decode the same way): `wire::decode` must return an error
+//! for anything that is not a payload of this protocol and cluster, never panic or allocate what
+//! a length field claims; what decodes must encode and decode back to the same payload.
 
 #![no_main]
 
@@ -12,11 +13,11 @@ const CLUSTER: u64 = 1;
 
 fuzz_target!(|bytes: &[u8]| {
     match wire::decode(CLUSTER, bytes) {
-        Ok(msg) => {
-            let again = wire::encode(CLUSTER, &msg);
+        Ok(payload) => {
+            let again = wire::encode_payload(CLUSTER, &payload);
             match wire::decode(CLUSTER, &again) {
-                Ok(back) => assert_eq!(back, msg, "re-encoded as {again:?}"),
-                Err(e) => panic!("{msg:?} re-encoded as {again:?} does not decode: {e}"),
+                Ok(back) => assert_eq!(back, payload, "re-encoded as {again:?}"),
+                Err(e) => panic!("{payload:?} re-encoded as {again:?} does not decode: {e}"),
             }
         }
         Err(e) => assert!(!e.to_string().is_empty()),

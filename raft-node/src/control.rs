@@ -81,6 +81,8 @@ pub struct NodeState {
     /// Of those, the requests (the lab's RPCs, as its `rpcCount` counts them; the rest are
     /// replies).
     pub requests_received: u64,
+    /// Keys in the node's KV store (`None`: it runs no KV service).
+    pub kv_keys: Option<u64>,
 }
 
 /// The lab's ApplyMsg for a command.

@@ -1,7 +1,9 @@
 //! raft-node: one Raft peer as an OS process.
 //!
 //! - [`core`]: the IO-free protocol (Figure 2), driven by messages and clock ticks.
-//! - [`wire`]: peer datagrams (envelope + MessagePack).
+//! - [`wire`]: datagrams (envelope + MessagePack): peers' messages, clerks' requests and replies.
+//! - [`kv`]: the lab 3 key/value store and its clerk protocol.
+//! - [`service`]: the services a node hosts on its log (digest, KV), behind one interface.
 //! - [`control`]: the harness/CLI control channel.
 //! - [`logline`]: the log-line format every process writes.
 //! - [`runtime`]: the mio event loop that connects the core to its sockets.
@@ -11,8 +13,10 @@
 
 pub mod control;
 pub mod core;
+pub mod kv;
 pub mod logline;
 pub mod runtime;
+pub mod service;
 pub mod sim;
 pub mod storage;
 pub mod wire;

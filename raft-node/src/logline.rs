@@ -28,6 +28,7 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("APPLY", "entries handed to the service"),
     ("PERSIST", "durable state written or restored"),
     ("SNAP", "snapshots taken, sent, installed"),
+    ("KV", "the KV service: clerk requests, reads, answers"),
     ("NET", "the peer socket: bad datagrams, send failures"),
     ("CTRL", "the control channel"),
     ("NODE", "process start and stop"),

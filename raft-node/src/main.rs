@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use raft_node::control::{read_frame, write_frame, Request, Response};
 use raft_node::core::Index;
-use raft_node::runtime::{self, logging, NodeConfig};
+use raft_node::runtime::{self, logging, NodeConfig, ServiceKind};
 use raft_node::storage::Storage;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -60,14 +60,29 @@ struct RunArgs {
     /// Seed of the election-timeout randomness (default: from the id and the clock).
     #[arg(long)]
     seed: Option<u64>,
-    /// Run a built-in service that digests the applied commands and snapshots the node at every
-    /// index that is a multiple of N (0: off; a control client snapshots instead).
+    /// The service to host on the log: none (a control client plays the service, as the lab 2
+    /// tests do), digest (folds every command into a digest) or kv (the lab 3 key/value store,
+    /// which clerks talk to).
+    #[arg(long, value_enum, default_value_t = ServiceArg::None)]
+    service: ServiceArg,
+    /// Snapshot the service at every index that is a multiple of N (0: never). Needs --service.
     #[arg(long, value_name = "N", default_value_t = 0)]
     snapshot_every: Index,
+    /// Snapshot the service once the Raft state on disk (state and log files) reaches BYTES:
+    /// the lab's maxraftstate. Needs --service.
+    #[arg(long, value_name = "BYTES")]
+    max_raft_state: Option<u64>,
     /// Force group commit off: sync each log entry on its own instead of everything a loop
     /// iteration changed at once (for measuring what group commit buys).
     #[arg(long)]
     sync_every_entry: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ServiceArg {
+    None,
+    Digest,
+    Kv,
 }
 
 #[derive(Args, Debug)]
@@ -179,6 +194,18 @@ fn validate(args: RunArgs, default_seed: fn(u32) -> u64) -> Result<NodeConfig, S
             args.heartbeat
         ));
     }
+    if args.service == ServiceArg::None
+        && (args.snapshot_every > 0 || args.max_raft_state.is_some())
+    {
+        return Err(
+            "--snapshot-every and --max-raft-state snapshot a hosted service: add --service \
+             digest or --service kv"
+                .to_string(),
+        );
+    }
+    if args.max_raft_state == Some(0) {
+        return Err("--max-raft-state must be above 0 bytes".to_string());
+    }
     Ok(NodeConfig {
         id: args.id,
         listen: args.listen,
@@ -189,7 +216,13 @@ fn validate(args: RunArgs, default_seed: fn(u32) -> u64) -> Result<NodeConfig, S
         election_timeout_max: max,
         heartbeat: args.heartbeat,
         seed: args.seed.unwrap_or_else(|| default_seed(args.id)),
+        service: match args.service {
+            ServiceArg::None => ServiceKind::None,
+            ServiceArg::Digest => ServiceKind::Digest,
+            ServiceArg::Kv => ServiceKind::Kv,
+        },
         snapshot_every: args.snapshot_every,
+        max_raft_state: args.max_raft_state,
         sync_every_entry: args.sync_every_entry,
     })
 }
@@ -431,7 +464,9 @@ mod tests {
             ("--election-timeout", "150ms..300ms"),
             ("--heartbeat", "50000us"),
             ("--seed", "7"),
+            ("--service", "digest"),
             ("--snapshot-every", "10"),
+            ("--max-raft-state", "1000"),
         ])
         .unwrap();
         assert_eq!(c.cluster_id, 9);
@@ -439,6 +474,16 @@ mod tests {
         assert_eq!(c.heartbeat, Duration::from_millis(50));
         assert_eq!(c.seed, 7);
         assert_eq!(c.snapshot_every, 10);
+        assert_eq!(c.max_raft_state, Some(1000));
+        assert_eq!(c.service, ServiceKind::Digest);
+    }
+
+    #[test]
+    fn snapshots_need_a_service() {
+        for flag in [("--snapshot-every", "10"), ("--max-raft-state", "1000")] {
+            let err = config(&[("--id", "1"), flag]).unwrap_err();
+            assert!(err.contains("--service"), "{err}");
+        }
     }
 
     #[test]

@@ -14,21 +14,22 @@
 //! The runtime makes no protocol decisions: it moves bytes and time into the core and the core's
 //! effects out.
 
+mod clerks;
 mod control_server;
-mod digest_service;
 pub mod logging;
 mod peers;
 
 use crate::control::{NodeState, Request, Response};
 use crate::core::{
-    Config, Index, NodeId, Persist, ProposeError, Raft, Restored, Role, Status, Time,
+    Apply, Config, Index, NodeId, Persist, ProposeError, Raft, Restored, Role, Status, Term, Time,
 };
+use crate::service::{DigestService, KvService, Service};
 use crate::storage::Storage;
+use clerks::ClerkFront;
 use control_server::{Close, Connection, ControlServer};
-use digest_service::DigestService;
 use log::{error, info};
 use mio::{Events, Poll, Registry, Token, Waker};
-use peers::PeerSocket;
+use peers::{Incoming, PeerSocket};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,12 +63,39 @@ pub struct NodeConfig {
     pub election_timeout_max: Duration,
     pub heartbeat: Duration,
     pub seed: u64,
-    /// Run the built-in digest service, snapshotting at every multiple of this index
-    /// (0: no built-in service; a control client snapshots instead).
+    /// The service the node hosts on its log.
+    pub service: ServiceKind,
+    /// Snapshot the service at every index that is a multiple of this (0: never).
     pub snapshot_every: Index,
+    /// Snapshot the service when the Raft state on disk reaches this many bytes (the lab's
+    /// maxraftstate).
+    pub max_raft_state: Option<u64>,
     /// Group commit forced off: one sync per log entry instead of one per loop iteration. Only
     /// for measuring what group commit buys (`just bench`).
     pub sync_every_entry: bool,
+}
+
+/// Which service a node hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// None: a control client (the lab 2 tester) plays the service over `Subscribe`, and
+    /// snapshots through the control channel.
+    None,
+    /// The digest of every command (`service::digest`).
+    Digest,
+    /// The lab 3 key/value store; clerks talk to it (`kv`).
+    Kv,
+}
+
+impl ServiceKind {
+    /// The name `raft-node run --service` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::None => "none",
+            ServiceKind::Digest => "digest",
+            ServiceKind::Kv => "kv",
+        }
+    }
 }
 
 impl NodeConfig {
@@ -97,15 +125,22 @@ enum Stop {
 pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Result<()> {
     let origin = Instant::now();
     let raft = Raft::new(config.core_config(), restored, origin.elapsed());
-    let digest_service = (config.snapshot_every > 0).then(|| {
-        let mut service = DigestService::new(config.snapshot_every);
+    let mut service: Option<Box<dyn Service>> = match config.service {
+        ServiceKind::None => None,
+        ServiceKind::Digest => Some(Box::new(DigestService::new())),
+        ServiceKind::Kv => Some(Box::new(KvService::new())),
+    };
+    if let Some(service) = &mut service {
         // Start from the restored snapshot; the entries after it are applied again as the
         // node learns they are committed.
         for item in raft.applied(0) {
-            service.apply(&item);
+            if let Apply::Snapshot(s) = item {
+                service
+                    .restore(s.last_included_index, &s.data)
+                    .map_err(|e| io::Error::other(format!("cannot restore the service: {e}")))?;
+            }
         }
-        service
-    });
+    }
 
     let poll = Poll::new()?;
     let registry = poll.registry();
@@ -148,7 +183,11 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         peers,
         peers_readable: false,
         control,
-        digest_service,
+        service,
+        clerks: ClerkFront::default(),
+        noop_term: 0,
+        snapshot_every: config.snapshot_every,
+        max_raft_state: config.max_raft_state,
         origin,
         stop: None,
     };
@@ -166,7 +205,12 @@ struct Node {
     /// receive would block).
     peers_readable: bool,
     control: ControlServer,
-    digest_service: Option<DigestService>,
+    service: Option<Box<dyn Service>>,
+    clerks: ClerkFront,
+    /// The last term this node proposed a leader's no-op in (KV only).
+    noop_term: Term,
+    snapshot_every: Index,
+    max_raft_state: Option<u64>,
     /// Time zero of the core's clock.
     origin: Instant,
     stop: Option<Stop>,
@@ -219,14 +263,30 @@ impl Node {
             let now = self.now();
             if self.peers_readable {
                 let raft = &mut self.raft;
-                self.peers_readable = self
-                    .peers
-                    .drain(DATAGRAMS_PER_TURN, |msg| raft.step(msg, now));
+                let mut requests = Vec::new();
+                self.peers_readable =
+                    self.peers
+                        .drain(DATAGRAMS_PER_TURN, |incoming, source| match incoming {
+                            Incoming::Peer(msg) => raft.step(msg, now),
+                            Incoming::Clerk(request) => requests.push((request, source)),
+                        });
+                for (request, source) in requests {
+                    let kv = self.service.as_deref().and_then(|s| s.kv());
+                    if let Some((to, reply)) =
+                        self.clerks
+                            .request(&mut self.raft, kv, request, source, now)
+                    {
+                        self.peers.reply(to, &reply);
+                    }
+                }
             }
             let (raft, storage, stop) = (&mut self.raft, &self.storage, &mut self.stop);
             let counters = &self.peers.counters;
+            let kv = self.service.as_deref().and_then(|s| s.kv());
             self.control.serve(poll.registry(), |conn, req| {
-                handle_request(raft, storage, counters, conn, req, now, stop)
+                let state =
+                    |raft: &Raft| node_state(&raft.status(), storage.disk_size(), counters, kv);
+                handle_request(raft, state, conn, req, now, stop)
             });
 
             let now = self.now();
@@ -251,17 +311,62 @@ impl Node {
             self.peers.send(msg);
         }
         self.control.deliver(registry, &ready.apply);
-        if let Some(service) = &mut self.digest_service {
+        if let Some(service) = &mut self.service {
             for item in &ready.apply {
-                if let Some((index, data)) = service.apply(item) {
-                    // Persisted with the next Ready.
-                    if let Err(e) = self.raft.snapshot(index, data) {
-                        error!("built-in service: {e}");
+                match item {
+                    Apply::Entry(entry) => {
+                        let applied = service.apply(entry.index, &entry.command);
+                        if let Some((to, reply)) =
+                            self.clerks.applied(entry.index, applied.as_ref())
+                        {
+                            self.peers.reply(to, &reply);
+                        }
+                        if self.snapshot_every > 0
+                            && entry.index.is_multiple_of(self.snapshot_every)
+                        {
+                            take_snapshot(&mut self.raft, service.as_ref(), entry.index);
+                        }
+                    }
+                    Apply::Snapshot(s) => {
+                        if let Err(e) = service.restore(s.last_included_index, &s.data) {
+                            // Nothing this node can do keeps it equal to the others.
+                            return Err(io::Error::other(format!(
+                                "cannot install the leader's snapshot: {e}"
+                            )));
+                        }
+                        for (to, reply) in self.clerks.skipped_to(s.last_included_index) {
+                            self.peers.reply(to, &reply);
+                        }
                     }
                 }
             }
+            // The lab's maxraftstate: once the state on disk reaches it, compact through what
+            // the service has applied.
+            if let (Some(max), Some(last)) = (self.max_raft_state, ready.apply.last()) {
+                if self.storage.disk_size() >= max {
+                    take_snapshot(&mut self.raft, service.as_ref(), last.index());
+                }
+            }
         }
+        let status = self.raft.status();
+        for (to, reply) in self.clerks.check_leadership(&status) {
+            self.peers.reply(to, &reply);
+        }
+        self.propose_noop(&status);
         Ok(())
+    }
+
+    /// A KV leader's first act in a new term: an entry of its own, so that the entries of
+    /// earlier terms before it commit without waiting for a clerk's write (Figure 8).
+    fn propose_noop(&mut self, status: &Status) {
+        let serves_clerks = self.service.as_deref().is_some_and(|s| s.kv().is_some());
+        if serves_clerks && status.role == Role::Leader && self.noop_term < status.term {
+            self.noop_term = status.term;
+            let noop = crate::kv::protocol::Command::NoOp.encode();
+            if let Err(e) = self.raft.propose(noop, self.now()) {
+                error!("cannot propose the new leader's no-op: {e:?}");
+            }
+        }
     }
 
     /// What one sync covers: the whole iteration's changes (group commit), or with
@@ -280,12 +385,18 @@ impl Node {
     }
 }
 
+/// Snapshots the service's state through `index` (persisted with the next Ready).
+fn take_snapshot(raft: &mut Raft, service: &dyn Service, index: Index) {
+    if let Err(e) = raft.snapshot(index, service.snapshot()) {
+        error!("service snapshot: {e}");
+    }
+}
+
 /// Answers one control request. Proposals go straight to the core; the `Ready` they produce is
 /// taken once after the whole batch of events.
 fn handle_request(
     raft: &mut Raft,
-    storage: &Storage,
-    counters: &peers::Counters,
+    state: impl Fn(&Raft) -> NodeState,
     conn: &mut Connection,
     req: Request,
     now: Time,
@@ -313,8 +424,7 @@ fn handle_request(
             conn.reply(&resp);
         }
         Request::GetState => {
-            let state = node_state(&raft.status(), storage.disk_size(), counters);
-            conn.reply(&Response::State(state));
+            conn.reply(&Response::State(state(raft)));
         }
         Request::Subscribe { from } => conn.subscribe(from, &raft.applied(from))?,
         Request::Snapshot { index, data } => {
@@ -334,7 +444,12 @@ fn handle_request(
     Ok(())
 }
 
-fn node_state(s: &Status, raft_state_bytes: u64, counters: &peers::Counters) -> NodeState {
+fn node_state(
+    s: &Status,
+    raft_state_bytes: u64,
+    counters: &peers::Counters,
+    kv: Option<&crate::kv::KvStore>,
+) -> NodeState {
     NodeState {
         id: s.id,
         term: s.term,
@@ -348,5 +463,6 @@ fn node_state(s: &Status, raft_state_bytes: u64, counters: &peers::Counters) -> 
         raft_state_bytes,
         datagrams_received: counters.received,
         requests_received: counters.requests_received,
+        kv_keys: kv.map(|kv| kv.keys() as u64),
     }
 }

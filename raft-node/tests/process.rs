@@ -247,7 +247,7 @@ fn bad_datagrams(to: u32) -> Vec<Vec<u8>> {
     let version = rmp_serde::to_vec(&wire::Envelope {
         version: wire::PROTOCOL_VERSION + 1,
         cluster: CLUSTER_ID,
-        msg: msg(1, to),
+        payload: wire::Payload::Peer(msg(1, to)),
     })
     .unwrap();
     let mut random = vec![0u8; 1200];

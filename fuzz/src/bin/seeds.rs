@@ -8,7 +8,8 @@
 use netproxy::Command;
 use raft_node::control::{self, ApplyMsg, NodeState, Request, Response, SnapshotMsg};
 use raft_node::core::{Entry, Message, MessageBody, Role};
-use raft_node::wire;
+use raft_node::kv::{ClerkReply, ClerkRequest, Op, Outcome};
+use raft_node::wire::{self, Payload};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -103,6 +104,37 @@ fn datagrams() -> Vec<Vec<u8>> {
             };
             wire::encode(CLUSTER, &msg)
         })
+        .chain(clerk_payloads().iter().map(|p| wire::encode_payload(CLUSTER, p)))
+        .collect()
+}
+
+/// A clerk's requests and a node's replies, in the same envelope as peer messages.
+fn clerk_payloads() -> Vec<Payload> {
+    let ops = [
+        Op::Get { key: "k".into() },
+        Op::Put {
+            key: "k".into(),
+            value: "v".into(),
+        },
+        Op::Append {
+            key: "k".into(),
+            value: "w".into(),
+        },
+    ];
+    let outcomes = [
+        Outcome::Ok { value: "vw".into() },
+        Outcome::WrongLeader { leader: Some(2) },
+        Outcome::NoService,
+    ];
+    ops.into_iter()
+        .map(|op| Payload::ClerkRequest(ClerkRequest { clerk: 7, seq: 3, op }))
+        .chain(outcomes.into_iter().map(|outcome| {
+            Payload::ClerkReply(ClerkReply {
+                clerk: 7,
+                seq: 3,
+                outcome,
+            })
+        }))
         .collect()
 }
 
@@ -138,6 +170,7 @@ fn control_frames() -> Vec<Vec<u8>> {
             raft_state_bytes: 1234,
             datagrams_received: 10,
             requests_received: 5,
+            kv_keys: Some(3),
         }),
         Response::Apply(ApplyMsg {
             index: 5,

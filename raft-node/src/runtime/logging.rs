@@ -43,8 +43,10 @@ fn topic(target: &str) -> &'static str {
         "NET"
     } else if module.starts_with("runtime::control_server") {
         "CTRL"
-    } else if module.starts_with("runtime::digest_service") {
+    } else if module.starts_with("service") {
         "APPLY"
+    } else if module.starts_with("runtime::clerks") {
+        "KV"
     } else {
         "NODE"
     }
@@ -65,7 +67,8 @@ mod tests {
             "raft_node::storage::replay",
             "raft_node::runtime::peers",
             "raft_node::runtime::control_server",
-            "raft_node::runtime::digest_service",
+            "raft_node::service::kv",
+            "raft_node::runtime::clerks",
             "raft_node::runtime",
             "raft_node",
         ] {

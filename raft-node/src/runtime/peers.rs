@@ -1,11 +1,13 @@
-//! The peer socket: one UDP socket that receives every peer's datagrams and sends ours.
+//! The peer socket: one UDP socket that receives every peer's datagrams and sends ours, and
+//! takes clerks' requests and sends their replies (clerks and peers alike come through netproxy).
 //!
 //! UDP is lossy by contract (netproxy drops, delays and reorders on purpose) and Raft
 //! retransmits, so nothing here ever waits: a datagram that cannot be decoded, is not for us or
 //! cannot be sent right now is counted and dropped.
 
 use crate::core::{Message, NodeId};
-use crate::wire::{self, DecodeError};
+use crate::kv::{ClerkReply, ClerkRequest};
+use crate::wire::{self, DecodeError, Payload};
 use log::{debug, error, trace, warn};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -28,6 +30,8 @@ pub enum Reject {
     From(NodeId),
     /// Addressed to another node (a misrouted datagram).
     To(NodeId),
+    /// A clerk's reply, which only clerks receive.
+    ClerkReply,
 }
 
 impl fmt::Display for Reject {
@@ -47,35 +51,51 @@ impl fmt::Display for Reject {
             Reject::Cluster(c) => write!(f, "foreign cluster id {c}"),
             Reject::From(from) => write!(f, "sender n{from} is not a peer"),
             Reject::To(to) => write!(f, "addressed to n{to}"),
+            Reject::ClerkReply => write!(f, "a clerk reply, sent to a node"),
         }
     }
 }
 
-/// Decodes a datagram and checks that it is a message from one of our peers to us.
-pub fn admit(cluster: u64, id: NodeId, members: u32, bytes: &[u8]) -> Result<Message, Reject> {
+/// What the socket admitted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    Peer(Message),
+    Clerk(ClerkRequest),
+}
+
+/// Decodes a datagram and checks that it is a message from one of our peers to us, or a clerk's
+/// request.
+pub fn admit(cluster: u64, id: NodeId, members: u32, bytes: &[u8]) -> Result<Incoming, Reject> {
     if bytes.len() > wire::MAX_DATAGRAM {
         return Err(Reject::Oversize(bytes.len()));
     }
-    let msg = wire::decode(cluster, bytes).map_err(|e| match e {
+    let payload = wire::decode(cluster, bytes).map_err(|e| match e {
         DecodeError::Malformed(e) => Reject::Malformed(e),
         DecodeError::Version(v) => Reject::Version(v),
         DecodeError::Cluster(c) => Reject::Cluster(c),
     })?;
+    let msg = match payload {
+        Payload::Peer(msg) => msg,
+        Payload::ClerkRequest(request) => return Ok(Incoming::Clerk(request)),
+        Payload::ClerkReply(_) => return Err(Reject::ClerkReply),
+    };
     if msg.from >= members || msg.from == id {
         return Err(Reject::From(msg.from));
     }
     if msg.to != id {
         return Err(Reject::To(msg.to));
     }
-    Ok(msg)
+    Ok(Incoming::Peer(msg))
 }
 
 /// Datagram counts, logged at shutdown.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counters {
     pub received: u64,
-    /// Of `received`, the requests (the lab's RPCs; the rest are replies).
+    /// Of `received`, the peers' requests (the lab's RPCs; the rest are replies and clerks').
     pub requests_received: u64,
+    /// Of `received`, the clerks' requests.
+    pub clerk_requests: u64,
     pub sent: u64,
     pub dropped_oversize_in: u64,
     pub dropped_malformed: u64,
@@ -83,6 +103,7 @@ pub struct Counters {
     pub dropped_cluster: u64,
     pub dropped_from: u64,
     pub dropped_to: u64,
+    pub dropped_clerk_reply: u64,
     /// Encoded messages too large for one datagram (the core's `max_append_bytes` should
     /// prevent these).
     pub dropped_oversize_out: u64,
@@ -101,6 +122,7 @@ impl Counters {
             Reject::Cluster(_) => &mut self.dropped_cluster,
             Reject::From(_) => &mut self.dropped_from,
             Reject::To(_) => &mut self.dropped_to,
+            Reject::ClerkReply => &mut self.dropped_clerk_reply,
         };
         *counter += 1;
     }
@@ -110,10 +132,11 @@ impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "datagrams in={} (requests {}) out={}; dropped in: oversize={} malformed={} version={} cluster={} \
-             from={} to={}; dropped out: oversize={} would_block={} send_error={}; recv_error={}",
+            "datagrams in={} (requests {}, clerks {}) out={}; dropped in: oversize={} malformed={} \
+             version={} cluster={} from={} to={} clerk_reply={}; dropped out: oversize={} would_block={} send_error={}; recv_error={}",
             self.received,
             self.requests_received,
+            self.clerk_requests,
             self.sent,
             self.dropped_oversize_in,
             self.dropped_malformed,
@@ -121,6 +144,7 @@ impl fmt::Display for Counters {
             self.dropped_cluster,
             self.dropped_from,
             self.dropped_to,
+            self.dropped_clerk_reply,
             self.dropped_oversize_out,
             self.dropped_would_block,
             self.send_errors,
@@ -166,8 +190,8 @@ impl PeerSocket {
     }
 
     /// Receives until the socket is empty or `budget` datagrams were taken, handing each
-    /// admitted message to `deliver`. Returns whether datagrams may be left.
-    pub fn drain(&mut self, budget: usize, mut deliver: impl FnMut(Message)) -> bool {
+    /// admitted datagram and its source to `deliver`. Returns whether datagrams may be left.
+    pub fn drain(&mut self, budget: usize, mut deliver: impl FnMut(Incoming, SocketAddr)) -> bool {
         for _ in 0..budget {
             let (len, source) = match self.socket.recv_from(&mut self.buf) {
                 Ok(received) => received,
@@ -186,13 +210,17 @@ impl PeerSocket {
             };
             let members = self.peers.len() as u32;
             match admit(self.cluster, self.id, members, &self.buf[..len]) {
-                Ok(msg) => {
+                Ok(incoming) => {
                     self.counters.received += 1;
-                    if msg.body.is_request() {
-                        self.counters.requests_received += 1;
+                    match &incoming {
+                        Incoming::Peer(msg) if msg.body.is_request() => {
+                            self.counters.requests_received += 1
+                        }
+                        Incoming::Peer(_) => {}
+                        Incoming::Clerk(_) => self.counters.clerk_requests += 1,
                     }
-                    trace!("recv from {source}: {msg:?}");
-                    deliver(msg);
+                    trace!("recv from {source}: {incoming:?}");
+                    deliver(incoming, source);
                 }
                 Err(reject) => {
                     self.counters.count_reject(&reject);
@@ -214,28 +242,37 @@ impl PeerSocket {
             return;
         };
         let bytes = wire::encode(self.cluster, msg);
+        self.send_to(&bytes, addr, &format!("n{}", msg.to));
+    }
+
+    /// Sends a clerk's reply to the address its request came from.
+    pub fn reply(&mut self, to: SocketAddr, reply: &ClerkReply) {
+        let bytes = wire::encode_payload(self.cluster, &Payload::ClerkReply(reply.clone()));
+        self.send_to(&bytes, to, &format!("clerk {:x}", reply.clerk));
+    }
+
+    fn send_to(&mut self, bytes: &[u8], addr: SocketAddr, who: &str) {
         if bytes.len() > wire::MAX_DATAGRAM {
             self.counters.dropped_oversize_out += 1;
             error!(
-                "dropped a {}-byte message to n{}: over the {}-byte datagram limit",
+                "dropped a {}-byte message to {who}: over the {}-byte datagram limit",
                 bytes.len(),
-                msg.to,
                 wire::MAX_DATAGRAM
             );
             return;
         }
-        match self.socket.send_to(&bytes, addr) {
+        match self.socket.send_to(bytes, addr) {
             Ok(_) => {
                 self.counters.sent += 1;
-                trace!("sent to n{} at {addr}: {msg:?}", msg.to);
+                trace!("sent {} bytes to {who} at {addr}", bytes.len());
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.counters.dropped_would_block += 1;
-                debug!("dropped a message to n{}: send buffer full", msg.to);
+                debug!("dropped a message to {who}: send buffer full");
             }
             Err(e) => {
                 self.counters.send_errors += 1;
-                debug!("sending to n{} at {addr}: {e}", msg.to);
+                debug!("sending to {who} at {addr}: {e}");
             }
         }
     }
@@ -262,14 +299,49 @@ mod tests {
         }
     }
 
-    fn check(bytes: &[u8]) -> Result<Message, Reject> {
+    fn check(bytes: &[u8]) -> Result<Incoming, Reject> {
         admit(CLUSTER, ME, MEMBERS, bytes)
+    }
+
+    fn get(clerk: u64) -> ClerkRequest {
+        ClerkRequest {
+            clerk,
+            seq: 1,
+            op: crate::kv::Op::Get { key: "k".into() },
+        }
     }
 
     #[test]
     fn admits_a_message_from_a_peer_to_us() {
         let msg = vote(0, ME);
-        assert_eq!(check(&wire::encode(CLUSTER, &msg)), Ok(msg));
+        assert_eq!(check(&wire::encode(CLUSTER, &msg)), Ok(Incoming::Peer(msg)));
+    }
+
+    #[test]
+    fn admits_a_clerk_request_but_not_a_clerk_reply() {
+        let request = Payload::ClerkRequest(get(5));
+        assert_eq!(
+            check(&wire::encode_payload(CLUSTER, &request)),
+            Ok(Incoming::Clerk(get(5)))
+        );
+        let reply = Payload::ClerkReply(ClerkReply {
+            clerk: 5,
+            seq: 1,
+            outcome: crate::kv::Outcome::NoService,
+        });
+        assert_eq!(
+            check(&wire::encode_payload(CLUSTER, &reply)),
+            Err(Reject::ClerkReply)
+        );
+    }
+
+    #[test]
+    fn a_peer_message_encodes_as_its_payload_does() {
+        let msg = vote(0, ME);
+        assert_eq!(
+            wire::encode(CLUSTER, &msg),
+            wire::encode_payload(CLUSTER, &Payload::Peer(msg))
+        );
     }
 
     #[test]
@@ -301,7 +373,7 @@ mod tests {
         let env = wire::Envelope {
             version: wire::PROTOCOL_VERSION + 1,
             cluster: CLUSTER,
-            msg: vote(0, ME),
+            payload: Payload::Peer(vote(0, ME)),
         };
         let bytes = rmp_serde::to_vec(&env).unwrap();
         assert_eq!(
@@ -346,7 +418,16 @@ mod tests {
             wire::encode(CLUSTER + 1, &vote(0, ME)),
             wire::encode(CLUSTER, &vote(9, ME)),
             wire::encode(CLUSTER, &vote(0, 2)),
+            wire::encode_payload(
+                CLUSTER,
+                &Payload::ClerkReply(ClerkReply {
+                    clerk: 5,
+                    seq: 1,
+                    outcome: crate::kv::Outcome::NoService,
+                }),
+            ),
             wire::encode(CLUSTER, &vote(2, ME)),
+            wire::encode_payload(CLUSTER, &Payload::ClerkRequest(get(5))),
         ];
         for d in &datagrams {
             sender.send_to(d, to).unwrap();
@@ -354,20 +435,28 @@ mod tests {
 
         let mut delivered = Vec::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while delivered.is_empty() && std::time::Instant::now() < deadline {
-            node.drain(usize::MAX, |m| delivered.push(m));
+        while delivered.len() < 2 && std::time::Instant::now() < deadline {
+            node.drain(usize::MAX, |m, source| {
+                assert_eq!(source, sender.local_addr().unwrap());
+                delivered.push(m)
+            });
         }
-        assert_eq!(delivered, vec![vote(2, ME)]);
+        assert_eq!(
+            delivered,
+            vec![Incoming::Peer(vote(2, ME)), Incoming::Clerk(get(5))]
+        );
         assert_eq!(
             node.counters,
             Counters {
-                received: 1,
+                received: 2,
                 // A RequestVote is a request.
                 requests_received: 1,
+                clerk_requests: 1,
                 dropped_malformed: 1,
                 dropped_cluster: 1,
                 dropped_from: 1,
                 dropped_to: 1,
+                dropped_clerk_reply: 1,
                 ..Counters::default()
             }
         );

@@ -1,0 +1,223 @@
+//! The KV state machine: the map, and per clerk the last `seq` it applied.
+//!
+//! Exactly once: a clerk has one operation outstanding and numbers them in order, so a
+//! Put/Append whose `seq` is at or below the clerk's last applied one is a retry of something
+//! already applied, and is not applied again. Its reply is the same as the first time: a
+//! Put/Append answers nothing but "done", so the `seq` is all the table needs to keep. A Get
+//! changes nothing and is answered with the value where it applies, so it needs no entry in the
+//! table (a retried Get reads again, at a later point, which is just as linearizable). The table
+//! is part of the snapshot, so the rule holds across crashes, restarts and snapshot installs.
+
+use super::protocol::{ClerkId, Command, Op};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped whenever the snapshot's encoding changes incompatibly.
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// Sorted maps: every replica's snapshot of the same state is the same bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvStore {
+    data: BTreeMap<String, String>,
+    last_seq: BTreeMap<ClerkId, u64>,
+}
+
+/// The snapshot's encoding: a version, then the store.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    version: u8,
+    store: &'a KvStore,
+}
+
+#[derive(Deserialize)]
+struct SnapshotOwned {
+    version: u8,
+    store: KvStore,
+}
+
+/// A clerk's operation, as applied: what to answer it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub clerk: ClerkId,
+    pub seq: u64,
+    /// A Get's value; "" for a Put or an Append.
+    pub value: String,
+    /// False for a retry of a write already applied, which changed nothing.
+    pub fresh: bool,
+}
+
+impl KvStore {
+    pub fn new() -> KvStore {
+        KvStore::default()
+    }
+
+    /// Applies one committed entry of the KV's log. `Ok(None)` for a no-op; an entry that does
+    /// not decode is an error (this node and the one that proposed it disagree on the format).
+    pub fn apply(&mut self, command: &[u8]) -> Result<Option<Applied>, String> {
+        match Command::decode(command)? {
+            Command::NoOp => Ok(None),
+            Command::Op {
+                clerk,
+                seq,
+                op: Op::Get { key },
+            } => Ok(Some(Applied {
+                clerk,
+                seq,
+                value: self.get(&key).to_string(),
+                fresh: true,
+            })),
+            Command::Op { clerk, seq, op } => {
+                let fresh = !self.applied(clerk, seq);
+                if fresh {
+                    match op {
+                        Op::Put { key, value } => {
+                            self.data.insert(key, value);
+                        }
+                        Op::Append { key, value } => {
+                            self.data.entry(key).or_default().push_str(&value)
+                        }
+                        Op::Get { .. } => unreachable!("matched above"),
+                    }
+                    self.last_seq.insert(clerk, seq);
+                }
+                Ok(Some(Applied {
+                    clerk,
+                    seq,
+                    value: String::new(),
+                    fresh,
+                }))
+            }
+        }
+    }
+
+    /// The lab's Get: "" for a key never written.
+    pub fn get(&self, key: &str) -> &str {
+        self.data.get(key).map_or("", String::as_str)
+    }
+
+    /// Whether the clerk's write `seq` was applied already (a retry can be answered at once).
+    pub fn applied(&self, clerk: ClerkId, seq: u64) -> bool {
+        self.last_seq.get(&clerk).is_some_and(|&last| seq <= last)
+    }
+
+    pub fn keys(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn snapshot(&self) -> Vec<u8> {
+        let file = SnapshotRef {
+            version: SNAPSHOT_VERSION,
+            store: self,
+        };
+        rmp_serde::to_vec(&file).expect("encoding a KvStore to a Vec cannot fail")
+    }
+
+    /// The store a snapshot holds; an error names what is wrong with it.
+    pub fn restore(data: &[u8]) -> Result<KvStore, String> {
+        let file: SnapshotOwned = rmp_serde::from_slice(data)
+            .map_err(|e| format!("not a KV snapshot ({} bytes): {e}", data.len()))?;
+        if file.version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "KV snapshot version {}, expected {SNAPSHOT_VERSION}",
+                file.version
+            ));
+        }
+        Ok(file.store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(clerk: ClerkId, seq: u64, op: Op) -> Vec<u8> {
+        Command::Op { clerk, seq, op }.encode()
+    }
+
+    fn put(key: &str, value: &str) -> Op {
+        Op::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    fn append(key: &str, value: &str) -> Op {
+        Op::Append {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn put_append_get_as_the_lab_defines_them() {
+        let mut kv = KvStore::new();
+        assert_eq!(kv.get("k"), "");
+        kv.apply(&write(1, 1, append("k", "a"))).unwrap();
+        kv.apply(&write(1, 2, append("k", "b"))).unwrap();
+        assert_eq!(kv.get("k"), "ab");
+        kv.apply(&write(1, 3, put("k", "x"))).unwrap();
+        assert_eq!(kv.get("k"), "x");
+        assert_eq!(kv.apply(&Command::NoOp.encode()).unwrap(), None);
+        assert_eq!(kv.keys(), 1);
+    }
+
+    #[test]
+    fn a_retried_write_applies_once() {
+        let mut kv = KvStore::new();
+        let first = kv.apply(&write(7, 1, append("k", "a"))).unwrap().unwrap();
+        assert!(first.fresh);
+        // The same request committed twice (a retry through another leader).
+        let again = kv.apply(&write(7, 1, append("k", "a"))).unwrap().unwrap();
+        assert!(!again.fresh);
+        assert_eq!(kv.get("k"), "a");
+        assert!(kv.applied(7, 1));
+        assert!(!kv.applied(7, 2));
+        // Another clerk's seq 1 is its own.
+        kv.apply(&write(8, 1, append("k", "b"))).unwrap();
+        assert_eq!(kv.get("k"), "ab");
+    }
+
+    #[test]
+    fn the_clerk_table_survives_a_snapshot() {
+        let mut kv = KvStore::new();
+        kv.apply(&write(7, 1, append("k", "a"))).unwrap();
+        let mut restored = KvStore::restore(&kv.snapshot()).unwrap();
+        assert_eq!(restored, kv);
+        restored.apply(&write(7, 1, append("k", "a"))).unwrap();
+        assert_eq!(
+            restored.get("k"),
+            "a",
+            "the retry after a restore applied twice"
+        );
+    }
+
+    #[test]
+    fn replicas_in_the_same_state_snapshot_the_same_bytes() {
+        let (mut a, mut b) = (KvStore::new(), KvStore::new());
+        for (clerk, key) in [(3, "z"), (1, "a"), (2, "m")] {
+            a.apply(&write(clerk, 1, put(key, "v"))).unwrap();
+        }
+        for (clerk, key) in [(2, "m"), (3, "z"), (1, "a")] {
+            b.apply(&write(clerk, 1, put(key, "v"))).unwrap();
+        }
+        assert_eq!(a.snapshot(), b.snapshot());
+    }
+
+    #[test]
+    fn bad_snapshots_and_entries_are_errors_not_panics() {
+        assert!(KvStore::restore(b"\x00garbage").is_err());
+        assert!(KvStore::restore(&[]).is_err());
+        assert!(KvStore::new().apply(b"\xc1").is_err());
+    }
+
+    #[test]
+    fn a_get_reads_where_it_applies_and_changes_nothing() {
+        let mut kv = KvStore::new();
+        kv.apply(&write(1, 1, put("k", "v"))).unwrap();
+        let got = kv.apply(&write(2, 1, Op::Get { key: "k".into() })).unwrap();
+        assert_eq!(got.unwrap().value, "v");
+        assert!(!kv.applied(2, 1), "a Get does not enter the clerk table");
+        let missing = kv.apply(&write(2, 2, Op::Get { key: "x".into() })).unwrap();
+        assert_eq!(missing.unwrap().value, "");
+    }
+}

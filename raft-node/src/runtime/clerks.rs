@@ -1,0 +1,141 @@
+//! The node's side of the clerk protocol (`kv::protocol`): a request is answered at once (not
+//! the leader, no KV here, a retried write already applied) or proposed to the log and answered
+//! when its entry applies. An operation whose entry is lost to a leader change is answered
+//! `WrongLeader`, and the clerk retries elsewhere: the KV's clerk table makes that safe.
+//!
+//! Makes no protocol decision of its own: who leads, what commits and in what order is Raft's;
+//! this only remembers who is waiting for which index.
+
+use crate::core::{Index, ProposeError, Raft, Role, Status, Term, Time};
+use crate::kv::protocol::Command;
+use crate::kv::store::{Applied, KvStore};
+use crate::kv::{ClerkId, ClerkReply, ClerkRequest, Op, Outcome};
+use log::{debug, info};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// An answer to send: to the address the request came from.
+pub type Answer = (SocketAddr, ClerkReply);
+
+#[derive(Default)]
+pub struct ClerkFront {
+    /// Operations proposed for clerks, by the index they were proposed at.
+    waiting: BTreeMap<Index, Waiting>,
+    /// The term the waiting operations were proposed in, while this node leads it.
+    leading: Option<Term>,
+}
+
+struct Waiting {
+    clerk: ClerkId,
+    seq: u64,
+    source: SocketAddr,
+}
+
+impl ClerkFront {
+    /// A clerk's request. Returns the answer if it can be given now; otherwise the operation was
+    /// proposed and [`ClerkFront::applied`] answers it.
+    pub fn request(
+        &mut self,
+        raft: &mut Raft,
+        kv: Option<&KvStore>,
+        request: ClerkRequest,
+        source: SocketAddr,
+        now: Time,
+    ) -> Option<Answer> {
+        let ClerkRequest { clerk, seq, op } = request;
+        let answer = |outcome| {
+            Some((
+                source,
+                ClerkReply {
+                    clerk,
+                    seq,
+                    outcome,
+                },
+            ))
+        };
+        let Some(kv) = kv else {
+            return answer(Outcome::NoService);
+        };
+        // Applied means committed: the answer is known, whoever leads.
+        if !matches!(op, Op::Get { .. }) && kv.applied(clerk, seq) {
+            return answer(Outcome::Ok {
+                value: String::new(),
+            });
+        }
+        let command = Command::Op { clerk, seq, op }.encode();
+        match raft.propose(command, now) {
+            Ok((index, term)) => {
+                debug!("clerk {clerk:x} seq {seq}: proposed at index {index} in t{term}");
+                self.leading = Some(term);
+                if let Some(replaced) = self.waiting.insert(index, Waiting { clerk, seq, source }) {
+                    // Proposed in an earlier term at the same index, and overwritten since.
+                    return Some(wrong_leader(replaced, Some(raft.status().id)));
+                }
+                None
+            }
+            Err(ProposeError::NotLeader { leader }) => answer(Outcome::WrongLeader { leader }),
+            Err(ProposeError::TooLarge { size, max }) => {
+                info!("clerk {clerk:x} seq {seq}: {size}-byte operation over the {max}-byte limit");
+                // Nobody can take it; an honest "not here" keeps the clerk trying until it
+                // gives up, which is what an operation that cannot be done should get.
+                answer(Outcome::WrongLeader { leader: None })
+            }
+        }
+    }
+
+    /// The entry at `index` applied, and was the clerk operation `applied` (or a no-op, or not
+    /// a KV command: `None`). Answers whoever waits for that index.
+    pub fn applied(&mut self, index: Index, applied: Option<&Applied>) -> Option<Answer> {
+        let waiting = self.waiting.remove(&index)?;
+        match applied {
+            Some(a) if a.clerk == waiting.clerk && a.seq == waiting.seq => Some((
+                waiting.source,
+                ClerkReply {
+                    clerk: a.clerk,
+                    seq: a.seq,
+                    outcome: Outcome::Ok {
+                        value: a.value.clone(),
+                    },
+                },
+            )),
+            // Another leader's entry took the index.
+            _ => Some(wrong_leader(waiting, None)),
+        }
+    }
+
+    /// A snapshot installed through `index`: whatever waited at or below it is unknowable here
+    /// (the clerk's retry finds it applied, or applies it).
+    pub fn skipped_to(&mut self, index: Index) -> Vec<Answer> {
+        let rest = self.waiting.split_off(&(index + 1));
+        let skipped = std::mem::replace(&mut self.waiting, rest);
+        skipped
+            .into_values()
+            .map(|w| wrong_leader(w, None))
+            .collect()
+    }
+
+    /// After each loop iteration: a node that no longer leads the term it proposed in answers
+    /// every waiting clerk `WrongLeader` (their entries may still commit; the retry is safe).
+    pub fn check_leadership(&mut self, status: &Status) -> Vec<Answer> {
+        let still = status.role == Role::Leader && Some(status.term) == self.leading;
+        if still || self.waiting.is_empty() {
+            return Vec::new();
+        }
+        self.leading = None;
+        std::mem::take(&mut self.waiting)
+            .into_values()
+            .map(|w| wrong_leader(w, status.leader))
+            .collect()
+    }
+}
+
+fn wrong_leader(waiting: Waiting, leader: Option<u32>) -> Answer {
+    (
+        waiting.source,
+        ClerkReply {
+            clerk: waiting.clerk,
+            seq: waiting.seq,
+            outcome: Outcome::WrongLeader { leader },
+        },
+    )
+}
