@@ -37,6 +37,10 @@ watch *ARGS: build
 submit TEXT: build
     @{{bin}}/raft-lab submit "$1"
 
+# A KV clerk on the running cluster: `just kv put K V`, `just kv append K V`, `just kv get K` (--timeout S)
+kv +ARGS: build
+    @{{bin}}/raft-lab kv "$@"
+
 # Split the running cluster into groups, e.g. `just partition 0,1 2,3,4`
 partition +GROUPS: build
     @{{bin}}/netproxy partition "$@"

@@ -13,6 +13,7 @@ use crate::ports::PortBlock;
 use crate::runlog::RunLog;
 use crate::timing::NodeTimers;
 use log::Level;
+use raft_node::runtime::ServiceKind;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -69,9 +70,13 @@ impl Layout {
 #[derive(Clone, Copy, Debug)]
 pub struct NodeOptions {
     pub timers: NodeTimers,
-    /// `raft-node --snapshot-every`: 0 when the harness is the service (it snapshots through
-    /// the control channel), N for the node's own service.
+    /// `raft-node --service`: none when the harness is the service (lab 2: it applies over
+    /// the control channel and snapshots through it).
+    pub service: ServiceKind,
+    /// `raft-node --snapshot-every`: 0 for never.
     pub snapshot_every: u64,
+    /// `raft-node --max-raft-state` (the lab's maxraftstate).
+    pub max_raft_state: Option<u64>,
     /// `raft-node --sync-every-entry`: group commit forced off (benchmarks only).
     pub sync_every_entry: bool,
 }
@@ -81,7 +86,9 @@ impl NodeOptions {
     pub fn lab() -> NodeOptions {
         NodeOptions {
             timers: NodeTimers::scaled(),
+            service: ServiceKind::None,
             snapshot_every: 0,
+            max_raft_state: None,
             sync_every_entry: false,
         }
     }
@@ -178,6 +185,16 @@ impl Cluster {
 
     pub fn proxy_control(&self) -> SocketAddr {
         self.layout.proxy_control
+    }
+
+    /// Where the processes listen.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The cluster id every datagram must carry.
+    pub fn cluster_id(&self) -> u64 {
+        self.cluster_id
     }
 
     pub fn control_addr(&self, i: usize) -> SocketAddr {
@@ -285,7 +302,11 @@ impl Cluster {
                 ),
             ])
             .args(["--heartbeat", &format!("{}us", t.heartbeat.as_micros())])
+            .args(["--service", self.options.service.name()])
             .args(["--snapshot-every", &self.options.snapshot_every.to_string()]);
+        if let Some(max) = self.options.max_raft_state {
+            cmd.args(["--max-raft-state", &max.to_string()]);
+        }
         if self.options.sync_every_entry {
             cmd.arg("--sync-every-entry");
         }

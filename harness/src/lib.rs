@@ -2,6 +2,7 @@
 //! lab's properties on them, with the lab tester's API ([`Tester`]).
 
 pub mod applier;
+pub mod clerk;
 pub mod cluster;
 pub mod liveness;
 pub mod logs;

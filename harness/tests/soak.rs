@@ -3,6 +3,7 @@
 
 use harness::cluster::{Cluster, NodeOptions};
 use harness::node_client::NodeClient;
+use raft_node::runtime::ServiceKind;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -55,6 +56,7 @@ fn resident_bytes(pid: u32) -> u64 {
 fn a_hundred_thousand_commands_leave_log_disk_and_memory_bounded() {
     let n = 3;
     let options = NodeOptions {
+        service: ServiceKind::Digest,
         snapshot_every: SNAPSHOT_EVERY,
         ..NodeOptions::lab()
     };

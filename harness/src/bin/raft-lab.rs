@@ -2,15 +2,19 @@
 //! `just watch`, `just submit`). Proxy commands (partition, heal, ...) are netproxy's own CLI.
 
 use clap::{Parser, Subcommand};
+use harness::clerk::{Clerk, ClerkError};
 use harness::cluster::{Cluster, Layout, NodeOptions, MAX_NODES};
 use harness::node_client::NodeClient;
 use harness::watch::{self, frame::Style, Watch};
 use raft_node::control::NodeState;
+use raft_node::kv::Op;
+use raft_node::runtime::ServiceKind;
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(version, about = "Run a local raft-lab cluster and talk to it")]
@@ -29,14 +33,29 @@ enum Cmd {
         /// Where the nodes keep their data (one node-N directory each).
         #[arg(long, default_value = ".raft-lab")]
         data_dir: PathBuf,
-        /// Each node's built-in service snapshots it every N applied entries (0: never).
+        /// The service the nodes host: kv (clerks talk to it: `just kv`) or digest (it folds
+        /// every submitted command into a digest).
+        #[arg(long, value_enum, default_value_t = ClusterService::Kv)]
+        service: ClusterService,
+        /// The digest service snapshots every N applied entries (0: never).
         #[arg(long, default_value_t = 100)]
         snapshot_every: u64,
+        /// The KV service snapshots once a node's Raft state on disk reaches BYTES.
+        #[arg(long, default_value_t = 64 * 1024)]
+        max_raft_state: u64,
     },
     /// Print a table of the running cluster's nodes.
     Status,
     /// Submit TEXT as a command through the current leader.
     Submit { text: String },
+    /// A KV clerk's operation on the running cluster (--service kv), retried across leaders.
+    Kv {
+        #[command(subcommand)]
+        op: KvOp,
+        /// Give up (exit 1) when no node has completed it after this many seconds.
+        #[arg(long, default_value_t = 5.0, value_name = "SECONDS", global = true)]
+        timeout: f64,
+    },
     /// A live table of the running cluster, redrawn every 200 ms: nodes, faults, traffic.
     Watch {
         /// Print one frame (traffic rates measured over one second) and exit; also what
@@ -52,10 +71,27 @@ fn main() -> ExitCode {
         Cmd::Cluster {
             nodes,
             data_dir,
+            service,
             snapshot_every,
-        } => run_cluster(nodes as usize, data_dir, snapshot_every),
+            max_raft_state,
+        } => {
+            let options = match service {
+                ClusterService::Kv => NodeOptions {
+                    service: ServiceKind::Kv,
+                    max_raft_state: Some(max_raft_state),
+                    ..NodeOptions::lab()
+                },
+                ClusterService::Digest => NodeOptions {
+                    service: ServiceKind::Digest,
+                    snapshot_every,
+                    ..NodeOptions::lab()
+                },
+            };
+            run_cluster(nodes as usize, data_dir, options)
+        }
         Cmd::Status => status(),
         Cmd::Submit { text } => submit(text),
+        Cmd::Kv { op, timeout } => kv(op, timeout),
         Cmd::Watch { once } => watch(once),
     };
     match result {
@@ -67,22 +103,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_cluster(n: usize, data_dir: PathBuf, snapshot_every: u64) -> Result<(), String> {
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ClusterService {
+    Kv,
+    Digest,
+}
+
+fn run_cluster(n: usize, data_dir: PathBuf, options: NodeOptions) -> Result<(), String> {
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
 
-    let mut cluster = Cluster::launch_foreground(
-        n,
-        &data_dir,
-        NodeOptions {
-            snapshot_every,
-            ..NodeOptions::lab()
-        },
-    )
-    .map_err(|e| format!("cannot start the cluster: {e}"))?;
+    let mut cluster = Cluster::launch_foreground(n, &data_dir, options)
+        .map_err(|e| format!("cannot start the cluster: {e}"))?;
     let layout = Layout::well_known(n);
     eprintln!(
         "raft-lab: {n} nodes up (UDP {}..., control {}...), netproxy control {}, data and \
@@ -136,13 +171,13 @@ fn status() -> Result<(), String> {
         );
     }
     println!(
-        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}",
-        "node", "role", "term", "leader", "commit", "applied", "log", "snapshot", "disk"
+        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}",
+        "node", "role", "term", "leader", "commit", "applied", "log", "snapshot", "disk", "kv keys"
     );
     for (i, state) in states.iter().enumerate() {
         match state {
             Some(s) => println!(
-                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}",
+                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}",
                 i,
                 format!("{:?}", s.role),
                 s.term,
@@ -151,12 +186,59 @@ fn status() -> Result<(), String> {
                 s.last_applied,
                 s.last_log_index,
                 s.snapshot_index,
-                s.raft_state_bytes
+                s.raft_state_bytes,
+                s.kv_keys.map_or("-".to_string(), |k| k.to_string())
             ),
             None => println!("{i:>4}  down"),
         }
     }
     Ok(())
+}
+
+#[derive(Subcommand)]
+enum KvOp {
+    /// Print the value of KEY ("" if it was never written).
+    Get { key: String },
+    /// Set KEY to VALUE.
+    Put { key: String, value: String },
+    /// Append VALUE to the value of KEY.
+    Append { key: String, value: String },
+}
+
+fn kv(op: KvOp, timeout: f64) -> Result<(), String> {
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(format!(
+            "--timeout {timeout}: give a positive number of seconds"
+        ));
+    }
+    let n = poll_nodes().len();
+    if n == 0 {
+        return Err(
+            "no node answers on 127.0.0.1:7300.. (start a cluster with 'just cluster')".into(),
+        );
+    }
+    let layout = Layout::well_known(n);
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut clerk = Clerk::new(any_port, layout.nodes, 1)
+        .map_err(|e| format!("cannot open the clerk's socket: {e}"))?;
+    let (op, is_get) = match op {
+        KvOp::Get { key } => (Op::Get { key }, true),
+        KvOp::Put { key, value } => (Op::Put { key, value }, false),
+        KvOp::Append { key, value } => (Op::Append { key, value }, false),
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+    match clerk.call(op, Some(deadline)) {
+        Ok(value) if is_get => {
+            println!("{value}");
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(ClerkError::Timeout) if !is_get => Err(format!(
+            "no node completed it within {timeout} s (is there a leader? see 'just status'); \
+             it may still be applied"
+        )),
+        Err(e) => Err(format!("{e} within {timeout} s (see 'just status')")),
+    }
 }
 
 fn submit(text: String) -> Result<(), String> {

@@ -1,0 +1,171 @@
+//! A KV clerk (the lab's `Clerk`): Get / Put / Append against a cluster running
+//! `raft-node run --service kv`, over UDP, through netproxy like any peer.
+//!
+//! It keeps one operation outstanding, numbered by `seq` under a random clerk id, and retries it
+//! unchanged until a node answers `Ok`: on `WrongLeader` at the leader that node names (else the
+//! next node), on silence after [`ATTEMPT_TIMEOUT`] at the next node. The KV applies a retried
+//! write once (see `raft_node::kv`), so retrying is always safe. It remembers which node
+//! answered last and starts there.
+
+use raft_node::kv::{ClerkId, ClerkReply, ClerkRequest, Op, Outcome};
+use raft_node::wire::{self, Payload, MAX_DATAGRAM};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// How long a clerk waits for one node's answer before it asks the next. A healthy leader
+/// answers within a commit (about a millisecond); this only bounds a node that is cut off, down
+/// or a follower whose answer was lost.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Why an operation did not complete.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClerkError {
+    /// No node answered `Ok` before the deadline. A Put/Append may still have been applied, or
+    /// be applied later: its outcome is unknown.
+    Timeout,
+    /// The nodes run no KV service.
+    NoService,
+}
+
+impl std::fmt::Display for ClerkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClerkError::Timeout => write!(f, "no node completed the operation in time"),
+            ClerkError::NoService => write!(
+                f,
+                "the nodes run no KV service (start them with raft-node run --service kv)"
+            ),
+        }
+    }
+}
+
+pub struct Clerk {
+    socket: UdpSocket,
+    /// Where to send to reach each node: netproxy's faces, or the nodes themselves.
+    servers: Vec<SocketAddr>,
+    cluster: u64,
+    id: ClerkId,
+    seq: u64,
+    /// The node that answered last; tried first.
+    leader: usize,
+    buf: Vec<u8>,
+}
+
+impl Clerk {
+    /// A clerk with its socket bound at `bind` (a clerk endpoint of netproxy, or any free port
+    /// when the nodes are reached directly), talking to `servers` of cluster `cluster`.
+    pub fn new(bind: SocketAddr, servers: Vec<SocketAddr>, cluster: u64) -> io::Result<Clerk> {
+        assert!(!servers.is_empty(), "a clerk needs at least one server");
+        let socket = UdpSocket::bind(bind)?;
+        Ok(Clerk {
+            socket,
+            servers,
+            cluster,
+            id: rand::random(),
+            seq: 0,
+            leader: 0,
+            buf: vec![0; MAX_DATAGRAM + 1],
+        })
+    }
+
+    pub fn id(&self) -> ClerkId {
+        self.id
+    }
+
+    /// The lab's Get: retries until it succeeds.
+    pub fn get(&mut self, key: &str) -> String {
+        self.forever(Op::Get { key: key.into() })
+    }
+
+    /// The lab's Put: retries until it succeeds.
+    pub fn put(&mut self, key: &str, value: &str) {
+        self.forever(Op::Put {
+            key: key.into(),
+            value: value.into(),
+        });
+    }
+
+    /// The lab's Append: retries until it succeeds.
+    pub fn append(&mut self, key: &str, value: &str) {
+        self.forever(Op::Append {
+            key: key.into(),
+            value: value.into(),
+        });
+    }
+
+    fn forever(&mut self, op: Op) -> String {
+        match self.call(op, None) {
+            Ok(value) => value,
+            Err(e) => panic!("clerk {:x}: {e}", self.id),
+        }
+    }
+
+    /// Runs `op` until a node completes it or `deadline` passes (`None`: no deadline). Returns
+    /// a Get's value ("" for Put and Append).
+    pub fn call(&mut self, op: Op, deadline: Option<Instant>) -> Result<String, ClerkError> {
+        self.seq += 1;
+        let request = Payload::ClerkRequest(ClerkRequest {
+            clerk: self.id,
+            seq: self.seq,
+            op,
+        });
+        let datagram = wire::encode_payload(self.cluster, &request);
+        loop {
+            let attempt_end = Instant::now() + ATTEMPT_TIMEOUT;
+            let attempt_end = deadline.map_or(attempt_end, |d| d.min(attempt_end));
+            // A send error (a port with nothing behind it, for one) is one more silent node.
+            let _ = self.socket.send_to(&datagram, self.servers[self.leader]);
+            match self.await_reply(attempt_end) {
+                Some(Outcome::Ok { value }) => return Ok(value),
+                Some(Outcome::NoService) => return Err(ClerkError::NoService),
+                Some(Outcome::WrongLeader {
+                    leader: Some(leader),
+                }) if (leader as usize) < self.servers.len() && leader as usize != self.leader => {
+                    self.leader = leader as usize;
+                }
+                Some(Outcome::WrongLeader { .. }) | None => {
+                    self.leader = (self.leader + 1) % self.servers.len();
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(ClerkError::Timeout);
+            }
+        }
+    }
+
+    /// The outcome of the current request from whichever node answers it by `until`; answers
+    /// to earlier requests (late duplicates) and bad datagrams are ignored.
+    fn await_reply(&mut self, until: Instant) -> Option<Outcome> {
+        loop {
+            let left = until.checked_duration_since(Instant::now())?;
+            if left.is_zero() {
+                return None;
+            }
+            self.socket.set_read_timeout(Some(left)).ok()?;
+            let len = match self.socket.recv_from(&mut self.buf) {
+                Ok((len, _)) => len,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return None
+                }
+                // An ICMP error from an earlier send; the next receive is clean.
+                Err(_) => continue,
+            };
+            if let Ok(Payload::ClerkReply(ClerkReply {
+                clerk,
+                seq,
+                outcome,
+            })) = wire::decode(self.cluster, &self.buf[..len])
+            {
+                if clerk == self.id && seq == self.seq {
+                    return Some(outcome);
+                }
+            }
+        }
+    }
+}

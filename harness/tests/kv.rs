@@ -1,0 +1,146 @@
+//! The KV service over real processes: clerks' Get/Put/Append reach whichever node leads, a
+//! retried write applies once, leadership moves under a clerk without losing what it wrote,
+//! and --max-raft-state compacts the log with the clerk table in the snapshot.
+
+use harness::clerk::Clerk;
+use harness::cluster::{Cluster, NodeOptions};
+use harness::node_client::NodeClient;
+use raft_node::kv::{ClerkRequest, Op};
+use raft_node::runtime::ServiceKind;
+use raft_node::wire::{self, Payload};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+fn kv_cluster(name: &str, n: usize, max_raft_state: Option<u64>) -> Cluster {
+    let options = NodeOptions {
+        service: ServiceKind::Kv,
+        max_raft_state,
+        ..NodeOptions::lab()
+    };
+    Cluster::launch_with(name, n, options).unwrap()
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A clerk that reaches the nodes directly (this test is about the service, not the network).
+fn clerk(cluster: &Cluster) -> Clerk {
+    Clerk::new(
+        any_port(),
+        cluster.layout().nodes.clone(),
+        cluster.cluster_id(),
+    )
+    .unwrap()
+}
+
+fn leader(cluster: &Cluster) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        for i in 0..cluster.len() {
+            if cluster.is_alive(i) && cluster.client(i).get_state().is_ok_and(|s| s.is_leader) {
+                return i;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no leader within 10 s");
+}
+
+#[test]
+fn get_put_append_as_the_lab_defines_them() {
+    let cluster = kv_cluster("kv-basic", 3, None);
+    let mut ck = clerk(&cluster);
+    assert_eq!(ck.get("a"), "");
+    ck.put("a", "x");
+    ck.append("a", "y");
+    ck.append("b", "z");
+    assert_eq!(ck.get("a"), "xy");
+    assert_eq!(ck.get("b"), "z");
+    // A second clerk sees the first one's writes.
+    assert_eq!(clerk(&cluster).get("a"), "xy");
+}
+
+/// The same Append datagram delivered three times (a clerk's retries, a duplicating network)
+/// is applied once.
+#[test]
+fn a_retried_append_applies_once() {
+    let cluster = kv_cluster("kv-dedup", 3, None);
+    let mut ck = clerk(&cluster);
+    ck.put("k", "");
+    let leader = leader(&cluster);
+    let request = Payload::ClerkRequest(ClerkRequest {
+        clerk: 0xdead,
+        seq: 1,
+        op: Op::Append {
+            key: "k".into(),
+            value: "once".into(),
+        },
+    });
+    let datagram = wire::encode_payload(cluster.cluster_id(), &request);
+    let socket = UdpSocket::bind(any_port()).unwrap();
+    // Two at once (both proposed before either applies: the state machine's table refuses
+    // the second), one later (answered from the table at once).
+    for pause in [0, 50, 50] {
+        socket
+            .send_to(&datagram, cluster.layout().nodes[leader])
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    assert_eq!(ck.get("k"), "once");
+}
+
+/// The leader crashes under a clerk: it finds the new one, and nothing it wrote is lost.
+#[test]
+fn writes_survive_the_leaders_crash() {
+    let mut cluster = kv_cluster("kv-failover", 3, None);
+    let mut ck = clerk(&cluster);
+    for i in 0..10 {
+        ck.append("log", &format!("{i},"));
+    }
+    let old = leader(&cluster);
+    cluster.crash(old);
+    ck.append("log", "after,");
+    assert_eq!(ck.get("log"), "0,1,2,3,4,5,6,7,8,9,after,");
+    cluster.start(old).unwrap();
+    ck.append("log", "back");
+    assert_eq!(ck.get("log"), "0,1,2,3,4,5,6,7,8,9,after,back");
+}
+
+/// --max-raft-state: the log is compacted once it reaches the bound, and a node restarted from
+/// its snapshot serves the same data and still refuses a retried write.
+#[test]
+fn max_raft_state_compacts_and_the_snapshot_restores_everything() {
+    const MAX: u64 = 2_000;
+    let mut cluster = kv_cluster("kv-snapshot", 3, Some(MAX));
+    let mut ck = clerk(&cluster);
+    for i in 0..200 {
+        ck.append("k", &format!("{i:03}"));
+    }
+    let expected: String = (0..200).map(|i| format!("{i:03}")).collect();
+    assert_eq!(ck.get("k"), expected);
+    for i in 0..cluster.len() {
+        let state = cluster.client(i).get_state().unwrap();
+        assert!(
+            state.snapshot_index > 0,
+            "node {i} never snapshotted: {state:?}"
+        );
+        // The lab's 3B bound: a few times maxraftstate at most.
+        assert!(
+            state.raft_state_bytes <= 8 * MAX,
+            "node {i}: {} bytes of Raft state",
+            state.raft_state_bytes
+        );
+    }
+    for i in 0..cluster.len() {
+        cluster.crash(i);
+    }
+    for i in 0..cluster.len() {
+        cluster.start(i).unwrap();
+    }
+    assert_eq!(ck.get("k"), expected);
+    let state = NodeClient::new(cluster.control_addr(0))
+        .get_state()
+        .unwrap();
+    assert!(state.snapshot_index > 0);
+}
