@@ -131,6 +131,10 @@ fuzz TARGET SECONDS:
     grep -E '^Done [0-9]+ runs' "$log" || echo "just fuzz: $1 stopped early: a finding (see above and fuzz/artifacts/$1/) or a build error" >&2
     exit "$status"
 
+# Fuzz every target for SECONDS each, then a table: inputs, inputs/s, edges, corpus, findings (`--json`)
+fuzz-all SECONDS *FLAGS:
+    @JUST='{{just_executable()}}' python3 fuzz/campaign.py "$@"
+
 # Run N simulator seeds in release (`just sim 5000 --from 10000`); stops at the first failure
 sim N="1000" *ARGS:
     @cargo build --quiet --release -p harness --bin raft-sim
