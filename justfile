@@ -85,7 +85,7 @@ bench:
     @cargo build --quiet --release --workspace --bins
     @target/release/raft-bench
 
-# Fuzz a decoder for SECONDS (nightly + cargo-fuzz), e.g. `just fuzz datagram 600`; prints the runs
+# Fuzz a decoder for SECONDS (cargo-fuzz; nightly, else stable), e.g. `just fuzz datagram 600`; prints the runs
 fuzz TARGET SECONDS:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -98,24 +98,46 @@ fuzz TARGET SECONDS:
         echo "just fuzz: SECONDS must be a whole number of seconds above 0, not \"$2\"" >&2
         exit 2
     fi
-    if ! cargo +nightly --version >/dev/null 2>&1; then
-        echo "just fuzz: needs the nightly toolchain: rustup toolchain install nightly" >&2
+    # The toolchain: FUZZ_TOOLCHAIN if set (`FUZZ_TOOLCHAIN=stable`), else nightly where rustup has
+    # it, else the default one. One that is not nightly gets RUSTC_BOOTSTRAP=1, which lets it take
+    # the nightly-only flags cargo-fuzz passes (-Zsanitizer=address and the coverage ones).
+    toolchain=${FUZZ_TOOLCHAIN:-}
+    if [[ -z "$toolchain" ]] && RUSTUP_AUTO_INSTALL=0 rustc +nightly --version >/dev/null 2>&1; then
+        toolchain=nightly
+    fi
+    plus=()
+    if [[ -n "$toolchain" ]]; then
+        plus=("+$toolchain")
+    fi
+    if ! version=$(RUSTUP_AUTO_INSTALL=0 rustc "${plus[@]}" --version 2>&1); then
+        echo "just fuzz: no toolchain ${toolchain:-(default)}: ${version%%$'\n'*}" >&2
         exit 2
     fi
+    if [[ "$version" == *-nightly* ]]; then
+        echo "just fuzz: $1 for $2 s on the nightly toolchain ($version)"
+    else
+        export RUSTC_BOOTSTRAP=1
+        echo "just fuzz: $1 for $2 s on the stable toolchain with RUSTC_BOOTSTRAP=1 ($version)"
+    fi
     if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "just fuzz: installing cargo-fuzz (cargo install cargo-fuzz --locked)"
         cargo install cargo-fuzz --locked
     fi
-    cargo +nightly run --quiet --manifest-path fuzz/Cargo.toml --bin seeds -- "$1" "fuzz/corpus/$1"
+    cargo "${plus[@]}" run --quiet --manifest-path fuzz/Cargo.toml --bin seeds -- "$1" "fuzz/corpus/$1"
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
     # Limits: an input that allocates 512 MiB, runs 10 s or peaks above 1 GiB RSS is a finding.
     status=0
-    cargo +nightly fuzz run "$1" "fuzz/corpus/$1" -- -max_total_time="$2" -timeout=10 \
+    cargo "${plus[@]}" fuzz run "$1" "fuzz/corpus/$1" -- -max_total_time="$2" -timeout=10 \
         -malloc_limit_mb=512 -rss_limit_mb=1024 -print_final_stats=1 2>&1 | tee "$log" || status=$?
     echo
     grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true
     grep -E '^Done [0-9]+ runs' "$log" || echo "just fuzz: $1 stopped early: a finding (see above and fuzz/artifacts/$1/) or a build error" >&2
     exit "$status"
+
+# Fuzz every target for SECONDS each, then a table: inputs, inputs/s, edges, corpus, findings (`--json`)
+fuzz-all SECONDS *FLAGS:
+    @JUST='{{just_executable()}}' python3 fuzz/campaign.py "$@"
 
 # Run N simulator seeds in release (`just sim 5000 --from 10000`); stops at the first failure
 sim N="1000" *ARGS:
