@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 /// The most nodes one cluster may have (the lab uses at most 7).
 pub const MAX_NODES: usize = 8;
 
+/// The clerks (clients of the nodes' service) every cluster's proxy carries: a pool that a
+/// test takes its clerks from, since a running proxy cannot gain endpoints.
+pub const MAX_CLERKS: usize = 16;
+
 /// How long a freshly spawned process gets to start answering on its control socket.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
