@@ -378,8 +378,9 @@ fn preset_name(faults: &Faults) -> Option<&'static str> {
 }
 
 /// Datagrams/s and bytes/s delivered on each directed link, sender row to receiver column.
-/// A clerk gets a row and a column only while it carries traffic or has a link cut: a proxy
-/// keeps a pool of clerks, most of them idle.
+/// A clerk gets a row and a column only while it carries traffic, is disconnected or has a
+/// link down of its own (not one a disconnected node cuts): a proxy keeps a pool of clerks,
+/// most of them idle.
 fn traffic_matrix(out: &mut String, status: &Status, traffic: &Traffic) {
     const CELL: usize = 12;
     let secs = traffic.interval.as_secs_f64().max(1e-3);
@@ -400,12 +401,13 @@ fn traffic_matrix(out: &mut String, status: &Status, traffic: &Traffic) {
         status.down.contains(&LinkId { from, to }) || disconnected(from) || disconnected(to)
     };
     let nodes = (0..status.nodes.len()).map(Endpoint::Node);
-    let active = |clerk: &Endpoint| {
-        disconnected(*clerk)
+    let active = |&clerk: &Endpoint| {
+        disconnected(clerk)
+            || (status.down.iter()).any(|link| link.from == clerk || link.to == clerk)
             || nodes.clone().any(|node| {
-                let both = [(*clerk, node), (node, *clerk)];
-                both.iter()
-                    .any(|&(a, b)| cut(a, b) || !delta(a, b).is_zero())
+                [(clerk, node), (node, clerk)]
+                    .iter()
+                    .any(|&(a, b)| !delta(a, b).is_zero())
             })
     };
     let clerks = (0..status.clerks.len()).map(Endpoint::Clerk);
@@ -924,6 +926,20 @@ mod tests {
         );
         assert!(line_starting(&frame, "      2").ends_with("      5 500B           -"));
         assert!(!frame.contains("     c0"), "{frame}");
+
+        // A disconnected node cuts every clerk's link to it; that alone shows no clerk.
+        let mut st = status(&[1], &[]);
+        st.clerks = vec![EndpointStatus {
+            id: 0,
+            addr: addr(7400),
+            face: addr(7500),
+            connected: true,
+        }];
+        let frame = plain(&reading(
+            healthy_nodes(),
+            Ok(heartbeats(st, 10, Duration::from_secs(1))),
+        ));
+        assert!(!frame.contains("c0"), "{frame}");
     }
 
     #[test]
