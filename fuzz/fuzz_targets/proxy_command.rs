@@ -1,15 +1,16 @@
 //! A netproxy control line as the daemon receives it: parsing must reject every malformed line
 //! with a message, never panic; a parsed command must print as text that parses back to it (the
-//! CLI sends that text); and a command that passes `check` for a cluster size must be safe to
-//! carry out: its targets name only that cluster's links, and its fault rules draw without
-//! panicking.
+//! CLI sends that text); and a command that passes `check` for a proxy's nodes and clerks must
+//! be safe to carry out: its targets name only that proxy's links, and its fault rules draw
+//! without panicking.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use netproxy::command::{Change, Target};
+use netproxy::endpoint::is_link;
 use netproxy::faults::Faults;
-use netproxy::Command;
+use netproxy::{Command, Endpoints};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
@@ -31,15 +32,16 @@ fuzz_target!(|bytes: &[u8]| {
         Ok(cmd.clone()),
         "{line:?} printed as {text:?}"
     );
-    for nodes in [1, 3, 5] {
-        if cmd.check(nodes).is_ok() {
-            carry_out(&cmd, nodes);
+    for (nodes, clerks) in [(1, 0), (3, 0), (5, 0), (3, 2), (5, 16)] {
+        let endpoints = Endpoints::new(nodes, clerks);
+        if cmd.check(endpoints).is_ok() {
+            carry_out(&cmd, endpoints);
         }
     }
 });
 
 /// What the daemon's network does with a checked change, minus the sockets.
-fn carry_out(cmd: &Command, nodes: usize) {
+fn carry_out(cmd: &Command, endpoints: Endpoints) {
     let Command::Change(change) = cmd else {
         return;
     };
@@ -63,10 +65,10 @@ fn carry_out(cmd: &Command, nodes: usize) {
         }
         _ => Target::All,
     };
-    for (from, to) in target.links(nodes) {
+    for (from, to) in target.links(endpoints) {
         assert!(
-            from < nodes && to < nodes,
-            "{cmd}: link {from}->{to} of {nodes} nodes"
+            endpoints.contains(from) && endpoints.contains(to) && is_link(from, to),
+            "{cmd}: link {from}->{to} of {endpoints:?}"
         );
     }
     let mut rng = SmallRng::seed_from_u64(0);

@@ -11,6 +11,8 @@ use raft_node::kv::{ClerkId, ClerkReply, ClerkRequest, Op, Outcome};
 use raft_node::wire::{self, Payload, MAX_DATAGRAM};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a clerk waits for one node's answer before it asks the next. A healthy leader
@@ -24,6 +26,8 @@ pub enum ClerkError {
     /// No node answered `Ok` before the deadline. A Put/Append may still have been applied, or
     /// be applied later: its outcome is unknown.
     Timeout,
+    /// The clerk's owner gave up on it (a failed test); the outcome is unknown.
+    Cancelled,
     /// The nodes run no KV service.
     NoService,
 }
@@ -32,6 +36,7 @@ impl std::fmt::Display for ClerkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ClerkError::Timeout => write!(f, "no node completed the operation in time"),
+            ClerkError::Cancelled => write!(f, "cancelled"),
             ClerkError::NoService => write!(
                 f,
                 "the nodes run no KV service (start them with raft-node run --service kv)"
@@ -49,12 +54,15 @@ pub struct Clerk {
     seq: u64,
     /// The node that answered last; tried first.
     leader: usize,
+    /// Once set, operations stop retrying ([`ClerkError::Cancelled`]).
+    cancel: Option<Arc<AtomicBool>>,
     buf: Vec<u8>,
 }
 
 impl Clerk {
-    /// A clerk with its socket bound at `bind` (a clerk endpoint of netproxy, or any free port
-    /// when the nodes are reached directly), talking to `servers` of cluster `cluster`.
+    /// A clerk with its socket bound at `bind` (one of netproxy's clerk endpoints, or any free
+    /// port when the nodes are reached directly), talking to `servers` (netproxy's faces, or
+    /// the nodes) of cluster `cluster`.
     pub fn new(bind: SocketAddr, servers: Vec<SocketAddr>, cluster: u64) -> io::Result<Clerk> {
         assert!(!servers.is_empty(), "a clerk needs at least one server");
         let socket = UdpSocket::bind(bind)?;
@@ -65,12 +73,38 @@ impl Clerk {
             id: rand::random(),
             seq: 0,
             leader: 0,
+            cancel: None,
             buf: vec![0; MAX_DATAGRAM + 1],
         })
     }
 
     pub fn id(&self) -> ClerkId {
         self.id
+    }
+
+    /// Operations stop retrying once `flag` is set.
+    pub fn cancel_with(&mut self, flag: Arc<AtomicBool>) {
+        self.cancel = Some(flag);
+    }
+
+    /// The first of `endpoints` (netproxy's clerk addresses) that no other clerk holds: a clerk
+    /// bound there, and which endpoint it is.
+    pub fn at_free_endpoint(
+        endpoints: &[SocketAddr],
+        servers: Vec<SocketAddr>,
+        cluster: u64,
+    ) -> io::Result<(Clerk, usize)> {
+        for (k, &addr) in endpoints.iter().enumerate() {
+            match Clerk::new(addr, servers.clone(), cluster) {
+                Ok(clerk) => return Ok((clerk, k)),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("all {} clerk endpoints are taken", endpoints.len()),
+        ))
     }
 
     /// The lab's Get: retries until it succeeds.
@@ -130,6 +164,13 @@ impl Clerk {
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(ClerkError::Timeout);
+            }
+            if self
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::SeqCst))
+            {
+                return Err(ClerkError::Cancelled);
             }
         }
     }

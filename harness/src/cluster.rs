@@ -9,7 +9,7 @@
 //! process killed by its runner leaves no orphans behind.
 
 use crate::node_client::NodeClient;
-use crate::ports::PortBlock;
+use crate::ports::{PortBlock, BLOCK_SIZE};
 use crate::runlog::RunLog;
 use crate::timing::NodeTimers;
 use log::Level;
@@ -25,6 +25,14 @@ use std::time::{Duration, Instant};
 /// The most nodes one cluster may have (the lab uses at most 7).
 pub const MAX_NODES: usize = 8;
 
+/// The clerks (clients of the nodes' service) every cluster's proxy carries: a pool that a
+/// test takes its clerks from, since a running proxy cannot gain endpoints.
+pub const MAX_CLERKS: usize = 32;
+
+// A test cluster's ports: nodes, faces and controls of MAX_NODES each, the proxy's control
+// port, then clerks and clerk faces (Layout::in_block).
+const _: () = assert!(4 * MAX_NODES + 2 * MAX_CLERKS <= BLOCK_SIZE as usize);
+
 /// How long a freshly spawned process gets to start answering on its control socket.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,11 +47,16 @@ pub struct Layout {
     pub controls: Vec<SocketAddr>,
     /// The proxy's control socket (TCP).
     pub proxy_control: SocketAddr,
+    /// Each clerk's own UDP address, [`MAX_CLERKS`] of them: where clerk `k` binds.
+    pub clerks: Vec<SocketAddr>,
+    /// The proxy's face for each clerk: where the nodes see clerk `k` (a clerk reaches node `j`
+    /// at `faces[j]`).
+    pub clerk_faces: Vec<SocketAddr>,
 }
 
 impl Layout {
     /// The well-known ports of `just cluster`: nodes 7000+i, faces 7100+i, proxy control 7200,
-    /// node control 7300+i.
+    /// node control 7300+i, clerks 7400+k, clerk faces 7500+k.
     pub fn well_known(n: usize) -> Layout {
         let at = |port: usize| SocketAddr::from(([127, 0, 0, 1], port as u16));
         Layout {
@@ -51,17 +64,25 @@ impl Layout {
             faces: (0..n).map(|i| at(7100 + i)).collect(),
             controls: (0..n).map(|i| at(7300 + i)).collect(),
             proxy_control: at(7200),
+            clerks: (0..MAX_CLERKS).map(|k| at(7400 + k)).collect(),
+            clerk_faces: (0..MAX_CLERKS).map(|k| at(7500 + k)).collect(),
         }
     }
 
     /// A test cluster's ports, all inside one reserved block.
     fn in_block(n: usize, block: &PortBlock) -> Layout {
-        let at = |first: u16| (0..n as u16).map(|i| block.addr(first + i)).collect();
+        let at = |first: usize, count: usize| {
+            (first..first + count)
+                .map(|i| block.addr(i as u16))
+                .collect()
+        };
         Layout {
-            nodes: at(0),
-            faces: at(MAX_NODES as u16),
-            controls: at(2 * MAX_NODES as u16),
+            nodes: at(0, n),
+            faces: at(MAX_NODES, n),
+            controls: at(2 * MAX_NODES, n),
             proxy_control: block.addr(3 * MAX_NODES as u16),
+            clerks: at(4 * MAX_NODES, MAX_CLERKS),
+            clerk_faces: at(4 * MAX_NODES + MAX_CLERKS, MAX_CLERKS),
         }
     }
 }
@@ -187,7 +208,7 @@ impl Cluster {
         self.layout.proxy_control
     }
 
-    /// Where the processes listen.
+    /// Where every process of the cluster listens, clerks included.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -360,6 +381,8 @@ fn spawn_proxy(layout: &Layout, log: &RunLog) -> io::Result<Child> {
     cmd.arg("run")
         .args(["--nodes", &join(&layout.nodes)])
         .args(["--faces", &join(&layout.faces)])
+        .args(["--clerks", &join(&layout.clerks)])
+        .args(["--clerk-faces", &join(&layout.clerk_faces)])
         .args(["--control", &layout.proxy_control.to_string()]);
     spawn_logged(cmd, "proxy", log)
 }
@@ -465,5 +488,35 @@ impl Drop for RunDir {
         } else {
             let _ = std::fs::remove_dir_all(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn a_test_layout_gives_every_socket_its_own_port_of_the_block() {
+        let block = PortBlock::reserve().unwrap();
+        let layout = Layout::in_block(MAX_NODES, &block);
+        assert_eq!(layout.clerks.len(), MAX_CLERKS);
+        assert_eq!(layout.clerk_faces.len(), MAX_CLERKS);
+        let ports: Vec<u16> = [
+            &layout.nodes,
+            &layout.faces,
+            &layout.controls,
+            &vec![layout.proxy_control],
+            &layout.clerks,
+            &layout.clerk_faces,
+        ]
+        .iter()
+        .flat_map(|addrs| addrs.iter().map(SocketAddr::port))
+        .collect();
+        let base = block.addr(0).port();
+        assert!(ports
+            .iter()
+            .all(|&p| (base..base + BLOCK_SIZE).contains(&p)));
+        assert_eq!(ports.iter().collect::<HashSet<_>>().len(), ports.len());
     }
 }

@@ -13,7 +13,8 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-pub const BLOCK_SIZE: u16 = 32;
+/// Room for a cluster of `cluster::MAX_NODES` nodes and `cluster::MAX_CLERKS` clerks.
+pub const BLOCK_SIZE: u16 = 128;
 const FIRST_PORT: u16 = 20_000;
 const BLOCKS: u16 = (32_768 - FIRST_PORT) / BLOCK_SIZE;
 

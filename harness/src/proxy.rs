@@ -2,7 +2,7 @@
 //!
 //! A failed proxy command panics: a test whose network is not what it believes proves nothing.
 
-use netproxy::Client;
+use netproxy::{Client, Endpoint};
 use std::net::SocketAddr;
 
 pub struct Proxy {
@@ -16,7 +16,26 @@ impl Proxy {
         }
     }
 
-    /// The lab's disconnect(i): every link to and from node i is cut.
+    /// The lab's partition of servers: links within each group up, across groups down; nodes
+    /// in no group form one more group. Clerks' links are left as they are, as in the lab.
+    pub fn partition(&self, groups: &[&[usize]]) {
+        let groups: Vec<Vec<Endpoint>> = (groups.iter())
+            .map(|group| group.iter().map(|&i| Endpoint::Node(i)).collect())
+            .collect();
+        self.client
+            .partition(&groups)
+            .unwrap_or_else(|e| panic!("netproxy partition {groups:?}: {e}"));
+    }
+
+    /// The lab's makeClient(to) / ConnectClient(ck, to): clerk k reaches exactly the servers
+    /// in `to`, both ways; its links to every other server are cut.
+    pub fn connect_clerk(&self, k: usize, to: &[usize]) {
+        self.client
+            .connect_clerk(k, to)
+            .unwrap_or_else(|e| panic!("netproxy connect clerk c{k} to {to:?}: {e}"));
+    }
+
+    /// The lab's disconnect(i): every link to and from node i is cut, its clerks' included.
     pub fn disconnect(&self, i: usize) {
         self.client
             .disconnect(i)
@@ -44,13 +63,14 @@ impl Proxy {
             .unwrap_or_else(|e| panic!("netproxy long reordering={on}: {e}"));
     }
 
-    /// (datagrams, payload bytes) that entered the proxy from the nodes since it started.
+    /// (datagrams, payload bytes) that entered the proxy from the nodes and the clerks since it
+    /// started: the lab's RPC count covers Raft and clerk RPCs alike.
     pub fn totals(&self) -> (u64, u64) {
         let total = self.stats().total();
         (total.received, total.received_bytes)
     }
 
-    /// Datagrams the proxy delivered to the nodes since it started.
+    /// Datagrams the proxy delivered to the nodes and the clerks since it started.
     pub fn delivered(&self) -> u64 {
         self.stats().total().delivered
     }

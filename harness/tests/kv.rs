@@ -1,6 +1,6 @@
-//! The KV service over real processes: clerks' Get/Put/Append reach whichever node leads, a
-//! retried write applies once, leadership moves under a clerk without losing what it wrote,
-//! and --max-raft-state compacts the log with the clerk table in the snapshot.
+//! The KV service over real processes, clerks through netproxy: Get/Put/Append reach whichever
+//! node leads, a retried write applies once, leadership moves under a clerk without losing what
+//! it wrote, and --max-raft-state compacts the log with the clerk table in the snapshot.
 
 use harness::clerk::Clerk;
 use harness::cluster::{Cluster, NodeOptions};
@@ -8,7 +8,7 @@ use harness::node_client::NodeClient;
 use raft_node::kv::{ClerkRequest, Op};
 use raft_node::runtime::ServiceKind;
 use raft_node::wire::{self, Payload};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 fn kv_cluster(name: &str, n: usize, max_raft_state: Option<u64>) -> Cluster {
@@ -20,18 +20,12 @@ fn kv_cluster(name: &str, n: usize, max_raft_state: Option<u64>) -> Cluster {
     Cluster::launch_with(name, n, options).unwrap()
 }
 
-fn any_port() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-/// A clerk that reaches the nodes directly (this test is about the service, not the network).
+/// A clerk on a free clerk endpoint of the cluster's proxy.
 fn clerk(cluster: &Cluster) -> Clerk {
-    Clerk::new(
-        any_port(),
-        cluster.layout().nodes.clone(),
-        cluster.cluster_id(),
-    )
-    .unwrap()
+    let layout = cluster.layout();
+    Clerk::at_free_endpoint(&layout.clerks, layout.faces.clone(), cluster.cluster_id())
+        .unwrap()
+        .0
 }
 
 fn leader(cluster: &Cluster) -> usize {
@@ -78,13 +72,12 @@ fn a_retried_append_applies_once() {
         },
     });
     let datagram = wire::encode_payload(cluster.cluster_id(), &request);
-    let socket = UdpSocket::bind(any_port()).unwrap();
+    let layout = cluster.layout();
+    let socket = UdpSocket::bind(layout.clerks[layout.clerks.len() - 1]).unwrap();
     // Two at once (both proposed before either applies: the state machine's table refuses
     // the second), one later (answered from the table at once).
     for pause in [0, 50, 50] {
-        socket
-            .send_to(&datagram, cluster.layout().nodes[leader])
-            .unwrap();
+        socket.send_to(&datagram, layout.faces[leader]).unwrap();
         std::thread::sleep(Duration::from_millis(pause));
     }
     assert_eq!(ck.get("k"), "once");

@@ -5,8 +5,9 @@
 //! `status` and `stats`).
 
 use crate::command::{
-    Change, Command, DelayRange, Probability, Target, LONG_REORDER, LONG_REORDER_DELAY,
+    Change, Command, DelayRange, Link, Probability, Target, LONG_REORDER, LONG_REORDER_DELAY,
 };
+use crate::endpoint::Endpoint;
 use crate::stats::Stats;
 use crate::status::Status;
 use std::fmt;
@@ -72,19 +73,56 @@ impl Client {
     }
 
     /// Links across groups go down, links within a group come up; nodes named in no group
-    /// form one more group.
-    pub fn partition(&self, groups: &[Vec<usize>]) -> Result<(), ClientError> {
+    /// form one more group, clerks named in no group keep their links.
+    pub fn partition(&self, groups: &[Vec<Endpoint>]) -> Result<(), ClientError> {
         self.change(Change::Partition(groups.to_vec()))
     }
 
-    /// The lab's `disconnect(i)`: cuts every link to and from node `i`.
-    pub fn disconnect(&self, node: usize) -> Result<(), ClientError> {
-        self.change(Change::Disconnect(node))
+    /// The lab's `disconnect(i)`: cuts every link to and from node `i` (its clerks' included),
+    /// or to and from a clerk.
+    pub fn disconnect(&self, endpoint: impl Into<Endpoint>) -> Result<(), ClientError> {
+        self.change(Change::Disconnect(endpoint.into()))
     }
 
-    /// The lab's `connect(i)`: node `i` gets back the links it had before it was disconnected.
-    pub fn connect(&self, node: usize) -> Result<(), ClientError> {
-        self.change(Change::Connect(node))
+    /// The lab's `connect(i)`: node `i` (or a clerk) gets back the links it had before it was
+    /// disconnected.
+    pub fn connect(&self, endpoint: impl Into<Endpoint>) -> Result<(), ClientError> {
+        self.change(Change::Connect(endpoint.into()))
+    }
+
+    pub fn down(&self, links: &[Link]) -> Result<(), ClientError> {
+        self.change(Change::Down(links.to_vec()))
+    }
+
+    pub fn up(&self, links: &[Link]) -> Result<(), ClientError> {
+        self.change(Change::Up(links.to_vec()))
+    }
+
+    /// The lab's `makeClient(to)` / `ConnectClient(ck, to)`: clerk `clerk`'s links to and from
+    /// the nodes in `to` come up, those to and from every other node go down. Both changes are
+    /// checked before either is sent; the cuts go first, so the clerk never reaches a node
+    /// outside `to` on the way.
+    pub fn connect_clerk(&self, clerk: usize, to: &[usize]) -> Result<(), ClientError> {
+        let endpoints = self.status()?.endpoints();
+        let link = |node| Link {
+            from: Endpoint::Clerk(clerk),
+            to: Endpoint::Node(node),
+            both_ways: true,
+        };
+        let cut = (0..endpoints.nodes).filter(|node| !to.contains(node));
+        let changes = [
+            Change::Down(cut.map(link).collect()),
+            Change::Up(to.iter().copied().map(link).collect()),
+        ];
+        let commands: Vec<Command> = (changes.into_iter())
+            .filter(|change| !matches!(change, Change::Down(l) | Change::Up(l) if l.is_empty()))
+            .map(Command::Change)
+            .collect();
+        for cmd in &commands {
+            cmd.check(endpoints)
+                .map_err(|e| ClientError::Rejected(e.to_string()))?;
+        }
+        commands.iter().try_for_each(|cmd| self.send(cmd).map(drop))
     }
 
     pub fn heal(&self) -> Result<(), ClientError> {

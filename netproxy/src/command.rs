@@ -2,9 +2,10 @@
 //!
 //! The CLI parses what the user typed (so a typo fails before anything is sent) and sends the
 //! canonical form that `Display` produces; the daemon parses that line again, because the wire
-//! is not trusted, and checks node ids against the cluster's size with [`Command::check`].
-//! For every command, `cmd.to_string().parse() == Ok(cmd)`.
+//! is not trusted, and checks the nodes and clerks named against its own with
+//! [`Command::check`]. For every command, `cmd.to_string().parse() == Ok(cmd)`.
 
+use crate::endpoint::{is_link, Endpoint, Endpoints};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -23,14 +24,16 @@ pub enum Command {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     /// Links across groups go down, links within a group come up. Nodes named in no group
-    /// form one more group together.
-    Partition(Vec<Vec<usize>>),
+    /// form one more group together; a clerk named in no group keeps its links as they are (the
+    /// lab partitions servers, never clerks, unless a test confines one).
+    Partition(Vec<Vec<Endpoint>>),
     Down(Vec<Link>),
     Up(Vec<Link>),
-    /// The lab's disable of a server: a per-node flag, independent of the link matrix.
-    Disconnect(usize),
-    Connect(usize),
-    /// Every link up, every node connected, every fault rule cleared.
+    /// The lab's disable of a server (or of a clerk): a per-endpoint flag, independent of the
+    /// link matrix, that cuts every link of the endpoint, a node's clerk links included.
+    Disconnect(Endpoint),
+    Connect(Endpoint),
+    /// Every link up, every node and clerk connected, every fault rule cleared.
     Heal,
     Drop {
         p: Probability,
@@ -77,20 +80,22 @@ pub const LONG_REORDER_DELAY: DelayRange = DelayRange::between_ms(200, 2200);
 /// Delays longer than this are surely typos, and would hold buffers for no purpose.
 const MAX_DELAY: Duration = Duration::from_secs(3600);
 
-/// A directed link `from->to`, or both directions of a pair (`from<->to`).
+/// A directed link `from->to`, or both directions of a pair (`from<->to`); never between two
+/// clerks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Link {
-    pub from: usize,
-    pub to: usize,
+    pub from: Endpoint,
+    pub to: Endpoint,
     pub both_ways: bool,
 }
 
 /// Where a fault rule applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// Every link, clerks' included.
     All,
-    /// Every link to and from the node.
-    Node(usize),
+    /// Every link to and from a node or a clerk.
+    Endpoint(Endpoint),
     Link(Link),
 }
 
@@ -112,26 +117,37 @@ pub struct DelayRange {
 pub struct CommandError(String);
 
 impl Command {
-    /// Rejects node ids the cluster does not have.
-    pub fn check(&self, nodes: usize) -> Result<(), CommandError> {
+    /// Rejects nodes and clerks the proxy does not have.
+    pub fn check(&self, endpoints: Endpoints) -> Result<(), CommandError> {
         let Command::Change(change) = self else {
             return Ok(());
         };
-        match change.node_ids().into_iter().find(|&id| id >= nodes) {
-            None => Ok(()),
-            Some(id) => Err(CommandError(format!(
-                "node {id} does not exist (cluster has {nodes} node{})",
-                if nodes == 1 { "" } else { "s" }
-            ))),
-        }
+        let Some(missing) = (change.endpoints().into_iter()).find(|&e| !endpoints.contains(e))
+        else {
+            return Ok(());
+        };
+        let (count, kind) = match missing {
+            Endpoint::Node(_) => (endpoints.nodes, "node"),
+            Endpoint::Clerk(_) => (endpoints.clerks, "clerk"),
+        };
+        let has = match count {
+            0 => format!("no {kind}s"),
+            1 => format!("1 {kind}"),
+            _ => format!("{count} {kind}s"),
+        };
+        error(format!(
+            "{} does not exist (cluster has {has})",
+            missing.describe()
+        ))
     }
 }
 
 impl Change {
-    fn node_ids(&self) -> Vec<usize> {
-        let target_ids = |target: &Target| match *target {
+    /// Every node and clerk the change names.
+    fn endpoints(&self) -> Vec<Endpoint> {
+        let target_endpoints = |target: &Target| match *target {
             Target::All => vec![],
-            Target::Node(id) => vec![id],
+            Target::Endpoint(endpoint) => vec![endpoint],
             Target::Link(link) => vec![link.from, link.to],
         };
         match self {
@@ -139,11 +155,11 @@ impl Change {
             Change::Down(links) | Change::Up(links) => {
                 links.iter().flat_map(|l| [l.from, l.to]).collect()
             }
-            Change::Disconnect(id) | Change::Connect(id) => vec![*id],
+            Change::Disconnect(endpoint) | Change::Connect(endpoint) => vec![*endpoint],
             Change::Drop { target, .. }
             | Change::Delay { target, .. }
             | Change::Duplicate { target, .. }
-            | Change::Reorder { target, .. } => target_ids(target),
+            | Change::Reorder { target, .. } => target_endpoints(target),
             Change::Heal | Change::Unreliable { .. } | Change::Reliable => vec![],
         }
     }
@@ -151,19 +167,19 @@ impl Change {
 
 impl Link {
     /// The directed links this names: one, or both directions.
-    pub fn directed(self) -> impl Iterator<Item = (usize, usize)> {
+    pub fn directed(self) -> impl Iterator<Item = (Endpoint, Endpoint)> {
         let back = self.both_ways.then_some((self.to, self.from));
         std::iter::once((self.from, self.to)).chain(back)
     }
 }
 
 impl Target {
-    /// The directed links of an `nodes`-node cluster this target covers.
-    pub fn links(self, nodes: usize) -> Vec<(usize, usize)> {
-        let every = (0..nodes).flat_map(move |i| (0..nodes).map(move |j| (i, j)));
+    /// The directed links among `endpoints` this target covers.
+    pub fn links(self, endpoints: Endpoints) -> Vec<(Endpoint, Endpoint)> {
+        let every = endpoints.links();
         match self {
             Target::All => every.collect(),
-            Target::Node(id) => every.filter(|&(i, j)| i == id || j == id).collect(),
+            Target::Endpoint(e) => every.filter(|&(from, to)| from == e || to == e).collect(),
             Target::Link(link) => link.directed().collect(),
         }
     }
@@ -228,12 +244,18 @@ fn error<T>(message: impl Into<String>) -> Result<T, CommandError> {
 const USAGE: &[(&str, &str)] = &[
     (
         "partition",
-        "partition GROUP... (a GROUP is node ids joined by commas: 0,1)",
+        "partition GROUP... (a GROUP is nodes and clerks joined by commas: 0,1,c0)",
     ),
-    ("down", "down LINK... (a LINK is i->j or i<->j)"),
-    ("up", "up LINK... (a LINK is i->j or i<->j)"),
-    ("disconnect", "disconnect NODE"),
-    ("connect", "connect NODE"),
+    (
+        "down",
+        "down LINK... (a LINK is i->j or i<->j; i or j may be a clerk c0)",
+    ),
+    (
+        "up",
+        "up LINK... (a LINK is i->j or i<->j; i or j may be a clerk c0)",
+    ),
+    ("disconnect", "disconnect NODE|CLERK"),
+    ("connect", "connect NODE|CLERK"),
     ("heal", "heal"),
     ("drop", "drop P [TARGET]"),
     ("delay", "delay MIN..MAX|FIXED [TARGET]"),
@@ -261,8 +283,8 @@ impl FromStr for Command {
             ("partition", groups) if !groups.is_empty() => parse_partition(groups)?,
             ("down", links) if !links.is_empty() => Change::Down(parse_links(links)?),
             ("up", links) if !links.is_empty() => Change::Up(parse_links(links)?),
-            ("disconnect", [node]) => Change::Disconnect(parse_node(node)?),
-            ("connect", [node]) => Change::Connect(parse_node(node)?),
+            ("disconnect", [endpoint]) => Change::Disconnect(parse_endpoint(endpoint)?),
+            ("connect", [endpoint]) => Change::Connect(parse_endpoint(endpoint)?),
             ("heal", []) => Change::Heal,
             ("drop", [p, target @ ..]) if target.len() <= 1 => Change::Drop {
                 p: p.parse()?,
@@ -301,13 +323,13 @@ fn parse_partition(words: &[&str]) -> Result<Change, CommandError> {
     for word in words {
         let group = word
             .split(',')
-            .map(parse_node)
+            .map(parse_endpoint)
             .collect::<Result<Vec<_>, _>>()?;
-        for &id in &group {
-            if named.contains(&id) {
-                return error(format!("node {id} is named in two groups"));
+        for &endpoint in &group {
+            if named.contains(&endpoint) {
+                return error(format!("{} is named in two groups", endpoint.describe()));
             }
-            named.push(id);
+            named.push(endpoint);
         }
         groups.push(group);
     }
@@ -318,12 +340,9 @@ fn parse_links(words: &[&str]) -> Result<Vec<Link>, CommandError> {
     words.iter().map(|word| word.parse()).collect()
 }
 
-fn parse_node(word: &str) -> Result<usize, CommandError> {
-    // Digits only: usize's own parser would also take "+1".
-    match word.parse() {
-        Ok(id) if word.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
-        _ => error(format!("bad node id \"{word}\"")),
-    }
+fn parse_endpoint(word: &str) -> Result<Endpoint, CommandError> {
+    word.parse()
+        .map_err(|e: crate::endpoint::BadEndpoint| CommandError(e.to_string()))
 }
 
 fn parse_target_or_all(words: &[&str]) -> Result<Target, CommandError> {
@@ -358,9 +377,15 @@ impl FromStr for Link {
         let Some((from, to)) = ends else {
             return error(format!("bad link \"{word}\": expected i->j or i<->j"));
         };
+        let (from, to) = (parse_endpoint(from)?, parse_endpoint(to)?);
+        if !is_link(from, to) {
+            return error(format!(
+                "bad link \"{word}\": clerks talk to nodes, not to clerks"
+            ));
+        }
         Ok(Link {
-            from: parse_node(from)?,
-            to: parse_node(to)?,
+            from,
+            to,
             both_ways,
         })
     }
@@ -374,11 +399,11 @@ impl FromStr for Target {
             Ok(Target::All)
         } else if word.contains("->") {
             Ok(Target::Link(word.parse()?))
-        } else if word.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Target::Node(parse_node(word)?))
+        } else if let Ok(endpoint) = word.parse() {
+            Ok(Target::Endpoint(endpoint))
         } else {
             error(format!(
-                "bad target \"{word}\": expected all, a node id, or a link i->j or i<->j"
+                "bad target \"{word}\": expected all, a node id, a clerk c<k>, or a link i->j or i<->j"
             ))
         }
     }
@@ -488,7 +513,7 @@ impl fmt::Display for Change {
             Change::Partition(groups) => {
                 f.write_str("partition")?;
                 for group in groups {
-                    let ids: Vec<String> = group.iter().map(usize::to_string).collect();
+                    let ids: Vec<String> = group.iter().map(Endpoint::to_string).collect();
                     write!(f, " {}", ids.join(","))?;
                 }
                 Ok(())
@@ -501,8 +526,8 @@ impl fmt::Display for Change {
                 f.write_str("up")?;
                 links.iter().try_for_each(|link| write!(f, " {link}"))
             }
-            Change::Disconnect(id) => write!(f, "disconnect {id}"),
-            Change::Connect(id) => write!(f, "connect {id}"),
+            Change::Disconnect(endpoint) => write!(f, "disconnect {endpoint}"),
+            Change::Connect(endpoint) => write!(f, "connect {endpoint}"),
             Change::Heal => f.write_str("heal"),
             Change::Drop { p, target } => write!(f, "drop {p} {target}"),
             Change::Delay { delay, target } => write!(f, "delay {delay} {target}"),
@@ -530,7 +555,7 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Target::All => f.write_str("all"),
-            Target::Node(id) => write!(f, "{id}"),
+            Target::Endpoint(endpoint) => endpoint.fmt(f),
             Target::Link(link) => link.fmt(f),
         }
     }

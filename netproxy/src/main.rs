@@ -30,9 +30,12 @@ struct Cli {
 const EXAMPLES: &str = "\
 Examples (quote links: the shell reads > as a redirection):
   netproxy run --nodes 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 \\
-               --faces 127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102
+               --faces 127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102 \\
+               --clerks 127.0.0.1:7400 --clerk-faces 127.0.0.1:7500
   netproxy partition 0,1 2
+  netproxy partition 0,1,c0 2
   netproxy down '0->1'
+  netproxy down 'c0<->2'
   netproxy drop 0.1 '1<->2'
   netproxy delay 5ms..20ms 2
   netproxy unreliable --long-reordering
@@ -44,33 +47,34 @@ enum Cmd {
     Run(RunArgs),
     /// Split the cluster into groups: links across groups go down, links within a group come up
     ///
-    /// Nodes named in no group form one more group together.
+    /// Nodes named in no group form one more group together; clerks named in no group keep
+    /// their links.
     Partition {
-        /// Node ids joined by commas, e.g. 0,1
+        /// Node ids and clerks (c0) joined by commas, e.g. 0,1,c0
         #[arg(required = true, value_name = "GROUP")]
         groups: Vec<String>,
     },
-    /// Take links down: i->j blocks one direction, i<->j both
+    /// Take links down: i->j blocks one direction, i<->j both (i or j may be a clerk c0)
     Down {
         #[arg(required = true, value_name = "LINK")]
         links: Vec<String>,
     },
-    /// Bring links up: i->j one direction, i<->j both
+    /// Bring links up: i->j one direction, i<->j both (i or j may be a clerk c0)
     Up {
         #[arg(required = true, value_name = "LINK")]
         links: Vec<String>,
     },
-    /// Cut node N off from all its peers (the lab's disconnect); its links keep their state
+    /// Cut node N (or clerk cK) off from everyone (the lab's disconnect); its links keep their state
     Disconnect {
-        #[arg(value_name = "N")]
+        #[arg(value_name = "N|cK")]
         node: String,
     },
-    /// Reconnect node N (the lab's connect): the links it had come back
+    /// Reconnect node N (or clerk cK) (the lab's connect): the links it had come back
     Connect {
-        #[arg(value_name = "N")]
+        #[arg(value_name = "N|cK")]
         node: String,
     },
-    /// Every link up, every node connected, every fault rule cleared
+    /// Every link up, every node and clerk connected, every fault rule cleared
     Heal,
     /// Drop each datagram with probability P
     Drop(Rule),
@@ -103,7 +107,7 @@ enum Cmd {
     },
     /// Clear every drop, delay, duplicate and reorder rule; connectivity stays as it is
     Reliable,
-    /// Show the nodes, the links down and the fault rules in force
+    /// Show the nodes, the clerks, the links down and the fault rules in force
     Status {
         /// Print the JSON the daemon sends
         #[arg(long)]
@@ -122,11 +126,17 @@ enum Cmd {
 #[derive(Args)]
 struct RunArgs {
     /// Each node's own UDP address, in node-id order
-    #[arg(long, required = true, value_delimiter = ',', value_name = "ADDR,...", value_parser = node_addr)]
+    #[arg(long, required = true, value_delimiter = ',', value_name = "ADDR,...", value_parser = endpoint_addr)]
     nodes: Vec<SocketAddr>,
     /// Where to bind each node's face, in node-id order (port 0 picks a free port)
     #[arg(long, required = true, value_delimiter = ',', value_name = "ADDR,...")]
     faces: Vec<SocketAddr>,
+    /// Each clerk's own UDP address, clerk c0 first: clients of the nodes' service
+    #[arg(long, value_delimiter = ',', value_name = "ADDR,...", value_parser = endpoint_addr)]
+    clerks: Vec<SocketAddr>,
+    /// Where to bind each clerk's face, the address the nodes see it at (port 0 picks one)
+    #[arg(long, value_delimiter = ',', value_name = "ADDR,...")]
+    clerk_faces: Vec<SocketAddr>,
     /// Seed of the fault draws (random if absent; always printed)
     #[arg(long)]
     seed: Option<u64>,
@@ -143,7 +153,7 @@ struct Rule {
 
 #[derive(Args)]
 struct TargetArg {
-    /// all (default), a node id (all its links, both ways), or a link i->j or i<->j
+    /// all (default), a node id or a clerk cK (all its links, both ways), or a link i->j or i<->j
     #[arg(value_name = "TARGET")]
     target: Option<String>,
 }
@@ -154,13 +164,14 @@ impl TargetArg {
     }
 }
 
-/// A node is recognised by its datagrams' source address, so it must be a concrete one.
-fn node_addr(text: &str) -> Result<SocketAddr, String> {
+/// A node or a clerk is recognised by its datagrams' source address, so it must be a
+/// concrete one.
+fn endpoint_addr(text: &str) -> Result<SocketAddr, String> {
     let addr: SocketAddr = text
         .parse()
         .map_err(|e: std::net::AddrParseError| e.to_string())?;
     if addr.ip().is_unspecified() || addr.port() == 0 {
-        return Err("a node's address needs a concrete IP and port".to_string());
+        return Err("a node's or clerk's address needs a concrete IP and port".to_string());
     }
     Ok(addr)
 }
@@ -174,23 +185,36 @@ fn main() -> ExitCode {
 }
 
 fn run(control: SocketAddr, args: RunArgs) -> ExitCode {
-    if args.nodes.len() != args.faces.len() {
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::WrongNumberOfValues,
-                format!(
-                    "--nodes names {} nodes but --faces {} faces: give one face per node",
-                    args.nodes.len(),
-                    args.faces.len()
-                ),
-            )
-            .exit();
+    for (what, endpoints, faces) in [
+        ("node", &args.nodes, &args.faces),
+        ("clerk", &args.clerks, &args.clerk_faces),
+    ] {
+        if endpoints.len() != faces.len() {
+            let faces_flag = if what == "node" {
+                "faces"
+            } else {
+                "clerk-faces"
+            };
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::WrongNumberOfValues,
+                    format!(
+                        "--{what}s names {} {what}s but --{faces_flag} {} faces: \
+                         give one face per {what}",
+                        endpoints.len(),
+                        faces.len()
+                    ),
+                )
+                .exit();
+        }
     }
     netproxy::logging::init();
     let seed = args.seed.unwrap_or_else(rand::random);
     let config = Config {
         nodes: args.nodes,
         faces: args.faces,
+        clerks: args.clerks,
+        clerk_faces: args.clerk_faces,
         control,
         seed,
     };

@@ -1,14 +1,17 @@
-//! The simulated network's state: which nodes are connected, which directed links are up, and
-//! the fault rules of each directed link. No IO: the forwarder asks it about each datagram.
+//! The simulated network's state: which nodes and clerks are connected, which directed links
+//! are up, and the fault rules of each directed link. No IO: the forwarder asks it about each
+//! datagram.
 
 use crate::command::{
     Change, Target, LONG_REORDER, LONG_REORDER_DELAY, UNRELIABLE_DELAY, UNRELIABLE_DROP,
 };
+use crate::endpoint::{Endpoint, Endpoints};
 use crate::faults::Faults;
 
-/// Every per-link table is indexed `from * nodes + to`.
+/// Per-endpoint tables are indexed by [`Endpoints::index`], per-link ones by
+/// [`Endpoints::link`]; the slots of clerk-to-clerk pairs, which are no links, stay unused.
 pub struct Network {
-    nodes: usize,
+    endpoints: Endpoints,
     /// The lab's per-server enable flag, kept apart from the link matrix so that connecting a
     /// node again restores exactly the links it had.
     connected: Vec<bool>,
@@ -17,57 +20,68 @@ pub struct Network {
 }
 
 impl Network {
-    /// All nodes connected, all links up, no faults.
-    pub fn new(nodes: usize) -> Network {
+    /// Everything connected, all links up, no faults.
+    pub fn new(endpoints: Endpoints) -> Network {
+        let (len, links) = (endpoints.len(), endpoints.len() * endpoints.len());
         Network {
-            nodes,
-            connected: vec![true; nodes],
-            up: vec![true; nodes * nodes],
-            faults: vec![Faults::default(); nodes * nodes],
+            endpoints,
+            connected: vec![true; len],
+            up: vec![true; links],
+            faults: vec![Faults::default(); links],
         }
     }
 
+    pub fn endpoints(&self) -> Endpoints {
+        self.endpoints
+    }
+
     /// Whether a datagram may travel `from -> to` now.
-    pub fn passes(&self, from: usize, to: usize) -> bool {
-        self.connected[from] && self.connected[to] && self.up[from * self.nodes + to]
+    pub fn passes(&self, from: Endpoint, to: Endpoint) -> bool {
+        self.is_connected(from) && self.is_connected(to) && self.is_up(from, to)
     }
 
-    pub fn faults(&self, from: usize, to: usize) -> &Faults {
-        &self.faults[from * self.nodes + to]
+    pub fn faults(&self, from: Endpoint, to: Endpoint) -> &Faults {
+        &self.faults[self.endpoints.link(from, to)]
     }
 
-    pub fn is_connected(&self, node: usize) -> bool {
-        self.connected[node]
+    pub fn is_connected(&self, endpoint: Endpoint) -> bool {
+        self.connected[self.endpoints.index(endpoint)]
     }
 
-    pub fn is_up(&self, from: usize, to: usize) -> bool {
-        self.up[from * self.nodes + to]
+    pub fn is_up(&self, from: Endpoint, to: Endpoint) -> bool {
+        self.up[self.endpoints.link(from, to)]
     }
 
-    /// Applies a change whose node ids have been checked against the cluster's size.
+    /// Applies a change whose endpoints have been checked against this network's.
     pub fn apply(&mut self, change: &Change) {
-        let n = self.nodes;
+        let endpoints = self.endpoints;
         match change {
             Change::Partition(groups) => {
-                let mut group_of = vec![groups.len(); n];
+                // Nodes named nowhere form one more group; clerks named nowhere are left out.
+                let mut group_of: Vec<Option<usize>> = (endpoints.iter())
+                    .map(|e| (!e.is_clerk()).then_some(groups.len()))
+                    .collect();
                 for (group, members) in groups.iter().enumerate() {
-                    for &node in members {
-                        group_of[node] = group;
+                    for &endpoint in members {
+                        group_of[endpoints.index(endpoint)] = Some(group);
                     }
                 }
-                for (link, up) in self.up.iter_mut().enumerate() {
-                    *up = group_of[link / n] == group_of[link % n];
+                for (from, to) in endpoints.links() {
+                    let group = |e| group_of[endpoints.index(e)];
+                    if let (Some(a), Some(b)) = (group(from), group(to)) {
+                        self.up[endpoints.link(from, to)] = a == b;
+                    }
                 }
             }
             Change::Down(links) | Change::Up(links) => {
                 let up = matches!(change, Change::Up(_));
                 for (from, to) in links.iter().flat_map(|link| link.directed()) {
-                    self.up[from * n + to] = up;
+                    self.up[endpoints.link(from, to)] = up;
                 }
             }
-            Change::Disconnect(node) => self.connected[*node] = false,
-            Change::Connect(node) => self.connected[*node] = true,
-            Change::Heal => *self = Network::new(n),
+            Change::Disconnect(endpoint) => self.connected[endpoints.index(*endpoint)] = false,
+            Change::Connect(endpoint) => self.connected[endpoints.index(*endpoint)] = true,
+            Change::Heal => *self = Network::new(endpoints),
             Change::Drop { p, target } => self.set(*target, |f| f.drop = *p),
             Change::Delay { delay, target } => self.set(*target, |f| f.delay = *delay),
             Change::Duplicate { p, target } => self.set(*target, |f| f.duplicate = *p),
@@ -86,8 +100,8 @@ impl Network {
     }
 
     fn set(&mut self, target: Target, mut rule: impl FnMut(&mut Faults)) {
-        for (from, to) in target.links(self.nodes) {
-            rule(&mut self.faults[from * self.nodes + to]);
+        for (from, to) in target.links(self.endpoints) {
+            rule(&mut self.faults[self.endpoints.link(from, to)]);
         }
     }
 }
@@ -96,9 +110,14 @@ impl Network {
 mod tests {
     use super::*;
     use crate::command::Command;
+    use Endpoint::{Clerk, Node};
 
     fn network(nodes: usize, changes: &[&str]) -> Network {
-        let mut network = Network::new(nodes);
+        with_clerks(nodes, 0, changes)
+    }
+
+    fn with_clerks(nodes: usize, clerks: usize, changes: &[&str]) -> Network {
+        let mut network = Network::new(Endpoints::new(nodes, clerks));
         for line in changes {
             match line.parse::<Command>() {
                 Ok(Command::Change(change)) => network.apply(&change),
@@ -108,13 +127,79 @@ mod tests {
         network
     }
 
-    /// The directed links i->j (i != j) that pass.
+    /// The directed links i->j between nodes (i != j) that pass.
     fn passing(network: &Network) -> Vec<(usize, usize)> {
-        let n = network.nodes;
+        let n = network.endpoints.nodes;
         (0..n)
             .flat_map(|i| (0..n).map(move |j| (i, j)))
-            .filter(|&(i, j)| i != j && network.passes(i, j))
+            .filter(|&(i, j)| i != j && network.passes(Node(i), Node(j)))
             .collect()
+    }
+
+    /// The nodes clerk `k` reaches and hears from (each must be both, or neither).
+    fn reached_by(network: &Network, k: usize) -> Vec<usize> {
+        (0..network.endpoints.nodes)
+            .filter(|&j| {
+                let (there, back) = (
+                    network.passes(Clerk(k), Node(j)),
+                    network.passes(Node(j), Clerk(k)),
+                );
+                assert_eq!(
+                    there, back,
+                    "c{k}<->{j} should be cut both ways or not at all"
+                );
+                there
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_partition_moves_only_the_clerks_it_names() {
+        let net = with_clerks(5, 2, &["partition 0,1 2,3,4"]);
+        assert_eq!(reached_by(&net, 0), [0, 1, 2, 3, 4]);
+        let net = with_clerks(5, 2, &["partition 0,1,c0 2,3,4"]);
+        assert_eq!(reached_by(&net, 0), [0, 1]);
+        assert_eq!(reached_by(&net, 1), [0, 1, 2, 3, 4]);
+        assert_eq!(passing(&net).len(), 2 + 6);
+        // c1 confined by a down keeps its cut through a partition that does not name it.
+        let net = with_clerks(
+            5,
+            2,
+            &["down c1<->4", "partition 0,1,c0 2,3,4", "partition 3 c0"],
+        );
+        assert!(reached_by(&net, 0).is_empty());
+        assert_eq!(reached_by(&net, 1), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_disconnected_node_answers_no_clerk_and_a_disconnected_clerk_reaches_nobody() {
+        let mut net = with_clerks(3, 2, &["disconnect 1"]);
+        assert_eq!(reached_by(&net, 0), [0, 2]);
+        net.apply(&Change::Disconnect(Clerk(1)));
+        assert!(reached_by(&net, 1).is_empty());
+        assert_eq!(passing(&net), [(0, 2), (2, 0)]);
+        net.apply(&Change::Connect(Node(1)));
+        net.apply(&Change::Connect(Clerk(1)));
+        assert_eq!(reached_by(&net, 0), [0, 1, 2]);
+        assert_eq!(reached_by(&net, 1), [0, 1, 2]);
+    }
+
+    #[test]
+    fn rules_for_all_reach_clerk_links_and_heal_restores_them() {
+        let mut net = with_clerks(2, 1, &["unreliable", "down c0->1", "disconnect c0"]);
+        assert_eq!(net.faults(Node(1), Clerk(0)).drop, UNRELIABLE_DROP);
+        assert_eq!(net.faults(Clerk(0), Node(0)).delay, UNRELIABLE_DELAY);
+        net = with_clerks(2, 1, &["drop 0.5 c0", "delay 1ms 1->c0"]);
+        assert!(!net.faults(Node(0), Clerk(0)).drop.is_zero());
+        assert!(net.faults(Node(0), Node(1)).is_none());
+        assert!(!net.faults(Node(1), Clerk(0)).delay.is_zero());
+        assert!(net.faults(Clerk(0), Node(1)).delay.is_zero());
+        net.apply(&Change::Heal);
+        assert_eq!(reached_by(&net, 0), [0, 1]);
+        assert!(net
+            .endpoints()
+            .links()
+            .all(|(a, b)| net.faults(a, b).is_none()));
     }
 
     #[test]
@@ -162,8 +247,8 @@ mod tests {
     fn connect_restores_the_links_a_node_had() {
         let mut net = network(3, &["down 0->2", "disconnect 0"]);
         assert_eq!(passing(&net), [(1, 2), (2, 1)]);
-        assert!(!net.is_connected(0));
-        net.apply(&Change::Connect(0));
+        assert!(!net.is_connected(Node(0)));
+        net.apply(&Change::Connect(Node(0)));
         assert_eq!(passing(&net), [(0, 1), (1, 0), (1, 2), (2, 0), (2, 1)]);
     }
 
@@ -178,7 +263,7 @@ mod tests {
         let net = network(3, &["drop 0.5 1", "delay 10ms 0->2", "duplicate 1 0<->2"]);
         for from in 0..3 {
             for to in 0..3 {
-                let faults = net.faults(from, to);
+                let faults = net.faults(Node(from), Node(to));
                 assert_eq!(!faults.drop.is_zero(), from == 1 || to == 1);
                 assert_eq!(!faults.delay.is_zero(), (from, to) == (0, 2));
                 assert_eq!(
@@ -192,15 +277,21 @@ mod tests {
     #[test]
     fn unreliable_is_labrpcs_network_and_reliable_clears_every_rule() {
         let mut net = network(3, &["duplicate 0.5", "unreliable"]);
-        let faults = net.faults(2, 0);
+        let faults = net.faults(Node(2), Node(0));
         assert_eq!(faults.drop, UNRELIABLE_DROP);
         assert_eq!(faults.delay, UNRELIABLE_DELAY);
         assert!(faults.reorder.is_zero());
         net = network(3, &["unreliable --long-reordering", "down 0->1"]);
-        assert_eq!(net.faults(1, 2).reorder, LONG_REORDER);
+        assert_eq!(net.faults(Node(1), Node(2)).reorder, LONG_REORDER);
         net.apply(&Change::Reliable);
-        assert!((0..3).all(|i| (0..3).all(|j| net.faults(i, j).is_none())));
-        assert!(!net.is_up(0, 1), "reliable leaves connectivity alone");
+        assert!(net
+            .endpoints()
+            .links()
+            .all(|(a, b)| net.faults(a, b).is_none()));
+        assert!(
+            !net.is_up(Node(0), Node(1)),
+            "reliable leaves connectivity alone"
+        );
     }
 
     #[test]
@@ -208,6 +299,9 @@ mod tests {
         let mut net = network(3, &["partition 0 1", "disconnect 2", "unreliable"]);
         net.apply(&Change::Heal);
         assert_eq!(passing(&net).len(), 6);
-        assert!((0..3).all(|i| (0..3).all(|j| net.faults(i, j).is_none())));
+        assert!(net
+            .endpoints()
+            .links()
+            .all(|(a, b)| net.faults(a, b).is_none()));
     }
 }

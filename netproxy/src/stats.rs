@@ -1,5 +1,6 @@
 //! Traffic counters: what `stats` reports, as the daemon sends it and the client reads it.
 
+use crate::endpoint::Endpoint;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::AddAssign;
@@ -27,8 +28,8 @@ pub struct LinkCounters {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkStats {
-    pub from: usize,
-    pub to: usize,
+    pub from: Endpoint,
+    pub to: Endpoint,
     #[serde(flatten)]
     pub counters: LinkCounters,
 }
@@ -37,9 +38,13 @@ pub struct LinkStats {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     pub nodes: usize,
-    /// The links that carried any traffic, in (from, to) order.
+    /// Absent from the JSON of a proxy without clerks, which reads as it did before clerks.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clerks: usize,
+    /// The links that carried any traffic, in (from, to) order: nodes before clerks.
     pub links: Vec<LinkStats>,
-    /// Datagrams (and bytes) from sources that are not nodes of the cluster, all dropped.
+    /// Datagrams (and bytes) that no link carries, all dropped: from sources that are neither
+    /// nodes nor clerks of the cluster, or from a clerk to a clerk's face.
     pub foreign: u64,
     pub foreign_bytes: u64,
 }
@@ -64,8 +69,9 @@ impl AddAssign<&LinkCounters> for LinkCounters {
 }
 
 impl Stats {
-    /// The counters of `from -> to` (zero if it carried nothing).
-    pub fn link(&self, from: usize, to: usize) -> LinkCounters {
+    /// The counters of `from -> to` (zero if it carried nothing); a bare number is a node.
+    pub fn link(&self, from: impl Into<Endpoint>, to: impl Into<Endpoint>) -> LinkCounters {
+        let (from, to) = (from.into(), to.into());
         self.links
             .iter()
             .find(|link| (link.from, link.to) == (from, to))
@@ -80,6 +86,10 @@ impl Stats {
         }
         total
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A table: one row per link that carried traffic, then the totals.
@@ -145,15 +155,16 @@ mod tests {
         };
         Stats {
             nodes: 3,
+            clerks: 0,
             links: vec![
                 LinkStats {
-                    from: 0,
-                    to: 1,
+                    from: Endpoint::Node(0),
+                    to: Endpoint::Node(1),
                     counters: counters(10, 9),
                 },
                 LinkStats {
-                    from: 2,
-                    to: 0,
+                    from: Endpoint::Node(2),
+                    to: Endpoint::Node(0),
                     counters: counters(5, 5),
                 },
             ],
@@ -183,6 +194,36 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Stats>(&json).unwrap(), stats);
+    }
+
+    #[test]
+    fn clerk_links_are_named_in_json_and_in_the_table() {
+        let mut stats = stats();
+        stats.clerks = 1;
+        stats.links.push(LinkStats {
+            from: Endpoint::Clerk(0),
+            to: Endpoint::Node(2),
+            counters: LinkCounters {
+                received: 4,
+                ..LinkCounters::default()
+            },
+        });
+        let json = serde_json::to_string(&stats).unwrap();
+        assert!(
+            json.starts_with(r#"{"nodes":3,"clerks":1,"links":"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#"{"from":"c0","to":2,"received":4,"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Stats>(&json).unwrap(), stats);
+        assert_eq!(stats.link(Endpoint::Clerk(0), 2).received, 4);
+        let table = stats.to_string();
+        assert!(
+            table.lines().nth(3).unwrap().starts_with("c0->2 "),
+            "{table}"
+        );
     }
 
     #[test]

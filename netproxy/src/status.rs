@@ -1,5 +1,6 @@
 //! What `status` reports: the cluster's addresses, connectivity and the fault rules in force.
 
+use crate::endpoint::{Endpoint, Endpoints};
 use crate::faults::Faults;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -10,9 +11,12 @@ pub struct Status {
     /// The seed of the proxy's random draws: the same seed and the same arrivals replay the
     /// same faults.
     pub seed: u64,
-    pub nodes: Vec<NodeStatus>,
-    /// Directed links down in the link matrix (a disconnected node's links are cut as well,
-    /// but are listed here only if they are down in the matrix too).
+    pub nodes: Vec<EndpointStatus>,
+    /// Absent from the JSON of a proxy without clerks, which reads as it did before clerks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clerks: Vec<EndpointStatus>,
+    /// Directed links down in the link matrix (a disconnected endpoint's links are cut as
+    /// well, but are listed here only if they are down in the matrix too).
     pub down: Vec<LinkId>,
     /// Links with any fault rule, in (from, to) order.
     pub faults: Vec<LinkFaults>,
@@ -20,57 +24,74 @@ pub struct Status {
     pub queued: usize,
 }
 
+/// A node or a clerk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeStatus {
+pub struct EndpointStatus {
+    /// The node id, or the clerk's number (`c<id>`).
     pub id: usize,
-    /// Where the node listens.
+    /// Where it listens.
     pub addr: SocketAddr,
-    /// Where its peers send to reach it, and where its datagrams appear to come from.
+    /// Where the others send to reach it, and where its datagrams appear to come from.
     pub face: SocketAddr,
     pub connected: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkId {
-    pub from: usize,
-    pub to: usize,
+    pub from: Endpoint,
+    pub to: Endpoint,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinkFaults {
-    pub from: usize,
-    pub to: usize,
+    pub from: Endpoint,
+    pub to: Endpoint,
     #[serde(flatten)]
     pub faults: Faults,
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        writeln!(f, "node  address                face")?;
-        for node in &self.nodes {
-            let state = if node.connected { "" } else { "  disconnected" };
-            writeln!(
-                f,
-                "{:<5} {:<22} {}{state}",
-                node.id,
-                node.addr.to_string(),
-                node.face
-            )?;
+        let table = |f: &mut fmt::Formatter, title: &str, rows: &[EndpointStatus], prefix| {
+            writeln!(f, "{title:<5} address                face")?;
+            for row in rows {
+                let state = if row.connected { "" } else { "  disconnected" };
+                let name = format!("{prefix}{}", row.id);
+                writeln!(
+                    f,
+                    "{name:<5} {:<22} {}{state}",
+                    row.addr.to_string(),
+                    row.face
+                )?;
+            }
+            Ok(())
+        };
+        table(f, "node", &self.nodes, "")?;
+        if !self.clerks.is_empty() {
+            table(f, "clerk", &self.clerks, "c")?;
         }
-        let nodes = self.nodes.len();
-        writeln!(f, "links down: {}", describe_links(&self.down, nodes))?;
+        let endpoints = self.endpoints();
+        writeln!(f, "links down: {}", describe_links(&self.down, endpoints))?;
         let groups = self.fault_groups();
         if groups.is_empty() {
             writeln!(f, "faults: none")?;
         }
         for (faults, links) in &groups {
-            writeln!(f, "faults on {}: {faults}", describe_links(links, nodes))?;
+            writeln!(
+                f,
+                "faults on {}: {faults}",
+                describe_links(links, endpoints)
+            )?;
         }
         writeln!(f, "queued: {} datagrams; seed {}", self.queued, self.seed)
     }
 }
 
 impl Status {
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints::new(self.nodes.len(), self.clerks.len())
+    }
+
     /// The links with fault rules, one group per distinct set of rules, in order of first link.
     pub fn fault_groups(&self) -> Vec<(Faults, Vec<LinkId>)> {
         let mut groups: Vec<(Faults, Vec<LinkId>)> = Vec::new();
@@ -89,11 +110,11 @@ impl Status {
 }
 
 /// `all links`, `none`, or the links with both directions of a pair joined: `0<->2 1->2`.
-pub fn describe_links(links: &[LinkId], nodes: usize) -> String {
+pub fn describe_links(links: &[LinkId], endpoints: Endpoints) -> String {
     if links.is_empty() {
         return "none".to_string();
     }
-    if links.len() == nodes * nodes {
+    if links.len() == endpoints.link_count() {
         return "all links".to_string();
     }
     let has = |from, to| links.contains(&LinkId { from, to });
@@ -115,19 +136,66 @@ mod tests {
     use super::*;
     use crate::command::{Probability, UNRELIABLE_DELAY, UNRELIABLE_DROP};
 
-    fn link(from: usize, to: usize) -> LinkId {
-        LinkId { from, to }
+    fn link(from: impl Into<Endpoint>, to: impl Into<Endpoint>) -> LinkId {
+        LinkId {
+            from: from.into(),
+            to: to.into(),
+        }
     }
 
     #[test]
     fn links_in_both_directions_are_joined() {
+        let nodes = |n| Endpoints::new(n, 0);
         let links = [link(0, 2), link(1, 2), link(2, 0), link(2, 1), link(3, 1)];
-        assert_eq!(describe_links(&links, 4), "0<->2 1<->2 3->1");
-        assert_eq!(describe_links(&[], 4), "none");
+        assert_eq!(describe_links(&links, nodes(4)), "0<->2 1<->2 3->1");
+        assert_eq!(describe_links(&[], nodes(4)), "none");
         let all: Vec<LinkId> = (0..2)
             .flat_map(|i| (0..2).map(move |j| link(i, j)))
             .collect();
-        assert_eq!(describe_links(&all, 2), "all links");
+        assert_eq!(describe_links(&all, nodes(2)), "all links");
+        let clerk = Endpoint::Clerk(0);
+        let with_clerk = Endpoints::new(2, 1);
+        let links = [link(0, 1), link(clerk, 1), link(1, clerk)];
+        assert_eq!(describe_links(&links, with_clerk), "0->1 1<->c0");
+        let all: Vec<LinkId> = with_clerk.links().map(|(a, b)| link(a, b)).collect();
+        assert_eq!(describe_links(&all, with_clerk), "all links");
+    }
+
+    #[test]
+    fn clerks_get_a_table_of_their_own_only_when_there_are_some() {
+        let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let row = |id: usize, port: u16, connected| EndpointStatus {
+            id,
+            addr: addr(port),
+            face: addr(port + 100),
+            connected,
+        };
+        let mut status = Status {
+            seed: 1,
+            nodes: vec![row(0, 7000, true)],
+            clerks: vec![],
+            down: vec![],
+            faults: vec![],
+            queued: 0,
+        };
+        let json = serde_json::to_string(&status).unwrap();
+        assert!(!json.contains("clerks"), "{json}");
+        assert_eq!(serde_json::from_str::<Status>(&json).unwrap(), status);
+        status.clerks = vec![row(0, 7400, false)];
+        status.down = vec![link(Endpoint::Clerk(0), 0)];
+        assert_eq!(
+            status.to_string(),
+            "node  address                face\n\
+             0     127.0.0.1:7000         127.0.0.1:7100\n\
+             clerk address                face\n\
+             c0    127.0.0.1:7400         127.0.0.1:7500  disconnected\n\
+             links down: c0->0\n\
+             faults: none\n\
+             queued: 0 datagrams; seed 1\n"
+        );
+        let json = serde_json::to_string(&status).unwrap();
+        assert!(json.contains(r#""down":[{"from":"c0","to":0}]"#), "{json}");
+        assert_eq!(serde_json::from_str::<Status>(&json).unwrap(), status);
     }
 
     #[test]
@@ -145,28 +213,29 @@ mod tests {
         let status = Status {
             seed: 7,
             nodes: (0..2)
-                .map(|id| NodeStatus {
+                .map(|id| EndpointStatus {
                     id,
                     addr: addr(7000 + id as u16),
                     face: addr(7100 + id as u16),
                     connected: id == 0,
                 })
                 .collect(),
+            clerks: vec![],
             down: vec![link(0, 1)],
             faults: vec![
                 LinkFaults {
-                    from: 0,
-                    to: 1,
+                    from: Endpoint::Node(0),
+                    to: Endpoint::Node(1),
                     faults: unreliable,
                 },
                 LinkFaults {
-                    from: 1,
-                    to: 0,
+                    from: Endpoint::Node(1),
+                    to: Endpoint::Node(0),
                     faults: lossy,
                 },
                 LinkFaults {
-                    from: 1,
-                    to: 1,
+                    from: Endpoint::Node(1),
+                    to: Endpoint::Node(1),
                     faults: unreliable,
                 },
             ],

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{cli, text, Cluster, Proxy, BIN, PATIENCE};
+use netproxy::Endpoint;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
@@ -42,7 +43,7 @@ fn the_cli_changes_and_reports_the_network() {
     let faults = status
         .faults
         .iter()
-        .find(|l| (l.from, l.to) == (1, 2))
+        .find(|l| (l.from, l.to) == (Endpoint::Node(1), Endpoint::Node(2)))
         .unwrap();
     assert_eq!(
         faults.faults.to_string(),
@@ -168,7 +169,7 @@ fn malformed_arguments_fail_before_anything_is_sent() {
             "{args:?}: {stderr}"
         );
     }
-    let usage_errors: [&[&str]; 6] = [
+    let usage_errors: [&[&str]; 9] = [
         &["drop"],
         &["frobnicate"],
         &["run", "--nodes", "127.0.0.1:7000"],
@@ -181,6 +182,37 @@ fn malformed_arguments_fail_before_anything_is_sent() {
         ],
         &["run", "--nodes", "0.0.0.0:7000", "--faces", "127.0.0.1:0"],
         &["run", "--nodes", "127.0.0.1:7000", "--faces", "somewhere"],
+        &[
+            "run",
+            "--nodes",
+            "127.0.0.1:7000",
+            "--faces",
+            "127.0.0.1:0",
+            "--clerks",
+            "127.0.0.1:7400,127.0.0.1:7401",
+            "--clerk-faces",
+            "127.0.0.1:0",
+        ],
+        &[
+            "run",
+            "--nodes",
+            "127.0.0.1:7000",
+            "--faces",
+            "127.0.0.1:0",
+            "--clerk-faces",
+            "127.0.0.1:0",
+        ],
+        &[
+            "run",
+            "--nodes",
+            "127.0.0.1:7000",
+            "--faces",
+            "127.0.0.1:0",
+            "--clerks",
+            "127.0.0.1:0",
+            "--clerk-faces",
+            "127.0.0.1:0",
+        ],
     ];
     for args in usage_errors {
         let out = cli(&control, args);
@@ -189,6 +221,12 @@ fn malformed_arguments_fail_before_anything_is_sent() {
     }
     let out = cli(&control, usage_errors[3]);
     assert!(text(&out.stderr).contains("give one face per node"));
+    for args in &usage_errors[6..8] {
+        let stderr = text(&cli(&control, args).stderr);
+        assert!(stderr.contains("give one face per clerk"), "{stderr}");
+    }
+    let stderr = text(&cli(&control, usage_errors[8]).stderr);
+    assert!(stderr.contains("needs a concrete IP and port"), "{stderr}");
 }
 
 #[test]

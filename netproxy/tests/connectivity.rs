@@ -41,13 +41,14 @@ fn down_blocks_one_direction_and_up_restores_it() {
         cluster.probe_links(),
         links_where(3, |i, j| !cut.contains(&(i, j)))
     );
-    let down: Vec<(usize, usize)> = cluster
-        .status()
-        .down
-        .iter()
-        .map(|&LinkId { from, to }| (from, to))
+    let down: Vec<LinkId> = cluster.status().down;
+    let cut_links: Vec<LinkId> = (cut.iter())
+        .map(|&(from, to)| LinkId {
+            from: from.into(),
+            to: to.into(),
+        })
         .collect();
-    assert_eq!(down, cut);
+    assert_eq!(down, cut_links);
     cluster.command("up 0->1 2->1");
     assert_eq!(
         cluster.probe_links(),

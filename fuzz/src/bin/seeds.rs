@@ -198,7 +198,11 @@ fn control_frames() -> Vec<Vec<u8>> {
 fn proxy_commands() -> Vec<Vec<u8>> {
     let lines = [
         "partition 0,1 2,3,4",
+        "partition 0,1,c0 2,3,4",
         "down 0->1 2<->3",
+        "up c1->0 2<->c0",
+        "disconnect c1",
+        "drop 0.3 c0",
         "up 0<->1",
         "disconnect 2",
         "connect 2",

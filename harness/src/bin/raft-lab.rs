@@ -10,7 +10,6 @@ use raft_node::control::NodeState;
 use raft_node::kv::Op;
 use raft_node::runtime::ServiceKind;
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -217,9 +216,9 @@ fn kv(op: KvOp, timeout: f64) -> Result<(), String> {
             "no node answers on 127.0.0.1:7300.. (start a cluster with 'just cluster')".into(),
         );
     }
+    // Through netproxy, as one of its clerks: `just partition 0,1,c0 2,3,4` applies to it.
     let layout = Layout::well_known(n);
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut clerk = Clerk::new(any_port, layout.nodes, 1)
+    let (mut clerk, _) = Clerk::at_free_endpoint(&layout.clerks, layout.faces, 1)
         .map_err(|e| format!("cannot open the clerk's socket: {e}"))?;
     let (op, is_get) = match op {
         KvOp::Get { key } => (Op::Get { key }, true),

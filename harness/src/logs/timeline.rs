@@ -6,7 +6,8 @@
 //! [`Story::read`] extracts the picture's facts from the log; [`html`] draws them.
 
 use super::parse::{Line, Record, Who};
-use netproxy::{Command, Network};
+use crate::cluster::MAX_CLERKS;
+use netproxy::{Command, Endpoint, Endpoints, Network};
 use std::fmt::Write;
 
 /// A span of time on one node's lane, with a value (a term), in µs of the log's clock.
@@ -74,7 +75,10 @@ impl Story {
             marks: Vec::new(),
         };
         let mut lanes = vec![Lane::default(); nodes];
-        let mut network = Network::new(nodes);
+        // The log does not say how many clerks the proxy had; a harness proxy has at most
+        // MAX_CLERKS, so every change it logged fits this network.
+        let endpoints = Endpoints::new(nodes, MAX_CLERKS);
+        let mut network = Network::new(endpoints);
         for line in lines {
             match line.who {
                 Who::Node(id) => story.node_line(&mut lanes[id as usize], id as usize, line),
@@ -88,7 +92,7 @@ impl Story {
                     // Lines that are no change (ready, stopping, warnings) parse to nothing.
                     let command = line.text.parse::<Command>();
                     if let Ok(Command::Change(change)) = &command {
-                        if command.as_ref().is_ok_and(|c| c.check(nodes).is_ok()) {
+                        if command.as_ref().is_ok_and(|c| c.check(endpoints).is_ok()) {
                             network.apply(change);
                             story.reachability(&mut lanes, &network, line.micros);
                             story.mark(line);
@@ -164,7 +168,10 @@ impl Story {
         let n = lanes.len();
         for (i, lane) in lanes.iter_mut().enumerate() {
             let reached = (0..n)
-                .filter(|&j| j == i || (network.passes(i, j) && network.passes(j, i)))
+                .filter(|&j| {
+                    let (a, b) = (Endpoint::Node(i), Endpoint::Node(j));
+                    j == i || (network.passes(a, b) && network.passes(b, a))
+                })
                 .count();
             let cut_off = reached <= n / 2;
             match (cut_off, lane.cut_off_since) {

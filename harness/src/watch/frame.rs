@@ -6,6 +6,7 @@ use netproxy::command::{LONG_REORDER, LONG_REORDER_DELAY, UNRELIABLE_DELAY, UNRE
 use netproxy::faults::Faults;
 use netproxy::stats::{LinkCounters, Stats};
 use netproxy::status::{describe_links, LinkId, Status};
+use netproxy::Endpoint;
 use raft_node::control::NodeState;
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -264,15 +265,19 @@ fn note_text(notes: &[&str]) -> String {
     }
 }
 
-/// The proxy's connectivity and fault rules, in netproxy's own words.
+/// The proxy's connectivity and fault rules, in netproxy's own words. Clerks' links down are
+/// listed apart from the nodes', so that a partition of the nodes still reads as one.
 fn network(out: &mut String, addr: SocketAddr, status: &Status) {
     let n = status.nodes.len();
-    let disconnected: Vec<String> = status
-        .nodes
-        .iter()
-        .filter(|node| !node.connected)
-        .map(|node| node.id.to_string())
+    let endpoints = status.endpoints();
+    let disconnected: Vec<String> = (status.nodes.iter().map(|node| node.id.to_string()))
+        .chain(status.clerks.iter().map(|clerk| format!("c{}", clerk.id)))
+        .zip(status.nodes.iter().chain(&status.clerks))
+        .filter(|(_, row)| !row.connected)
+        .map(|(name, _)| name)
         .collect();
+    let (clerk_down, node_down): (Vec<LinkId>, Vec<LinkId>) =
+        (status.down.iter()).partition(|link| link.from.is_clerk() || link.to.is_clerk());
     let groups = status.fault_groups();
     if disconnected.is_empty() && status.down.is_empty() && groups.is_empty() {
         let _ = writeln!(
@@ -290,8 +295,8 @@ fn network(out: &mut String, addr: SocketAddr, status: &Status) {
     if !disconnected.is_empty() {
         let _ = writeln!(out, "  disconnected: {}", disconnected.join(" "));
     }
-    if !status.down.is_empty() {
-        match partition_groups(&status.down, n) {
+    if !node_down.is_empty() {
+        match partition_groups(&node_down, n) {
             Some(groups) => {
                 let groups: Vec<String> = groups
                     .iter()
@@ -303,16 +308,24 @@ fn network(out: &mut String, addr: SocketAddr, status: &Status) {
                 let _ = writeln!(out, "  partitioned: {}", groups.join(" "));
             }
             None => {
-                let _ = writeln!(out, "  links down: {}", describe_links(&status.down, n));
+                let _ = writeln!(
+                    out,
+                    "  links down: {}",
+                    describe_links(&node_down, endpoints)
+                );
             }
         }
+    }
+    if !clerk_down.is_empty() {
+        let links = describe_links(&clerk_down, endpoints);
+        let _ = writeln!(out, "  clerk links down: {links}");
     }
     for (faults, links) in &groups {
         let preset = preset_name(faults).map_or(String::new(), |name| format!(" ({name})"));
         let _ = writeln!(
             out,
             "  faults on {}: {faults}{preset}",
-            describe_links(links, n)
+            describe_links(links, endpoints)
         );
     }
 }
@@ -320,7 +333,12 @@ fn network(out: &mut String, addr: SocketAddr, status: &Status) {
 /// The groups of a clean partition: every link within a group up and every link across groups
 /// down, both ways. `None` for any other pattern of down links (listed link by link instead).
 fn partition_groups(down: &[LinkId], n: usize) -> Option<Vec<Vec<usize>>> {
-    let is_up = |from, to| !down.contains(&LinkId { from, to });
+    let is_up = |from: usize, to: usize| {
+        !down.contains(&LinkId {
+            from: from.into(),
+            to: to.into(),
+        })
+    };
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for node in 0..n {
         match groups
@@ -360,36 +378,58 @@ fn preset_name(faults: &Faults) -> Option<&'static str> {
 }
 
 /// Datagrams/s and bytes/s delivered on each directed link, sender row to receiver column.
+/// A clerk gets a row and a column only while it carries traffic, is disconnected or has a
+/// link down of its own (not one a disconnected node cuts): a proxy keeps a pool of clerks,
+/// most of them idle.
 fn traffic_matrix(out: &mut String, status: &Status, traffic: &Traffic) {
     const CELL: usize = 12;
-    let n = status.nodes.len();
     let secs = traffic.interval.as_secs_f64().max(1e-3);
-    let delta = |from, to| {
+    let delta = |from: Endpoint, to: Endpoint| {
         difference(
             &traffic.after.link(from, to),
             &traffic.before.link(from, to),
         )
     };
-    let cut = |from: usize, to: usize| {
-        let disconnected = |i: usize| status.nodes.get(i).is_some_and(|node| !node.connected);
+    let disconnected = |e: Endpoint| {
+        let row = match e {
+            Endpoint::Node(id) => status.nodes.get(id),
+            Endpoint::Clerk(k) => status.clerks.get(k),
+        };
+        row.is_some_and(|row| !row.connected)
+    };
+    let cut = |from: Endpoint, to: Endpoint| {
         status.down.contains(&LinkId { from, to }) || disconnected(from) || disconnected(to)
     };
+    let nodes = (0..status.nodes.len()).map(Endpoint::Node);
+    let active = |&clerk: &Endpoint| {
+        disconnected(clerk)
+            || (status.down.iter()).any(|link| link.from == clerk || link.to == clerk)
+            || nodes.clone().any(|node| {
+                [(clerk, node), (node, clerk)]
+                    .iter()
+                    .any(|&(a, b)| !delta(a, b).is_zero())
+            })
+    };
+    let clerks = (0..status.clerks.len()).map(Endpoint::Clerk);
+    let endpoints: Vec<Endpoint> = nodes.clone().chain(clerks.filter(active)).collect();
     let _ = writeln!(
         out,
         "traffic, last {:.1} s (datagrams/s bytes/s delivered, row sends to column)",
         traffic.interval.as_secs_f64()
     );
     let _ = write!(out, "{:>7}", "from\\to");
-    for to in 0..n {
+    for to in &endpoints {
         let _ = write!(out, "{to:>CELL$}");
     }
     out.push('\n');
     let mut any_cut = false;
-    for from in 0..n {
+    for &from in &endpoints {
         let _ = write!(out, "{from:>7}");
-        for to in 0..n {
+        for &to in &endpoints {
             let d = delta(from, to);
-            let text = if from == to {
+            let text = if from.is_clerk() && to.is_clerk() {
+                String::new()
+            } else if from == to {
                 ".".to_string()
             } else if cut(from, to) {
                 any_cut = true;
@@ -482,7 +522,7 @@ mod tests {
     use crate::watch::changes::Changed;
     use netproxy::command::Probability;
     use netproxy::stats::LinkStats;
-    use netproxy::status::{LinkFaults, NodeStatus};
+    use netproxy::status::{EndpointStatus, LinkFaults};
     use raft_node::core::Role;
 
     const N: usize = 5;
@@ -520,14 +560,21 @@ mod tests {
         Status {
             seed: 1,
             nodes: (0..N)
-                .map(|id| NodeStatus {
+                .map(|id| EndpointStatus {
                     id,
                     addr: addr(7000 + id),
                     face: addr(7100 + id),
                     connected: !disconnected.contains(&id),
                 })
                 .collect(),
-            down: down.iter().map(|&(from, to)| LinkId { from, to }).collect(),
+            clerks: vec![],
+            down: down
+                .iter()
+                .map(|&(from, to)| LinkId {
+                    from: from.into(),
+                    to: to.into(),
+                })
+                .collect(),
             faults: vec![],
             queued: 0,
         }
@@ -538,11 +585,12 @@ mod tests {
     fn stats(links: &[(usize, usize)], per_link: u64, lost: u64) -> Stats {
         Stats {
             nodes: N,
+            clerks: 0,
             links: links
                 .iter()
                 .map(|&(from, to)| LinkStats {
-                    from,
-                    to,
+                    from: from.into(),
+                    to: to.into(),
                     counters: LinkCounters {
                         received: per_link + lost,
                         received_bytes: 120 * (per_link + lost),
@@ -753,9 +801,11 @@ mod tests {
             ..Faults::default()
         };
         let rules = |faults: Faults, links: Vec<(usize, usize)>| {
-            links
-                .into_iter()
-                .map(move |(from, to)| LinkFaults { from, to, faults })
+            links.into_iter().map(move |(from, to)| LinkFaults {
+                from: from.into(),
+                to: to.into(),
+                faults,
+            })
         };
         let all: Vec<_> = (0..N).flat_map(|i| (0..N).map(move |j| (i, j))).collect();
 
@@ -827,6 +877,72 @@ mod tests {
             out
         };
         assert_eq!(stripped(&frame), plain(&reading));
+    }
+
+    /// Clerk c1 talks to node 2 and c2 is cut from node 0; c0 is idle and gets no row.
+    #[test]
+    fn active_clerks_get_a_row_and_a_column_and_their_cuts_a_line() {
+        let mut st = status(&[], &[]);
+        let addr = |port: usize| SocketAddr::from(([127, 0, 0, 1], port as u16));
+        st.clerks = (0..3)
+            .map(|id| EndpointStatus {
+                id,
+                addr: addr(7400 + id),
+                face: addr(7500 + id),
+                connected: true,
+            })
+            .collect();
+        let (c1, c2) = (Endpoint::Clerk(1), Endpoint::Clerk(2));
+        let node = Endpoint::Node;
+        st.down = vec![LinkId {
+            from: c2,
+            to: node(0),
+        }];
+        let mut proxy = heartbeats(st, 10, Duration::from_secs(1));
+        let traffic = proxy.traffic.as_mut().unwrap();
+        traffic.after.clerks = 3;
+        for (from, to) in [(c1, node(2)), (node(2), c1)] {
+            traffic.after.links.push(LinkStats {
+                from,
+                to,
+                counters: LinkCounters {
+                    delivered: 5,
+                    delivered_bytes: 500,
+                    ..LinkCounters::default()
+                },
+            });
+        }
+        let frame = plain(&reading(healthy_nodes(), Ok(proxy)));
+        assert!(frame.contains("\n  clerk links down: c2->0\n"), "{frame}");
+        let header = line_starting(&frame, "from\\to");
+        assert!(
+            header.ends_with("           4          c1          c2"),
+            "{frame}"
+        );
+        assert_eq!(
+            line_starting(&frame, "     c1"),
+            "     c1           -           -      5 500B           -           -                        "
+        );
+        assert!(
+            line_starting(&frame, "     c2").starts_with("     c2         cut           -"),
+            "{frame}"
+        );
+        assert!(line_starting(&frame, "      2").ends_with("      5 500B           -"));
+        assert!(!frame.contains("     c0"), "{frame}");
+
+        // A disconnected node cuts every clerk's link to it; that alone shows no clerk.
+        let mut st = status(&[1], &[]);
+        st.clerks = vec![EndpointStatus {
+            id: 0,
+            addr: addr(7400),
+            face: addr(7500),
+            connected: true,
+        }];
+        let frame = plain(&reading(
+            healthy_nodes(),
+            Ok(heartbeats(st, 10, Duration::from_secs(1))),
+        ));
+        assert!(!frame.contains("c0"), "{frame}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The grammar, form by form: what parses, its canonical text, and every rejection.
 
 use super::*;
+use Endpoint::{Clerk, Node};
 
 fn parse(line: &str) -> Command {
     line.parse()
@@ -21,18 +22,18 @@ fn rejection(line: &str) -> String {
     }
 }
 
-fn link(from: usize, to: usize) -> Link {
+fn link(from: impl Into<Endpoint>, to: impl Into<Endpoint>) -> Link {
     Link {
-        from,
-        to,
+        from: from.into(),
+        to: to.into(),
         both_ways: false,
     }
 }
 
-fn both(from: usize, to: usize) -> Link {
+fn both(from: impl Into<Endpoint>, to: impl Into<Endpoint>) -> Link {
     Link {
-        from,
-        to,
+        from: from.into(),
+        to: to.into(),
         both_ways: true,
     }
 }
@@ -56,17 +57,63 @@ fn queries() {
 fn connectivity_changes() {
     assert_eq!(
         change("partition 0,1 2,3,4"),
-        Change::Partition(vec![vec![0, 1], vec![2, 3, 4]])
+        Change::Partition(vec![
+            vec![Node(0), Node(1)],
+            vec![Node(2), Node(3), Node(4)]
+        ])
     );
-    assert_eq!(change("partition 3"), Change::Partition(vec![vec![3]]));
+    assert_eq!(
+        change("partition 3"),
+        Change::Partition(vec![vec![Node(3)]])
+    );
     assert_eq!(
         change("down 0->1 2<->3"),
         Change::Down(vec![link(0, 1), both(2, 3)])
     );
     assert_eq!(change("up 4->0"), Change::Up(vec![link(4, 0)]));
-    assert_eq!(change("disconnect 2"), Change::Disconnect(2));
-    assert_eq!(change("connect 2"), Change::Connect(2));
+    assert_eq!(change("disconnect 2"), Change::Disconnect(Node(2)));
+    assert_eq!(change("connect 2"), Change::Connect(Node(2)));
     assert_eq!(change("heal"), Change::Heal);
+}
+
+#[test]
+fn clerks_are_named_wherever_nodes_are() {
+    assert_eq!(
+        change("partition 0,1,c0 2,c1,3"),
+        Change::Partition(vec![
+            vec![Node(0), Node(1), Clerk(0)],
+            vec![Node(2), Clerk(1), Node(3)]
+        ])
+    );
+    assert_eq!(
+        change("partition c2"),
+        Change::Partition(vec![vec![Clerk(2)]])
+    );
+    assert_eq!(
+        change("down c0->1 1->c0 c0<->2"),
+        Change::Down(vec![
+            link(Clerk(0), 1),
+            link(1, Clerk(0)),
+            both(Clerk(0), 2)
+        ])
+    );
+    assert_eq!(change("disconnect c3"), Change::Disconnect(Clerk(3)));
+    assert_eq!(change("connect c3"), Change::Connect(Clerk(3)));
+    assert_eq!(
+        change("drop 0.5 c1"),
+        Change::Drop {
+            p: p(0.5),
+            target: Target::Endpoint(Clerk(1))
+        }
+    );
+    assert_eq!(
+        change("reorder 0.5 c1<->0"),
+        Change::Reorder {
+            p: p(0.5),
+            delay: LONG_REORDER_DELAY,
+            target: Target::Link(both(Clerk(1), 0))
+        }
+    );
 }
 
 #[test]
@@ -82,7 +129,7 @@ fn fault_rules_and_their_targets() {
         change("drop 1 2"),
         Change::Drop {
             p: p(1.0),
-            target: Target::Node(2)
+            target: Target::Endpoint(Node(2))
         }
     );
     assert_eq!(
@@ -142,7 +189,7 @@ fn reorder_tells_a_lone_delay_from_a_lone_target() {
     );
     assert_eq!(
         change("reorder 0.5 3"),
-        reorder(0.5, LONG_REORDER_DELAY, Target::Node(3))
+        reorder(0.5, LONG_REORDER_DELAY, Target::Endpoint(Node(3)))
     );
     assert_eq!(
         change("reorder 0.5 1->0"),
@@ -176,6 +223,14 @@ fn extra_whitespace_is_ignored() {
 fn display_is_canonical_and_parses_back() {
     let canonical = [
         ("partition 0,1 2,3,4", "partition 0,1 2,3,4"),
+        ("partition 0,c1 c0,2", "partition 0,c1 c0,2"),
+        ("down c0->1 1<->c2", "down c0->1 1<->c2"),
+        ("disconnect c0", "disconnect c0"),
+        ("connect c12", "connect c12"),
+        ("drop 0.1 c3", "drop 0.1 c3"),
+        ("delay 2ms 0->c1", "delay 2ms 0->c1"),
+        ("duplicate 0.5 c1<->4", "duplicate 0.5 c1<->4"),
+        ("reorder 0.5 c0", "reorder 0.5 200ms..2200ms c0"),
         ("down 0->1 2<->3", "down 0->1 2<->3"),
         ("up 1<->0", "up 1<->0"),
         ("disconnect 4", "disconnect 4"),
@@ -265,21 +320,41 @@ fn malformed_commands_name_the_bad_part() {
         ),
         (
             "reorder 0.5 1ms nowhere",
-            "bad target \"nowhere\": expected all, a node id, or a link i->j or i<->j",
+            "bad target \"nowhere\": expected all, a node id, a clerk c<k>, or a link i->j or i<->j",
         ),
         (
             "drop 0.5 some",
-            "bad target \"some\": expected all, a node id, or a link i->j or i<->j",
+            "bad target \"some\": expected all, a node id, a clerk c<k>, or a link i->j or i<->j",
         ),
-        ("disconnect x", "bad node id \"x\""),
-        ("disconnect +1", "bad node id \"+1\""),
-        ("connect -1", "bad node id \"-1\""),
+        ("disconnect x", "bad endpoint \"x\": expected a node id (3) or a clerk (c3)"),
+        ("disconnect +1", "bad endpoint \"+1\": expected a node id (3) or a clerk (c3)"),
+        ("connect -1", "bad endpoint \"-1\": expected a node id (3) or a clerk (c3)"),
+        ("connect c", "bad endpoint \"c\": expected a node id (3) or a clerk (c3)"),
+        ("connect c-1", "bad endpoint \"c-1\": expected a node id (3) or a clerk (c3)"),
         ("partition 0,1 1,2", "node 1 is named in two groups"),
         ("partition 0,0", "node 0 is named in two groups"),
-        ("partition 0,,1", "bad node id \"\""),
+        ("partition c0,1 2,c0", "clerk c0 is named in two groups"),
+        ("partition 0,,1", "bad endpoint \"\": expected a node id (3) or a clerk (c3)"),
+        ("partition 0,d1", "bad endpoint \"d1\": expected a node id (3) or a clerk (c3)"),
+        (
+            "down c0->c1",
+            "bad link \"c0->c1\": clerks talk to nodes, not to clerks",
+        ),
+        (
+            "up c2<->c2",
+            "bad link \"c2<->c2\": clerks talk to nodes, not to clerks",
+        ),
+        (
+            "drop 0.5 c0<->c1",
+            "bad link \"c0<->c1\": clerks talk to nodes, not to clerks",
+        ),
+        (
+            "drop 0.5 cc",
+            "bad target \"cc\": expected all, a node id, a clerk c<k>, or a link i->j or i<->j",
+        ),
         ("down 0-1", "bad link \"0-1\": expected i->j or i<->j"),
-        ("up 0->x", "bad node id \"x\""),
-        ("down 0<->", "bad node id \"\""),
+        ("up 0->x", "bad endpoint \"x\": expected a node id (3) or a clerk (c3)"),
+        ("down 0<->", "bad endpoint \"\": expected a node id (3) or a clerk (c3)"),
     ];
     for (line, message) in cases {
         assert_eq!(rejection(line), message, "rejection of {line:?}");
@@ -291,12 +366,18 @@ fn a_wrong_number_of_arguments_shows_the_usage() {
     let cases = [
         (
             "partition",
-            "usage: partition GROUP... (a GROUP is node ids joined by commas: 0,1)",
+            "usage: partition GROUP... (a GROUP is nodes and clerks joined by commas: 0,1,c0)",
         ),
-        ("down", "usage: down LINK... (a LINK is i->j or i<->j)"),
-        ("up", "usage: up LINK... (a LINK is i->j or i<->j)"),
-        ("disconnect", "usage: disconnect NODE"),
-        ("connect 1 2", "usage: connect NODE"),
+        (
+            "down",
+            "usage: down LINK... (a LINK is i->j or i<->j; i or j may be a clerk c0)",
+        ),
+        (
+            "up",
+            "usage: up LINK... (a LINK is i->j or i<->j; i or j may be a clerk c0)",
+        ),
+        ("disconnect", "usage: disconnect NODE|CLERK"),
+        ("connect 1 2", "usage: connect NODE|CLERK"),
         ("heal now", "usage: heal"),
         ("drop", "usage: drop P [TARGET]"),
         ("drop 0.1 1 2", "usage: drop P [TARGET]"),
@@ -323,7 +404,9 @@ fn a_wrong_number_of_arguments_shows_the_usage() {
 
 #[test]
 fn check_rejects_nodes_the_cluster_lacks() {
-    let check = |line: &str, nodes| parse(line).check(nodes).map_err(|e| e.to_string());
+    let check = |line: &str, nodes| {
+        (parse(line).check(Endpoints::new(nodes, 0))).map_err(|e| e.to_string())
+    };
     let missing = |id, nodes: usize| {
         Err(format!(
             "node {id} does not exist (cluster has {nodes} node{})",
@@ -346,12 +429,53 @@ fn check_rejects_nodes_the_cluster_lacks() {
 }
 
 #[test]
-fn targets_cover_their_directed_links() {
-    assert_eq!(Target::All.links(2), [(0, 0), (0, 1), (1, 0), (1, 1)]);
+fn check_rejects_clerks_the_cluster_lacks() {
+    let check = |line: &str, clerks| {
+        (parse(line).check(Endpoints::new(3, clerks))).map_err(|e| e.to_string())
+    };
+    let missing =
+        |name: &str, has: &str| Err(format!("clerk {name} does not exist (cluster has {has})"));
+    assert_eq!(check("disconnect c0", 0), missing("c0", "no clerks"));
+    assert_eq!(check("connect c1", 1), missing("c1", "1 clerk"));
+    assert_eq!(check("partition 0,c99 1", 2), missing("c99", "2 clerks"));
+    assert_eq!(check("down c0->1 c2<->0", 2), missing("c2", "2 clerks"));
+    assert_eq!(check("drop 0.1 c2", 2), missing("c2", "2 clerks"));
+    assert_eq!(check("delay 1ms 2->c5", 2), missing("c5", "2 clerks"));
+    assert_eq!(check("partition 0,c1 1,2", 2), Ok(()));
+    assert_eq!(check("up c1<->2", 2), Ok(()));
     assert_eq!(
-        Target::Node(1).links(3),
-        [(0, 1), (1, 0), (1, 1), (1, 2), (2, 1)]
+        check("down c1<->3", 2).unwrap_err(),
+        "node 3 does not exist (cluster has 3 nodes)"
     );
-    assert_eq!(Target::Link(both(2, 0)).links(3), [(2, 0), (0, 2)]);
-    assert_eq!(Target::Link(link(2, 0)).links(3), [(2, 0)]);
+}
+
+#[test]
+fn targets_cover_their_directed_links() {
+    let nodes = |n| Endpoints::new(n, 0);
+    let pairs = |links: Vec<(Endpoint, Endpoint)>| -> Vec<String> {
+        links.iter().map(|(a, b)| format!("{a}->{b}")).collect()
+    };
+    assert_eq!(
+        pairs(Target::All.links(nodes(2))),
+        ["0->0", "0->1", "1->0", "1->1"]
+    );
+    assert_eq!(
+        pairs(Target::Endpoint(Node(1)).links(nodes(3))),
+        ["0->1", "1->0", "1->1", "1->2", "2->1"]
+    );
+    assert_eq!(
+        pairs(Target::Link(both(2, 0)).links(nodes(3))),
+        ["2->0", "0->2"]
+    );
+    assert_eq!(pairs(Target::Link(link(2, 0)).links(nodes(3))), ["2->0"]);
+    let with_clerks = Endpoints::new(2, 2);
+    assert_eq!(
+        pairs(Target::Endpoint(Clerk(1)).links(with_clerks)),
+        ["0->c1", "1->c1", "c1->0", "c1->1"]
+    );
+    assert_eq!(
+        pairs(Target::Endpoint(Node(0)).links(with_clerks)),
+        ["0->0", "0->1", "0->c0", "0->c1", "1->0", "c0->0", "c1->0"]
+    );
+    assert_eq!(Target::All.links(with_clerks).len(), 4 + 8);
 }

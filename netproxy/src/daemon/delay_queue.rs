@@ -1,5 +1,6 @@
 //! Datagrams waiting out a delay, soonest first, in buffers that are reused.
 
+use crate::endpoint::Endpoint;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
@@ -17,8 +18,8 @@ pub struct DelayQueue {
 pub struct Delayed {
     pub due: Instant,
     seq: u64,
-    pub from: usize,
-    pub to: usize,
+    pub from: Endpoint,
+    pub to: Endpoint,
     pub payload: Vec<u8>,
 }
 
@@ -35,7 +36,7 @@ impl DelayQueue {
         self.heap.len()
     }
 
-    pub fn push(&mut self, due: Instant, from: usize, to: usize, datagram: &[u8]) {
+    pub fn push(&mut self, due: Instant, from: Endpoint, to: Endpoint, datagram: &[u8]) {
         let mut payload = self.spare.pop().unwrap_or_default();
         payload.clear();
         payload.extend_from_slice(datagram);
@@ -92,6 +93,7 @@ impl Eq for Delayed {}
 mod tests {
     use super::*;
     use std::time::Duration;
+    use Endpoint::{Clerk, Node};
 
     fn drain(queue: &mut DelayQueue, now: Instant) -> Vec<u8> {
         let mut out = Vec::new();
@@ -108,7 +110,7 @@ mod tests {
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut queue = DelayQueue::new();
         for (ms, byte) in [(30, 1), (10, 2), (20, 3), (10, 4), (20, 5), (10, 6)] {
-            queue.push(at(ms), 0, 1, &[byte]);
+            queue.push(at(ms), Node(0), Node(1), &[byte]);
         }
         assert_eq!(queue.next_due(), Some(at(10)));
         assert!(drain(&mut queue, at(5)).is_empty());
@@ -122,16 +124,16 @@ mod tests {
     fn buffers_are_reused() {
         let now = Instant::now();
         let mut queue = DelayQueue::new();
-        queue.push(now, 0, 1, &[7; 1000]);
+        queue.push(now, Node(0), Node(1), &[7; 1000]);
         let delayed = queue.pop_due(now).unwrap();
         let buffer = delayed.payload.as_ptr();
         queue.recycle(delayed.payload);
-        queue.push(now, 1, 0, &[8; 10]);
+        queue.push(now, Clerk(1), Node(0), &[8; 10]);
         let delayed = queue.pop_due(now).unwrap();
         assert_eq!(delayed.payload.as_ptr(), buffer);
         assert_eq!(
             (delayed.from, delayed.to, &delayed.payload[..]),
-            (1, 0, &[8; 10][..])
+            (Clerk(1), Node(0), &[8; 10][..])
         );
     }
 }

@@ -1,16 +1,21 @@
-//! The data plane: carries each datagram from a node to its peer through the faces, under the
-//! network's connectivity and fault rules, and counts what happened to it.
+//! The data plane: carries each datagram between the nodes, and between clerks and nodes,
+//! through the faces, under the network's connectivity and fault rules, and counts what
+//! happened to it.
 //!
-//! Node `i` sends to face `j`; the forwarder recognises `i` by the source address and sends the
-//! datagram on to node `j` from face `i`, so that `j` sees its peer at `i`'s face and its reply
-//! comes back through the proxy too. A datagram with no fault to apply is sent straight from
-//! the receive buffer: nothing is allocated per datagram.
+//! Every endpoint (node or clerk) has its own address and a face on the proxy. An endpoint
+//! reaches another by sending to the other's face; the forwarder recognises the sender by the
+//! source address and sends the datagram on from the sender's face, so that the receiver sees
+//! its peer at that face and a reply comes back through the proxy too. A clerk reaches node `j`
+//! at node `j`'s face and node `j` answers the clerk's face; clerks have no links to clerks. A
+//! datagram with no fault to apply is sent straight from the receive buffer: nothing is
+//! allocated per datagram.
 
 use super::delay_queue::DelayQueue;
 use crate::command::Change;
+use crate::endpoint::{is_link, Endpoint, Endpoints};
 use crate::network::Network;
 use crate::stats::{LinkCounters, LinkStats, Stats};
-use crate::status::{LinkFaults, LinkId, NodeStatus, Status};
+use crate::status::{EndpointStatus, LinkFaults, LinkId, Status};
 use log::{trace, warn};
 use mio::net::UdpSocket;
 use rand::rngs::SmallRng;
@@ -24,13 +29,15 @@ use std::time::Instant;
 const MAX_FOREIGN_LOGGED: usize = 1024;
 
 pub struct Forwarder {
-    /// Each node's own address; the index is the node id.
-    nodes: Vec<SocketAddr>,
-    /// Face `j` receives what is meant for node `j` and sends what node `j` sent.
+    endpoints: Endpoints,
+    /// Each endpoint's own address, indexed by [`Endpoints::index`] (nodes, then clerks).
+    addrs: Vec<SocketAddr>,
+    /// Endpoint `e`'s face receives what is meant for `e` and sends what `e` sent; indexed as
+    /// `addrs`.
     faces: Vec<UdpSocket>,
     face_addrs: Vec<SocketAddr>,
     network: Network,
-    /// Indexed `from * nodes + to`, as the network's tables are.
+    /// Indexed by [`Endpoints::link`], as the network's tables are.
     counters: Vec<LinkCounters>,
     foreign: u64,
     foreign_bytes: u64,
@@ -41,18 +48,25 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn new(nodes: Vec<SocketAddr>, faces: Vec<UdpSocket>, seed: u64) -> io::Result<Self> {
-        let n = nodes.len();
+    /// `addrs` and `faces` hold the endpoints' addresses and faces, nodes first.
+    pub fn new(
+        endpoints: Endpoints,
+        addrs: Vec<SocketAddr>,
+        faces: Vec<UdpSocket>,
+        seed: u64,
+    ) -> io::Result<Self> {
+        assert!(addrs.len() == endpoints.len() && faces.len() == endpoints.len());
         let face_addrs = faces
             .iter()
             .map(UdpSocket::local_addr)
             .collect::<io::Result<_>>()?;
         Ok(Forwarder {
-            nodes,
+            endpoints,
+            addrs,
             faces,
             face_addrs,
-            network: Network::new(n),
-            counters: vec![LinkCounters::default(); n * n],
+            network: Network::new(endpoints),
+            counters: vec![LinkCounters::default(); endpoints.len() * endpoints.len()],
             foreign: 0,
             foreign_bytes: 0,
             foreign_logged: HashSet::new(),
@@ -62,15 +76,16 @@ impl Forwarder {
         })
     }
 
-    pub fn nodes(&self) -> usize {
-        self.nodes.len()
+    pub fn endpoints(&self) -> Endpoints {
+        self.endpoints
     }
 
-    /// Forwards every datagram waiting on face `to`. The socket is edge-triggered, so it is
-    /// read until it would block.
-    pub fn drain(&mut self, to: usize, buf: &mut [u8]) {
+    /// Forwards every datagram waiting on the face of the endpoint in slot `face`. The socket
+    /// is edge-triggered, so it is read until it would block.
+    pub fn drain(&mut self, face: usize, buf: &mut [u8]) {
+        let to = self.endpoints.at(face);
         loop {
-            match self.faces[to].recv_from(buf) {
+            match self.faces[face].recv_from(buf) {
                 Ok((len, source)) => self.forward(source, to, &buf[..len]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -81,13 +96,17 @@ impl Forwarder {
         }
     }
 
-    fn forward(&mut self, source: SocketAddr, to: usize, datagram: &[u8]) {
-        let Some(from) = self.nodes.iter().position(|&node| node == source) else {
+    fn forward(&mut self, source: SocketAddr, to: Endpoint, datagram: &[u8]) {
+        let sender = self.addrs.iter().position(|&addr| addr == source);
+        let Some(from) = sender.map(|slot| self.endpoints.at(slot)) else {
             self.count_foreign(source, datagram.len());
             return;
         };
-        let link = from * self.nodes.len() + to;
-        let counters = &mut self.counters[link];
+        if !is_link(from, to) {
+            self.count_foreign(source, datagram.len());
+            return;
+        }
+        let counters = &mut self.counters[self.endpoints.link(from, to)];
         counters.received += 1;
         counters.received_bytes += datagram.len() as u64;
         if !self.network.passes(from, to) {
@@ -123,9 +142,11 @@ impl Forwarder {
         }
     }
 
-    fn send(&mut self, from: usize, to: usize, datagram: &[u8]) {
-        let counters = &mut self.counters[from * self.nodes.len() + to];
-        match self.faces[from].send_to(datagram, self.nodes[to]) {
+    fn send(&mut self, from: Endpoint, to: Endpoint, datagram: &[u8]) {
+        let endpoints = self.endpoints;
+        let counters = &mut self.counters[endpoints.link(from, to)];
+        let face = &self.faces[endpoints.index(from)];
+        match face.send_to(datagram, self.addrs[endpoints.index(to)]) {
             Ok(_) => {
                 counters.delivered += 1;
                 counters.delivered_bytes += datagram.len() as u64;
@@ -147,7 +168,7 @@ impl Forwarder {
         self.foreign += 1;
         self.foreign_bytes += len as u64;
         if self.foreign_logged.len() < MAX_FOREIGN_LOGGED && self.foreign_logged.insert(source) {
-            warn!("dropping datagrams from {source}: not a node of this cluster (logged once per source)");
+            warn!("dropping datagrams from {source}: no link of this cluster (logged once per source)");
         }
     }
 
@@ -164,7 +185,7 @@ impl Forwarder {
             if self.network.passes(from, to) {
                 self.send(from, to, &delayed.payload);
             } else {
-                self.counters[from * self.nodes.len() + to].dropped_down += 1;
+                self.counters[self.endpoints.link(from, to)].dropped_down += 1;
                 trace!(
                     "{from}->{to} {}B dropped: link cut while delayed",
                     delayed.payload.len()
@@ -179,16 +200,17 @@ impl Forwarder {
     }
 
     pub fn stats(&self) -> Stats {
-        let n = self.nodes.len();
+        let endpoints = self.endpoints;
         Stats {
-            nodes: n,
-            links: (self.counters.iter().enumerate())
-                .filter(|(_, counters)| !counters.is_zero())
-                .map(|(link, &counters)| LinkStats {
-                    from: link / n,
-                    to: link % n,
-                    counters,
+            nodes: endpoints.nodes,
+            clerks: endpoints.clerks,
+            links: (endpoints.links())
+                .map(|(from, to)| LinkStats {
+                    from,
+                    to,
+                    counters: self.counters[endpoints.link(from, to)],
                 })
+                .filter(|link| !link.counters.is_zero())
                 .collect(),
             foreign: self.foreign,
             foreign_bytes: self.foreign_bytes,
@@ -202,23 +224,29 @@ impl Forwarder {
     }
 
     pub fn status(&self) -> Status {
-        let n = self.nodes.len();
-        let links = || (0..n).flat_map(move |from| (0..n).map(move |to| (from, to)));
+        let endpoints = self.endpoints;
+        let row = |endpoint: Endpoint, id| {
+            let slot = endpoints.index(endpoint);
+            EndpointStatus {
+                id,
+                addr: self.addrs[slot],
+                face: self.face_addrs[slot],
+                connected: self.network.is_connected(endpoint),
+            }
+        };
         Status {
             seed: self.seed,
-            nodes: (0..n)
-                .map(|id| NodeStatus {
-                    id,
-                    addr: self.nodes[id],
-                    face: self.face_addrs[id],
-                    connected: self.network.is_connected(id),
-                })
+            nodes: (0..endpoints.nodes)
+                .map(|id| row(Endpoint::Node(id), id))
                 .collect(),
-            down: links()
+            clerks: (0..endpoints.clerks)
+                .map(|k| row(Endpoint::Clerk(k), k))
+                .collect(),
+            down: (endpoints.links())
                 .filter(|&(from, to)| !self.network.is_up(from, to))
                 .map(|(from, to)| LinkId { from, to })
                 .collect(),
-            faults: links()
+            faults: (endpoints.links())
                 .filter(|&(from, to)| !self.network.faults(from, to).is_none())
                 .map(|(from, to)| LinkFaults {
                     from,

@@ -6,6 +6,7 @@ mod delay_queue;
 mod forward;
 
 use crate::command::Command;
+use crate::endpoint::Endpoints;
 use control::Control;
 use forward::Forwarder;
 use log::{info, warn};
@@ -19,7 +20,8 @@ use std::time::Instant;
 /// Wakes the loop to stop it (the Ctrl-C / SIGTERM handler holds one).
 const SHUTDOWN: Token = Token(0);
 const LISTENER: Token = Token(1);
-/// Face `j` has `Token(FIRST_FACE + j)`; control connections follow the faces.
+/// The face of the endpoint in slot `e` ([`Endpoints::index`]: nodes, then clerks) has
+/// `Token(FIRST_FACE + e)`; control connections follow the faces.
 const FIRST_FACE: usize = 2;
 
 /// Large enough for any UDP datagram.
@@ -30,6 +32,10 @@ pub struct Config {
     pub nodes: Vec<SocketAddr>,
     /// Where to bind each node's face (port 0 picks one).
     pub faces: Vec<SocketAddr>,
+    /// Each clerk's own UDP address; the index is the clerk's number.
+    pub clerks: Vec<SocketAddr>,
+    /// Where to bind each clerk's face: where the nodes see it.
+    pub clerk_faces: Vec<SocketAddr>,
     pub control: SocketAddr,
     pub seed: u64,
 }
@@ -46,31 +52,36 @@ pub struct Daemon {
 impl Daemon {
     /// Binds the faces and the control socket.
     pub fn bind(config: Config) -> io::Result<Daemon> {
-        if config.nodes.is_empty() || config.nodes.len() != config.faces.len() {
+        if config.nodes.is_empty()
+            || config.nodes.len() != config.faces.len()
+            || config.clerks.len() != config.clerk_faces.len()
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "give one face per node, and at least one node",
+                "give one face per node and per clerk, and at least one node",
             ));
         }
+        let endpoints = Endpoints::new(config.nodes.len(), config.clerks.len());
         let poll = Poll::new()?;
         let registry = poll.registry();
         let shutdown = Arc::new(Waker::new(registry, SHUTDOWN)?);
-        let mut faces = Vec::with_capacity(config.faces.len());
-        for (j, &addr) in config.faces.iter().enumerate() {
-            let mut face =
-                UdpSocket::bind(addr).map_err(|e| context(e, &format!("face {j}"), addr))?;
+        let mut faces = Vec::with_capacity(endpoints.len());
+        let face_addrs = config.faces.iter().chain(&config.clerk_faces);
+        for (slot, &addr) in face_addrs.enumerate() {
+            let what = format!("face {}", endpoints.at(slot));
+            let mut face = UdpSocket::bind(addr).map_err(|e| context(e, &what, addr))?;
             enlarge_buffers(&face);
-            registry.register(&mut face, Token(FIRST_FACE + j), Interest::READABLE)?;
+            registry.register(&mut face, Token(FIRST_FACE + slot), Interest::READABLE)?;
             faces.push(face);
         }
         let mut listener =
             TcpListener::bind(config.control).map_err(|e| context(e, "control", config.control))?;
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        let n = faces.len();
+        let addrs = [config.nodes, config.clerks].concat();
         Ok(Daemon {
             shutdown,
-            control: Control::new(listener, FIRST_FACE + n),
-            forwarder: Forwarder::new(config.nodes, faces, config.seed)?,
+            control: Control::new(listener, FIRST_FACE + endpoints.len()),
+            forwarder: Forwarder::new(endpoints, addrs, faces, config.seed)?,
             buf: vec![0; MAX_DATAGRAM].into_boxed_slice(),
             poll,
         })
@@ -81,18 +92,22 @@ impl Daemon {
         Arc::clone(&self.shutdown)
     }
 
-    /// The line the harness waits for: the bound addresses and the seed.
+    /// The line the harness waits for: the bound addresses and the seed. `clerk-faces=` is
+    /// there only if the proxy has clerks.
     pub fn ready_line(&self) -> io::Result<String> {
         let status = self.forwarder.status();
-        let faces: Vec<String> = status
-            .nodes
-            .iter()
-            .map(|node| node.face.to_string())
-            .collect();
+        let faces = |rows: &[crate::status::EndpointStatus]| {
+            let faces: Vec<String> = rows.iter().map(|row| row.face.to_string()).collect();
+            faces.join(",")
+        };
+        let clerk_faces = match status.clerks.is_empty() {
+            true => String::new(),
+            false => format!(" clerk-faces={}", faces(&status.clerks)),
+        };
         Ok(format!(
-            "ready control={} faces={} seed={}",
+            "ready control={} faces={}{clerk_faces} seed={}",
             self.control.local_addr()?,
-            faces.join(","),
+            faces(&status.nodes),
             status.seed
         ))
     }
@@ -138,7 +153,7 @@ fn execute(forwarder: &mut Forwarder, line: &str) -> String {
         Ok(cmd) => cmd,
         Err(e) => return rejected(line, &e),
     };
-    if let Err(e) = cmd.check(forwarder.nodes()) {
+    if let Err(e) = cmd.check(forwarder.endpoints()) {
         return rejected(line, &e);
     }
     let body = match cmd {

@@ -1,4 +1,4 @@
-//! A proxy process with plain UDP sockets standing in for the nodes.
+//! A proxy process with plain UDP sockets standing in for the nodes and the clerks.
 //!
 //! Every socket is bound to port 0 before the proxy starts, so tests running at once never
 //! race for ports. The proxy is killed and reaped when the [`Proxy`] drops, panics included.
@@ -7,7 +7,7 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
-use netproxy::{Client, Command, Stats, Status};
+use netproxy::{Client, Command, Endpoint, Stats, Status};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
@@ -27,17 +27,45 @@ pub struct Proxy {
     child: Child,
     pub control: SocketAddr,
     pub faces: Vec<SocketAddr>,
+    pub clerk_faces: Vec<SocketAddr>,
     pub seed: u64,
 }
 
 impl Proxy {
     /// Starts `netproxy run` for these node addresses and waits for its ready line.
     pub fn start(nodes: &[SocketAddr], extra_args: &[&str]) -> Proxy {
-        let nodes: Vec<String> = nodes.iter().map(SocketAddr::to_string).collect();
-        let faces = vec!["127.0.0.1:0"; nodes.len()].join(",");
+        Proxy::start_with_clerks(nodes, &[], extra_args)
+    }
+
+    /// As [`Proxy::start`], with clerks at these addresses.
+    pub fn start_with_clerks(
+        nodes: &[SocketAddr],
+        clerks: &[SocketAddr],
+        extra_args: &[&str],
+    ) -> Proxy {
+        let join = |addrs: &[SocketAddr]| {
+            let addrs: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+            addrs.join(",")
+        };
+        let faces = |n| vec!["127.0.0.1:0"; n].join(",");
+        let mut args = vec![
+            "run".to_string(),
+            "--nodes".to_string(),
+            join(nodes),
+            "--faces".to_string(),
+            faces(nodes.len()),
+        ];
+        if !clerks.is_empty() {
+            args.extend([
+                "--clerks".to_string(),
+                join(clerks),
+                "--clerk-faces".to_string(),
+                faces(clerks.len()),
+            ]);
+        }
         let log = std::env::var_os("NETPROXY_TEST_LOG").is_some();
         let mut child = std::process::Command::new(BIN)
-            .args(["run", "--nodes", &nodes.join(","), "--faces", &faces])
+            .args(args)
             .args(["--control", "127.0.0.1:0"])
             .args(extra_args)
             .stdin(Stdio::null())
@@ -56,6 +84,7 @@ impl Proxy {
             child,
             control: "0.0.0.0:0".parse().unwrap(),
             faces: Vec::new(),
+            clerk_faces: Vec::new(),
             seed: 0,
         };
         let line = rx
@@ -67,18 +96,18 @@ impl Proxy {
 
     fn parse_ready_line(&mut self, line: &str) {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let value = |key: &str| {
+        let field = |key: &str| {
             fields
                 .iter()
                 .find_map(|field| field.strip_prefix(key)?.strip_prefix('='))
-                .unwrap_or_else(|| panic!("no {key}= in ready line {line:?}"))
         };
+        let value =
+            |key: &str| field(key).unwrap_or_else(|| panic!("no {key}= in ready line {line:?}"));
+        let addrs = |list: &str| list.split(',').map(|face| face.parse().unwrap()).collect();
         assert_eq!(fields.first(), Some(&"ready"), "ready line {line:?}");
         self.control = value("control").parse().unwrap();
-        self.faces = value("faces")
-            .split(',')
-            .map(|face| face.parse().unwrap())
-            .collect();
+        self.faces = addrs(value("faces"));
+        self.clerk_faces = field("clerk-faces").map_or_else(Vec::new, addrs);
         self.seed = value("seed").parse().unwrap();
     }
 
@@ -130,9 +159,10 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// n stand-in nodes and the proxy between them.
+/// n stand-in nodes, m stand-in clerks, and the proxy between them.
 pub struct Cluster {
     pub nodes: Vec<UdpSocket>,
+    pub clerks: Vec<UdpSocket>,
     pub proxy: Proxy,
 }
 
@@ -142,12 +172,25 @@ impl Cluster {
     }
 
     pub fn start_with(n: usize, extra_args: &[&str]) -> Cluster {
-        let nodes: Vec<UdpSocket> = (0..n)
-            .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind a node socket"))
-            .collect();
-        let addrs: Vec<SocketAddr> = nodes.iter().map(|s| s.local_addr().unwrap()).collect();
-        let proxy = Proxy::start(&addrs, extra_args);
-        Cluster { nodes, proxy }
+        Cluster::start_with_clerks(n, 0, extra_args)
+    }
+
+    pub fn start_with_clerks(n: usize, m: usize, extra_args: &[&str]) -> Cluster {
+        let sockets = |count| -> Vec<UdpSocket> {
+            (0..count)
+                .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind a stand-in socket"))
+                .collect()
+        };
+        let (nodes, clerks) = (sockets(n), sockets(m));
+        let addrs = |sockets: &[UdpSocket]| -> Vec<SocketAddr> {
+            sockets.iter().map(|s| s.local_addr().unwrap()).collect()
+        };
+        let proxy = Proxy::start_with_clerks(&addrs(&nodes), &addrs(&clerks), extra_args);
+        Cluster {
+            nodes,
+            clerks,
+            proxy,
+        }
     }
 
     pub fn n(&self) -> usize {
@@ -158,16 +201,47 @@ impl Cluster {
         self.nodes[node].local_addr().unwrap()
     }
 
+    fn socket(&self, endpoint: Endpoint) -> &UdpSocket {
+        match endpoint {
+            Endpoint::Node(id) => &self.nodes[id],
+            Endpoint::Clerk(k) => &self.clerks[k],
+        }
+    }
+
+    pub fn face(&self, endpoint: Endpoint) -> SocketAddr {
+        match endpoint {
+            Endpoint::Node(id) => self.proxy.faces[id],
+            Endpoint::Clerk(k) => self.proxy.clerk_faces[k],
+        }
+    }
+
+    /// Whose face `addr` is.
+    fn face_of(&self, addr: SocketAddr) -> Option<Endpoint> {
+        let node = self.proxy.faces.iter().position(|&f| f == addr);
+        let clerk = self.proxy.clerk_faces.iter().position(|&f| f == addr);
+        node.map(Endpoint::Node).or(clerk.map(Endpoint::Clerk))
+    }
+
     /// Node `from` sends to node `to`, that is, to `to`'s face.
     pub fn send(&self, from: usize, to: usize, payload: &[u8]) {
-        self.nodes[from]
-            .send_to(payload, self.proxy.faces[to])
+        self.send_as(from.into(), to.into(), payload);
+    }
+
+    /// `from` (a node or a clerk) sends to `to`'s face.
+    pub fn send_as(&self, from: Endpoint, to: Endpoint, payload: &[u8]) {
+        self.socket(from)
+            .send_to(payload, self.face(to))
             .expect("send");
     }
 
     /// The next datagram at `node` within `timeout`, with the address it came from.
     pub fn recv_within(&self, node: usize, timeout: Duration) -> Option<(Vec<u8>, SocketAddr)> {
-        let socket = &self.nodes[node];
+        self.recv_at(node.into(), timeout)
+    }
+
+    /// The next datagram at `at` (a node or a clerk) within `timeout`, with its source.
+    pub fn recv_at(&self, at: Endpoint, timeout: Duration) -> Option<(Vec<u8>, SocketAddr)> {
+        let socket = self.socket(at);
         socket.set_read_timeout(Some(timeout)).unwrap();
         let mut buf = vec![0; 65536];
         match socket.recv_from(&mut buf) {
@@ -183,45 +257,54 @@ impl Cluster {
             {
                 None
             }
-            Err(e) => panic!("node {node}: recv failed: {e}"),
+            Err(e) => panic!("{at}: recv failed: {e}"),
         }
     }
 
     /// The next datagram at `node`, which must arrive and come from `from`'s face.
     pub fn recv_from(&self, node: usize, from: usize) -> Vec<u8> {
+        self.expect(node.into(), from.into())
+    }
+
+    /// The next datagram at `at`, which must arrive and come from `from`'s face.
+    pub fn expect(&self, at: Endpoint, from: Endpoint) -> Vec<u8> {
         let (payload, source) = self
-            .recv_within(node, PATIENCE)
-            .unwrap_or_else(|| panic!("node {node} got nothing within {PATIENCE:?}"));
+            .recv_at(at, PATIENCE)
+            .unwrap_or_else(|| panic!("{at} got nothing within {PATIENCE:?}"));
         assert_eq!(
-            source, self.proxy.faces[from],
-            "node {node} should see the datagram coming from face {from}"
+            source,
+            self.face(from),
+            "{at} should see the datagram coming from {from}'s face"
         );
         payload
     }
 
     /// Asserts that `node` receives nothing for [`QUIET`].
     pub fn assert_silent(&self, node: usize) {
-        if let Some((payload, source)) = self.recv_within(node, QUIET) {
-            panic!(
-                "node {node} unexpectedly got {:?} from {source}",
-                text(&payload)
-            );
+        self.assert_quiet(node.into());
+    }
+
+    /// Asserts that `at` (a node or a clerk) receives nothing for [`QUIET`].
+    pub fn assert_quiet(&self, at: Endpoint) {
+        if let Some((payload, source)) = self.recv_at(at, QUIET) {
+            panic!("{at} unexpectedly got {:?} from {source}", text(&payload));
         }
     }
 
-    /// Asserts that no node receives anything for [`QUIET`].
+    /// Asserts that no node or clerk receives anything for [`QUIET`].
     pub fn assert_all_silent(&self) {
         std::thread::sleep(QUIET);
-        for node in 0..self.n() {
-            if let Some((payload, source)) = self.recv_within(node, Duration::from_millis(1)) {
-                panic!(
-                    "node {node} unexpectedly got {:?} from {source}",
-                    text(&payload)
-                );
+        for at in self.endpoints() {
+            if let Some((payload, source)) = self.recv_at(at, Duration::from_millis(1)) {
+                panic!("{at} unexpectedly got {:?} from {source}", text(&payload));
             }
         }
     }
 
+    fn endpoints(&self) -> impl Iterator<Item = Endpoint> {
+        let nodes = (0..self.n()).map(Endpoint::Node);
+        nodes.chain((0..self.clerks.len()).map(Endpoint::Clerk))
+    }
     /// Applies a command through the client; it must be accepted.
     pub fn command(&self, line: &str) -> String {
         let cmd: Command = line.parse().unwrap_or_else(|e| panic!("{line:?}: {e}"));
@@ -255,34 +338,68 @@ impl Cluster {
         }
     }
 
-    /// Sends one probe on every link i->j (i != j) and returns the links that delivered it,
-    /// checked at both ends: the proxy's counters and the nodes' sockets agree.
+    /// Sends one probe on every link i->j between nodes (i != j) and returns the links that
+    /// delivered it, checked at both ends: the proxy's counters and the nodes' sockets agree.
     pub fn probe_links(&self) -> BTreeSet<(usize, usize)> {
         let n = self.n();
+        let links: Vec<(Endpoint, Endpoint)> = links_where(n, |_, _| true)
+            .into_iter()
+            .map(|(i, j)| (i.into(), j.into()))
+            .collect();
+        let node = |e| match e {
+            Endpoint::Node(id) => id,
+            Endpoint::Clerk(_) => unreachable!("only node links were probed"),
+        };
+        (self.probe(&links).into_iter())
+            .map(|(from, to)| (node(from), node(to)))
+            .collect()
+    }
+
+    /// The nodes clerk `k` reaches both ways, probed on every link between it and a node; a
+    /// link cut one way only fails the probe.
+    pub fn probe_clerk(&self, k: usize) -> BTreeSet<usize> {
+        let clerk = Endpoint::Clerk(k);
+        let links: Vec<(Endpoint, Endpoint)> = (0..self.n())
+            .flat_map(|j| [(clerk, j.into()), (j.into(), clerk)])
+            .collect();
+        let delivered = self.probe(&links);
+        (0..self.n())
+            .filter(|&j| {
+                let (there, back) = (
+                    delivered.contains(&(clerk, j.into())),
+                    delivered.contains(&(j.into(), clerk)),
+                );
+                assert_eq!(there, back, "{clerk}<->{j} is cut one way only");
+                there
+            })
+            .collect()
+    }
+
+    /// Sends one probe on each link and returns those that delivered it, checked at both ends:
+    /// the proxy's counters and the receivers' sockets agree.
+    pub fn probe(&self, links: &[(Endpoint, Endpoint)]) -> BTreeSet<(Endpoint, Endpoint)> {
         self.command("reset-stats");
-        for from in 0..n {
-            for to in (0..n).filter(|&to| to != from) {
-                self.send(from, to, format!("probe {from}->{to}").as_bytes());
-            }
+        for &(from, to) in links {
+            self.send_as(from, to, format!("probe {from}->{to}").as_bytes());
         }
-        let probes = (n * (n - 1)) as u64;
+        let probes = links.len() as u64;
         let stats = self.wait_for_stats("every probe to be decided", |s| {
             s.total().received == probes
         });
-        let delivered: BTreeSet<(usize, usize)> = stats
+        let delivered: BTreeSet<(Endpoint, Endpoint)> = stats
             .links
             .iter()
             .filter(|link| link.counters.delivered == 1)
             .map(|link| (link.from, link.to))
             .collect();
-        for to in 0..n {
-            let mut expected: BTreeSet<(usize, usize)> =
+        for to in self.endpoints() {
+            let mut expected: BTreeSet<(Endpoint, Endpoint)> =
                 delivered.iter().filter(|l| l.1 == to).copied().collect();
             while !expected.is_empty() {
                 let (payload, source) = self
-                    .recv_within(to, PATIENCE)
-                    .unwrap_or_else(|| panic!("node {to} still expects {expected:?}"));
-                let from = self.proxy.faces.iter().position(|&f| f == source).unwrap();
+                    .recv_at(to, PATIENCE)
+                    .unwrap_or_else(|| panic!("{to} still expects {expected:?}"));
+                let from = self.face_of(source).expect("a datagram from a face");
                 assert_eq!(text(&payload), format!("probe {from}->{to}"));
                 assert!(expected.remove(&(from, to)), "{from}->{to} arrived twice");
             }

@@ -6,7 +6,7 @@
 //! [`Storage`]: super::Storage
 
 use super::error::StorageError;
-use super::{replay, segment, state_file};
+use super::{replay, segment, snapshot_file, state_file};
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -29,6 +29,17 @@ pub fn measure_raft_state(dir: &Path) -> Result<u64, StorageError> {
                 if source.kind() == io::ErrorKind::NotFound && tries < TRIES => {}
             result => return result,
         }
+    }
+}
+
+/// Bytes of the `snapshot` file in `dir` (header included); 0 without one. The lab's
+/// `SnapshotSize()`, measured from outside like [`measure_raft_state`].
+pub fn measure_snapshot(dir: &Path) -> Result<u64, StorageError> {
+    let path = dir.join(snapshot_file::SNAPSHOT_FILE);
+    match fs::metadata(&path) {
+        Ok(meta) => Ok(meta.len()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(StorageError::io(&path, "stat")(e)),
     }
 }
 

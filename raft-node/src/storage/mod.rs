@@ -134,7 +134,7 @@ mod writer;
 mod tests;
 
 pub use error::StorageError;
-pub use measure::measure_raft_state;
+pub use measure::{measure_raft_state, measure_snapshot};
 
 use crate::core::{HardState, Index, Persist, Restored, Snapshot, Term};
 use std::fs::{self, File};
