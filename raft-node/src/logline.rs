@@ -28,6 +28,10 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("APPLY", "entries handed to the service"),
     ("PERSIST", "durable state written or restored"),
     ("SNAP", "snapshots taken, sent, installed"),
+    (
+        "READ",
+        "ReadIndex reads: asked, rounds begun, confirmed, failed",
+    ),
     ("NET", "the peer socket: bad datagrams, send failures"),
     ("CTRL", "the control channel"),
     ("NODE", "process start and stop"),

@@ -3,8 +3,9 @@
 use crate::core::Message;
 use serde::{Deserialize, Serialize};
 
-/// Bumped whenever the encoding of [`Envelope`] or [`Message`] changes incompatibly.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// Bumped whenever the encoding of [`Envelope`] or [`Message`] changes incompatibly (3:
+/// AppendEntries and its reply carry `read_round`).
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// The largest datagram a node sends or accepts. Loopback UDP carries up to 65,507 bytes;
 /// the rest is headroom for the envelope.

@@ -82,11 +82,13 @@ enum Body {
         prev: (Index, Term),
         entries: usize,
         commit: Index,
+        read_round: u64,
     },
     AppendEntriesReply {
         success: bool,
         match_index: Index,
         conflict: (Option<Term>, Index),
+        read_round: u64,
     },
     InstallSnapshot {
         last: (Index, Term),
@@ -133,20 +135,24 @@ impl Summary {
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
             } => Body::AppendEntries {
                 prev: (*prev_log_index, *prev_log_term),
                 entries: entries.len(),
                 commit: *leader_commit,
+                read_round: *read_round,
             },
             MessageBody::AppendEntriesReply {
                 success,
                 match_index,
                 conflict_term,
                 conflict_index,
+                read_round,
             } => Body::AppendEntriesReply {
                 success: *success,
                 match_index: *match_index,
                 conflict: (*conflict_term, *conflict_index),
+                read_round: *read_round,
             },
             MessageBody::InstallSnapshot {
                 last_included_index,
@@ -313,18 +319,21 @@ impl fmt::Display for Summary {
                 prev,
                 entries,
                 commit,
+                read_round,
             } => write!(
                 f,
-                "AppendEntries prev {}@t{} +{entries} commit {commit}",
+                "AppendEntries prev {}@t{} +{entries} commit {commit} round {read_round}",
                 prev.0, prev.1
             ),
             Body::AppendEntriesReply {
                 success,
                 match_index,
                 conflict,
+                read_round,
             } => write!(
                 f,
-                "AppendEntriesReply success={success} match {match_index} conflict {:?}@{}",
+                "AppendEntriesReply success={success} match {match_index} conflict {:?}@{} round \
+                 {read_round}",
                 conflict.0, conflict.1
             ),
             Body::InstallSnapshot {
