@@ -31,6 +31,13 @@ pub enum Action {
         to: NodeId,
         accepted: Option<(Index, Term)>,
     },
+    /// `count` reads (ids from `first`) asked at a peer, and how many it accepted.
+    Read {
+        to: NodeId,
+        first: u64,
+        count: usize,
+        accepted: usize,
+    },
     Crash(NodeId),
     Restart(NodeId),
     /// The service on a peer snapshots through `index`.
@@ -252,6 +259,17 @@ impl Trace {
         }
     }
 
+    /// Records how many reads a peer accepted, on the step that asked them.
+    pub fn set_reads_accepted(&mut self, n: usize) {
+        if let Some(Event {
+            action: Action::Read { accepted, .. },
+            ..
+        }) = self.ring.back_mut()
+        {
+            *accepted = n;
+        }
+    }
+
     /// A digest of every completed step so far (same seed, same digest).
     pub fn digest(&self) -> u64 {
         self.digest
@@ -288,6 +306,15 @@ impl fmt::Display for Action {
                 Some((index, term)) => write!(f, "start at n{to}: accepted at {index}@t{term}"),
                 None => write!(f, "start at n{to}: refused"),
             },
+            Action::Read {
+                to,
+                first,
+                count,
+                accepted,
+            } => write!(
+                f,
+                "{count} reads at n{to} (ids from {first}): {accepted} accepted"
+            ),
             Action::Crash(id) => write!(f, "crash n{id}"),
             Action::Restart(id) => write!(f, "restart n{id}"),
             Action::Snapshot { id, index } => {

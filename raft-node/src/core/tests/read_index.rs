@@ -4,6 +4,7 @@
 
 use super::helpers::*;
 use crate::core::{Index, Message, MessageBody, ProposeError, Raft, ReadState, Ready, Role};
+use crate::sim::{Cluster, Faults, Outcome, Violation};
 
 /// The reply `m`'s receiver sends to AppendEntries `m` when its log matches: success through
 /// its last entry, echoing its read round.
@@ -309,6 +310,37 @@ fn stepping_down_fails_every_read() {
         failed.extend(ready.failed_reads);
     }
     assert_eq!((r.status().term, failed), (1, vec![1]));
+}
+
+/// §6.4, the case it exists for: a leader cut off in a minority while the majority elects a
+/// new leader and commits writes never confirms a read; the read fails when it steps down, and
+/// the new leader's reads see the new writes.
+#[test]
+fn a_deposed_leader_in_a_minority_never_confirms() -> Result<(), Violation> {
+    let mut c = Cluster::new(5, 11, Faults::reliable());
+    let deadline = ms(3_000);
+    let first = c.agree(b"first".to_vec(), deadline)?.expect("committed");
+    let old = c.leader().expect("a leader");
+    c.set_connected(old, false)?;
+    let ids = c.read(old, 2)?;
+    assert_eq!(ids.len(), 2);
+    c.run_until(ms(10_000), |c| c.leader().is_some())?;
+    let new = c.leader().expect("a new leader");
+    let (second, _) = c.propose(new, b"second".to_vec())?.expect("accepted");
+    c.run_until(ms(10_000), |c| c.committed().len() as Index >= second)?;
+    assert_eq!(c.committed().len() as Index, second);
+    c.run_until(ms(20_000), |c| c.raft(old).status().role != Role::Leader)?;
+    for &id in &ids {
+        assert_eq!(c.read_outcome(id), Some(Outcome::Failed));
+    }
+    let new_read = c.read(new, 1)?;
+    c.run_for(ms(50))?;
+    assert!(first < second);
+    assert_eq!(
+        c.read_outcome(new_read[0]),
+        Some(Outcome::Confirmed(second))
+    );
+    Ok(())
 }
 
 /// §6.4: a one-member cluster is its own majority: once it has committed an entry of its
