@@ -15,7 +15,8 @@
 //!
 //! The liveness phase: once everything is healed, within [`liveness_bound`] of simulated time
 //! one peer leads, every other follows it, every peer has applied everything committed, and
-//! every read has ended; then a read asked of the leader is confirmed.
+//! every read has ended; then a read asked of the leader is confirmed, once a no-op the
+//! simulator proposes (as a reading service does on election) commits in the leader's term.
 
 use super::cluster::{Cluster, Violation, AGREE_RETRY, ELECTION_TIMEOUT_MAX};
 use super::invariants::LIVENESS;
@@ -339,8 +340,8 @@ fn leader_churn(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<
 
 /// Heals everything and waits, up to [`liveness_bound`], for one leader that every peer
 /// follows, for every peer to apply everything committed and for every read to end; then
-/// asks the leader for a read, which must be confirmed within the same bound. Returns how long
-/// all that took.
+/// asks the leader for a read and proposes a no-op, and the read must be confirmed within the
+/// same bound. Returns how long all that took.
 ///
 /// A client command is needed: a new leader does not commit entries of earlier terms until an
 /// entry of its own term commits (§5.4.2), and this core appends no no-op entry on election
@@ -368,6 +369,9 @@ fn heal_and_settle(params: &Params, c: &mut Cluster) -> Result<Duration, Violati
     if agreed.is_some() && c.run_until(deadline, settled)? {
         let leader = c.leader().expect("settled under one leader");
         let read = c.read(leader, 1)?;
+        // As a service that reads does when its peer becomes leader: reads wait for an entry of
+        // the leader's term to commit, and "final" may have committed in an earlier term.
+        c.propose(leader, b"no-op".to_vec())?;
         let confirmed = |c: &Cluster| {
             read.iter()
                 .all(|&id| matches!(c.read_outcome(id), Some(Outcome::Confirmed(_))))
