@@ -137,3 +137,34 @@ fn max_raft_state_compacts_and_the_snapshot_restores_everything() {
         .unwrap();
     assert!(state.snapshot_index > 0);
 }
+
+/// A leader cut off from the majority never answers a Get (ReadIndex cannot confirm its
+/// leadership), even to a clerk that reaches only it; once healed, the clerk reads the
+/// majority's write.
+#[test]
+fn a_leader_in_a_minority_never_answers_a_get() {
+    let cluster = kv_cluster("kv-minority-get", 3, None);
+    let proxy = harness::proxy::Proxy::new(cluster.proxy_control());
+    let mut ck = clerk(&cluster);
+    ck.put("k", "old");
+    let old = leader(&cluster);
+    let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    proxy.partition(&[&[old], &others]);
+    let (mut confined, endpoint) = {
+        let layout = cluster.layout();
+        Clerk::at_free_endpoint(&layout.clerks, layout.faces.clone(), cluster.cluster_id())
+            .unwrap()
+    };
+    proxy.connect_clerk(endpoint, &[old]);
+    // The majority elects a leader and moves on.
+    ck.put("k", "new");
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    assert_eq!(
+        confined.call(Op::Get { key: "k".into() }, Some(deadline)),
+        Err(harness::clerk::ClerkError::Timeout),
+        "the minority answered a Get"
+    );
+    proxy.partition(&[&[0, 1, 2]]);
+    proxy.connect_clerk(endpoint, &[0, 1, 2]);
+    assert_eq!(confined.get("k"), "new");
+}

@@ -29,6 +29,10 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("PERSIST", "durable state written or restored"),
     ("SNAP", "snapshots taken, sent, installed"),
     ("KV", "the KV service: clerk requests, reads, answers"),
+    (
+        "READ",
+        "ReadIndex reads: asked, rounds begun, confirmed, failed",
+    ),
     ("NET", "the peer socket: bad datagrams, send failures"),
     ("CTRL", "the control channel"),
     ("NODE", "process start and stop"),

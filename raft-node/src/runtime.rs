@@ -349,7 +349,14 @@ impl Node {
             }
         }
         let status = self.raft.status();
-        for (to, reply) in self.clerks.check_leadership(&status) {
+        let mut answers = self
+            .clerks
+            .reads(&ready.reads, &ready.failed_reads, status.leader);
+        if let Some(kv) = self.service.as_deref().and_then(|s| s.kv()) {
+            answers.extend(self.clerks.serve_reads(kv, status.last_applied));
+        }
+        answers.extend(self.clerks.check_leadership(&status));
+        for (to, reply) in answers {
             self.peers.reply(to, &reply);
         }
         self.propose_noop(&status);

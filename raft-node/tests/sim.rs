@@ -28,15 +28,19 @@ fn run_seeds(seeds: Range<u64>) -> Vec<Report> {
         .collect();
     let steps: u64 = reports.iter().map(|r| r.steps).sum();
     let committed: u64 = reports.iter().map(|r| r.committed).sum();
+    let reads: usize = reports.iter().map(|r| r.reads).sum();
     let worst = reports.iter().map(|r| r.liveness).max().unwrap_or_default();
     println!(
-        "{} seeds, {steps} steps, {committed} entries committed; slowest settling after heal \
-         {worst:?}",
+        "{} seeds, {steps} steps, {committed} entries committed, {reads} reads confirmed; \
+         slowest settling after heal {worst:?}",
         reports.len()
     );
-    // The runs exercise what they claim to: elections, commits, crashes, both styles, and
-    // InstallSnapshot where services snapshot.
-    assert!(reports.iter().all(|r| r.leaders > 0 && r.committed > 0));
+    // The runs exercise what they claim to: elections, commits, reads confirmed and failed,
+    // crashes, both styles, and InstallSnapshot where services snapshot.
+    assert!(reports
+        .iter()
+        .all(|r| r.leaders > 0 && r.committed > 0 && r.reads > 0));
+    assert!(reports.iter().any(|r| r.failed_reads > 0));
     assert!(reports.iter().any(|r| r.crashes > 0));
     assert!(reports.iter().any(|r| r.style == Style::LeaderChurn));
     assert!(reports.iter().any(|r| r.style == Style::Chaos));

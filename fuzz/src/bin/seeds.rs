@@ -73,12 +73,14 @@ fn datagrams() -> Vec<Vec<u8>> {
             prev_log_term: 1,
             entries: vec![entry(4), entry(5)],
             leader_commit: 3,
+            read_round: 7,
         },
         MessageBody::AppendEntriesReply {
             success: false,
             match_index: 3,
             conflict_term: Some(1),
             conflict_index: 2,
+            read_round: 7,
         },
         MessageBody::InstallSnapshot {
             last_included_index: 10,

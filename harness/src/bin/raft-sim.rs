@@ -85,10 +85,12 @@ fn main() -> ExitCode {
         totals.steps as f64 / secs,
     );
     println!(
-        "{} steps, {} entries committed, {} terms with a leader, {} crashes; slowest settling \
-         after heal {:?} (seed {})",
+        "{} steps, {} entries committed, {} reads confirmed and {} failed, {} terms with a \
+         leader, {} crashes; slowest settling after heal {:?} (seed {})",
         totals.steps,
         totals.committed,
+        totals.reads,
+        totals.failed_reads,
         totals.leaders,
         totals.crashes,
         totals.slowest.0,
@@ -101,6 +103,8 @@ fn main() -> ExitCode {
 struct Totals {
     steps: u64,
     committed: u64,
+    reads: usize,
+    failed_reads: usize,
     leaders: usize,
     crashes: usize,
     /// The longest liveness phase, and its seed.
@@ -111,6 +115,8 @@ impl Totals {
     fn add(&mut self, report: &Report) {
         self.steps += report.steps;
         self.committed += report.committed;
+        self.reads += report.reads;
+        self.failed_reads += report.failed_reads;
         self.leaders += report.leaders;
         self.crashes += report.crashes;
         if report.liveness > self.slowest.0 {

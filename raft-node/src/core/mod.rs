@@ -1,28 +1,34 @@
 //! The IO-free Raft core (extended Raft paper, Figure 2; log compaction, §7 and Figure 13).
 //!
 //! Inputs: a received [`Message`] ([`Raft::step`]), the passage of time ([`Raft::tick`]), client
-//! proposals ([`Raft::propose`]) and the service's snapshots ([`Raft::snapshot`]). Every input
+//! proposals ([`Raft::propose`]), reads ([`Raft::read_index`]) and the service's snapshots
+//! ([`Raft::snapshot`]). Every input
 //! that can start a timer takes `now`, the caller's monotonic clock; the core never reads a
 //! clock, a socket or a file. Output accumulates in a [`Ready`] that the runtime takes
 //! with [`Raft::take_ready`] and carries out in the documented order:
 //!
 //! 1. make `ready.persist` durable,
 //! 2. send `ready.messages`,
-//! 3. hand `ready.apply` to the state machine, in order.
+//! 3. hand `ready.apply` to the state machine, in order;
+//! 4. serve each of `ready.reads` once the state machine has applied through its index (this
+//!    batch's `apply` may be what gets it there), and answer each of `ready.failed_reads` as
+//!    refused (the client retries at the leader).
 //!
 //! Persist-before-send is what makes a granted vote or an acknowledged append survive a crash.
 //!
 //! One event-loop iteration: feed every input that is ready (`step` each received message,
-//! `propose` each client command, `tick` once), then call `take_ready` once and carry out its
-//! effects, then sleep until [`Raft::next_deadline`] or the next input. The leader builds its
-//! AppendEntries inside `take_ready`, from everything that accumulated, so proposals made in
-//! the same iteration share one message per follower.
+//! `propose` each client command, `read_index` each read, `tick` once), then call `take_ready`
+//! once and carry out its effects, then sleep until [`Raft::next_deadline`] or the next input.
+//! The leader builds its AppendEntries inside `take_ready`, from everything that accumulated,
+//! so proposals made in the same iteration share one message per follower, and reads one
+//! heartbeat round.
 //!
 //! Module map: `raft` (state, `step` dispatch, role transitions), `election` (RequestVote,
 //! timers), `pre_vote` (Pre-Vote and leader stickiness, §9.6), `check_quorum` (a leader cut off
 //! from its majority steps down, §6.2), `replication` (AppendEntries, commit, heartbeats),
-//! `snapshot` (log compaction and InstallSnapshot, §7), `progress` (per-follower flow control),
-//! `log` (the in-memory log, offset by the snapshot, and its durable bookkeeping).
+//! `snapshot` (log compaction and InstallSnapshot, §7), `read_index` (linearizable reads without
+//! log entries, §6.4), `progress` (per-follower flow control), `log` (the in-memory log, offset
+//! by the snapshot, and its durable bookkeeping).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -34,6 +40,7 @@ mod log;
 mod pre_vote;
 mod progress;
 mod raft;
+mod read_index;
 mod replication;
 mod snapshot;
 mod trace;
@@ -105,6 +112,10 @@ pub enum MessageBody {
         prev_log_term: Term,
         entries: Vec<Entry>,
         leader_commit: Index,
+        /// The leader's latest ReadIndex round when it sent this (0 before its first), echoed
+        /// in the reply: a reply to round r or later confirms the reads waiting for round r
+        /// (§6.4, `read_index.rs`).
+        read_round: u64,
     },
     AppendEntriesReply {
         /// On success: the highest index known to match the leader's log
@@ -118,6 +129,8 @@ pub enum MessageBody {
         /// its log is too short).
         conflict_term: Option<Term>,
         conflict_index: Index,
+        /// The request's `read_round` (0 when a request of an older term is refused).
+        read_round: u64,
     },
     /// Figure 13: one chunk of the leader's snapshot, bytes `[offset, offset + data.len())` of
     /// `data`; `done` on the last. Sized like an AppendEntries, so it fits one datagram.
@@ -240,6 +253,23 @@ pub struct Ready {
     /// What to hand the state machine, in order; continues the previous batch without gaps
     /// (a snapshot jumps past the entries it covers).
     pub apply: Vec<Apply>,
+    /// Reads confirmed (§6.4): each may be served once the state machine has applied through
+    /// its index.
+    pub reads: Vec<ReadState>,
+    /// Reads that will never be confirmed (this peer stopped leading, or its term changed):
+    /// the client asks again, at the leader.
+    pub failed_reads: Vec<u64>,
+}
+
+/// A read confirmed by [`Raft::read_index`]: serving it from a state machine that has applied
+/// through `index` is linearizable (§6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadState {
+    /// The caller's id for the read.
+    pub id: u64,
+    /// The leader's commit index when the read was requested (or, if it had not yet committed
+    /// an entry of its term then, when it first did).
+    pub index: Index,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -15,9 +15,10 @@
 //!   offset the follower last acknowledged, and resends when the heartbeat timer fires with the
 //!   chunk unanswered. Once the follower's log covers the snapshot it is in Replicate after it.
 //!
-//! Besides entries, an AppendEntries carries the leader's commit index. `commit_sent` remembers
-//! the one last sent, so the leader can tell which followers have not heard of a newer one (see
-//! `replication.rs` for when it announces it).
+//! Besides entries, an AppendEntries carries the leader's commit index and its latest ReadIndex
+//! round. `commit_sent` remembers the commit index last sent, so the leader can tell which
+//! followers have not heard of a newer one (see `replication.rs` for when it announces it, and
+//! `read_index.rs` for rounds).
 //!
 //! `recent_active` records whether the follower answered anything since the leader's last
 //! CheckQuorum (`check_quorum.rs`).
@@ -66,10 +67,11 @@ pub(crate) struct Progress {
     heartbeat_due: bool,
     /// The `leader_commit` of the last AppendEntries sent.
     commit_sent: Index,
-    /// Send an AppendEntries, even an empty one, to announce a commit index above `commit_sent`
-    /// once no batch is in flight. (An empty AppendEntries overtaking a batch on the network
+    /// Send an AppendEntries, even an empty one, once no batch is in flight: to announce a
+    /// commit index above `commit_sent`, or a new ReadIndex round (`read_index.rs`); every
+    /// AppendEntries carries both. (An empty AppendEntries overtaking a batch on the network
     /// would be rejected, and the rejection would drop the follower back to Probe.)
-    commit_due: bool,
+    announce_due: bool,
     /// The follower answered since the last CheckQuorum.
     recent_active: bool,
 }
@@ -88,7 +90,7 @@ impl Progress {
             last_sent: now,
             heartbeat_due: true,
             commit_sent: 0,
-            commit_due: false,
+            announce_due: false,
             recent_active: false,
         }
     }
@@ -108,12 +110,12 @@ impl Progress {
         let has_entries = self.next_index <= last_index;
         match self.state {
             FlowState::Probe => {
-                !self.awaiting_reply && (has_entries || self.heartbeat_due || self.commit_due)
+                !self.awaiting_reply && (has_entries || self.heartbeat_due || self.announce_due)
             }
             FlowState::Replicate => {
-                let commit_due = self.commit_due && self.inflight.is_empty();
+                let announce_due = self.announce_due && self.inflight.is_empty();
                 self.inflight.len() < MAX_INFLIGHT
-                    && (has_entries || self.heartbeat_due || commit_due)
+                    && (has_entries || self.heartbeat_due || announce_due)
             }
             FlowState::Snapshot { .. } => !self.awaiting_reply,
         }
@@ -126,7 +128,7 @@ impl Progress {
         self.last_sent = now;
         self.heartbeat_due = false;
         self.commit_sent = commit;
-        self.commit_due = false;
+        self.announce_due = false;
         match self.state {
             FlowState::Probe => self.awaiting_reply = true,
             FlowState::Replicate if last >= self.next_index => {
@@ -186,8 +188,15 @@ impl Progress {
     /// AppendEntries is due to announce it.
     pub fn announce_commit(&mut self, commit: Index) {
         if self.commit_sent < commit {
-            self.commit_due = true;
+            self.announce_due = true;
         }
+    }
+
+    /// The leader began a ReadIndex round: an AppendEntries is due to carry it (§6.4). A
+    /// follower being sent the snapshot gets none; the round is confirmed without it, or when
+    /// it has caught up.
+    pub fn announce_read_round(&mut self) {
+        self.announce_due = true;
     }
 
     /// Whether this follower now needs a heartbeat.

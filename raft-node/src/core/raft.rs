@@ -4,8 +4,8 @@
 //! peer a follower of that term; one from a lower term is answered "no" or dropped), then
 //! dispatches on the role. Pre-votes and their grants are exempt from that rule (`pre_vote.rs`).
 //! The handlers live with their concern: `election.rs` (RequestVote, timers), `pre_vote.rs`
-//! (Pre-Vote, §9.6), `replication.rs` (AppendEntries, flow control, commit) and `snapshot.rs`
-//! (the service's snapshots, InstallSnapshot).
+//! (Pre-Vote, §9.6), `replication.rs` (AppendEntries, flow control, commit), `snapshot.rs`
+//! (the service's snapshots, InstallSnapshot) and `read_index.rs` (reads, §6.4).
 //!
 //! Outgoing AppendEntries are not built inside `step`/`propose`: those only update state, and
 //! `take_ready` builds at most one batch per follower (plus pipelined batches) from whatever
@@ -13,6 +13,7 @@
 
 use super::log::{RaftLog, ENTRY_OVERHEAD};
 use super::progress::Progress;
+use super::read_index::Reads;
 use super::snapshot::PendingSnapshot;
 use super::trace::{event, topic};
 use super::{
@@ -63,6 +64,8 @@ pub struct Raft {
     pub(super) commit_announce_at: Option<Time>,
     /// Leader: when CheckQuorum next counts the peers heard from (§6.2).
     pub(super) check_quorum_at: Time,
+    /// Leader: reads waiting to be confirmed (§6.4); any peer: their outcomes not yet taken.
+    pub(super) reads: Reads,
     /// The latest time any input reported; effects built in `take_ready` happen at this time.
     pub(super) now: Time,
     /// Messages produced since the last `take_ready`.
@@ -104,6 +107,7 @@ impl Raft {
             progress: Vec::new(),
             commit_announce_at: None,
             check_quorum_at: now,
+            reads: Reads::default(),
             now,
             messages: Vec::new(),
             config,
@@ -238,6 +242,7 @@ impl Raft {
     /// the last call; call it once per event-loop iteration, after feeding in all inputs.
     pub fn take_ready(&mut self) -> Ready {
         if self.role == Role::Leader {
+            self.begin_read_round();
             self.send_appends();
         }
         let mut persist = self.log.take_unpersisted();
@@ -277,11 +282,14 @@ impl Raft {
             self.last_applied = last.index;
             apply.extend(entries.iter().cloned().map(Apply::Entry));
         }
+        let (reads, failed_reads) = self.take_read_outcomes();
         self.debug_check_invariants();
         Ready {
             persist,
             messages: std::mem::take(&mut self.messages),
             apply,
+            reads,
+            failed_reads,
         }
     }
 
@@ -325,12 +333,14 @@ impl Raft {
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
             } => self.handle_append_entries(
                 from,
                 prev_log_index,
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
             ),
             MessageBody::InstallSnapshot {
                 last_included_index,
@@ -385,9 +395,11 @@ impl Raft {
                 match_index,
                 conflict_term,
                 conflict_index,
+                read_round,
             } => {
                 self.progress[from as usize].mark_active();
-                self.handle_append_reply(from, success, match_index, conflict_term, conflict_index)
+                self.handle_append_reply(from, success, match_index, conflict_term, conflict_index);
+                self.handle_read_ack(from, read_round);
             }
             MessageBody::InstallSnapshotReply {
                 last_included_index,
@@ -441,6 +453,7 @@ impl Raft {
             self.progress.clear();
             self.commit_announce_at = None;
             self.reset_election_timer();
+            self.fail_reads();
         }
         match old {
             (Role::Follower, old_term) if old_term == term => {}
@@ -501,6 +514,7 @@ impl Raft {
             .collect();
         self.progress[self.config.id as usize].on_success(self.log.last_index());
         self.check_quorum_at = self.now + self.config.election_timeout_max;
+        self.reset_reads();
         event!(
             info,
             self,
@@ -556,6 +570,7 @@ impl Raft {
                 match_index: 0,
                 conflict_term: None,
                 conflict_index: 0,
+                read_round: 0,
             },
             // Figure 13 step 1: reply immediately. No snapshot ends at index 0, so no transfer
             // takes this for its progress.
@@ -573,11 +588,12 @@ impl Raft {
     }
 
     /// Inputs may report times out of order; the core's clock never goes backwards.
-    fn advance_clock(&mut self, now: Time) {
+    pub(super) fn advance_clock(&mut self, now: Time) {
         self.now = self.now.max(now);
     }
 
     pub(super) fn debug_check_invariants(&self) {
+        self.debug_check_reads();
         debug_assert!(self.log.snapshot_index() <= self.last_applied);
         debug_assert!(self.last_applied <= self.commit_index);
         debug_assert!(self.commit_index <= self.log.last_index());

@@ -43,6 +43,7 @@ impl Raft {
         mut prev_log_term: Term,
         mut entries: Vec<Entry>,
         leader_commit: Index,
+        read_round: u64,
     ) {
         debug_assert_eq!(self.role, Role::Follower);
         self.heard_from_leader(leader);
@@ -62,11 +63,13 @@ impl Raft {
         match self.log.term(prev_log_index) {
             None => {
                 let conflict_index = self.log.last_index() + 1;
-                return self.reject_append(leader, prev_log_index, None, conflict_index);
+                let conflict = (None, conflict_index);
+                return self.reject_append(leader, prev_log_index, conflict, read_round);
             }
             Some(term) if term != prev_log_term => {
                 let conflict_index = self.log.first_index_of_term(term).unwrap_or(prev_log_index);
-                return self.reject_append(leader, prev_log_index, Some(term), conflict_index);
+                let conflict = (Some(term), conflict_index);
+                return self.reject_append(leader, prev_log_index, conflict, read_round);
             }
             Some(_) => {}
         }
@@ -95,6 +98,7 @@ impl Raft {
             match_index: last_new,
             conflict_term: None,
             conflict_index: 0,
+            read_round,
         };
         self.send(leader, reply);
     }
@@ -138,12 +142,13 @@ impl Raft {
         );
     }
 
+    /// Step 2's refusal, with the fast-backup hint `(conflict_term, conflict_index)`.
     fn reject_append(
         &mut self,
         leader: NodeId,
         prev_log_index: Index,
-        conflict_term: Option<Term>,
-        conflict_index: Index,
+        (conflict_term, conflict_index): (Option<Term>, Index),
+        read_round: u64,
     ) {
         event!(
             debug,
@@ -159,6 +164,7 @@ impl Raft {
                 match_index: prev_log_index,
                 conflict_term,
                 conflict_index,
+                read_round,
             },
         );
     }
@@ -223,6 +229,7 @@ impl Raft {
             event!(info, self, "COMMIT", "commit_index={majority_index}");
             self.commit_announce_at
                 .get_or_insert(self.now + COMMIT_ANNOUNCE_DELAY);
+            self.index_waiting_reads();
         }
     }
 
@@ -300,6 +307,7 @@ impl Raft {
             prev_log_term,
             entries,
             leader_commit: self.commit_index,
+            read_round: self.read_round(),
         };
         self.send(to, body);
     }

@@ -1,9 +1,9 @@
 //! Event logging with the prefix every core line carries: `n{id} t{term} {TOPIC}`.
 //!
-//! Topics: ELECT, VOTE, APPEND, COMMIT, SNAP, APPLY, PERSIST (see `crate::logline`). Levels:
-//! info for elections, leadership, term changes, commit index advances and snapshots (what
-//! `just logs` and `just timeline` draw); debug for append/apply detail; trace for
-//! per-message detail.
+//! Topics: ELECT, VOTE, APPEND, COMMIT, SNAP, READ, APPLY, PERSIST (see `crate::logline`).
+//! Levels: info for elections, leadership, term changes, commit index advances and snapshots
+//! (what `just logs` and `just timeline` draw); debug for append/apply detail and reads (which
+//! can be many); trace for per-message detail.
 
 use super::MessageBody;
 

@@ -65,8 +65,7 @@ pub enum Command {
     /// A new leader's first entry, so that an entry of its term commits without waiting for a
     /// clerk's write.
     NoOp,
-    /// A clerk's operation. A Get goes through the log too, as in the lab: its value is read
-    /// where it applies, a point between the request and the reply.
+    /// A clerk's Put or Append. Gets never enter the log: ReadIndex serves them.
     Op { clerk: ClerkId, seq: u64, op: Op },
 }
 

@@ -4,8 +4,8 @@
 //! Put/Append whose `seq` is at or below the clerk's last applied one is a retry of something
 //! already applied, and is not applied again. Its reply is the same as the first time: a
 //! Put/Append answers nothing but "done", so the `seq` is all the table needs to keep. A Get
-//! changes nothing and is answered with the value where it applies, so it needs no entry in the
-//! table (a retried Get reads again, at a later point, which is just as linearizable). The table
+//! never enters the log (ReadIndex serves it) and changes nothing, so it needs no entry in the
+//! table: a retried Get reads again, at a later point, which is just as linearizable. The table
 //! is part of the snapshot, so the rule holds across crashes, restarts and snapshot installs.
 
 use super::protocol::{ClerkId, Command, Op};
@@ -35,13 +35,11 @@ struct SnapshotOwned {
     store: KvStore,
 }
 
-/// A clerk's operation, as applied: what to answer it.
+/// A clerk's write, as applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
     pub clerk: ClerkId,
     pub seq: u64,
-    /// A Get's value; "" for a Put or an Append.
-    pub value: String,
     /// False for a retry of a write already applied, which changed nothing.
     pub fresh: bool,
 }
@@ -57,15 +55,8 @@ impl KvStore {
         match Command::decode(command)? {
             Command::NoOp => Ok(None),
             Command::Op {
-                clerk,
-                seq,
-                op: Op::Get { key },
-            } => Ok(Some(Applied {
-                clerk,
-                seq,
-                value: self.get(&key).to_string(),
-                fresh: true,
-            })),
+                op: Op::Get { .. }, ..
+            } => Err("a Get in the log: ReadIndex serves Gets".to_string()),
             Command::Op { clerk, seq, op } => {
                 let fresh = !self.applied(clerk, seq);
                 if fresh {
@@ -80,12 +71,7 @@ impl KvStore {
                     }
                     self.last_seq.insert(clerk, seq);
                 }
-                Ok(Some(Applied {
-                    clerk,
-                    seq,
-                    value: String::new(),
-                    fresh,
-                }))
+                Ok(Some(Applied { clerk, seq, fresh }))
             }
         }
     }
@@ -211,13 +197,8 @@ mod tests {
     }
 
     #[test]
-    fn a_get_reads_where_it_applies_and_changes_nothing() {
-        let mut kv = KvStore::new();
-        kv.apply(&write(1, 1, put("k", "v"))).unwrap();
-        let got = kv.apply(&write(2, 1, Op::Get { key: "k".into() })).unwrap();
-        assert_eq!(got.unwrap().value, "v");
-        assert!(!kv.applied(2, 1), "a Get does not enter the clerk table");
-        let missing = kv.apply(&write(2, 2, Op::Get { key: "x".into() })).unwrap();
-        assert_eq!(missing.unwrap().value, "");
+    fn a_get_in_the_log_is_an_error() {
+        let get = write(1, 1, Op::Get { key: "k".into() });
+        assert!(KvStore::new().apply(&get).is_err());
     }
 }

@@ -1,17 +1,20 @@
 //! The node's side of the clerk protocol (`kv::protocol`): a request is answered at once (not
-//! the leader, no KV here, a retried write already applied) or proposed to the log and answered
-//! when its entry applies. An operation whose entry is lost to a leader change is answered
-//! `WrongLeader`, and the clerk retries elsewhere: the KV's clerk table makes that safe.
+//! the leader, no KV here, a retried write already applied); a Put/Append is proposed to the
+//! log and answered when its entry applies; a Get is asked of ReadIndex (thesis §6.4) and
+//! answered from the store once the read is confirmed and the store has applied through its
+//! index, so a Get writes nothing to the log. An operation whose entry is lost to a leader
+//! change, or a read its leader could not confirm, is answered `WrongLeader`, and the clerk
+//! retries elsewhere: the KV's clerk table makes that safe for writes, and reads change nothing.
 //!
 //! Makes no protocol decision of its own: who leads, what commits and in what order is Raft's;
 //! this only remembers who is waiting for which index.
 
-use crate::core::{Index, ProposeError, Raft, Role, Status, Term, Time};
+use crate::core::{Index, ProposeError, Raft, ReadState, Role, Status, Term, Time};
 use crate::kv::protocol::Command;
 use crate::kv::store::{Applied, KvStore};
 use crate::kv::{ClerkId, ClerkReply, ClerkRequest, Op, Outcome};
 use log::{debug, info};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 /// An answer to send: to the address the request came from.
@@ -23,6 +26,11 @@ pub struct ClerkFront {
     waiting: BTreeMap<Index, Waiting>,
     /// The term the waiting operations were proposed in, while this node leads it.
     leading: Option<Term>,
+    /// Gets asked of ReadIndex, by read id, until the core confirms or fails them.
+    reading: HashMap<u64, (Waiting, String)>,
+    /// Confirmed Gets waiting for the store to apply through their index.
+    confirmed: Vec<(Index, Waiting, String)>,
+    next_read: u64,
 }
 
 struct Waiting {
@@ -56,8 +64,22 @@ impl ClerkFront {
         let Some(kv) = kv else {
             return answer(Outcome::NoService);
         };
+        if let Op::Get { key } = op {
+            let id = self.next_read;
+            self.next_read += 1;
+            return match raft.read_index(id, now) {
+                Ok(()) => {
+                    debug!("clerk {clerk:x} seq {seq}: read {id} asked");
+                    let waiting = Waiting { clerk, seq, source };
+                    self.reading.insert(id, (waiting, key));
+                    None
+                }
+                Err(ProposeError::NotLeader { leader }) => answer(Outcome::WrongLeader { leader }),
+                Err(e) => unreachable!("read_index refuses only as NotLeader: {e:?}"),
+            };
+        }
         // Applied means committed: the answer is known, whoever leads.
-        if !matches!(op, Op::Get { .. }) && kv.applied(clerk, seq) {
+        if kv.applied(clerk, seq) {
             return answer(Outcome::Ok {
                 value: String::new(),
             });
@@ -94,13 +116,55 @@ impl ClerkFront {
                     clerk: a.clerk,
                     seq: a.seq,
                     outcome: Outcome::Ok {
-                        value: a.value.clone(),
+                        value: String::new(),
                     },
                 },
             )),
             // Another leader's entry took the index.
             _ => Some(wrong_leader(waiting, None)),
         }
+    }
+
+    /// What the core made of the reads this iteration: confirmed ones wait for the store,
+    /// failed ones are answered `WrongLeader`.
+    pub fn reads(
+        &mut self,
+        confirmed: &[ReadState],
+        failed: &[u64],
+        leader: Option<u32>,
+    ) -> Vec<Answer> {
+        for read in confirmed {
+            if let Some((waiting, key)) = self.reading.remove(&read.id) {
+                self.confirmed.push((read.index, waiting, key));
+            }
+        }
+        failed
+            .iter()
+            .filter_map(|id| self.reading.remove(id))
+            .map(|(waiting, _)| wrong_leader(waiting, leader))
+            .collect()
+    }
+
+    /// Answers every confirmed Get whose index the store has applied through.
+    pub fn serve_reads(&mut self, kv: &KvStore, last_applied: Index) -> Vec<Answer> {
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.confirmed)
+            .into_iter()
+            .partition(|(index, _, _)| *index <= last_applied);
+        self.confirmed = waiting;
+        ready
+            .into_iter()
+            .map(|(_, w, key)| {
+                let value = kv.get(&key).to_string();
+                (
+                    w.source,
+                    ClerkReply {
+                        clerk: w.clerk,
+                        seq: w.seq,
+                        outcome: Outcome::Ok { value },
+                    },
+                )
+            })
+            .collect()
     }
 
     /// A snapshot installed through `index`: whatever waited at or below it is unknowable here

@@ -5,8 +5,8 @@
 //! step.
 //!
 //! A step is one input to one core, or one change to the world: a datagram delivered, a peer's
-//! timer firing, a client's `Start`, a crash, a restart, a service's snapshot, a link or a
-//! peer going down or up. After each input the cluster takes the core's `Ready` and carries it
+//! timer firing, a client's `Start`, a batch of reads asked (§6.4, kept in `reads.rs`), a crash,
+//! a restart, a service's snapshot, a link or a peer going down or up. After each input the cluster takes the core's `Ready` and carries it
 //! out in the documented order (persist, send, apply), checking what each effect shows, then
 //! checks the whole cluster's state.
 //!
@@ -16,6 +16,7 @@
 use super::disk::Disk;
 use super::invariants::{self, Broken, Checker};
 use super::network::{Faults, Network};
+use super::reads::{Outcome, Reads};
 use super::service;
 use super::trace::{Action, PeerState, Summary, Trace};
 use crate::core::{
@@ -123,6 +124,7 @@ pub struct Cluster {
     /// The length of a service snapshot.
     pub snapshot_len: usize,
     check: Checker,
+    reads: Reads,
     trace: Trace,
     /// Steps taken so far.
     step: u64,
@@ -190,6 +192,7 @@ impl Cluster {
             snapshot_every: None,
             snapshot_len: 16,
             check: Checker::new(members),
+            reads: Reads::default(),
             trace: Trace::default(),
             step: 0,
             due_snapshots: VecDeque::new(),
@@ -332,6 +335,54 @@ impl Cluster {
         Ok(accepted)
     }
 
+    /// Asks peer `id` for `count` reads in one step (one event-loop iteration, so they share a
+    /// round); returns the ids it accepted (none unless it claims to lead).
+    pub fn read(&mut self, id: NodeId, count: usize) -> Result<Vec<u64>, Violation> {
+        self.healthy()?;
+        let Some(raft) = self.peers[id as usize].raft.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let term = raft.status().term;
+        let first = self.reads.next_id();
+        self.begin(Action::Read {
+            to: id,
+            first,
+            count,
+            accepted: 0,
+        });
+        let (now, known_committed) = (self.now, self.check.commit_index());
+        let peers_above = self.check.peers_above(term);
+        let mut accepted = Vec::new();
+        for _ in 0..count {
+            let read = self.reads.next_id();
+            let raft = self.peers[id as usize].raft.as_mut().expect("up");
+            if raft.read_index(read, now).is_ok() {
+                self.reads
+                    .asked(id, term, now, known_committed, peers_above);
+                accepted.push(read);
+            }
+        }
+        self.trace.set_reads_accepted(accepted.len());
+        self.collect(id)?;
+        self.end(Some(id))?;
+        Ok(accepted)
+    }
+
+    /// How read `id` has ended so far (`None`: never asked).
+    pub fn read_outcome(&self, id: u64) -> Option<Outcome> {
+        self.reads.outcome(id)
+    }
+
+    /// Reads asked and not yet ended.
+    pub fn reads_waiting(&self) -> usize {
+        self.reads.waiting()
+    }
+
+    /// Reads (confirmed, failed) so far.
+    pub fn reads_ended(&self) -> (usize, usize) {
+        (self.reads.confirmed(), self.reads.failed())
+    }
+
     /// Offers `command` to the leader until one accepts it and every peer applies it at the
     /// index it was accepted at, or `deadline` passes: the lab's `one()`. Returns that index.
     pub fn agree(&mut self, command: Vec<u8>, deadline: Time) -> Result<Option<Index>, Violation> {
@@ -368,6 +419,7 @@ impl Cluster {
         }
         self.begin(Action::Crash(id));
         self.peers[id as usize].raft = None;
+        self.reads.crashed(id);
         self.stats.crashes += 1;
         self.end(Some(id))
     }
@@ -576,8 +628,8 @@ impl Cluster {
 
     /// Takes peer `id`'s effects and carries them out in the documented order (persist, send,
     /// apply), checking what each shows: the writes (Log Matching, Leader Append-Only), the
-    /// commit index (new commits held by every later leader), the votes granted, the entries
-    /// applied. A service that applied a multiple of `snapshot_every` gets a snapshot due (at
+    /// commit index (new commits held by every later leader), the reads confirmed and failed,
+    /// the votes granted, the entries applied. A service that applied a multiple of `snapshot_every` gets a snapshot due (at
     /// the last such index of the batch).
     fn collect(&mut self, id: NodeId) -> Result<(), Violation> {
         let peer = &mut self.peers[id as usize];
@@ -606,6 +658,18 @@ impl Cluster {
                 None => Ok(()),
             });
         self.guard(checked)?;
+        let members = (self.peers.len(), self.peers.len() / 2 + 1);
+        for read in ready.reads {
+            let committed = self.check.commit_index();
+            let checked = self
+                .reads
+                .confirm(id, status.term, read, committed, members);
+            self.guard(checked)?;
+        }
+        for read in ready.failed_reads {
+            let checked = self.reads.fail(id, read);
+            self.guard(checked)?;
+        }
         for msg in ready.messages {
             self.send(msg)?;
         }

@@ -19,6 +19,33 @@
 //! In Raft an (index, term) pair names one entry for all time (only term T's one leader creates
 //! term-T entries, and it never rewrites them), so this history form implies the pairwise form
 //! at every step.
+//!
+//! **Reads (§6.4).** The simulator asks peers that claim to lead for ReadIndex reads and keeps
+//! each in a ledger (`reads.rs`) with what the cluster knew when it was asked. A read asked at
+//! peer L while L led term T, at time t, and confirmed with read index r, must satisfy
+//! ([`LINEARIZABLE_READS`]):
+//!
+//! 1. r >= the highest index known committed at t: covered by the commit index of some peer, in
+//!    any incarnation up to t (the committed log above). A write completes for its client only
+//!    once some peer's commit index covers it, so a state machine applied through r has every
+//!    write that completed before the read began. (An entry on a majority that no peer yet
+//!    knows committed completed for no one; a read may or may not see it.)
+//! 2. At t, at most `members - quorum` peers had entered a term above T (each peer's highest
+//!    term, durable across crashes): L must have had a majority acknowledge, in T, a round it
+//!    sent after t, and a peer in a newer term never answers in T again. This catches a leader
+//!    confirming reads after being deposed even where no newer leader had committed anything
+//!    yet.
+//! 3. r <= the highest committed index: the read index names committed state.
+//! 4. L confirms it, in term T (a term change fails it first).
+//!
+//! 1 and 3 are what linearizability asks of a read index: the state through r holds every write
+//! that completed before the read began, and only writes committed before the read returns, so
+//! the read takes effect between the write at r and the next one in the log. 2 is the part of
+//! §6.4's argument the simulator can see from outside the core.
+//!
+//! And [`READ_ENDS_ONCE`]: every read accepted ends exactly once, at the peer that accepted it,
+//! confirmed (`Ready::reads`) or failed (`Ready::failed_reads`), unless that peer crashes first;
+//! after healing, none is left waiting (part of the liveness check).
 
 use super::disk::{Disk, Written};
 use super::service;
@@ -36,6 +63,8 @@ pub const COMMIT_MONOTONIC: &str = "commit index never decreases";
 pub const TERM_MONOTONIC: &str = "term never decreases";
 pub const COMMITTED_ON_MAJORITY: &str = "committed entries on a majority";
 pub const DURABLE: &str = "disk matches the core";
+pub const LINEARIZABLE_READS: &str = "linearizable reads";
+pub const READ_ENDS_ONCE: &str = "every read ends once";
 pub const LIVENESS: &str = "liveness";
 
 /// A property that does not hold, and how.
@@ -114,6 +143,11 @@ impl Checker {
     /// The highest committed index.
     pub fn commit_index(&self) -> Index {
         self.committed.len() as Index
+    }
+
+    /// How many peers have been in a term above `term`.
+    pub fn peers_above(&self, term: Term) -> usize {
+        self.max_term.iter().filter(|&&t| t > term).count()
     }
 
     /// Terms that had a leader.

@@ -18,10 +18,11 @@
 //!   cuts) and [`Faults`] (loss, duplication, per-datagram delay, long delays).
 //! - `disk`: a peer's durable state, exactly the `Persist` effects applied so far.
 //! - `service`: the replicated state machine (a digest chain) and its snapshots.
+//! - `reads`: every ReadIndex read asked (§6.4), what the cluster knew then, and how it ended.
 //! - `invariants`: the properties, checked after every step: Election Safety, one vote per
 //!   term, Log Matching, Leader Append-Only, Leader Completeness, State Machine Safety, commit
 //!   index and term never decreasing, committed entries on a majority of disks, disk equal to
-//!   the core's durable state.
+//!   the core's durable state, linearizable reads, every read ending once.
 //! - `trace`: the last steps, one line each, for the failure report; a digest of the whole run.
 //!
 //! Determinism: all randomness comes from `SmallRng`s seeded from the seed (the schedule, the
@@ -36,6 +37,7 @@ mod cluster;
 mod disk;
 mod invariants;
 mod network;
+mod reads;
 mod schedule;
 mod service;
 mod trace;
@@ -47,4 +49,5 @@ pub use cluster::{
 pub use disk::Disk;
 pub use invariants::Broken;
 pub use network::{Faults, Links, Network};
+pub use reads::Outcome;
 pub use schedule::{liveness_bound, run_seed, Failure, Params, Report, Style};

@@ -4,19 +4,24 @@
 //!
 //! Two schedule styles:
 //! - **chaos**: every 1–20 ms something may happen: a client offers a command to every peer
-//!   that claims to lead (stale leaders included, as in the lab's Figure 8 tests), a peer is
-//!   disconnected or reconnected, crashes or restarts, the network splits into groups, a link
-//!   goes down one way, or every link comes back.
+//!   that claims to lead (stale leaders included, as in the lab's Figure 8 tests), or asks each
+//!   of them for one to three ReadIndex reads (§6.4), a peer is disconnected or reconnected,
+//!   crashes or restarts, the network splits into groups, a link goes down one way, or every
+//!   link comes back.
 //! - **leader churn** (the lab's TestFigure8(Unreliable)2C): leaders are crashed or cut off
 //!   right after they accept a command, so many terms leave uncommitted entries on minorities
-//!   that later leaders must overwrite, and old-term entries sit on majorities (Figure 8).
+//!   that later leaders must overwrite, and old-term entries sit on majorities (Figure 8). Half
+//!   the time reads are asked of them too, just before.
 //!
 //! The liveness phase: once everything is healed, within [`liveness_bound`] of simulated time
-//! one peer leads, every other follows it, and every peer has applied everything committed.
+//! one peer leads, every other follows it, every peer has applied everything committed, and
+//! every read has ended; then a read asked of the leader is confirmed, once a no-op the
+//! simulator proposes (as a reading service does on election) commits in the leader's term.
 
 use super::cluster::{Cluster, Violation, AGREE_RETRY, ELECTION_TIMEOUT_MAX};
 use super::invariants::LIVENESS;
 use super::network::Faults;
+use super::reads::Outcome;
 use crate::core::{Index, NodeId, Role, Time, ENTRY_OVERHEAD};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -159,6 +164,9 @@ pub struct Report {
     pub snapshot_chunks: usize,
     /// From healing to one leader and everything applied everywhere.
     pub liveness: Duration,
+    /// Reads confirmed and failed (the others were lost in crashes).
+    pub reads: usize,
+    pub failed_reads: usize,
     /// A digest of every step: equal runs have equal digests.
     pub trace_digest: u64,
 }
@@ -223,6 +231,7 @@ fn run(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<Report, V
         Style::LeaderChurn => leader_churn(params, c, rng)?,
     }
     let liveness = heal_and_settle(params, c)?;
+    let (reads, failed_reads) = c.reads_ended();
     Ok(Report {
         seed: params.seed,
         members: params.members,
@@ -236,6 +245,8 @@ fn run(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<Report, V
         delivered: c.stats.delivered,
         snapshot_chunks: c.stats.snapshot_chunks,
         liveness,
+        reads,
+        failed_reads,
         trace_digest: c.trace_digest(),
     })
 }
@@ -250,6 +261,17 @@ fn offer(c: &mut Cluster, command: &mut u64) -> Result<Option<NodeId>, Violation
         }
     }
     Ok(accepted)
+}
+
+/// Asks every peer that claims to lead for `count` reads.
+fn read_at_leaders(c: &mut Cluster, count: usize) -> Result<(), Violation> {
+    for id in 0..c.members() {
+        let leads = c.statuses().any(|s| s.id == id && s.role == Role::Leader);
+        if leads {
+            c.read(id, count)?;
+        }
+    }
+    Ok(())
 }
 
 fn chaos(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Violation> {
@@ -275,6 +297,7 @@ fn chaos(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Vio
                 c.cut(id, to)?;
             }
             54..=55 => c.restore_links()?,
+            56..=75 => read_at_leaders(c, rng.gen_range(1..=3))?,
             _ => {}
         }
     }
@@ -287,6 +310,9 @@ fn leader_churn(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<
     let mut command = 0u64;
     for _ in 0..params.actions {
         let leader = offer(c, &mut command)?;
+        if rng.gen_bool(0.5) {
+            read_at_leaders(c, 1)?;
+        }
         let pause = if rng.gen_bool(0.1) { 500 } else { 13 };
         c.run_for(Duration::from_millis(rng.gen_range(0..pause)))?;
         if let Some(leader) = leader {
@@ -313,7 +339,9 @@ fn leader_churn(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<
 }
 
 /// Heals everything and waits, up to [`liveness_bound`], for one leader that every peer
-/// follows and for every peer to apply everything committed. Returns how long that took.
+/// follows, for every peer to apply everything committed and for every read to end; then
+/// asks the leader for a read and proposes a no-op, and the read must be confirmed within the
+/// same bound. Returns how long all that took.
 ///
 /// A client command is needed: a new leader does not commit entries of earlier terms until an
 /// entry of its own term commits (§5.4.2), and this core appends no no-op entry on election
@@ -336,9 +364,29 @@ fn heal_and_settle(params: &Params, c: &mut Cluster) -> Result<Duration, Violati
                     && s.last_applied >= applied
             })
             && c.peers.iter().all(|p| p.applied >= applied)
+            && c.reads_waiting() == 0
     };
     if agreed.is_some() && c.run_until(deadline, settled)? {
-        return Ok(c.now - healed);
+        let leader = c.leader().expect("settled under one leader");
+        let read = c.read(leader, 1)?;
+        // As a service that reads does when its peer becomes leader: reads wait for an entry of
+        // the leader's term to commit, and "final" may have committed in an earlier term.
+        c.propose(leader, b"no-op".to_vec())?;
+        let confirmed = |c: &Cluster| {
+            read.iter()
+                .all(|&id| matches!(c.read_outcome(id), Some(Outcome::Confirmed(_))))
+        };
+        if read.len() == 1 && c.run_until(deadline, confirmed)? {
+            return Ok(c.now - healed);
+        }
+        return Err(c.broken(
+            LIVENESS,
+            format!(
+                "the settled leader n{leader} did not confirm a read within {:?} of healing: {:?}",
+                deadline - healed,
+                read.first().and_then(|&id| c.read_outcome(id))
+            ),
+        ));
     }
     let statuses: Vec<String> = c
         .statuses()
@@ -352,7 +400,7 @@ fn heal_and_settle(params: &Params, c: &mut Cluster) -> Result<Duration, Violati
     Err(c.broken(
         LIVENESS,
         format!(
-            "{:?} after healing ({}): {}, committed through {}; {}",
+            "{:?} after healing ({}): {}, committed through {}, {} reads waiting; {}",
             deadline - healed,
             params.members,
             if agreed.is_some() {
@@ -361,6 +409,7 @@ fn heal_and_settle(params: &Params, c: &mut Cluster) -> Result<Duration, Violati
                 "no command committed everywhere"
             },
             c.committed().len(),
+            c.reads_waiting(),
             statuses.join("; ")
         ),
     ))

@@ -31,6 +31,13 @@ pub enum Action {
         to: NodeId,
         accepted: Option<(Index, Term)>,
     },
+    /// `count` reads (ids from `first`) asked at a peer, and how many it accepted.
+    Read {
+        to: NodeId,
+        first: u64,
+        count: usize,
+        accepted: usize,
+    },
     Crash(NodeId),
     Restart(NodeId),
     /// The service on a peer snapshots through `index`.
@@ -82,11 +89,13 @@ enum Body {
         prev: (Index, Term),
         entries: usize,
         commit: Index,
+        read_round: u64,
     },
     AppendEntriesReply {
         success: bool,
         match_index: Index,
         conflict: (Option<Term>, Index),
+        read_round: u64,
     },
     InstallSnapshot {
         last: (Index, Term),
@@ -133,20 +142,24 @@ impl Summary {
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
             } => Body::AppendEntries {
                 prev: (*prev_log_index, *prev_log_term),
                 entries: entries.len(),
                 commit: *leader_commit,
+                read_round: *read_round,
             },
             MessageBody::AppendEntriesReply {
                 success,
                 match_index,
                 conflict_term,
                 conflict_index,
+                read_round,
             } => Body::AppendEntriesReply {
                 success: *success,
                 match_index: *match_index,
                 conflict: (*conflict_term, *conflict_index),
+                read_round: *read_round,
             },
             MessageBody::InstallSnapshot {
                 last_included_index,
@@ -246,6 +259,17 @@ impl Trace {
         }
     }
 
+    /// Records how many reads a peer accepted, on the step that asked them.
+    pub fn set_reads_accepted(&mut self, n: usize) {
+        if let Some(Event {
+            action: Action::Read { accepted, .. },
+            ..
+        }) = self.ring.back_mut()
+        {
+            *accepted = n;
+        }
+    }
+
     /// A digest of every completed step so far (same seed, same digest).
     pub fn digest(&self) -> u64 {
         self.digest
@@ -282,6 +306,15 @@ impl fmt::Display for Action {
                 Some((index, term)) => write!(f, "start at n{to}: accepted at {index}@t{term}"),
                 None => write!(f, "start at n{to}: refused"),
             },
+            Action::Read {
+                to,
+                first,
+                count,
+                accepted,
+            } => write!(
+                f,
+                "{count} reads at n{to} (ids from {first}): {accepted} accepted"
+            ),
             Action::Crash(id) => write!(f, "crash n{id}"),
             Action::Restart(id) => write!(f, "restart n{id}"),
             Action::Snapshot { id, index } => {
@@ -313,18 +346,21 @@ impl fmt::Display for Summary {
                 prev,
                 entries,
                 commit,
+                read_round,
             } => write!(
                 f,
-                "AppendEntries prev {}@t{} +{entries} commit {commit}",
+                "AppendEntries prev {}@t{} +{entries} commit {commit} round {read_round}",
                 prev.0, prev.1
             ),
             Body::AppendEntriesReply {
                 success,
                 match_index,
                 conflict,
+                read_round,
             } => write!(
                 f,
-                "AppendEntriesReply success={success} match {match_index} conflict {:?}@{}",
+                "AppendEntriesReply success={success} match {match_index} conflict {:?}@{} round \
+                 {read_round}",
                 conflict.0, conflict.1
             ),
             Body::InstallSnapshot {

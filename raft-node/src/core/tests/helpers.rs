@@ -145,6 +145,7 @@ pub fn append(
             prev_log_term: prev.1,
             entries,
             leader_commit,
+            read_round: 0,
         },
     )
 }
@@ -159,6 +160,7 @@ pub fn append_ok(from: NodeId, to: NodeId, term: Term, match_index: Index) -> Me
             match_index,
             conflict_term: None,
             conflict_index: 0,
+            read_round: 0,
         },
     )
 }
@@ -179,6 +181,7 @@ pub fn append_reject(
             match_index: prev_log_index,
             conflict_term: conflict.0,
             conflict_index: conflict.1,
+            read_round: 0,
         },
     )
 }
