@@ -3,6 +3,7 @@
 
 pub mod applier;
 pub mod cluster;
+pub mod linearizability;
 pub mod logs;
 pub mod node_client;
 pub mod ports;
