@@ -4,6 +4,8 @@ mod bitset;
 mod check;
 mod history;
 mod model;
+#[cfg(test)]
+mod random_tests;
 mod recorder;
 mod search;
 #[cfg(test)]
