@@ -79,11 +79,16 @@ impl KeyReport {
                 for &id in &self.linearization {
                     assert!(model::apply(&mut value, &history[id]), "prefix replays");
                 }
-                let stuck: Vec<String> = self
+                const SHOWN: usize = 3;
+                let mut stuck: Vec<String> = self
                     .stuck
                     .iter()
+                    .take(SHOWN)
                     .map(|&id| format!("op {id} {}", history[id].describe()))
                     .collect();
+                if self.stuck.len() > SHOWN {
+                    stuck.push(format!("{} more reads", self.stuck.len() - SHOWN));
+                }
                 format!(
                     "not linearizable: after {} operations the value is {}, and {} cannot be placed after them",
                     self.linearization.len(),
