@@ -42,8 +42,8 @@ pub struct KeyReport {
     /// `Ok`: every checked op of the key, in a legal order. `Illegal`: the longest prefix the
     /// search could linearize. `Unknown`: the longest prefix linearized before time ran out.
     pub linearization: Vec<usize>,
-    /// `Illegal` only: the ops that could come next after `linearization` as far as real time
-    /// goes, and that the model refuses there (a Get that cannot read the value then).
+    /// `Illegal` only: the Gets that cannot be placed after `linearization`: allowed next by
+    /// real time but refused by the value there, or unable to read their value from there on.
     pub stuck: Vec<usize>,
 }
 

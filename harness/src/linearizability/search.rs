@@ -13,8 +13,9 @@ pub enum Outcome {
     /// Every op placed, in this order.
     Linearizable(Vec<u32>),
     /// No order exists. `longest` is the longest prefix the search could linearize (the first
-    /// one found of that length); `stuck` are the ops that real time lets come next there and
-    /// that the model refuses in the state `longest` leads to.
+    /// one found of that length); `stuck` are the Gets that cannot be placed after it: those
+    /// real time lets come next but the model refuses in the state `longest` leads to, or, if
+    /// the lookahead ended the prefix, the upcoming Gets that can no longer read their value.
     Illegal { longest: Vec<u32>, stuck: Vec<u32> },
     /// The deadline passed first; `longest` is the longest prefix linearized so far.
     TimedOut { longest: Vec<u32> },
