@@ -5,6 +5,7 @@ pub mod applier;
 pub mod clerk;
 pub mod cluster;
 pub mod liveness;
+pub mod linearizability;
 pub mod logs;
 pub mod node_client;
 pub mod ports;
