@@ -76,6 +76,15 @@ impl NodeClient {
         }
     }
 
+    /// The hosted service's digest and the index it covers: `(applied, digest)`.
+    pub fn service_digest(&self) -> io::Result<(Index, u64)> {
+        match self.call(&Request::ServiceDigest)? {
+            Response::ServiceDigest { applied, digest } => Ok((applied, digest)),
+            Response::Error { message } => Err(io::Error::other(message)),
+            other => Err(unexpected("ServiceDigest", &other)),
+        }
+    }
+
     pub fn shutdown(&self) -> io::Result<()> {
         match self.call(&Request::Shutdown)? {
             Response::ShuttingDown => Ok(()),

@@ -34,6 +34,8 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
+    /// A digest of the hosted service's state, to compare replicas (`ServiceDigest`).
+    ServiceDigest,
     /// Exit the process cleanly.
     Shutdown,
 }
@@ -54,6 +56,12 @@ pub enum Response {
     ApplySnapshot(SnapshotMsg),
     /// Answer to `Snapshot`: taken, or ignored because the node's snapshot already covers it.
     SnapshotTaken,
+    /// Answer to `ServiceDigest`: the service's state through `applied` hashes to `digest`
+    /// (64-bit FNV-1a of its snapshot); two replicas that applied the same entries agree.
+    ServiceDigest {
+        applied: Index,
+        digest: u64,
+    },
     ShuttingDown,
     /// The request was understood but refused (e.g. a command too large for one datagram, a
     /// snapshot of entries not yet applied).

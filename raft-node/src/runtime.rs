@@ -282,11 +282,12 @@ impl Node {
             }
             let (raft, storage, stop) = (&mut self.raft, &self.storage, &mut self.stop);
             let counters = &self.peers.counters;
-            let kv = self.service.as_deref().and_then(|s| s.kv());
+            let service = self.service.as_deref();
+            let kv = service.and_then(|s| s.kv());
             self.control.serve(poll.registry(), |conn, req| {
                 let state =
                     |raft: &Raft| node_state(&raft.status(), storage.disk_size(), counters, kv);
-                handle_request(raft, state, conn, req, now, stop)
+                handle_request(raft, state, service, conn, req, now, stop)
             });
 
             let now = self.now();
@@ -404,6 +405,7 @@ fn take_snapshot(raft: &mut Raft, service: &dyn Service, index: Index) {
 fn handle_request(
     raft: &mut Raft,
     state: impl Fn(&Raft) -> NodeState,
+    service: Option<&dyn Service>,
     conn: &mut Connection,
     req: Request,
     now: Time,
@@ -439,6 +441,18 @@ fn handle_request(
                 Ok(()) => Response::SnapshotTaken,
                 Err(e) => Response::Error {
                     message: e.to_string(),
+                },
+            };
+            conn.reply(&resp);
+        }
+        Request::ServiceDigest => {
+            let resp = match service {
+                Some(service) => Response::ServiceDigest {
+                    applied: raft.status().last_applied,
+                    digest: service.digest(),
+                },
+                None => Response::Error {
+                    message: "this node hosts no service (raft-node run --service)".to_string(),
                 },
             };
             conn.reply(&resp);

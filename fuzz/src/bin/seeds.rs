@@ -151,6 +151,7 @@ fn control_frames() -> Vec<Vec<u8>> {
             index: 7,
             data: b"state".to_vec(),
         },
+        Request::ServiceDigest,
         Request::Shutdown,
     ];
     let responses = [
@@ -185,6 +186,10 @@ fn control_frames() -> Vec<Vec<u8>> {
             data: b"state".to_vec(),
         }),
         Response::SnapshotTaken,
+        Response::ServiceDigest {
+            applied: 9,
+            digest: 0xfeed,
+        },
         Response::ShuttingDown,
         Response::Error {
             message: "not leader".to_owned(),

@@ -11,7 +11,7 @@ use super::Service;
 use crate::core::Index;
 use crate::kv::store::Applied;
 
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+pub(super) const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 pub struct DigestService {
@@ -66,7 +66,7 @@ fn decode(data: &[u8]) -> Option<(Index, u64)> {
     ))
 }
 
-fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+pub(super) fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(FNV_PRIME);

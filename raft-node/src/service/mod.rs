@@ -32,4 +32,10 @@ pub trait Service {
     fn kv(&self) -> Option<&KvStore> {
         None
     }
+
+    /// A digest of the state (64-bit FNV-1a of the snapshot): replicas that applied the same
+    /// entries agree, since every service snapshots the same state to the same bytes.
+    fn digest(&self) -> u64 {
+        digest::fnv1a(digest::FNV_OFFSET_BASIS, &self.snapshot())
+    }
 }
