@@ -82,6 +82,11 @@ impl Clerk {
         self.id
     }
 
+    /// Which server to try first (the default is server 0).
+    pub fn set_first_server(&mut self, server: usize) {
+        self.leader = server % self.servers.len();
+    }
+
     /// Operations stop retrying once `flag` is set.
     pub fn cancel_with(&mut self, flag: Arc<AtomicBool>) {
         self.cancel = Some(flag);

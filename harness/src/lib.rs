@@ -4,9 +4,11 @@
 pub mod applier;
 pub mod clerk;
 pub mod cluster;
-pub mod liveness;
+pub mod kvtest;
 pub mod linearizability;
+pub mod liveness;
 pub mod logs;
+pub mod nemesis;
 pub mod node_client;
 pub mod ports;
 pub mod proxy;

@@ -66,6 +66,8 @@ struct Expected {
     /// tester crashed the node meanwhile is told from a node that failed on its own.
     incarnation: u64,
     running: bool,
+    /// Stopped on purpose (SIGSTOP): running, but not expected to answer.
+    paused: bool,
     /// Set once the tester ends this incarnation (a crash, or the end of the test): only then
     /// may its apply stream end.
     ended: Arc<AtomicBool>,
@@ -88,6 +90,7 @@ impl Liveness {
                     .map(|_| Expected {
                         incarnation: 0,
                         running: true,
+                        paused: false,
                         ended: Arc::new(AtomicBool::new(false)),
                     })
                     .collect(),
@@ -123,12 +126,28 @@ impl Liveness {
         node.incarnation += 1;
     }
 
+    /// The test stops node i (SIGSTOP) on purpose: until [`Liveness::resumed`], its silence is
+    /// expected; an exit is not.
+    pub fn pausing(&self, i: usize) {
+        let mut nodes = self.shared.nodes.lock().unwrap();
+        nodes[i].paused = true;
+        nodes[i].incarnation += 1;
+    }
+
+    /// Node i was let go on (SIGCONT): it must answer again.
+    pub fn resumed(&self, i: usize) {
+        let mut nodes = self.shared.nodes.lock().unwrap();
+        nodes[i].paused = false;
+        nodes[i].incarnation += 1;
+    }
+
     /// The tester started node i again: a new incarnation that must run and answer.
     pub fn started(&self, i: usize) {
         let mut nodes = self.shared.nodes.lock().unwrap();
         let node = &mut nodes[i];
         node.ended = Arc::new(AtomicBool::new(false));
         node.running = true;
+        node.paused = false;
         node.incarnation += 1;
     }
 
@@ -143,10 +162,11 @@ impl Liveness {
         self.watchdog.lock().unwrap().take()
     }
 
-    /// Node i's incarnation if the tester expects it to run; `None` if the tester crashed it.
+    /// Node i's incarnation if the tester expects it to run and answer; `None` if the tester
+    /// crashed or paused it.
     pub fn incarnation(&self, i: usize) -> Option<u64> {
         let nodes = self.shared.nodes.lock().unwrap();
-        nodes[i].running.then_some(nodes[i].incarnation)
+        (nodes[i].running && !nodes[i].paused).then_some(nodes[i].incarnation)
     }
 
     /// Fails the test if a node the tester did not crash has exited or stopped answering.
@@ -189,7 +209,7 @@ impl Shared {
     fn record_unanswered(&self, i: usize, incarnation: u64, error: &io::Error) {
         let expected = {
             let nodes = self.nodes.lock().unwrap();
-            nodes[i].running && nodes[i].incarnation == incarnation
+            nodes[i].running && !nodes[i].paused && nodes[i].incarnation == incarnation
         };
         if !expected {
             return;
@@ -264,7 +284,7 @@ impl Shared {
             for (i, client) in clients.iter().enumerate() {
                 let incarnation = {
                     let nodes = self.nodes.lock().unwrap();
-                    nodes[i].running.then_some(nodes[i].incarnation)
+                    (nodes[i].running && !nodes[i].paused).then_some(nodes[i].incarnation)
                 };
                 let Some(incarnation) = incarnation else {
                     continue;

@@ -49,6 +49,28 @@ impl Proxy {
             .unwrap_or_else(|e| panic!("netproxy connect {i}: {e}"));
     }
 
+    /// Cuts each directed link `from -> to` between nodes (one way: the reverse stays up).
+    pub fn cut_one_way(&self, links: &[(usize, usize)]) {
+        let links: Vec<netproxy::command::Link> = links
+            .iter()
+            .map(|&(from, to)| netproxy::command::Link {
+                from: Endpoint::Node(from),
+                to: Endpoint::Node(to),
+                both_ways: false,
+            })
+            .collect();
+        self.client
+            .down(&links)
+            .unwrap_or_else(|e| panic!("netproxy down {links:?}: {e}"));
+    }
+
+    /// Every link up, every node and clerk connected, every fault cleared.
+    pub fn heal(&self) {
+        self.client
+            .heal()
+            .unwrap_or_else(|e| panic!("netproxy heal: {e}"));
+    }
+
     /// The lab's setunreliable.
     pub fn set_unreliable(&self, on: bool) {
         self.client
