@@ -75,6 +75,10 @@ timeline FILE *ARGS:
     @cargo build --quiet -p harness --bin raft-logs
     @{{bin}}/raft-logs timeline "$@"
 
+# A seeded nemesis campaign on a KV cluster: `just nemesis --seed 7 --time 60s --clients 8 --nodes 5`
+nemesis *ARGS: build
+    @{{bin}}/raft-nemesis "$@"
+
 # Measure netproxy: round-trip latency against a direct socket, and loss-free forwarding rate
 bench-proxy:
     @cargo build --quiet --release -p netproxy --bins

@@ -152,8 +152,7 @@ fn a_leader_in_a_minority_never_answers_a_get() {
     proxy.partition(&[&[old], &others]);
     let (mut confined, endpoint) = {
         let layout = cluster.layout();
-        Clerk::at_free_endpoint(&layout.clerks, layout.faces.clone(), cluster.cluster_id())
-            .unwrap()
+        Clerk::at_free_endpoint(&layout.clerks, layout.faces.clone(), cluster.cluster_id()).unwrap()
     };
     proxy.connect_clerk(endpoint, &[old]);
     // The majority elects a leader and moves on.

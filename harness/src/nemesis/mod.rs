@@ -1,0 +1,425 @@
+//! The nemesis (Jepsen-style, seeded): a KV cluster through netproxy, clerks running a random
+//! Get/Put/Append workload on a few keys, and faults drawn from the seed every few seconds —
+//! partitions of many shapes, one-way cuts, the lab's unreliable network with long reordering,
+//! SIGKILL of a minority, of the leader or of everyone, SIGSTOP. At the end everything is
+//! healed and the run must show: a linearizable history, every replica in the same state, and
+//! no node that exited on its own.
+//!
+//! A clerk gives up on an operation after [`OP_TIMEOUT`]: a Put/Append it gave up on is in the
+//! history as indeterminate (it may have been applied at any time after its call, or never), a
+//! Get it gave up on read nothing. Nothing is left out.
+
+pub mod faults;
+pub mod report;
+
+use crate::clerk::{Clerk, ClerkError};
+use crate::cluster::{Cluster, NodeOptions};
+use crate::linearizability::{self, HistoryRecorder, OpKind, Status, Verdict};
+use crate::liveness::Liveness;
+use crate::proxy::Proxy;
+use faults::Fault;
+use raft_node::kv::Op;
+use raft_node::runtime::ServiceKind;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use report::{Latencies, Report};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// How long a clerk tries one operation before it records it as indeterminate.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long the healed cluster gets to answer the final reads and bring every replica level.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The linearizability checker's budget; running out of it is a failure here (the nemesis
+/// never passes what it could not check).
+const CHECK_BUDGET: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub seed: u64,
+    /// How long the workload runs under faults.
+    pub time: Duration,
+    pub clients: usize,
+    pub nodes: usize,
+    /// The workload's keys: few, so that operations contend.
+    pub keys: usize,
+    /// A new fault every this often (the previous one healed first).
+    pub fault_every: Duration,
+    /// `--max-raft-state` of the nodes: small, so snapshots and InstallSnapshot happen.
+    pub max_raft_state: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            seed: 0,
+            time: Duration::from_secs(60),
+            clients: 8,
+            nodes: 5,
+            keys: 5,
+            fault_every: Duration::from_secs(3),
+            max_raft_state: 4096,
+        }
+    }
+}
+
+impl Options {
+    /// What is wrong with these options, for the command line.
+    pub fn check(&self) -> Result<(), String> {
+        if !(3..=crate::cluster::MAX_NODES).contains(&self.nodes) {
+            return Err(format!(
+                "--nodes {}: give 3 to {} (a nemesis needs a majority that survives a fault)",
+                self.nodes,
+                crate::cluster::MAX_NODES
+            ));
+        }
+        if !(1..=crate::cluster::MAX_CLERKS - 1).contains(&self.clients) {
+            return Err(format!(
+                "--clients {}: give 1 to {} (the proxy's clerk endpoints, one kept for the final reads)",
+                self.clients,
+                crate::cluster::MAX_CLERKS - 1
+            ));
+        }
+        if self.keys == 0 {
+            return Err("--keys must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Runs one nemesis campaign and reports what it saw; violations are in the report.
+pub fn run(opts: &Options) -> Report {
+    let options = NodeOptions {
+        service: ServiceKind::Kv,
+        max_raft_state: Some(opts.max_raft_state),
+        ..NodeOptions::lab()
+    };
+    let mut cluster = Cluster::launch_with(&format!("nemesis-{}", opts.seed), opts.nodes, options)
+        .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+    // The history and the log are the run's output, passed or not.
+    cluster.keep_run_dir();
+    let run_dir = cluster.run_dir().to_path_buf();
+    let layout = cluster.layout().clone();
+    let cluster_id = cluster.cluster_id();
+    let proxy = Proxy::new(cluster.proxy_control());
+    let cluster = Arc::new(Mutex::new(cluster));
+    let liveness = Liveness::new(Arc::clone(&cluster));
+    let nemesis = Nemesis {
+        n: opts.nodes,
+        cluster: &cluster,
+        liveness: &liveness,
+        proxy: &proxy,
+        killed: Vec::new(),
+        paused: None,
+    };
+
+    let history = HistoryRecorder::new();
+    let latencies = Mutex::new(Latencies::default());
+    let stop = AtomicBool::new(false);
+    let clerk_at = |k: usize| {
+        let mut clerk = Clerk::new(layout.clerks[k], layout.faces.clone(), cluster_id)
+            .unwrap_or_else(|e| panic!("cannot open clerk c{k}: {e}"));
+        // A clerk's operations start at a node drawn from the seed, not all at node 0.
+        clerk.set_first_server(k % opts.nodes);
+        clerk
+    };
+
+    let mut report = Report::new(opts, run_dir.clone());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for k in 0..opts.clients {
+            let (history, latencies, stop) = (&history, &latencies, &stop);
+            let mut clerk = clerk_at(k);
+            let mut rng = SmallRng::seed_from_u64(opts.seed ^ (k as u64 + 1).wrapping_mul(0x9e37));
+            s.spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let op = draw_op(&mut rng, k, n, opts.keys);
+                    workload_op(&mut clerk, op, k as u64, history, latencies);
+                }
+            });
+        }
+        report.faults = nemesis.run(opts, started);
+        stop.store(true, Ordering::SeqCst);
+    });
+    report.workload_time = started.elapsed();
+
+    // The final reads: every key, through a fresh clerk, recorded like every other read.
+    let mut reader = clerk_at(crate::cluster::MAX_CLERKS - 1);
+    for key in 0..opts.keys {
+        let key = key_name(key);
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        let op = history.call(u64::MAX, OpKind::Get, &key, "");
+        match reader.call(Op::Get { key: key.clone() }, Some(deadline)) {
+            Ok(value) => history.finish(op, &value, Status::Ok),
+            Err(e) => {
+                history.finish(op, "", Status::Timeout);
+                report.violations.push(format!(
+                    "the healed cluster did not answer Get({key:?}): {e}"
+                ));
+            }
+        }
+    }
+    if let Err(e) = converge(&cluster, &liveness, opts.nodes) {
+        report.violations.push(e);
+    }
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| liveness.check())) {
+        report.violations.push(panic_text(payload));
+    }
+    report.leader_changes = count_leader_changes(&cluster);
+
+    let ops = history.history();
+    report.ops.count(&ops);
+    report.latencies = latencies.into_inner().unwrap();
+    let check = linearizability::check(&ops, CHECK_BUDGET);
+    report.check_time = check.elapsed;
+    write_history(&run_dir, &ops, &check);
+    match check.verdict {
+        Verdict::Ok => {}
+        Verdict::Illegal => report.violations.push(format!(
+            "the history is not linearizable (see {}):\n{}",
+            run_dir.join("history.html").display(),
+            check.explain(&ops)
+        )),
+        Verdict::Unknown => report.violations.push(format!(
+            "the linearizability check ran out of its {CHECK_BUDGET:?} budget: not known to be \
+             linearizable"
+        )),
+    }
+    report.verdict = Some(check.verdict);
+
+    if let Some(watchdog) = liveness.end() {
+        cluster.lock().unwrap_or_else(|e| e.into_inner()).kill_all();
+        let _ = watchdog.join();
+    }
+    report
+}
+
+/// The nemesis's hold on the cluster: the fault in force and what healing it takes.
+struct Nemesis<'a> {
+    n: usize,
+    cluster: &'a Mutex<Cluster>,
+    liveness: &'a Liveness,
+    proxy: &'a Proxy,
+    /// Nodes killed by the fault in force, restarted at the heal.
+    killed: Vec<usize>,
+    paused: Option<usize>,
+}
+
+impl Nemesis<'_> {
+    /// Applies a fault every `fault_every` until the run's time is up, then heals. Returns the
+    /// faults applied, with when.
+    fn run(mut self, opts: &Options, started: Instant) -> Vec<(Duration, Fault)> {
+        let mut rng = SmallRng::seed_from_u64(opts.seed);
+        let mut applied = Vec::new();
+        // The workload gets a fault-free start.
+        sleep(opts.fault_every.min(opts.time));
+        while started.elapsed() + opts.fault_every <= opts.time {
+            self.heal();
+            let fault = faults::draw(&mut rng, self.n, self.leader());
+            self.cluster.lock().unwrap().log().event(
+                log::Level::Info,
+                "FAULT",
+                &format!("nemesis: {fault}"),
+            );
+            self.apply(&fault);
+            applied.push((started.elapsed(), fault));
+            sleep(opts.fault_every);
+        }
+        self.heal();
+        sleep(opts.time.saturating_sub(started.elapsed()));
+        applied
+    }
+
+    fn apply(&mut self, fault: &Fault) {
+        match fault {
+            Fault::Halves(a, b) => self.proxy.partition(&[a, b]),
+            Fault::IsolateLeader(l) => {
+                let rest: Vec<usize> = (0..self.n).filter(|i| i != l).collect();
+                self.proxy.partition(&[&[*l], &rest]);
+            }
+            Fault::OneWay(links) => self.proxy.cut_one_way(links),
+            Fault::Bridge { left, right, .. } => {
+                self.proxy.cut_one_way(&faults::bridge_cuts(left, right))
+            }
+            Fault::Ring(order) => self.proxy.cut_one_way(&faults::ring_cuts(order)),
+            Fault::Unreliable => {
+                self.proxy.set_unreliable(true);
+                self.proxy.set_long_reordering(true);
+            }
+            Fault::Kill(nodes) => {
+                for &i in nodes {
+                    self.kill(i);
+                }
+            }
+            Fault::KillAll => {
+                for i in 0..self.n {
+                    self.kill(i);
+                }
+                sleep(Duration::from_millis(200));
+                self.restart_killed();
+            }
+            Fault::Pause(i) => {
+                let pid = self.cluster.lock().unwrap().pid(*i);
+                if let Some(pid) = pid {
+                    self.liveness.pausing(*i);
+                    signal(pid, libc::SIGSTOP);
+                    self.paused = Some(*i);
+                }
+            }
+        }
+    }
+
+    fn kill(&mut self, i: usize) {
+        self.liveness.crashing(i);
+        self.cluster.lock().unwrap().crash(i);
+        self.killed.push(i);
+    }
+
+    fn restart_killed(&mut self) {
+        for i in std::mem::take(&mut self.killed) {
+            self.cluster
+                .lock()
+                .unwrap()
+                .start(i)
+                .unwrap_or_else(|e| panic!("cannot restart node {i}: {e}"));
+            self.liveness.started(i);
+        }
+    }
+
+    /// Undoes the fault in force: every link up and fault cleared, killed nodes restarted, a
+    /// paused node let go on.
+    fn heal(&mut self) {
+        self.proxy.heal();
+        self.restart_killed();
+        if let Some(i) = self.paused.take() {
+            if let Some(pid) = self.cluster.lock().unwrap().pid(i) {
+                signal(pid, libc::SIGCONT);
+            }
+            self.liveness.resumed(i);
+        }
+    }
+
+    /// The node that says it leads in the highest term, among those expected to answer.
+    fn leader(&self) -> Option<usize> {
+        let cluster = self.cluster.lock().unwrap();
+        (0..self.n)
+            .filter(|&i| self.liveness.incarnation(i).is_some())
+            .filter_map(|i| {
+                let s = cluster.client(i).get_state().ok()?;
+                s.is_leader.then_some((s.term, i))
+            })
+            .max()
+            .map(|(_, i)| i)
+    }
+}
+
+/// Every replica's store the same, and at the same index, within [`CONVERGE_TIMEOUT`].
+fn converge(cluster: &Mutex<Cluster>, liveness: &Liveness, n: usize) -> Result<(), String> {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    let mut last = Vec::new();
+    while Instant::now() < deadline {
+        let cluster = cluster.lock().unwrap();
+        last = (0..n)
+            .filter(|&i| liveness.incarnation(i).is_some())
+            .map(|i| (i, cluster.client(i).service_digest().ok()))
+            .collect::<Vec<_>>();
+        drop(cluster);
+        let digests: Vec<_> = last.iter().map(|(_, d)| *d).collect();
+        if digests.iter().all(|d| d.is_some() && *d == digests[0]) {
+            return Ok(());
+        }
+        sleep(Duration::from_millis(100));
+    }
+    Err(format!(
+        "the replicas did not converge within {CONVERGE_TIMEOUT:?}: (node, (applied, digest)) = \
+         {last:?}"
+    ))
+}
+
+/// The leader changes the nodes' logs recorded, counted from their "became leader" lines.
+fn count_leader_changes(cluster: &Mutex<Cluster>) -> usize {
+    let path = cluster.lock().unwrap().log().path().to_path_buf();
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().filter(|l| l.contains("became leader")).count())
+        .unwrap_or(0)
+}
+
+fn write_history(
+    dir: &std::path::Path,
+    ops: &[linearizability::Operation],
+    check: &linearizability::CheckReport,
+) {
+    let json = dir.join("history.jsonl");
+    if let Err(e) = std::fs::File::create(&json).and_then(|f| linearizability::write_jsonl(f, ops))
+    {
+        eprintln!("cannot write {}: {e}", json.display());
+    }
+    let html = dir.join("history.html");
+    if let Err(e) = linearizability::write_html(&html, ops, check) {
+        eprintln!("cannot write {}: {e}", html.display());
+    }
+}
+
+/// Key `i` of the workload.
+pub fn key_name(i: usize) -> String {
+    format!("k{i}")
+}
+
+/// The next operation of clerk `k`: half Gets, a quarter Puts, a quarter Appends, on a random
+/// key; values unique to the clerk and operation, so a read shows which writes it saw.
+fn draw_op(rng: &mut SmallRng, k: usize, n: u64, keys: usize) -> Op {
+    let key = key_name(rng.gen_range(0..keys));
+    let value = format!("c{k}.{n} ");
+    match rng.gen_range(0..4) {
+        0 | 1 => Op::Get { key },
+        2 => Op::Put { key, value },
+        _ => Op::Append { key, value },
+    }
+}
+
+/// Runs one operation and records it: ok, or indeterminate if the clerk gave up.
+fn workload_op(
+    clerk: &mut Clerk,
+    op: Op,
+    cli: u64,
+    history: &HistoryRecorder,
+    latencies: &Mutex<Latencies>,
+) {
+    let (kind, key, input) = match &op {
+        Op::Get { key } => (OpKind::Get, key.clone(), String::new()),
+        Op::Put { key, value } => (OpKind::Put, key.clone(), value.clone()),
+        Op::Append { key, value } => (OpKind::Append, key.clone(), value.clone()),
+    };
+    let t0 = Instant::now();
+    let pending = history.call(cli, kind, &key, &input);
+    match clerk.call(op, Some(t0 + OP_TIMEOUT)) {
+        Ok(value) => {
+            history.finish(pending, &value, Status::Ok);
+            latencies.lock().unwrap().record(kind, t0.elapsed());
+        }
+        Err(ClerkError::Timeout | ClerkError::Cancelled) => {
+            history.finish(pending, "", Status::Timeout)
+        }
+        Err(ClerkError::NoService) => panic!("the nodes run no KV service"),
+    }
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) with a pid this run spawned and still owns.
+    unsafe { libc::kill(pid as libc::pid_t, signal) };
+}
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a check panicked".to_string())
+}

@@ -1,0 +1,173 @@
+//! What a nemesis run saw, and its table.
+
+use super::faults::Fault;
+use super::Options;
+use crate::linearizability::{OpKind, Operation, Status, Verdict};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Report {
+    pub seed: u64,
+    pub nodes: usize,
+    pub clients: usize,
+    pub workload_time: Duration,
+    pub ops: OpCounts,
+    pub latencies: Latencies,
+    /// Every fault, with when it began.
+    pub faults: Vec<(Duration, Fault)>,
+    /// Elections won during the run, by the nodes' logs.
+    pub leader_changes: usize,
+    pub verdict: Option<Verdict>,
+    pub check_time: Duration,
+    /// What broke: empty for a run that passed.
+    pub violations: Vec<String>,
+    pub run_dir: PathBuf,
+}
+
+impl Report {
+    pub fn new(opts: &Options, run_dir: PathBuf) -> Report {
+        Report {
+            seed: opts.seed,
+            nodes: opts.nodes,
+            clients: opts.clients,
+            workload_time: Duration::ZERO,
+            ops: OpCounts::default(),
+            latencies: Latencies::default(),
+            faults: Vec::new(),
+            leader_changes: 0,
+            verdict: None,
+            check_time: Duration::ZERO,
+            violations: Vec::new(),
+            run_dir,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Operations by kind: completed, and given up on (indeterminate).
+#[derive(Debug, Default)]
+pub struct OpCounts {
+    by_kind: BTreeMap<&'static str, (u64, u64)>,
+}
+
+impl OpCounts {
+    pub fn count(&mut self, ops: &[Operation]) {
+        for op in ops {
+            let entry = self.by_kind.entry(kind_name(op.kind)).or_default();
+            match op.status {
+                Status::Ok => entry.0 += 1,
+                Status::Timeout => entry.1 += 1,
+            }
+        }
+    }
+}
+
+/// Latencies of completed operations, by kind.
+#[derive(Debug, Default)]
+pub struct Latencies {
+    by_kind: BTreeMap<&'static str, Vec<Duration>>,
+}
+
+impl Latencies {
+    pub fn record(&mut self, kind: OpKind, latency: Duration) {
+        self.by_kind
+            .entry(kind_name(kind))
+            .or_default()
+            .push(latency);
+    }
+
+    fn percentile(&self, kind: &str, p: f64) -> Option<Duration> {
+        let mut samples = self.by_kind.get(kind)?.clone();
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let rank = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+        Some(samples[rank - 1])
+    }
+}
+
+fn kind_name(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::Get => "get",
+        OpKind::Put => "put",
+        OpKind::Append => "append",
+    }
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("-".to_string(), |d| {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    })
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "nemesis seed {}: {} nodes, {} clients, {:.1} s of workload",
+            self.seed,
+            self.nodes,
+            self.clients,
+            self.workload_time.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "{:<8} {:>8} {:>14} {:>10} {:>10}",
+            "op", "ok", "indeterminate", "p50", "p99"
+        )?;
+        for kind in ["get", "put", "append"] {
+            let (ok, timeout) = self.ops.by_kind.get(kind).copied().unwrap_or_default();
+            writeln!(
+                f,
+                "{:<8} {:>8} {:>14} {:>10} {:>10}",
+                kind,
+                ok,
+                timeout,
+                ms(self.latencies.percentile(kind, 0.5)),
+                ms(self.latencies.percentile(kind, 0.99))
+            )?;
+        }
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, fault) in &self.faults {
+            *kinds.entry(fault.kind()).or_default() += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        writeln!(f, "faults: {} ({})", self.faults.len(), kinds.join(", "))?;
+        for (at, fault) in &self.faults {
+            writeln!(f, "  {:>6.1} s  {fault}", at.as_secs_f64())?;
+        }
+        writeln!(f, "leader changes: {}", self.leader_changes)?;
+        writeln!(
+            f,
+            "linearizability: {} in {:.2} s",
+            match self.verdict {
+                Some(Verdict::Ok) => "ok",
+                Some(Verdict::Illegal) => "NOT linearizable",
+                Some(Verdict::Unknown) => "unknown (out of time)",
+                None => "not checked",
+            },
+            self.check_time.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "history: {0}/history.jsonl, {0}/history.html; log: {0}/run.log",
+            self.run_dir.display()
+        )?;
+        if self.passed() {
+            write!(f, "PASS")
+        } else {
+            writeln!(f, "FAIL: {} violation(s)", self.violations.len())?;
+            for v in &self.violations {
+                writeln!(f, "  - {v}")?;
+            }
+            Ok(())
+        }
+    }
+}
