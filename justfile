@@ -1,5 +1,5 @@
-# raft-lab: the Raft lab (MIT 6.824 / 6.5840, parts 2A-2D) as real processes over UDP,
-# every peer datagram passing through netproxy. `just` alone lists the recipes.
+# raft-lab: the Raft lab (MIT 6.824 / 6.5840, parts 2A-2D) and its key/value service (3A-3B) as
+# real processes over UDP, every datagram passing through netproxy. `just` alone lists the recipes.
 
 set positional-arguments
 
