@@ -142,10 +142,12 @@ pub fn details(levels: &[Level]) -> String {
     for level in levels {
         writeln!(
             out,
-            "  {:>4} clerks on {:>2} endpoints: {} Puts and {} Gets in {:.1} s, {} retries \
+            "  {:>4} clerk{} on {:>2} endpoint{}: {} Puts and {} Gets in {:.1} s, {} retries \
              (WrongLeader or {} ms of silence)",
             level.clerks,
+            plural(level.clerks),
             level.sockets,
+            plural(level.sockets),
             thousands(level.tally.puts.len() as u64),
             thousands(level.tally.gets.len() as u64),
             level.window.as_secs_f64(),
