@@ -84,10 +84,10 @@ bench-proxy:
     @cargo build --quiet --release -p netproxy --bins
     @target/release/netproxy-bench
 
-# Measure a 3-node cluster through netproxy: throughput, commit latency, leader failover
-bench:
+# Measure a 3-node cluster through netproxy: throughput, commit latency, failover (`just bench kv`: the KV service)
+bench *ARGS:
     @cargo build --quiet --release --workspace --bins
-    @target/release/raft-bench
+    @target/release/raft-bench "$@"
 
 # Fuzz a decoder for SECONDS (cargo-fuzz; nightly, else stable), e.g. `just fuzz datagram 600`; prints the runs
 fuzz TARGET SECONDS:

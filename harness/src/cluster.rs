@@ -421,7 +421,7 @@ fn kill_and_reap(mut child: Child) {
 
 /// The path of a workspace binary: next to the test executable's `deps/` directory, or in
 /// `RAFT_LAB_BIN_DIR`.
-fn binary(name: &str) -> io::Result<PathBuf> {
+pub fn binary(name: &str) -> io::Result<PathBuf> {
     let dir = match std::env::var_os("RAFT_LAB_BIN_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => {

@@ -5,6 +5,11 @@
 //! colour the next one's figures.
 
 pub mod failover;
+pub mod floor;
+pub mod kv;
+pub mod kv_memory;
+pub mod kv_pool;
+pub mod kv_report;
 pub mod latency;
 pub mod procfs;
 pub mod report;

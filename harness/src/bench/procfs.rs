@@ -1,5 +1,5 @@
-//! What the kernel counts for us: CPU time of the cluster's processes and of this one, and the
-//! UDP datagrams dropped at their sockets for want of receive-buffer space.
+//! What the kernel counts for us: CPU time of the cluster's processes and of this one, the UDP
+//! datagrams dropped at their sockets for want of receive-buffer space, and a process's memory.
 
 use std::collections::HashSet;
 use std::fs;
@@ -96,6 +96,38 @@ pub fn own_cpu_time() -> Duration {
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// The system's load averages over 1, 5 and 15 minutes (/proc/loadavg): how busy the machine
+/// the figures come from was.
+pub fn load_average() -> io::Result<String> {
+    let line = fs::read_to_string("/proc/loadavg")?;
+    Ok(line
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Resident memory of `pid` now and at its peak (`VmRSS`, `VmHWM` of /proc/<pid>/status), in
+/// bytes: the pages it really holds, whatever it has mapped.
+pub fn rss(pid: u32) -> io::Result<(u64, u64)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .map(|n| n * 1024)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("/proc/{pid}/status: no {key}"),
+                )
+            })
+    };
+    Ok((kib("VmRSS:")?, kib("VmHWM:")?))
 }
 
 /// Datagrams the kernel dropped at `pid`'s UDP sockets because their receive buffer was full:
@@ -243,5 +275,8 @@ mod tests {
         assert!(cpu_time(me).is_ok());
         assert!(!socket_inodes(me).unwrap().is_empty());
         assert_eq!(udp_drops(me).unwrap(), 0);
+        let (now, peak) = rss(me).unwrap();
+        assert!(0 < now && now <= peak);
+        assert_eq!(load_average().unwrap().split(' ').count(), 3);
     }
 }

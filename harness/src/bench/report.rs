@@ -16,7 +16,7 @@ pub struct Row {
 }
 
 impl Row {
-    fn new(what: &str, measured: String, target: Option<(String, bool)>) -> Row {
+    pub fn new(what: &str, measured: String, target: Option<(String, bool)>) -> Row {
         Row {
             what: what.to_string(),
             measured,

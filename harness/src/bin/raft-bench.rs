@@ -9,6 +9,10 @@
 //!    the election timeout and it loses its leader), then latency again, to show what syncing
 //!    each loop iteration's entries together buys.
 //!
+//! `raft-bench kv` (`just bench kv`) measures the KV service instead (`bench/kv.rs`): ops/s and
+//! Put/Get latency at several clerk counts, a single clerk's latency against the machine's
+//! floors measured in the same run, and the memory and snapshot install of a million keys.
+//!
 //! It prints progress as it goes and a table at the end, each figure next to its target. A
 //! missed target is reported, not failed: this is a measurement (exit 0); only a cluster that
 //! cannot be measured (does not start, elects no leader) exits non-zero.
@@ -19,8 +23,8 @@
 #[path = "../bench/mod.rs"]
 mod bench;
 
-use bench::{failover, latency, report, throughput, NODES};
-use clap::{Parser, ValueEnum};
+use bench::{failover, kv, kv_memory, kv_report, latency, procfs, report, throughput, NODES};
+use clap::{Parser, Subcommand, ValueEnum};
 use harness::cluster::{Cluster, NodeOptions};
 use harness::timing::NodeTimers;
 use std::io;
@@ -33,6 +37,8 @@ use std::time::Duration;
     about = "Measure a 3-node cluster through netproxy: throughput, commit latency, failover"
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Run only this phase
     #[arg(long, value_enum)]
     only: Option<Phase>,
@@ -57,6 +63,44 @@ struct Args {
     /// Failover: rounds of kill, commit, restart
     #[arg(long, default_value_t = 10, value_parser = at_least_one())]
     rounds: u32,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure the KV service: ops/s and Put/Get latency by clerk count, a single clerk's
+    /// latency against the machine's floors, the memory and snapshot install of many keys
+    Kv(KvArgs),
+}
+
+#[derive(clap::Args)]
+struct KvArgs {
+    /// Clerk counts to measure, each on a fresh cluster; the first is compared with the floors
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256", value_parser = at_least_one())]
+    clerks: Vec<u32>,
+    /// Clerk endpoints (of the proxy's 32) the clerks share, one socket and thread each
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=harness::cluster::MAX_CLERKS as i64))]
+    sockets: u32,
+    /// Keys the workload draws from, uniformly
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one())]
+    keys: u32,
+    /// Bytes per value
+    #[arg(long, default_value_t = 32)]
+    value_size: u16,
+    /// Seconds of load before each measured window
+    #[arg(long, default_value_t = 1)]
+    warmup_secs: u64,
+    /// Seconds measured at each clerk count
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    secs: u64,
+    /// Samples of each floor (fdatasync, round trip through netproxy)
+    #[arg(long, default_value_t = 2000, value_parser = at_least_one())]
+    floor_samples: u32,
+    /// Keys loaded for the memory and snapshot-install phase (0: skip it)
+    #[arg(long, default_value_t = 1_000_000)]
+    load_keys: u32,
+    /// `raft-node --max-raft-state` in the memory phase, so that the leader snapshots
+    #[arg(long, default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    max_raft_state: u64,
 }
 
 /// Every count has a floor of one: a phase with nothing to measure has no figure to report.
@@ -85,7 +129,11 @@ fn main() -> ExitCode {
     if std::env::var_os("RUST_LOG").is_none() {
         std::env::set_var("RUST_LOG", "warn");
     }
-    match run(&args) {
+    let result = match &args.command {
+        Some(Command::Kv(kv_args)) => run_kv(kv_args),
+        None => run(&args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("raft-bench: {e}");
@@ -150,6 +198,45 @@ fn run(args: &Args) -> io::Result<()> {
     for detail in details {
         println!("{detail}");
     }
+    Ok(())
+}
+
+fn run_kv(args: &KvArgs) -> io::Result<()> {
+    let timers = NodeTimers::scaled();
+    let mut clerks: Vec<usize> = args.clerks.iter().map(|&c| c as usize).collect();
+    clerks.sort_unstable();
+    clerks.dedup();
+    eprintln!(
+        "raft-bench kv: {NODES} raft-nodes --service kv + netproxy on loopback, fsync on; \
+         {} CPUs; load average {}",
+        thread_count(),
+        procfs::load_average()?
+    );
+    let settings = kv::Settings {
+        clerks,
+        sockets: args.sockets as usize,
+        keys: args.keys as usize,
+        value_size: usize::from(args.value_size),
+        warmup: Duration::from_secs(args.warmup_secs),
+        window: Duration::from_secs(args.secs),
+        floor_samples: args.floor_samples as usize,
+    };
+    let (levels, floors) = kv::run(timers, &settings)?;
+    let mut rows: Vec<_> = levels.iter().flat_map(kv_report::level_rows).collect();
+    rows.extend(kv_report::floor_rows(&floors, &levels[0]));
+    if args.load_keys > 0 {
+        let memory = kv_memory::Settings {
+            keys: args.load_keys as usize,
+            value_size: usize::from(args.value_size),
+            clerks: *settings.clerks.last().expect("at least one count"),
+            sockets: settings.sockets,
+            max_raft_state: args.max_raft_state,
+        };
+        rows.extend(kv_report::memory_rows(&kv_memory::run(timers, &memory)?));
+    }
+    println!("\n{}", report::table(&rows));
+    println!("{}", kv_report::details(&levels));
+    println!("load average at the end: {}", procfs::load_average()?);
     Ok(())
 }
 

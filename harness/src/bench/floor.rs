@@ -1,0 +1,194 @@
+//! The machine's floors, measured in the same run as the figures they judge (issue 21: an
+//! absolute millisecond target says little from one machine to the next, a ratio to the floor
+//! measured beside it does):
+//! - fdatasync: append a small record to a file on the data dirs' file system and fdatasync it,
+//!   as a node's log writer does for each loop iteration's entries;
+//! - the UDP round trip through netproxy: a stand-in node sends to its face, the proxy delivers
+//!   to a second stand-in that echoes, the echo comes back through the proxy. That is the path
+//!   of clerk → leader → clerk and of leader → follower → leader: two proxy traversals, four
+//!   hops, without the node's own work.
+
+use super::Percentiles;
+use harness::cluster;
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The record each fdatasync makes durable: about one small KV entry.
+const RECORD_BYTES: usize = 64;
+
+/// Samples of both floors; gathered in parts (before and after a measurement) so that they see
+/// the machine load the measurement saw.
+#[derive(Default)]
+pub struct Samples {
+    fsync: Vec<Duration>,
+    rtt: Vec<Duration>,
+}
+
+impl Samples {
+    /// Adds `count` samples of each floor (after a tenth as many unrecorded): fdatasyncs of a
+    /// file in `dir`, round trips through a netproxy of its own.
+    pub fn take(&mut self, dir: &Path, count: usize) -> io::Result<()> {
+        let warmup = count / 10;
+        self.fsync.extend(fdatasyncs(dir, warmup, count)?);
+        self.rtt.extend(round_trips(warmup, count)?);
+        Ok(())
+    }
+
+    pub fn floors(self) -> Floors {
+        Floors {
+            fsync: Percentiles::of(self.fsync),
+            rtt: Percentiles::of(self.rtt),
+        }
+    }
+}
+
+/// The floors and what the KV's operations compose from them.
+pub struct Floors {
+    pub fsync: Percentiles,
+    pub rtt: Percentiles,
+}
+
+impl Floors {
+    /// A Raft commit as the runtime does it today (persist, then send): the leader's
+    /// fdatasync, the AppendEntries round trip to a follower through the proxy, the follower's
+    /// fdatasync.
+    pub fn commit(&self) -> Duration {
+        self.fsync.p50 + self.rtt.p50 + self.fsync.p50
+    }
+
+    /// A Put: the clerk ↔ leader round trip through the proxy, plus a commit.
+    pub fn put(&self) -> Duration {
+        self.rtt.p50 + self.commit()
+    }
+
+    /// A Get by ReadIndex: the clerk ↔ leader round trip, plus one heartbeat round leader ↔
+    /// followers (no sync: a heartbeat changes nothing durable).
+    pub fn get(&self) -> Duration {
+        self.rtt.p50 + self.rtt.p50
+    }
+}
+
+/// `count` fdatasyncs of a 64-byte append to a fresh file in `dir`, after `warmup` more.
+fn fdatasyncs(dir: &Path, warmup: usize, count: usize) -> io::Result<Vec<Duration>> {
+    let path = dir.join("fsync-floor");
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(&path)?;
+    let record = [b'.'; RECORD_BYTES];
+    let mut samples = Vec::with_capacity(count);
+    for n in 0..warmup + count {
+        let start = Instant::now();
+        file.write_all(&record)?;
+        file.sync_data()?;
+        if n >= warmup {
+            samples.push(start.elapsed());
+        }
+    }
+    drop(file);
+    fs::remove_file(path)?;
+    Ok(samples)
+}
+
+/// `count` round trips of a 64-byte datagram through a netproxy, after `warmup` more.
+fn round_trips(warmup: usize, count: usize) -> io::Result<Vec<Duration>> {
+    let (sender, echo) = (bind()?, bind()?);
+    let proxy = EchoProxy::start([sender.local_addr()?, echo.local_addr()?])?;
+    // The echo ends once the round trips have been quiet for a second.
+    echo.set_read_timeout(Some(Duration::from_secs(1)))?;
+    thread::spawn(move || {
+        let mut buf = [0; 2048];
+        while let Ok((len, from)) = echo.recv_from(&mut buf) {
+            let _ = echo.send_to(&buf[..len], from);
+        }
+    });
+    sender.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let (mut payload, mut buf) = ([0u8; RECORD_BYTES], [0u8; 2048]);
+    let mut samples = Vec::with_capacity(count);
+    for seq in 0..(warmup + count) as u64 {
+        payload[..8].copy_from_slice(&seq.to_le_bytes());
+        let start = Instant::now();
+        sender.send_to(&payload, proxy.faces[1])?;
+        // The proxy is reliable and idle: a lost datagram is a broken floor, not a sample.
+        loop {
+            let (len, _) = sender.recv_from(&mut buf)?;
+            if len >= 8 && buf[..8] == payload[..8] {
+                break;
+            }
+        }
+        if seq >= warmup as u64 {
+            samples.push(start.elapsed());
+        }
+    }
+    Ok(samples)
+}
+
+fn bind() -> io::Result<UdpSocket> {
+    UdpSocket::bind("127.0.0.1:0")
+}
+
+/// A netproxy between two stand-in nodes, killed when dropped; its faces are the ports it
+/// bound, read from its `ready` line.
+struct EchoProxy {
+    child: Child,
+    faces: Vec<SocketAddr>,
+}
+
+impl EchoProxy {
+    fn start(nodes: [SocketAddr; 2]) -> io::Result<EchoProxy> {
+        let mut child = Command::new(cluster::binary("netproxy")?)
+            .args(["run", "--nodes", &format!("{},{}", nodes[0], nodes[1])])
+            .args(["--faces", "127.0.0.1:0,127.0.0.1:0"])
+            .args(["--control", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let faces = line
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("faces="))
+            .map(|faces| faces.split(',').map(str::parse).collect());
+        match faces {
+            Some(Ok(faces)) => Ok(EchoProxy { child, faces }),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(io::Error::other(format!(
+                    "netproxy: bad ready line {line:?}"
+                )))
+            }
+        }
+    }
+}
+
+impl Drop for EchoProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floors_compose_from_the_medians() {
+        let us = Duration::from_micros;
+        let floors = Floors {
+            fsync: Percentiles::of(vec![us(100), us(150), us(900)]),
+            rtt: Percentiles::of(vec![us(40), us(50), us(500)]),
+        };
+        assert_eq!(floors.commit(), us(150 + 50 + 150));
+        assert_eq!(floors.put(), us(50 + 150 + 50 + 150));
+        assert_eq!(floors.get(), us(50 + 50));
+    }
+}

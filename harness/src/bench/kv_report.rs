@@ -1,0 +1,176 @@
+//! The rows `raft-bench kv` adds to the table, and the detail beneath it.
+
+use super::floor::Floors;
+use super::kv::{Level, TARGET_CLERKS, TARGET_RATE, TARGET_RATIO};
+use super::kv_memory::{Outcome, Rss};
+use super::report::Row;
+use super::{ms, thousands, Percentiles};
+use std::fmt::Write;
+use std::time::Duration;
+
+pub fn level_rows(level: &Level) -> Vec<Row> {
+    let (puts, gets) = (&level.tally.puts, &level.tally.gets);
+    let rate = level.rate(puts) + level.rate(gets);
+    let target = (level.clerks == TARGET_CLERKS).then(|| {
+        (
+            format!("≥ {} ops/s", thousands(TARGET_RATE as u64)),
+            rate >= TARGET_RATE,
+        )
+    });
+    let spread = |latencies: &[Duration]| {
+        let p = Percentiles::of(latencies.to_vec());
+        format!("{} / {}", ms(p.p50), ms(p.p99))
+    };
+    vec![
+        Row::new(
+            &format!("kv, {} clerk{}: ops/s", level.clerks, plural(level.clerks)),
+            format!(
+                "{} (Put {}, Get {})",
+                thousands(rate as u64),
+                thousands(level.rate(puts) as u64),
+                thousands(level.rate(gets) as u64)
+            ),
+            target,
+        ),
+        Row::new("  Put p50 / p99", spread(puts), None),
+        Row::new("  Get p50 / p99", spread(gets), None),
+    ]
+}
+
+/// The floors, how each operation's floor is composed, and the first level's p50s against them.
+pub fn floor_rows(floors: &Floors, first: &Level) -> Vec<Row> {
+    let pair = |p: &Percentiles| format!("{} / {}", ms(p.p50), ms(p.p99));
+    let ratio = |what: &str, latencies: &[Duration], floor: Duration| {
+        let p50 = Percentiles::of(latencies.to_vec()).p50;
+        let ratio = p50.as_secs_f64() / floor.as_secs_f64();
+        Row::new(
+            &format!(
+                "{} clerk{}: {what} p50 / {what} floor",
+                first.clerks,
+                plural(first.clerks)
+            ),
+            format!("{ratio:.2}× ({} / {})", ms(p50), ms(floor)),
+            Some((format!("≤ {TARGET_RATIO}×"), ratio <= TARGET_RATIO)),
+        )
+    };
+    vec![
+        Row::new(
+            "floor: fdatasync of a 64-byte append, p50 / p99",
+            pair(&floors.fsync),
+            None,
+        ),
+        Row::new(
+            "floor: UDP round trip through netproxy (RTT), p50 / p99",
+            pair(&floors.rtt),
+            None,
+        ),
+        Row::new(
+            "  commit floor = fsync + RTT + fsync",
+            ms(floors.commit()),
+            None,
+        ),
+        Row::new("  Put floor = RTT + commit floor", ms(floors.put()), None),
+        Row::new("  Get floor = RTT + RTT", ms(floors.get()), None),
+        ratio("Put", &first.tally.puts, floors.put()),
+        ratio("Get", &first.tally.gets, floors.get()),
+    ]
+}
+
+pub fn memory_rows(o: &Outcome) -> Vec<Row> {
+    let mut rows = vec![Row::new(
+        &format!("kv, {} keys loaded", thousands(o.keys as u64)),
+        format!(
+            "{:.1} s ({} Puts/s)",
+            o.load_time.as_secs_f64(),
+            thousands((o.keys as f64 / o.load_time.as_secs_f64()) as u64)
+        ),
+        None,
+    )];
+    for &(i, before, after) in &o.loaded {
+        let role = if i == o.leader { " (leader)" } else { "" };
+        rows.push(Row::new(
+            &format!("  n{i}{role} RSS before → after the load (peak)"),
+            format!(
+                "{} → {} ({})",
+                mib(before.now),
+                mib(after.now),
+                mib(after.peak)
+            ),
+            None,
+        ));
+    }
+    let (_, before, after) = o
+        .loaded
+        .iter()
+        .find(|(i, ..)| *i == o.leader)
+        .copied()
+        .expect("the leader was up");
+    rows.extend([
+        Row::new(
+            "  leader's growth per key",
+            format!(
+                "{} bytes",
+                after.now.saturating_sub(before.now) / o.keys.max(1) as u64
+            ),
+            None,
+        ),
+        Row::new(
+            "  leader's snapshot",
+            format!(
+                "{} (through index {})",
+                mib(o.snapshot_bytes),
+                thousands(o.snapshot_index)
+            ),
+            None,
+        ),
+        Row::new(
+            &format!(
+                "snapshot install: n{} (down during the load), start to caught up",
+                o.fresh
+            ),
+            format!("{:.2} s", o.install_time.as_secs_f64()),
+            None,
+        ),
+        Row::new("  its RSS then (peak)", rss(o.fresh_rss), None),
+    ]);
+    rows
+}
+
+/// Retries behind each level's figures, and how the clerks were spread over the endpoints.
+pub fn details(levels: &[Level]) -> String {
+    let mut out = String::from("kv clerks: endpoints (one pool thread each), retries\n");
+    for level in levels {
+        writeln!(
+            out,
+            "  {:>4} clerk{} on {:>2} endpoint{}: {} Puts and {} Gets in {:.1} s, {} retries \
+             (WrongLeader or {} ms of silence)",
+            level.clerks,
+            plural(level.clerks),
+            level.sockets,
+            plural(level.sockets),
+            thousands(level.tally.puts.len() as u64),
+            thousands(level.tally.gets.len() as u64),
+            level.window.as_secs_f64(),
+            thousands(level.tally.retries),
+            harness::clerk::ATTEMPT_TIMEOUT.as_millis()
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn rss(r: Rss) -> String {
+    format!("{} ({})", mib(r.now), mib(r.peak))
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
