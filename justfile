@@ -75,7 +75,7 @@ timeline FILE *ARGS:
     @cargo build --quiet -p harness --bin raft-logs
     @{{bin}}/raft-logs timeline "$@"
 
-# A seeded nemesis campaign on a KV cluster: `just nemesis --seed 7 --time 60s --clients 8 --nodes 5`
+# Seeded nemesis campaigns on a KV cluster: `just nemesis --seed 7 --time 60s` (`--seeds N`: N seeds, a failure rate)
 nemesis *ARGS: build
     @{{bin}}/raft-nemesis "$@"
 

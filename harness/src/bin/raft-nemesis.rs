@@ -1,8 +1,10 @@
-//! `just nemesis`: one seeded nemesis campaign against a KV cluster (see `harness::nemesis`).
-//! Prints the run's table; exits 1 on any violation, 2 on bad arguments.
+//! `just nemesis`: seeded nemesis campaigns against a KV cluster (see `harness::nemesis`). Prints
+//! each run's table, and with `--seeds N` a summary: failures, the failure rate and its 95%
+//! interval. Exits 1 on any violation, 2 on bad arguments.
 
 use clap::Parser;
 use harness::nemesis::{self, Options};
+use harness::stress::stats::wilson_interval;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,6 +18,9 @@ struct Cli {
     /// The seed every fault and workload choice is drawn from (default: random, printed).
     #[arg(long)]
     seed: Option<u64>,
+    /// Run this many campaigns, seeds --seed, --seed + 1, …, one after another.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
     /// How long the workload runs under faults, e.g. 60s or 2m.
     #[arg(long, default_value = "60s", value_parser = parse_seconds)]
     time: Duration,
@@ -60,13 +65,39 @@ fn main() -> ExitCode {
         eprintln!("raft-nemesis: {e}");
         return ExitCode::from(2);
     }
-    println!(
-        "raft-nemesis: seed {} (repeat it with --seed {}), {:?} of faults",
-        opts.seed, opts.seed, opts.time
-    );
-    let report = nemesis::run(&opts);
-    println!("{report}");
-    if report.passed() {
+    let mut failed = Vec::new();
+    for seed in opts.seed..opts.seed.saturating_add(cli.seeds) {
+        let opts = Options {
+            seed,
+            ..opts.clone()
+        };
+        println!(
+            "raft-nemesis: seed {seed} (repeat it with --seed {seed}), {:?} of faults",
+            opts.time
+        );
+        let report = nemesis::run(&opts);
+        println!("{report}");
+        if !report.passed() {
+            failed.push(seed);
+        }
+    }
+    if cli.seeds > 1 {
+        let (low, high) = wilson_interval(failed.len() as u64, cli.seeds).unwrap_or((0.0, 1.0));
+        println!(
+            "raft-nemesis: {} of {} seeds failed ({:.1}%, 95% interval [{:.1}%, {:.1}%]){}",
+            failed.len(),
+            cli.seeds,
+            100.0 * failed.len() as f64 / cli.seeds as f64,
+            100.0 * low,
+            100.0 * high,
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(": seeds {failed:?}")
+            }
+        );
+    }
+    if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
