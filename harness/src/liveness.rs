@@ -117,8 +117,25 @@ impl Liveness {
         Arc::clone(&self.shared.nodes.lock().unwrap()[i].ended)
     }
 
+    /// Crashes node i (SIGKILL, reaped; what it made durable stays), its exit expected.
+    pub fn crash(&self, i: usize) {
+        self.crashing(i);
+        self.shared.cluster.lock().unwrap().crash(i);
+    }
+
+    /// Starts node i again on its data dir: a new incarnation that must run and answer.
+    pub fn restart(&self, i: usize) {
+        self.shared
+            .cluster
+            .lock()
+            .unwrap()
+            .start(i)
+            .unwrap_or_else(|e| panic!("cannot restart node {i}: {e}"));
+        self.started(i);
+    }
+
     /// The tester is about to crash node i: from now on its silence and its exit are expected.
-    pub fn crashing(&self, i: usize) {
+    fn crashing(&self, i: usize) {
         let mut nodes = self.shared.nodes.lock().unwrap();
         let node = &mut nodes[i];
         node.ended.store(true, Ordering::SeqCst);
@@ -142,7 +159,7 @@ impl Liveness {
     }
 
     /// The tester started node i again: a new incarnation that must run and answer.
-    pub fn started(&self, i: usize) {
+    fn started(&self, i: usize) {
         let mut nodes = self.shared.nodes.lock().unwrap();
         let node = &mut nodes[i];
         node.ended = Arc::new(AtomicBool::new(false));

@@ -367,8 +367,7 @@ impl Tester {
     /// config.go crash1: node i is cut off and SIGKILLed; what it made durable stays on disk.
     pub fn crash1(&self, i: usize) {
         self.disconnect(i);
-        self.liveness.crashing(i);
-        self.cluster.lock().unwrap().crash(i);
+        self.liveness.crash(i);
         self.clients[i].reset();
     }
 
@@ -376,12 +375,7 @@ impl Tester {
     /// and ports. Like the lab, it stays disconnected until `connect(i)`.
     pub fn start1(&self, i: usize) {
         self.crash1(i);
-        self.cluster
-            .lock()
-            .unwrap()
-            .start(i)
-            .unwrap_or_else(|e| panic!("cannot restart node {i}: {e}"));
-        self.liveness.started(i);
+        self.liveness.restart(i);
         self.attach_applier(i);
     }
 

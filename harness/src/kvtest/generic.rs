@@ -199,16 +199,7 @@ fn partitioner(cfg: &KvTester, done: &AtomicBool) {
 fn check_linearizable(cfg: &KvTester, history: &HistoryRecorder) {
     let ops = history.history();
     let report = linearizability::check(&ops, LINEARIZABILITY_BUDGET);
-    let dir = cfg.run_dir();
-    let json = dir.join("history.jsonl");
-    let html = dir.join("history.html");
-    if let Err(e) = std::fs::File::create(&json).and_then(|f| linearizability::write_jsonl(f, &ops))
-    {
-        eprintln!("cannot write {}: {e}", json.display());
-    }
-    if let Err(e) = linearizability::write_html(&html, &ops, &report) {
-        eprintln!("cannot write {}: {e}", html.display());
-    }
+    let html = linearizability::save_history(&cfg.run_dir(), &ops, &report);
     match report.verdict {
         Verdict::Ok => {}
         Verdict::Unknown => println!(

@@ -231,20 +231,14 @@ impl KvTester {
     /// config.go ShutdownServer(i): cut off, then SIGKILLed; what it made durable stays.
     pub fn shutdown_server(&self, i: usize) {
         self.proxy.disconnect(i);
-        self.liveness.crashing(i);
-        self.cluster.lock().unwrap().crash(i);
+        self.liveness.crash(i);
     }
 
     /// config.go StartServer(i): a fresh process on its data dir, isolated until the next
     /// `connect_all`.
     pub fn start_server(&self, i: usize) {
         self.proxy.disconnect(i);
-        self.cluster
-            .lock()
-            .unwrap()
-            .start(i)
-            .unwrap_or_else(|e| panic!("cannot restart server {i}: {e}"));
-        self.liveness.started(i);
+        self.liveness.restart(i);
     }
 
     /// config.go Leader: the first server that says it leads.

@@ -5,12 +5,12 @@
 //! the key's value after it.
 
 use super::check::{shorten, CheckReport, KeyReport, Verdict};
-use super::history::{OpKind, Operation, Status};
+use super::history::{write_jsonl, OpKind, Operation, Status};
 use super::model;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Pixels per distinct timestamp: the axis is in event order, not to scale, so that short
 /// operations among long ones stay visible (as porcupine draws it).
@@ -20,6 +20,20 @@ const ROW: usize = 28;
 /// Writes the page for `history` and its `report` (from [`check`](super::check)) to `path`.
 pub fn write_html(path: &Path, history: &[Operation], report: &CheckReport) -> io::Result<()> {
     std::fs::write(path, render_html(history, report))
+}
+
+/// Keeps a checked history in `dir` as `history.jsonl` and `history.html`, saying on stderr what
+/// could not be written (a run's record must not fail the run). Returns the page's path.
+pub fn save_history(dir: &Path, history: &[Operation], report: &CheckReport) -> PathBuf {
+    let json = dir.join("history.jsonl");
+    if let Err(e) = std::fs::File::create(&json).and_then(|f| write_jsonl(f, history)) {
+        eprintln!("cannot write {}: {e}", json.display());
+    }
+    let html = dir.join("history.html");
+    if let Err(e) = write_html(&html, history, report) {
+        eprintln!("cannot write {}: {e}", html.display());
+    }
+    html
 }
 
 /// The page for `history` and its `report`, as a string.

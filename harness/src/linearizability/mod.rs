@@ -60,5 +60,5 @@ mod tests;
 pub use assert::{assert_linearizable, OnUnknown};
 pub use check::{check, CheckReport, KeyReport, Verdict};
 pub use history::{read_jsonl, write_jsonl, OpKind, Operation, Status};
-pub use html::{render_html, write_html};
+pub use html::{render_html, save_history, write_html};
 pub use recorder::{HistoryRecorder, PendingOp};

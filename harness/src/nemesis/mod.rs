@@ -179,7 +179,7 @@ pub fn run(opts: &Options) -> Report {
     report.latencies = latencies.into_inner().unwrap();
     let check = linearizability::check(&ops, CHECK_BUDGET);
     report.check_time = check.elapsed;
-    write_history(&run_dir, &ops, &check);
+    linearizability::save_history(&run_dir, &ops, &check);
     match check.verdict {
         Verdict::Ok => {}
         Verdict::Illegal => report.violations.push(format!(
@@ -277,19 +277,13 @@ impl Nemesis<'_> {
     }
 
     fn kill(&mut self, i: usize) {
-        self.liveness.crashing(i);
-        self.cluster.lock().unwrap().crash(i);
+        self.liveness.crash(i);
         self.killed.push(i);
     }
 
     fn restart_killed(&mut self) {
         for i in std::mem::take(&mut self.killed) {
-            self.cluster
-                .lock()
-                .unwrap()
-                .start(i)
-                .unwrap_or_else(|e| panic!("cannot restart node {i}: {e}"));
-            self.liveness.started(i);
+            self.liveness.restart(i);
         }
     }
 
@@ -349,22 +343,6 @@ fn count_leader_changes(cluster: &Mutex<Cluster>) -> usize {
     std::fs::read_to_string(path)
         .map(|text| text.lines().filter(|l| l.contains("became leader")).count())
         .unwrap_or(0)
-}
-
-fn write_history(
-    dir: &std::path::Path,
-    ops: &[linearizability::Operation],
-    check: &linearizability::CheckReport,
-) {
-    let json = dir.join("history.jsonl");
-    if let Err(e) = std::fs::File::create(&json).and_then(|f| linearizability::write_jsonl(f, ops))
-    {
-        eprintln!("cannot write {}: {e}", json.display());
-    }
-    let html = dir.join("history.html");
-    if let Err(e) = linearizability::write_html(&html, ops, check) {
-        eprintln!("cannot write {}: {e}", html.display());
-    }
 }
 
 /// Key `i` of the workload.
