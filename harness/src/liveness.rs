@@ -194,6 +194,18 @@ impl Liveness {
         }
     }
 
+    /// Something else went wrong that a node's exit may explain (its apply stream ended): gives
+    /// a node that is exiting the moment it needs to be reaped, and fails with its exit report
+    /// if it was one. Returns if no node exited.
+    pub fn check_for_exit(&self) {
+        let deadline = Instant::now() + EXIT_GRACE;
+        while self.shared.failure().is_none() && Instant::now() < deadline {
+            self.shared.reap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.check();
+    }
+
     /// A control call to node i (begun at `incarnation`) failed with `error`. Returns if the
     /// tester crashed the node meanwhile (the lab's call to a killed raft); otherwise fails the
     /// test: the node exited, or did not answer within the bound.

@@ -176,6 +176,8 @@ impl Tester {
 
     fn check_apply_errors(&self) {
         if let Some(e) = self.applies.first_error() {
+            // A stream that ended is most often a node that exited: report that, with its log.
+            self.liveness.check_for_exit();
             panic!("apply error: {e}");
         }
     }
