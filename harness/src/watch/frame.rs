@@ -114,7 +114,7 @@ pub fn render(reading: &Reading, recent: &Recent, style: Style) -> String {
 
 /// The answering leader of the highest term: `(id, term)`. Another node that still believes it
 /// leads an older term (cut off from the rest) is a stale leader.
-fn current_leader(nodes: &[NodeReading]) -> Option<(usize, u64)> {
+pub(crate) fn current_leader(nodes: &[NodeReading]) -> Option<(usize, u64)> {
     nodes
         .iter()
         .enumerate()
@@ -267,7 +267,7 @@ fn note_text(notes: &[&str]) -> String {
 
 /// The proxy's connectivity and fault rules, in netproxy's own words. Clerks' links down are
 /// listed apart from the nodes', so that a partition of the nodes still reads as one.
-fn network(out: &mut String, addr: SocketAddr, status: &Status) {
+pub(crate) fn network(out: &mut String, addr: SocketAddr, status: &Status) {
     let n = status.nodes.len();
     let endpoints = status.endpoints();
     let disconnected: Vec<String> = (status.nodes.iter().map(|node| node.id.to_string()))
@@ -332,7 +332,7 @@ fn network(out: &mut String, addr: SocketAddr, status: &Status) {
 
 /// The groups of a clean partition: every link within a group up and every link across groups
 /// down, both ways. `None` for any other pattern of down links (listed link by link instead).
-fn partition_groups(down: &[LinkId], n: usize) -> Option<Vec<Vec<usize>>> {
+pub(crate) fn partition_groups(down: &[LinkId], n: usize) -> Option<Vec<Vec<usize>>> {
     let is_up = |from: usize, to: usize| {
         !down.contains(&LinkId {
             from: from.into(),
@@ -359,7 +359,7 @@ fn partition_groups(down: &[LinkId], n: usize) -> Option<Vec<Vec<usize>>> {
 }
 
 /// The lab's network settings a rule set matches, as `netproxy unreliable` sets them.
-fn preset_name(faults: &Faults) -> Option<&'static str> {
+pub(crate) fn preset_name(faults: &Faults) -> Option<&'static str> {
     let unreliable = faults.drop == UNRELIABLE_DROP && faults.delay == UNRELIABLE_DELAY;
     let long_reordering =
         faults.reorder == LONG_REORDER && faults.reorder_delay == LONG_REORDER_DELAY;
@@ -390,28 +390,8 @@ fn traffic_matrix(out: &mut String, status: &Status, traffic: &Traffic) {
             &traffic.before.link(from, to),
         )
     };
-    let disconnected = |e: Endpoint| {
-        let row = match e {
-            Endpoint::Node(id) => status.nodes.get(id),
-            Endpoint::Clerk(k) => status.clerks.get(k),
-        };
-        row.is_some_and(|row| !row.connected)
-    };
-    let cut = |from: Endpoint, to: Endpoint| {
-        status.down.contains(&LinkId { from, to }) || disconnected(from) || disconnected(to)
-    };
-    let nodes = (0..status.nodes.len()).map(Endpoint::Node);
-    let active = |&clerk: &Endpoint| {
-        disconnected(clerk)
-            || (status.down.iter()).any(|link| link.from == clerk || link.to == clerk)
-            || nodes.clone().any(|node| {
-                [(clerk, node), (node, clerk)]
-                    .iter()
-                    .any(|&(a, b)| !delta(a, b).is_zero())
-            })
-    };
-    let clerks = (0..status.clerks.len()).map(Endpoint::Clerk);
-    let endpoints: Vec<Endpoint> = nodes.clone().chain(clerks.filter(active)).collect();
+    let cut = |from: Endpoint, to: Endpoint| is_cut(status, from, to);
+    let endpoints = shown_endpoints(status, delta);
     let _ = writeln!(
         out,
         "traffic, last {:.1} s (datagrams/s bytes/s delivered, row sends to column)",
@@ -480,9 +460,44 @@ fn traffic_matrix(out: &mut String, status: &Status, traffic: &Traffic) {
     );
 }
 
+fn is_disconnected(status: &Status, e: Endpoint) -> bool {
+    let row = match e {
+        Endpoint::Node(id) => status.nodes.get(id),
+        Endpoint::Clerk(k) => status.clerks.get(k),
+    };
+    row.is_some_and(|row| !row.connected)
+}
+
+/// Whether `from -> to` is down: the link itself, or either end disconnected.
+pub(crate) fn is_cut(status: &Status, from: Endpoint, to: Endpoint) -> bool {
+    status.down.contains(&LinkId { from, to })
+        || is_disconnected(status, from)
+        || is_disconnected(status, to)
+}
+
+/// The endpoints worth showing: every node, and each clerk that carries traffic (by `delta`,
+/// a link's counters over the interval), is disconnected or has a link down of its own.
+pub(crate) fn shown_endpoints(
+    status: &Status,
+    delta: impl Fn(Endpoint, Endpoint) -> LinkCounters,
+) -> Vec<Endpoint> {
+    let nodes = (0..status.nodes.len()).map(Endpoint::Node);
+    let active = |&clerk: &Endpoint| {
+        is_disconnected(status, clerk)
+            || (status.down.iter()).any(|link| link.from == clerk || link.to == clerk)
+            || nodes.clone().any(|node| {
+                [(clerk, node), (node, clerk)]
+                    .iter()
+                    .any(|&(a, b)| !delta(a, b).is_zero())
+            })
+    };
+    let clerks = (0..status.clerks.len()).map(Endpoint::Clerk);
+    nodes.clone().chain(clerks.filter(active)).collect()
+}
+
 /// `after - before`, counter by counter; a counter that went back (the proxy restarted, or
 /// `reset-stats`) counts as zero for this interval.
-fn difference(after: &LinkCounters, before: &LinkCounters) -> LinkCounters {
+pub(crate) fn difference(after: &LinkCounters, before: &LinkCounters) -> LinkCounters {
     LinkCounters {
         received: after.received.saturating_sub(before.received),
         received_bytes: after.received_bytes.saturating_sub(before.received_bytes),
@@ -497,7 +512,7 @@ fn difference(after: &LinkCounters, before: &LinkCounters) -> LinkCounters {
     }
 }
 
-fn rate(count: u64, secs: f64) -> u64 {
+pub(crate) fn rate(count: u64, secs: f64) -> u64 {
     (count as f64 / secs).round() as u64
 }
 
