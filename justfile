@@ -21,9 +21,9 @@ test *ARGS: build
 stress TESTS N *ARGS: build
     @{{bin}}/raft-stress "$@"
 
-# Run N nodes (default 5) and netproxy on loopback in the foreground; Ctrl-C stops them all
-cluster N="5": build
-    @RUST_LOG="${RUST_LOG:-info}" {{bin}}/raft-lab cluster "$1"
+# Run N nodes (default 5) and netproxy on loopback in the foreground (`--dashboard`: serve the dashboard too); Ctrl-C stops them all
+cluster *ARGS: build
+    @RUST_LOG="${RUST_LOG:-info}" {{bin}}/raft-lab cluster "$@"
 
 # Table of the running cluster's nodes: role, term, leader, commit, applied, log, snapshot, disk
 status: build
@@ -32,6 +32,10 @@ status: build
 # Live table of the running cluster every 200 ms: nodes, faults, link traffic (`--once`: one frame)
 watch *ARGS: build
     @{{bin}}/raft-lab watch "$@"
+
+# The running cluster live in a browser on 127.0.0.1:7800 (`--port P`): nodes, network, events, controls
+dashboard *ARGS: build
+    @{{bin}}/raft-lab dashboard "$@"
 
 # Submit TEXT as a command through the running cluster's leader
 submit TEXT: build

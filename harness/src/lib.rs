@@ -4,6 +4,7 @@
 pub mod applier;
 pub mod clerk;
 pub mod cluster;
+pub mod dashboard;
 pub mod kvtest;
 pub mod linearizability;
 pub mod liveness;

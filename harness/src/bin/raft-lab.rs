@@ -1,9 +1,10 @@
 //! `raft-lab`: run a cluster in the foreground and talk to it (`just cluster`, `just status`,
-//! `just watch`, `just submit`). Proxy commands (partition, heal, ...) are netproxy's own CLI.
+//! `just watch`, `just submit`, `just dashboard`). Proxy commands (partition, heal, ...) are netproxy's own CLI.
 
 use clap::{Parser, Subcommand};
 use harness::clerk::{Clerk, ClerkError};
 use harness::cluster::{Cluster, Layout, NodeOptions, MAX_NODES};
+use harness::dashboard::{self, Dashboard};
 use harness::node_client::NodeClient;
 use harness::watch::{self, frame::Style, Watch};
 use raft_node::control::NodeState;
@@ -12,7 +13,7 @@ use raft_node::runtime::ServiceKind;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -42,6 +43,12 @@ enum Cmd {
         /// The KV service snapshots once a node's Raft state on disk reaches BYTES.
         #[arg(long, default_value_t = 64 * 1024)]
         max_raft_state: u64,
+        /// Also serve the dashboard, with controls that kill, restart and pause nodes.
+        #[arg(long)]
+        dashboard: bool,
+        /// The dashboard's port on 127.0.0.1 (0: any free one).
+        #[arg(long, default_value_t = DASHBOARD_PORT)]
+        dashboard_port: u16,
     },
     /// Print a table of the running cluster's nodes.
     Status,
@@ -62,7 +69,17 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Serve the live dashboard of the running cluster on 127.0.0.1 (netproxy controls, commands
+    /// and KV operations; kill, restart and pause need `cluster --dashboard`).
+    Dashboard {
+        /// The port (0: any free one).
+        #[arg(long, default_value_t = DASHBOARD_PORT)]
+        port: u16,
+    },
 }
+
+/// The dashboard's port unless told otherwise: beside the cluster's well-known 7000-7531.
+const DASHBOARD_PORT: u16 = 7800;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -73,6 +90,8 @@ fn main() -> ExitCode {
             service,
             snapshot_every,
             max_raft_state,
+            dashboard,
+            dashboard_port,
         } => {
             let options = match service {
                 ClusterService::Kv => NodeOptions {
@@ -86,12 +105,14 @@ fn main() -> ExitCode {
                     ..NodeOptions::lab()
                 },
             };
-            run_cluster(nodes as usize, data_dir, options)
+            let dashboard = dashboard.then_some(dashboard_port);
+            run_cluster(nodes as usize, data_dir, options, dashboard)
         }
         Cmd::Status => status(),
         Cmd::Submit { text } => submit(text),
         Cmd::Kv { op, timeout } => kv(op, timeout),
         Cmd::Watch { once } => watch(once),
+        Cmd::Dashboard { port } => serve_dashboard(port),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,14 +129,20 @@ enum ClusterService {
     Digest,
 }
 
-fn run_cluster(n: usize, data_dir: PathBuf, options: NodeOptions) -> Result<(), String> {
+/// `dashboard`: serve it on this port, with control of the nodes.
+fn run_cluster(
+    n: usize,
+    data_dir: PathBuf,
+    options: NodeOptions,
+    dashboard: Option<u16>,
+) -> Result<(), String> {
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
 
-    let mut cluster = Cluster::launch_foreground(n, &data_dir, options)
+    let cluster = Cluster::launch_foreground(n, &data_dir, options)
         .map_err(|e| format!("cannot start the cluster: {e}"))?;
     let layout = Layout::well_known(n);
     eprintln!(
@@ -128,23 +155,68 @@ fn run_cluster(n: usize, data_dir: PathBuf, options: NodeOptions) -> Result<(), 
         cluster.log().path().display(),
         cluster.log().path().display()
     );
+    let cluster = Arc::new(Mutex::new(cluster));
+    let dashboard = match dashboard {
+        Some(port) => {
+            let config = dashboard::Config {
+                layout: layout.clone(),
+                cluster_id: cluster.lock().unwrap().cluster_id(),
+                cluster: Some(Arc::clone(&cluster)),
+                port,
+            };
+            let served = Dashboard::start(config)
+                .map_err(|e| format!("cannot serve the dashboard on port {port}: {e}"))?;
+            eprintln!("raft-lab: dashboard on http://{}/", served.addr());
+            Some(served)
+        }
+        None => None,
+    };
     eprintln!(
-        "raft-lab: from another terminal: just watch | just status | just submit hello | \
-         just partition 0,1 2,3,4 | just heal | just disconnect 2 | just connect 2"
+        "raft-lab: from another terminal: just watch | just dashboard | just status | \
+         just submit hello | just partition 0,1 2,3,4 | just heal | just disconnect 2 | \
+         just connect 2"
     );
     eprintln!("raft-lab: Ctrl-C stops everything");
     loop {
         match stop_rx.recv_timeout(Duration::from_millis(500)) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                for (i, status) in cluster.reap_exited() {
+                for (i, status) in cluster.lock().unwrap().reap_exited() {
                     eprintln!("raft-lab: node {i} exited ({status})");
                 }
             }
         }
     }
     eprintln!("raft-lab: stopping");
+    // The dashboard first: it holds the cluster too.
+    drop(dashboard);
     drop(cluster);
+    Ok(())
+}
+
+/// The dashboard of the cluster on the well-known ports, until Ctrl-C.
+fn serve_dashboard(port: u16) -> Result<(), String> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let (stop_tx, stop_rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    let config = dashboard::Config {
+        layout: Layout::well_known(MAX_NODES),
+        // `just cluster`'s nodes (Cluster::launch_foreground).
+        cluster_id: 1,
+        cluster: None,
+        port,
+    };
+    let served = Dashboard::start(config)
+        .map_err(|e| format!("cannot serve the dashboard on port {port}: {e}"))?;
+    eprintln!(
+        "raft-lab: dashboard of the cluster on 127.0.0.1:7000.. at http://{}/ (kill, restart \
+         and pause need 'just cluster --dashboard'); Ctrl-C stops it",
+        served.addr()
+    );
+    let _ = stop_rx.recv();
     Ok(())
 }
 

@@ -1,0 +1,278 @@
+// The raft-lab dashboard page: draws each frame the server pushes over Server-Sent Events and
+// posts the controls back. Plain JS and SVG, no build step.
+"use strict";
+
+const SVG = "http://www.w3.org/2000/svg";
+const TAIL = 24; // log entries shown per node
+let frame = null; // the newest frame
+const picked = new Set(); // group A of the partition control, node ids
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, text) {
+  const e = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// As the server quotes a shell word (actions::shell_word).
+function shellWord(w) {
+  return /^[A-Za-z0-9,._\/:=@%+-]+$/.test(w) ? w : "'" + w.replace(/'/g, "'\\''") + "'";
+}
+
+function bytes(b) {
+  if (b < 1e3) return Math.round(b) + "B";
+  const [v, u] = b < 1e6 ? [b / 1e3, "k"] : b < 1e9 ? [b / 1e6, "M"] : [b / 1e9, "G"];
+  return (v < 10 ? v.toFixed(1) : Math.round(v)) + u + "B";
+}
+
+function clock(ms) {
+  return new Date(ms).toISOString().slice(11, 23);
+}
+
+// ---- the frame ----
+
+function render(f) {
+  frame = f;
+  const v = f.view;
+  $("leader").textContent = v.leader === null ? "none" : "n" + v.leader;
+  $("term").textContent = v.term === null ? "-" : v.term;
+  $("answering").textContent = v.nodes.filter((n) => n.state).length + "/" + v.nodes.length;
+  $("clock").textContent = clock(v.at_ms) + " UTC";
+  renderCards(v);
+  renderGraph(v.network, v.nodes);
+  renderEvents(f.events);
+  syncSelects(v);
+  updateCli();
+}
+
+function renderCards(v) {
+  const box = $("cards");
+  box.replaceChildren();
+  for (const n of v.nodes) {
+    const s = n.state;
+    const role = s ? s.role : n.status;
+    const cls = "card " + role + " " + n.status + (n.stale_leader ? " stale" : "");
+    const card = el("div", { class: cls, "data-node": n.id, "data-role": role });
+    const title = el("div", { class: "title" });
+    const name = el("span", {}, "n" + n.id + " ");
+    name.append(el("span", { class: "role" }, role));
+    title.append(name);
+    const badges = el("span");
+    badges.append(el("span", { class: "badge" + (n.status === "up" ? "" : " bad") }, n.status));
+    if (!n.connected) badges.append(el("span", { class: "badge bad" }, "disconnected"));
+    if (n.stale_leader) badges.append(el("span", { class: "badge bad" }, "stale leader"));
+    title.append(badges);
+    card.append(title);
+    if (s) {
+      const rows = [
+        ["term", s.term, "leader", s.leader === null ? "-" : s.leader],
+        ["commit", s.commit_index, "applied", s.last_applied],
+        ["last", s.last_log_index, "snapshot", s.snapshot_index],
+        ["disk", bytes(s.raft_state_bytes), "kv keys", s.kv_keys === null ? "-" : s.kv_keys],
+        ["vote", "not reported", "pid", n.process.pid === null ? "-" : n.process.pid],
+      ];
+      const table = el("table");
+      for (const r of rows) {
+        const tr = el("tr");
+        r.forEach((c, i) => tr.append(el("td", { class: i % 2 ? "v" : "k" }, String(c))));
+        table.append(tr);
+      }
+      card.append(table);
+      const tail = el("div", { class: "tail", title: "entries " + Math.max(1, s.last_log_index - TAIL + 1) + ".." + s.last_log_index });
+      for (let i = Math.max(1, s.last_log_index - TAIL + 1); i <= s.last_log_index; i++) {
+        const kind = i <= s.snapshot_index ? "snap" : i <= s.last_applied ? "applied" : i <= s.commit_index ? "committed" : "pending";
+        tail.append(el("span", { class: "blk " + kind, title: "index " + i + ": " + kind }));
+      }
+      card.append(tail);
+    } else {
+      card.append(el("div", { class: "why" }, n.why || ""));
+    }
+    box.append(card);
+  }
+}
+
+// Nodes on a circle, clerks on an arc below it.
+function positions(endpoints) {
+  const nodes = endpoints.filter((e) => !e.startsWith("c"));
+  const clerks = endpoints.filter((e) => e.startsWith("c"));
+  const at = {};
+  nodes.forEach((e, i) => {
+    const a = -Math.PI / 2 + (2 * Math.PI * i) / nodes.length;
+    at[e] = [260 + 150 * Math.cos(a), 200 + 150 * Math.sin(a)];
+  });
+  clerks.forEach((e, i) => {
+    at[e] = [60 + (400 * (i + 0.5)) / clerks.length, 410];
+  });
+  return at;
+}
+
+function renderGraph(net, nodes) {
+  $("net-summary").textContent = net.error ? "netproxy at " + net.addr + ": " + net.error : net.summary;
+  const at = positions(net.endpoints);
+  const links = $("links");
+  links.replaceChildren();
+  for (const l of net.links) {
+    const [x1, y1] = at[l.from], [x2, y2] = at[l.to];
+    const len = Math.hypot(x2 - x1, y2 - y1) || 1;
+    // Each direction on its own side of the line between the two, clear of the circles.
+    const nx = (-(y2 - y1) / len) * 5, ny = ((x2 - x1) / len) * 5;
+    const r = 22 / len;
+    const ax = x1 + (x2 - x1) * r + nx, ay = y1 + (y2 - y1) * r + ny;
+    const bx = x2 - (x2 - x1) * r + nx, by = y2 - (y2 - y1) * r + ny;
+    const cls = ["link", l.per_s > 0 ? "busy" : "", l.cut ? "cut" : "", l.lossy ? "lossy" : "", l.delayed ? "delayed" : ""].join(" ");
+    const width = l.cut ? 1.5 : 1 + Math.min(4, Math.log10(1 + l.per_s) * 1.5);
+    const line = el("svg:line", { class: cls, x1: ax, y1: ay, x2: bx, y2: by, "stroke-width": width, "marker-end": "url(#arrow)", "data-from": l.from, "data-to": l.to });
+    const tip = l.from + "->" + l.to + ": " + l.per_s + "/s " + bytes(l.bytes_per_s) + "/s" + (l.lost_per_s ? ", lost " + l.lost_per_s + "/s" : "") + (l.cut ? ", cut" : "") + (l.faults ? ", " + l.faults : "");
+    line.append(el("svg:title", {}, tip));
+    links.append(line);
+    if (l.per_s > 0 || l.cut) {
+      const tx = ax + (bx - ax) * 0.3 + nx * 1.6, ty = ay + (by - ay) * 0.3 + ny * 1.6 + 3;
+      const label = l.cut ? "\u2715" + (l.lost_per_s ? " " + l.lost_per_s : "") : String(l.per_s);
+      links.append(el("svg:text", { class: "rate" + (l.cut ? " cut" : ""), x: tx, y: ty, "text-anchor": "middle" }, label));
+    }
+  }
+  const eps = $("endpoints");
+  eps.replaceChildren();
+  for (const e of net.endpoints.length ? net.endpoints : nodes.map((n) => String(n.id))) {
+    const [x, y] = at[e] || [0, 0];
+    const node = e.startsWith("c") ? null : nodes[Number(e)];
+    let cls = "endpoint";
+    if (!node) cls += " clerk";
+    else if (node.state) cls += " " + node.state.role;
+    else cls += " out";
+    if (node && node.status === "paused") cls += " paused";
+    if (node && picked.has(node.id)) cls += " picked";
+    const g = el("svg:g", { class: cls, "data-endpoint": e });
+    g.append(el("svg:circle", { cx: x, cy: y, r: e.startsWith("c") ? 14 : 20 }));
+    g.append(el("svg:text", { x: x, y: y - 2, "text-anchor": "middle" }, e.startsWith("c") ? e : "n" + e));
+    if (node) {
+      const sub = node.state ? "t" + node.state.term : node.status;
+      g.append(el("svg:text", { x: x, y: y + 10, "text-anchor": "middle" }, sub));
+      g.addEventListener("click", () => {
+        picked.has(node.id) ? picked.delete(node.id) : picked.add(node.id);
+        renderGraph(net, nodes);
+        updateCli();
+      });
+    }
+    eps.append(g);
+  }
+}
+
+function renderEvents(events) {
+  const list = $("events");
+  list.replaceChildren();
+  for (const e of events.slice().reverse()) {
+    const li = el("li", { "data-kind": e.kind });
+    li.append(el("span", { class: "when" }, clock(e.at_ms)));
+    li.append(el("span", { class: "kind " + e.kind }, e.kind));
+    li.append(document.createTextNode(e.text));
+    list.append(li);
+  }
+}
+
+function syncSelects(v) {
+  const names = v.network.endpoints.length ? v.network.endpoints : v.nodes.map((n) => String(n.id));
+  for (const id of ["link-from", "link-to"]) fill($(id), names);
+  fill($("node"), v.nodes.map((n) => String(n.id)));
+  $("nodes-note").hidden = frame.controls.nodes;
+}
+
+function fill(select, names) {
+  const have = Array.from(select.options).map((o) => o.value);
+  if (have.join() === names.join()) return;
+  const value = select.value;
+  select.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+  if (names.includes(value)) select.value = value;
+  else if (select.id === "link-to" && names.length > 1) select.value = names[1];
+}
+
+// ---- the controls: each a POST and the command line it stands for ----
+
+function proxyCli(line) {
+  const base = frame ? frame.controls.proxy_cli : "netproxy";
+  return base + " " + line.split(/\s+/).map(shellWord).join(" ");
+}
+
+function groups(a) {
+  const rest = frame.view.nodes.map((n) => n.id).filter((i) => !a.includes(i));
+  return a.join(",") + " " + rest.join(",");
+}
+
+function link() {
+  return $("link-from").value + ($("link-both").checked ? "<->" : "->") + $("link-to").value;
+}
+
+function pid() {
+  const n = frame && frame.view.nodes[Number($("node").value)];
+  return n && n.process.pid !== null ? n.process.pid : "PID";
+}
+
+// id -> [api, body, why there is no body]; the shown command is computed from them.
+const CONTROLS = {
+  partition: () => ["proxy", picked.size ? "partition " + groups([...picked].sort()) : null, "(click nodes in the graph to pick group A)"],
+  "isolate-leader": () => ["proxy", frame.view.leader === null ? null : "partition " + groups([frame.view.leader]), "(no leader to isolate)"],
+  heal: () => ["proxy", "heal"],
+  unreliable: () => ["proxy", "unreliable"],
+  reliable: () => ["proxy", "reliable"],
+  cut: () => ["proxy", "down " + link()],
+  restore: () => ["proxy", "up " + link()],
+  disconnect: () => ["proxy", "disconnect " + $("node").value],
+  connect: () => ["proxy", "connect " + $("node").value],
+  kill: () => ["node", "kill " + $("node").value],
+  restart: () => ["node", "restart " + $("node").value],
+  pause: () => ["node", "pause " + $("node").value],
+  resume: () => ["node", "resume " + $("node").value],
+  submit: () => ["submit", $("command").value],
+  put: () => ["kv", "put " + $("key").value + " " + $("value").value],
+  get: () => ["kv", "get " + $("key").value],
+};
+
+function cli(api, body, why) {
+  if (body === null) return why;
+  switch (api) {
+    case "proxy": return proxyCli(body);
+    case "submit": return "raft-lab submit " + shellWord(body);
+    case "kv": return "raft-lab kv " + body.split(/\s+/).map(shellWord).join(" ");
+    default: {
+      const [verb, id] = body.split(" ");
+      const sig = { kill: "KILL", pause: "STOP", resume: "CONT" }[verb];
+      return sig ? "kill -" + sig + " " + pid() : "raft-node run --id " + id + " ... (raft-lab cluster starts it on its data dir)";
+    }
+  }
+}
+
+function updateCli() {
+  if (!frame) return;
+  for (const [id, make] of Object.entries(CONTROLS)) {
+    const [api, body, why] = make();
+    document.querySelector('[data-cli="' + id + '"]').textContent = cli(api, body, why);
+    $(id).disabled = body === null || ($(id).classList.contains("needs-nodes") && !frame.controls.nodes);
+  }
+}
+
+async function run(id) {
+  const [api, body] = CONTROLS[id]();
+  if (body === null) return;
+  const li = el("li", {}, cli(api, body) + " ...");
+  $("ran").prepend(li);
+  try {
+    const reply = await fetch("/api/" + api, { method: "POST", headers: { "X-Raft-Lab": "1", "Content-Type": "text/plain" }, body });
+    const out = await reply.json();
+    li.textContent = out.command + " \u2014 " + out.message;
+    if (!out.ok) li.className = "failed";
+  } catch (e) {
+    li.textContent += " \u2014 " + e;
+    li.className = "failed";
+  }
+}
+
+for (const id of Object.keys(CONTROLS)) $(id).addEventListener("click", () => run(id));
+for (const id of ["link-from", "link-to", "link-both", "node", "command", "key", "value"]) $(id).addEventListener("input", updateCli);
+
+// One stream for the whole page; EventSource reconnects by itself.
+const source = new EventSource("/api/events");
+source.onopen = () => ($("link-state").textContent = "live");
+source.onerror = () => ($("link-state").textContent = "reconnecting...");
+source.onmessage = (e) => render(JSON.parse(e.data));
