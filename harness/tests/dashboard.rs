@@ -1,0 +1,523 @@
+//! The dashboard on a real cluster: its JSON state and its controls over plain HTTP, then the
+//! page in headless Chromium driven through chromedriver (WebDriver), which must show the
+//! leader the cluster reports and, once "isolate the leader" is clicked, the cut links and the
+//! new leader. Without Chromium (Debian's `chromium` and `chromium-driver`; `.ci/run` installs
+//! them) the browser test says it skipped and passes.
+
+use harness::cluster::{Cluster, NodeOptions};
+use harness::dashboard::{Config, Dashboard, CONTROL_HEADER};
+use raft_node::runtime::ServiceKind;
+use serde_json::{json, Value};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Generous: an election takes under a second, but the machine is shared and Chromium is slow
+/// to start on two cores.
+const DEADLINE: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(200);
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A 3-node KV cluster, as `just cluster` runs it, and its dashboard on a free port.
+fn start(name: &str) -> (Arc<Mutex<Cluster>>, Dashboard) {
+    let options = NodeOptions {
+        service: ServiceKind::Kv,
+        max_raft_state: Some(64 * 1024),
+        ..NodeOptions::lab()
+    };
+    let cluster = Cluster::launch_with(name, 3, options).unwrap();
+    let (layout, cluster_id) = (cluster.layout().clone(), cluster.cluster_id());
+    let cluster = Arc::new(Mutex::new(cluster));
+    let dashboard = Dashboard::start(Config {
+        layout,
+        cluster_id,
+        cluster: Some(Arc::clone(&cluster)),
+        port: 0,
+    })
+    .unwrap();
+    (cluster, dashboard)
+}
+
+/// The leader of the highest term and that term, as the nodes themselves report it.
+fn cluster_leader(cluster: &Mutex<Cluster>) -> Option<(u64, u64)> {
+    let cluster = cluster.lock().unwrap();
+    (0..cluster.len())
+        .filter_map(|i| cluster.client(i).get_state().ok())
+        .filter(|s| s.is_leader)
+        .map(|s| (s.term, s.id as u64))
+        .max()
+        .map(|(term, id)| (id, term))
+}
+
+/// Calls `check` every [`POLL`] until it returns `Ok`, or panics with `what` and its last `Err`.
+fn until<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match check() {
+            Ok(found) => return found,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("no {what} within {DEADLINE:?}; last seen: {last}")
+            }
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+/// One HTTP/1.1 request; the status and the body. Enough HTTP for the dashboard and
+/// chromedriver: a `Content-Length` body, or one that ends with the connection.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    stream.write_all(format!("{head}\r\n{body}").as_bytes())?;
+    // A screenshot is about a megabyte; nothing here is near this bound.
+    let mut reply = Vec::new();
+    let mut chunk = [0; 64 * 1024];
+    let (header_end, length) = loop {
+        let read = stream.read(&mut chunk)?;
+        if read == 0 {
+            return Err(io::Error::other("the connection closed inside the headers"));
+        }
+        reply.extend_from_slice(&chunk[..read]);
+        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&reply[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            break (end + 4, length);
+        }
+    };
+    match length {
+        Some(length) => {
+            while reply.len() < header_end + length {
+                let read = stream.read(&mut chunk)?;
+                if read == 0 {
+                    break;
+                }
+                reply.extend_from_slice(&chunk[..read]);
+            }
+        }
+        None => {
+            (&mut stream).take(64 << 20).read_to_end(&mut reply)?;
+        }
+    }
+    let status_line = String::from_utf8_lossy(&reply[..header_end]).to_string();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("not an HTTP reply: {status_line:?}")))?;
+    Ok((
+        status,
+        String::from_utf8_lossy(&reply[header_end..]).to_string(),
+    ))
+}
+
+fn state(dashboard: &Dashboard) -> Value {
+    let (status, body) = http(dashboard.addr(), "GET", "/api/state", &[], "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn post(dashboard: &Dashboard, api: &str, body: &str) -> (u16, Value) {
+    let header = [(CONTROL_HEADER, "1")];
+    let (status, reply) = http(dashboard.addr(), "POST", api, &header, body).unwrap();
+    (
+        status,
+        serde_json::from_str(&reply).unwrap_or(Value::String(reply)),
+    )
+}
+
+#[test]
+fn the_json_state_shows_the_cluster_and_the_controls_act_on_it() {
+    let (cluster, dashboard) = start("dashboard-json");
+    let addr = dashboard.addr();
+    assert!(addr.ip().is_loopback());
+
+    // The state names the leader and term the nodes report.
+    let (leader, term) = until("leader in the state that the nodes agree with", || {
+        let state = state(&dashboard);
+        let truth = cluster_leader(&cluster);
+        let shown = (
+            state["view"]["leader"].as_u64(),
+            state["view"]["term"].as_u64(),
+        );
+        match (truth, shown) {
+            (Some((l, t)), (Some(sl), Some(st))) if (l, t) == (sl, st) => Ok((l, t)),
+            _ => Err(format!("nodes {truth:?}, state {shown:?}")),
+        }
+    });
+    let state = state(&dashboard);
+    let nodes = state["view"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert_eq!(nodes[leader as usize]["state"]["role"], "Leader");
+    assert_eq!(state["controls"]["nodes"], true);
+    assert!(state["controls"]["proxy_cli"]
+        .as_str()
+        .unwrap()
+        .starts_with("netproxy --control 127.0.0.1:"));
+    let events = state["events"].as_array().unwrap();
+    assert!(
+        !events.is_empty(),
+        "the strip starts with what it first saw"
+    );
+
+    // A control without the header (what another origin's page could send) is refused.
+    let (status, _) = http(addr, "POST", "/api/proxy", &[], "heal").unwrap();
+    assert_eq!(status, 403);
+    // So is a page that reached us by another host name.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /api/state HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+
+    // Disconnect the leader through the API: the answer names the CLI command, the state the
+    // disconnect, and soon another leader in a later term.
+    let (status, outcome) = post(&dashboard, "/api/proxy", &format!("disconnect {leader}"));
+    assert_eq!(status, 200, "{outcome}");
+    assert!(
+        outcome["command"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(" disconnect {leader}")),
+        "{outcome}"
+    );
+    let new = until("new leader after the disconnect", || {
+        let state = self::state(&dashboard);
+        let view = &state["view"];
+        let cut = view["nodes"][leader as usize]["connected"] == false;
+        match view["leader"].as_u64() {
+            Some(l) if cut && l != leader && view["term"].as_u64() > Some(term) => Ok(l),
+            _ => Err(format!(
+                "leader {}, term {}, connected {}",
+                view["leader"], view["term"], !cut
+            )),
+        }
+    });
+    let (status, outcome) = post(&dashboard, "/api/proxy", "heal");
+    assert_eq!(status, 200, "{outcome}");
+
+    // A bad command is refused with netproxy's reason, and so is a query.
+    let (status, outcome) = post(&dashboard, "/api/proxy", "partition 0,9");
+    assert_eq!(status, 409, "{outcome}");
+    let (status, _) = post(&dashboard, "/api/proxy", "stats");
+    assert_eq!(status, 409);
+
+    // A KV put through a clerk of the proxy.
+    let (status, outcome) = post(&dashboard, "/api/kv", "put greeting hello");
+    assert_eq!(status, 200, "{outcome}");
+    assert!(
+        outcome["command"] == "raft-lab kv put greeting hello",
+        "{outcome}"
+    );
+
+    // Pause, then kill a follower: the card says so; restart brings it back.
+    let follower = (0..3).find(|&i| i != new).unwrap();
+    let (status, outcome) = post(&dashboard, "/api/node", &format!("pause {follower}"));
+    assert_eq!(status, 200, "{outcome}");
+    assert!(
+        outcome["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("kill -STOP "),
+        "{outcome}"
+    );
+    let card_status = |want: &'static str| {
+        until(&format!("card of n{follower} {want}"), || {
+            let state = self::state(&dashboard);
+            let status = state["view"]["nodes"][follower as usize]["status"].clone();
+            (status == want).then_some(()).ok_or(status.to_string())
+        })
+    };
+    card_status("paused");
+    let (status, outcome) = post(&dashboard, "/api/node", &format!("kill {follower}"));
+    assert_eq!(status, 200, "{outcome}");
+    card_status("killed");
+    let (status, outcome) = post(&dashboard, "/api/node", &format!("restart {follower}"));
+    assert_eq!(status, 200, "{outcome}");
+    card_status("up");
+
+    // The strip recorded the leader change and what was run.
+    let state = self::state(&dashboard);
+    let texts: Vec<&str> = (state["events"].as_array().unwrap().iter())
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| *t == format!("n{new} leads term {}", state_term_of(&texts, new))),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains(&format!("disconnect {leader}"))),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.starts_with("kill -KILL ")),
+        "{texts:?}"
+    );
+}
+
+/// The term in the strip's "nN leads term T" entry for `node`.
+fn state_term_of(texts: &[&str], node: u64) -> String {
+    let prefix = format!("n{node} leads term ");
+    texts
+        .iter()
+        .find_map(|t| t.strip_prefix(&prefix))
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// chromedriver on a free port, and one headless Chromium session; both ended on drop.
+struct Browser {
+    driver: Child,
+    addr: SocketAddr,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut browser = Browser {
+            driver,
+            addr,
+            session: String::new(),
+            _profile: tempfile::tempdir().unwrap(),
+        };
+        until("chromedriver ready", || {
+            let (_, body) = http(addr, "GET", "/status", &[], "").map_err(|e| e.to_string())?;
+            body.contains("\"ready\":true").then_some(()).ok_or(body)
+        });
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1500,1100",
+                         format!("--user-data-dir={}", browser._profile.path().display())],
+            },
+        }}});
+        let reply = browser.call("POST", "/session", capabilities);
+        browser.session = reply["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        browser
+    }
+
+    /// One WebDriver command; its `value`.
+    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let path = match path {
+            "/session" => path.to_string(),
+            _ => format!("/session/{}{path}", self.session),
+        };
+        let header = [("Content-Type", "application/json")];
+        // A GET has no body; chromedriver refuses even `null`.
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, reply) = http(self.addr, method, &path, &header, &body)
+            .unwrap_or_else(|e| panic!("chromedriver {method} {path}: {e}"));
+        let reply: Value =
+            serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{path}: {e}: {reply}"));
+        assert_eq!(status, 200, "chromedriver {method} {path}: {reply}");
+        reply["value"].clone()
+    }
+
+    fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+    }
+
+    fn click(&self, css: &str) {
+        let found = self.call(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        );
+        // The element reference is the object's only value, whatever the key's spelling.
+        let id = found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap();
+        self.call("POST", &format!("/element/{id}/click"), json!({}));
+    }
+
+    fn screenshot(&self, to: &Path) {
+        let png = self.call("GET", "/screenshot", Value::Null);
+        std::fs::write(to, base64_decode(png.as_str().unwrap())).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            // Quits Chromium; chromedriver alone would leave it running.
+            let path = format!("/session/{}", self.session);
+            let _ = http(self.addr, "DELETE", &path, &[], "");
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+        .map(value)
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for group in digits.chunks(4) {
+        let bits = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &d)| acc | (d as u32) << (18 - 6 * i));
+        out.extend_from_slice(&bits.to_be_bytes()[1..group.len()]);
+    }
+    out
+}
+
+/// What the page shows: the header's leader and term, each card's role, the cut links drawn.
+const READ_PAGE: &str = "return {
+    leader: document.getElementById('leader').textContent,
+    term: document.getElementById('term').textContent,
+    live: document.getElementById('link-state').textContent,
+    roles: Array.from(document.querySelectorAll('.card')).map(c => c.dataset.role),
+    cuts: document.querySelectorAll('#graph line.link.cut').length,
+};";
+
+#[test]
+fn the_page_shows_the_leader_and_a_partition_clicked_in_the_browser() {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "dashboard::the_page_shows_the_leader_and_a_partition_clicked_in_the_browser: \
+             skipped: {} missing (apt-get install chromium chromium-driver)",
+            missing.join(" and ")
+        );
+        return;
+    }
+    let (cluster, dashboard) = start("dashboard-browser");
+    let run_dir = cluster.lock().unwrap().run_dir().to_path_buf();
+    let browser = Browser::start();
+    let shot = run_dir.join("dashboard.png");
+    // On a failure, the page as it was and the run's logs are kept.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        browser.call(
+            "POST",
+            "/url",
+            json!({"url": format!("http://{}/", dashboard.addr())}),
+        );
+
+        // The header and the leader's card show the leader and term the nodes report.
+        let (leader, term) = until("page showing the nodes' leader and term", || {
+            let page = browser.script(READ_PAGE);
+            let truth = cluster_leader(&cluster);
+            match truth {
+                Some((l, t))
+                    if page["live"] == "live"
+                        && page["leader"] == format!("n{l}")
+                        && page["term"].as_str().and_then(|s| s.parse().ok()) == Some(t)
+                        && page["roles"][l as usize] == "Leader" =>
+                {
+                    Ok((l, t))
+                }
+                _ => Err(format!("nodes {truth:?}, page {page}")),
+            }
+        });
+        assert_eq!(browser.script(READ_PAGE)["cuts"], 0);
+
+        browser.click("#isolate-leader");
+        until("cut links drawn", || {
+            let page = browser.script(READ_PAGE);
+            (page["cuts"].as_u64() >= Some(4))
+                .then_some(())
+                .ok_or(page.to_string())
+        });
+        until("new leader on the page", || {
+            let page = browser.script(READ_PAGE);
+            let shown: Option<u64> = page["leader"]
+                .as_str()
+                .and_then(|l| l.strip_prefix('n'))
+                .and_then(|l| l.parse().ok());
+            let shown_term: Option<u64> = page["term"].as_str().and_then(|t| t.parse().ok());
+            match (shown, shown_term) {
+                (Some(l), Some(t))
+                    if l != leader && t > term && page["roles"][l as usize] == "Leader" =>
+                {
+                    Ok(())
+                }
+                _ => Err(page.to_string()),
+            }
+        });
+        browser.screenshot(&shot);
+    }));
+    if let Err(panic) = result {
+        let _ =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| browser.screenshot(&shot)));
+        cluster
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keep_run_dir();
+        std::panic::resume_unwind(panic);
+    }
+    eprintln!(
+        "dashboard: screenshot {} (kept with RAFT_LAB_KEEP_RUNS=1)",
+        shot.display()
+    );
+}
