@@ -5,6 +5,7 @@
 //! them) the browser test says it skipped and passes.
 
 use harness::cluster::{Cluster, NodeOptions};
+use harness::dashboard::replay::Replay;
 use harness::dashboard::{Config, Dashboard, CONTROL_HEADER};
 use raft_node::runtime::ServiceKind;
 use serde_json::{json, Value};
@@ -438,18 +439,24 @@ const READ_PAGE: &str = "return {
     cuts: document.querySelectorAll('#graph line.link.cut').length,
 };";
 
-#[test]
-fn the_page_shows_the_leader_and_a_partition_clicked_in_the_browser() {
+/// Whether Chromium and chromedriver are here; if not, says that `test` skipped.
+fn have_chromium(test: &str) -> bool {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
         .into_iter()
         .filter(|p| !Path::new(p).exists())
         .collect();
     if !missing.is_empty() {
         eprintln!(
-            "dashboard::the_page_shows_the_leader_and_a_partition_clicked_in_the_browser: \
-             skipped: {} missing (apt-get install chromium chromium-driver)",
+            "dashboard::{test}: skipped: {} missing (apt-get install chromium chromium-driver)",
             missing.join(" and ")
         );
+    }
+    missing.is_empty()
+}
+
+#[test]
+fn the_page_shows_the_leader_and_a_partition_clicked_in_the_browser() {
+    if !have_chromium("the_page_shows_the_leader_and_a_partition_clicked_in_the_browser") {
         return;
     }
     let (cluster, dashboard) = start("dashboard-browser");
@@ -520,4 +527,126 @@ fn the_page_shows_the_leader_and_a_partition_clicked_in_the_browser() {
         "dashboard: screenshot {} (kept with RAFT_LAB_KEEP_RUNS=1)",
         shot.display()
     );
+}
+
+/// A kept run: n0 leads term 1 and is crashed at 2 s while the proxy disconnects n1; n2 leads
+/// term 2 from 2.5 s; n0 comes back at 3 s; the proxy heals at 3.2 s.
+const RUN_LOG: &str = "\
+1.000000 INFO  n0 t0 NODE starting
+1.000000 INFO  n1 t0 NODE starting
+1.000000 INFO  n2 t0 NODE starting
+1.300000 INFO  n0 t1 ELECT became leader (last_log_index=0 commit_index=0)
+1.300000 INFO  n1 t1 ELECT new term (was t0), leader=None
+1.300000 INFO  n2 t1 ELECT new term (was t0), leader=None
+1.400000 INFO  n0 t1 COMMIT commit_index=1
+2.000000 INFO  test - FAULT crash n0
+2.000000 INFO  proxy - PROXY disconnect 1
+2.500000 INFO  n2 t2 ELECT became leader (last_log_index=1 commit_index=1)
+3.000000 INFO  test - FAULT start n0
+3.100000 INFO  n0 t2 ELECT started as follower
+3.200000 INFO  proxy - PROXY heal
+";
+
+fn replay_of(log: &str) -> (tempfile::TempDir, Dashboard) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("run.log"), log).unwrap();
+    let replay = Replay::open(dir.path()).unwrap();
+    (dir, Dashboard::replay(replay, 0).unwrap())
+}
+
+#[test]
+fn a_kept_run_replays_through_the_same_state_and_moves_with_seek_and_play() {
+    let (_dir, dashboard) = replay_of(RUN_LOG);
+    let state = state(&dashboard);
+    assert_eq!(state["replay"]["start_us"], 1_000_000);
+    assert_eq!(state["replay"]["end_us"], 3_200_000);
+    assert_eq!(state["replay"]["playing"], false);
+    assert!(state["replay"]["log"]
+        .as_str()
+        .unwrap()
+        .ends_with("run.log"));
+
+    // Each seek shows the run as it was then.
+    let at = |us: u64, want: &str| {
+        let (status, _) = post(&dashboard, "/api/replay", &format!("seek {us}"));
+        assert_eq!(status, 200);
+        until(&format!("the replay at {us} µs: {want}"), || {
+            let state = self::state(&dashboard);
+            let view = &state["view"];
+            let seen = format!(
+                "leader {} term {} n0 {} n1 connected {}",
+                view["leader"],
+                view["term"],
+                view["nodes"][0]["status"],
+                view["nodes"][1]["connected"]
+            );
+            (state["replay"]["at_us"] == us && seen == want)
+                .then_some(())
+                .ok_or(seen)
+        })
+    };
+    at(1_500_000, "leader 0 term 1 n0 \"up\" n1 connected true");
+    at(
+        2_200_000,
+        "leader null term 1 n0 \"down\" n1 connected false",
+    );
+    at(3_150_000, "leader 2 term 2 n0 \"up\" n1 connected false");
+
+    // Played, it moves on by itself and stops at the end.
+    at(2_600_000, "leader 2 term 2 n0 \"down\" n1 connected false");
+    assert_eq!(post(&dashboard, "/api/replay", "speed 5").0, 200);
+    assert_eq!(post(&dashboard, "/api/replay", "play").0, 200);
+    until("the replay at its end", || {
+        let state = self::state(&dashboard);
+        let replay = &state["replay"];
+        (replay["at_us"] == 3_200_000 && replay["playing"] == false)
+            .then_some(())
+            .ok_or(replay.to_string())
+    });
+    let events = self::state(&dashboard)["events"].to_string();
+    assert!(
+        events.contains("n0 answers") && events.contains("all links up"),
+        "{events}"
+    );
+
+    // A replay has no cluster to act on, and knows no other command.
+    let (status, outcome) = post(&dashboard, "/api/proxy", "heal");
+    assert_eq!(status, 409, "{outcome}");
+    assert_eq!(post(&dashboard, "/api/replay", "rewind").0, 409);
+}
+
+#[test]
+fn the_replay_page_follows_its_slider_in_the_browser() {
+    if !have_chromium("the_replay_page_follows_its_slider_in_the_browser") {
+        return;
+    }
+    let (_dir, dashboard) = replay_of(RUN_LOG);
+    let browser = Browser::start();
+    browser.call(
+        "POST",
+        "/url",
+        json!({"url": format!("http://{}/", dashboard.addr())}),
+    );
+    until("the replay bar, without the controls", || {
+        let page = browser.script(
+            "return [document.getElementById('replay').hidden, \
+             document.getElementById('controls').hidden, \
+             document.getElementById('leader').textContent];",
+        );
+        (page == json!([false, true, "none"]))
+            .then_some(())
+            .ok_or(page.to_string())
+    });
+    // Drag the slider to 1.7 s into the run (2.7 s on the log's clock): n2 leads term 2, n0
+    // is down.
+    browser.script(
+        "const s = document.getElementById('slider'); s.value = 1700; \
+         s.dispatchEvent(new Event('input'));",
+    );
+    until("the page at +1.7 s", || {
+        let page = browser.script(READ_PAGE);
+        (page["leader"] == "n2" && page["term"] == "2" && page["roles"][0] == "down")
+            .then_some(())
+            .ok_or(page.to_string())
+    });
 }

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use harness::clerk::{Clerk, ClerkError};
 use harness::cluster::{Cluster, Layout, NodeOptions, MAX_NODES};
+use harness::dashboard::replay::Replay;
 use harness::dashboard::{self, Dashboard};
 use harness::node_client::NodeClient;
 use harness::watch::{self, frame::Style, Watch};
@@ -75,6 +76,10 @@ enum Cmd {
         /// The port (0: any free one).
         #[arg(long, default_value_t = DASHBOARD_PORT)]
         port: u16,
+        /// Play a kept run back instead: its directory (run.log in it) or a log file, with a
+        /// time slider.
+        #[arg(long, value_name = "RUN_DIR")]
+        replay: Option<PathBuf>,
     },
 }
 
@@ -112,7 +117,7 @@ fn main() -> ExitCode {
         Cmd::Submit { text } => submit(text),
         Cmd::Kv { op, timeout } => kv(op, timeout),
         Cmd::Watch { once } => watch(once),
-        Cmd::Dashboard { port } => serve_dashboard(port),
+        Cmd::Dashboard { port, replay } => serve_dashboard(port, replay),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -194,29 +199,47 @@ fn run_cluster(
     Ok(())
 }
 
-/// The dashboard of the cluster on the well-known ports, until Ctrl-C.
-fn serve_dashboard(port: u16) -> Result<(), String> {
+/// The dashboard of the cluster on the well-known ports, or of a kept run, until Ctrl-C.
+fn serve_dashboard(port: u16, replay: Option<PathBuf>) -> Result<(), String> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
-    let config = dashboard::Config {
-        layout: Layout::well_known(MAX_NODES),
-        // `just cluster`'s nodes (Cluster::launch_foreground).
-        cluster_id: 1,
-        cluster: None,
-        port,
+    let cannot = |e| format!("cannot serve the dashboard on port {port}: {e}");
+    let served = match replay {
+        Some(dir) => {
+            let replay = Replay::open(&dir)?;
+            let (start, end) = replay.span();
+            let log = replay.path.display().to_string();
+            let served = Dashboard::replay(replay, port).map_err(cannot)?;
+            eprintln!(
+                "raft-lab: replay of {log} ({:.1} s) at http://{}/; Ctrl-C stops it",
+                (end - start) as f64 / 1e6,
+                served.addr()
+            );
+            served
+        }
+        None => {
+            let config = dashboard::Config {
+                layout: Layout::well_known(MAX_NODES),
+                // `just cluster`'s nodes (Cluster::launch_foreground).
+                cluster_id: 1,
+                cluster: None,
+                port,
+            };
+            let served = Dashboard::start(config).map_err(cannot)?;
+            eprintln!(
+                "raft-lab: dashboard of the cluster on 127.0.0.1:7000.. at http://{}/ (kill, \
+                 restart and pause need 'just cluster --dashboard'); Ctrl-C stops it",
+                served.addr()
+            );
+            served
+        }
     };
-    let served = Dashboard::start(config)
-        .map_err(|e| format!("cannot serve the dashboard on port {port}: {e}"))?;
-    eprintln!(
-        "raft-lab: dashboard of the cluster on 127.0.0.1:7000.. at http://{}/ (kill, restart \
-         and pause need 'just cluster --dashboard'); Ctrl-C stops it",
-        served.addr()
-    );
     let _ = stop_rx.recv();
+    drop(served);
     Ok(())
 }
 

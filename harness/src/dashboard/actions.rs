@@ -285,3 +285,41 @@ impl Nodes {
         Outcome::new(shown, result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_shown_as_a_shell_reads_them() {
+        assert_eq!(shell_word("0,1"), "0,1");
+        assert_eq!(shell_word("0->1"), "'0->1'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(proxy_cli(Layout::well_known(3).proxy_control), "netproxy");
+        let other = SocketAddr::from(([127, 0, 0, 1], 21048));
+        assert_eq!(proxy_cli(other), "netproxy --control 127.0.0.1:21048");
+    }
+
+    #[test]
+    fn only_network_changes_are_run_and_bad_ones_say_why() {
+        // Nothing listens on port 1: a command that parses would fail to connect instead.
+        let nowhere = SocketAddr::from(([127, 0, 0, 1], 1));
+        let query = proxy(nowhere, "stats");
+        assert!(!query.ok && query.message.contains("only commands that change"));
+        let typo = proxy(nowhere, "partiton 0 1");
+        assert!(!typo.ok, "{typo:?}");
+        assert_eq!(typo.command, "netproxy --control 127.0.0.1:1 partiton 0 1");
+        let down = proxy(nowhere, "down 0->1");
+        assert_eq!(down.command, "netproxy --control 127.0.0.1:1 down '0->1'");
+        assert!(
+            !down.ok && down.message.contains("no proxy is listening"),
+            "{down:?}"
+        );
+        let kv_typo = kv(&Layout::well_known(3), 1, 3, "set k v");
+        assert!(
+            !kv_typo.ok && kv_typo.message.contains("put K V"),
+            "{kv_typo:?}"
+        );
+    }
+}

@@ -1,18 +1,21 @@
 //! `raft-lab dashboard`: the cluster in a browser, live. An HTTP server on loopback serves one
 //! page (plain HTML, JS and SVG, compiled into the binary) and pushes the cluster's state to it
 //! over Server-Sent Events every [`REFRESH`]; its controls POST back netproxy commands, node
-//! kills, restarts and pauses, commands and KV operations.
+//! kills, restarts and pauses, commands and KV operations. With `--replay` the frames come from
+//! a kept run's log instead ([`replay`]), moved through with a slider.
 //!
 //! One poller thread reads the cluster with `just watch`'s [`Watch`] and turns each reading
 //! into a [`View`]; every browser's stream sends the newest one. The poller runs only while a
 //! stream or a state request wants frames, so an idle dashboard sleeps on a condition variable.
 
 pub mod actions;
+pub mod replay;
 pub mod view;
 
 use crate::cluster::{Cluster, Layout};
 use crate::watch::{Watch, REFRESH};
 use actions::{NodeControl, Outcome};
+use replay::Replay;
 use serde::Serialize;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -67,10 +70,32 @@ struct Shared {
     inner: Mutex<Inner>,
     /// Signalled on every new frame, on demand for frames and on stop.
     changed: Condvar,
+    /// The cluster the controls act on; `None` in a replay.
+    live: Option<Live>,
+    in_flight: AtomicUsize,
+}
+
+struct Live {
     layout: Layout,
     cluster_id: u64,
     nodes: Option<NodeControl>,
-    in_flight: AtomicUsize,
+}
+
+/// Where frames come from.
+enum Source {
+    Live(Watch),
+    Replay(Replay),
+}
+
+/// Where a replay is, in µs of the log's clock.
+#[derive(Clone, Copy, Debug, Serialize)]
+struct Clock {
+    start_us: u64,
+    end_us: u64,
+    at_us: u64,
+    playing: bool,
+    /// Log time per wall time.
+    speed: f64,
 }
 
 struct Inner {
@@ -84,6 +109,8 @@ struct Inner {
     /// From the newest view: for the controls that need them.
     leader: Option<usize>,
     node_count: usize,
+    /// A replay's position; `None` when live.
+    clock: Option<Clock>,
 }
 
 /// The JSON of one frame.
@@ -93,6 +120,14 @@ struct Frame<'a> {
     view: &'a View,
     events: Vec<&'a Event>,
     controls: Controls,
+    replay: Option<ReplayState<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReplayState<'a> {
+    log: &'a str,
+    #[serde(flatten)]
+    clock: Clock,
 }
 
 /// What the page needs to draw its controls.
@@ -105,16 +140,44 @@ struct Controls {
 }
 
 impl Dashboard {
+    /// The dashboard of a running cluster.
     pub fn start(config: Config) -> io::Result<Dashboard> {
-        let server = tiny_http::Server::http(("127.0.0.1", config.port))
+        let nodes = config.cluster.map(NodeControl::new).transpose()?;
+        let watch = Watch::new(&config.layout.controls, config.layout.proxy_control);
+        let live = Live {
+            layout: config.layout,
+            cluster_id: config.cluster_id,
+            nodes,
+        };
+        Dashboard::serve(config.port, Some(live), None, Source::Live(watch))
+    }
+
+    /// The page driven by a kept run's log, from its start, paused.
+    pub fn replay(replay: Replay, port: u16) -> io::Result<Dashboard> {
+        let (start_us, end_us) = replay.span();
+        let clock = Clock {
+            start_us,
+            end_us,
+            at_us: start_us,
+            playing: false,
+            speed: 1.0,
+        };
+        Dashboard::serve(port, None, Some(clock), Source::Replay(replay))
+    }
+
+    fn serve(
+        port: u16,
+        live: Option<Live>,
+        clock: Option<Clock>,
+        source: Source,
+    ) -> io::Result<Dashboard> {
+        let server = tiny_http::Server::http(("127.0.0.1", port))
             .map_err(|e| io::Error::other(format!("cannot listen on 127.0.0.1: {e}")))?;
         let addr = server
             .server_addr()
             .to_ip()
             .ok_or_else(|| io::Error::other("the server has no IP address"))?;
         let server = Arc::new(server);
-        let nodes = config.cluster.map(NodeControl::new).transpose()?;
-        let watch = Watch::new(&config.layout.controls, config.layout.proxy_control);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 frame: None,
@@ -124,18 +187,17 @@ impl Dashboard {
                 events: Events::default(),
                 leader: None,
                 node_count: 0,
+                clock,
             }),
             changed: Condvar::new(),
-            layout: config.layout,
-            cluster_id: config.cluster_id,
-            nodes,
+            live,
             in_flight: AtomicUsize::new(0),
         });
         let poller = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("dashboard-poll".into())
-                .spawn(move || poll_loop(&shared, watch))?
+                .spawn(move || poll_loop(&shared, source))?
         };
         let acceptor = {
             let (shared, server) = (Arc::clone(&shared), Arc::clone(&server));
@@ -182,10 +244,14 @@ impl Shared {
         }
     }
 
-    /// Waits up to `timeout` for a frame after `seen`; the newest frame and its number.
-    fn next_frame(&self, seen: u64, timeout: Duration) -> Option<(u64, Arc<String>)> {
+    /// Waits up to `timeout` for a frame after `seen`; the newest frame and its number. A frame
+    /// made before the poller went idle is old news: then the next one.
+    fn next_frame(&self, mut seen: u64, timeout: Duration) -> Option<(u64, Arc<String>)> {
         let deadline = Instant::now() + timeout;
         let mut inner = self.lock();
+        if Instant::now() >= inner.wanted_until {
+            seen = seen.max(inner.seq);
+        }
         self.want_frames(&mut inner);
         while !inner.stopping && inner.seq == seen {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -199,7 +265,7 @@ impl Shared {
     }
 }
 
-fn poll_loop(shared: &Shared, mut watch: Watch) {
+fn poll_loop(shared: &Shared, mut source: Source) {
     let mut processes: Vec<Process> = Vec::new();
     loop {
         {
@@ -212,16 +278,37 @@ fn poll_loop(shared: &Shared, mut watch: Watch) {
             }
         }
         let started = Instant::now();
-        let reading = watch.poll();
-        if let Some(p) = shared.nodes.as_ref().and_then(NodeControl::processes) {
-            processes = p;
-        }
-        let view = View::new(&reading, &processes);
-        let controls = || Controls {
-            nodes: shared.nodes.is_some(),
-            proxy_cli: actions::proxy_cli(shared.layout.proxy_control),
+        let (view, replayed) = match &mut source {
+            Source::Live(watch) => {
+                let reading = watch.poll();
+                let nodes = shared.live.as_ref().and_then(|l| l.nodes.as_ref());
+                if let Some(p) = nodes.and_then(NodeControl::processes) {
+                    processes = p;
+                }
+                (View::new(&reading, &processes), None)
+            }
+            Source::Replay(replay) => {
+                let clock = shared.lock().clock.expect("a replay has a clock");
+                let log = replay.path.display().to_string();
+                (
+                    View::new(&replay.reading(clock.at_us), &[]),
+                    Some((log, clock)),
+                )
+            }
+        };
+        let controls = Controls {
+            nodes: shared.live.as_ref().is_some_and(|l| l.nodes.is_some()),
+            proxy_cli: match &shared.live {
+                Some(live) => actions::proxy_cli(live.layout.proxy_control),
+                None => "netproxy".into(),
+            },
         };
         let mut inner = shared.lock();
+        let now = inner.clock.map(|c| c.at_us);
+        if replayed.as_ref().is_some_and(|(_, c)| Some(c.at_us) != now) {
+            // A seek while this frame was made: it shows a moment no longer wanted.
+            continue;
+        }
         inner.events.observe(&view);
         inner.seq += 1;
         inner.leader = view.leader;
@@ -230,11 +317,18 @@ fn poll_loop(shared: &Shared, mut watch: Watch) {
             seq: inner.seq,
             view: &view,
             events: inner.events.list().collect(),
-            controls: controls(),
+            controls,
+            replay: (replayed.as_ref()).map(|(log, clock)| ReplayState { log, clock: *clock }),
         };
         let json = serde_json::to_string(&frame).expect("a frame serialises");
         inner.frame = Some(Arc::new(json));
         shared.changed.notify_all();
+        // A playing replay moves on by a frame's worth of the log.
+        if let Some(clock) = inner.clock.as_mut().filter(|c| c.playing) {
+            let step = (REFRESH.as_micros() as f64 * clock.speed) as u64;
+            clock.at_us = (clock.at_us + step).min(clock.end_us);
+            clock.playing = clock.at_us < clock.end_us;
+        }
         // The next poll on a REFRESH grid; a stop ends the wait.
         let next = started + REFRESH;
         while !inner.stopping && Instant::now() < next {
@@ -317,7 +411,7 @@ fn handle(shared: &Shared, mut request: Request) {
                 None => request.respond(text(503, "no frame yet")),
             };
         }
-        (Method::Post, "/api/proxy" | "/api/node" | "/api/submit" | "/api/kv") => {
+        (Method::Post, "/api/proxy" | "/api/node" | "/api/submit" | "/api/kv" | "/api/replay") => {
             let has_header = (request.headers().iter()).any(|h| h.field.equiv(CONTROL_HEADER));
             if !has_header {
                 let _ = request.respond(text(
@@ -329,6 +423,14 @@ fn handle(shared: &Shared, mut request: Request) {
             let mut body = String::new();
             if let Err(e) = request.as_reader().take(MAX_BODY).read_to_string(&mut body) {
                 let _ = request.respond(text(400, &format!("unreadable body: {e}")));
+                return;
+            }
+            if url == "/api/replay" {
+                let (code, answer) = match seek(shared, body.trim()) {
+                    Ok(()) => (200, "done".to_string()),
+                    Err(e) => (409, e),
+                };
+                let _ = request.respond(text(code, &answer));
                 return;
             }
             let outcome = act(shared, &url, body.trim());
@@ -357,7 +459,14 @@ fn handle(shared: &Shared, mut request: Request) {
 }
 
 fn act(shared: &Shared, url: &str, body: &str) -> Outcome {
-    let layout = &shared.layout;
+    let Some(live) = &shared.live else {
+        return Outcome {
+            ok: false,
+            command: body.to_string(),
+            message: "a replay has no cluster to act on".into(),
+        };
+    };
+    let layout = &live.layout;
     let (leader, nodes) = {
         let inner = shared.lock();
         (inner.leader, inner.node_count)
@@ -365,8 +474,8 @@ fn act(shared: &Shared, url: &str, body: &str) -> Outcome {
     match url {
         "/api/proxy" => actions::proxy(layout.proxy_control, body),
         "/api/submit" => actions::submit(&layout.controls, leader, body),
-        "/api/kv" => actions::kv(layout, shared.cluster_id, nodes, body),
-        _ => match &shared.nodes {
+        "/api/kv" => actions::kv(layout, live.cluster_id, nodes, body),
+        _ => match &live.nodes {
             Some(control) => control.act(body),
             None => Outcome {
                 ok: false,
@@ -377,6 +486,44 @@ fn act(shared: &Shared, url: &str, body: &str) -> Outcome {
             },
         },
     }
+}
+
+/// A replay's `seek US` (µs of the log's clock), `play`, `pause` or `speed X`. A seek starts
+/// the event strip afresh: events are told from successive frames, and a jump is none.
+fn seek(shared: &Shared, line: &str) -> Result<(), String> {
+    let mut inner = shared.lock();
+    let Some(clock) = inner.clock.as_mut() else {
+        return Err("not a replay".into());
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut jumped = false;
+    match words.as_slice() {
+        ["seek", at] => {
+            let at: u64 = at
+                .parse()
+                .map_err(|_| format!("seek {at}: not a time in µs"))?;
+            clock.at_us = at.clamp(clock.start_us, clock.end_us);
+            jumped = true;
+        }
+        ["play"] => {
+            if clock.at_us >= clock.end_us {
+                clock.at_us = clock.start_us;
+                jumped = true;
+            }
+            clock.playing = true;
+        }
+        ["pause"] => clock.playing = false,
+        ["speed", x] => match x.parse::<f64>() {
+            Ok(x) if (0.01..=100.0).contains(&x) => clock.speed = x,
+            _ => return Err(format!("speed {x}: give a number from 0.01 to 100")),
+        },
+        _ => return Err("say seek US, play, pause or speed X".into()),
+    }
+    if jumped {
+        inner.events = Events::default();
+    }
+    shared.want_frames(&mut inner);
+    Ok(())
 }
 
 /// One Server-Sent Events stream: every new frame as a `data:` line until the browser leaves

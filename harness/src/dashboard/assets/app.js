@@ -5,6 +5,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const TAIL = 24; // log entries shown per node
 let frame = null; // the newest frame
+let sliding = false; // the user holds the replay slider: frames do not move it
 const picked = new Set(); // group A of the partition control, node ids
 
 const $ = (id) => document.getElementById(id);
@@ -27,8 +28,10 @@ function bytes(b) {
   return (v < 10 ? v.toFixed(1) : Math.round(v)) + u + "B";
 }
 
+// Wall time of day live; time since the log's start in a replay.
 function clock(ms) {
-  return new Date(ms).toISOString().slice(11, 23);
+  if (frame && frame.replay) return "+" + ((ms * 1000 - frame.replay.start_us) / 1e6).toFixed(3) + " s";
+  return new Date(ms).toISOString().slice(11, 23) + " UTC";
 }
 
 // ---- the frame ----
@@ -39,7 +42,8 @@ function render(f) {
   $("leader").textContent = v.leader === null ? "none" : "n" + v.leader;
   $("term").textContent = v.term === null ? "-" : v.term;
   $("answering").textContent = v.nodes.filter((n) => n.state).length + "/" + v.nodes.length;
-  $("clock").textContent = clock(v.at_ms) + " UTC";
+  $("clock").textContent = clock(v.at_ms);
+  renderReplay(f.replay);
   renderCards(v);
   renderGraph(v.network, v.nodes);
   renderEvents(f.events);
@@ -65,7 +69,13 @@ function renderCards(v) {
     if (n.stale_leader) badges.append(el("span", { class: "badge bad" }, "stale leader"));
     title.append(badges);
     card.append(title);
-    if (s) {
+    if (s && frame.replay) {
+      const rows = [
+        ["term", s.term, "leader", s.leader === null ? "-" : s.leader],
+        ["commit", s.commit_index, "", ""],
+      ];
+      card.append(table(rows));
+    } else if (s) {
       const rows = [
         ["term", s.term, "leader", s.leader === null ? "-" : s.leader],
         ["commit", s.commit_index, "applied", s.last_applied],
@@ -73,13 +83,7 @@ function renderCards(v) {
         ["disk", bytes(s.raft_state_bytes), "kv keys", s.kv_keys === null ? "-" : s.kv_keys],
         ["vote", "not reported", "pid", n.process.pid === null ? "-" : n.process.pid],
       ];
-      const table = el("table");
-      for (const r of rows) {
-        const tr = el("tr");
-        r.forEach((c, i) => tr.append(el("td", { class: i % 2 ? "v" : "k" }, String(c))));
-        table.append(tr);
-      }
-      card.append(table);
+      card.append(table(rows));
       const tail = el("div", { class: "tail", title: "entries " + Math.max(1, s.last_log_index - TAIL + 1) + ".." + s.last_log_index });
       for (let i = Math.max(1, s.last_log_index - TAIL + 1); i <= s.last_log_index; i++) {
         const kind = i <= s.snapshot_index ? "snap" : i <= s.last_applied ? "applied" : i <= s.commit_index ? "committed" : "pending";
@@ -92,6 +96,38 @@ function renderCards(v) {
     box.append(card);
   }
 }
+
+function table(rows) {
+  const t = el("table");
+  for (const r of rows) {
+    const tr = el("tr");
+    r.forEach((c, i) => tr.append(el("td", { class: i % 2 ? "v" : "k" }, String(c))));
+    t.append(tr);
+  }
+  return t;
+}
+
+function renderReplay(r) {
+  $("replay").hidden = !r;
+  $("controls").hidden = !!r;
+  if (!r) return;
+  $("replay-log").textContent = r.log;
+  $("play").textContent = r.playing ? "pause" : "play";
+  const slider = $("slider");
+  slider.max = Math.round((r.end_us - r.start_us) / 1000);
+  if (!sliding) slider.value = Math.round((r.at_us - r.start_us) / 1000);
+  $("replay-at").textContent = "+" + ((r.at_us - r.start_us) / 1e6).toFixed(3) + " s of " + ((r.end_us - r.start_us) / 1e6).toFixed(1) + " s";
+}
+
+function replay(body) {
+  return fetch("/api/replay", { method: "POST", headers: { "X-Raft-Lab": "1", "Content-Type": "text/plain" }, body });
+}
+
+$("play").addEventListener("click", () => replay(frame.replay.playing ? "pause" : "play"));
+$("speed").addEventListener("change", () => replay("speed " + $("speed").value));
+$("slider").addEventListener("pointerdown", () => (sliding = true));
+$("slider").addEventListener("pointerup", () => (sliding = false));
+$("slider").addEventListener("input", () => replay("seek " + (frame.replay.start_us + Number($("slider").value) * 1000)));
 
 // Nodes on a circle, clerks on an arc below it.
 function positions(endpoints) {
