@@ -308,6 +308,7 @@ impl Node {
                 self.storage.sync().map_err(io::Error::other)?;
             }
         }
+        self.raft.persisted(ready.log_mark, self.now());
         for msg in &ready.messages {
             self.peers.send(msg);
         }

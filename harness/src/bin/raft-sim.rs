@@ -86,13 +86,15 @@ fn main() -> ExitCode {
     );
     println!(
         "{} steps, {} entries committed, {} reads confirmed and {} failed, {} terms with a \
-         leader, {} crashes; slowest settling after heal {:?} (seed {})",
+         leader, {} crashes ({} with a sync under way); slowest settling after heal {:?} \
+         (seed {})",
         totals.steps,
         totals.committed,
         totals.reads,
         totals.failed_reads,
         totals.leaders,
         totals.crashes,
+        totals.crashes_unsynced,
         totals.slowest.0,
         totals.slowest.1
     );
@@ -107,6 +109,7 @@ struct Totals {
     failed_reads: usize,
     leaders: usize,
     crashes: usize,
+    crashes_unsynced: usize,
     /// The longest liveness phase, and its seed.
     slowest: (Duration, u64),
 }
@@ -119,6 +122,7 @@ impl Totals {
         self.failed_reads += report.failed_reads;
         self.leaders += report.leaders;
         self.crashes += report.crashes;
+        self.crashes_unsynced += report.crashes_unsynced;
         if report.liveness > self.slowest.0 {
             self.slowest = (report.liveness, report.seed);
         }

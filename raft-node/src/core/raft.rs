@@ -17,8 +17,8 @@ use super::read_index::Reads;
 use super::snapshot::PendingSnapshot;
 use super::trace::{event, topic};
 use super::{
-    Apply, Config, Entry, HardState, Index, Message, MessageBody, NodeId, Persist, ProposeError,
-    Ready, Restored, Role, Status, Term, Time,
+    Apply, Config, Entry, HardState, Index, LogMark, Message, MessageBody, NodeId, Persist,
+    ProposeError, Ready, Restored, Role, Status, Term, Time,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -58,7 +58,7 @@ pub struct Raft {
     /// Numbers this peer's pre-vote rounds (§9.6), to tell their replies apart.
     pub(super) pre_vote_round: u64,
     /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id.
-    /// The leader's own entry tracks its log: `match_index == log.last_index()`.
+    /// The leader's own entry tracks its durable log: `match_index == log.durable()`.
     pub(super) progress: Vec<Progress>,
     /// Leader: when to announce the commit index to followers not sent it since it advanced.
     pub(super) commit_announce_at: Option<Time>,
@@ -221,12 +221,22 @@ impl Raft {
         };
         let (index, term) = (entry.index, entry.term);
         self.log.append(entry);
-        // The leader's own copy counts toward the majority (§5.3).
-        self.progress[self.config.id as usize].on_success(index);
+        // The leader's own copy counts toward the majority (§5.3) once it is durable
+        // (`persisted`), like a follower's.
         event!(debug, self, "APPEND", "proposed index={index}");
-        self.maybe_commit();
         self.debug_check_invariants();
         Ok((index, term))
+    }
+
+    /// The runtime made durable every `Ready::persist` up to the one whose `log_mark` is
+    /// `mark`. A leader counts its own copy of those entries toward the majority from now on.
+    pub fn persisted(&mut self, mark: LogMark, now: Time) {
+        self.advance_clock(now);
+        if self.log.persisted(mark.index, mark.term) && self.role == Role::Leader {
+            self.progress[self.config.id as usize].on_success(self.log.durable());
+            self.maybe_commit();
+        }
+        self.debug_check_invariants();
     }
 
     /// The earliest time `tick` must be called again (the runtime's poll timeout).
@@ -286,6 +296,10 @@ impl Raft {
         self.debug_check_invariants();
         Ready {
             persist,
+            log_mark: LogMark {
+                index: self.log.last_index(),
+                term: self.log.last_term(),
+            },
             messages: std::mem::take(&mut self.messages),
             apply,
             reads,
@@ -512,7 +526,7 @@ impl Raft {
         self.progress = (0..self.config.members)
             .map(|_| Progress::new(next_index, self.now))
             .collect();
-        self.progress[self.config.id as usize].on_success(self.log.last_index());
+        self.progress[self.config.id as usize].on_success(self.log.durable());
         self.check_quorum_at = self.now + self.config.election_timeout_max;
         self.reset_reads();
         event!(
@@ -597,6 +611,7 @@ impl Raft {
         debug_assert!(self.log.snapshot_index() <= self.last_applied);
         debug_assert!(self.last_applied <= self.commit_index);
         debug_assert!(self.commit_index <= self.log.last_index());
+        debug_assert!(self.log.durable() <= self.log.last_index());
         debug_assert!(self.log.last_term() <= self.hard_state.current_term);
         debug_assert!(self
             .hard_state
@@ -607,7 +622,7 @@ impl Raft {
                 debug_assert_eq!(self.hard_state.voted_for, Some(self.config.id));
                 debug_assert_eq!(
                     self.progress[self.config.id as usize].match_index,
-                    self.log.last_index()
+                    self.log.durable()
                 );
                 debug_assert!(self
                     .progress

@@ -38,6 +38,8 @@ pub enum Action {
         count: usize,
         accepted: usize,
     },
+    /// A peer's storage thread completes the syncs due.
+    Sync(NodeId),
     Crash(NodeId),
     Restart(NodeId),
     /// The service on a peer snapshots through `index`.
@@ -315,6 +317,7 @@ impl fmt::Display for Action {
                 f,
                 "{count} reads at n{to} (ids from {first}): {accepted} accepted"
             ),
+            Action::Sync(id) => write!(f, "sync n{id}"),
             Action::Crash(id) => write!(f, "crash n{id}"),
             Action::Restart(id) => write!(f, "restart n{id}"),
             Action::Snapshot { id, index } => {
