@@ -8,8 +8,10 @@
 //!
 //! Readiness events only mark a connection; the runtime reads requests ([`ControlServer::serve`])
 //! and writes answers ([`ControlServer::flush_all`]) at fixed points of its loop:
-//! - answers leave only in `flush_all`, after the runtime has made the iteration's changes
-//!   durable, so no answer reports a term, vote or index that a crash could still undo;
+//! - answers leave only in `flush_all`, and only once the changes of the loop iteration that
+//!   produced them are durable: [`ControlServer::hold`] marks the output so far as waiting for
+//!   the storage thread's persist of that iteration, [`ControlServer::release`] frees it when
+//!   that persist completes. No answer reports a term, vote or index a crash could still undo;
 //! - each connection gets at most [`REQUESTS_PER_TURN`] requests per loop iteration, and none
 //!   while more than [`PAUSE_READING_AT`] of its answers wait unread, so a client that writes
 //!   without pause neither holds the loop (heartbeats, syncs) nor grows our memory: TCP's flow
@@ -23,7 +25,7 @@ use log::{debug, error, warn};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -117,12 +119,20 @@ impl FrameReader {
     }
 }
 
-/// Encoded frames waiting for the socket to take them.
+/// Encoded frames waiting for the socket to take them, and for the persists they report on.
+///
+/// Offsets are counted over everything ever pushed: `buf` starts at `base`.
 #[derive(Debug, Default)]
 pub struct OutBuf {
     buf: Vec<u8>,
     /// Bytes before `pos` have been written.
     pos: usize,
+    base: u64,
+    /// Bytes before this offset may be written.
+    released: u64,
+    /// (persist number, end offset): the bytes before `end` wait for that persist. Both
+    /// numbers increase along the queue.
+    holds: VecDeque<(u64, u64)>,
 }
 
 impl OutBuf {
@@ -130,14 +140,54 @@ impl OutBuf {
         self.buf.extend_from_slice(frame);
     }
 
+    /// Bytes not yet written, released or not.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    /// Writes until done or the socket would block. `Ok(true)` when nothing is left.
+    fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// Bytes released and not yet written.
+    fn writable(&self) -> usize {
+        (self.released - self.base) as usize - self.pos
+    }
+
+    /// Everything pushed so far waits for persist `seq` (and every one before it);
+    /// `completed` persists are durable already.
+    pub fn hold(&mut self, seq: u64, completed: u64) {
+        let end = self.end();
+        if end == self.released || self.holds.back().is_some_and(|&(_, e)| e == end) {
+            return;
+        }
+        // Bytes never overtake earlier ones: a later answer waits for whatever an earlier one
+        // in the same stream waits for.
+        let seq = seq.max(self.holds.back().map_or(0, |&(s, _)| s));
+        match self.holds.back_mut() {
+            Some(last) if last.0 == seq => last.1 = end,
+            _ => self.holds.push_back((seq, end)),
+        }
+        self.release(completed);
+    }
+
+    /// Persists through `completed` are durable: what waited for them may be written.
+    pub fn release(&mut self, completed: u64) {
+        while let Some(&(seq, end)) = self.holds.front() {
+            if seq > completed {
+                break;
+            }
+            self.released = end;
+            self.holds.pop_front();
+        }
+    }
+
+    /// Writes the released bytes until done or the socket would block. `Ok(true)` when no
+    /// released byte is left.
     pub fn flush_to(&mut self, dst: &mut impl Write) -> io::Result<bool> {
-        while self.pos < self.buf.len() {
-            match dst.write(&self.buf[self.pos..]) {
+        while self.writable() > 0 {
+            let until = (self.released - self.base) as usize;
+            match dst.write(&self.buf[self.pos..until]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -145,17 +195,19 @@ impl OutBuf {
                 Err(e) => return Err(e),
             }
         }
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            return Ok(true);
-        }
         // Reclaim the written prefix only once it dominates, so each byte moves O(1) times.
-        if self.pos > self.buf.len() / 2 {
+        if self.pos == self.buf.len() || self.pos > self.buf.len() / 2 {
             self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
             self.pos = 0;
         }
-        Ok(false)
+        Ok(self.writable() == 0)
+    }
+
+    /// Everything pushed may be written (the node is stopping with every persist durable).
+    fn release_all(&mut self) {
+        self.holds.clear();
+        self.released = self.end();
     }
 }
 
@@ -298,7 +350,7 @@ impl Connection {
     /// something is left. A half-closed connection is done once everything is out.
     fn flush(&mut self, registry: &Registry) -> Result<(), Close> {
         let done = self.out.flush_to(&mut self.stream).map_err(Close::Io)?;
-        if done && self.eof {
+        if done && self.eof && self.out.pending() == 0 {
             return Err(Close::PeerClosed);
         }
         self.writable = done;
@@ -502,11 +554,25 @@ impl ControlServer {
         }
     }
 
-    /// Flushes every connection with pending output whose socket may take more.
+    /// Output pushed so far waits for persist `seq`; persists through `completed` are durable.
+    pub fn hold(&mut self, seq: u64, completed: u64) {
+        for conn in self.conns.values_mut() {
+            conn.out.hold(seq, completed);
+        }
+    }
+
+    /// Persists through `completed` are durable: the output that waited for them may leave.
+    pub fn release(&mut self, completed: u64) {
+        for conn in self.conns.values_mut() {
+            conn.out.release(completed);
+        }
+    }
+
+    /// Flushes every connection with released output whose socket may take more.
     pub fn flush_all(&mut self, registry: &Registry) {
         let mut failed = Vec::new();
         for conn in self.conns.values_mut() {
-            if conn.out.pending() > 0 && conn.writable {
+            if conn.out.writable() > 0 && conn.writable {
                 if let Err(why) = conn.flush(registry) {
                     failed.push((conn.token, why));
                 }
@@ -524,6 +590,7 @@ impl ControlServer {
             return;
         };
         let _ = registry.deregister(&mut conn.stream);
+        conn.out.release_all();
         let mut stream = std::net::TcpStream::from(conn.stream);
         let result = stream
             .set_nonblocking(false)
@@ -704,15 +771,45 @@ mod tests {
         for f in &frames[..5] {
             out.push(f);
         }
+        out.hold(0, 0);
         assert!(!out.flush_to(&mut dst).unwrap());
         assert_eq!(out.pending(), 25);
         for f in &frames[5..] {
             out.push(f);
         }
+        out.hold(0, 0);
         dst.budget = 1000;
         assert!(out.flush_to(&mut dst).unwrap());
         assert_eq!(out.pending(), 0);
         assert_eq!(dst.written, frames.concat());
+    }
+
+    /// An answer leaves only once the persist it reports on is durable, and never ahead of an
+    /// earlier answer that still waits.
+    #[test]
+    fn out_buf_holds_answers_until_their_persist_is_durable() {
+        let mut out = OutBuf::default();
+        let mut dst = Throttled {
+            written: Vec::new(),
+            budget: 1000,
+        };
+        out.push(b"a");
+        out.hold(2, 1);
+        out.push(b"b");
+        // Waits for persist 1 only, but comes after "a".
+        out.hold(1, 1);
+        assert!(out.flush_to(&mut dst).unwrap());
+        assert!(dst.written.is_empty());
+        assert_eq!(out.pending(), 2);
+        out.release(2);
+        out.push(b"c");
+        out.hold(3, 2);
+        assert!(out.flush_to(&mut dst).unwrap());
+        assert_eq!(dst.written, b"ab");
+        out.release(3);
+        assert!(out.flush_to(&mut dst).unwrap());
+        assert_eq!(dst.written, b"abc");
+        assert_eq!(out.pending(), 0);
     }
 
     fn entry(index: Index) -> Apply {
@@ -771,6 +868,8 @@ mod tests {
             handled += 1;
             handle(conn, req)
         });
+        // As a node with nothing to persist: the answers may leave at once.
+        server.hold(0, 0);
         handled
     }
 
@@ -815,6 +914,7 @@ mod tests {
         };
         while !server.conns[&token].wants_write {
             server.conns.get_mut(&token).unwrap().reply(&filler);
+            server.hold(0, 0);
             server.flush_all(poll.registry());
         }
         control::write_frame(&mut client, &Request::GetState).unwrap();
@@ -936,6 +1036,7 @@ mod tests {
         // The Ready taken after that batch of events, then the next one.
         server.deliver(poll.registry(), &items[..2]);
         server.deliver(poll.registry(), &items[2..]);
+        server.hold(0, 0);
         server.flush_all(poll.registry());
 
         let expected = [

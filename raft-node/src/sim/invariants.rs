@@ -116,12 +116,12 @@ pub struct Checker {
     /// (voter, term) -> the candidate it granted its vote to.
     votes: HashMap<(NodeId, Term), NodeId>,
     /// The highest term each peer has been seen in, across restarts (the term is durable).
-    max_term: Vec<Term>,
     /// The highest term each peer has been seen in, in its current incarnation.
     incarnation_term: Vec<Term>,
-    /// The highest term each peer stamped on a message as its own (pre-votes are about a term
-    /// not entered): it must never go back below it, restarts included.
-    announced_term: Vec<Term>,
+    /// The highest term each peer made durable or stamped on a message as its own (pre-votes
+    /// are about a term not entered): it never goes back below it, restarts included. A term
+    /// only held in memory is not here: a crash may take the peer back from it.
+    settled_term: Vec<Term>,
     /// Each peer's commit index, in its current incarnation.
     commit: Vec<Index>,
 }
@@ -136,9 +136,8 @@ impl Checker {
             stored: HashMap::new(),
             leaders: BTreeMap::new(),
             votes: HashMap::new(),
-            max_term: vec![0; members],
             incarnation_term: vec![0; members],
-            announced_term: vec![0; members],
+            settled_term: vec![0; members],
             commit: vec![0; members],
         }
     }
@@ -153,9 +152,9 @@ impl Checker {
         self.committed.len() as Index
     }
 
-    /// How many peers have been in a term above `term`.
+    /// How many peers are settled in a term above `term` (can never acknowledge its leader).
     pub fn peers_above(&self, term: Term) -> usize {
-        self.max_term.iter().filter(|&&t| t > term).count()
+        self.settled_term.iter().filter(|&&t| t > term).count()
     }
 
     /// Terms that had a leader.
@@ -236,8 +235,8 @@ impl Checker {
 
     /// Peer `id` sent a message stamped with `term` as its current term.
     pub fn announced(&mut self, id: NodeId, term: Term) {
-        let announced = &mut self.announced_term[id as usize];
-        *announced = (*announced).max(term);
+        let settled = &mut self.settled_term[id as usize];
+        *settled = (*settled).max(term);
     }
 
     /// Peer `id`, in `term`, has commit index `commit` over `disk`. The commit index never
@@ -355,20 +354,17 @@ impl Checker {
     /// crash before its sync, and never sent, told no one anything.
     pub fn term(&mut self, id: NodeId, term: Term, durable: Term) -> Check {
         let i = id as usize;
-        let floor = self.incarnation_term[i]
-            .max(durable)
-            .max(self.announced_term[i]);
-        if term < floor {
+        self.settled_term[i] = self.settled_term[i].max(durable);
+        if term < self.incarnation_term[i].max(self.settled_term[i]) {
             return Err(Broken::new(
                 TERM_MONOTONIC,
                 format!(
-                    "n{id} is in t{term} after t{} (t{durable} durable, t{} announced)",
-                    self.incarnation_term[i], self.announced_term[i]
+                    "n{id} is in t{term} after t{} (t{} durable or announced)",
+                    self.incarnation_term[i], self.settled_term[i]
                 ),
             ));
         }
         self.incarnation_term[i] = term;
-        self.max_term[i] = self.max_term[i].max(term);
         Ok(())
     }
 
