@@ -171,3 +171,70 @@ fn sync_units(mut persist: Persist) -> impl Iterator<Item = Persist> {
         ..Persist::default()
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Entry, HardState};
+    use mio::{Events, Poll, Token};
+    use std::time::{Duration, Instant};
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            term: 1,
+            index,
+            command: vec![index as u8; 8],
+        }
+    }
+
+    fn append(from: u64, to: u64) -> Persist {
+        Persist {
+            hard_state: (from == 1).then_some(HardState {
+                current_term: 1,
+                voted_for: Some(0),
+            }),
+            append: (from..=to).map(entry).collect(),
+            ..Persist::default()
+        }
+    }
+
+    /// Persists complete in order, each wakes the loop, and what completed is on disk when the
+    /// store is opened again.
+    #[test]
+    fn persists_complete_in_order_and_wake_the_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, _) = Storage::open(dir.path()).unwrap();
+        let mut poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let mut sync = SyncThread::start(storage, false, waker).unwrap();
+        for i in 0..10 {
+            assert_eq!(sync.submit(append(i * 3 + 1, i * 3 + 3)).unwrap(), i + 1);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut events = Events::with_capacity(4);
+        while sync.completed().unwrap() < 10 {
+            assert!(Instant::now() < deadline, "the syncs did not complete");
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+        }
+        assert!(sync.disk_size() > 0);
+        sync.finish().unwrap();
+        let (_, restored) = Storage::open(dir.path()).unwrap();
+        assert_eq!(restored.hard_state.current_term, 1);
+        assert_eq!(restored.entries, (1..=30).map(entry).collect::<Vec<_>>());
+    }
+
+    /// A persist the store refuses stops the thread, and the loop hears why.
+    #[test]
+    fn a_failed_persist_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, _) = Storage::open(dir.path()).unwrap();
+        let poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let mut sync = SyncThread::start(storage, false, waker).unwrap();
+        // A gap: index 5 does not continue an empty log.
+        sync.submit(append(5, 5)).unwrap();
+        let error = sync.finish().unwrap_err();
+        assert!(error.to_string().contains("cannot persist"), "{error}");
+    }
+}
