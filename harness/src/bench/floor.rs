@@ -6,13 +6,17 @@
 //! - the UDP round trip through netproxy: a stand-in node sends to its face, the proxy delivers
 //!   to a second stand-in that echoes, the echo comes back through the proxy. That is the path
 //!   of clerk → leader → clerk and of leader → follower → leader: two proxy traversals, four
-//!   hops, without the node's own work.
+//!   hops, without the node's own work;
+//! - the TCP round trip on loopback: a 64-byte message to an echo thread and back on one
+//!   connection (nodelay), the path of a `raft-bench` client's `Start` to the leader over the
+//!   control channel and of the applied entry back on the apply stream.
 //!
 //! What an operation composes from them assumes the leader's own fdatasync overlaps
 //! replication (it sends AppendEntries before its sync completes; issue 21), so a commit waits
 //! for the slower of the leader's sync and a follower's round trip plus its sync:
 //! - Raft commit = max(fdatasync (leader), RTT through the proxy (leader ↔ follower) +
 //!   fdatasync (follower)) = RTT + fdatasync;
+//! - `raft-bench`'s commit = TCP RTT (client ↔ leader) + Raft commit;
 //! - a KV Put = RTT (clerk ↔ leader through the proxy) + Raft commit;
 //! - a KV Get by ReadIndex = RTT (clerk ↔ leader) + RTT (one heartbeat round; it syncs nothing).
 //!
@@ -22,8 +26,8 @@ use super::Percentiles;
 use harness::cluster;
 use std::fmt;
 use std::fs::{self, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -32,21 +36,23 @@ use std::time::{Duration, Instant};
 /// The record each fdatasync makes durable: about one small KV entry.
 const RECORD_BYTES: usize = 64;
 
-/// Samples of both floors; gathered in parts (before and after a measurement) so that they see
-/// the machine load the measurement saw.
+/// Samples of every floor; gathered in parts (before and after a measurement) so that they
+/// see the machine load the measurement saw.
 #[derive(Default)]
 pub struct Samples {
     fsync: Vec<Duration>,
     rtt: Vec<Duration>,
+    tcp: Vec<Duration>,
 }
 
 impl Samples {
     /// Adds `count` samples of each floor (after a tenth as many unrecorded): fdatasyncs of a
-    /// file in `dir`, round trips through a netproxy of its own.
+    /// file in `dir`, round trips through a netproxy of its own, round trips to a TCP echo.
     pub fn take(&mut self, dir: &Path, count: usize) -> io::Result<()> {
         let warmup = count / 10;
         self.fsync.extend(fdatasyncs(dir, warmup, count)?);
         self.rtt.extend(round_trips(warmup, count)?);
+        self.tcp.extend(tcp_round_trips(warmup, count)?);
         Ok(())
     }
 
@@ -54,6 +60,7 @@ impl Samples {
         Floors {
             fsync: Percentiles::of(self.fsync),
             rtt: Percentiles::of(self.rtt),
+            tcp: Percentiles::of(self.tcp),
         }
     }
 }
@@ -89,6 +96,8 @@ pub struct Floors {
     pub fsync: Percentiles,
     /// The UDP round trip through netproxy.
     pub rtt: Percentiles,
+    /// The TCP round trip on loopback.
+    pub tcp: Percentiles,
 }
 
 impl Floors {
@@ -97,6 +106,12 @@ impl Floors {
     pub fn raft_commit(&self, at: At) -> Duration {
         let fsync = at.of(&self.fsync);
         fsync.max(at.of(&self.rtt) + fsync)
+    }
+
+    /// A `raft-bench` commit: `Start` over the control channel, the Raft commit, the applied
+    /// entry back on the apply stream.
+    pub fn commit(&self, at: At) -> Duration {
+        at.of(&self.tcp) + self.raft_commit(at)
     }
 
     /// A Put: the clerk ↔ leader round trip through the proxy, plus a Raft commit.
@@ -172,6 +187,40 @@ fn round_trips(warmup: usize, count: usize) -> io::Result<Vec<Duration>> {
     Ok(samples)
 }
 
+/// `count` round trips of a 64-byte message to an echo thread over TCP on loopback, after
+/// `warmup` more.
+fn tcp_round_trips(warmup: usize, count: usize) -> io::Result<Vec<Duration>> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let mut client = TcpStream::connect(listener.local_addr()?)?;
+    let (mut server, _) = listener.accept()?;
+    for stream in [&client, &server] {
+        stream.set_nodelay(true)?;
+    }
+    // The echo ends when the client's end closes.
+    let echo = thread::spawn(move || -> io::Result<()> {
+        let mut buf = [0; RECORD_BYTES];
+        while server.read_exact(&mut buf).is_ok() {
+            server.write_all(&buf)?;
+        }
+        Ok(())
+    });
+    let (mut payload, mut buf) = ([0u8; RECORD_BYTES], [0u8; RECORD_BYTES]);
+    let mut samples = Vec::with_capacity(count);
+    for seq in 0..(warmup + count) as u64 {
+        payload[..8].copy_from_slice(&seq.to_le_bytes());
+        let start = Instant::now();
+        client.write_all(&payload)?;
+        client.read_exact(&mut buf)?;
+        if seq >= warmup as u64 {
+            samples.push(start.elapsed());
+        }
+    }
+    drop(client);
+    echo.join()
+        .map_err(|_| io::Error::other("the TCP echo thread panicked"))??;
+    Ok(samples)
+}
+
 fn bind() -> io::Result<UdpSocket> {
     UdpSocket::bind("127.0.0.1:0")
 }
@@ -229,6 +278,7 @@ mod tests {
         Floors {
             fsync: Percentiles::of(vec![us(100), us(150), us(900)]),
             rtt: Percentiles::of(vec![us(40), us(50), us(500)]),
+            tcp: Percentiles::of(vec![us(20), us(30), us(300)]),
         }
     }
 
@@ -237,6 +287,7 @@ mod tests {
         let us = Duration::from_micros;
         let floors = floors();
         assert_eq!(floors.raft_commit(At::P50), us(50 + 150));
+        assert_eq!(floors.commit(At::P50), us(30 + 50 + 150));
         assert_eq!(floors.put(At::P50), us(50 + 50 + 150));
         assert_eq!(floors.get(At::P50), us(50 + 50));
     }
@@ -246,6 +297,7 @@ mod tests {
         let us = Duration::from_micros;
         let floors = floors();
         assert_eq!(floors.raft_commit(At::P99), us(500 + 900));
+        assert_eq!(floors.commit(At::P99), us(300 + 500 + 900));
         assert_eq!(floors.put(At::P99), us(500 + 500 + 900));
         assert_eq!(floors.get(At::P99), us(500 + 500));
     }
