@@ -101,7 +101,7 @@ pub fn run(cluster: &Cluster, settings: &Settings) -> io::Result<Outcome> {
     }
     let mut floors = floor::Samples::default();
     let half = settings.floor_samples.div_ceil(2);
-    floors.take(cluster.run_dir(), half)?;
+    floors.take(cluster.run_dir(), half, Some(client))?;
     let mut samples = Vec::with_capacity(settings.samples);
     for _ in 0..settings.samples {
         samples.push(commit()?);
@@ -115,7 +115,7 @@ pub fn run(cluster: &Cluster, settings: &Settings) -> io::Result<Outcome> {
             );
         }
     }
-    floors.take(cluster.run_dir(), half)?;
+    floors.take(cluster.run_dir(), half, Some(client))?;
     Ok(Outcome::of(samples, floors.floors()))
 }
 
@@ -157,7 +157,7 @@ mod tests {
         Floors {
             fsync: p(200, 500),
             rtt: p(150, 300),
-            tcp: p(50, 200),
+            tcp: Some(p(50, 200)),
         }
     }
 
