@@ -44,6 +44,7 @@ fn run_seeds(seeds: Range<u64>) -> Vec<Report> {
     assert!(reports.iter().any(|r| r.failed_reads > 0));
     assert!(reports.iter().any(|r| r.crashes > 0));
     assert!(reports.iter().any(|r| r.crashes_unsynced > 0));
+    assert!(reports.iter().any(|r| r.transfers > 0));
     assert!(reports.iter().any(|r| r.style == Style::LeaderChurn));
     assert!(reports.iter().any(|r| r.style == Style::Chaos));
     assert!(reports.iter().any(|r| r.snapshots && r.snapshot_chunks > 0));

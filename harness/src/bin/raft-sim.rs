@@ -86,8 +86,8 @@ fn main() -> ExitCode {
     );
     println!(
         "{} steps, {} entries committed, {} reads confirmed and {} failed, {} terms with a \
-         leader, {} crashes ({} with a sync under way); slowest settling after heal {:?} \
-         (seed {})",
+         leader, {} crashes ({} with a sync under way), {} leadership transfers; slowest \
+         settling after heal {:?} (seed {})",
         totals.steps,
         totals.committed,
         totals.reads,
@@ -95,6 +95,7 @@ fn main() -> ExitCode {
         totals.leaders,
         totals.crashes,
         totals.crashes_unsynced,
+        totals.transfers,
         totals.slowest.0,
         totals.slowest.1
     );
@@ -110,6 +111,7 @@ struct Totals {
     leaders: usize,
     crashes: usize,
     crashes_unsynced: usize,
+    transfers: usize,
     /// The longest liveness phase, and its seed.
     slowest: (Duration, u64),
 }
@@ -123,6 +125,7 @@ impl Totals {
         self.leaders += report.leaders;
         self.crashes += report.crashes;
         self.crashes_unsynced += report.crashes_unsynced;
+        self.transfers += report.transfers;
         if report.liveness > self.slowest.0 {
             self.slowest = (report.liveness, report.seed);
         }

@@ -36,8 +36,8 @@
 //! timers), `pre_vote` (Pre-Vote and leader stickiness, §9.6), `check_quorum` (a leader cut off
 //! from its majority steps down, §6.2), `replication` (AppendEntries, commit, heartbeats),
 //! `snapshot` (log compaction and InstallSnapshot, §7), `read_index` (linearizable reads without
-//! log entries, §6.4), `progress` (per-follower flow control), `log` (the in-memory log, offset
-//! by the snapshot, and its durable bookkeeping).
+//! log entries, §6.4), `transfer` (leadership transfer, §3.10), `progress` (per-follower flow
+//! control), `log` (the in-memory log, offset by the snapshot, and its durable bookkeeping).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -53,12 +53,14 @@ mod read_index;
 mod replication;
 mod snapshot;
 mod trace;
+mod transfer;
 
 #[cfg(test)]
 mod tests;
 
 pub use log::ENTRY_OVERHEAD;
 pub use raft::Raft;
+pub use transfer::TransferError;
 
 /// A peer's id: its position in the cluster's member list (0-based).
 pub type NodeId = u32;
@@ -151,6 +153,9 @@ pub enum MessageBody {
         data: Vec<u8>,
         done: bool,
     },
+    /// §3.10: the leader hands over leadership; the receiver, holding the leader's whole log,
+    /// starts an election at once, skipping Pre-Vote.
+    TimeoutNow,
     InstallSnapshotReply {
         /// Which snapshot this answers (0 when a chunk of an older term is refused).
         last_included_index: Index,
@@ -185,7 +190,8 @@ impl MessageBody {
             MessageBody::RequestVote { .. }
             | MessageBody::PreVote { .. }
             | MessageBody::AppendEntries { .. }
-            | MessageBody::InstallSnapshot { .. } => true,
+            | MessageBody::InstallSnapshot { .. }
+            | MessageBody::TimeoutNow => true,
             MessageBody::RequestVoteReply { .. }
             | MessageBody::PreVoteReply { .. }
             | MessageBody::AppendEntriesReply { .. }
@@ -333,8 +339,17 @@ pub struct Status {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProposeError {
-    NotLeader { leader: Option<NodeId> },
-    TooLarge { size: usize, max: usize },
+    NotLeader {
+        leader: Option<NodeId>,
+    },
+    /// The leader is handing leadership to `to` (§3.10) and accepts nothing meanwhile.
+    Transferring {
+        to: NodeId,
+    },
+    TooLarge {
+        size: usize,
+        max: usize,
+    },
 }
 
 /// Why `Raft::snapshot` refused a snapshot.

@@ -16,6 +16,7 @@ use super::progress::Progress;
 use super::read_index::Reads;
 use super::snapshot::PendingSnapshot;
 use super::trace::{event, topic};
+use super::transfer::Transfer;
 use super::{
     Apply, Config, Entry, HardState, Index, LogMark, Message, MessageBody, NodeId, Persist,
     ProposeError, Ready, Restored, Role, Status, Term, Time,
@@ -66,6 +67,8 @@ pub struct Raft {
     pub(super) check_quorum_at: Time,
     /// Leader: reads waiting to be confirmed (§6.4); any peer: their outcomes not yet taken.
     pub(super) reads: Reads,
+    /// Leader: the leadership transfer under way (§3.10).
+    pub(super) transfer: Option<Transfer>,
     /// The latest time any input reported; effects built in `take_ready` happen at this time.
     pub(super) now: Time,
     /// Messages produced since the last `take_ready`.
@@ -108,6 +111,7 @@ impl Raft {
             commit_announce_at: None,
             check_quorum_at: now,
             reads: Reads::default(),
+            transfer: None,
             now,
             messages: Vec::new(),
             config,
@@ -185,6 +189,7 @@ impl Raft {
             Role::Leader => {
                 self.tick_heartbeats();
                 self.tick_commit_announce();
+                self.tick_transfer();
                 // Last: stepping down drops whatever the others made due.
                 self.tick_check_quorum();
             }
@@ -214,6 +219,9 @@ impl Raft {
                 leader: self.leader_id,
             });
         }
+        if let Some(transfer) = self.transfer {
+            return Err(ProposeError::Transferring { to: transfer.to });
+        }
         let entry = Entry {
             term: self.hard_state.current_term,
             index: self.log.last_index() + 1,
@@ -242,7 +250,10 @@ impl Raft {
     /// The earliest time `tick` must be called again (the runtime's poll timeout).
     pub fn next_deadline(&self) -> Time {
         match self.role {
-            Role::Leader => self.next_leader_deadline().min(self.check_quorum_at),
+            Role::Leader => self
+                .next_leader_deadline()
+                .min(self.check_quorum_at)
+                .min(self.transfer.map_or(Time::MAX, |t| t.deadline)),
             Role::Follower | Role::PreCandidate | Role::Candidate => self.election_deadline,
         }
     }
@@ -254,6 +265,7 @@ impl Raft {
         if self.role == Role::Leader {
             self.begin_read_round();
             self.send_appends();
+            self.send_timeout_now();
         }
         let mut persist = self.log.take_unpersisted();
         if self.hard_state != self.persisted_hard_state {
@@ -370,6 +382,7 @@ impl Raft {
                 data,
                 done,
             ),
+            MessageBody::TimeoutNow => self.handle_timeout_now(from),
             // Answers to this term's requests from an earlier role or incarnation (a candidate
             // that lost, a leader that restarted).
             body => self.ignore_late(from, body),
@@ -466,6 +479,7 @@ impl Raft {
             // inheriting a long-expired deadline (which would start a gratuitous election).
             self.progress.clear();
             self.commit_announce_at = None;
+            self.transfer = None;
             self.reset_election_timer();
             self.fail_reads();
         }
@@ -631,6 +645,7 @@ impl Raft {
                         && p.next_index <= self.log.last_index() + 1));
             }
             Role::PreCandidate => {
+                debug_assert!(self.transfer.is_none());
                 debug_assert!(self.progress.is_empty() && self.commit_announce_at.is_none());
                 debug_assert!(self.votes[self.config.id as usize]);
             }

@@ -125,6 +125,8 @@ pub struct Stats {
     pub snapshot_chunks: usize,
     /// Crashes of a peer with persists still syncing (all or part of them lost).
     pub crashes_unsynced: usize,
+    /// Leadership transfers started (§3.10).
+    pub transfers: usize,
     /// Snapshots that services received in their apply stream (installs and restarts).
     pub snapshots_applied: usize,
     pub crashes: usize,
@@ -463,6 +465,21 @@ impl Cluster {
             }
         }
         Ok(None)
+    }
+
+    /// Asks peer `from` to hand leadership to `to` (§3.10); returns whether it started.
+    pub fn transfer(&mut self, from: NodeId, to: NodeId) -> Result<bool, Violation> {
+        self.healthy()?;
+        let now = self.now;
+        let Some(raft) = self.peers[from as usize].raft.as_mut() else {
+            return Ok(false);
+        };
+        let accepted = raft.transfer_leadership(to, now).is_ok();
+        self.stats.transfers += usize::from(accepted);
+        self.begin(Action::Transfer { from, to, accepted });
+        self.collect(from)?;
+        self.end(Some(from))?;
+        Ok(accepted)
     }
 
     /// Kills peer `id`: its volatile state is gone, its disk stays, with whatever part of a

@@ -6,8 +6,9 @@
 //! - **chaos**: every 1–20 ms something may happen: a client offers a command to every peer
 //!   that claims to lead (stale leaders included, as in the lab's Figure 8 tests), or asks each
 //!   of them for one to three ReadIndex reads (§6.4), a peer is disconnected or reconnected,
-//!   crashes or restarts, a peer with a sync under way crashes, the network splits into
-//!   groups, a link goes down one way, or every link comes back.
+//!   crashes or restarts, a peer with a sync under way crashes, the leader is asked to hand
+//!   over to another peer (§3.10), the network splits into groups, a link goes down one way, or
+//!   every link comes back.
 //!
 //! A seed also draws how long syncs take: inline for a quarter of seeds (the persist durable
 //! within its step), 0.05–2 ms for half, 1–30 ms (a slow disk) for the rest.
@@ -181,6 +182,8 @@ pub struct Report {
     pub crashes: usize,
     /// Crashes that lost (all or part of) a sync under way.
     pub crashes_unsynced: usize,
+    /// Leadership transfers started.
+    pub transfers: usize,
     pub delivered: usize,
     pub snapshot_chunks: usize,
     /// From healing to one leader and everything applied everywhere.
@@ -264,6 +267,7 @@ fn run(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<Report, V
         leaders: c.terms_with_leader(),
         crashes: c.stats.crashes,
         crashes_unsynced: c.stats.crashes_unsynced,
+        transfers: c.stats.transfers,
         delivered: c.stats.delivered,
         snapshot_chunks: c.stats.snapshot_chunks,
         liveness,
@@ -320,6 +324,13 @@ fn chaos(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Vio
             }
             54..=55 => c.restore_links()?,
             56..=75 => read_at_leaders(c, rng.gen_range(1..=3))?,
+            // A leader hands over to a random peer (§3.10).
+            78 => {
+                if let Some(leader) = c.leader() {
+                    let to = (leader + rng.gen_range(1..members)) % members;
+                    c.transfer(leader, to)?;
+                }
+            }
             // A crash between a send and the sync that follows it.
             76..=77 => {
                 let syncing = c.syncing();
