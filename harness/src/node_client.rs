@@ -85,6 +85,16 @@ impl NodeClient {
         }
     }
 
+    /// Asks this node, the leader, to hand leadership to `to` (§3.10); an error names why it
+    /// refused.
+    pub fn transfer(&self, to: u32) -> io::Result<()> {
+        match self.call(&Request::Transfer { to })? {
+            Response::TransferStarted => Ok(()),
+            Response::Error { message } => Err(io::Error::other(message)),
+            other => Err(unexpected("Transfer", &other)),
+        }
+    }
+
     pub fn shutdown(&self) -> io::Result<()> {
         match self.call(&Request::Shutdown)? {
             Response::ShuttingDown => Ok(()),

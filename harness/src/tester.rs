@@ -200,6 +200,15 @@ impl Tester {
         self.call(i, |client| client.start(cmd)).flatten()
     }
 
+    /// Asks node i, the leader, to hand leadership to node `to` (Raft thesis §3.10). `Err`
+    /// carries the node's refusal; a node the tester crashed refuses too.
+    pub fn transfer(&self, i: usize, to: usize) -> Result<(), String> {
+        self.call(i, |client| {
+            Ok(client.transfer(to as u32).map_err(|e| e.to_string()))
+        })
+        .unwrap_or_else(|| Err(format!("node {i} is crashed")))
+    }
+
     /// A control call to node i as the lab sees a method call on `rafts[i]`: `None` if the
     /// tester crashed the node (before or during the call). Any other failure fails the test:
     /// the node exited on its own or did not answer within the bound. An answer that does not

@@ -36,6 +36,9 @@ pub enum Request {
     },
     /// A digest of the hosted service's state, to compare replicas (`ServiceDigest`).
     ServiceDigest,
+    /// Hand leadership to node `to` (Raft thesis §3.10): answered `TransferStarted` by the
+    /// leader, which refuses proposals until `to` leads or an election timeout passes.
+    Transfer { to: u32 },
     /// Exit the process cleanly.
     Shutdown,
 }
@@ -56,6 +59,8 @@ pub enum Response {
     ApplySnapshot(SnapshotMsg),
     /// Answer to `Snapshot`: taken, or ignored because the node's snapshot already covers it.
     SnapshotTaken,
+    /// Answer to `Transfer`: under way.
+    TransferStarted,
     /// Answer to `ServiceDigest`: the service's state through `applied` hashes to `digest`
     /// (64-bit FNV-1a of its snapshot); two replicas that applied the same entries agree.
     ServiceDigest {
@@ -91,6 +96,8 @@ pub struct NodeState {
     pub requests_received: u64,
     /// Keys in the node's KV store (`None`: it runs no KV service).
     pub kv_keys: Option<u64>,
+    /// Leader: the node it is handing leadership to (§3.10), while that lasts.
+    pub transferring_to: Option<u32>,
 }
 
 /// The lab's ApplyMsg for a command.

@@ -106,6 +106,8 @@ enum CtlAction {
         #[arg(long, default_value_t = 1)]
         from: Index,
     },
+    /// Ask the node, the leader, to hand leadership to node TO (Raft thesis §3.10).
+    Transfer { to: u32 },
     /// Ask the node to exit.
     Shutdown,
 }
@@ -366,6 +368,14 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                 }
             }
         }
+        CtlAction::Transfer { to } => match call(conn, &Request::Transfer { to })? {
+            Response::TransferStarted => println!("transferring leadership to n{to}"),
+            Response::Error { message } => {
+                println!("refused: {message}");
+                return Ok(ExitCode::FAILURE);
+            }
+            other => return Err(unexpected(other)),
+        },
         CtlAction::Shutdown => match call(conn, &Request::Shutdown)? {
             Response::ShuttingDown => println!("shutting down"),
             other => return Err(unexpected(other)),

@@ -323,7 +323,7 @@ impl Node {
             let service = self.service.as_deref().map(|s| (s, self.service_applied));
             let kv = service.and_then(|(s, _)| s.kv());
             self.control.serve(poll.registry(), |conn, req| {
-                let state = |raft: &Raft| node_state(&raft.status(), disk_size, counters, kv);
+                let state = |raft: &Raft| node_state(raft, disk_size, counters, kv);
                 handle_request(raft, state, service, conn, req, now, stop)
             });
 
@@ -537,6 +537,15 @@ fn handle_request(
             };
             conn.reply(&resp);
         }
+        Request::Transfer { to } => {
+            let resp = match raft.transfer_leadership(to, now) {
+                Ok(()) => Response::TransferStarted,
+                Err(e) => Response::Error {
+                    message: e.to_string(),
+                },
+            };
+            conn.reply(&resp);
+        }
         Request::Shutdown => {
             conn.reply(&Response::ShuttingDown);
             *stop = Some(Stop::Requested(conn.token()));
@@ -546,11 +555,12 @@ fn handle_request(
 }
 
 fn node_state(
-    s: &Status,
+    raft: &Raft,
     raft_state_bytes: u64,
     counters: &peers::Counters,
     kv: Option<&crate::kv::KvStore>,
 ) -> NodeState {
+    let s = raft.status();
     NodeState {
         id: s.id,
         term: s.term,
@@ -565,5 +575,6 @@ fn node_state(
         datagrams_received: counters.received,
         requests_received: counters.requests_received,
         kv_keys: kv.map(|kv| kv.keys() as u64),
+        transferring_to: raft.transferring_to(),
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Bumped whenever the encoding of [`Envelope`] or [`Message`] changes incompatibly (3:
 /// AppendEntries and its reply carry `read_round`; 4: the envelope carries a [`Payload`], clerk
 /// datagrams included).
-pub const PROTOCOL_VERSION: u8 = 4;
+pub const PROTOCOL_VERSION: u8 = 5;
 
 /// The largest datagram a node sends or accepts. Loopback UDP carries up to 65,507 bytes;
 /// the rest is headroom for the envelope.

@@ -94,6 +94,7 @@ fn datagrams() -> Vec<Vec<u8>> {
             done: false,
             received: 4,
         },
+        MessageBody::TimeoutNow,
     ];
     bodies
         .into_iter()
@@ -152,6 +153,7 @@ fn control_frames() -> Vec<Vec<u8>> {
             data: b"state".to_vec(),
         },
         Request::ServiceDigest,
+        Request::Transfer { to: 2 },
         Request::Shutdown,
     ];
     let responses = [
@@ -160,6 +162,7 @@ fn control_frames() -> Vec<Vec<u8>> {
             term: 2,
             is_leader: true,
         },
+        Response::TransferStarted,
         Response::State(NodeState {
             id: 0,
             term: 2,
@@ -174,6 +177,7 @@ fn control_frames() -> Vec<Vec<u8>> {
             datagrams_received: 10,
             requests_received: 5,
             kv_keys: Some(3),
+            transferring_to: None,
         }),
         Response::Apply(ApplyMsg {
             index: 5,

@@ -47,6 +47,9 @@ enum Cmd {
     Status,
     /// Submit TEXT as a command through the current leader.
     Submit { text: String },
+    /// Ask the current leader to hand leadership to node N (Raft thesis §3.10), and wait until
+    /// N leads.
+    Transfer { to: usize },
     /// A KV clerk's operation on the running cluster (--service kv), retried across leaders.
     Kv {
         #[command(subcommand)]
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         }
         Cmd::Status => status(),
         Cmd::Submit { text } => submit(text),
+        Cmd::Transfer { to } => transfer(to),
         Cmd::Kv { op, timeout } => kv(op, timeout),
         Cmd::Watch { once } => watch(once),
     };
@@ -178,7 +182,11 @@ fn status() -> Result<(), String> {
             Some(s) => println!(
                 "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}",
                 i,
-                format!("{:?}", s.role),
+                // A leader handing over (§3.10) shows to whom.
+                match s.transferring_to {
+                    Some(to) => format!("Leader→n{to}"),
+                    None => format!("{:?}", s.role),
+                },
                 s.term,
                 s.leader.map_or("-".to_string(), |l| l.to_string()),
                 s.commit_index,
@@ -240,15 +248,21 @@ fn kv(op: KvOp, timeout: f64) -> Result<(), String> {
     }
 }
 
-fn submit(text: String) -> Result<(), String> {
-    let states = poll_nodes();
-    let leader = states
+/// The node that leads in the highest term, among those that answer.
+fn current_leader() -> Result<usize, String> {
+    poll_nodes()
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.as_ref().filter(|s| s.is_leader).map(|s| (s.term, i)))
         .max()
         .map(|(_, i)| i)
-        .ok_or("no leader right now (see 'just status'); try again after an election")?;
+        .ok_or_else(|| {
+            "no leader right now (see 'just status'); try again after an election".to_string()
+        })
+}
+
+fn submit(text: String) -> Result<(), String> {
+    let leader = current_leader()?;
     let client = NodeClient::new(Layout::well_known(MAX_NODES).controls[leader]);
     match client.start(text.as_bytes()) {
         Ok(Some((index, term))) => {
@@ -258,6 +272,39 @@ fn submit(text: String) -> Result<(), String> {
         Ok(None) => Err(format!("node {leader} is no longer leader; try again")),
         Err(e) => Err(format!("node {leader}: {e}")),
     }
+}
+
+fn transfer(to: usize) -> Result<(), String> {
+    let leader = current_leader()?;
+    if leader == to {
+        println!("node {to} leads already");
+        return Ok(());
+    }
+    let controls = Layout::well_known(MAX_NODES).controls;
+    let target = controls
+        .get(to)
+        .ok_or_else(|| format!("there is no node {to} (nodes are 0..{MAX_NODES})"))?;
+    let started = Instant::now();
+    NodeClient::new(controls[leader])
+        .transfer(to as u32)
+        .map_err(|e| format!("node {leader} refused: {e}"))?;
+    // The transfer ends within an election timeout, won or abandoned; wait a little longer.
+    let deadline = started + Duration::from_secs(2);
+    let target = NodeClient::with_timeout(*target, Duration::from_millis(500));
+    while Instant::now() < deadline {
+        if target.get_state().is_ok_and(|s| s.is_leader) {
+            println!(
+                "node {to} leads (from node {leader}, after {} ms)",
+                started.elapsed().as_millis()
+            );
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!(
+        "node {to} did not take over within 2 s (down, cut off, or behind?); node {leader} \
+         accepts commands again after an election timeout"
+    ))
 }
 
 /// The live view of the cluster on the well-known ports (the proxy tells how many nodes it has).
