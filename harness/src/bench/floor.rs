@@ -10,8 +10,7 @@
 //! - the control round trip: a `GetState` to the leader and its answer on the control channel
 //!   (TCP on loopback, nodelay), the path of a `raft-bench` client's `Start` to the leader and
 //!   of the applied entry back on the apply stream, with the leader's event loop in it but no
-//!   Raft work (an echo thread in the bench's own process is no floor: it skips the wakeup of
-//!   another process, about a third of this round trip here).
+//!   Raft work (rather than an echo thread in the bench's own process, which is not that path).
 //!
 //! What an operation composes from them assumes the leader's own fdatasync overlaps
 //! replication (it sends AppendEntries before its sync completes; issue 21), so a commit waits
