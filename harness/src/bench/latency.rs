@@ -34,7 +34,7 @@ pub fn run(cluster: &Cluster, settings: &Settings) -> io::Result<Percentiles> {
         settings.samples, settings.warmup, settings.command_size
     );
     let from = client.get_state()?.last_applied + 1;
-    let mut applies = Applies::subscribe(client.addr(), from)?;
+    let mut applies = Applies::subscribe(client, from)?;
     let mut samples = Vec::with_capacity(settings.samples);
     for seq in 0..(settings.warmup + settings.samples) as u64 {
         let cmd = command(u64::MAX, seq, settings.command_size);
