@@ -68,6 +68,8 @@ pub struct NodeConfig {
     /// Our TCP address for the control channel.
     pub control: SocketAddr,
     pub cluster_id: u64,
+    /// Keys every datagram's MAC and every control connection's handshake.
+    pub secret: raft_auth::Secret,
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
     pub heartbeat: Duration,
@@ -159,11 +161,20 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         config.listen,
         config.id,
         config.peers.clone(),
-        config.cluster_id,
+        crate::wire::ClusterKey {
+            id: config.cluster_id,
+            secret: config.secret.clone(),
+        },
         registry,
         PEER,
     )?;
-    let control = ControlServer::bind(config.control, registry, CONTROL, FIRST_CONNECTION)?;
+    let control = ControlServer::bind(
+        config.control,
+        registry,
+        CONTROL,
+        FIRST_CONNECTION,
+        config.secret.clone(),
+    )?;
     let waker = Arc::new(Waker::new(registry, WAKE)?);
     let signalled = Arc::new(AtomicBool::new(false));
     let (handler_waker, handler_flag) = (Arc::clone(&waker), Arc::clone(&signalled));
@@ -574,6 +585,7 @@ fn node_state(
         raft_state_bytes,
         datagrams_received: counters.received,
         requests_received: counters.requests_received,
+        unauthenticated: counters.unauthenticated,
         kv_keys: kv.map(|kv| kv.keys() as u64),
         transferring_to: raft.transferring_to(),
     }

@@ -161,7 +161,7 @@ where
     let layout = cluster.layout();
     let target = Target {
         servers: layout.faces.clone(),
-        cluster: cluster.cluster_id(),
+        key: cluster.key(),
         leader,
     };
     let bound: Vec<UdpSocket> = (0..sockets)

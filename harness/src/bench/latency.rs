@@ -89,7 +89,7 @@ pub fn run(cluster: &Cluster, settings: &Settings) -> io::Result<Outcome> {
         settings.samples, settings.warmup, settings.command_size, settings.floor_samples
     );
     let from = client.get_state()?.last_applied + 1;
-    let mut applies = Applies::subscribe(client.addr(), from)?;
+    let mut applies = Applies::subscribe(client, from)?;
     let mut seq = 0;
     let mut commit = || {
         let cmd = command(u64::MAX, seq, settings.command_size);

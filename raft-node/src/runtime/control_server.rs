@@ -6,6 +6,10 @@
 //! connection costs no wakeups. Whatever goes wrong on a connection (a bad frame, a reset, a
 //! subscriber too far behind) closes that connection and nothing else.
 //!
+//! A connection starts with the handshake (`control::authenticate`): the server queues a
+//! [`Challenge`] as it accepts, and reads nothing but the client's [`Authenticate`] until its
+//! proof checks; a wrong one gets one error and the close.
+//!
 //! Readiness events only mark a connection; the runtime reads requests ([`ControlServer::serve`])
 //! and writes answers ([`ControlServer::flush_all`]) at fixed points of its loop:
 //! - answers leave only in `flush_all`, and only once the changes of the loop iteration that
@@ -19,12 +23,13 @@
 //! - a client that half-closes (EOF after its last request) still gets every answer; the
 //!   connection closes once they are out.
 
-use crate::control::{self, ApplyMsg, Request, Response, SnapshotMsg};
+use crate::control::{self, ApplyMsg, Authenticate, Challenge, Request, Response, SnapshotMsg};
 use crate::core::{Apply, Index};
 use log::{debug, error, warn};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
+use raft_auth::Secret;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -45,6 +50,10 @@ const REQUESTS_PER_TURN: usize = 1024;
 
 /// A connection with this much output waiting is not read until the client takes some.
 const PAUSE_READING_AT: usize = 4 << 20;
+
+/// Input an unauthenticated client may have buffered: an [`Authenticate`] frame is far smaller,
+/// and a stranger must not make us hold a request's worth.
+const MAX_HANDSHAKE: usize = 1024;
 
 /// How long the final `ShuttingDown` answer may take to leave.
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -102,13 +111,22 @@ impl FrameReader {
     /// The next complete request, if the buffer holds one. An error (oversize or undecodable
     /// frame) means the stream cannot be resynchronised.
     pub fn next_request(&mut self) -> io::Result<Option<Request>> {
+        self.next_frame()
+    }
+
+    /// The next complete frame of any type (the handshake's, then requests).
+    fn next_frame<T: for<'de> serde::Deserialize<'de>>(&mut self) -> io::Result<Option<T>> {
         match control::decode_frame(&self.buf[self.pos..])? {
-            Some((req, used)) => {
+            Some((value, used)) => {
                 self.pos += used;
-                Ok(Some(req))
+                Ok(Some(value))
             }
             None => Ok(None),
         }
+    }
+
+    fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
     }
 
     /// Drops the bytes of returned frames, so the buffer holds at most one partial frame plus
@@ -257,6 +275,8 @@ pub struct Connection {
     reader: FrameReader,
     out: OutBuf,
     subscription: Option<Subscription>,
+    /// The nonce this connection was challenged with, until the client's proof checks.
+    challenge: Option<Vec<u8>>,
     /// Whether WRITABLE interest is registered: exactly while output waits for the socket.
     wants_write: bool,
     /// False from a write that would block until the next WRITABLE event.
@@ -307,11 +327,20 @@ impl Connection {
     fn read_turn(
         &mut self,
         scratch: &mut [u8],
+        secret: &Secret,
         handle: &mut impl FnMut(&mut Connection, Request) -> Result<(), Close>,
     ) -> Result<Turn, Close> {
         let mut handled = 0;
         loop {
-            while let Some(req) = self.reader.next_request().map_err(Close::BadFrame)? {
+            self.authenticate(secret)?;
+            if self.eof {
+                // Refused: the error goes out, then the connection closes.
+                return Ok(Turn::Drained);
+            }
+            while self.challenge.is_none() {
+                let Some(req) = self.reader.next_request().map_err(Close::BadFrame)? else {
+                    break;
+                };
                 // After Subscribe the connection only carries Apply frames (control.rs).
                 if self.subscription.is_some() {
                     return Err(Close::RequestAfterSubscribe);
@@ -337,6 +366,39 @@ impl Connection {
                 Err(e) => return Err(Close::Io(e)),
             }
         }
+    }
+
+    /// Checks the client's [`Authenticate`] frame once it is complete. A wrong proof gets one
+    /// error and marks the connection as at its end, so it closes once that is out.
+    fn authenticate(&mut self, secret: &Secret) -> Result<(), Close> {
+        let Some(nonce) = &self.challenge else {
+            return Ok(());
+        };
+        let frame = self.reader.next_frame().map_err(Close::BadFrame)?;
+        let Some(Authenticate { proof }) = frame else {
+            if self.reader.buffered() > MAX_HANDSHAKE {
+                return Err(Close::BadFrame(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("more than {MAX_HANDSHAKE} bytes before authenticating"),
+                )));
+            }
+            return Ok(());
+        };
+        if secret.check_proof(nonce, &proof) {
+            self.challenge = None;
+            self.reply(&Response::Authenticated);
+        } else {
+            warn!(
+                "control connection from {}: {}",
+                self.client,
+                raft_auth::WRONG_SECRET
+            );
+            self.reply(&Response::Error {
+                message: raft_auth::WRONG_SECRET.to_string(),
+            });
+            self.eof = true;
+        }
+        Ok(())
     }
 
     fn check_backlog(&self) -> Result<(), Close> {
@@ -411,6 +473,8 @@ pub struct ControlServer {
     next_token: usize,
     /// Every connection reads into this, then keeps only what it received.
     scratch: Box<[u8]>,
+    /// What every client must prove it holds.
+    secret: Secret,
 }
 
 impl ControlServer {
@@ -420,6 +484,7 @@ impl ControlServer {
         registry: &Registry,
         listener_token: Token,
         first_conn_token: usize,
+        secret: Secret,
     ) -> io::Result<ControlServer> {
         let mut listener = TcpListener::bind(addr)
             .map_err(|e| io::Error::new(e.kind(), format!("binding TCP {addr}: {e}")))?;
@@ -429,6 +494,7 @@ impl ControlServer {
             conns: HashMap::new(),
             next_token: first_conn_token,
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            secret,
         })
     }
 
@@ -459,6 +525,13 @@ impl ControlServer {
                 continue;
             }
             debug!("control connection from {client}");
+            let nonce = raft_auth::nonce().to_vec();
+            let mut out = OutBuf::default();
+            out.push(&control::encode_frame(&Challenge {
+                nonce: nonce.clone(),
+            }));
+            // The challenge reports nothing a sync could undo: it may leave at once.
+            out.hold(0, 0);
             self.conns.insert(
                 token,
                 Connection {
@@ -466,8 +539,9 @@ impl ControlServer {
                     stream,
                     client,
                     reader: FrameReader::default(),
-                    out: OutBuf::default(),
+                    out,
                     subscription: None,
+                    challenge: Some(nonce),
                     wants_write: false,
                     writable: true,
                     readable: false,
@@ -509,7 +583,7 @@ impl ControlServer {
             if !conn.wants_reading() {
                 continue;
             }
-            match conn.read_turn(&mut self.scratch, &mut handle) {
+            match conn.read_turn(&mut self.scratch, &self.secret, &mut handle) {
                 Ok(Turn::More) => {}
                 Ok(Turn::Drained) => {
                     conn.readable = false;
@@ -828,11 +902,17 @@ mod tests {
         })
     }
 
-    /// A server with one accepted connection, and that connection's client end.
-    fn connected() -> (mio::Poll, ControlServer, std::net::TcpStream) {
+    fn secret() -> Secret {
+        Secret::from_bytes(&[7; 32])
+    }
+
+    /// A server with one accepted connection, and that connection's client end, before the
+    /// handshake.
+    fn accepted() -> (mio::Poll, ControlServer, std::net::TcpStream) {
         let mut poll = mio::Poll::new().unwrap();
         let loopback = "127.0.0.1:0".parse().unwrap();
-        let mut server = ControlServer::bind(loopback, poll.registry(), Token(0), 1).unwrap();
+        let mut server =
+            ControlServer::bind(loopback, poll.registry(), Token(0), 1, secret()).unwrap();
         let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
         let mut events = mio::Events::with_capacity(8);
         while server.conns.is_empty() {
@@ -841,7 +921,93 @@ mod tests {
             assert!(!events.is_empty(), "the connection never arrived");
             server.accept(poll.registry());
         }
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         (poll, server, client)
+    }
+
+    /// The client's side of the handshake with `proof_of(nonce)`, the server serving it;
+    /// returns the server's answer.
+    fn handshake(
+        poll: &mut mio::Poll,
+        server: &mut ControlServer,
+        client: &mut std::net::TcpStream,
+        proof_of: impl Fn(&[u8]) -> Vec<u8>,
+    ) -> Response {
+        server.flush_all(poll.registry());
+        let Challenge { nonce } = control::read_frame(client).unwrap();
+        let proof = proof_of(&nonce);
+        control::write_frame(client, &Authenticate { proof }).unwrap();
+        while server
+            .conns
+            .values()
+            .any(|c| c.challenge.is_some() && !c.eof)
+        {
+            iteration(poll, server, Duration::from_secs(5), |_, req| {
+                panic!("a request before the handshake: {req:?}")
+            });
+        }
+        server.flush_all(poll.registry());
+        control::read_frame(client).unwrap()
+    }
+
+    /// A server with one accepted and authenticated connection, and its client end.
+    fn connected() -> (mio::Poll, ControlServer, std::net::TcpStream) {
+        let (mut poll, mut server, mut client) = accepted();
+        let answer = handshake(&mut poll, &mut server, &mut client, |nonce| {
+            secret().proof(nonce).to_vec()
+        });
+        assert_eq!(answer, Response::Authenticated);
+        client.set_read_timeout(None).unwrap();
+        (poll, server, client)
+    }
+
+    /// A client with another secret gets one clear error, then the close; nothing it sends
+    /// reaches the runtime.
+    #[test]
+    fn a_wrong_proof_gets_one_error_and_the_close() {
+        let (mut poll, mut server, mut client) = accepted();
+        let other = Secret::from_bytes(&[8; 32]);
+        let answer = handshake(&mut poll, &mut server, &mut client, |nonce| {
+            other.proof(nonce).to_vec()
+        });
+        assert_eq!(
+            answer,
+            Response::Error {
+                message: raft_auth::WRONG_SECRET.to_string()
+            }
+        );
+        assert!(server.conns.is_empty(), "closed once its error was out");
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+
+    /// A request in place of the handshake is not served: the connection closes.
+    #[test]
+    fn a_request_before_the_handshake_closes_the_connection() {
+        let (mut poll, mut server, mut client) = accepted();
+        control::write_frame(&mut client, &Request::Shutdown).unwrap();
+        while !server.conns.is_empty() {
+            iteration(&mut poll, &mut server, Duration::from_secs(5), |_, req| {
+                panic!("served {req:?} before the handshake")
+            });
+        }
+    }
+
+    /// A stranger cannot make the server buffer more than a handshake's worth.
+    #[test]
+    fn an_unauthenticated_client_may_not_send_much() {
+        let (mut poll, mut server, mut client) = accepted();
+        let mut header = (MAX_FRAME as u32).to_be_bytes().to_vec();
+        header.extend_from_slice(&[0; 2 * MAX_HANDSHAKE]);
+        client.write_all(&header).unwrap();
+        while !server.conns.is_empty() {
+            iteration(&mut poll, &mut server, Duration::from_secs(5), |_, req| {
+                panic!("served {req:?} before the handshake")
+            });
+        }
     }
 
     /// One loop iteration's worth of the server's side, as the runtime does it: poll (without
