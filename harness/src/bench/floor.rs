@@ -26,6 +26,7 @@
 use super::Percentiles;
 use harness::cluster;
 use harness::node_client::NodeClient;
+use raft_auth::Secret;
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -59,7 +60,7 @@ impl Samples {
     ) -> io::Result<()> {
         let warmup = count / 10;
         self.fsync.extend(fdatasyncs(dir, warmup, count)?);
-        self.rtt.extend(round_trips(warmup, count)?);
+        self.rtt.extend(round_trips(dir, warmup, count)?);
         if let Some(leader) = leader {
             self.tcp.extend(control_round_trips(leader, warmup, count)?);
         }
@@ -170,9 +171,9 @@ fn fdatasyncs(dir: &Path, warmup: usize, count: usize) -> io::Result<Vec<Duratio
 }
 
 /// `count` round trips of a 64-byte datagram through a netproxy, after `warmup` more.
-fn round_trips(warmup: usize, count: usize) -> io::Result<Vec<Duration>> {
+fn round_trips(dir: &Path, warmup: usize, count: usize) -> io::Result<Vec<Duration>> {
     let (sender, echo) = (bind()?, bind()?);
-    let proxy = EchoProxy::start([sender.local_addr()?, echo.local_addr()?])?;
+    let proxy = EchoProxy::start([sender.local_addr()?, echo.local_addr()?], dir)?;
     // The echo ends once the round trips have been quiet for a second.
     echo.set_read_timeout(Some(Duration::from_secs(1)))?;
     thread::spawn(move || {
@@ -231,9 +232,15 @@ struct EchoProxy {
 }
 
 impl EchoProxy {
-    fn start(nodes: [SocketAddr; 2]) -> io::Result<EchoProxy> {
+    /// netproxy needs a secret for its control port (it forwards datagrams without one); it
+    /// gets one of its own in `dir`.
+    fn start(nodes: [SocketAddr; 2], dir: &Path) -> io::Result<EchoProxy> {
+        let secret_file = dir.join("floor-proxy-secret");
+        Secret::create_file(&secret_file)?;
         let mut child = Command::new(cluster::binary("netproxy")?)
             .args(["run", "--nodes", &format!("{},{}", nodes[0], nodes[1])])
+            .arg("--secret-file")
+            .arg(&secret_file)
             .args(["--faces", "127.0.0.1:0,127.0.0.1:0"])
             .args(["--control", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
