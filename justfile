@@ -41,6 +41,10 @@ dashboard *ARGS: build
 submit TEXT: build
     @{{bin}}/raft-lab submit "$1"
 
+# Hand leadership to node N (Raft thesis §3.10): the leader catches N up, then N takes over
+transfer N: build
+    @{{bin}}/raft-lab transfer {{N}}
+
 # A KV clerk on the running cluster: `just kv put K V`, `just kv append K V`, `just kv get K` (--timeout S)
 kv +ARGS: build
     @{{bin}}/raft-lab kv "$@"

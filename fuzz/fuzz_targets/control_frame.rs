@@ -1,18 +1,20 @@
-//! Control-channel bytes as a node (requests) or a client (responses) receives them: a stream of
-//! length-prefixed frames. Frames are split off the front with `decode_frame`, as the node's
+//! Control-channel bytes as a node (the handshake's `Authenticate`, then requests) or a client
+//! (the `Challenge`, then responses) receives them: a stream of length-prefixed frames. Frames are split off the front with `decode_frame`, as the node's
 //! server does, until one is incomplete or bad; `read_frame`, the clients' blocking reader, must
 //! agree with it on every frame; a frame that decodes must encode and decode back to itself.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use raft_node::control::{self, Request, Response};
+use raft_node::control::{self, Authenticate, Challenge, Request, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Debug;
 use std::io::Cursor;
 
 fuzz_target!(|bytes: &[u8]| {
+    frames::<Authenticate>(bytes);
+    frames::<Challenge>(bytes);
     frames::<Request>(bytes);
     frames::<Response>(bytes);
 });

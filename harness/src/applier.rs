@@ -252,7 +252,11 @@ pub fn show(cmd: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft_node::control::{read_frame, write_frame, Request, Response};
+    use raft_node::control::{read_frame, write_frame, Authenticate, Challenge, Request, Response};
+
+    fn secret() -> raft_auth::Secret {
+        raft_auth::Secret::from_bytes(&[3; 32])
+    }
 
     fn msg(index: Index, cmd: &str) -> ApplyMsg {
         ApplyMsg {
@@ -328,12 +332,17 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().unwrap();
+            // The node's side of the handshake, taking any proof.
+            let nonce = vec![0; 32];
+            write_frame(&mut conn, &Challenge { nonce }).unwrap();
+            let _: Authenticate = read_frame(&mut conn).unwrap();
+            write_frame(&mut conn, &Response::Authenticated).unwrap();
             let _: Request = read_frame(&mut conn).unwrap();
             for index in 1..=count {
                 write_frame(&mut conn, &Response::Apply(msg(index, &index.to_string()))).unwrap();
             }
         });
-        NodeClient::new(addr).subscribe(1).unwrap()
+        NodeClient::new(addr, secret()).subscribe(1).unwrap()
     }
 
     /// A control address where nothing listens: the Snapshot() call of a crashed node.
@@ -341,7 +350,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        NodeClient::new(addr)
+        NodeClient::new(addr, secret())
     }
 
     /// The lab's crash window: the applier recorded index 9 and then owes the node a

@@ -8,7 +8,7 @@
 //! answered last and starts there.
 
 use raft_node::kv::{ClerkId, ClerkReply, ClerkRequest, Op, Outcome};
-use raft_node::wire::{self, Payload, MAX_DATAGRAM};
+use raft_node::wire::{self, ClusterKey, Payload, MAX_DATAGRAM};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,7 +49,7 @@ pub struct Clerk {
     socket: UdpSocket,
     /// Where to send to reach each node: netproxy's faces, or the nodes themselves.
     servers: Vec<SocketAddr>,
-    cluster: u64,
+    key: ClusterKey,
     id: ClerkId,
     seq: u64,
     /// The node that answered last; tried first.
@@ -62,14 +62,14 @@ pub struct Clerk {
 impl Clerk {
     /// A clerk with its socket bound at `bind` (one of netproxy's clerk endpoints, or any free
     /// port when the nodes are reached directly), talking to `servers` (netproxy's faces, or
-    /// the nodes) of cluster `cluster`.
-    pub fn new(bind: SocketAddr, servers: Vec<SocketAddr>, cluster: u64) -> io::Result<Clerk> {
+    /// the nodes) of the cluster `key` names and authenticates.
+    pub fn new(bind: SocketAddr, servers: Vec<SocketAddr>, key: ClusterKey) -> io::Result<Clerk> {
         assert!(!servers.is_empty(), "a clerk needs at least one server");
         let socket = UdpSocket::bind(bind)?;
         Ok(Clerk {
             socket,
             servers,
-            cluster,
+            key,
             id: rand::random(),
             seq: 0,
             leader: 0,
@@ -97,10 +97,10 @@ impl Clerk {
     pub fn at_free_endpoint(
         endpoints: &[SocketAddr],
         servers: Vec<SocketAddr>,
-        cluster: u64,
+        key: ClusterKey,
     ) -> io::Result<(Clerk, usize)> {
         for (k, &addr) in endpoints.iter().enumerate() {
-            match Clerk::new(addr, servers.clone(), cluster) {
+            match Clerk::new(addr, servers.clone(), key.clone()) {
                 Ok(clerk) => return Ok((clerk, k)),
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(e),
@@ -149,7 +149,7 @@ impl Clerk {
             seq: self.seq,
             op,
         });
-        let datagram = wire::encode_payload(self.cluster, &request);
+        let datagram = wire::encode_payload(&self.key, &request);
         loop {
             let attempt_end = Instant::now() + ATTEMPT_TIMEOUT;
             let attempt_end = deadline.map_or(attempt_end, |d| d.min(attempt_end));
@@ -206,7 +206,7 @@ impl Clerk {
                 clerk,
                 seq,
                 outcome,
-            })) = wire::decode(self.cluster, &self.buf[..len])
+            })) = wire::decode(&self.key, &self.buf[..len])
             {
                 if clerk == self.id && seq == self.seq {
                     return Some(outcome);

@@ -4,16 +4,23 @@
 //!  node i ──UDP──▶ face j ┐            ┌──▶ node j  (arrives from face i)
 //!                         └─ netproxy ─┘
 //! ```
+//! Every cluster has a secret of its own (`secret` in its run directory, mode 0600; `just
+//! cluster`'s in `.raft-lab/secret`), given to every process with `--secret-file`: the nodes
+//! check every datagram's MAC with it, and every control client proves it.
+//!
 //! Every process is killed and reaped when the [`Cluster`] drops, also when a test panics; a
 //! child also gets SIGKILL if the thread that spawned it dies (PR_SET_PDEATHSIG), so even a test
 //! process killed by its runner leaves no orphans behind.
 
 use crate::node_client::NodeClient;
 use crate::ports::{PortBlock, BLOCK_SIZE};
+use crate::proxy::Proxy;
 use crate::runlog::RunLog;
 use crate::timing::NodeTimers;
 use log::Level;
+use raft_auth::Secret;
 use raft_node::runtime::ServiceKind;
+use raft_node::wire::ClusterKey;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -118,6 +125,8 @@ impl NodeOptions {
 pub struct Cluster {
     n: usize,
     cluster_id: u64,
+    secret: Secret,
+    secret_file: PathBuf,
     options: NodeOptions,
     layout: Layout,
     log: RunLog,
@@ -177,23 +186,41 @@ impl Cluster {
             (1..=MAX_NODES).contains(&n),
             "a cluster has 1..={MAX_NODES} nodes"
         );
-        let proxy = spawn_proxy(&layout, &log)?;
-        let mut cluster = Cluster {
-            n,
-            cluster_id: if ports.is_some() { rand::random() } else { 1 },
-            options,
-            layout,
-            log,
-            run_dir,
-            _ports: ports,
-            proxy,
-            nodes: (0..n).map(|_| None).collect(),
-        };
-        cluster.wait_until_listening(cluster.proxy_control(), None)?;
-        for i in 0..n {
-            cluster.start(i)?;
+        // A new secret at every start: what was captured from an earlier run is not valid. It
+        // is written under a name of its own and moved into place once every process is up, so
+        // that a start that fails (`just cluster` while another one holds the ports) leaves the
+        // running cluster's secret alone.
+        let secret_file = run_dir.path.join("secret");
+        let starting = run_dir
+            .path
+            .join(format!("secret.starting.{}", std::process::id()));
+        let secret = Secret::create_file(&starting)?;
+        let started = spawn_proxy(&layout, &starting, &log).and_then(|proxy| {
+            let mut cluster = Cluster {
+                n,
+                cluster_id: if ports.is_some() { rand::random() } else { 1 },
+                secret,
+                secret_file: starting.clone(),
+                options,
+                layout,
+                log,
+                run_dir,
+                _ports: ports,
+                proxy,
+                nodes: (0..n).map(|_| None).collect(),
+            };
+            cluster.wait_until_listening(cluster.proxy_control(), None)?;
+            for i in 0..n {
+                cluster.start(i)?;
+            }
+            std::fs::rename(&starting, &secret_file)?;
+            cluster.secret_file = secret_file;
+            Ok(cluster)
+        });
+        if started.is_err() {
+            let _ = std::fs::remove_file(&starting);
         }
-        Ok(cluster)
+        started
     }
 
     pub fn len(&self) -> usize {
@@ -213,9 +240,17 @@ impl Cluster {
         &self.layout
     }
 
-    /// The cluster id every datagram must carry.
-    pub fn cluster_id(&self) -> u64 {
-        self.cluster_id
+    /// What every datagram is sealed with: the cluster's id and secret.
+    pub fn key(&self) -> ClusterKey {
+        ClusterKey {
+            id: self.cluster_id,
+            secret: self.secret.clone(),
+        }
+    }
+
+    /// What every control client must prove it holds.
+    pub fn secret(&self) -> &Secret {
+        &self.secret
     }
 
     pub fn control_addr(&self, i: usize) -> SocketAddr {
@@ -223,7 +258,17 @@ impl Cluster {
     }
 
     pub fn client(&self, i: usize) -> NodeClient {
-        NodeClient::new(self.control_addr(i))
+        NodeClient::new(self.control_addr(i), self.secret.clone())
+    }
+
+    /// A client of node i whose calls give up after `timeout`.
+    pub fn client_with_timeout(&self, i: usize, timeout: Duration) -> NodeClient {
+        NodeClient::with_timeout(self.control_addr(i), timeout, self.secret.clone())
+    }
+
+    /// The tester's view of the cluster's netproxy.
+    pub fn proxy(&self) -> Proxy {
+        Proxy::new(self.proxy_control(), self.secret.clone())
     }
 
     pub fn run_dir(&self) -> &Path {
@@ -314,6 +359,8 @@ impl Cluster {
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--cluster-id", &self.cluster_id.to_string()])
+            .arg("--secret-file")
+            .arg(&self.secret_file)
             .args([
                 "--election-timeout",
                 &format!(
@@ -376,9 +423,11 @@ impl Drop for Cluster {
     }
 }
 
-fn spawn_proxy(layout: &Layout, log: &RunLog) -> io::Result<Child> {
+fn spawn_proxy(layout: &Layout, secret_file: &Path, log: &RunLog) -> io::Result<Child> {
     let mut cmd = Command::new(binary("netproxy")?);
-    cmd.arg("run")
+    cmd.arg("--secret-file")
+        .arg(secret_file)
+        .arg("run")
         .args(["--nodes", &join(&layout.nodes)])
         .args(["--faces", &join(&layout.faces)])
         .args(["--clerks", &join(&layout.clerks)])

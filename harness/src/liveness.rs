@@ -53,6 +53,7 @@ pub struct Liveness {
 struct Shared {
     cluster: Arc<Mutex<Cluster>>,
     controls: Vec<SocketAddr>,
+    secret: raft_auth::Secret,
     log_path: PathBuf,
     nodes: Mutex<Vec<Expected>>,
     /// The first failure seen; every later check reports it.
@@ -76,14 +77,20 @@ struct Expected {
 impl Liveness {
     /// Every node of `cluster` running (as launched), with the watchdog started.
     pub fn new(cluster: Arc<Mutex<Cluster>>) -> Liveness {
-        let (n, controls, log_path) = {
+        let (n, controls, secret, log_path) = {
             let c = cluster.lock().unwrap();
             let controls = (0..c.len()).map(|i| c.control_addr(i)).collect();
-            (c.len(), controls, c.log().path().to_path_buf())
+            (
+                c.len(),
+                controls,
+                c.secret().clone(),
+                c.log().path().to_path_buf(),
+            )
         };
         let shared = Arc::new(Shared {
             cluster,
             controls,
+            secret,
             log_path,
             nodes: Mutex::new(
                 (0..n)
@@ -304,7 +311,7 @@ impl Shared {
         let clients: Vec<NodeClient> = self
             .controls
             .iter()
-            .map(|&addr| NodeClient::with_timeout(addr, answer_bound()))
+            .map(|&addr| NodeClient::with_timeout(addr, answer_bound(), self.secret.clone()))
             .collect();
         let mut pinged = vec![None; clients.len()];
         while !self.stop.load(Ordering::SeqCst) {

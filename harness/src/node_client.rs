@@ -1,7 +1,8 @@
 //! A blocking client for one node's control channel (never through the proxy).
 
+use raft_auth::Secret;
 use raft_node::control::{
-    read_frame, write_frame, ApplyMsg, NodeState, Request, Response, SnapshotMsg,
+    self, read_frame, write_frame, ApplyMsg, NodeState, Request, Response, SnapshotMsg,
 };
 use raft_node::core::{Index, Term};
 use std::io;
@@ -14,30 +15,38 @@ use std::time::Duration;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One pooled connection per node, re-opened after any error (e.g. the node was restarted).
+/// Each connection starts with the handshake, proving the cluster secret.
 #[derive(Debug)]
 pub struct NodeClient {
     addr: SocketAddr,
     timeout: Duration,
+    secret: Secret,
     conn: Mutex<Option<TcpStream>>,
 }
 
 impl NodeClient {
-    pub fn new(addr: SocketAddr) -> NodeClient {
-        NodeClient::with_timeout(addr, CALL_TIMEOUT)
+    pub fn new(addr: SocketAddr, secret: Secret) -> NodeClient {
+        NodeClient::with_timeout(addr, CALL_TIMEOUT, secret)
     }
 
     /// A client whose connects and calls give up after `timeout` (a live view that must not
     /// stall on one stopped node).
-    pub fn with_timeout(addr: SocketAddr, timeout: Duration) -> NodeClient {
+    pub fn with_timeout(addr: SocketAddr, timeout: Duration, secret: Secret) -> NodeClient {
         NodeClient {
             addr,
             timeout,
+            secret,
             conn: Mutex::new(None),
         }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// A fresh client of the same node (its own connection).
+    pub fn another(&self) -> NodeClient {
+        NodeClient::new(self.addr, self.secret.clone())
     }
 
     /// Forgets the pooled connection (after a crash, so no call reuses a dead socket).
@@ -85,6 +94,16 @@ impl NodeClient {
         }
     }
 
+    /// Asks this node, the leader, to hand leadership to `to` (§3.10); an error names why it
+    /// refused.
+    pub fn transfer(&self, to: u32) -> io::Result<()> {
+        match self.call(&Request::Transfer { to })? {
+            Response::TransferStarted => Ok(()),
+            Response::Error { message } => Err(io::Error::other(message)),
+            other => Err(unexpected("Transfer", &other)),
+        }
+    }
+
     pub fn shutdown(&self) -> io::Result<()> {
         match self.call(&Request::Shutdown)? {
             Response::ShuttingDown => Ok(()),
@@ -92,10 +111,18 @@ impl NodeClient {
         }
     }
 
+    /// A dedicated connection to the node, through the handshake, without timeouts (a stream
+    /// of applies, a pipelining submitter).
+    pub fn connect(&self) -> io::Result<TcpStream> {
+        let stream = connect(self.addr, self.timeout, &self.secret)?;
+        stream.set_read_timeout(None)?;
+        stream.set_write_timeout(None)?;
+        Ok(stream)
+    }
+
     /// Opens a dedicated connection that streams every applied entry from `from` on.
     pub fn subscribe(&self, from: Index) -> io::Result<ApplyStream> {
-        let mut stream = connect(self.addr, self.timeout)?;
-        stream.set_read_timeout(None)?;
+        let mut stream = self.connect()?;
         write_frame(&mut stream, &Request::Subscribe { from })?;
         Ok(ApplyStream { stream })
     }
@@ -104,7 +131,7 @@ impl NodeClient {
         let mut conn = self.conn.lock().unwrap();
         let result = (|| {
             if conn.is_none() {
-                *conn = Some(connect(self.addr, self.timeout)?);
+                *conn = Some(connect(self.addr, self.timeout, &self.secret)?);
             }
             let stream = conn.as_mut().expect("connected above");
             write_frame(stream, req)?;
@@ -141,11 +168,13 @@ impl ApplyStream {
     }
 }
 
-fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+/// A connection through the handshake.
+fn connect(addr: SocketAddr, timeout: Duration, secret: &Secret) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    control::authenticate(&mut stream, secret)?;
     Ok(stream)
 }
 

@@ -3,6 +3,7 @@
 //! A failed proxy command panics: a test whose network is not what it believes proves nothing.
 
 use netproxy::{Client, Endpoint};
+use raft_auth::Secret;
 use std::net::SocketAddr;
 
 pub struct Proxy {
@@ -10,9 +11,9 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(addr: SocketAddr) -> Proxy {
+    pub fn new(addr: SocketAddr, secret: Secret) -> Proxy {
         Proxy {
-            client: Client::new(addr),
+            client: Client::new(addr, secret),
         }
     }
 

@@ -90,9 +90,9 @@ impl Tester {
             eprintln!("cannot record failures in the run's log: {e}");
         }
         let clients = (0..n)
-            .map(|i| NodeClient::with_timeout(cluster.control_addr(i), answer_bound()))
+            .map(|i| cluster.client_with_timeout(i, answer_bound()))
             .collect();
-        let proxy = Proxy::new(cluster.proxy_control());
+        let proxy = cluster.proxy();
         let cluster = Arc::new(Mutex::new(cluster));
         let tester = Tester {
             n,
@@ -198,6 +198,15 @@ impl Tester {
     /// if it is not the leader or the tester crashed it.
     pub fn start(&self, i: usize, cmd: &[u8]) -> Option<(Index, Term)> {
         self.call(i, |client| client.start(cmd)).flatten()
+    }
+
+    /// Asks node i, the leader, to hand leadership to node `to` (Raft thesis §3.10). `Err`
+    /// carries the node's refusal; a node the tester crashed refuses too.
+    pub fn transfer(&self, i: usize, to: usize) -> Result<(), String> {
+        self.call(i, |client| {
+            Ok(client.transfer(to as u32).map_err(|e| e.to_string()))
+        })
+        .unwrap_or_else(|| Err(format!("node {i} is crashed")))
     }
 
     /// A control call to node i as the lab sees a method call on `rafts[i]`: `None` if the
@@ -449,9 +458,7 @@ impl Tester {
         let stream = self.clients[i]
             .subscribe(1)
             .unwrap_or_else(|e| panic!("cannot subscribe to node {i}'s applies: {e}"));
-        let snapshots = self
-            .snapshot
-            .then(|| NodeClient::new(self.clients[i].addr()));
+        let snapshots = self.snapshot.then(|| self.clients[i].another());
         let ended = self.liveness.ended_flag(i);
         let handle = self.applies.spawn_applier(i, stream, snapshots, ended);
         self.appliers.lock().unwrap().push(handle);

@@ -32,11 +32,11 @@ fn start(name: &str) -> (Arc<Mutex<Cluster>>, Dashboard) {
         ..NodeOptions::lab()
     };
     let cluster = Cluster::launch_with(name, 3, options).unwrap();
-    let (layout, cluster_id) = (cluster.layout().clone(), cluster.cluster_id());
+    let (layout, key) = (cluster.layout().clone(), cluster.key());
     let cluster = Arc::new(Mutex::new(cluster));
     let dashboard = Dashboard::start(Config {
         layout,
-        cluster_id,
+        key,
         cluster: Some(Arc::clone(&cluster)),
         port: 0,
     })

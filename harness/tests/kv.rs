@@ -4,7 +4,6 @@
 
 use harness::clerk::Clerk;
 use harness::cluster::{Cluster, NodeOptions};
-use harness::node_client::NodeClient;
 use raft_node::kv::{ClerkRequest, Op};
 use raft_node::runtime::ServiceKind;
 use raft_node::wire::{self, Payload};
@@ -23,7 +22,7 @@ fn kv_cluster(name: &str, n: usize, max_raft_state: Option<u64>) -> Cluster {
 /// A clerk on a free clerk endpoint of the cluster's proxy.
 fn clerk(cluster: &Cluster) -> Clerk {
     let layout = cluster.layout();
-    Clerk::at_free_endpoint(&layout.clerks, layout.faces.clone(), cluster.cluster_id())
+    Clerk::at_free_endpoint(&layout.clerks, layout.faces.clone(), cluster.key())
         .unwrap()
         .0
 }
@@ -71,7 +70,7 @@ fn a_retried_append_applies_once() {
             value: "once".into(),
         },
     });
-    let datagram = wire::encode_payload(cluster.cluster_id(), &request);
+    let datagram = wire::encode_payload(&cluster.key(), &request);
     let layout = cluster.layout();
     let socket = UdpSocket::bind(layout.clerks[layout.clerks.len() - 1]).unwrap();
     // Two at once (both proposed before either applies: the state machine's table refuses
@@ -132,9 +131,7 @@ fn max_raft_state_compacts_and_the_snapshot_restores_everything() {
         cluster.start(i).unwrap();
     }
     assert_eq!(ck.get("k"), expected);
-    let state = NodeClient::new(cluster.control_addr(0))
-        .get_state()
-        .unwrap();
+    let state = cluster.client(0).get_state().unwrap();
     assert!(state.snapshot_index > 0);
 }
 
@@ -144,7 +141,7 @@ fn max_raft_state_compacts_and_the_snapshot_restores_everything() {
 #[test]
 fn a_leader_in_a_minority_never_answers_a_get() {
     let cluster = kv_cluster("kv-minority-get", 3, None);
-    let proxy = harness::proxy::Proxy::new(cluster.proxy_control());
+    let proxy = cluster.proxy();
     let mut ck = clerk(&cluster);
     ck.put("k", "old");
     let old = leader(&cluster);
@@ -152,7 +149,7 @@ fn a_leader_in_a_minority_never_answers_a_get() {
     proxy.partition(&[&[old], &others]);
     let (mut confined, endpoint) = {
         let layout = cluster.layout();
-        Clerk::at_free_endpoint(&layout.clerks, layout.faces.clone(), cluster.cluster_id()).unwrap()
+        Clerk::at_free_endpoint(&layout.clerks, layout.faces.clone(), cluster.key()).unwrap()
     };
     proxy.connect_clerk(endpoint, &[old]);
     // The majority elects a leader and moves on.

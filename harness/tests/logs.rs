@@ -6,7 +6,6 @@ use harness::cluster::Cluster;
 use harness::logs::parse::{read_log, Record, Who};
 use harness::logs::timeline::{self, Story};
 use harness::logs::view::{render, ViewOptions};
-use harness::proxy::Proxy;
 use harness::timing::NodeTimers;
 use std::io::BufReader;
 use std::time::{Duration, Instant};
@@ -31,7 +30,7 @@ fn leader(cluster: &Cluster, among: &[usize]) -> usize {
 #[test]
 fn a_real_run_log_parses_and_tells_its_story() {
     let mut cluster = Cluster::launch("logs", 3, NodeTimers::scaled()).unwrap();
-    let proxy = Proxy::new(cluster.proxy_control());
+    let proxy = cluster.proxy();
     let first = leader(&cluster, &[0, 1, 2]);
     proxy.disconnect(first);
     let others: Vec<usize> = (0..3).filter(|&i| i != first).collect();

@@ -16,7 +16,7 @@ fn watch(cluster: &Cluster) -> Watch {
     let controls: Vec<_> = (0..cluster.len())
         .map(|i| cluster.control_addr(i))
         .collect();
-    Watch::new(&controls, cluster.proxy_control())
+    Watch::new(&controls, cluster.proxy_control(), cluster.secret())
 }
 
 /// Renders frames until one satisfies `check` (which returns what it found), or panics with
@@ -77,7 +77,7 @@ fn the_view_shows_the_leader_then_a_disconnect_and_the_new_election() {
             .then_some(())
     });
 
-    Client::new(cluster.proxy_control())
+    Client::new(cluster.proxy_control(), cluster.secret().clone())
         .disconnect(leader)
         .unwrap();
     frame_until(&mut watch, "the disconnect", |frame| {

@@ -1,8 +1,9 @@
 //! A blocking client of the daemon's control socket, for the CLI and the Raft harness.
 //!
-//! The protocol: connect over TCP, write one command line ending in `\n`, read until EOF. The
-//! reply's first line is `ok` or `error: <message>`; after `ok` may come a body (JSON for
-//! `status` and `stats`).
+//! The protocol: connect over TCP, read the daemon's `challenge <nonce>` line, write one line
+//! `auth <proof> <command>\n` (the proof: the cluster secret's answer to the nonce), read until
+//! EOF. The reply's first line is `ok` or `error: <message>`; after `ok` may come a body (JSON
+//! for `status` and `stats`).
 
 use crate::command::{
     Change, Command, DelayRange, Link, Probability, Target, LONG_REORDER, LONG_REORDER_DELAY,
@@ -10,18 +11,20 @@ use crate::command::{
 use crate::endpoint::Endpoint;
 use crate::stats::Stats;
 use crate::status::Status;
+use raft_auth::{Secret, NONCE_LEN};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// The daemon answers within one turn of its event loop; this only bounds a hung daemon.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Client {
     pub addr: SocketAddr,
     timeout: Duration,
+    secret: Secret,
 }
 
 #[derive(Debug)]
@@ -35,28 +38,46 @@ pub enum ClientError {
 }
 
 impl Client {
-    pub fn new(addr: SocketAddr) -> Client {
-        Client::with_timeout(addr, TIMEOUT)
+    pub fn new(addr: SocketAddr, secret: Secret) -> Client {
+        Client::with_timeout(addr, TIMEOUT, secret)
     }
 
     /// A client whose connect and each read or write give up after `timeout` (a live view that
     /// must not stall on a stopped daemon).
-    pub fn with_timeout(addr: SocketAddr, timeout: Duration) -> Client {
-        Client { addr, timeout }
+    pub fn with_timeout(addr: SocketAddr, timeout: Duration, secret: Secret) -> Client {
+        Client {
+            addr,
+            timeout,
+            secret,
+        }
     }
 
     /// Sends one command and returns the reply's body (empty for most commands).
     pub fn send(&self, cmd: &Command) -> Result<String, ClientError> {
-        let mut stream =
+        let stream =
             TcpStream::connect_timeout(&self.addr, self.timeout).map_err(|e| match e.kind() {
                 io::ErrorKind::ConnectionRefused => ClientError::NotRunning(self.addr),
                 _ => ClientError::Io(e),
             })?;
         stream.set_read_timeout(Some(self.timeout))?;
         stream.set_write_timeout(Some(self.timeout))?;
-        stream.write_all(format!("{cmd}\n").as_bytes())?;
+        let mut reader = BufReader::new(&stream);
+        let mut challenge = String::new();
+        reader.read_line(&mut challenge)?;
+        let nonce = challenge
+            .trim_end()
+            .strip_prefix("challenge ")
+            .and_then(raft_auth::unhex::<NONCE_LEN>)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not a netproxy challenge: {challenge:?}"),
+                )
+            })?;
+        let proof = raft_auth::hex(&self.secret.proof(&nonce));
+        (&stream).write_all(format!("auth {proof} {cmd}\n").as_bytes())?;
         let mut reply = String::new();
-        stream.read_to_string(&mut reply)?;
+        reader.read_to_string(&mut reply)?;
         let (status, body) = reply.split_once('\n').unwrap_or((&reply, ""));
         match status.strip_prefix("error: ") {
             Some(message) => Err(ClientError::Rejected(message.to_string())),

@@ -5,9 +5,14 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use log::info;
 use netproxy::daemon::{Config, Daemon};
 use netproxy::{Client, Command};
+use raft_auth::Secret;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Where the client commands find the cluster secret unless told (`raft-lab cluster` writes it).
+const DEFAULT_SECRET_FILE: &str = ".raft-lab/secret";
 
 /// Fault-injecting UDP proxy: every raft-lab peer datagram passes through it.
 #[derive(Parser)]
@@ -22,6 +27,11 @@ struct Cli {
         value_name = "ADDR"
     )]
     control: SocketAddr,
+
+    /// The cluster secret: the control socket takes only clients that hold it. `run` needs it
+    /// given; the other commands default to .raft-lab/secret
+    #[arg(long, global = true, env = "RAFT_LAB_SECRET_FILE", value_name = "FILE")]
+    secret_file: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Cmd,
@@ -179,12 +189,12 @@ fn endpoint_addr(text: &str) -> Result<SocketAddr, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Run(args) => run(cli.control, args),
-        cmd => send(cli.control, &cmd),
+        Cmd::Run(args) => run(cli.control, cli.secret_file, args),
+        cmd => send(cli.control, cli.secret_file, &cmd),
     }
 }
 
-fn run(control: SocketAddr, args: RunArgs) -> ExitCode {
+fn run(control: SocketAddr, secret_file: Option<PathBuf>, args: RunArgs) -> ExitCode {
     for (what, endpoints, faces) in [
         ("node", &args.nodes, &args.faces),
         ("clerk", &args.clerks, &args.clerk_faces),
@@ -208,6 +218,20 @@ fn run(control: SocketAddr, args: RunArgs) -> ExitCode {
                 .exit();
         }
     }
+    let Some(secret_file) = secret_file else {
+        eprintln!(
+            "netproxy run: --secret-file is required: the control socket takes only clients that \
+             hold the cluster secret (make one with `raft-node secret FILE`)"
+        );
+        return ExitCode::from(2);
+    };
+    let secret = match Secret::read_file(&secret_file) {
+        Ok(secret) => secret,
+        Err(e) => {
+            eprintln!("netproxy run: {e}");
+            return ExitCode::from(2);
+        }
+    };
     netproxy::logging::init();
     let seed = args.seed.unwrap_or_else(rand::random);
     let config = Config {
@@ -217,6 +241,7 @@ fn run(control: SocketAddr, args: RunArgs) -> ExitCode {
         clerk_faces: args.clerk_faces,
         control,
         seed,
+        secret,
     };
     let result = Daemon::bind(config).and_then(|daemon| {
         let waker = daemon.shutdown_waker();
@@ -242,7 +267,7 @@ fn run(control: SocketAddr, args: RunArgs) -> ExitCode {
 
 /// Sends one client command. Exit codes: 1 if the daemon refuses it or cannot be reached,
 /// 2 if it is malformed (caught here, before sending).
-fn send(control: SocketAddr, cmd: &Cmd) -> ExitCode {
+fn send(control: SocketAddr, secret_file: Option<PathBuf>, cmd: &Cmd) -> ExitCode {
     let command: Command = match words(cmd).join(" ").parse() {
         Ok(command) => command,
         Err(e) => {
@@ -250,7 +275,15 @@ fn send(control: SocketAddr, cmd: &Cmd) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let client = Client::new(control);
+    let secret_file = secret_file.unwrap_or_else(|| DEFAULT_SECRET_FILE.into());
+    let secret = match Secret::read_file(Path::new(&secret_file)) {
+        Ok(secret) => secret,
+        Err(e) => {
+            eprintln!("netproxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = Client::new(control, secret);
     let output = match cmd {
         Cmd::Status { json } => client.status().map(|status| match json {
             true => to_json(&status),

@@ -2,20 +2,114 @@
 
 mod common;
 
-use common::{cli, text, Cluster, Proxy, BIN, PATIENCE};
+use common::{cli, secret_file, text, Cluster, Proxy, BIN, PATIENCE, SECRET};
 use netproxy::Endpoint;
-use std::io::{Read, Write};
+use raft_auth::Secret;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-/// Sends raw bytes to the control socket and returns the whole reply.
-fn raw_request(control: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(control).unwrap();
+/// Connects to the control socket and reads the challenge: the stream and the nonce.
+fn challenged(control: SocketAddr) -> (TcpStream, Vec<u8>) {
+    let stream = TcpStream::connect(control).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut line = String::new();
+    // One line, byte by byte, so nothing after it is taken from the stream.
+    let mut reader = BufReader::with_capacity(1, &stream);
+    reader.read_line(&mut line).unwrap();
+    let nonce = line.trim_end().strip_prefix("challenge ").unwrap();
+    let nonce = raft_auth::unhex::<{ raft_auth::NONCE_LEN }>(nonce).unwrap();
+    (stream, nonce.to_vec())
+}
+
+/// Sends `auth <proof> ` with the test secret, then the raw bytes, and returns the whole reply.
+fn raw_request(control: SocketAddr, request: &[u8]) -> String {
+    let (mut stream, nonce) = challenged(control);
+    let proof = raft_auth::hex(&Secret::from_bytes(&SECRET).proof(&nonce));
+    stream
+        .write_all(format!("auth {proof} ").as_bytes())
+        .unwrap();
     stream.write_all(request).unwrap();
     let mut reply = String::new();
     stream.read_to_string(&mut reply).unwrap();
     reply
+}
+
+/// A client without the secret changes nothing: no proof, a proof by another secret, a proof
+/// of another challenge. Each gets one error line.
+#[test]
+fn a_client_without_the_secret_is_refused() {
+    let cluster = Cluster::start(3);
+    let control = cluster.proxy.control;
+    let before = cluster.status();
+    let other = Secret::from_bytes(&[1; 32]);
+    let stale = raft_auth::hex(&Secret::from_bytes(&SECRET).proof(&[0; 32]));
+    let requests = [
+        ("disconnect 0\n".to_string(), "authentication required"),
+        ("status\n".to_string(), "authentication required"),
+        (
+            format!("auth {} disconnect 0\n", "0".repeat(64)),
+            "authentication failed",
+        ),
+        (
+            format!("auth {stale} disconnect 0\n"),
+            "authentication failed",
+        ),
+    ];
+    for (request, message) in requests {
+        let (mut stream, _) = challenged(control);
+        stream.write_all(request.as_bytes()).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        assert!(
+            reply.starts_with(&format!("error: {message}")),
+            "{request:?}: {reply}"
+        );
+        assert_eq!(reply.lines().count(), 1, "{reply}");
+    }
+    let (mut stream, nonce) = challenged(control);
+    let proof = raft_auth::hex(&other.proof(&nonce));
+    stream
+        .write_all(format!("auth {proof} disconnect 0\n").as_bytes())
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, format!("error: {}\n", raft_auth::WRONG_SECRET));
+    assert_eq!(cluster.status(), before);
+
+    // The CLI with another secret file: the daemon's error, exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("secret");
+    Secret::create_file(&wrong).unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("--secret-file")
+        .arg(&wrong)
+        .args(["--control", &control.to_string(), "heal"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("netproxy: {}\n", raft_auth::WRONG_SECRET)
+    );
+}
+
+#[test]
+fn the_daemon_needs_a_secret_file() {
+    let out = std::process::Command::new(BIN)
+        .args(["run", "--nodes", "127.0.0.1:7", "--faces", "127.0.0.1:0"])
+        .args(["--control", "127.0.0.1:0"])
+        .env_remove("RAFT_LAB_SECRET_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no ready line");
+    assert!(
+        text(&out.stderr).contains("--secret-file is required"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -250,6 +344,8 @@ fn the_daemon_cannot_bind_a_port_in_use() {
     let out = std::process::Command::new(BIN)
         .args(["run", "--nodes", "127.0.0.1:7", "--faces", "127.0.0.1:0"])
         .args(["--control", &control])
+        .arg("--secret-file")
+        .arg(secret_file())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -298,8 +394,11 @@ fn a_reply_larger_than_the_socket_buffer_arrives_whole() {
         .collect();
     let proxy = Proxy::start(&nodes, &[]);
     proxy.client().set_unreliable(true).unwrap();
-    let mut stream = TcpStream::connect(proxy.control).unwrap();
-    stream.write_all(b"status\n").unwrap();
+    let (mut stream, nonce) = challenged(proxy.control);
+    let proof = raft_auth::hex(&Secret::from_bytes(&SECRET).proof(&nonce));
+    stream
+        .write_all(format!("auth {proof} status\n").as_bytes())
+        .unwrap();
     // Read only once the buffers are surely full.
     std::thread::sleep(Duration::from_millis(300));
     let mut reply = String::new();

@@ -2,18 +2,36 @@
 //! so a node cut off from its peers still answers.
 //!
 //! Transport: TCP. Each frame is a 4-byte big-endian length followed by that many bytes of
-//! rmp-serde. The client sends [`Request`]s; the node answers each with one [`Response`], in
+//! rmp-serde. First the handshake ([`authenticate`]): the node sends a [`Challenge`], the client
+//! answers with an [`Authenticate`] frame proving it holds the cluster secret, and the node
+//! answers `Response::Authenticated`, or `Response::Error` and closes. Then the client sends
+//! [`Request`]s; the node answers each with one [`Response`], in
 //! order. After `Subscribe` the connection carries only the apply stream: `Response::Apply` (a
 //! command) and `Response::ApplySnapshot` (a snapshot: the state machine resets to it, and the
 //! commands after its index follow), each continuing the previous one without gaps, starting
 //! with the requested index or with a snapshot that covers it.
 
 use crate::core::{Index, Role, Term};
+use raft_auth::Secret;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
 /// A frame larger than this is a protocol error (it bounds what a bad peer can make us allocate).
 pub const MAX_FRAME: usize = 16 << 20;
+
+/// The node's first frame on every connection: a fresh random nonce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    #[serde(with = "serde_bytes")]
+    pub nonce: Vec<u8>,
+}
+
+/// The client's first frame: the cluster secret's proof of the challenge's nonce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authenticate {
+    #[serde(with = "serde_bytes")]
+    pub proof: Vec<u8>,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -36,6 +54,9 @@ pub enum Request {
     },
     /// A digest of the hosted service's state, to compare replicas (`ServiceDigest`).
     ServiceDigest,
+    /// Hand leadership to node `to` (Raft thesis §3.10): answered `TransferStarted` by the
+    /// leader, which refuses proposals until `to` leads or an election timeout passes.
+    Transfer { to: u32 },
     /// Exit the process cleanly.
     Shutdown,
 }
@@ -56,6 +77,8 @@ pub enum Response {
     ApplySnapshot(SnapshotMsg),
     /// Answer to `Snapshot`: taken, or ignored because the node's snapshot already covers it.
     SnapshotTaken,
+    /// Answer to `Transfer`: under way.
+    TransferStarted,
     /// Answer to `ServiceDigest`: the service's state through `applied` hashes to `digest`
     /// (64-bit FNV-1a of its snapshot); two replicas that applied the same entries agree.
     ServiceDigest {
@@ -63,6 +86,8 @@ pub enum Response {
         digest: u64,
     },
     ShuttingDown,
+    /// Answer to [`Authenticate`]: the proof checks, requests may follow.
+    Authenticated,
     /// The request was understood but refused (e.g. a command too large for one datagram, a
     /// snapshot of entries not yet applied).
     Error {
@@ -89,8 +114,12 @@ pub struct NodeState {
     /// Of those, the requests (the lab's RPCs, as its `rpcCount` counts them; the rest are
     /// replies).
     pub requests_received: u64,
+    /// Datagrams dropped for a missing or bad MAC: not from a holder of the cluster secret.
+    pub unauthenticated: u64,
     /// Keys in the node's KV store (`None`: it runs no KV service).
     pub kv_keys: Option<u64>,
+    /// Leader: the node it is handing leadership to (§3.10), while that lasts.
+    pub transferring_to: Option<u32>,
 }
 
 /// The lab's ApplyMsg for a command.
@@ -170,4 +199,22 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result
             format!("bad control frame: {e}"),
         )
     })
+}
+
+/// The client's side of the handshake, on a fresh connection (blocking). A node with another
+/// secret answers with its error, returned as `PermissionDenied`.
+pub fn authenticate<S: Read + Write>(stream: &mut S, secret: &Secret) -> io::Result<()> {
+    let Challenge { nonce } = read_frame(stream)?;
+    let proof = secret.proof(&nonce).to_vec();
+    write_frame(stream, &Authenticate { proof })?;
+    match read_frame(stream)? {
+        Response::Authenticated => Ok(()),
+        Response::Error { message } => {
+            Err(io::Error::new(io::ErrorKind::PermissionDenied, message))
+        }
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected answer to the handshake: {other:?}"),
+        )),
+    }
 }

@@ -2,7 +2,8 @@
 //! channel.
 
 use clap::{Args, Parser, Subcommand};
-use raft_node::control::{read_frame, write_frame, Request, Response};
+use raft_auth::Secret;
+use raft_node::control::{self, read_frame, write_frame, Request, Response};
 use raft_node::core::Index;
 use raft_node::runtime::{self, logging, NodeConfig, ServiceKind};
 use raft_node::storage::Storage;
@@ -28,7 +29,16 @@ enum Command {
     Run(RunArgs),
     /// Query or drive a running node over its control channel.
     Ctl(CtlArgs),
+    /// Write a fresh cluster secret (32 random bytes, as hex) to FILE, readable by you only.
+    /// Give every node (`run --secret-file`) and netproxy the same file.
+    Secret {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
+
+/// Where `ctl` finds the cluster secret unless told (`raft-lab cluster` writes it there).
+const DEFAULT_SECRET_FILE: &str = ".raft-lab/secret";
 
 #[derive(Args, Debug)]
 struct RunArgs {
@@ -51,6 +61,10 @@ struct RunArgs {
     /// Datagrams of any other cluster are dropped.
     #[arg(long, default_value_t = 1)]
     cluster_id: u64,
+    /// The cluster secret (`raft-node secret FILE` makes one): it keys every datagram's MAC
+    /// and the control channel's handshake. Required: a node never runs unauthenticated.
+    #[arg(long, value_name = "FILE")]
+    secret_file: PathBuf,
     /// Election timeouts are drawn uniformly from MIN..MAX.
     #[arg(long, value_name = "MIN..MAX", default_value = "300ms..600ms", value_parser = parse_range)]
     election_timeout: (Duration, Duration),
@@ -90,6 +104,9 @@ struct CtlArgs {
     /// The node's control address.
     #[arg(long, value_name = "ADDR")]
     control: SocketAddr,
+    /// The cluster secret the node was started with.
+    #[arg(long, value_name = "FILE", env = "RAFT_LAB_SECRET_FILE", default_value = DEFAULT_SECRET_FILE)]
+    secret_file: PathBuf,
     #[command(subcommand)]
     action: CtlAction,
 }
@@ -106,6 +123,8 @@ enum CtlAction {
         #[arg(long, default_value_t = 1)]
         from: Index,
     },
+    /// Ask the node, the leader, to hand leadership to node TO (Raft thesis §3.10).
+    Transfer { to: u32 },
     /// Ask the node to exit.
     Shutdown,
 }
@@ -114,12 +133,29 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run(args) => run(args),
         Command::Ctl(args) => ctl(args),
+        Command::Secret { file } => match Secret::create_file(&file) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("raft-node secret: {}: {e}", file.display());
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
 fn run(args: RunArgs) -> ExitCode {
     let data_dir = args.data_dir.clone();
-    let config = match validate(args, default_seed) {
+    let secret = match Secret::read_file(&args.secret_file) {
+        Ok(secret) => secret,
+        Err(e) => {
+            eprintln!(
+                "raft-node run: {e}\n(make one with `raft-node secret FILE` and give every node \
+                 and netproxy the same --secret-file)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let config = match validate(args, secret, default_seed) {
         Ok(config) => config,
         Err(msg) => {
             eprintln!("raft-node run: {msg}");
@@ -177,7 +213,11 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 /// Checks what clap cannot check field by field.
-fn validate(args: RunArgs, default_seed: fn(u32) -> u64) -> Result<NodeConfig, String> {
+fn validate(
+    args: RunArgs,
+    secret: Secret,
+    default_seed: fn(u32) -> u64,
+) -> Result<NodeConfig, String> {
     let n = args.peers.len();
     if args.id as usize >= n {
         return Err(format!(
@@ -212,6 +252,7 @@ fn validate(args: RunArgs, default_seed: fn(u32) -> u64) -> Result<NodeConfig, S
         peers: args.peers,
         control: args.control,
         cluster_id: args.cluster_id,
+        secret,
         election_timeout_min: min,
         election_timeout_max: max,
         heartbeat: args.heartbeat,
@@ -269,8 +310,14 @@ fn parse_range(s: &str) -> Result<(Duration, Duration), String> {
 
 fn ctl(args: CtlArgs) -> ExitCode {
     let addr = args.control;
-    let result = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .map_err(|e| format!("no node answers on {addr}: {e}"))
+    let result = Secret::read_file(&args.secret_file)
+        .map_err(|e| e.to_string())
+        .and_then(|secret| {
+            let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                .map_err(|e| format!("no node answers on {addr}: {e}"))?;
+            control::authenticate(&mut conn, &secret).map_err(|e| format!("{addr}: {e}"))?;
+            Ok(conn)
+        })
         .and_then(|mut conn| {
             ctl_action(&mut conn, args.action).map_err(|e| format!("talking to {addr}: {e}"))
         });
@@ -302,7 +349,8 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                 let leader = s.leader.map_or("none".to_string(), |l| format!("n{l}"));
                 println!(
                     "id={} term={} role={:?} leader={leader} commit_index={} last_applied={} \
-                     last_log_index={} snapshot_index={} raft_state_bytes={}",
+                     last_log_index={} snapshot_index={} raft_state_bytes={} \
+                     unauthenticated={}",
                     s.id,
                     s.term,
                     s.role,
@@ -310,7 +358,8 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                     s.last_applied,
                     s.last_log_index,
                     s.snapshot_index,
-                    s.raft_state_bytes
+                    s.raft_state_bytes,
+                    s.unauthenticated,
                 );
             }
             other => return Err(unexpected(other)),
@@ -366,6 +415,14 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                 }
             }
         }
+        CtlAction::Transfer { to } => match call(conn, &Request::Transfer { to })? {
+            Response::TransferStarted => println!("transferring leadership to n{to}"),
+            Response::Error { message } => {
+                println!("refused: {message}");
+                return Ok(ExitCode::FAILURE);
+            }
+            other => return Err(unexpected(other)),
+        },
         CtlAction::Shutdown => match call(conn, &Request::Shutdown)? {
             Response::ShuttingDown => println!("shutting down"),
             other => return Err(unexpected(other)),
@@ -389,6 +446,7 @@ mod tests {
             ("--peers", PEERS),
             ("--control", "127.0.0.1:7300"),
             ("--data-dir", "/tmp/x"),
+            ("--secret-file", "/tmp/secret"),
         ];
         for &(flag, value) in overrides {
             match flags.iter_mut().find(|(f, _)| *f == flag) {
@@ -401,12 +459,15 @@ mod tests {
             .chain(flags.iter().flat_map(|&(f, v)| [f, v]));
         match Cli::try_parse_from(argv)?.command {
             Command::Run(args) => Ok(args),
-            Command::Ctl(_) => unreachable!("parsed a run command line"),
+            Command::Ctl(_) | Command::Secret { .. } => {
+                unreachable!("parsed a run command line")
+            }
         }
     }
 
     fn config(overrides: &[(&str, &str)]) -> Result<NodeConfig, String> {
-        validate(parse(overrides).map_err(|e| e.to_string())?, |_| 42)
+        let secret = Secret::from_bytes(&[0; 32]);
+        validate(parse(overrides).map_err(|e| e.to_string())?, secret, |_| 42)
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The event loop that runs one Raft peer: one `mio::Poll` over the UDP peer socket, the TCP
-//! control listener and its connections, and a waker for termination signals.
+//! control listener and its connections, and a waker for termination signals and completed
+//! syncs; beside it, the storage thread (`sync_thread`) that makes the core's persists durable.
 //!
 //! Each iteration:
-//! 1. carry out the core's `Ready`: persist, then send, then stream what was applied to
-//!    subscribers (the order `core` documents), and flush control output;
+//! 1. carry out the core's `Ready` in the order `core` documents: the leader's replication at
+//!    once, the persist handed to the storage thread, and everything else (the other messages,
+//!    applying, reads, control answers) once that persist is durable, which a later iteration
+//!    may see; then flush the control output that is free to leave;
 //! 2. poll, with the timeout set by the core's next deadline (zero while input is left over);
 //! 3. feed peer messages and control requests to the core (all proposals of one iteration reach
 //!    the core before the next `take_ready`, so it can batch them into one AppendEntries), at
@@ -18,10 +21,12 @@ mod clerks;
 mod control_server;
 pub mod logging;
 mod peers;
+mod sync_thread;
 
 use crate::control::{NodeState, Request, Response};
 use crate::core::{
-    Apply, Config, Index, NodeId, Persist, ProposeError, Raft, Restored, Role, Status, Term, Time,
+    Apply, Config, Index, LogMark, Message, NodeId, ProposeError, Raft, ReadState, Restored, Role,
+    Status, Term, Time,
 };
 use crate::service::{DigestService, KvService, Service};
 use crate::storage::Storage;
@@ -30,14 +35,18 @@ use control_server::{Close, Connection, ControlServer};
 use log::{error, info};
 use mio::{Events, Poll, Registry, Token, Waker};
 use peers::{Incoming, PeerSocket};
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use sync_thread::SyncThread;
 
 const PEER: Token = Token(0);
 const CONTROL: Token = Token(1);
-const SIGNAL: Token = Token(2);
+/// A termination signal, or a completed sync.
+const WAKE: Token = Token(2);
 /// Control connections get tokens from here up.
 const FIRST_CONNECTION: usize = 3;
 
@@ -59,6 +68,8 @@ pub struct NodeConfig {
     /// Our TCP address for the control channel.
     pub control: SocketAddr,
     pub cluster_id: u64,
+    /// Keys every datagram's MAC and every control connection's handshake.
+    pub secret: raft_auth::Secret,
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
     pub heartbeat: Duration,
@@ -125,6 +136,8 @@ enum Stop {
 pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Result<()> {
     let origin = Instant::now();
     let raft = Raft::new(config.core_config(), restored, origin.elapsed());
+    // The service starts from the restored snapshot, if any.
+    let service_applied = raft.status().snapshot_index;
     let mut service: Option<Box<dyn Service>> = match config.service {
         ServiceKind::None => None,
         ServiceKind::Digest => Some(Box::new(DigestService::new())),
@@ -148,17 +161,30 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         config.listen,
         config.id,
         config.peers.clone(),
-        config.cluster_id,
+        crate::wire::ClusterKey {
+            id: config.cluster_id,
+            secret: config.secret.clone(),
+        },
         registry,
         PEER,
     )?;
-    let control = ControlServer::bind(config.control, registry, CONTROL, FIRST_CONNECTION)?;
-    let waker = Arc::new(Waker::new(registry, SIGNAL)?);
+    let control = ControlServer::bind(
+        config.control,
+        registry,
+        CONTROL,
+        FIRST_CONNECTION,
+        config.secret.clone(),
+    )?;
+    let waker = Arc::new(Waker::new(registry, WAKE)?);
+    let signalled = Arc::new(AtomicBool::new(false));
+    let (handler_waker, handler_flag) = (Arc::clone(&waker), Arc::clone(&signalled));
     ctrlc::set_handler(move || {
-        // Nothing else is safe to do here; the loop sees the wakeup.
-        let _ = waker.wake();
+        // Nothing else is safe to do here; the loop sees the flag at the wakeup.
+        handler_flag.store(true, Ordering::Release);
+        let _ = handler_waker.wake();
     })
     .map_err(io::Error::other)?;
+    let sync = SyncThread::start(storage, config.sync_every_entry, waker)?;
 
     let listen = peers.local_addr()?;
     let control_addr = control.local_addr()?;
@@ -178,12 +204,14 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
 
     let mut node = Node {
         raft,
-        storage,
-        sync_every_entry: config.sync_every_entry,
+        sync,
+        waiting: VecDeque::new(),
+        signalled,
         peers,
         peers_readable: false,
         control,
         service,
+        service_applied,
         clerks: ClerkFront::default(),
         noop_term: 0,
         snapshot_every: config.snapshot_every,
@@ -198,14 +226,20 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
 
 struct Node {
     raft: Raft,
-    storage: Storage,
-    sync_every_entry: bool,
+    sync: SyncThread,
+    /// The effects of taken `Ready`s that wait for their persist, oldest first.
+    waiting: VecDeque<Waiting>,
+    /// Set by the termination signal handler.
+    signalled: Arc<AtomicBool>,
     peers: PeerSocket,
     /// The peer socket may hold datagrams (edge-triggered: from a READABLE event until a
     /// receive would block).
     peers_readable: bool,
     control: ControlServer,
     service: Option<Box<dyn Service>>,
+    /// The last index the service applied (behind the core's `last_applied` while the entries
+    /// wait for their sync).
+    service_applied: Index,
     clerks: ClerkFront,
     /// The last term this node proposed a leader's no-op in (KV only).
     noop_term: Term,
@@ -214,6 +248,16 @@ struct Node {
     /// Time zero of the core's clock.
     origin: Instant,
     stop: Option<Stop>,
+}
+
+/// What one `Ready` left to do once persist `after` (and every earlier one) is durable.
+struct Waiting {
+    after: u64,
+    mark: LogMark,
+    messages: Vec<Message>,
+    apply: Vec<Apply>,
+    reads: Vec<ReadState>,
+    failed_reads: Vec<u64>,
 }
 
 impl Node {
@@ -230,10 +274,11 @@ impl Node {
             match self.stop.take() {
                 Some(Stop::Signal) => {
                     info!("termination signal: shutting down");
-                    return Ok(());
+                    return self.sync.finish();
                 }
                 Some(Stop::Requested(token)) => {
                     info!("shutdown requested over the control channel");
+                    self.sync.finish()?;
                     self.control.finish_shutdown(poll.registry(), token);
                     return Ok(());
                 }
@@ -255,7 +300,11 @@ impl Node {
                 match event.token() {
                     PEER => self.peers_readable = true,
                     CONTROL => self.control.accept(poll.registry()),
-                    SIGNAL => self.stop = Some(Stop::Signal),
+                    WAKE => {
+                        if self.signalled.swap(false, Ordering::AcqRel) {
+                            self.stop = Some(Stop::Signal);
+                        }
+                    }
                     _ => self.control.on_event(event),
                 }
             }
@@ -280,13 +329,12 @@ impl Node {
                     }
                 }
             }
-            let (raft, storage, stop) = (&mut self.raft, &self.storage, &mut self.stop);
-            let counters = &self.peers.counters;
-            let service = self.service.as_deref();
-            let kv = service.and_then(|s| s.kv());
+            let (raft, stop) = (&mut self.raft, &mut self.stop);
+            let (counters, disk_size) = (&self.peers.counters, self.sync.disk_size());
+            let service = self.service.as_deref().map(|s| (s, self.service_applied));
+            let kv = service.and_then(|(s, _)| s.kv());
             self.control.serve(poll.registry(), |conn, req| {
-                let state =
-                    |raft: &Raft| node_state(&raft.status(), storage.disk_size(), counters, kv);
+                let state = |raft: &Raft| node_state(raft, disk_size, counters, kv);
                 handle_request(raft, state, service, conn, req, now, stop)
             });
 
@@ -297,70 +345,124 @@ impl Node {
         }
     }
 
-    /// Carries out the core's effects in the order it requires: persist, send, apply.
-    /// One `Ready` per loop iteration, so one sync covers everything that arrived in that
-    /// iteration (group commit).
+    /// Takes the core's effects and carries them out in the order it requires: the leader's
+    /// replication at once, the persist to the storage thread, the rest once that is durable.
+    /// One `Ready` per loop iteration (and one more for each batch of syncs that completed), so
+    /// everything that arrived in an iteration shares one persist.
     fn process_ready(&mut self, registry: &Registry) -> io::Result<()> {
-        let ready = self.raft.take_ready();
-        if let Some(persist) = ready.persist {
-            for part in self.sync_units(persist) {
-                self.storage.stage(&part).map_err(io::Error::other)?;
-                self.storage.sync().map_err(io::Error::other)?;
+        loop {
+            let ready = self.raft.take_ready();
+            let (now, later): (Vec<Message>, Vec<Message>) = ready
+                .messages
+                .into_iter()
+                .partition(Message::may_precede_persist);
+            for msg in &now {
+                self.peers.send(msg);
             }
-        }
-        for msg in &ready.messages {
-            self.peers.send(msg);
-        }
-        self.control.deliver(registry, &ready.apply);
-        if let Some(service) = &mut self.service {
-            for item in &ready.apply {
-                match item {
-                    Apply::Entry(entry) => {
-                        let applied = service.apply(entry.index, &entry.command);
-                        if let Some((to, reply)) =
-                            self.clerks.applied(entry.index, applied.as_ref())
-                        {
-                            self.peers.reply(to, &reply);
-                        }
-                        if self.snapshot_every > 0
-                            && entry.index.is_multiple_of(self.snapshot_every)
-                        {
-                            take_snapshot(&mut self.raft, service.as_ref(), entry.index);
-                        }
-                    }
-                    Apply::Snapshot(s) => {
-                        if let Err(e) = service.restore(s.last_included_index, &s.data) {
-                            // Nothing this node can do keeps it equal to the others.
-                            return Err(io::Error::other(format!(
-                                "cannot install the leader's snapshot: {e}"
-                            )));
-                        }
-                        for (to, reply) in self.clerks.skipped_to(s.last_included_index) {
-                            self.peers.reply(to, &reply);
-                        }
-                    }
-                }
+            let persists = ready.persist.is_some();
+            if let Some(persist) = ready.persist {
+                self.sync.submit(persist)?;
             }
-            // The lab's maxraftstate: once the state on disk reaches it, compact through what
-            // the service has applied.
-            if let (Some(max), Some(last)) = (self.max_raft_state, ready.apply.last()) {
-                if self.storage.disk_size() >= max {
-                    take_snapshot(&mut self.raft, service.as_ref(), last.index());
-                }
+            // The control answers given since the last `Ready` report on what this persist
+            // makes durable.
+            self.control
+                .hold(self.sync.submitted(), self.sync.completed()?);
+            let waits = !later.is_empty()
+                || !ready.apply.is_empty()
+                || !ready.reads.is_empty()
+                || !ready.failed_reads.is_empty();
+            if persists || waits {
+                self.waiting.push_back(Waiting {
+                    after: self.sync.submitted(),
+                    mark: ready.log_mark,
+                    messages: later,
+                    apply: ready.apply,
+                    reads: ready.reads,
+                    failed_reads: ready.failed_reads,
+                });
+            }
+            if !self.carry_out_synced(registry)? {
+                break;
             }
         }
         let status = self.raft.status();
-        let mut answers = self
-            .clerks
-            .reads(&ready.reads, &ready.failed_reads, status.leader);
-        if let Some(kv) = self.service.as_deref().and_then(|s| s.kv()) {
-            answers.extend(self.clerks.serve_reads(kv, status.last_applied));
-        }
-        answers.extend(self.clerks.check_leadership(&status));
-        for (to, reply) in answers {
+        for (to, reply) in self.clerks.check_leadership(&status) {
             self.peers.reply(to, &reply);
         }
         self.propose_noop(&status);
+        Ok(())
+    }
+
+    /// Carries out what waited for the persists now durable: reports each to the core, sends
+    /// the messages, applies, answers reads. Returns whether anything was.
+    fn carry_out_synced(&mut self, registry: &Registry) -> io::Result<bool> {
+        let completed = self.sync.completed()?;
+        self.control.release(completed);
+        let mut any = false;
+        while self.waiting.front().is_some_and(|w| w.after <= completed) {
+            let waiting = self.waiting.pop_front().expect("checked");
+            any = true;
+            self.raft.persisted(waiting.mark, self.now());
+            for msg in &waiting.messages {
+                self.peers.send(msg);
+            }
+            self.apply(registry, &waiting.apply)?;
+            let leader = self.raft.status().leader;
+            let mut answers = self
+                .clerks
+                .reads(&waiting.reads, &waiting.failed_reads, leader);
+            if let Some(kv) = self.service.as_deref().and_then(|s| s.kv()) {
+                answers.extend(self.clerks.serve_reads(kv, self.service_applied));
+            }
+            for (to, reply) in answers {
+                self.peers.reply(to, &reply);
+            }
+            // Output pushed now reports on durable state only.
+            self.control.hold(waiting.after, completed);
+        }
+        Ok(any)
+    }
+
+    /// Streams `items` to subscribers and hands them to the service, answering the clerks
+    /// whose writes they apply and taking the snapshots that come due.
+    fn apply(&mut self, registry: &Registry, items: &[Apply]) -> io::Result<()> {
+        self.control.deliver(registry, items);
+        let Some(service) = &mut self.service else {
+            return Ok(());
+        };
+        for item in items {
+            match item {
+                Apply::Entry(entry) => {
+                    let applied = service.apply(entry.index, &entry.command);
+                    self.service_applied = entry.index;
+                    if let Some((to, reply)) = self.clerks.applied(entry.index, applied.as_ref()) {
+                        self.peers.reply(to, &reply);
+                    }
+                    if self.snapshot_every > 0 && entry.index.is_multiple_of(self.snapshot_every) {
+                        take_snapshot(&mut self.raft, service.as_ref(), entry.index);
+                    }
+                }
+                Apply::Snapshot(s) => {
+                    if let Err(e) = service.restore(s.last_included_index, &s.data) {
+                        // Nothing this node can do keeps it equal to the others.
+                        return Err(io::Error::other(format!(
+                            "cannot install the leader's snapshot: {e}"
+                        )));
+                    }
+                    self.service_applied = s.last_included_index;
+                    for (to, reply) in self.clerks.skipped_to(s.last_included_index) {
+                        self.peers.reply(to, &reply);
+                    }
+                }
+            }
+        }
+        // The lab's maxraftstate: once the state on disk reaches it, compact through what the
+        // service has applied.
+        if let (Some(max), Some(last)) = (self.max_raft_state, items.last()) {
+            if self.sync.disk_size() >= max {
+                take_snapshot(&mut self.raft, service.as_ref(), last.index());
+            }
+        }
         Ok(())
     }
 
@@ -376,21 +478,6 @@ impl Node {
             }
         }
     }
-
-    /// What one sync covers: the whole iteration's changes (group commit), or with
-    /// `sync_every_entry` one appended entry each, the first also carrying the other changes.
-    fn sync_units(&self, mut persist: Persist) -> Vec<Persist> {
-        if !self.sync_every_entry || persist.append.len() <= 1 {
-            return vec![persist];
-        }
-        let rest = persist.append.split_off(1);
-        std::iter::once(persist)
-            .chain(rest.into_iter().map(|entry| Persist {
-                append: vec![entry],
-                ..Persist::default()
-            }))
-            .collect()
-    }
 }
 
 /// Snapshots the service's state through `index` (persisted with the next Ready).
@@ -405,7 +492,7 @@ fn take_snapshot(raft: &mut Raft, service: &dyn Service, index: Index) {
 fn handle_request(
     raft: &mut Raft,
     state: impl Fn(&Raft) -> NodeState,
-    service: Option<&dyn Service>,
+    service: Option<(&dyn Service, Index)>,
     conn: &mut Connection,
     req: Request,
     now: Time,
@@ -419,11 +506,15 @@ fn handle_request(
                     term,
                     is_leader: true,
                 },
-                Err(ProposeError::NotLeader { .. }) => Response::Started {
-                    index: 0,
-                    term: raft.status().term,
-                    is_leader: false,
-                },
+                // A leader handing over (§3.10) takes nothing, as the lab's Start of a
+                // non-leader.
+                Err(ProposeError::NotLeader { .. } | ProposeError::Transferring { .. }) => {
+                    Response::Started {
+                        index: 0,
+                        term: raft.status().term,
+                        is_leader: false,
+                    }
+                }
                 Err(ProposeError::TooLarge { size, max }) => Response::Error {
                     message: format!(
                         "command of {size} bytes is larger than the {max}-byte limit of one entry"
@@ -447,12 +538,21 @@ fn handle_request(
         }
         Request::ServiceDigest => {
             let resp = match service {
-                Some(service) => Response::ServiceDigest {
-                    applied: raft.status().last_applied,
+                Some((service, applied)) => Response::ServiceDigest {
+                    applied,
                     digest: service.digest(),
                 },
                 None => Response::Error {
                     message: "this node hosts no service (raft-node run --service)".to_string(),
+                },
+            };
+            conn.reply(&resp);
+        }
+        Request::Transfer { to } => {
+            let resp = match raft.transfer_leadership(to, now) {
+                Ok(()) => Response::TransferStarted,
+                Err(e) => Response::Error {
+                    message: e.to_string(),
                 },
             };
             conn.reply(&resp);
@@ -466,11 +566,12 @@ fn handle_request(
 }
 
 fn node_state(
-    s: &Status,
+    raft: &Raft,
     raft_state_bytes: u64,
     counters: &peers::Counters,
     kv: Option<&crate::kv::KvStore>,
 ) -> NodeState {
+    let s = raft.status();
     NodeState {
         id: s.id,
         term: s.term,
@@ -484,6 +585,8 @@ fn node_state(
         raft_state_bytes,
         datagrams_received: counters.received,
         requests_received: counters.requests_received,
+        unauthenticated: counters.unauthenticated,
         kv_keys: kv.map(|kv| kv.keys() as u64),
+        transferring_to: raft.transferring_to(),
     }
 }

@@ -1,25 +1,42 @@
-//! Datagrams: a small envelope around a [`Payload`] — a core [`Message`] between peers, or a
-//! clerk's request to a node and its reply — encoded with rmp-serde.
+//! Datagrams: a small authenticated envelope around a [`Payload`] — a core [`Message`] between
+//! peers, or a clerk's request to a node and its reply — encoded with rmp-serde.
+//!
+//! ```text
+//! byte 0      protocol version
+//! bytes 1..9  cluster id, big-endian
+//! bytes 9..41 MAC: keyed BLAKE3 (the cluster secret's datagram key) of bytes 0..9 and the body
+//! bytes 41..  body: the Payload, rmp-serde
+//! ```
+//! The header is fixed so that version, cluster and MAC are checked before a byte of the body is
+//! decoded: a stranger's datagram costs one hash and is dropped.
 
 use crate::core::Message;
 use crate::kv::{ClerkReply, ClerkRequest};
+use raft_auth::{Secret, MAC_LEN};
 use serde::{Deserialize, Serialize};
 
-/// Bumped whenever the encoding of [`Envelope`] or [`Message`] changes incompatibly (3:
+/// Bumped whenever the encoding of the envelope or of [`Message`] changes incompatibly (3:
 /// AppendEntries and its reply carry `read_round`; 4: the envelope carries a [`Payload`], clerk
-/// datagrams included).
-pub const PROTOCOL_VERSION: u8 = 4;
+/// datagrams included; 5: a fixed header with the MAC replaces the rmp envelope; 6: TimeoutNow,
+/// leadership transfer).
+pub const PROTOCOL_VERSION: u8 = 6;
 
 /// The largest datagram a node sends or accepts. Loopback UDP carries up to 65,507 bytes;
 /// the rest is headroom for the envelope.
 pub const MAX_DATAGRAM: usize = 65_000;
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Envelope {
-    pub version: u8,
-    /// Keeps two clusters on one machine from talking to each other by accident.
-    pub cluster: u64,
-    pub payload: Payload,
+/// Version and cluster id: what the MAC covers besides the body.
+const HEADER: usize = 1 + 8;
+/// Where the body starts.
+pub const BODY: usize = HEADER + MAC_LEN;
+
+/// What a datagram is sealed and checked with: the cluster's id and secret.
+#[derive(Clone, Debug)]
+pub struct ClusterKey {
+    /// Keeps two clusters on one machine from talking to each other by accident (a datagram
+    /// of another cluster is counted as such, before its MAC is checked).
+    pub id: u64,
+    pub secret: Secret,
 }
 
 /// What a datagram carries.
@@ -38,6 +55,8 @@ pub enum DecodeError {
     Malformed(String),
     Version(u8),
     Cluster(u64),
+    /// The MAC is missing or does not check: not from a holder of the cluster secret.
+    Unauthenticated,
 }
 
 impl std::fmt::Display for DecodeError {
@@ -48,49 +67,170 @@ impl std::fmt::Display for DecodeError {
                 write!(f, "protocol version {v}, expected {PROTOCOL_VERSION}")
             }
             DecodeError::Cluster(c) => write!(f, "foreign cluster id {c}"),
+            DecodeError::Unauthenticated => write!(f, "missing or bad MAC"),
         }
     }
 }
 
-/// Encodes a peer message for `cluster` (without copying it into a [`Payload`]).
-pub fn encode(cluster: u64, msg: &Message) -> Vec<u8> {
+/// Encodes a peer message (without copying it into a [`Payload`]).
+pub fn encode(key: &ClusterKey, msg: &Message) -> Vec<u8> {
     /// Encodes exactly as `Payload::Peer(msg.clone())` would.
     #[derive(Serialize)]
     enum PayloadRef<'a> {
         Peer(&'a Message),
     }
-    encode_envelope(cluster, PayloadRef::Peer(msg))
+    encode_body(key, PayloadRef::Peer(msg))
 }
 
-/// Encodes any payload for `cluster`.
-pub fn encode_payload(cluster: u64, payload: &Payload) -> Vec<u8> {
-    encode_envelope(cluster, payload)
+/// Encodes any payload.
+pub fn encode_payload(key: &ClusterKey, payload: &Payload) -> Vec<u8> {
+    encode_body(key, payload)
 }
 
-fn encode_envelope(cluster: u64, payload: impl Serialize) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct EnvelopeRef<P> {
-        version: u8,
-        cluster: u64,
-        payload: P,
-    }
-    let env = EnvelopeRef {
-        version: PROTOCOL_VERSION,
-        cluster,
-        payload,
-    };
-    rmp_serde::to_vec(&env).expect("encoding a datagram to a Vec cannot fail")
+fn encode_body(key: &ClusterKey, payload: impl Serialize) -> Vec<u8> {
+    let mut datagram = vec![0; BODY];
+    rmp_serde::encode::write(&mut datagram, &payload)
+        .expect("encoding a datagram to a Vec cannot fail");
+    seal(key, datagram)
 }
 
-/// Decodes a datagram, checking the protocol version and the cluster id.
-pub fn decode(cluster: u64, bytes: &[u8]) -> Result<Payload, DecodeError> {
-    let env: Envelope =
-        rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    if env.version != PROTOCOL_VERSION {
-        return Err(DecodeError::Version(env.version));
+/// Fills in the header and MAC of `datagram`, whose body starts at [`BODY`] (what is before it
+/// is overwritten). Public so that the fuzzer can authenticate arbitrary bodies.
+pub fn seal(key: &ClusterKey, mut datagram: Vec<u8>) -> Vec<u8> {
+    assert!(datagram.len() >= BODY, "a datagram holds its header");
+    datagram[0] = PROTOCOL_VERSION;
+    datagram[1..HEADER].copy_from_slice(&key.id.to_be_bytes());
+    let (head, body) = datagram.split_at(BODY);
+    let mac = key.secret.datagram_mac(&head[..HEADER], body);
+    datagram[HEADER..BODY].copy_from_slice(&mac);
+    datagram
+}
+
+/// Checks a datagram's version, cluster id and MAC, in that order, then decodes its body.
+pub fn decode(key: &ClusterKey, bytes: &[u8]) -> Result<Payload, DecodeError> {
+    if bytes.len() < HEADER {
+        return Err(DecodeError::Malformed(format!(
+            "{} bytes, shorter than the header",
+            bytes.len()
+        )));
     }
-    if env.cluster != cluster {
-        return Err(DecodeError::Cluster(env.cluster));
+    if bytes[0] != PROTOCOL_VERSION {
+        return Err(DecodeError::Version(bytes[0]));
     }
-    Ok(env.payload)
+    let cluster = u64::from_be_bytes(bytes[1..HEADER].try_into().expect("8 bytes"));
+    if cluster != key.id {
+        return Err(DecodeError::Cluster(cluster));
+    }
+    // A datagram cut inside its MAC has none.
+    if bytes.len() < BODY
+        || !key
+            .secret
+            .check_datagram_mac(&bytes[..HEADER], &bytes[BODY..], &bytes[HEADER..BODY])
+    {
+        return Err(DecodeError::Unauthenticated);
+    }
+    rmp_serde::from_slice(&bytes[BODY..]).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::MessageBody;
+
+    fn key(secret: u8) -> ClusterKey {
+        ClusterKey {
+            id: 7,
+            secret: Secret::from_bytes(&[secret; 32]),
+        }
+    }
+
+    fn vote() -> Message {
+        Message {
+            from: 0,
+            to: 1,
+            term: 4,
+            body: MessageBody::RequestVote {
+                last_log_index: 2,
+                last_log_term: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_sealed_datagram_decodes_with_its_key() {
+        let bytes = encode(&key(1), &vote());
+        assert_eq!(decode(&key(1), &bytes).unwrap(), Payload::Peer(vote()));
+    }
+
+    #[test]
+    fn another_key_is_unauthenticated() {
+        let bytes = encode(&key(2), &vote());
+        assert!(matches!(
+            decode(&key(1), &bytes),
+            Err(DecodeError::Unauthenticated)
+        ));
+    }
+
+    #[test]
+    fn any_changed_byte_after_the_cluster_id_is_unauthenticated() {
+        let bytes = encode(&key(1), &vote());
+        for i in HEADER..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x20;
+            assert!(
+                matches!(decode(&key(1), &bad), Err(DecodeError::Unauthenticated)),
+                "byte {i}"
+            );
+        }
+    }
+
+    /// The envelope without its MAC (the body right after the cluster id), and every prefix
+    /// that keeps the cluster id: all unauthenticated, none decoded.
+    #[test]
+    fn a_missing_or_truncated_mac_is_unauthenticated() {
+        let bytes = encode(&key(1), &vote());
+        let mut no_mac = bytes[..HEADER].to_vec();
+        no_mac.extend_from_slice(&bytes[BODY..]);
+        let cut = (HEADER..bytes.len()).map(|len| bytes[..len].to_vec());
+        for bad in std::iter::once(no_mac).chain(cut) {
+            assert!(
+                matches!(decode(&key(1), &bad), Err(DecodeError::Unauthenticated)),
+                "{} bytes",
+                bad.len()
+            );
+        }
+    }
+
+    /// Version and cluster are told apart before the MAC, so a stale binary or a neighbouring
+    /// cluster is counted as what it is.
+    #[test]
+    fn version_and_cluster_are_checked_first() {
+        let mut bytes = encode(&key(2), &vote());
+        bytes[0] = PROTOCOL_VERSION - 1;
+        assert!(matches!(
+            decode(&key(1), &bytes),
+            Err(DecodeError::Version(v)) if v == PROTOCOL_VERSION - 1
+        ));
+        let other = ClusterKey { id: 8, ..key(1) };
+        assert!(matches!(
+            decode(&key(1), &encode(&other, &vote())),
+            Err(DecodeError::Cluster(8))
+        ));
+        assert!(matches!(
+            decode(&key(1), &[PROTOCOL_VERSION]),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    /// A body that is not a payload is malformed only once its MAC checks.
+    #[test]
+    fn an_authenticated_body_that_is_no_payload_is_malformed() {
+        let mut datagram = vec![0; BODY];
+        datagram.extend_from_slice(b"\xc1 not msgpack");
+        let bytes = seal(&key(1), datagram);
+        assert!(matches!(
+            decode(&key(1), &bytes),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
 }

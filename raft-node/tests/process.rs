@@ -1,12 +1,14 @@
 //! `raft-node run` as real processes talking to each other directly over UDP (no proxy), driven
 //! over the control channel the way the harness drives them.
 
+use raft_auth::Secret;
 use raft_node::control::{self, read_frame, write_frame, NodeState, Request, Response};
 use raft_node::core::{Message, MessageBody};
 use raft_node::wire;
 use rand::Rng;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 use std::{fs, io, thread};
 
 const CLUSTER_ID: u64 = 77;
+/// The test clusters' secret.
+const SECRET: [u8; 32] = [0x5a; 32];
 /// Generous: a debug build on a loaded machine. Every wait polls and returns as soon as it can.
 const DEADLINE: Duration = Duration::from_secs(10);
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -48,6 +52,9 @@ impl Cluster {
         let dir = std::env::temp_dir().join(format!("raft-node-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        let secret_file = dir.join("secret");
+        fs::write(&secret_file, raft_auth::hex(&SECRET)).unwrap();
+        fs::set_permissions(&secret_file, fs::Permissions::from_mode(0o600)).unwrap();
         let mut ports: Vec<u16> = Vec::new();
         while ports.len() < n {
             let p = free_port();
@@ -79,6 +86,8 @@ impl Cluster {
                 .arg("--data-dir")
                 .arg(cluster.dir.join(format!("node-{i}")))
                 .args(["--cluster-id", &CLUSTER_ID.to_string()])
+                .arg("--secret-file")
+                .arg(&secret_file)
                 .env("RUST_LOG", "debug")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -194,10 +203,19 @@ impl Drop for Cluster {
     }
 }
 
+/// A connection through the handshake.
 fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(DEADLINE))?;
+    control::authenticate(&mut stream, &Secret::from_bytes(&SECRET))?;
     Ok(stream)
+}
+
+fn key(id: u64, secret: [u8; 32]) -> wire::ClusterKey {
+    wire::ClusterKey {
+        id,
+        secret: Secret::from_bytes(&secret),
+    }
 }
 
 /// One request on a fresh connection.
@@ -232,7 +250,9 @@ fn wait_for_exit(child: &mut Child) -> ExitStatus {
 }
 
 /// Datagrams a node must drop: garbage, a truncated message, a foreign cluster, another
-/// protocol version, a sender that is not a peer, a message for someone else.
+/// protocol version, a sender that is not a peer, a message for someone else; and the
+/// [`UNAUTHENTICATED`] first ones, well-formed but sealed with another secret or without a MAC.
+const UNAUTHENTICATED: usize = 2;
 fn bad_datagrams(to: u32) -> Vec<Vec<u8>> {
     let msg = |from, to| Message {
         from,
@@ -243,24 +263,25 @@ fn bad_datagrams(to: u32) -> Vec<Vec<u8>> {
             last_log_term: 1_000,
         },
     };
-    let good = wire::encode(CLUSTER_ID, &msg(1, to));
-    let version = rmp_serde::to_vec(&wire::Envelope {
-        version: wire::PROTOCOL_VERSION + 1,
-        cluster: CLUSTER_ID,
-        payload: wire::Payload::Peer(msg(1, to)),
-    })
-    .unwrap();
+    let ours = key(CLUSTER_ID, SECRET);
+    let good = wire::encode(&ours, &msg(1, to));
+    let mut no_mac = good[..9].to_vec();
+    no_mac.extend_from_slice(&good[wire::BODY..]);
+    let mut version = good.clone();
+    version[0] = wire::PROTOCOL_VERSION + 1;
     let mut random = vec![0u8; 1200];
     rand::thread_rng().fill(&mut random[..]);
     vec![
+        wire::encode(&key(CLUSTER_ID, [1; 32]), &msg(1, to)),
+        no_mac,
         b"hello".to_vec(),
         random,
         Vec::new(),
-        good[..good.len() / 2].to_vec(),
-        wire::encode(CLUSTER_ID + 1, &msg(1, to)),
+        good[..8].to_vec(),
+        wire::encode(&key(CLUSTER_ID + 1, SECRET), &msg(1, to)),
         version,
-        wire::encode(CLUSTER_ID, &msg(99, to)),
-        wire::encode(CLUSTER_ID, &msg(1, to + 1)),
+        wire::encode(&ours, &msg(99, to)),
+        wire::encode(&ours, &msg(1, to + 1)),
     ]
 }
 
@@ -285,7 +306,20 @@ fn three_nodes_elect_replicate_and_ignore_garbage() {
             garbage.send_to(&d, cluster.nodes[0].listen).unwrap();
         }
     }
-    cluster.state(0).expect("node 0 still answers");
+    // Counted, and nothing else: the node still answers and commits.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let state = cluster.state(0).expect("node 0 still answers");
+        if state.unauthenticated == 10 * UNAUTHENTICATED as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} unauthenticated",
+            state.unauthenticated
+        );
+        thread::sleep(POLL_INTERVAL);
+    }
     assert_eq!(cluster.submit(b"world"), 2);
     for (i, s) in streams.iter_mut().enumerate() {
         assert_eq!(next_apply(s), (2, b"world".to_vec()), "node {i}");
@@ -315,6 +349,15 @@ fn bad_control_clients_do_not_hurt_the_node() {
     bad.write_all(&[0, 0, 0, 3, 0xc1, 0xc1, 0xc1]).unwrap();
     assert!(read_frame::<Response>(&mut bad).is_err());
     connect(addr).unwrap().write_all(&[0, 0, 1]).unwrap();
+
+    // Another secret: one clear error, and the node does not serve that connection.
+    let mut stranger = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    stranger.set_read_timeout(Some(DEADLINE)).unwrap();
+    let err = control::authenticate(&mut stranger, &Secret::from_bytes(&[1; 32])).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+    assert_eq!(err.to_string(), raft_auth::WRONG_SECRET);
+    write_frame(&mut stranger, &Request::Shutdown).ok();
+    assert!(read_frame::<Response>(&mut stranger).is_err());
 
     // Several requests in one write are answered in order.
     let mut many = connect(addr).unwrap();

@@ -6,15 +6,23 @@
 //! every input builds a valid data directory before damaging it.
 
 use netproxy::Command;
-use raft_node::control::{self, ApplyMsg, NodeState, Request, Response, SnapshotMsg};
+use raft_auth::Secret;
+use raft_node::control::{
+    self, ApplyMsg, Authenticate, Challenge, NodeState, Request, Response, SnapshotMsg,
+};
 use raft_node::core::{Entry, Message, MessageBody, Role};
 use raft_node::kv::{ClerkReply, ClerkRequest, Op, Outcome};
-use raft_node::wire::{self, Payload};
+use raft_node::wire::{self, ClusterKey, Payload};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// The cluster id the `datagram` target decodes for.
-const CLUSTER: u64 = 1;
+/// The cluster the `datagram` target decodes for.
+fn key() -> ClusterKey {
+    ClusterKey {
+        id: 1,
+        secret: Secret::from_bytes(&[0; 32]),
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -94,6 +102,7 @@ fn datagrams() -> Vec<Vec<u8>> {
             done: false,
             received: 4,
         },
+        MessageBody::TimeoutNow,
     ];
     bodies
         .into_iter()
@@ -104,9 +113,13 @@ fn datagrams() -> Vec<Vec<u8>> {
                 term: 3,
                 body,
             };
-            wire::encode(CLUSTER, &msg)
+            wire::encode(&key(), &msg)
         })
-        .chain(clerk_payloads().iter().map(|p| wire::encode_payload(CLUSTER, p)))
+        .chain(
+            clerk_payloads()
+                .iter()
+                .map(|p| wire::encode_payload(&key(), p)),
+        )
         .collect()
 }
 
@@ -129,7 +142,13 @@ fn clerk_payloads() -> Vec<Payload> {
         Outcome::NoService,
     ];
     ops.into_iter()
-        .map(|op| Payload::ClerkRequest(ClerkRequest { clerk: 7, seq: 3, op }))
+        .map(|op| {
+            Payload::ClerkRequest(ClerkRequest {
+                clerk: 7,
+                seq: 3,
+                op,
+            })
+        })
         .chain(outcomes.into_iter().map(|outcome| {
             Payload::ClerkReply(ClerkReply {
                 clerk: 7,
@@ -152,6 +171,7 @@ fn control_frames() -> Vec<Vec<u8>> {
             data: b"state".to_vec(),
         },
         Request::ServiceDigest,
+        Request::Transfer { to: 2 },
         Request::Shutdown,
     ];
     let responses = [
@@ -160,6 +180,7 @@ fn control_frames() -> Vec<Vec<u8>> {
             term: 2,
             is_leader: true,
         },
+        Response::TransferStarted,
         Response::State(NodeState {
             id: 0,
             term: 2,
@@ -173,7 +194,9 @@ fn control_frames() -> Vec<Vec<u8>> {
             raft_state_bytes: 1234,
             datagrams_received: 10,
             requests_received: 5,
+            unauthenticated: 0,
             kv_keys: Some(3),
+            transferring_to: None,
         }),
         Response::Apply(ApplyMsg {
             index: 5,
@@ -191,11 +214,14 @@ fn control_frames() -> Vec<Vec<u8>> {
             digest: 0xfeed,
         },
         Response::ShuttingDown,
+        Response::Authenticated,
         Response::Error {
             message: "not leader".to_owned(),
         },
     ];
     let mut seeds: Vec<Vec<u8>> = requests.iter().map(control::encode_frame).collect();
+    seeds.push(control::encode_frame(&Challenge { nonce: vec![7; 32] }));
+    seeds.push(control::encode_frame(&Authenticate { proof: vec![9; 32] }));
     seeds.extend(responses.iter().map(control::encode_frame));
     // A stream of several frames, as a pipelining client sends them.
     seeds.push(requests.iter().flat_map(control::encode_frame).collect());

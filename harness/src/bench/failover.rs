@@ -165,7 +165,7 @@ fn applied(
     cmd: &[u8],
     deadline: Instant,
 ) -> io::Result<bool> {
-    let Ok(mut applies) = Applies::subscribe(cluster.control_addr(node), index) else {
+    let Ok(mut applies) = Applies::subscribe(&cluster.client(node), index) else {
         return Ok(false);
     };
     Ok(applies.wait_for(index, deadline)?.is_some_and(|c| c == cmd))

@@ -76,11 +76,11 @@ pub fn run(timers: NodeTimers, settings: &Settings) -> io::Result<(Vec<Level>, F
         let leader = wait_for_leader(&cluster, &node_clients(&cluster))?.id;
         let half = settings.floor_samples.div_ceil(2);
         if n == 0 {
-            floors.take(cluster.run_dir(), half)?;
+            floors.take(cluster.run_dir(), half, None)?;
         }
         let level = measure(&cluster, leader, clerks, settings)?;
         if n == 0 {
-            floors.take(cluster.run_dir(), half)?;
+            floors.take(cluster.run_dir(), half, None)?;
         }
         levels.push(level);
     }
@@ -161,7 +161,7 @@ where
     let layout = cluster.layout();
     let target = Target {
         servers: layout.faces.clone(),
-        cluster: cluster.cluster_id(),
+        key: cluster.key(),
         leader,
     };
     let bound: Vec<UdpSocket> = (0..sockets)

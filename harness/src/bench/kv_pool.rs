@@ -11,7 +11,7 @@
 
 use harness::clerk::ATTEMPT_TIMEOUT;
 use raft_node::kv::{ClerkId, ClerkReply, ClerkRequest, Op, Outcome};
-use raft_node::wire::{self, Payload, MAX_DATAGRAM};
+use raft_node::wire::{self, ClusterKey, Payload, MAX_DATAGRAM};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -25,7 +25,7 @@ const TICK: Duration = Duration::from_millis(5);
 pub struct Target {
     /// The proxy's faces of the nodes, by node id.
     pub servers: Vec<SocketAddr>,
-    pub cluster: u64,
+    pub key: ClusterKey,
     /// The node that led when the pool started: where its clerks send first.
     pub leader: usize,
 }
@@ -79,7 +79,7 @@ pub fn run(
     while Instant::now() < end && pool.slots.iter().any(|s| s.op.is_some()) {
         match socket.recv_from(&mut buf) {
             Ok((len, _)) => {
-                if let Ok(Payload::ClerkReply(reply)) = wire::decode(target.cluster, &buf[..len]) {
+                if let Ok(Payload::ClerkReply(reply)) = wire::decode(&target.key, &buf[..len]) {
                     if let Some(done) = pool.reply(reply, window)? {
                         pool.issue(done, next_op());
                     }
@@ -158,7 +158,7 @@ impl Pool<'_> {
         let now = Instant::now();
         slot.op = Some(InFlight {
             is_put,
-            datagram: wire::encode_payload(self.target.cluster, &request),
+            datagram: wire::encode_payload(&self.target.key, &request),
             began: now,
             attempt_end: now,
         });
@@ -247,7 +247,7 @@ mod tests {
     use std::thread;
 
     /// A stand-in node: answers every request with `outcome` until it has been quiet a while.
-    fn node(outcome: Outcome, cluster: u64) -> SocketAddr {
+    fn node(outcome: Outcome, key: ClusterKey) -> SocketAddr {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(500)))
@@ -256,7 +256,7 @@ mod tests {
         thread::spawn(move || {
             let mut buf = vec![0; MAX_DATAGRAM];
             while let Ok((len, from)) = socket.recv_from(&mut buf) {
-                let Ok(Payload::ClerkRequest(request)) = wire::decode(cluster, &buf[..len]) else {
+                let Ok(Payload::ClerkRequest(request)) = wire::decode(&key, &buf[..len]) else {
                     continue;
                 };
                 let reply = Payload::ClerkReply(ClerkReply {
@@ -265,7 +265,7 @@ mod tests {
                     outcome: outcome.clone(),
                 });
                 socket
-                    .send_to(&wire::encode_payload(cluster, &reply), from)
+                    .send_to(&wire::encode_payload(&key, &reply), from)
                     .unwrap();
             }
         });
@@ -274,17 +274,20 @@ mod tests {
 
     #[test]
     fn clerks_follow_the_named_leader_and_each_operation_completes_once() {
-        let cluster = 7;
-        let follower = node(Outcome::WrongLeader { leader: Some(1) }, cluster);
+        let key = ClusterKey {
+            id: 7,
+            secret: raft_auth::Secret::from_bytes(&[7; 32]),
+        };
+        let follower = node(Outcome::WrongLeader { leader: Some(1) }, key.clone());
         let leader = node(
             Outcome::Ok {
                 value: String::new(),
             },
-            cluster,
+            key.clone(),
         );
         let target = Target {
             servers: vec![follower, leader],
-            cluster,
+            key,
             leader: 0,
         };
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();

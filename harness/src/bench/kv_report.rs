@@ -1,6 +1,6 @@
 //! The rows `raft-bench kv` adds to the table, and the detail beneath it.
 
-use super::floor::Floors;
+use super::floor::{self, At, Floors};
 use super::kv::{Level, TARGET_CLERKS, TARGET_RATE, TARGET_RATIO};
 use super::kv_memory::{Outcome, Rss};
 use super::report::Row;
@@ -37,15 +37,23 @@ pub fn level_rows(level: &Level) -> Vec<Row> {
     ]
 }
 
-/// The floors, how each operation's floor is composed, and the first level's p50s against them.
+/// The floors, how each operation's floor is composed (p50 / p99), and the first level's p50s
+/// against the p50 compositions.
 pub fn floor_rows(floors: &Floors, first: &Level) -> Vec<Row> {
     let pair = |p: &Percentiles| format!("{} / {}", ms(p.p50), ms(p.p99));
+    let composed = |floor: fn(&Floors, At) -> Duration| {
+        format!(
+            "{} / {}",
+            ms(floor(floors, At::P50)),
+            ms(floor(floors, At::P99))
+        )
+    };
     let ratio = |what: &str, latencies: &[Duration], floor: Duration| {
         let p50 = Percentiles::of(latencies.to_vec()).p50;
-        let ratio = p50.as_secs_f64() / floor.as_secs_f64();
+        let ratio = floor::ratio(p50, floor);
         Row::new(
             &format!(
-                "{} clerk{}: {what} p50 / {what} floor",
+                "{} clerk{}: {what} p50 / {what} floor p50",
                 first.clerks,
                 plural(first.clerks)
             ),
@@ -65,14 +73,22 @@ pub fn floor_rows(floors: &Floors, first: &Level) -> Vec<Row> {
             None,
         ),
         Row::new(
-            "  commit floor = fsync + RTT + fsync",
-            ms(floors.commit()),
+            "  commit floor = max(fsync, RTT + fsync), p50 / p99",
+            composed(Floors::raft_commit),
             None,
         ),
-        Row::new("  Put floor = RTT + commit floor", ms(floors.put()), None),
-        Row::new("  Get floor = RTT + RTT", ms(floors.get()), None),
-        ratio("Put", &first.tally.puts, floors.put()),
-        ratio("Get", &first.tally.gets, floors.get()),
+        Row::new(
+            "  Put floor = RTT + commit floor, p50 / p99",
+            composed(Floors::put),
+            None,
+        ),
+        Row::new(
+            "  Get floor = RTT + RTT, p50 / p99",
+            composed(Floors::get),
+            None,
+        ),
+        ratio("Put", &first.tally.puts, floors.put(At::P50)),
+        ratio("Get", &first.tally.gets, floors.get(At::P50)),
     ]
 }
 

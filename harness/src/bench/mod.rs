@@ -20,7 +20,7 @@ use harness::node_client::NodeClient;
 use raft_node::control::{read_frame, write_frame, Request, Response};
 use raft_node::core::{Index, Term};
 use std::io::{self, BufReader};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// The cluster size every phase measures.
@@ -111,10 +111,9 @@ pub struct Applies {
 }
 
 impl Applies {
-    /// Subscribes to node `addr`'s applied entries from index `from` on.
-    pub fn subscribe(addr: SocketAddr, from: Index) -> io::Result<Applies> {
-        let mut stream = TcpStream::connect_timeout(&addr, SETTLE_TIMEOUT)?;
-        stream.set_nodelay(true)?;
+    /// Subscribes to `node`'s applied entries from index `from` on.
+    pub fn subscribe(node: &NodeClient, from: Index) -> io::Result<Applies> {
+        let mut stream = node.connect()?;
         write_frame(&mut stream, &Request::Subscribe { from })?;
         Ok(Applies {
             reader: BufReader::new(stream),

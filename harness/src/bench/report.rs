@@ -1,9 +1,13 @@
 //! The final report: one table of figures with their targets, then the detail behind each
-//! figure (CPU and datagrams per commit, the failover rounds).
+//! figure (CPU and datagrams per commit, the failover rounds); or, with `--json`, one JSON
+//! object of the same figures and targets.
 
 use super::failover::Round;
-use super::throughput::{Outcome, Settings};
+use super::floor::{self, At, Floors};
+use super::latency::{self, OUTLIER_FACTOR, TARGET_P50_RATIO, TARGET_P99_RATIO};
+use super::throughput::{self, Outcome, Settings};
 use super::{ms, thousands, Percentiles};
+use serde_json::{json, Value};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -25,23 +29,17 @@ impl Row {
     }
 }
 
-pub fn throughput_rows(o: &Outcome) -> Vec<Row> {
+pub fn throughput_rows(load: &Settings, o: &Outcome) -> Vec<Row> {
     let rate = o.rate();
     vec![
         Row::new(
-            "throughput",
+            &format!("throughput, {} x {} in flight", load.clients, load.depth),
             format!("{} commits/s", thousands(rate as u64)),
-            Some((
-                format!("≥ {}", thousands(super::throughput::TARGET as u64)),
-                rate >= super::throughput::TARGET,
-            )),
+            throughput_target(load, rate),
         ),
         Row::new(
             "  cluster CPU per commit",
-            format!(
-                "{:.1} µs",
-                o.usage.cluster_cpu().as_secs_f64() * 1e6 / o.commits.max(1) as f64
-            ),
+            format!("{:.1} µs", cpu_per_commit_us(o)),
             None,
         ),
         Row::new(
@@ -52,23 +50,96 @@ pub fn throughput_rows(o: &Outcome) -> Vec<Row> {
     ]
 }
 
-pub fn latency_rows(p: &Percentiles) -> Vec<Row> {
-    let target = super::latency::TARGET_P50;
-    vec![
+/// The throughput target, judged only at the load it was set for.
+fn throughput_target(load: &Settings, rate: f64) -> Option<(String, bool)> {
+    ((load.clients, load.depth) == throughput::TARGET_LOAD).then(|| {
+        (
+            format!("≥ {}", thousands(throughput::TARGET as u64)),
+            rate >= throughput::TARGET,
+        )
+    })
+}
+
+fn cpu_per_commit_us(o: &Outcome) -> f64 {
+    o.usage.cluster_cpu().as_secs_f64() * 1e6 / o.commits.max(1) as f64
+}
+
+/// The commit latency, each figure with its ratio to the commit floor, the three targets, and
+/// the floors measured around the samples.
+pub fn latency_rows(o: &latency::Outcome) -> Vec<Row> {
+    let p = &o.latency;
+    let of_floor = |figure: Duration, at: At| {
+        format!("{} = {:.2}× floor {}", ms(figure), o.ratio(figure, at), at)
+    };
+    let mut rows = vec![
         Row::new(
             &format!("commit latency p50 ({} samples)", thousands(p.count as u64)),
-            ms(p.p50),
-            Some((format!("< {}", ms(target)), p.p50 < target)),
+            of_floor(p.p50, At::P50),
+            Some((format!("≤ {TARGET_P50_RATIO}× floor p50"), o.meets_p50())),
         ),
-        Row::new("  p90", ms(p.p90), None),
-        Row::new("  p99", ms(p.p99), None),
-        Row::new("  max", ms(p.max), None),
+        Row::new("  p90", of_floor(p.p90, At::P50), None),
+        Row::new(
+            "  p99",
+            of_floor(p.p99, At::P99),
+            Some((format!("≤ {TARGET_P99_RATIO}× floor p99"), o.meets_p99())),
+        ),
+        Row::new(
+            "  max",
+            format!(
+                "{} = {:.2}× floor p50, {:.1}× p50",
+                ms(p.max),
+                o.ratio(p.max, At::P50),
+                floor::ratio(p.max, p.p50)
+            ),
+            None,
+        ),
+        Row::new(
+            &format!("  samples above {OUTLIER_FACTOR}× p50"),
+            format!(
+                "{} of {}",
+                thousands(o.outliers as u64),
+                thousands(p.count as u64)
+            ),
+            Some(("0".to_string(), o.meets_outliers())),
+        ),
+    ];
+    rows.extend(floor_rows(&o.floors));
+    rows
+}
+
+/// The floors measured and the commit floor they compose, p50 / p99 each.
+fn floor_rows(floors: &Floors) -> Vec<Row> {
+    let pair = |p: &Percentiles| format!("{} / {}", ms(p.p50), ms(p.p99));
+    vec![
+        Row::new(
+            "  floor: fdatasync of a 64-byte append, p50 / p99",
+            pair(&floors.fsync),
+            None,
+        ),
+        Row::new(
+            "  floor: UDP round trip through netproxy (RTT), p50 / p99",
+            pair(&floors.rtt),
+            None,
+        ),
+        Row::new(
+            "  floor: control round trip to the leader (TCP), p50 / p99",
+            pair(floors.tcp.as_ref().expect("measured with the leader")),
+            None,
+        ),
+        Row::new(
+            "  commit floor = TCP + max(fsync, RTT + fsync), p50 / p99",
+            format!(
+                "{} / {}",
+                ms(floors.commit(At::P50)),
+                ms(floors.commit(At::P99))
+            ),
+            None,
+        ),
     ]
 }
 
 pub fn failover_rows(rounds: &[Round], target: Duration) -> Vec<Row> {
-    let committed = Percentiles::of(rounds.iter().map(|r| r.committed).collect());
-    let elected = Percentiles::of(rounds.iter().map(|r| r.elected).collect());
+    let (committed, elected) = failover_percentiles(rounds);
     vec![
         Row::new(
             "failover, kill to commit, median",
@@ -81,16 +152,24 @@ pub fn failover_rows(rounds: &[Round], target: Duration) -> Vec<Row> {
 }
 
 /// Throughput with group commit on and forced off (one fsync per entry) at one load, and the
-/// latency with it off, so the table shows what group commit buys.
+/// latency with it off against the floors measured around it, so the table shows what group
+/// commit buys.
 pub fn group_commit_rows(
     load: &Settings,
     on: &Outcome,
     off: &Outcome,
-    p: &Percentiles,
+    latency: &latency::Outcome,
 ) -> Vec<Row> {
     let rate = |o: &Outcome| {
         let lost = if o.same_leader { "" } else { " (leader lost)" };
         format!("{} commits/s{lost}", thousands(o.rate() as u64))
+    };
+    let of_floor = |figure: Duration, at: At| {
+        format!(
+            "{} = {:.2}× its floor {at}",
+            ms(figure),
+            latency.ratio(figure, at)
+        )
     };
     vec![
         Row::new(
@@ -102,8 +181,12 @@ pub fn group_commit_rows(
             None,
         ),
         Row::new("  group commit off (sync per entry)", rate(off), None),
-        Row::new("  off: commit latency p50", ms(p.p50), None),
-        Row::new("  off: p99", ms(p.p99), None),
+        Row::new(
+            "  off: commit latency p50",
+            of_floor(latency.latency.p50, At::P50),
+            None,
+        ),
+        Row::new("  off: p99", of_floor(latency.latency.p99, At::P99), None),
     ]
 }
 
@@ -188,6 +271,13 @@ pub fn throughput_details(o: &Outcome) -> String {
     out
 }
 
+fn failover_percentiles(rounds: &[Round]) -> (Percentiles, Percentiles) {
+    (
+        Percentiles::of(rounds.iter().map(|r| r.committed).collect()),
+        Percentiles::of(rounds.iter().map(|r| r.elected).collect()),
+    )
+}
+
 /// Every failover round, one line each.
 pub fn failover_details(rounds: &[Round]) -> String {
     let mut out = String::from("failover rounds\n");
@@ -195,4 +285,99 @@ pub fn failover_details(rounds: &[Round]) -> String {
         writeln!(out, "  {:>2}. {round}", n + 1).unwrap();
     }
     out
+}
+
+// The `--json` report: the same figures and targets as the table, as numbers; durations in
+// milliseconds.
+
+fn ms_json(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn percentiles_json(p: &Percentiles) -> Value {
+    json!({
+        "samples": p.count,
+        "p50_ms": ms_json(p.p50),
+        "p90_ms": ms_json(p.p90),
+        "p99_ms": ms_json(p.p99),
+        "max_ms": ms_json(p.max),
+    })
+}
+
+pub fn throughput_json(load: &Settings, o: &Outcome) -> Value {
+    let rate = o.rate();
+    json!({
+        "clients": load.clients,
+        "depth": load.depth,
+        "commits_per_s": rate,
+        "cluster_cpu_per_commit_us": cpu_per_commit_us(o),
+        "datagrams_per_commit": o.datagrams_per_commit(),
+        "same_leader": o.same_leader,
+        "target": throughput_target(load, rate).map(|(_, pass)| json!({
+            "min_commits_per_s": throughput::TARGET,
+            "pass": pass,
+        })),
+    })
+}
+
+/// The latency figures, the floors and the ratios, with the targets.
+pub fn latency_json(o: &latency::Outcome) -> Value {
+    let mut value = latency_figures_json(o);
+    value["targets"] = json!({
+        "p50": {"max_ratio_to_floor_p50": TARGET_P50_RATIO, "pass": o.meets_p50()},
+        "p99": {"max_ratio_to_floor_p99": TARGET_P99_RATIO, "pass": o.meets_p99()},
+        "outliers": {"max_samples_above_10x_p50": 0, "pass": o.meets_outliers()},
+    });
+    value
+}
+
+fn latency_figures_json(o: &latency::Outcome) -> Value {
+    let p = &o.latency;
+    let f = &o.floors;
+    let pair = |p: &Percentiles| json!({"p50_ms": ms_json(p.p50), "p99_ms": ms_json(p.p99)});
+    json!({
+        "commit": percentiles_json(p),
+        "floors": {
+            "fdatasync": pair(&f.fsync),
+            "udp_rtt_netproxy": pair(&f.rtt),
+            "tcp_rtt_control": pair(f.tcp.as_ref().expect("measured with the leader")),
+        },
+        "commit_floor": {
+            "composition": "tcp_rtt_control + max(fdatasync, udp_rtt_netproxy + fdatasync)",
+            "p50_ms": ms_json(f.commit(At::P50)),
+            "p99_ms": ms_json(f.commit(At::P99)),
+        },
+        "ratios": {
+            "p50_to_floor_p50": o.ratio(p.p50, At::P50),
+            "p90_to_floor_p50": o.ratio(p.p90, At::P50),
+            "p99_to_floor_p99": o.ratio(p.p99, At::P99),
+            "max_to_floor_p50": o.ratio(p.max, At::P50),
+            "max_to_p50": floor::ratio(p.max, p.p50),
+        },
+        "samples_above_10x_p50": o.outliers,
+    })
+}
+
+pub fn failover_json(rounds: &[Round], target: Duration) -> Value {
+    let (committed, elected) = failover_percentiles(rounds);
+    json!({
+        "kill_to_commit": percentiles_json(&committed),
+        "kill_to_new_leader": percentiles_json(&elected),
+        "target": {"median_kill_to_commit_below_ms": ms_json(target), "pass": committed.p50 < target},
+    })
+}
+
+pub fn group_commit_json(
+    load: &Settings,
+    on: &Outcome,
+    off: &Outcome,
+    latency: &latency::Outcome,
+) -> Value {
+    json!({
+        "clients": load.clients,
+        "depth": load.depth,
+        "on_commits_per_s": on.rate(),
+        "off_commits_per_s": off.rate(),
+        "off_latency": latency_figures_json(latency),
+    })
 }

@@ -2,7 +2,9 @@
 //! through netproxy on loopback (reliable network), measured three ways, each phase on a fresh
 //! cluster:
 //! 1. throughput: committed commands/s under many concurrent pipelining submitters;
-//! 2. commit latency, unloaded: one command at a time, `Start` to applied on the leader;
+//! 2. commit latency, unloaded: one command at a time, `Start` to applied on the leader, with
+//!    the machine's floors measured around it (`bench/floor.rs`) and each figure's ratio to the
+//!    commit floor they compose;
 //! 3. failover: SIGKILL the leader, time until a command commits again;
 //! 4. group commit forced off (one fsync per entry) against on, at a load a node syncing every
 //!    entry can carry (one `Start` in flight per submitter: at phase 1's load its syncs outlast
@@ -13,7 +15,8 @@
 //! Put/Get latency at several clerk counts, a single clerk's latency against the machine's
 //! floors measured in the same run, and the memory and snapshot install of a million keys.
 //!
-//! It prints progress as it goes and a table at the end, each figure next to its target. A
+//! It prints progress as it goes and a table at the end, each figure next to its target (with
+//! `--json`, the table goes to stderr and stdout gets one JSON object of the figures). A
 //! missed target is reported, not failed: this is a measurement (exit 0); only a cluster that
 //! cannot be measured (does not start, elects no leader) exits non-zero.
 //!
@@ -60,9 +63,17 @@ struct Args {
     /// Latency: samples measured (after a tenth as many warm-up commands)
     #[arg(long, default_value_t = 3000, value_parser = at_least_one())]
     samples: u32,
+    /// Latency: samples of each floor (fdatasync, UDP round trip through netproxy, TCP round
+    /// trip on loopback), half before and half after the latency samples
+    #[arg(long, default_value_t = 2000, value_parser = at_least_one())]
+    floor_samples: u32,
     /// Failover: rounds of kill, commit, restart
     #[arg(long, default_value_t = 10, value_parser = at_least_one())]
     rounds: u32,
+    /// Print the figures, floors, ratios and targets as one JSON object on stdout (the table
+    /// goes to stderr)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -92,7 +103,8 @@ struct KvArgs {
     /// Seconds measured at each clerk count
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     secs: u64,
-    /// Samples of each floor (fdatasync, round trip through netproxy)
+    /// Samples of each floor (fdatasync, round trip through netproxy; the TCP round trip on
+    /// loopback is measured too, but a clerk's path has none)
     #[arg(long, default_value_t = 2000, value_parser = at_least_one())]
     floor_samples: u32,
     /// Keys loaded for the memory and snapshot-install phase (0: skip it)
@@ -146,26 +158,36 @@ fn run(args: &Args) -> io::Result<()> {
     let timers = NodeTimers::scaled();
     eprintln!(
         "raft-bench: {NODES} raft-nodes + netproxy on loopback, reliable network; heartbeat {:?}, \
-         election timeout {:?}..{:?}; {} CPUs",
+         election timeout {:?}..{:?}; {} CPUs; load average {}",
         timers.heartbeat,
         timers.election_min,
         timers.election_max,
-        thread_count()
+        thread_count(),
+        procfs::load_average()?
     );
     let (mut rows, mut details) = (Vec::new(), Vec::new());
+    let mut json = serde_json::Map::new();
     if args.runs(Phase::Throughput) {
-        let outcome = throughput::run(&launch("throughput", timers)?, &throughput_settings(args))?;
-        rows.extend(report::throughput_rows(&outcome));
+        let load = throughput_settings(args);
+        let outcome = throughput::run(&launch("throughput", timers)?, &load)?;
+        rows.extend(report::throughput_rows(&load, &outcome));
         details.push(report::throughput_details(&outcome));
+        json.insert(
+            "throughput".into(),
+            report::throughput_json(&load, &outcome),
+        );
     }
     if args.runs(Phase::Latency) {
-        let percentiles = latency::run(&launch("latency", timers)?, &latency_settings(args))?;
-        rows.extend(report::latency_rows(&percentiles));
+        let outcome = latency::run(&launch("latency", timers)?, &latency_settings(args))?;
+        rows.extend(report::latency_rows(&outcome));
+        json.insert("latency".into(), report::latency_json(&outcome));
     }
     if args.runs(Phase::Failover) {
         let rounds = failover::run(&mut launch("failover", timers)?, args.rounds as usize)?;
-        rows.extend(report::failover_rows(&rounds, failover::target(&timers)));
+        let target = failover::target(&timers);
+        rows.extend(report::failover_rows(&rounds, target));
         details.push(report::failover_details(&rounds));
+        json.insert("failover".into(), report::failover_json(&rounds, target));
     }
     if args.runs(Phase::GroupCommitOff) {
         let options = NodeOptions {
@@ -186,17 +208,28 @@ fn run(args: &Args) -> io::Result<()> {
         };
         let on = throughput::run(&launch("throughput-1-in-flight", timers)?, &one_in_flight)?;
         let off = throughput::run(&launch_off("throughput")?, &one_in_flight)?;
-        let percentiles = latency::run(&launch_off("latency")?, &latency_settings(args))?;
+        let latency = latency::run(&launch_off("latency")?, &latency_settings(args))?;
         rows.extend(report::group_commit_rows(
             &one_in_flight,
             &on,
             &off,
-            &percentiles,
+            &latency,
         ));
+        json.insert(
+            "group_commit".into(),
+            report::group_commit_json(&one_in_flight, &on, &off, &latency),
+        );
     }
-    println!("\n{}", report::table(&rows));
+    let mut text = format!("\n{}\n", report::table(&rows));
     for detail in details {
-        println!("{detail}");
+        text.push_str(&detail);
+        text.push('\n');
+    }
+    if args.json {
+        eprint!("{text}");
+        println!("{}", serde_json::Value::Object(json));
+    } else {
+        print!("{text}");
     }
     Ok(())
 }
@@ -255,6 +288,7 @@ fn latency_settings(args: &Args) -> latency::Settings {
         warmup: args.samples as usize / 10,
         samples: args.samples as usize,
         command_size: usize::from(args.size),
+        floor_samples: args.floor_samples as usize,
     }
 }
 

@@ -8,11 +8,13 @@ use harness::dashboard::replay::Replay;
 use harness::dashboard::{self, Dashboard};
 use harness::node_client::NodeClient;
 use harness::watch::{self, frame::Style, Watch};
+use raft_auth::Secret;
 use raft_node::control::NodeState;
 use raft_node::kv::Op;
 use raft_node::runtime::ServiceKind;
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use raft_node::wire::ClusterKey;
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +22,16 @@ use std::time::{Duration, Instant};
 #[derive(Parser)]
 #[command(version, about = "Run a local raft-lab cluster and talk to it")]
 struct Cli {
+    /// The running cluster's secret (`cluster` writes a new one into its data dir at every
+    /// start), for every command that talks to it.
+    #[arg(
+        long,
+        global = true,
+        env = "RAFT_LAB_SECRET_FILE",
+        default_value = ".raft-lab/secret",
+        value_name = "FILE"
+    )]
+    secret_file: PathBuf,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -31,7 +43,8 @@ enum Cmd {
         /// Number of nodes (1 to 8).
         #[arg(default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=MAX_NODES as i64))]
         nodes: u8,
-        /// Where the nodes keep their data (one node-N directory each).
+        /// Where the nodes keep their data (one node-N directory each) and the cluster secret
+        /// (`secret`, mode 0600, new at every start).
         #[arg(long, default_value = ".raft-lab")]
         data_dir: PathBuf,
         /// The service the nodes host: kv (clerks talk to it: `just kv`) or digest (it folds
@@ -55,6 +68,9 @@ enum Cmd {
     Status,
     /// Submit TEXT as a command through the current leader.
     Submit { text: String },
+    /// Ask the current leader to hand leadership to node N (Raft thesis §3.10), and wait until
+    /// N leads.
+    Transfer { to: usize },
     /// A KV clerk's operation on the running cluster (--service kv), retried across leaders.
     Kv {
         #[command(subcommand)]
@@ -113,11 +129,14 @@ fn main() -> ExitCode {
             let dashboard = dashboard.then_some(dashboard_port);
             run_cluster(nodes as usize, data_dir, options, dashboard)
         }
-        Cmd::Status => status(),
-        Cmd::Submit { text } => submit(text),
-        Cmd::Kv { op, timeout } => kv(op, timeout),
-        Cmd::Watch { once } => watch(once),
-        Cmd::Dashboard { port, replay } => serve_dashboard(port, replay),
+        Cmd::Status => read_secret(&cli.secret_file).and_then(|s| status(&s)),
+        Cmd::Submit { text } => read_secret(&cli.secret_file).and_then(|s| submit(&s, text)),
+        Cmd::Transfer { to } => read_secret(&cli.secret_file).and_then(|s| transfer(&s, to)),
+        Cmd::Kv { op, timeout } => read_secret(&cli.secret_file).and_then(|s| kv(&s, op, timeout)),
+        Cmd::Watch { once } => read_secret(&cli.secret_file).and_then(|s| watch(&s, once)),
+        Cmd::Dashboard { port, replay } => {
+            read_secret(&cli.secret_file).and_then(|s| serve_dashboard(&s, port, replay))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -165,7 +184,7 @@ fn run_cluster(
         Some(port) => {
             let config = dashboard::Config {
                 layout: layout.clone(),
-                cluster_id: cluster.lock().unwrap().cluster_id(),
+                key: cluster.lock().unwrap().key(),
                 cluster: Some(Arc::clone(&cluster)),
                 port,
             };
@@ -200,7 +219,7 @@ fn run_cluster(
 }
 
 /// The dashboard of the cluster on the well-known ports, or of a kept run, until Ctrl-C.
-fn serve_dashboard(port: u16, replay: Option<PathBuf>) -> Result<(), String> {
+fn serve_dashboard(secret: &Secret, port: u16, replay: Option<PathBuf>) -> Result<(), String> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
@@ -225,7 +244,10 @@ fn serve_dashboard(port: u16, replay: Option<PathBuf>) -> Result<(), String> {
             let config = dashboard::Config {
                 layout: Layout::well_known(MAX_NODES),
                 // `just cluster`'s nodes (Cluster::launch_foreground).
-                cluster_id: 1,
+                key: ClusterKey {
+                    id: 1,
+                    secret: secret.clone(),
+                },
                 cluster: None,
                 port,
             };
@@ -243,37 +265,62 @@ fn serve_dashboard(port: u16, replay: Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// The nodes that answer on the well-known control ports, by id (`None`: not answering).
-fn poll_nodes() -> Vec<Option<NodeState>> {
+fn read_secret(path: &Path) -> Result<Secret, String> {
+    Secret::read_file(path)
+        .map_err(|e| format!("{e} (a running 'just cluster' writes it; or give --secret-file)"))
+}
+
+/// The nodes that answer on the well-known control ports, by id (`None`: not answering). A
+/// node that refuses the secret is an error: the wrong cluster, or a stale secret file.
+fn poll_nodes(secret: &Secret) -> Result<Vec<Option<NodeState>>, String> {
     let layout = Layout::well_known(MAX_NODES);
-    let mut states: Vec<_> = layout
-        .controls
-        .iter()
-        .map(|&addr| NodeClient::new(addr).get_state().ok())
-        .collect();
+    let mut states = Vec::new();
+    for &addr in &layout.controls {
+        match NodeClient::new(addr, secret.clone()).get_state() {
+            Ok(state) => states.push(Some(state)),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(format!("node at {addr}: {e}"))
+            }
+            Err(_) => states.push(None),
+        }
+    }
     while states.last().is_some_and(Option::is_none) {
         states.pop();
     }
-    states
+    Ok(states)
 }
 
-fn status() -> Result<(), String> {
-    let states = poll_nodes();
+fn status(secret: &Secret) -> Result<(), String> {
+    let states = poll_nodes(secret)?;
     if states.is_empty() {
         return Err(
             "no node answers on 127.0.0.1:7300.. (start a cluster with 'just cluster')".into(),
         );
     }
     println!(
-        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}",
-        "node", "role", "term", "leader", "commit", "applied", "log", "snapshot", "disk", "kv keys"
+        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}",
+        "node",
+        "role",
+        "term",
+        "leader",
+        "commit",
+        "applied",
+        "log",
+        "snapshot",
+        "disk",
+        "kv keys",
+        "unauth"
     );
     for (i, state) in states.iter().enumerate() {
         match state {
             Some(s) => println!(
-                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}",
+                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}",
                 i,
-                format!("{:?}", s.role),
+                // A leader handing over (§3.10) shows to whom.
+                match s.transferring_to {
+                    Some(to) => format!("Leader→n{to}"),
+                    None => format!("{:?}", s.role),
+                },
                 s.term,
                 s.leader.map_or("-".to_string(), |l| l.to_string()),
                 s.commit_index,
@@ -281,7 +328,8 @@ fn status() -> Result<(), String> {
                 s.last_log_index,
                 s.snapshot_index,
                 s.raft_state_bytes,
-                s.kv_keys.map_or("-".to_string(), |k| k.to_string())
+                s.kv_keys.map_or("-".to_string(), |k| k.to_string()),
+                s.unauthenticated
             ),
             None => println!("{i:>4}  down"),
         }
@@ -299,13 +347,13 @@ enum KvOp {
     Append { key: String, value: String },
 }
 
-fn kv(op: KvOp, timeout: f64) -> Result<(), String> {
+fn kv(secret: &Secret, op: KvOp, timeout: f64) -> Result<(), String> {
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(format!(
             "--timeout {timeout}: give a positive number of seconds"
         ));
     }
-    let n = poll_nodes().len();
+    let n = poll_nodes(secret)?.len();
     if n == 0 {
         return Err(
             "no node answers on 127.0.0.1:7300.. (start a cluster with 'just cluster')".into(),
@@ -313,7 +361,12 @@ fn kv(op: KvOp, timeout: f64) -> Result<(), String> {
     }
     // Through netproxy, as one of its clerks: `just partition 0,1,c0 2,3,4` applies to it.
     let layout = Layout::well_known(n);
-    let (mut clerk, _) = Clerk::at_free_endpoint(&layout.clerks, layout.faces, 1)
+    // `just cluster`'s id is 1 (Cluster::launch_foreground).
+    let key = ClusterKey {
+        id: 1,
+        secret: secret.clone(),
+    };
+    let (mut clerk, _) = Clerk::at_free_endpoint(&layout.clerks, layout.faces, key)
         .map_err(|e| format!("cannot open the clerk's socket: {e}"))?;
     let (op, is_get) = match op {
         KvOp::Get { key } => (Op::Get { key }, true),
@@ -335,16 +388,25 @@ fn kv(op: KvOp, timeout: f64) -> Result<(), String> {
     }
 }
 
-fn submit(text: String) -> Result<(), String> {
-    let states = poll_nodes();
-    let leader = states
+/// The node that leads in the highest term, among those that answer.
+fn current_leader(secret: &Secret) -> Result<usize, String> {
+    poll_nodes(secret)?
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.as_ref().filter(|s| s.is_leader).map(|s| (s.term, i)))
         .max()
         .map(|(_, i)| i)
-        .ok_or("no leader right now (see 'just status'); try again after an election")?;
-    let client = NodeClient::new(Layout::well_known(MAX_NODES).controls[leader]);
+        .ok_or_else(|| {
+            "no leader right now (see 'just status'); try again after an election".to_string()
+        })
+}
+
+fn submit(secret: &Secret, text: String) -> Result<(), String> {
+    let leader = current_leader(secret)?;
+    let client = NodeClient::new(
+        Layout::well_known(MAX_NODES).controls[leader],
+        secret.clone(),
+    );
     match client.start(text.as_bytes()) {
         Ok(Some((index, term))) => {
             println!("submitted to node {leader}: index {index}, term {term}");
@@ -355,10 +417,43 @@ fn submit(text: String) -> Result<(), String> {
     }
 }
 
+fn transfer(secret: &Secret, to: usize) -> Result<(), String> {
+    let leader = current_leader(secret)?;
+    if leader == to {
+        println!("node {to} leads already");
+        return Ok(());
+    }
+    let controls = Layout::well_known(MAX_NODES).controls;
+    let target = controls
+        .get(to)
+        .ok_or_else(|| format!("there is no node {to} (nodes are 0..{MAX_NODES})"))?;
+    let started = Instant::now();
+    NodeClient::new(controls[leader], secret.clone())
+        .transfer(to as u32)
+        .map_err(|e| format!("node {leader} refused: {e}"))?;
+    // The transfer ends within an election timeout, won or abandoned; wait a little longer.
+    let deadline = started + Duration::from_secs(2);
+    let target = NodeClient::with_timeout(*target, Duration::from_millis(500), secret.clone());
+    while Instant::now() < deadline {
+        if target.get_state().is_ok_and(|s| s.is_leader) {
+            println!(
+                "node {to} leads (from node {leader}, after {} ms)",
+                started.elapsed().as_millis()
+            );
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!(
+        "node {to} did not take over within 2 s (down, cut off, or behind?); node {leader} \
+         accepts commands again after an election timeout"
+    ))
+}
+
 /// The live view of the cluster on the well-known ports (the proxy tells how many nodes it has).
-fn watch(once: bool) -> Result<(), String> {
+fn watch(secret: &Secret, once: bool) -> Result<(), String> {
     let layout = Layout::well_known(MAX_NODES);
-    let mut watch = Watch::new(&layout.controls, layout.proxy_control);
+    let mut watch = Watch::new(&layout.controls, layout.proxy_control, secret);
     if once || !std::io::stdout().is_terminal() {
         // A first stats snapshot, so that the frame shows rates over a full window.
         let first = watch.poll();

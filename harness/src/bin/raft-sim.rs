@@ -86,13 +86,16 @@ fn main() -> ExitCode {
     );
     println!(
         "{} steps, {} entries committed, {} reads confirmed and {} failed, {} terms with a \
-         leader, {} crashes; slowest settling after heal {:?} (seed {})",
+         leader, {} crashes ({} with a sync under way), {} leadership transfers; slowest \
+         settling after heal {:?} (seed {})",
         totals.steps,
         totals.committed,
         totals.reads,
         totals.failed_reads,
         totals.leaders,
         totals.crashes,
+        totals.crashes_unsynced,
+        totals.transfers,
         totals.slowest.0,
         totals.slowest.1
     );
@@ -107,6 +110,8 @@ struct Totals {
     failed_reads: usize,
     leaders: usize,
     crashes: usize,
+    crashes_unsynced: usize,
+    transfers: usize,
     /// The longest liveness phase, and its seed.
     slowest: (Duration, u64),
 }
@@ -119,6 +124,8 @@ impl Totals {
         self.failed_reads += report.failed_reads;
         self.leaders += report.leaders;
         self.crashes += report.crashes;
+        self.crashes_unsynced += report.crashes_unsynced;
+        self.transfers += report.transfers;
         if report.liveness > self.slowest.0 {
             self.slowest = (report.liveness, report.seed);
         }

@@ -7,7 +7,9 @@ use crate::cluster::{Cluster, Layout};
 use crate::node_client::NodeClient;
 use log::Level;
 use netproxy::{Client, Command};
+use raft_auth::Secret;
 use raft_node::kv::Op;
+use raft_node::wire::ClusterKey;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io;
@@ -64,12 +66,12 @@ pub fn shell_word(word: &str) -> String {
 
 /// Runs one netproxy command line (`partition 0,1 2,3,4`, `down 0->1`, `heal`...). Only
 /// changes to the network: the page has the status and stats already.
-pub fn proxy(proxy: SocketAddr, line: &str) -> Outcome {
+pub fn proxy(proxy: SocketAddr, secret: &Secret, line: &str) -> Outcome {
     let parsed = line.parse::<Command>();
     let words: Vec<String> = line.split_whitespace().map(shell_word).collect();
     let shown = format!("{} {}", proxy_cli(proxy), words.join(" "));
     let result = match parsed {
-        Ok(cmd @ Command::Change(_)) => Client::new(proxy)
+        Ok(cmd @ Command::Change(_)) => Client::new(proxy, secret.clone())
             .send(&cmd)
             .map(|_| "done".to_string())
             .map_err(|e| e.to_string()),
@@ -80,11 +82,16 @@ pub fn proxy(proxy: SocketAddr, line: &str) -> Outcome {
 }
 
 /// Submits `text` as a raw command through the leader (`raft-lab submit`).
-pub fn submit(controls: &[SocketAddr], leader: Option<usize>, text: &str) -> Outcome {
+pub fn submit(
+    controls: &[SocketAddr],
+    secret: &Secret,
+    leader: Option<usize>,
+    text: &str,
+) -> Outcome {
     let shown = format!("raft-lab submit {}", shell_word(text));
     let result = match leader {
         None => Err("no leader right now; try again after an election".to_string()),
-        Some(i) => match NodeClient::new(controls[i]).start(text.as_bytes()) {
+        Some(i) => match NodeClient::new(controls[i], secret.clone()).start(text.as_bytes()) {
             Ok(Some((index, term))) => Ok(format!("node {i}: index {index}, term {term}")),
             Ok(None) => Err(format!("node {i} is no longer leader; try again")),
             Err(e) => Err(format!("node {i}: {e}")),
@@ -94,7 +101,7 @@ pub fn submit(controls: &[SocketAddr], leader: Option<usize>, text: &str) -> Out
 }
 
 /// A KV clerk's `put K V`, `append K V` or `get K` through the proxy (`raft-lab kv`).
-pub fn kv(layout: &Layout, cluster_id: u64, nodes: usize, line: &str) -> Outcome {
+pub fn kv(layout: &Layout, key: &ClusterKey, nodes: usize, line: &str) -> Outcome {
     let words: Vec<&str> = line.split_whitespace().collect();
     let op = match words.as_slice() {
         ["get", key] => Some(Op::Get {
@@ -119,7 +126,7 @@ pub fn kv(layout: &Layout, cluster_id: u64, nodes: usize, line: &str) -> Outcome
         return Outcome::new(shown, Err("no node answers".into()));
     }
     let faces = layout.faces[..nodes].to_vec();
-    let result = match Clerk::at_free_endpoint(&layout.clerks, faces, cluster_id) {
+    let result = match Clerk::at_free_endpoint(&layout.clerks, faces, key.clone()) {
         Err(e) => Err(format!("cannot open a clerk's socket: {e}")),
         Ok((mut clerk, k)) => match clerk.call(op, Some(Instant::now() + KV_TIMEOUT)) {
             Ok(value) if words[0] == "get" => Ok(format!("c{k}: {value:?}")),
@@ -305,18 +312,20 @@ mod tests {
     fn only_network_changes_are_run_and_bad_ones_say_why() {
         // Nothing listens on port 1: a command that parses would fail to connect instead.
         let nowhere = SocketAddr::from(([127, 0, 0, 1], 1));
-        let query = proxy(nowhere, "stats");
+        let secret = Secret::from_bytes(&[7; 32]);
+        let query = proxy(nowhere, &secret, "stats");
         assert!(!query.ok && query.message.contains("only commands that change"));
-        let typo = proxy(nowhere, "partiton 0 1");
+        let typo = proxy(nowhere, &secret, "partiton 0 1");
         assert!(!typo.ok, "{typo:?}");
         assert_eq!(typo.command, "netproxy --control 127.0.0.1:1 partiton 0 1");
-        let down = proxy(nowhere, "down 0->1");
+        let down = proxy(nowhere, &secret, "down 0->1");
         assert_eq!(down.command, "netproxy --control 127.0.0.1:1 down '0->1'");
         assert!(
             !down.ok && down.message.contains("no proxy is listening"),
             "{down:?}"
         );
-        let kv_typo = kv(&Layout::well_known(3), 1, 3, "set k v");
+        let key = ClusterKey { id: 1, secret };
+        let kv_typo = kv(&Layout::well_known(3), &key, 3, "set k v");
         assert!(
             !kv_typo.ok && kv_typo.message.contains("put K V"),
             "{kv_typo:?}"

@@ -15,6 +15,7 @@ pub mod view;
 use crate::cluster::{Cluster, Layout};
 use crate::watch::{Watch, REFRESH};
 use actions::{NodeControl, Outcome};
+use raft_node::wire::ClusterKey;
 use replay::Replay;
 use serde::Serialize;
 use std::io::{self, Read, Write};
@@ -49,8 +50,9 @@ const MAX_BODY: u64 = 4096;
 pub struct Config {
     /// Where the cluster's processes listen (the well-known ports for `just cluster`).
     pub layout: Layout,
-    /// The cluster id a KV clerk's datagrams carry.
-    pub cluster_id: u64,
+    /// The cluster's id and secret: what control connections authenticate with and clerk
+    /// datagrams are sealed with.
+    pub key: ClusterKey,
     /// The cluster, when this process runs it: kill, restart and pause are possible then. A
     /// node restarted from the page lives only as long as the dashboard (see [`NodeControl`]).
     pub cluster: Option<Arc<Mutex<Cluster>>>,
@@ -77,7 +79,7 @@ struct Shared {
 
 struct Live {
     layout: Layout,
-    cluster_id: u64,
+    key: ClusterKey,
     nodes: Option<NodeControl>,
 }
 
@@ -143,10 +145,14 @@ impl Dashboard {
     /// The dashboard of a running cluster.
     pub fn start(config: Config) -> io::Result<Dashboard> {
         let nodes = config.cluster.map(NodeControl::new).transpose()?;
-        let watch = Watch::new(&config.layout.controls, config.layout.proxy_control);
+        let watch = Watch::new(
+            &config.layout.controls,
+            config.layout.proxy_control,
+            &config.key.secret,
+        );
         let live = Live {
             layout: config.layout,
-            cluster_id: config.cluster_id,
+            key: config.key,
             nodes,
         };
         Dashboard::serve(config.port, Some(live), None, Source::Live(watch))
@@ -472,9 +478,9 @@ fn act(shared: &Shared, url: &str, body: &str) -> Outcome {
         (inner.leader, inner.node_count)
     };
     match url {
-        "/api/proxy" => actions::proxy(layout.proxy_control, body),
-        "/api/submit" => actions::submit(&layout.controls, leader, body),
-        "/api/kv" => actions::kv(layout, live.cluster_id, nodes, body),
+        "/api/proxy" => actions::proxy(layout.proxy_control, &live.key.secret, body),
+        "/api/submit" => actions::submit(&layout.controls, &live.key.secret, leader, body),
+        "/api/kv" => actions::kv(layout, &live.key, nodes, body),
         _ => match &live.nodes {
             Some(control) => control.act(body),
             None => Outcome {

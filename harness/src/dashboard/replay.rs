@@ -134,6 +134,8 @@ impl Replay {
             datagrams_received: 0,
             requests_received: 0,
             kv_keys: None,
+            transferring_to: None,
+            unauthenticated: 0,
         })
     }
 }

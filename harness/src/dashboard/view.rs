@@ -395,6 +395,8 @@ mod tests {
             datagrams_received: 0,
             requests_received: 0,
             kv_keys: None,
+            transferring_to: None,
+            unauthenticated: 0,
         })
     }
 

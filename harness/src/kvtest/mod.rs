@@ -16,6 +16,7 @@ use crate::proxy::Proxy;
 use crate::timing::NodeTimers;
 use crate::{runlog, timing};
 use raft_node::runtime::ServiceKind;
+use raft_node::wire::ClusterKey;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,7 +42,7 @@ pub struct KvTester {
     cluster: Arc<Mutex<Cluster>>,
     liveness: Liveness,
     proxy: Proxy,
-    cluster_id: u64,
+    key: ClusterKey,
     clerk_endpoints: Vec<SocketAddr>,
     faces: Vec<SocketAddr>,
     /// The lab's maxraftstate: `None` for −1 (never snapshot).
@@ -103,17 +104,17 @@ impl KvTester {
         if let Err(e) = cluster.log().record_panics() {
             eprintln!("cannot record failures in the run's log: {e}");
         }
-        let proxy = Proxy::new(cluster.proxy_control());
+        let proxy = cluster.proxy();
         proxy.set_unreliable(unreliable);
         let layout = cluster.layout().clone();
-        let cluster_id = cluster.cluster_id();
+        let key = cluster.key();
         let cluster = Arc::new(Mutex::new(cluster));
         KvTester {
             n,
             liveness: Liveness::new(Arc::clone(&cluster)),
             cluster,
             proxy,
-            cluster_id,
+            key,
             clerk_endpoints: layout.clerks,
             faces: layout.faces,
             maxraftstate,
@@ -202,7 +203,7 @@ impl KvTester {
     /// servers in `to` and down to the others.
     pub fn make_client(&self, to: &[usize]) -> KvClerk {
         let (mut clerk, endpoint) =
-            Clerk::at_free_endpoint(&self.clerk_endpoints, self.faces.clone(), self.cluster_id)
+            Clerk::at_free_endpoint(&self.clerk_endpoints, self.faces.clone(), self.key.clone())
                 .unwrap_or_else(|e| panic!("cannot make a clerk: {e}"));
         clerk.cancel_with(Arc::clone(&self.cancelled));
         self.proxy.connect_clerk(endpoint, to);

@@ -105,8 +105,8 @@ pub fn run(opts: &Options) -> Report {
     cluster.keep_run_dir();
     let run_dir = cluster.run_dir().to_path_buf();
     let layout = cluster.layout().clone();
-    let cluster_id = cluster.cluster_id();
-    let proxy = Proxy::new(cluster.proxy_control());
+    let key = cluster.key();
+    let proxy = cluster.proxy();
     let cluster = Arc::new(Mutex::new(cluster));
     let liveness = Liveness::new(Arc::clone(&cluster));
     let nemesis = Nemesis {
@@ -122,7 +122,7 @@ pub fn run(opts: &Options) -> Report {
     let latencies = Mutex::new(Latencies::default());
     let stop = AtomicBool::new(false);
     let clerk_at = |k: usize| {
-        let mut clerk = Clerk::new(layout.clerks[k], layout.faces.clone(), cluster_id)
+        let mut clerk = Clerk::new(layout.clerks[k], layout.faces.clone(), key.clone())
             .unwrap_or_else(|e| panic!("cannot open clerk c{k}: {e}"));
         // A clerk's operations start at a node drawn from the seed, not all at node 0.
         clerk.set_first_server(k % opts.nodes);

@@ -556,7 +556,9 @@ mod tests {
             raft_state_bytes: 9000,
             datagrams_received: 0,
             requests_received: 0,
+            unauthenticated: 0,
             kv_keys: None,
+            transferring_to: None,
         })
     }
 

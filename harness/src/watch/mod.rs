@@ -11,6 +11,7 @@ use crate::node_client::NodeClient;
 use changes::Changes;
 use frame::{NodeReading, ProxyReading, ProxyState, Reading, Style, Traffic, Unanswered};
 use netproxy::{Client, ClientError, Stats};
+use raft_auth::Secret;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
@@ -39,13 +40,14 @@ pub struct Watch {
 impl Watch {
     /// `controls`: the nodes' control addresses, by id. It may list more addresses than the
     /// cluster has nodes (the CLI does not know N): the proxy's node count trims the table.
-    pub fn new(controls: &[SocketAddr], proxy: SocketAddr) -> Watch {
+    /// `secret`: the cluster's, which every control socket asks for.
+    pub fn new(controls: &[SocketAddr], proxy: SocketAddr, secret: &Secret) -> Watch {
         Watch {
             nodes: controls
                 .iter()
-                .map(|&addr| NodeClient::with_timeout(addr, CALL_TIMEOUT))
+                .map(|&addr| NodeClient::with_timeout(addr, CALL_TIMEOUT, secret.clone()))
                 .collect(),
-            proxy: Client::with_timeout(proxy, CALL_TIMEOUT),
+            proxy: Client::with_timeout(proxy, CALL_TIMEOUT, secret.clone()),
             samples: VecDeque::new(),
             changes: Changes::default(),
         }
@@ -62,7 +64,7 @@ impl Watch {
     /// (at most [`CALL_TIMEOUT`]), not their sum.
     pub fn poll(&mut self) -> Reading {
         let at = SystemTime::now();
-        let proxy = self.proxy;
+        let proxy = &self.proxy;
         let (mut nodes, proxy_answer) = std::thread::scope(|scope| {
             let proxy = scope.spawn(move || {
                 let status = proxy.status()?;

@@ -133,7 +133,7 @@ fn latency(binary: &std::path::Path, args: &Args) -> io::Result<()> {
 fn throughput(binary: &std::path::Path, args: &Args) -> io::Result<()> {
     let (sender, receiver) = (bind()?, bind()?);
     let proxy = Proxy::start(binary, &[sender.local_addr()?, receiver.local_addr()?])?;
-    let client = Client::new(proxy.control);
+    let client = Client::new(proxy.control, proxy.secret.clone());
     let arrivals = Arc::new(AtomicU64::new(0));
     count_arrivals(receiver, Arc::clone(&arrivals));
 
@@ -329,12 +329,20 @@ struct Proxy {
     child: Child,
     control: SocketAddr,
     faces: Vec<SocketAddr>,
+    secret: raft_auth::Secret,
+    /// Removed when dropped.
+    secret_file: std::path::PathBuf,
 }
 
 impl Proxy {
     fn start(binary: &std::path::Path, nodes: &[SocketAddr; 2]) -> io::Result<Proxy> {
+        let secret_file =
+            std::env::temp_dir().join(format!("netproxy-bench-{}.secret", std::process::id()));
+        let secret = raft_auth::Secret::create_file(&secret_file)?;
         let mut child = std::process::Command::new(binary)
             .args(["run", "--nodes", &format!("{},{}", nodes[0], nodes[1])])
+            .arg("--secret-file")
+            .arg(&secret_file)
             .args([
                 "--faces",
                 "127.0.0.1:0,127.0.0.1:0",
@@ -361,6 +369,8 @@ impl Proxy {
             child,
             control,
             faces,
+            secret,
+            secret_file,
         })
     }
 }
@@ -369,5 +379,6 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.secret_file);
     }
 }

@@ -1,9 +1,14 @@
 //! The control plane's sockets: a TCP listener and its connections, served inside the event
 //! loop. Each connection carries one request line and gets one reply, then is closed.
+//!
+//! The daemon greets each connection with `challenge <nonce>` (hex); the request line must be
+//! `auth <proof> <command>`, the proof the cluster secret's answer to that nonce
+//! (`raft_auth::Secret::proof`). A wrong or missing proof gets an error and nothing is done.
 
 use log::warn;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
+use raft_auth::{Secret, MAC_LEN, NONCE_LEN};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
@@ -16,10 +21,14 @@ pub struct Control {
     /// Connection `k` gets `Token(first_token + k)`; tokens are never reused.
     first_token: usize,
     accepted: usize,
+    /// What every client must prove it holds.
+    secret: Secret,
 }
 
 struct Connection {
     stream: TcpStream,
+    /// This connection's challenge.
+    nonce: [u8; NONCE_LEN],
     request: Vec<u8>,
     /// Set once the request outgrew `MAX_REQUEST`; the rest of it is discarded.
     too_long: bool,
@@ -30,12 +39,13 @@ struct Connection {
 
 impl Control {
     /// Control connections take the tokens from `first_token` up.
-    pub fn new(listener: TcpListener, first_token: usize) -> Control {
+    pub fn new(listener: TcpListener, first_token: usize, secret: Secret) -> Control {
         Control {
             listener,
             connections: HashMap::new(),
             first_token,
             accepted: 0,
+            secret,
         }
     }
 
@@ -53,12 +63,23 @@ impl Control {
                 Ok((mut stream, _)) => {
                     let token = Token(self.first_token + self.accepted);
                     self.accepted += 1;
+                    let nonce = raft_auth::nonce();
+                    // A fresh connection's send buffer is empty: the line goes out whole.
+                    let challenge = format!("challenge {}\n", raft_auth::hex(&nonce));
+                    match stream.write(challenge.as_bytes()) {
+                        Ok(len) if len == challenge.len() => {}
+                        result => {
+                            warn!("control: cannot send the challenge: {result:?}");
+                            continue;
+                        }
+                    }
                     if let Err(e) = registry.register(&mut stream, token, Interest::READABLE) {
                         warn!("control: cannot register a connection: {e}");
                         continue;
                     }
                     let connection = Connection {
                         stream,
+                        nonce,
                         request: Vec::new(),
                         too_long: false,
                         reply: Vec::new(),
@@ -89,16 +110,17 @@ impl Control {
         let Some(connection) = self.connections.get_mut(&token) else {
             return;
         };
-        let finished = connection
-            .progress(execute)
-            .and_then(|progress| match progress {
-                Progress::Reading => Ok(false),
-                // The reply did not fit the socket buffer: go on when it drains.
-                Progress::Writing => registry
-                    .reregister(&mut connection.stream, token, Interest::WRITABLE)
-                    .map(|()| false),
-                Progress::Done => Ok(true),
-            });
+        let finished =
+            connection
+                .progress(&self.secret, execute)
+                .and_then(|progress| match progress {
+                    Progress::Reading => Ok(false),
+                    // The reply did not fit the socket buffer: go on when it drains.
+                    Progress::Writing => registry
+                        .reregister(&mut connection.stream, token, Interest::WRITABLE)
+                        .map(|()| false),
+                    Progress::Done => Ok(true),
+                });
         let done = finished.unwrap_or_else(|e| {
             warn!("control: connection failed: {e}");
             true
@@ -118,7 +140,11 @@ enum Progress {
 }
 
 impl Connection {
-    fn progress(&mut self, execute: impl FnOnce(&str) -> String) -> io::Result<Progress> {
+    fn progress(
+        &mut self,
+        secret: &Secret,
+        execute: impl FnOnce(&str) -> String,
+    ) -> io::Result<Progress> {
         if self.reply.is_empty() {
             self.reply = match self.read_request()? {
                 Request::Incomplete => return Ok(Progress::Reading),
@@ -127,7 +153,15 @@ impl Connection {
                     format!("error: request longer than {MAX_REQUEST} bytes\n").into()
                 }
                 Request::Complete => match std::str::from_utf8(&self.request) {
-                    Ok(line) => execute(line).into(),
+                    Ok(line) => match authenticated(secret, &self.nonce, line) {
+                        Ok(command) => execute(command).into(),
+                        Err(message) => {
+                            let client = self.stream.peer_addr();
+                            let client = client.map_or("?".to_string(), |a| a.to_string());
+                            warn!("control: connection from {client}: {message}");
+                            format!("error: {message}\n").into()
+                        }
+                    },
                     Err(_) => b"error: request is not UTF-8\n".to_vec(),
                 },
             };
@@ -182,6 +216,22 @@ impl Connection {
                 });
             }
         }
+    }
+}
+
+/// The command of an `auth <proof> <command>` line whose proof answers `nonce`.
+fn authenticated<'a>(secret: &Secret, nonce: &[u8], line: &'a str) -> Result<&'a str, String> {
+    let (proof, command) = line
+        .strip_prefix("auth ")
+        .map(|rest| rest.split_once(' ').unwrap_or((rest, "")))
+        .ok_or_else(|| {
+            "authentication required: answer the challenge with the cluster secret \
+             (netproxy --secret-file)"
+                .to_string()
+        })?;
+    match raft_auth::unhex::<MAC_LEN>(proof) {
+        Some(proof) if secret.check_proof(nonce, &proof) => Ok(command),
+        _ => Err(raft_auth::WRONG_SECRET.to_string()),
     }
 }
 

@@ -38,6 +38,9 @@ pub struct Config {
     pub clerk_faces: Vec<SocketAddr>,
     pub control: SocketAddr,
     pub seed: u64,
+    /// What control clients must prove they hold (datagrams pass unchecked: their bodies are
+    /// opaque here, and the nodes check their MACs).
+    pub secret: raft_auth::Secret,
 }
 
 pub struct Daemon {
@@ -80,7 +83,7 @@ impl Daemon {
         let addrs = [config.nodes, config.clerks].concat();
         Ok(Daemon {
             shutdown,
-            control: Control::new(listener, FIRST_FACE + endpoints.len()),
+            control: Control::new(listener, FIRST_FACE + endpoints.len(), config.secret),
             forwarder: Forwarder::new(endpoints, addrs, faces, config.seed)?,
             buf: vec![0; MAX_DATAGRAM].into_boxed_slice(),
             poll,

@@ -8,9 +8,12 @@
 #![allow(dead_code)]
 
 use netproxy::{Client, Command, Endpoint, Stats, Status};
+use raft_auth::Secret;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -22,6 +25,21 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub const QUIET: Duration = Duration::from_millis(300);
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_netproxy");
+
+/// Every test proxy's cluster secret.
+pub const SECRET: [u8; 32] = [0x42; 32];
+
+/// A file holding [`SECRET`], for `--secret-file`. Always the same bytes, put in place by a
+/// rename, so test processes running at once never see it half written.
+pub fn secret_file() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("netproxy-test-secret");
+    let tmp = dir.join(format!("netproxy-test-secret.{}", std::process::id()));
+    std::fs::write(&tmp, raft_auth::hex(&SECRET)).expect("write the test secret");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&tmp, &path).expect("put the test secret in place");
+    path
+}
 
 pub struct Proxy {
     child: Child,
@@ -67,6 +85,8 @@ impl Proxy {
         let mut child = std::process::Command::new(BIN)
             .args(args)
             .args(["--control", "127.0.0.1:0"])
+            .arg("--secret-file")
+            .arg(secret_file())
             .args(extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -116,7 +136,7 @@ impl Proxy {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(self.control)
+        Client::new(self.control, Secret::from_bytes(&SECRET))
     }
 
     /// Runs the CLI against this proxy.
@@ -147,6 +167,8 @@ impl Drop for Proxy {
 /// Runs the netproxy binary with `global` then `args`.
 pub fn cli(global: &[&str], args: &[&str]) -> Output {
     std::process::Command::new(BIN)
+        .arg("--secret-file")
+        .arg(secret_file())
         .args(global)
         .args(args)
         .env_remove("NETPROXY_CONTROL")

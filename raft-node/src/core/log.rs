@@ -35,6 +35,10 @@ pub(crate) struct RaftLog {
     unpersisted_from: Index,
     truncate_from: Option<Index>,
     snapshot_unpersisted: bool,
+    /// The runtime has made this log durable through this index (`Raft::persisted`): what a
+    /// leader may count itself for (§10.2.1 of the thesis). Never above the last index, and
+    /// lowered by whatever removes or replaces entries it covered.
+    durable: Index,
 }
 
 impl RaftLog {
@@ -47,8 +51,10 @@ impl RaftLog {
             unpersisted_from: 0,
             truncate_from: None,
             snapshot_unpersisted: false,
+            durable: 0,
         };
         log.unpersisted_from = log.last_index() + 1;
+        log.durable = log.last_index();
         debug_assert!(log.is_well_formed(), "restored log is malformed");
         log
     }
@@ -134,6 +140,23 @@ impl RaftLog {
         }
     }
 
+    /// The index through which this log is known durable.
+    pub fn durable(&self) -> Index {
+        self.durable
+    }
+
+    /// The runtime made durable every `Persist` taken up to the one after which the log ended
+    /// at `index` with `term`. Log Matching makes (index, term) name that log's whole prefix,
+    /// so a report that a later truncation made stale does not match and changes nothing.
+    /// Returns whether `durable` advanced.
+    pub fn persisted(&mut self, index: Index, term: Term) -> bool {
+        let advanced = index > self.durable && self.term(index) == Some(term);
+        if advanced {
+            self.durable = index;
+        }
+        advanced
+    }
+
     pub fn append(&mut self, entry: Entry) {
         debug_assert_eq!(entry.index, self.last_index() + 1);
         debug_assert!(entry.term >= self.last_term());
@@ -144,6 +167,7 @@ impl RaftLog {
     pub fn truncate_from(&mut self, index: Index) {
         debug_assert!(index > self.snapshot_index() && index <= self.last_index());
         self.entries.truncate((index - self.first_index()) as usize);
+        self.durable = self.durable.min(index - 1);
         if index < self.unpersisted_from {
             // Entries at or after `index` may already be durable: the runtime must remove them.
             self.truncate_from = Some(self.truncate_from.map_or(index, |t| t.min(index)));
@@ -168,8 +192,13 @@ impl RaftLog {
     pub fn install(&mut self, snapshot: Snapshot) {
         let (index, term) = (snapshot.last_included_index, snapshot.last_included_term);
         debug_assert!(index > self.snapshot_index());
-        if self.term(index) != Some(term) && index < self.last_index() {
-            self.truncate_from(index + 1);
+        if self.term(index) != Some(term) {
+            // What is durable may part from the snapshot's history anywhere after the old
+            // snapshot; only that much is known to agree with it.
+            self.durable = self.durable.min(self.snapshot_index());
+            if index < self.last_index() {
+                self.truncate_from(index + 1);
+            }
         }
         self.replace_prefix(snapshot);
     }

@@ -1,23 +1,32 @@
 //! The IO-free Raft core (extended Raft paper, Figure 2; log compaction, §7 and Figure 13).
 //!
 //! Inputs: a received [`Message`] ([`Raft::step`]), the passage of time ([`Raft::tick`]), client
-//! proposals ([`Raft::propose`]), reads ([`Raft::read_index`]) and the service's snapshots
-//! ([`Raft::snapshot`]). Every input
+//! proposals ([`Raft::propose`]), reads ([`Raft::read_index`]), the service's snapshots
+//! ([`Raft::snapshot`]) and the runtime's completed syncs ([`Raft::persisted`]). Every input
 //! that can start a timer takes `now`, the caller's monotonic clock; the core never reads a
-//! clock, a socket or a file. Output accumulates in a [`Ready`] that the runtime takes
-//! with [`Raft::take_ready`] and carries out in the documented order:
+//! clock, a socket or a file. Output accumulates in a [`Ready`] that the runtime takes with
+//! [`Raft::take_ready`] and carries out in the documented order:
 //!
-//! 1. make `ready.persist` durable,
-//! 2. send `ready.messages`,
-//! 3. hand `ready.apply` to the state machine, in order;
-//! 4. serve each of `ready.reads` once the state machine has applied through its index (this
-//!    batch's `apply` may be what gets it there), and answer each of `ready.failed_reads` as
-//!    refused (the client retries at the leader).
+//! 1. send at once the messages that may precede the persist
+//!    ([`Message::may_precede_persist`]: the leader's AppendEntries and InstallSnapshot);
+//! 2. make `ready.persist` durable, after every earlier `Ready`'s (it may take a while, on
+//!    another thread: the runtime goes on feeding inputs and taking `Ready`s meanwhile);
+//! 3. once it is durable: report `ready.log_mark` with [`Raft::persisted`], send the other
+//!    messages, hand `ready.apply` to the state machine in order, serve each of `ready.reads`
+//!    once the state machine has applied through its index (this batch's `apply` may be what
+//!    gets it there), and answer each of `ready.failed_reads` as refused (the client retries
+//!    at the leader). Step 3 of one `Ready` comes after step 3 of every earlier one.
 //!
 //! Persist-before-send is what makes a granted vote or an acknowledged append survive a crash.
+//! The leader alone may send before it syncs (Raft thesis §10.2.1): its AppendEntries promise
+//! nothing about its own disk, and it counts itself toward a commit only for the entries
+//! [`Raft::persisted`] reported durable, so its fdatasync overlaps the followers' instead of
+//! preceding them. Applying waits for the local sync too, so no node's state machine is ever
+//! ahead of its own disk. A runtime that syncs in line does steps 1–3 in one go.
 //!
 //! One event-loop iteration: feed every input that is ready (`step` each received message,
-//! `propose` each client command, `read_index` each read, `tick` once), then call `take_ready`
+//! `propose` each client command, `read_index` each read, `persisted` each completed sync,
+//! `tick` once), then call `take_ready`
 //! once and carry out its effects, then sleep until [`Raft::next_deadline`] or the next input.
 //! The leader builds its AppendEntries inside `take_ready`, from everything that accumulated,
 //! so proposals made in the same iteration share one message per follower, and reads one
@@ -27,8 +36,8 @@
 //! timers), `pre_vote` (Pre-Vote and leader stickiness, §9.6), `check_quorum` (a leader cut off
 //! from its majority steps down, §6.2), `replication` (AppendEntries, commit, heartbeats),
 //! `snapshot` (log compaction and InstallSnapshot, §7), `read_index` (linearizable reads without
-//! log entries, §6.4), `progress` (per-follower flow control), `log` (the in-memory log, offset
-//! by the snapshot, and its durable bookkeeping).
+//! log entries, §6.4), `transfer` (leadership transfer, §3.10), `progress` (per-follower flow
+//! control), `log` (the in-memory log, offset by the snapshot, and its durable bookkeeping).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -44,12 +53,14 @@ mod read_index;
 mod replication;
 mod snapshot;
 mod trace;
+mod transfer;
 
 #[cfg(test)]
 mod tests;
 
 pub use log::ENTRY_OVERHEAD;
 pub use raft::Raft;
+pub use transfer::TransferError;
 
 /// A peer's id: its position in the cluster's member list (0-based).
 pub type NodeId = u32;
@@ -142,6 +153,9 @@ pub enum MessageBody {
         data: Vec<u8>,
         done: bool,
     },
+    /// §3.10: the leader hands over leadership; the receiver, holding the leader's whole log,
+    /// starts an election at once, skipping Pre-Vote.
+    TimeoutNow,
     InstallSnapshotReply {
         /// Which snapshot this answers (0 when a chunk of an older term is refused).
         last_included_index: Index,
@@ -154,6 +168,20 @@ pub enum MessageBody {
     },
 }
 
+impl Message {
+    /// Whether the runtime may send this before the persist of the `Ready` it came in is
+    /// durable. Only a leader's replication requests may: they carry its log and a commit
+    /// index that counts its own copy only where durable. Every other message promises what
+    /// the persist makes durable (a vote, a term, an acknowledged entry) or answers a request
+    /// that a crash could make this node forget it answered.
+    pub fn may_precede_persist(&self) -> bool {
+        matches!(
+            self.body,
+            MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. }
+        )
+    }
+}
+
 impl MessageBody {
     /// Whether this is a request (an RPC in the lab's sense), not a reply: what the lab's
     /// `rpcCount` counts on the receiving server.
@@ -162,7 +190,8 @@ impl MessageBody {
             MessageBody::RequestVote { .. }
             | MessageBody::PreVote { .. }
             | MessageBody::AppendEntries { .. }
-            | MessageBody::InstallSnapshot { .. } => true,
+            | MessageBody::InstallSnapshot { .. }
+            | MessageBody::TimeoutNow => true,
             MessageBody::RequestVoteReply { .. }
             | MessageBody::PreVoteReply { .. }
             | MessageBody::AppendEntriesReply { .. }
@@ -249,6 +278,11 @@ impl Apply {
 #[derive(Debug, Default)]
 pub struct Ready {
     pub persist: Option<Persist>,
+    /// The log's last (index, term) once `persist` is applied: hand it to [`Raft::persisted`]
+    /// when this and every earlier persist are durable.
+    pub log_mark: LogMark,
+    /// To send: those that [`Message::may_precede_persist`] at once, the others once
+    /// `persist` is durable.
     pub messages: Vec<Message>,
     /// What to hand the state machine, in order; continues the previous batch without gaps
     /// (a snapshot jumps past the entries it covers).
@@ -259,6 +293,13 @@ pub struct Ready {
     /// Reads that will never be confirmed (this peer stopped leading, or its term changed):
     /// the client asks again, at the leader.
     pub failed_reads: Vec<u64>,
+}
+
+/// A position in the log: the entry at `index` has `term` (index 0 with term 0: the empty log).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogMark {
+    pub index: Index,
+    pub term: Term,
 }
 
 /// A read confirmed by [`Raft::read_index`]: serving it from a state machine that has applied
@@ -298,8 +339,17 @@ pub struct Status {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProposeError {
-    NotLeader { leader: Option<NodeId> },
-    TooLarge { size: usize, max: usize },
+    NotLeader {
+        leader: Option<NodeId>,
+    },
+    /// The leader is handing leadership to `to` (§3.10) and accepts nothing meanwhile.
+    Transferring {
+        to: NodeId,
+    },
+    TooLarge {
+        size: usize,
+        max: usize,
+    },
 }
 
 /// Why `Raft::snapshot` refused a snapshot.

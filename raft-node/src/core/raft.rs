@@ -16,9 +16,10 @@ use super::progress::Progress;
 use super::read_index::Reads;
 use super::snapshot::PendingSnapshot;
 use super::trace::{event, topic};
+use super::transfer::Transfer;
 use super::{
-    Apply, Config, Entry, HardState, Index, Message, MessageBody, NodeId, Persist, ProposeError,
-    Ready, Restored, Role, Status, Term, Time,
+    Apply, Config, Entry, HardState, Index, LogMark, Message, MessageBody, NodeId, Persist,
+    ProposeError, Ready, Restored, Role, Status, Term, Time,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -58,7 +59,7 @@ pub struct Raft {
     /// Numbers this peer's pre-vote rounds (§9.6), to tell their replies apart.
     pub(super) pre_vote_round: u64,
     /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id.
-    /// The leader's own entry tracks its log: `match_index == log.last_index()`.
+    /// The leader's own entry tracks its durable log: `match_index == log.durable()`.
     pub(super) progress: Vec<Progress>,
     /// Leader: when to announce the commit index to followers not sent it since it advanced.
     pub(super) commit_announce_at: Option<Time>,
@@ -66,6 +67,8 @@ pub struct Raft {
     pub(super) check_quorum_at: Time,
     /// Leader: reads waiting to be confirmed (§6.4); any peer: their outcomes not yet taken.
     pub(super) reads: Reads,
+    /// Leader: the leadership transfer under way (§3.10).
+    pub(super) transfer: Option<Transfer>,
     /// The latest time any input reported; effects built in `take_ready` happen at this time.
     pub(super) now: Time,
     /// Messages produced since the last `take_ready`.
@@ -108,6 +111,7 @@ impl Raft {
             commit_announce_at: None,
             check_quorum_at: now,
             reads: Reads::default(),
+            transfer: None,
             now,
             messages: Vec::new(),
             config,
@@ -185,6 +189,7 @@ impl Raft {
             Role::Leader => {
                 self.tick_heartbeats();
                 self.tick_commit_announce();
+                self.tick_transfer();
                 // Last: stepping down drops whatever the others made due.
                 self.tick_check_quorum();
             }
@@ -214,6 +219,9 @@ impl Raft {
                 leader: self.leader_id,
             });
         }
+        if let Some(transfer) = self.transfer {
+            return Err(ProposeError::Transferring { to: transfer.to });
+        }
         let entry = Entry {
             term: self.hard_state.current_term,
             index: self.log.last_index() + 1,
@@ -221,18 +229,31 @@ impl Raft {
         };
         let (index, term) = (entry.index, entry.term);
         self.log.append(entry);
-        // The leader's own copy counts toward the majority (§5.3).
-        self.progress[self.config.id as usize].on_success(index);
+        // The leader's own copy counts toward the majority (§5.3) once it is durable
+        // (`persisted`), like a follower's.
         event!(debug, self, "APPEND", "proposed index={index}");
-        self.maybe_commit();
         self.debug_check_invariants();
         Ok((index, term))
+    }
+
+    /// The runtime made durable every `Ready::persist` up to the one whose `log_mark` is
+    /// `mark`. A leader counts its own copy of those entries toward the majority from now on.
+    pub fn persisted(&mut self, mark: LogMark, now: Time) {
+        self.advance_clock(now);
+        if self.log.persisted(mark.index, mark.term) && self.role == Role::Leader {
+            self.progress[self.config.id as usize].on_success(self.log.durable());
+            self.maybe_commit();
+        }
+        self.debug_check_invariants();
     }
 
     /// The earliest time `tick` must be called again (the runtime's poll timeout).
     pub fn next_deadline(&self) -> Time {
         match self.role {
-            Role::Leader => self.next_leader_deadline().min(self.check_quorum_at),
+            Role::Leader => self
+                .next_leader_deadline()
+                .min(self.check_quorum_at)
+                .min(self.transfer.map_or(Time::MAX, |t| t.deadline)),
             Role::Follower | Role::PreCandidate | Role::Candidate => self.election_deadline,
         }
     }
@@ -244,6 +265,7 @@ impl Raft {
         if self.role == Role::Leader {
             self.begin_read_round();
             self.send_appends();
+            self.send_timeout_now();
         }
         let mut persist = self.log.take_unpersisted();
         if self.hard_state != self.persisted_hard_state {
@@ -286,6 +308,10 @@ impl Raft {
         self.debug_check_invariants();
         Ready {
             persist,
+            log_mark: LogMark {
+                index: self.log.last_index(),
+                term: self.log.last_term(),
+            },
             messages: std::mem::take(&mut self.messages),
             apply,
             reads,
@@ -356,6 +382,7 @@ impl Raft {
                 data,
                 done,
             ),
+            MessageBody::TimeoutNow => self.handle_timeout_now(from),
             // Answers to this term's requests from an earlier role or incarnation (a candidate
             // that lost, a leader that restarted).
             body => self.ignore_late(from, body),
@@ -452,6 +479,7 @@ impl Raft {
             // inheriting a long-expired deadline (which would start a gratuitous election).
             self.progress.clear();
             self.commit_announce_at = None;
+            self.transfer = None;
             self.reset_election_timer();
             self.fail_reads();
         }
@@ -512,7 +540,7 @@ impl Raft {
         self.progress = (0..self.config.members)
             .map(|_| Progress::new(next_index, self.now))
             .collect();
-        self.progress[self.config.id as usize].on_success(self.log.last_index());
+        self.progress[self.config.id as usize].on_success(self.log.durable());
         self.check_quorum_at = self.now + self.config.election_timeout_max;
         self.reset_reads();
         event!(
@@ -597,6 +625,7 @@ impl Raft {
         debug_assert!(self.log.snapshot_index() <= self.last_applied);
         debug_assert!(self.last_applied <= self.commit_index);
         debug_assert!(self.commit_index <= self.log.last_index());
+        debug_assert!(self.log.durable() <= self.log.last_index());
         debug_assert!(self.log.last_term() <= self.hard_state.current_term);
         debug_assert!(self
             .hard_state
@@ -607,7 +636,7 @@ impl Raft {
                 debug_assert_eq!(self.hard_state.voted_for, Some(self.config.id));
                 debug_assert_eq!(
                     self.progress[self.config.id as usize].match_index,
-                    self.log.last_index()
+                    self.log.durable()
                 );
                 debug_assert!(self
                     .progress
@@ -616,6 +645,7 @@ impl Raft {
                         && p.next_index <= self.log.last_index() + 1));
             }
             Role::PreCandidate => {
+                debug_assert!(self.transfer.is_none());
                 debug_assert!(self.progress.is_empty() && self.commit_announce_at.is_none());
                 debug_assert!(self.votes[self.config.id as usize]);
             }

@@ -28,7 +28,8 @@ pub(crate) fn topic(body: &MessageBody) -> &'static str {
         MessageBody::RequestVote { .. }
         | MessageBody::RequestVoteReply { .. }
         | MessageBody::PreVote { .. }
-        | MessageBody::PreVoteReply { .. } => "VOTE",
+        | MessageBody::PreVoteReply { .. }
+        | MessageBody::TimeoutNow => "VOTE",
         MessageBody::AppendEntries { .. } | MessageBody::AppendEntriesReply { .. } => "APPEND",
         MessageBody::InstallSnapshot { .. } | MessageBody::InstallSnapshotReply { .. } => "SNAP",
     }

@@ -96,6 +96,10 @@ impl ClerkFront {
                 None
             }
             Err(ProposeError::NotLeader { leader }) => answer(Outcome::WrongLeader { leader }),
+            // The clerk retries, at the target once it leads.
+            Err(ProposeError::Transferring { to }) => {
+                answer(Outcome::WrongLeader { leader: Some(to) })
+            }
             Err(ProposeError::TooLarge { size, max }) => {
                 info!("clerk {clerk:x} seq {seq}: {size}-byte operation over the {max}-byte limit");
                 // Nobody can take it; an honest "not here" keeps the clerk trying until it

@@ -6,10 +6,16 @@
 //! connection costs no wakeups. Whatever goes wrong on a connection (a bad frame, a reset, a
 //! subscriber too far behind) closes that connection and nothing else.
 //!
+//! A connection starts with the handshake (`control::authenticate`): the server queues a
+//! [`Challenge`] as it accepts, and reads nothing but the client's [`Authenticate`] until its
+//! proof checks; a wrong one gets one error and the close.
+//!
 //! Readiness events only mark a connection; the runtime reads requests ([`ControlServer::serve`])
 //! and writes answers ([`ControlServer::flush_all`]) at fixed points of its loop:
-//! - answers leave only in `flush_all`, after the runtime has made the iteration's changes
-//!   durable, so no answer reports a term, vote or index that a crash could still undo;
+//! - answers leave only in `flush_all`, and only once the changes of the loop iteration that
+//!   produced them are durable: [`ControlServer::hold`] marks the output so far as waiting for
+//!   the storage thread's persist of that iteration, [`ControlServer::release`] frees it when
+//!   that persist completes. No answer reports a term, vote or index a crash could still undo;
 //! - each connection gets at most [`REQUESTS_PER_TURN`] requests per loop iteration, and none
 //!   while more than [`PAUSE_READING_AT`] of its answers wait unread, so a client that writes
 //!   without pause neither holds the loop (heartbeats, syncs) nor grows our memory: TCP's flow
@@ -17,13 +23,14 @@
 //! - a client that half-closes (EOF after its last request) still gets every answer; the
 //!   connection closes once they are out.
 
-use crate::control::{self, ApplyMsg, Request, Response, SnapshotMsg};
+use crate::control::{self, ApplyMsg, Authenticate, Challenge, Request, Response, SnapshotMsg};
 use crate::core::{Apply, Index};
 use log::{debug, error, warn};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
-use std::collections::HashMap;
+use raft_auth::Secret;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -43,6 +50,10 @@ const REQUESTS_PER_TURN: usize = 1024;
 
 /// A connection with this much output waiting is not read until the client takes some.
 const PAUSE_READING_AT: usize = 4 << 20;
+
+/// Input an unauthenticated client may have buffered: an [`Authenticate`] frame is far smaller,
+/// and a stranger must not make us hold a request's worth.
+const MAX_HANDSHAKE: usize = 1024;
 
 /// How long the final `ShuttingDown` answer may take to leave.
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -100,13 +111,22 @@ impl FrameReader {
     /// The next complete request, if the buffer holds one. An error (oversize or undecodable
     /// frame) means the stream cannot be resynchronised.
     pub fn next_request(&mut self) -> io::Result<Option<Request>> {
+        self.next_frame()
+    }
+
+    /// The next complete frame of any type (the handshake's, then requests).
+    fn next_frame<T: for<'de> serde::Deserialize<'de>>(&mut self) -> io::Result<Option<T>> {
         match control::decode_frame(&self.buf[self.pos..])? {
-            Some((req, used)) => {
+            Some((value, used)) => {
                 self.pos += used;
-                Ok(Some(req))
+                Ok(Some(value))
             }
             None => Ok(None),
         }
+    }
+
+    fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
     }
 
     /// Drops the bytes of returned frames, so the buffer holds at most one partial frame plus
@@ -117,12 +137,20 @@ impl FrameReader {
     }
 }
 
-/// Encoded frames waiting for the socket to take them.
+/// Encoded frames waiting for the socket to take them, and for the persists they report on.
+///
+/// Offsets are counted over everything ever pushed: `buf` starts at `base`.
 #[derive(Debug, Default)]
 pub struct OutBuf {
     buf: Vec<u8>,
     /// Bytes before `pos` have been written.
     pos: usize,
+    base: u64,
+    /// Bytes before this offset may be written.
+    released: u64,
+    /// (persist number, end offset): the bytes before `end` wait for that persist. Both
+    /// numbers increase along the queue.
+    holds: VecDeque<(u64, u64)>,
 }
 
 impl OutBuf {
@@ -130,14 +158,54 @@ impl OutBuf {
         self.buf.extend_from_slice(frame);
     }
 
+    /// Bytes not yet written, released or not.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    /// Writes until done or the socket would block. `Ok(true)` when nothing is left.
+    fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// Bytes released and not yet written.
+    fn writable(&self) -> usize {
+        (self.released - self.base) as usize - self.pos
+    }
+
+    /// Everything pushed so far waits for persist `seq` (and every one before it);
+    /// `completed` persists are durable already.
+    pub fn hold(&mut self, seq: u64, completed: u64) {
+        let end = self.end();
+        if end == self.released || self.holds.back().is_some_and(|&(_, e)| e == end) {
+            return;
+        }
+        // Bytes never overtake earlier ones: a later answer waits for whatever an earlier one
+        // in the same stream waits for.
+        let seq = seq.max(self.holds.back().map_or(0, |&(s, _)| s));
+        match self.holds.back_mut() {
+            Some(last) if last.0 == seq => last.1 = end,
+            _ => self.holds.push_back((seq, end)),
+        }
+        self.release(completed);
+    }
+
+    /// Persists through `completed` are durable: what waited for them may be written.
+    pub fn release(&mut self, completed: u64) {
+        while let Some(&(seq, end)) = self.holds.front() {
+            if seq > completed {
+                break;
+            }
+            self.released = end;
+            self.holds.pop_front();
+        }
+    }
+
+    /// Writes the released bytes until done or the socket would block. `Ok(true)` when no
+    /// released byte is left.
     pub fn flush_to(&mut self, dst: &mut impl Write) -> io::Result<bool> {
-        while self.pos < self.buf.len() {
-            match dst.write(&self.buf[self.pos..]) {
+        while self.writable() > 0 {
+            let until = (self.released - self.base) as usize;
+            match dst.write(&self.buf[self.pos..until]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -145,17 +213,19 @@ impl OutBuf {
                 Err(e) => return Err(e),
             }
         }
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            return Ok(true);
-        }
         // Reclaim the written prefix only once it dominates, so each byte moves O(1) times.
-        if self.pos > self.buf.len() / 2 {
+        if self.pos == self.buf.len() || self.pos > self.buf.len() / 2 {
             self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
             self.pos = 0;
         }
-        Ok(false)
+        Ok(self.writable() == 0)
+    }
+
+    /// Everything pushed may be written (the node is stopping with every persist durable).
+    fn release_all(&mut self) {
+        self.holds.clear();
+        self.released = self.end();
     }
 }
 
@@ -205,6 +275,8 @@ pub struct Connection {
     reader: FrameReader,
     out: OutBuf,
     subscription: Option<Subscription>,
+    /// The nonce this connection was challenged with, until the client's proof checks.
+    challenge: Option<Vec<u8>>,
     /// Whether WRITABLE interest is registered: exactly while output waits for the socket.
     wants_write: bool,
     /// False from a write that would block until the next WRITABLE event.
@@ -255,11 +327,20 @@ impl Connection {
     fn read_turn(
         &mut self,
         scratch: &mut [u8],
+        secret: &Secret,
         handle: &mut impl FnMut(&mut Connection, Request) -> Result<(), Close>,
     ) -> Result<Turn, Close> {
         let mut handled = 0;
         loop {
-            while let Some(req) = self.reader.next_request().map_err(Close::BadFrame)? {
+            self.authenticate(secret)?;
+            if self.eof {
+                // Refused: the error goes out, then the connection closes.
+                return Ok(Turn::Drained);
+            }
+            while self.challenge.is_none() {
+                let Some(req) = self.reader.next_request().map_err(Close::BadFrame)? else {
+                    break;
+                };
                 // After Subscribe the connection only carries Apply frames (control.rs).
                 if self.subscription.is_some() {
                     return Err(Close::RequestAfterSubscribe);
@@ -287,6 +368,39 @@ impl Connection {
         }
     }
 
+    /// Checks the client's [`Authenticate`] frame once it is complete. A wrong proof gets one
+    /// error and marks the connection as at its end, so it closes once that is out.
+    fn authenticate(&mut self, secret: &Secret) -> Result<(), Close> {
+        let Some(nonce) = &self.challenge else {
+            return Ok(());
+        };
+        let frame = self.reader.next_frame().map_err(Close::BadFrame)?;
+        let Some(Authenticate { proof }) = frame else {
+            if self.reader.buffered() > MAX_HANDSHAKE {
+                return Err(Close::BadFrame(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("more than {MAX_HANDSHAKE} bytes before authenticating"),
+                )));
+            }
+            return Ok(());
+        };
+        if secret.check_proof(nonce, &proof) {
+            self.challenge = None;
+            self.reply(&Response::Authenticated);
+        } else {
+            warn!(
+                "control connection from {}: {}",
+                self.client,
+                raft_auth::WRONG_SECRET
+            );
+            self.reply(&Response::Error {
+                message: raft_auth::WRONG_SECRET.to_string(),
+            });
+            self.eof = true;
+        }
+        Ok(())
+    }
+
     fn check_backlog(&self) -> Result<(), Close> {
         if self.out.pending() > MAX_PENDING_OUTPUT {
             return Err(Close::TooFarBehind);
@@ -298,7 +412,7 @@ impl Connection {
     /// something is left. A half-closed connection is done once everything is out.
     fn flush(&mut self, registry: &Registry) -> Result<(), Close> {
         let done = self.out.flush_to(&mut self.stream).map_err(Close::Io)?;
-        if done && self.eof {
+        if done && self.eof && self.out.pending() == 0 {
             return Err(Close::PeerClosed);
         }
         self.writable = done;
@@ -359,6 +473,8 @@ pub struct ControlServer {
     next_token: usize,
     /// Every connection reads into this, then keeps only what it received.
     scratch: Box<[u8]>,
+    /// What every client must prove it holds.
+    secret: Secret,
 }
 
 impl ControlServer {
@@ -368,6 +484,7 @@ impl ControlServer {
         registry: &Registry,
         listener_token: Token,
         first_conn_token: usize,
+        secret: Secret,
     ) -> io::Result<ControlServer> {
         let mut listener = TcpListener::bind(addr)
             .map_err(|e| io::Error::new(e.kind(), format!("binding TCP {addr}: {e}")))?;
@@ -377,6 +494,7 @@ impl ControlServer {
             conns: HashMap::new(),
             next_token: first_conn_token,
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            secret,
         })
     }
 
@@ -407,6 +525,13 @@ impl ControlServer {
                 continue;
             }
             debug!("control connection from {client}");
+            let nonce = raft_auth::nonce().to_vec();
+            let mut out = OutBuf::default();
+            out.push(&control::encode_frame(&Challenge {
+                nonce: nonce.clone(),
+            }));
+            // The challenge reports nothing a sync could undo: it may leave at once.
+            out.hold(0, 0);
             self.conns.insert(
                 token,
                 Connection {
@@ -414,8 +539,9 @@ impl ControlServer {
                     stream,
                     client,
                     reader: FrameReader::default(),
-                    out: OutBuf::default(),
+                    out,
                     subscription: None,
+                    challenge: Some(nonce),
                     wants_write: false,
                     writable: true,
                     readable: false,
@@ -457,7 +583,7 @@ impl ControlServer {
             if !conn.wants_reading() {
                 continue;
             }
-            match conn.read_turn(&mut self.scratch, &mut handle) {
+            match conn.read_turn(&mut self.scratch, &self.secret, &mut handle) {
                 Ok(Turn::More) => {}
                 Ok(Turn::Drained) => {
                     conn.readable = false;
@@ -502,11 +628,25 @@ impl ControlServer {
         }
     }
 
-    /// Flushes every connection with pending output whose socket may take more.
+    /// Output pushed so far waits for persist `seq`; persists through `completed` are durable.
+    pub fn hold(&mut self, seq: u64, completed: u64) {
+        for conn in self.conns.values_mut() {
+            conn.out.hold(seq, completed);
+        }
+    }
+
+    /// Persists through `completed` are durable: the output that waited for them may leave.
+    pub fn release(&mut self, completed: u64) {
+        for conn in self.conns.values_mut() {
+            conn.out.release(completed);
+        }
+    }
+
+    /// Flushes every connection with released output whose socket may take more.
     pub fn flush_all(&mut self, registry: &Registry) {
         let mut failed = Vec::new();
         for conn in self.conns.values_mut() {
-            if conn.out.pending() > 0 && conn.writable {
+            if conn.out.writable() > 0 && conn.writable {
                 if let Err(why) = conn.flush(registry) {
                     failed.push((conn.token, why));
                 }
@@ -524,6 +664,7 @@ impl ControlServer {
             return;
         };
         let _ = registry.deregister(&mut conn.stream);
+        conn.out.release_all();
         let mut stream = std::net::TcpStream::from(conn.stream);
         let result = stream
             .set_nonblocking(false)
@@ -704,15 +845,45 @@ mod tests {
         for f in &frames[..5] {
             out.push(f);
         }
+        out.hold(0, 0);
         assert!(!out.flush_to(&mut dst).unwrap());
         assert_eq!(out.pending(), 25);
         for f in &frames[5..] {
             out.push(f);
         }
+        out.hold(0, 0);
         dst.budget = 1000;
         assert!(out.flush_to(&mut dst).unwrap());
         assert_eq!(out.pending(), 0);
         assert_eq!(dst.written, frames.concat());
+    }
+
+    /// An answer leaves only once the persist it reports on is durable, and never ahead of an
+    /// earlier answer that still waits.
+    #[test]
+    fn out_buf_holds_answers_until_their_persist_is_durable() {
+        let mut out = OutBuf::default();
+        let mut dst = Throttled {
+            written: Vec::new(),
+            budget: 1000,
+        };
+        out.push(b"a");
+        out.hold(2, 1);
+        out.push(b"b");
+        // Waits for persist 1 only, but comes after "a".
+        out.hold(1, 1);
+        assert!(out.flush_to(&mut dst).unwrap());
+        assert!(dst.written.is_empty());
+        assert_eq!(out.pending(), 2);
+        out.release(2);
+        out.push(b"c");
+        out.hold(3, 2);
+        assert!(out.flush_to(&mut dst).unwrap());
+        assert_eq!(dst.written, b"ab");
+        out.release(3);
+        assert!(out.flush_to(&mut dst).unwrap());
+        assert_eq!(dst.written, b"abc");
+        assert_eq!(out.pending(), 0);
     }
 
     fn entry(index: Index) -> Apply {
@@ -731,11 +902,17 @@ mod tests {
         })
     }
 
-    /// A server with one accepted connection, and that connection's client end.
-    fn connected() -> (mio::Poll, ControlServer, std::net::TcpStream) {
+    fn secret() -> Secret {
+        Secret::from_bytes(&[7; 32])
+    }
+
+    /// A server with one accepted connection, and that connection's client end, before the
+    /// handshake.
+    fn accepted() -> (mio::Poll, ControlServer, std::net::TcpStream) {
         let mut poll = mio::Poll::new().unwrap();
         let loopback = "127.0.0.1:0".parse().unwrap();
-        let mut server = ControlServer::bind(loopback, poll.registry(), Token(0), 1).unwrap();
+        let mut server =
+            ControlServer::bind(loopback, poll.registry(), Token(0), 1, secret()).unwrap();
         let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
         let mut events = mio::Events::with_capacity(8);
         while server.conns.is_empty() {
@@ -744,7 +921,93 @@ mod tests {
             assert!(!events.is_empty(), "the connection never arrived");
             server.accept(poll.registry());
         }
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         (poll, server, client)
+    }
+
+    /// The client's side of the handshake with `proof_of(nonce)`, the server serving it;
+    /// returns the server's answer.
+    fn handshake(
+        poll: &mut mio::Poll,
+        server: &mut ControlServer,
+        client: &mut std::net::TcpStream,
+        proof_of: impl Fn(&[u8]) -> Vec<u8>,
+    ) -> Response {
+        server.flush_all(poll.registry());
+        let Challenge { nonce } = control::read_frame(client).unwrap();
+        let proof = proof_of(&nonce);
+        control::write_frame(client, &Authenticate { proof }).unwrap();
+        while server
+            .conns
+            .values()
+            .any(|c| c.challenge.is_some() && !c.eof)
+        {
+            iteration(poll, server, Duration::from_secs(5), |_, req| {
+                panic!("a request before the handshake: {req:?}")
+            });
+        }
+        server.flush_all(poll.registry());
+        control::read_frame(client).unwrap()
+    }
+
+    /// A server with one accepted and authenticated connection, and its client end.
+    fn connected() -> (mio::Poll, ControlServer, std::net::TcpStream) {
+        let (mut poll, mut server, mut client) = accepted();
+        let answer = handshake(&mut poll, &mut server, &mut client, |nonce| {
+            secret().proof(nonce).to_vec()
+        });
+        assert_eq!(answer, Response::Authenticated);
+        client.set_read_timeout(None).unwrap();
+        (poll, server, client)
+    }
+
+    /// A client with another secret gets one clear error, then the close; nothing it sends
+    /// reaches the runtime.
+    #[test]
+    fn a_wrong_proof_gets_one_error_and_the_close() {
+        let (mut poll, mut server, mut client) = accepted();
+        let other = Secret::from_bytes(&[8; 32]);
+        let answer = handshake(&mut poll, &mut server, &mut client, |nonce| {
+            other.proof(nonce).to_vec()
+        });
+        assert_eq!(
+            answer,
+            Response::Error {
+                message: raft_auth::WRONG_SECRET.to_string()
+            }
+        );
+        assert!(server.conns.is_empty(), "closed once its error was out");
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+
+    /// A request in place of the handshake is not served: the connection closes.
+    #[test]
+    fn a_request_before_the_handshake_closes_the_connection() {
+        let (mut poll, mut server, mut client) = accepted();
+        control::write_frame(&mut client, &Request::Shutdown).unwrap();
+        while !server.conns.is_empty() {
+            iteration(&mut poll, &mut server, Duration::from_secs(5), |_, req| {
+                panic!("served {req:?} before the handshake")
+            });
+        }
+    }
+
+    /// A stranger cannot make the server buffer more than a handshake's worth.
+    #[test]
+    fn an_unauthenticated_client_may_not_send_much() {
+        let (mut poll, mut server, mut client) = accepted();
+        let mut header = (MAX_FRAME as u32).to_be_bytes().to_vec();
+        header.extend_from_slice(&[0; 2 * MAX_HANDSHAKE]);
+        client.write_all(&header).unwrap();
+        while !server.conns.is_empty() {
+            iteration(&mut poll, &mut server, Duration::from_secs(5), |_, req| {
+                panic!("served {req:?} before the handshake")
+            });
+        }
     }
 
     /// One loop iteration's worth of the server's side, as the runtime does it: poll (without
@@ -771,6 +1034,8 @@ mod tests {
             handled += 1;
             handle(conn, req)
         });
+        // As a node with nothing to persist: the answers may leave at once.
+        server.hold(0, 0);
         handled
     }
 
@@ -815,6 +1080,7 @@ mod tests {
         };
         while !server.conns[&token].wants_write {
             server.conns.get_mut(&token).unwrap().reply(&filler);
+            server.hold(0, 0);
             server.flush_all(poll.registry());
         }
         control::write_frame(&mut client, &Request::GetState).unwrap();
@@ -936,6 +1202,7 @@ mod tests {
         // The Ready taken after that batch of events, then the next one.
         server.deliver(poll.registry(), &items[..2]);
         server.deliver(poll.registry(), &items[2..]);
+        server.hold(0, 0);
         server.flush_all(poll.registry());
 
         let expected = [

@@ -7,7 +7,7 @@
 
 use crate::core::{Message, NodeId};
 use crate::kv::{ClerkReply, ClerkRequest};
-use crate::wire::{self, DecodeError, Payload};
+use crate::wire::{self, ClusterKey, DecodeError, Payload};
 use log::{debug, error, trace, warn};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -26,6 +26,8 @@ pub enum Reject {
     Malformed(String),
     Version(u8),
     Cluster(u64),
+    /// A missing or bad MAC: not from a holder of the cluster secret.
+    Unauthenticated,
     /// `from` is not a peer of ours: out of range, or our own id.
     From(NodeId),
     /// Addressed to another node (a misrouted datagram).
@@ -49,6 +51,7 @@ impl fmt::Display for Reject {
                 wire::PROTOCOL_VERSION
             ),
             Reject::Cluster(c) => write!(f, "foreign cluster id {c}"),
+            Reject::Unauthenticated => write!(f, "missing or bad MAC"),
             Reject::From(from) => write!(f, "sender n{from} is not a peer"),
             Reject::To(to) => write!(f, "addressed to n{to}"),
             Reject::ClerkReply => write!(f, "a clerk reply, sent to a node"),
@@ -65,14 +68,15 @@ pub enum Incoming {
 
 /// Decodes a datagram and checks that it is a message from one of our peers to us, or a clerk's
 /// request.
-pub fn admit(cluster: u64, id: NodeId, members: u32, bytes: &[u8]) -> Result<Incoming, Reject> {
+pub fn admit(key: &ClusterKey, id: NodeId, members: u32, bytes: &[u8]) -> Result<Incoming, Reject> {
     if bytes.len() > wire::MAX_DATAGRAM {
         return Err(Reject::Oversize(bytes.len()));
     }
-    let payload = wire::decode(cluster, bytes).map_err(|e| match e {
+    let payload = wire::decode(key, bytes).map_err(|e| match e {
         DecodeError::Malformed(e) => Reject::Malformed(e),
         DecodeError::Version(v) => Reject::Version(v),
         DecodeError::Cluster(c) => Reject::Cluster(c),
+        DecodeError::Unauthenticated => Reject::Unauthenticated,
     })?;
     let msg = match payload {
         Payload::Peer(msg) => msg,
@@ -101,6 +105,8 @@ pub struct Counters {
     pub dropped_malformed: u64,
     pub dropped_version: u64,
     pub dropped_cluster: u64,
+    /// A missing or bad MAC (`GetState`'s `unauthenticated`).
+    pub unauthenticated: u64,
     pub dropped_from: u64,
     pub dropped_to: u64,
     pub dropped_clerk_reply: u64,
@@ -120,6 +126,7 @@ impl Counters {
             Reject::Malformed(_) => &mut self.dropped_malformed,
             Reject::Version(_) => &mut self.dropped_version,
             Reject::Cluster(_) => &mut self.dropped_cluster,
+            Reject::Unauthenticated => &mut self.unauthenticated,
             Reject::From(_) => &mut self.dropped_from,
             Reject::To(_) => &mut self.dropped_to,
             Reject::ClerkReply => &mut self.dropped_clerk_reply,
@@ -133,7 +140,7 @@ impl fmt::Display for Counters {
         write!(
             f,
             "datagrams in={} (requests {}, clerks {}) out={}; dropped in: oversize={} malformed={} \
-             version={} cluster={} from={} to={} clerk_reply={}; dropped out: oversize={} would_block={} send_error={}; recv_error={}",
+             version={} cluster={} unauthenticated={} from={} to={} clerk_reply={}; dropped out: oversize={} would_block={} send_error={}; recv_error={}",
             self.received,
             self.requests_received,
             self.clerk_requests,
@@ -142,6 +149,7 @@ impl fmt::Display for Counters {
             self.dropped_malformed,
             self.dropped_version,
             self.dropped_cluster,
+            self.unauthenticated,
             self.dropped_from,
             self.dropped_to,
             self.dropped_clerk_reply,
@@ -158,7 +166,7 @@ pub struct PeerSocket {
     id: NodeId,
     /// Where to send to each peer, by id (netproxy's faces in a test cluster).
     peers: Vec<SocketAddr>,
-    cluster: u64,
+    key: ClusterKey,
     buf: Box<[u8]>,
     pub counters: Counters,
 }
@@ -168,7 +176,7 @@ impl PeerSocket {
         listen: SocketAddr,
         id: NodeId,
         peers: Vec<SocketAddr>,
-        cluster: u64,
+        key: ClusterKey,
         registry: &Registry,
         token: Token,
     ) -> io::Result<PeerSocket> {
@@ -179,7 +187,7 @@ impl PeerSocket {
             socket,
             id,
             peers,
-            cluster,
+            key,
             buf: vec![0; RECV_BUFFER].into_boxed_slice(),
             counters: Counters::default(),
         })
@@ -209,7 +217,7 @@ impl PeerSocket {
                 }
             };
             let members = self.peers.len() as u32;
-            match admit(self.cluster, self.id, members, &self.buf[..len]) {
+            match admit(&self.key, self.id, members, &self.buf[..len]) {
                 Ok(incoming) => {
                     self.counters.received += 1;
                     match &incoming {
@@ -241,13 +249,13 @@ impl PeerSocket {
             error!("the core addressed a message to n{}, not a peer", msg.to);
             return;
         };
-        let bytes = wire::encode(self.cluster, msg);
+        let bytes = wire::encode(&self.key, msg);
         self.send_to(&bytes, addr, &format!("n{}", msg.to));
     }
 
     /// Sends a clerk's reply to the address its request came from.
     pub fn reply(&mut self, to: SocketAddr, reply: &ClerkReply) {
-        let bytes = wire::encode_payload(self.cluster, &Payload::ClerkReply(reply.clone()));
+        let bytes = wire::encode_payload(&self.key, &Payload::ClerkReply(reply.clone()));
         self.send_to(&bytes, to, &format!("clerk {:x}", reply.clerk));
     }
 
@@ -284,6 +292,20 @@ mod tests {
     use crate::core::MessageBody;
 
     const CLUSTER: u64 = 7;
+
+    fn key() -> ClusterKey {
+        ClusterKey {
+            id: CLUSTER,
+            secret: raft_auth::Secret::from_bytes(&[1; 32]),
+        }
+    }
+
+    fn other(id: u64, secret: u8) -> ClusterKey {
+        ClusterKey {
+            id,
+            secret: raft_auth::Secret::from_bytes(&[secret; 32]),
+        }
+    }
     const ME: NodeId = 1;
     const MEMBERS: u32 = 3;
 
@@ -300,7 +322,7 @@ mod tests {
     }
 
     fn check(bytes: &[u8]) -> Result<Incoming, Reject> {
-        admit(CLUSTER, ME, MEMBERS, bytes)
+        admit(&key(), ME, MEMBERS, bytes)
     }
 
     fn get(clerk: u64) -> ClerkRequest {
@@ -314,14 +336,14 @@ mod tests {
     #[test]
     fn admits_a_message_from_a_peer_to_us() {
         let msg = vote(0, ME);
-        assert_eq!(check(&wire::encode(CLUSTER, &msg)), Ok(Incoming::Peer(msg)));
+        assert_eq!(check(&wire::encode(&key(), &msg)), Ok(Incoming::Peer(msg)));
     }
 
     #[test]
     fn admits_a_clerk_request_but_not_a_clerk_reply() {
         let request = Payload::ClerkRequest(get(5));
         assert_eq!(
-            check(&wire::encode_payload(CLUSTER, &request)),
+            check(&wire::encode_payload(&key(), &request)),
             Ok(Incoming::Clerk(get(5)))
         );
         let reply = Payload::ClerkReply(ClerkReply {
@@ -330,7 +352,7 @@ mod tests {
             outcome: crate::kv::Outcome::NoService,
         });
         assert_eq!(
-            check(&wire::encode_payload(CLUSTER, &reply)),
+            check(&wire::encode_payload(&key(), &reply)),
             Err(Reject::ClerkReply)
         );
     }
@@ -339,60 +361,80 @@ mod tests {
     fn a_peer_message_encodes_as_its_payload_does() {
         let msg = vote(0, ME);
         assert_eq!(
-            wire::encode(CLUSTER, &msg),
-            wire::encode_payload(CLUSTER, &Payload::Peer(msg))
+            wire::encode(&key(), &msg),
+            wire::encode_payload(&key(), &Payload::Peer(msg))
         );
     }
 
     #[test]
     fn rejects_garbage() {
-        for bytes in [&b""[..], b"\x00", b"hello raft", &[0xff; 300]] {
+        for bytes in [&b""[..], b"\x00", &[wire::PROTOCOL_VERSION; 8]] {
             assert!(
                 matches!(check(bytes), Err(Reject::Malformed(_))),
                 "{bytes:?}"
             );
         }
+        assert_eq!(check(b"hello raft"), Err(Reject::Version(b'h')));
+        assert_eq!(check(&[0xff; 300]), Err(Reject::Version(0xff)));
     }
 
+    /// Cut inside the header it is malformed; cut after the cluster id its MAC is missing or
+    /// does not check.
     #[test]
     fn rejects_a_truncated_datagram() {
-        let bytes = wire::encode(CLUSTER, &vote(0, ME));
+        let bytes = wire::encode(&key(), &vote(0, ME));
         for len in 0..bytes.len() {
-            assert!(matches!(check(&bytes[..len]), Err(Reject::Malformed(_))));
+            let want = if len < 9 {
+                matches!(check(&bytes[..len]), Err(Reject::Malformed(_)))
+            } else {
+                check(&bytes[..len]) == Err(Reject::Unauthenticated)
+            };
+            assert!(want, "{len} bytes");
         }
     }
 
     #[test]
     fn rejects_another_cluster() {
-        let bytes = wire::encode(CLUSTER + 1, &vote(0, ME));
+        let bytes = wire::encode(&other(CLUSTER + 1, 1), &vote(0, ME));
         assert_eq!(check(&bytes), Err(Reject::Cluster(CLUSTER + 1)));
     }
 
     #[test]
     fn rejects_another_protocol_version() {
-        let env = wire::Envelope {
-            version: wire::PROTOCOL_VERSION + 1,
-            cluster: CLUSTER,
-            payload: Payload::Peer(vote(0, ME)),
-        };
-        let bytes = rmp_serde::to_vec(&env).unwrap();
+        let mut bytes = wire::encode(&key(), &vote(0, ME));
+        bytes[0] = wire::PROTOCOL_VERSION + 1;
         assert_eq!(
             check(&bytes),
             Err(Reject::Version(wire::PROTOCOL_VERSION + 1))
         );
     }
 
+    /// A well-formed message of our cluster sealed with another secret, one whose MAC was
+    /// flipped, and one without a MAC.
+    #[test]
+    fn rejects_a_datagram_without_a_good_mac() {
+        let forged = wire::encode(&other(CLUSTER, 2), &vote(0, ME));
+        let mut flipped = wire::encode(&key(), &vote(0, ME));
+        flipped[wire::BODY - 1] ^= 1;
+        let good = wire::encode(&key(), &vote(0, ME));
+        let mut no_mac = good[..9].to_vec();
+        no_mac.extend_from_slice(&good[wire::BODY..]);
+        for bytes in [forged, flipped, no_mac] {
+            assert_eq!(check(&bytes), Err(Reject::Unauthenticated));
+        }
+    }
+
     #[test]
     fn rejects_a_sender_that_is_not_a_peer() {
         for from in [MEMBERS, u32::MAX, ME] {
-            let bytes = wire::encode(CLUSTER, &vote(from, ME));
+            let bytes = wire::encode(&key(), &vote(from, ME));
             assert_eq!(check(&bytes), Err(Reject::From(from)));
         }
     }
 
     #[test]
     fn rejects_a_message_for_another_node() {
-        let bytes = wire::encode(CLUSTER, &vote(0, 2));
+        let bytes = wire::encode(&key(), &vote(0, 2));
         assert_eq!(check(&bytes), Err(Reject::To(2)));
     }
 
@@ -410,24 +452,25 @@ mod tests {
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let peers = vec![loopback; MEMBERS as usize];
         let mut node =
-            PeerSocket::bind(loopback, ME, peers, CLUSTER, poll.registry(), Token(0)).unwrap();
+            PeerSocket::bind(loopback, ME, peers, key(), poll.registry(), Token(0)).unwrap();
         let to = node.local_addr().unwrap();
         let sender = std::net::UdpSocket::bind(loopback).unwrap();
         let datagrams = [
-            b"garbage".to_vec(),
-            wire::encode(CLUSTER + 1, &vote(0, ME)),
-            wire::encode(CLUSTER, &vote(9, ME)),
-            wire::encode(CLUSTER, &vote(0, 2)),
+            b"\x05garbage".to_vec(),
+            wire::encode(&other(CLUSTER + 1, 1), &vote(0, ME)),
+            wire::encode(&other(CLUSTER, 2), &vote(2, ME)),
+            wire::encode(&key(), &vote(9, ME)),
+            wire::encode(&key(), &vote(0, 2)),
             wire::encode_payload(
-                CLUSTER,
+                &key(),
                 &Payload::ClerkReply(ClerkReply {
                     clerk: 5,
                     seq: 1,
                     outcome: crate::kv::Outcome::NoService,
                 }),
             ),
-            wire::encode(CLUSTER, &vote(2, ME)),
-            wire::encode_payload(CLUSTER, &Payload::ClerkRequest(get(5))),
+            wire::encode(&key(), &vote(2, ME)),
+            wire::encode_payload(&key(), &Payload::ClerkRequest(get(5))),
         ];
         for d in &datagrams {
             sender.send_to(d, to).unwrap();
@@ -454,6 +497,7 @@ mod tests {
                 clerk_requests: 1,
                 dropped_malformed: 1,
                 dropped_cluster: 1,
+                unauthenticated: 1,
                 dropped_from: 1,
                 dropped_to: 1,
                 dropped_clerk_reply: 1,

@@ -5,10 +5,17 @@
 //! step.
 //!
 //! A step is one input to one core, or one change to the world: a datagram delivered, a peer's
-//! timer firing, a client's `Start`, a batch of reads asked (§6.4, kept in `reads.rs`), a crash,
-//! a restart, a service's snapshot, a link or a peer going down or up. After each input the cluster takes the core's `Ready` and carries it
-//! out in the documented order (persist, send, apply), checking what each effect shows, then
-//! checks the whole cluster's state.
+//! timer firing, a client's `Start`, a batch of reads asked (§6.4, kept in `reads.rs`), a
+//! peer's sync completing, a crash, a restart, a service's snapshot, a link or a peer going
+//! down or up. After each input the cluster takes the core's `Ready` and carries it out in the
+//! documented order: the leader's replication at once, the persist to the peer's simulated
+//! storage thread (`unsynced.rs`), and everything else once that sync completes, which with
+//! [`SyncLatency::Inline`] is within the same step. It checks what each effect shows, then the
+//! whole cluster's state.
+//!
+//! Each peer has two disks: `disk`, what is durable (what a crash keeps, and what "committed on
+//! a majority" counts), and `written`, that plus every persist still syncing (what the core's
+//! log must match).
 //!
 //! The first property found broken stops the cluster: that call and every later one return the
 //! [`Violation`], which names the step, the property and the last events.
@@ -19,9 +26,12 @@ use super::network::{Faults, Network};
 use super::reads::{Outcome, Reads};
 use super::service;
 use super::trace::{Action, PeerState, Summary, Trace};
+use super::unsynced::{SyncLatency, Unsynced, Waiting};
 use crate::core::{
     Apply, Config, Entry, Index, Message, MessageBody, NodeId, Raft, Restored, Role, Term, Time,
 };
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
@@ -89,7 +99,11 @@ pub struct Peer {
     /// `None` while crashed.
     pub raft: Option<Raft>,
     config: Config,
+    /// What is durable: what a crash keeps.
     pub disk: Disk,
+    /// `disk` with every persist still syncing applied: what the core handed its storage.
+    pub written: Disk,
+    unsynced: Unsynced,
     /// The last index this incarnation's service applied (a restart starts over from the
     /// snapshot, or from 1).
     pub applied: Index,
@@ -109,6 +123,10 @@ pub struct Stats {
     pub command_bytes: usize,
     /// InstallSnapshot chunks sent.
     pub snapshot_chunks: usize,
+    /// Crashes of a peer with persists still syncing (all or part of them lost).
+    pub crashes_unsynced: usize,
+    /// Leadership transfers started (§3.10).
+    pub transfers: usize,
     /// Snapshots that services received in their apply stream (installs and restarts).
     pub snapshots_applied: usize,
     pub crashes: usize,
@@ -123,6 +141,10 @@ pub struct Cluster {
     pub snapshot_every: Option<Index>,
     /// The length of a service snapshot.
     pub snapshot_len: usize,
+    /// How long every peer's syncs take.
+    pub sync_latency: SyncLatency,
+    /// Draws sync durations and what a crash leaves of a sync under way.
+    disk_rng: SmallRng,
     check: Checker,
     reads: Reads,
     trace: Trace,
@@ -173,12 +195,17 @@ impl Cluster {
         let peers = configs
             .into_iter()
             .zip(restored)
-            .map(|(config, restored)| Peer {
-                raft: Some(Raft::new(config.clone(), restored.clone(), Time::ZERO)),
-                config,
-                disk: Disk::new(restored).expect("a restored state is a log"),
-                applied: 0,
-                digest: 0,
+            .map(|(config, restored)| {
+                let disk = Disk::new(restored.clone()).expect("a restored state is a log");
+                Peer {
+                    raft: Some(Raft::new(config.clone(), restored, Time::ZERO)),
+                    config,
+                    written: disk.clone(),
+                    disk,
+                    unsynced: Unsynced::default(),
+                    applied: 0,
+                    digest: 0,
+                }
             })
             .collect();
         let mut cluster = Cluster {
@@ -191,6 +218,8 @@ impl Cluster {
             },
             snapshot_every: None,
             snapshot_len: 16,
+            sync_latency: SyncLatency::Inline,
+            disk_rng: SmallRng::seed_from_u64(seed ^ 0xd15c_0000_0000_0000),
             check: Checker::new(members),
             reads: Reads::default(),
             trace: Trace::default(),
@@ -244,6 +273,16 @@ impl Cluster {
         self.net.links.is_connected(id)
     }
 
+    /// The live peers with a sync under way.
+    pub fn syncing(&self) -> Vec<NodeId> {
+        (0..self.members())
+            .filter(|&id| {
+                let peer = &self.peers[id as usize];
+                peer.raft.is_some() && !peer.unsynced.is_empty()
+            })
+            .collect()
+    }
+
     /// The live, connected peer claiming leadership in the highest term.
     pub fn leader(&self) -> Option<NodeId> {
         self.statuses()
@@ -285,7 +324,16 @@ impl Cluster {
                 .filter_map(|p| p.raft.as_ref())
                 .map(Raft::next_deadline)
                 .min();
-            let Some(at) = next_message.into_iter().chain(next_timer).min() else {
+            let next_sync = self
+                .peers
+                .iter()
+                .filter_map(|p| p.unsynced.next_due())
+                .min();
+            let Some(at) = [next_message, next_timer, next_sync]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
                 self.now = limit;
                 return Ok(false);
             };
@@ -294,7 +342,15 @@ impl Cluster {
                 return Ok(false);
             }
             self.now = self.now.max(at);
-            if next_message == Some(at) {
+            if next_sync == Some(at) {
+                for id in 0..self.members() {
+                    if self.peers[id as usize].unsynced.next_due() <= Some(self.now)
+                        && self.peers[id as usize].unsynced.next_due().is_some()
+                    {
+                        self.sync_step(id)?;
+                    }
+                }
+            } else if next_message == Some(at) {
                 if let Some(Some(msg)) = self.net.arrive() {
                     self.deliver(msg)?;
                 }
@@ -411,14 +467,44 @@ impl Cluster {
         Ok(None)
     }
 
-    /// Kills peer `id`: its volatile state is gone, its disk stays.
+    /// Asks peer `from` to hand leadership to `to` (§3.10); returns whether it started.
+    pub fn transfer(&mut self, from: NodeId, to: NodeId) -> Result<bool, Violation> {
+        self.healthy()?;
+        let now = self.now;
+        let Some(raft) = self.peers[from as usize].raft.as_mut() else {
+            return Ok(false);
+        };
+        let accepted = raft.transfer_leadership(to, now).is_ok();
+        self.stats.transfers += usize::from(accepted);
+        self.begin(Action::Transfer { from, to, accepted });
+        self.collect(from)?;
+        self.end(Some(from))?;
+        Ok(accepted)
+    }
+
+    /// Kills peer `id`: its volatile state is gone, its disk stays, with whatever part of a
+    /// sync under way landed (`Unsynced::crash_landing`).
     pub fn crash(&mut self, id: NodeId) -> Result<(), Violation> {
         self.healthy()?;
         if self.peers[id as usize].raft.is_none() {
             return Ok(());
         }
         self.begin(Action::Crash(id));
-        self.peers[id as usize].raft = None;
+        let peer = &mut self.peers[id as usize];
+        peer.raft = None;
+        if !peer.unsynced.is_empty() {
+            self.stats.crashes_unsynced += 1;
+        }
+        let landed = peer.unsynced.crash_landing(&mut self.disk_rng);
+        for persist in landed {
+            let checked = self.peers[id as usize]
+                .disk
+                .apply(persist)
+                .map_err(|e| Broken::new(invariants::DURABLE, format!("n{id}: {e}")));
+            self.guard(checked)?;
+        }
+        let peer = &mut self.peers[id as usize];
+        peer.written = peer.disk.clone();
         self.reads.crashed(id);
         self.stats.crashes += 1;
         self.end(Some(id))
@@ -565,12 +651,13 @@ impl Cluster {
         for peer in &self.peers {
             let Some(raft) = &peer.raft else { continue };
             let status = raft.status();
-            Checker::disk_matches_core(status.id, raft, &peer.disk)?;
-            self.check.term(status.id, status.term)?;
+            Checker::disk_matches_core(status.id, raft, &peer.written)?;
+            let durable = peer.disk.hard_state.current_term;
+            self.check.term(status.id, status.term, durable)?;
             self.check
-                .commit(status.id, status.term, status.commit_index, &peer.disk)?;
+                .commit(status.id, status.term, status.commit_index, &peer.written)?;
             if status.role == Role::Leader {
-                self.check.leader(status.id, status.term, &peer.disk)?;
+                self.check.leader(status.id, status.term, &peer.written)?;
             }
         }
         self.check.on_majority(self.peers.iter().map(|p| &p.disk))
@@ -626,11 +713,10 @@ impl Cluster {
         self.end(Some(id))
     }
 
-    /// Takes peer `id`'s effects and carries them out in the documented order (persist, send,
-    /// apply), checking what each shows: the writes (Log Matching, Leader Append-Only), the
-    /// commit index (new commits held by every later leader), the reads confirmed and failed,
-    /// the votes granted, the entries applied. A service that applied a multiple of `snapshot_every` gets a snapshot due (at
-    /// the last such index of the batch).
+    /// Takes peer `id`'s effects and carries them out in the documented order, checking what
+    /// each shows: the writes (Log Matching, Leader Append-Only), the commit index (new commits
+    /// held by every later leader), the leader's replication (sent at once), then the persist,
+    /// queued for the peer's storage thread with everything that waits for it (`sync_due`).
     fn collect(&mut self, id: NodeId) -> Result<(), Violation> {
         let peer = &mut self.peers[id as usize];
         let Some(raft) = peer.raft.as_mut() else {
@@ -638,60 +724,129 @@ impl Cluster {
         };
         let ready = raft.take_ready();
         let status = raft.status();
-        if let Some(persist) = ready.persist {
+        if let Some(persist) = &ready.persist {
             let checked = peer
-                .disk
-                .apply(persist)
+                .written
+                .apply(persist.clone())
                 .map_err(|e| Broken::new(invariants::DURABLE, format!("n{id}: {e}")))
                 .and_then(|written| {
                     let leader = status.role == Role::Leader;
-                    self.check.wrote(id, &peer.disk, &written, leader)
+                    self.check.wrote(id, &peer.written, &written, leader)
                 });
             self.guard(checked)?;
         }
         let peer = &self.peers[id as usize];
         let checked = self
             .check
-            .commit(id, status.term, status.commit_index, &peer.disk)
+            .commit(id, status.term, status.commit_index, &peer.written)
             .and_then(|newly| match newly {
                 Some(newly) => self.check.leaders_hold(newly, self.leaders()),
                 None => Ok(()),
             });
         self.guard(checked)?;
-        let members = (self.peers.len(), self.peers.len() / 2 + 1);
-        for read in ready.reads {
-            let committed = self.check.commit_index();
-            let checked = self
-                .reads
-                .confirm(id, status.term, read, committed, members);
-            self.guard(checked)?;
-        }
-        for read in ready.failed_reads {
-            let checked = self.reads.fail(id, read);
-            self.guard(checked)?;
-        }
-        for msg in ready.messages {
+        let (now, later): (Vec<Message>, Vec<Message>) = ready
+            .messages
+            .into_iter()
+            .partition(Message::may_precede_persist);
+        for msg in now {
             self.send(msg)?;
         }
-        let mut due = None;
-        for item in &ready.apply {
-            self.service_apply(id, item)?;
-            let is_entry = matches!(item, Apply::Entry(_));
-            if is_entry && self.snapshot_every.is_some_and(|n| item.index() % n == 0) {
-                due = Some(item.index());
-            }
+        let nothing_waits = ready.persist.is_none()
+            && later.is_empty()
+            && ready.apply.is_empty()
+            && ready.reads.is_empty()
+            && ready.failed_reads.is_empty();
+        if nothing_waits {
+            // The log is as the last `Ready` left it, so its mark is already on its way.
+            return Ok(());
         }
-        if let Some(index) = due {
-            self.due_snapshots.push_back((id, index));
+        let due = match self.sync_latency.draw(&mut self.disk_rng) {
+            None => self.now,
+            Some(took) => {
+                let peer = &self.peers[id as usize];
+                (self.now + took).max(peer.unsynced.last_due().unwrap_or(Time::ZERO))
+            }
+        };
+        self.peers[id as usize].unsynced.push(Waiting {
+            persist: ready.persist,
+            mark: ready.log_mark,
+            term: status.term,
+            messages: later,
+            apply: ready.apply,
+            reads: ready.reads,
+            failed_reads: ready.failed_reads,
+            due,
+        });
+        if due <= self.now {
+            self.sync_due(id)?;
         }
         Ok(())
+    }
+
+    /// A step: peer `id`'s storage thread completes the syncs due by now.
+    fn sync_step(&mut self, id: NodeId) -> Result<(), Violation> {
+        self.begin(Action::Sync(id));
+        self.sync_due(id)?;
+        self.end(Some(id))
+    }
+
+    /// Every sync of peer `id` due by now completes, oldest first: its persist reaches the
+    /// durable disk, the core hears of it (`Raft::persisted`), and what waited for it happens:
+    /// the other messages leave, the service applies (a snapshot comes due at the last
+    /// multiple of `snapshot_every` applied), reads are answered. Then the effects of knowing
+    /// it durable (a leader's commit) are collected.
+    fn sync_due(&mut self, id: NodeId) -> Result<(), Violation> {
+        let now = self.now;
+        while let Some(waiting) = self.peers[id as usize].unsynced.pop_due(now) {
+            let peer = &mut self.peers[id as usize];
+            if let Some(persist) = waiting.persist {
+                let checked = peer
+                    .disk
+                    .apply(persist)
+                    .map(drop)
+                    .map_err(|e| Broken::new(invariants::DURABLE, format!("n{id}: {e}")));
+                self.guard(checked)?;
+            }
+            let peer = &mut self.peers[id as usize];
+            peer.raft
+                .as_mut()
+                .expect("a crash empties the queue")
+                .persisted(waiting.mark, now);
+            let members = (self.peers.len(), self.peers.len() / 2 + 1);
+            for read in waiting.reads {
+                let committed = self.check.commit_index();
+                let checked = self
+                    .reads
+                    .confirm(id, waiting.term, read, committed, members);
+                self.guard(checked)?;
+            }
+            for read in waiting.failed_reads {
+                let checked = self.reads.fail(id, read);
+                self.guard(checked)?;
+            }
+            for msg in waiting.messages {
+                self.send(msg)?;
+            }
+            let mut due = None;
+            for item in &waiting.apply {
+                self.service_apply(id, item)?;
+                let is_entry = matches!(item, Apply::Entry(_));
+                if is_entry && self.snapshot_every.is_some_and(|n| item.index() % n == 0) {
+                    due = Some(item.index());
+                }
+            }
+            if let Some(index) = due {
+                self.due_snapshots.push_back((id, index));
+            }
+        }
+        self.collect(id)
     }
 
     /// (id, term, disk) of every live peer that leads.
     fn leaders(&self) -> impl Iterator<Item = (NodeId, Term, &Disk)> {
         self.peers.iter().filter_map(|p| {
             let status = p.raft.as_ref()?.status();
-            (status.role == Role::Leader).then_some((status.id, status.term, &p.disk))
+            (status.role == Role::Leader).then_some((status.id, status.term, &p.written))
         })
     }
 
@@ -700,6 +855,9 @@ impl Cluster {
         let peer = &self.peers[id as usize];
         let checked = self.check.apply(id, peer.applied, peer.digest, item);
         let (applied, digest) = self.guard(checked)?;
+        let disk = &self.peers[id as usize].disk;
+        let checked = self.check.applied_durable(id, applied, disk);
+        self.guard(checked)?;
         let peer = &mut self.peers[id as usize];
         peer.applied = applied;
         peer.digest = digest;
@@ -711,6 +869,17 @@ impl Cluster {
 
     fn send(&mut self, msg: Message) -> Result<(), Violation> {
         self.stats.datagrams += 1;
+        let prospective = matches!(
+            msg.body,
+            MessageBody::PreVote { .. }
+                | MessageBody::PreVoteReply {
+                    vote_granted: true,
+                    ..
+                }
+        );
+        if !prospective {
+            self.check.announced(msg.from, msg.term);
+        }
         match &msg.body {
             MessageBody::AppendEntries { entries, .. } => {
                 self.stats.appends_to[msg.to as usize] += 1;

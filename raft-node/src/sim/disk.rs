@@ -53,6 +53,13 @@ impl Disk {
     pub fn apply(&mut self, persist: Persist) -> Result<Written, String> {
         let mut written = Written::default();
         if let Some(hard_state) = persist.hard_state {
+            // As `Storage::stage` refuses it: a term going back could let a peer vote twice.
+            if hard_state.current_term < self.hard_state.current_term {
+                return Err(format!(
+                    "persist takes the current term back from t{} to t{}",
+                    self.hard_state.current_term, hard_state.current_term
+                ));
+            }
             self.hard_state = hard_state;
         }
         if let Some(snapshot) = persist.snapshot {

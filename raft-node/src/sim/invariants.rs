@@ -63,6 +63,7 @@ pub const COMMIT_MONOTONIC: &str = "commit index never decreases";
 pub const TERM_MONOTONIC: &str = "term never decreases";
 pub const COMMITTED_ON_MAJORITY: &str = "committed entries on a majority";
 pub const DURABLE: &str = "disk matches the core";
+pub const APPLIED_DURABLE: &str = "applied entries are durable where applied";
 pub const LINEARIZABLE_READS: &str = "linearizable reads";
 pub const READ_ENDS_ONCE: &str = "every read ends once";
 pub const LIVENESS: &str = "liveness";
@@ -115,7 +116,12 @@ pub struct Checker {
     /// (voter, term) -> the candidate it granted its vote to.
     votes: HashMap<(NodeId, Term), NodeId>,
     /// The highest term each peer has been seen in, across restarts (the term is durable).
-    max_term: Vec<Term>,
+    /// The highest term each peer has been seen in, in its current incarnation.
+    incarnation_term: Vec<Term>,
+    /// The highest term each peer made durable or stamped on a message as its own (pre-votes
+    /// are about a term not entered): it never goes back below it, restarts included. A term
+    /// only held in memory is not here: a crash may take the peer back from it.
+    settled_term: Vec<Term>,
     /// Each peer's commit index, in its current incarnation.
     commit: Vec<Index>,
 }
@@ -130,7 +136,8 @@ impl Checker {
             stored: HashMap::new(),
             leaders: BTreeMap::new(),
             votes: HashMap::new(),
-            max_term: vec![0; members],
+            incarnation_term: vec![0; members],
+            settled_term: vec![0; members],
             commit: vec![0; members],
         }
     }
@@ -145,9 +152,9 @@ impl Checker {
         self.committed.len() as Index
     }
 
-    /// How many peers have been in a term above `term`.
+    /// How many peers are settled in a term above `term` (can never acknowledge its leader).
     pub fn peers_above(&self, term: Term) -> usize {
-        self.max_term.iter().filter(|&&t| t > term).count()
+        self.settled_term.iter().filter(|&&t| t > term).count()
     }
 
     /// Terms that had a leader.
@@ -223,6 +230,13 @@ impl Checker {
     /// A new incarnation of peer `id` starts with no commit index of its own.
     pub fn restarted(&mut self, id: NodeId) {
         self.commit[id as usize] = 0;
+        self.incarnation_term[id as usize] = 0;
+    }
+
+    /// Peer `id` sent a message stamped with `term` as its current term.
+    pub fn announced(&mut self, id: NodeId, term: Term) {
+        let settled = &mut self.settled_term[id as usize];
+        *settled = (*settled).max(term);
     }
 
     /// Peer `id`, in `term`, has commit index `commit` over `disk`. The commit index never
@@ -334,17 +348,23 @@ impl Checker {
         Ok(())
     }
 
-    /// Peer `id` is in `term`: terms never decrease, not even across a restart (the term is
-    /// durable).
-    pub fn term(&mut self, id: NodeId, term: Term) -> Check {
-        let max = &mut self.max_term[id as usize];
-        if term < *max {
+    /// Peer `id` is in `term`, with `durable` on its disk: terms never decrease within an
+    /// incarnation, and across a restart never below what the peer made durable or stamped on
+    /// a message (Figure 2: `currentTerm` is persistent state). A term adopted and lost in a
+    /// crash before its sync, and never sent, told no one anything.
+    pub fn term(&mut self, id: NodeId, term: Term, durable: Term) -> Check {
+        let i = id as usize;
+        self.settled_term[i] = self.settled_term[i].max(durable);
+        if term < self.incarnation_term[i].max(self.settled_term[i]) {
             return Err(Broken::new(
                 TERM_MONOTONIC,
-                format!("n{id} is in t{term} after t{max}"),
+                format!(
+                    "n{id} is in t{term} after t{} (t{} durable or announced)",
+                    self.incarnation_term[i], self.settled_term[i]
+                ),
             ));
         }
-        *max = term;
+        self.incarnation_term[i] = term;
         Ok(())
     }
 
@@ -433,6 +453,23 @@ impl Checker {
             ));
         }
         Ok(())
+    }
+
+    /// Peer `id`'s service reached `index`: its own disk holds the committed log through it
+    /// (or a snapshot past it), so a crash cannot leave its state machine ahead of its log.
+    pub fn applied_durable(&self, id: NodeId, index: Index, disk: &Disk) -> Check {
+        if index <= disk.snapshot_index() || disk.digest_at(index) == self.committed_digest(index) {
+            return Ok(());
+        }
+        Err(Broken::new(
+            APPLIED_DURABLE,
+            format!(
+                "n{id} applied through {index}, but its disk holds the log through {} \
+                 (snapshot through {})",
+                disk.last_index(),
+                disk.snapshot_index()
+            ),
+        ))
     }
 
     /// After a step, the core's durable state is on its disk: `take_ready` reported every
@@ -665,9 +702,14 @@ mod tests {
     #[test]
     fn terms_never_go_back() {
         let mut c = Checker::new(3);
-        c.term(0, 3).unwrap();
+        c.term(0, 3, 2).unwrap();
+        assert_eq!(c.term(0, 2, 2).unwrap_err().invariant, TERM_MONOTONIC);
+        // t3 was never durable nor sent: a restart may come back in t2, not below.
         c.restarted(0);
-        c.term(0, 3).unwrap();
-        assert_eq!(c.term(0, 2).unwrap_err().invariant, TERM_MONOTONIC);
+        c.term(0, 2, 2).unwrap();
+        assert_eq!(c.term(0, 1, 2).unwrap_err().invariant, TERM_MONOTONIC);
+        c.announced(0, 3);
+        c.restarted(0);
+        assert_eq!(c.term(0, 2, 2).unwrap_err().invariant, TERM_MONOTONIC);
     }
 }

@@ -17,12 +17,15 @@
 //! - `network`: links (per peer and per directed link: isolate-one, group splits, one-way
 //!   cuts) and [`Faults`] (loss, duplication, per-datagram delay, long delays).
 //! - `disk`: a peer's durable state, exactly the `Persist` effects applied so far.
+//! - `unsynced`: a peer's storage thread: the persists not yet durable and what waits for
+//!   them, how long a sync takes, and what a crash in the middle of one leaves.
 //! - `service`: the replicated state machine (a digest chain) and its snapshots.
 //! - `reads`: every ReadIndex read asked (§6.4), what the cluster knew then, and how it ended.
 //! - `invariants`: the properties, checked after every step: Election Safety, one vote per
 //!   term, Log Matching, Leader Append-Only, Leader Completeness, State Machine Safety, commit
 //!   index and term never decreasing, committed entries on a majority of disks, disk equal to
-//!   the core's durable state, linearizable reads, every read ending once.
+//!   the core's durable state, applied entries on the applying peer's own disk, linearizable
+//!   reads, every read ending once.
 //! - `trace`: the last steps, one line each, for the failure report; a digest of the whole run.
 //!
 //! Determinism: all randomness comes from `SmallRng`s seeded from the seed (the schedule, the
@@ -41,6 +44,7 @@ mod reads;
 mod schedule;
 mod service;
 mod trace;
+mod unsynced;
 
 pub use cluster::{
     config, Cluster, Peer, Stats, Violation, AGREE_RETRY, ELECTION_TIMEOUT_MAX,
@@ -51,3 +55,4 @@ pub use invariants::Broken;
 pub use network::{Faults, Links, Network};
 pub use reads::Outcome;
 pub use schedule::{liveness_bound, run_seed, Failure, Params, Report, Style};
+pub use unsynced::SyncLatency;

@@ -6,8 +6,12 @@
 //! - **chaos**: every 1–20 ms something may happen: a client offers a command to every peer
 //!   that claims to lead (stale leaders included, as in the lab's Figure 8 tests), or asks each
 //!   of them for one to three ReadIndex reads (§6.4), a peer is disconnected or reconnected,
-//!   crashes or restarts, the network splits into groups, a link goes down one way, or every
-//!   link comes back.
+//!   crashes or restarts, a peer with a sync under way crashes, the leader is asked to hand
+//!   over to another peer (§3.10), the network splits into groups, a link goes down one way, or
+//!   every link comes back.
+//!
+//! A seed also draws how long syncs take: inline for a quarter of seeds (the persist durable
+//! within its step), 0.05–2 ms for half, 1–30 ms (a slow disk) for the rest.
 //! - **leader churn** (the lab's TestFigure8(Unreliable)2C): leaders are crashed or cut off
 //!   right after they accept a command, so many terms leave uncommitted entries on minorities
 //!   that later leaders must overwrite, and old-term entries sit on majorities (Figure 8). Half
@@ -22,6 +26,7 @@ use super::cluster::{Cluster, Violation, AGREE_RETRY, ELECTION_TIMEOUT_MAX};
 use super::invariants::LIVENESS;
 use super::network::Faults;
 use super::reads::Outcome;
+use super::unsynced::SyncLatency;
 use crate::core::{Index, NodeId, Role, Time, ENTRY_OVERHEAD};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -39,6 +44,8 @@ pub struct Params {
     pub snapshot_len: usize,
     pub max_append_bytes: usize,
     pub faults: Faults,
+    /// How long syncs take: inline (the persist durable within the step), or drawn per sync.
+    pub sync_latency: SyncLatency,
     pub style: Style,
     /// Schedule steps (each 1–20 ms apart in chaos).
     pub actions: usize,
@@ -68,6 +75,11 @@ impl Params {
         let snapshot_every = snapshots.then(|| rng.gen_range(3..=15));
         // Snapshots spanning up to 4 InstallSnapshot chunks.
         let snapshot_len = rng.gen_range(16..=4 * max_append_bytes);
+        let sync_latency = match rng.gen_range(0..4) {
+            0 => SyncLatency::Inline,
+            1 | 2 => SyncLatency::Between(Duration::from_micros(50), Duration::from_millis(2)),
+            _ => SyncLatency::Between(Duration::from_millis(1), Duration::from_millis(30)),
+        };
         let style = if rng.gen_bool(0.3) {
             Style::LeaderChurn
         } else {
@@ -84,6 +96,7 @@ impl Params {
             snapshot_len,
             max_append_bytes,
             faults,
+            sync_latency,
             style,
             actions,
         };
@@ -99,6 +112,7 @@ impl Params {
         );
         c.snapshot_every = self.snapshot_every;
         c.snapshot_len = self.snapshot_len;
+        c.sync_latency = self.sync_latency;
         c
     }
 }
@@ -108,8 +122,8 @@ impl fmt::Display for Params {
         let f64_ms = |d: Duration| d.as_secs_f64() * 1e3;
         write!(
             f,
-            "{} members, {:?}, {} actions, snapshots {}, batches of {} B; drop {:.3}, duplicate \
-             {:.3}, delay 1+{:.0} ms, long delay {:.3} of up to {:.0} ms",
+            "{} members, {:?}, {} actions, snapshots {}, batches of {} B, syncs {}; drop {:.3}, \
+             duplicate {:.3}, delay 1+{:.0} ms, long delay {:.3} of up to {:.0} ms",
             self.members,
             self.style,
             self.actions,
@@ -118,6 +132,12 @@ impl fmt::Display for Params {
                 None => "off".into(),
             },
             self.max_append_bytes,
+            match self.sync_latency {
+                SyncLatency::Inline => "inline".to_string(),
+                SyncLatency::Between(min, max) => {
+                    format!("{:.2}..{:.0} ms", f64_ms(min), f64_ms(max))
+                }
+            },
             self.faults.drop,
             self.faults.duplicate,
             f64_ms(self.faults.delay_max),
@@ -160,6 +180,10 @@ pub struct Report {
     /// Terms that had a leader.
     pub leaders: usize,
     pub crashes: usize,
+    /// Crashes that lost (all or part of) a sync under way.
+    pub crashes_unsynced: usize,
+    /// Leadership transfers started.
+    pub transfers: usize,
     pub delivered: usize,
     pub snapshot_chunks: usize,
     /// From healing to one leader and everything applied everywhere.
@@ -242,6 +266,8 @@ fn run(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<Report, V
         committed: c.committed().len() as Index,
         leaders: c.terms_with_leader(),
         crashes: c.stats.crashes,
+        crashes_unsynced: c.stats.crashes_unsynced,
+        transfers: c.stats.transfers,
         delivered: c.stats.delivered,
         snapshot_chunks: c.stats.snapshot_chunks,
         liveness,
@@ -298,6 +324,20 @@ fn chaos(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Vio
             }
             54..=55 => c.restore_links()?,
             56..=75 => read_at_leaders(c, rng.gen_range(1..=3))?,
+            // A leader hands over to a random peer (§3.10).
+            78 => {
+                if let Some(leader) = c.leader() {
+                    let to = (leader + rng.gen_range(1..members)) % members;
+                    c.transfer(leader, to)?;
+                }
+            }
+            // A crash between a send and the sync that follows it.
+            76..=77 => {
+                let syncing = c.syncing();
+                if !syncing.is_empty() {
+                    c.crash(syncing[rng.gen_range(0..syncing.len())])?;
+                }
+            }
             _ => {}
         }
     }

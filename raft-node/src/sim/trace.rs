@@ -38,6 +38,14 @@ pub enum Action {
         count: usize,
         accepted: usize,
     },
+    /// A peer's storage thread completes the syncs due.
+    Sync(NodeId),
+    /// A leadership transfer asked of a peer (§3.10), and whether it started one.
+    Transfer {
+        from: NodeId,
+        to: NodeId,
+        accepted: bool,
+    },
     Crash(NodeId),
     Restart(NodeId),
     /// The service on a peer snapshots through `index`.
@@ -108,11 +116,13 @@ enum Body {
         done: bool,
         received: u64,
     },
+    TimeoutNow,
 }
 
 impl Summary {
     pub fn of(msg: &Message) -> Summary {
         let body = match &msg.body {
+            MessageBody::TimeoutNow => Body::TimeoutNow,
             MessageBody::RequestVote {
                 last_log_index,
                 last_log_term,
@@ -315,6 +325,11 @@ impl fmt::Display for Action {
                 f,
                 "{count} reads at n{to} (ids from {first}): {accepted} accepted"
             ),
+            Action::Sync(id) => write!(f, "sync n{id}"),
+            Action::Transfer { from, to, accepted } => {
+                let answer = if *accepted { "started" } else { "refused" };
+                write!(f, "transfer n{from} -> n{to}: {answer}")
+            }
             Action::Crash(id) => write!(f, "crash n{id}"),
             Action::Restart(id) => write!(f, "restart n{id}"),
             Action::Snapshot { id, index } => {
@@ -336,6 +351,7 @@ impl fmt::Display for Summary {
         match self.body {
             Body::RequestVote { last } => write!(f, "RequestVote last {}@t{}", last.0, last.1),
             Body::RequestVoteReply { granted } => write!(f, "RequestVoteReply granted={granted}"),
+            Body::TimeoutNow => write!(f, "TimeoutNow"),
             Body::PreVote { last, round } => {
                 write!(f, "PreVote last {}@t{} round {round}", last.0, last.1)
             }

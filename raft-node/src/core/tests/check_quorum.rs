@@ -7,7 +7,7 @@ use crate::core::{HardState, Message, MessageBody, ProposeError, Raft, Role, Tim
 /// `leader`'s effects at `now`, after firing its timers.
 fn tick(leader: &mut Raft, now: Time) -> Vec<Message> {
     leader.tick(now);
-    leader.take_ready().messages
+    take_synced(leader).messages
 }
 
 /// The success reply to an AppendEntries.
@@ -49,7 +49,7 @@ fn a_leader_cut_off_from_the_majority_steps_down() {
         }
     );
     assert_eq!(messages, vec![]);
-    assert_eq!(r.take_ready().persist, None);
+    assert_eq!(take_synced(&mut r).persist, None);
     assert_eq!(
         r.propose(b"x".to_vec(), elected + 2 * ELECTION_MAX),
         Err(ProposeError::NotLeader { leader: None })

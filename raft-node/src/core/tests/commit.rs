@@ -3,7 +3,7 @@
 
 use super::helpers::*;
 use crate::core::replication::COMMIT_ANNOUNCE_DELAY;
-use crate::core::{Apply, Entry, Index, Raft, Term};
+use crate::core::{Apply, Entry, Index, LogMark, Message, Raft, Term};
 
 /// Elects node 0 of `members` with `log_terms` and acknowledges the initial heartbeats.
 fn leader(members: u32, term: u64, log_terms: &[u64]) -> (Raft, u64) {
@@ -19,12 +19,12 @@ fn leader_commits_on_a_majority_counting_itself() {
     let mut r = node(0, 3, 0, &[]);
     let term = elect_and_sync(&mut r);
     assert_eq!(r.propose(b"a".to_vec(), ms(0)), Ok((1, term)));
-    r.take_ready();
+    take_synced(&mut r);
     assert_eq!(r.status().commit_index, 0);
     r.step(append_ok(2, 0, term, 1), ms(1));
     assert_eq!(r.status().commit_index, 1);
     assert_eq!(
-        r.take_ready().apply,
+        take_synced(&mut r).apply,
         vec![Apply::Entry(entry_with(1, term, b"a"))]
     );
 }
@@ -37,6 +37,7 @@ fn commit_index_is_the_majority_match() {
     for _ in 0..10 {
         r.propose(b"x".to_vec(), ms(0)).unwrap();
     }
+    take_synced(&mut r);
     r.step(append_ok(1, 0, term, 7), ms(0));
     assert_eq!(r.status().commit_index, 0);
     r.step(append_ok(3, 0, term, 3), ms(0));
@@ -63,14 +64,15 @@ fn figure_8_old_term_entries_commit_only_indirectly() {
         0,
         "term-2 entry committed by counting"
     );
-    assert!(r.take_ready().apply.is_empty());
+    assert!(take_synced(&mut r).apply.is_empty());
 
     assert_eq!(r.propose(b"c".to_vec(), ms(0)), Ok((3, 4)));
+    take_synced(&mut r);
     r.step(append_ok(1, 0, term, 3), ms(0));
     assert_eq!(r.status().commit_index, 0);
     r.step(append_ok(2, 0, term, 3), ms(0));
     assert_eq!(r.status().commit_index, 3);
-    let applied: Vec<_> = r.take_ready().apply.iter().map(Apply::index).collect();
+    let applied: Vec<_> = take_synced(&mut r).apply.iter().map(Apply::index).collect();
     assert_eq!(applied, vec![1, 2, 3]);
 }
 
@@ -84,33 +86,32 @@ fn followers_learn_the_commit_index_within_the_announce_delay() {
     let term = elect_and_sync(&mut leader);
     let t0 = leader.now;
     leader.propose(b"v".to_vec(), t0).unwrap();
-    let to_follower = leader
-        .take_ready()
+    let to_follower = take_synced(&mut leader)
         .messages
         .into_iter()
         .find(|m| m.to == 1)
         .unwrap();
     follower.step(to_follower, t0 + ms(1));
-    let replies = follower.take_ready().messages;
+    let replies = take_synced(&mut follower).messages;
     assert_eq!(replies, vec![append_ok(1, 0, term, 1)]);
     leader.step(replies[0].clone(), t0 + ms(2));
     assert_eq!(leader.status().commit_index, 1);
     assert_eq!(follower.status().commit_index, 0);
-    assert!(leader.take_ready().messages.is_empty());
+    assert!(take_synced(&mut leader).messages.is_empty());
 
     let announce_at = t0 + ms(2) + COMMIT_ANNOUNCE_DELAY;
     assert_eq!(leader.next_deadline(), announce_at);
     leader.tick(announce_at);
-    let messages = leader.take_ready().messages;
+    let messages = take_synced(&mut leader).messages;
     // n2 has not acknowledged its batch yet: its announcement waits for that answer.
     assert_eq!(messages, vec![append(0, 1, term, (1, term), vec![], 1)]);
     follower.step(messages[0].clone(), announce_at + ms(1));
-    assert_eq!(follower.take_ready().apply.len(), 1);
+    assert_eq!(take_synced(&mut follower).apply.len(), 1);
     assert_eq!(follower.status().commit_index, 1);
 
     leader.step(append_ok(2, 0, term, 1), announce_at + ms(1));
     assert_eq!(
-        leader.take_ready().messages,
+        take_synced(&mut leader).messages,
         vec![append(0, 2, term, (1, term), vec![], 1)]
     );
 }
@@ -123,20 +124,20 @@ fn no_announcement_when_an_append_carried_the_commit_index() {
     let term = elect_and_sync(&mut leader);
     let t0 = leader.now;
     leader.propose(b"a".to_vec(), t0).unwrap();
-    leader.take_ready();
+    take_synced(&mut leader);
     leader.step(append_ok(1, 0, term, 1), t0 + ms(1));
     leader.step(append_ok(2, 0, term, 1), t0 + ms(1));
     assert_eq!(leader.status().commit_index, 1);
     leader.propose(b"b".to_vec(), t0 + ms(2)).unwrap();
     assert_eq!(
-        leader.take_ready().messages,
+        take_synced(&mut leader).messages,
         vec![
             append(0, 1, term, (1, term), vec![entry_with(2, term, b"b")], 1),
             append(0, 2, term, (1, term), vec![entry_with(2, term, b"b")], 1),
         ]
     );
     leader.tick(t0 + ms(1) + COMMIT_ANNOUNCE_DELAY);
-    assert!(leader.take_ready().messages.is_empty());
+    assert!(take_synced(&mut leader).messages.is_empty());
     // Nothing more until the heartbeat.
     assert_eq!(leader.next_deadline(), t0 + ms(2) + HEARTBEAT);
 }
@@ -147,4 +148,70 @@ fn entry_with(index: Index, term: Term, command: &[u8]) -> Entry {
         index,
         command: command.to_vec(),
     }
+}
+
+/// Thesis §10.2.1: the leader sends a new entry to its followers before its own copy is durable,
+/// and counts that copy toward the majority only once `persisted` reports it.
+#[test]
+fn the_leader_replicates_before_its_sync_and_counts_itself_after() {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    r.propose(b"a".to_vec(), ms(0)).unwrap();
+    let ready = r.take_ready();
+    assert_eq!(ready.persist.as_ref().map(|p| p.append.len()), Some(1));
+    assert_eq!(ready.log_mark, LogMark { index: 1, term });
+    assert_eq!(ready.messages.len(), 2);
+    assert!(ready.messages.iter().all(Message::may_precede_persist));
+
+    // One follower's copy and the leader's unsynced one are not a majority.
+    r.step(append_ok(1, 0, term, 1), ms(1));
+    assert_eq!(r.status().commit_index, 0);
+    assert!(r.take_ready().apply.is_empty());
+    r.persisted(ready.log_mark, ms(2));
+    assert_eq!(r.status().commit_index, 1);
+    assert_eq!(
+        r.take_ready().apply,
+        vec![Apply::Entry(entry_with(1, term, b"a"))]
+    );
+}
+
+/// What a follower or a candidate sends promises what the same `Ready` persists (an
+/// acknowledged entry, a vote, a term): none of it may leave before the persist.
+#[test]
+fn only_the_leaders_replication_may_precede_the_persist() {
+    let mut f = node(1, 3, 1, &[]);
+    f.step(append(0, 1, 1, (0, 0), log(&[1]), 0), ms(0));
+    let ready = f.take_ready();
+    assert!(ready.persist.is_some());
+    assert_eq!(ready.messages, vec![append_ok(1, 0, 1, 1)]);
+    assert!(!ready.messages[0].may_precede_persist());
+
+    let mut c = node(2, 3, 1, &[]);
+    let ready = campaign(&mut c);
+    assert!(ready.persist.is_some_and(|p| p.hard_state.is_some()));
+    assert!(!ready.messages.is_empty());
+    assert!(ready.messages.iter().all(|m| !m.may_precede_persist()));
+}
+
+/// A report of a sync made stale by a later truncation names an (index, term) the log no longer
+/// holds, so the leader it becomes does not count entries its disk may not have.
+#[test]
+fn a_stale_sync_report_after_a_truncation_counts_nothing() {
+    let mut r = node(0, 3, 1, &[1]);
+    r.step(
+        append(1, 0, 1, (1, 1), log(&[1, 1])[1..].to_vec(), 0),
+        ms(0),
+    );
+    let stale = r.take_ready().log_mark;
+    assert_eq!(stale, LogMark { index: 2, term: 1 });
+    // A leader of term 2 replaces index 2 before that sync completes.
+    r.step(
+        append(2, 0, 2, (1, 1), vec![entry_with(2, 2, b"y")], 0),
+        ms(1),
+    );
+    let fresh = r.take_ready().log_mark;
+    r.persisted(stale, ms(2));
+    assert_eq!(r.log.durable(), 1);
+    r.persisted(fresh, ms(3));
+    assert_eq!(r.log.durable(), 2);
 }

@@ -23,7 +23,7 @@ fn follower_times_out_and_campaigns() {
     assert!(deadline >= ELECTION_MIN && deadline < ELECTION_MAX);
 
     r.tick(deadline - ms(1));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.persist.is_none() && ready.messages.is_empty());
     assert_eq!(r.status().role, Role::Follower);
 
@@ -111,17 +111,17 @@ fn new_leader_sends_empty_append_entries_and_no_noop() {
 fn one_vote_per_term_persisted_before_the_reply() {
     let mut r = node(0, 3, 1, &[]);
     r.step(request_vote(1, 0, 2, (0, 0)), ms(10));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(ready.persist, hard_state(2, Some(1)));
     assert_eq!(ready.messages, vec![vote_reply(0, 1, 2, true)]);
 
     r.step(request_vote(2, 0, 2, (0, 0)), ms(20));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(ready.persist, None);
     assert_eq!(ready.messages, vec![vote_reply(0, 2, 2, false)]);
 
     r.step(request_vote(1, 0, 2, (0, 0)), ms(30));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(ready.persist, None);
     assert_eq!(ready.messages, vec![vote_reply(0, 1, 2, true)]);
 }
@@ -142,7 +142,7 @@ fn vote_only_for_an_up_to_date_log() {
     for (last, granted) in cases {
         let mut r = node(0, 3, 2, &[1, 1, 2]);
         r.step(request_vote(1, 0, 3, last), ms(0));
-        let ready = r.take_ready();
+        let ready = take_synced(&mut r);
         assert_eq!(
             ready.messages,
             vec![vote_reply(0, 1, 3, granted)],
@@ -165,7 +165,7 @@ fn stale_term_requests_are_refused() {
     let deadline = r.next_deadline();
     r.step(request_vote(1, 0, 2, (9, 2)), ms(5));
     r.step(append(2, 0, 2, (1, 1), vec![entry(2, 2)], 2), ms(5));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(ready.persist, None);
     assert_eq!(
         ready.messages,
@@ -188,7 +188,7 @@ fn higher_term_makes_leaders_and_candidates_followers() {
     leader.step(append_ok(1, 0, term + 1, 0), ms(0));
     assert_eq!(leader.status().role, Role::Follower);
     assert_eq!(leader.status().term, term + 1);
-    assert_eq!(leader.take_ready().persist, hard_state(term + 1, None));
+    assert_eq!(take_synced(&mut leader).persist, hard_state(term + 1, None));
 
     let mut candidate = node(0, 3, 0, &[]);
     campaign(&mut candidate);
@@ -206,7 +206,7 @@ fn candidate_yields_to_a_leader_of_its_term() {
     r.step(append(1, 0, 1, (0, 0), vec![entry(1, 1)], 0), ms(0));
     assert_eq!(r.status().role, Role::Follower);
     assert_eq!(r.status().leader, Some(1));
-    assert_eq!(r.take_ready().messages, vec![append_ok(0, 1, 1, 1)]);
+    assert_eq!(take_synced(&mut r).messages, vec![append_ok(0, 1, 1, 1)]);
 }
 
 /// §5.2 and the students' guide: the election timer restarts when a vote is granted or the
@@ -250,7 +250,7 @@ fn candidate_restarts_election_on_timeout() {
         pre_vote_reply(0, 2, 6, true, 2),
         r.next_deadline() - ELECTION_MIN,
     );
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(r.status().role, Role::Candidate);
     assert_eq!(r.status().term, 6);
     assert_eq!(ready.persist, hard_state(6, Some(2)));
@@ -266,7 +266,7 @@ fn leader_heartbeats_instead_of_campaigning() {
     let mut r = node(0, 3, 0, &[]);
     let term = elect_and_sync(&mut r);
     r.tick(ms(10_000));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(r.status().role, Role::Leader);
     assert_eq!(r.status().term, term);
     assert!(ready
@@ -296,9 +296,11 @@ fn single_member_cluster_leads_and_commits_alone() {
     time_out(&mut r);
     assert_eq!(r.status().role, Role::Leader);
     assert_eq!(r.propose(b"x".to_vec(), ms(700)), Ok((1, 1)));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.messages.is_empty());
     assert_eq!(ready.persist.map(|p| p.append.len()), Some(1));
-    assert_eq!(ready.apply.len(), 1);
+    // Committed once its own copy is durable (the sync `take_synced` reports), not before.
+    assert!(ready.apply.is_empty());
     assert_eq!(r.status().commit_index, 1);
+    assert_eq!(take_synced(&mut r).apply.len(), 1);
 }

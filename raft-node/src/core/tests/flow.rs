@@ -39,7 +39,7 @@ fn proposals_in_one_iteration_share_one_append_entries() {
     let mut r = node(0, 3, 0, &[]);
     elect_and_sync(&mut r);
     propose_n(&mut r, 5);
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(ready.persist.unwrap().append.len(), 5);
     assert_eq!(to(&ready.messages, 1), vec![(0, vec![1, 2, 3, 4, 5])]);
     assert_eq!(to(&ready.messages, 2), vec![(0, vec![1, 2, 3, 4, 5])]);
@@ -63,7 +63,7 @@ fn batches_fit_max_append_bytes_and_pipeline() {
     for _ in 0..7 {
         r.propose(vec![7; 10], ms(0)).unwrap();
     }
-    let messages = r.take_ready().messages;
+    let messages = take_synced(&mut r).messages;
     assert_eq!(
         to(&messages, 1),
         vec![(0, vec![1, 2, 3]), (3, vec![4, 5, 6]), (6, vec![7])]
@@ -105,7 +105,7 @@ fn in_flight_window_is_bounded() {
     let mut sent = Vec::new();
     for _ in 0..MAX_INFLIGHT + 2 {
         propose_n(&mut r, 1);
-        sent.extend(to(&r.take_ready().messages, 1));
+        sent.extend(to(&take_synced(&mut r).messages, 1));
     }
     let expected: Vec<_> = (1..=MAX_INFLIGHT as Index)
         .map(|i| (i - 1, vec![i]))
@@ -115,7 +115,7 @@ fn in_flight_window_is_bounded() {
     r.step(append_ok(1, 0, term, 2), ms(1));
     let n = MAX_INFLIGHT as Index;
     assert_eq!(
-        to(&r.take_ready().messages, 1),
+        to(&take_synced(&mut r).messages, 1),
         vec![(n, vec![n + 1, n + 2])]
     );
 }
@@ -127,12 +127,15 @@ fn probe_sends_one_at_a_time() {
     let mut r = node(0, 3, 1, &[1, 1]);
     let term = elect(&mut r).messages[0].term;
     propose_n(&mut r, 2);
-    assert!(r.take_ready().messages.is_empty());
+    assert!(take_synced(&mut r).messages.is_empty());
     r.step(append_reject(1, 0, term, 2, (None, 2)), ms(1));
-    assert_eq!(to(&r.take_ready().messages, 1), vec![(1, vec![2, 3, 4])]);
+    assert_eq!(
+        to(&take_synced(&mut r).messages, 1),
+        vec![(1, vec![2, 3, 4])]
+    );
     r.step(append_ok(1, 0, term, 4), ms(2));
     propose_n(&mut r, 1);
-    assert_eq!(to(&r.take_ready().messages, 1), vec![(4, vec![5])]);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(4, vec![5])]);
 }
 
 /// Heartbeats: a follower sent nothing for `heartbeat_interval` gets an AppendEntries from
@@ -144,23 +147,23 @@ fn heartbeat_after_an_idle_interval_repeats_nothing() {
     let t0 = r.now + ms(10);
     propose_n(&mut r, 1);
     r.tick(t0);
-    r.take_ready();
+    take_synced(&mut r);
     r.step(append_ok(1, 0, term, 1), t0 + ms(2));
     r.step(append_ok(2, 0, term, 1), t0 + ms(2));
-    r.take_ready();
+    take_synced(&mut r);
     // The announcement of commit index 1 is the last AppendEntries before the idle interval.
     let announce_at = t0 + ms(2) + COMMIT_ANNOUNCE_DELAY;
     assert_eq!(r.next_deadline(), announce_at);
     r.tick(announce_at);
-    assert_eq!(r.take_ready().messages.len(), 2);
+    assert_eq!(take_synced(&mut r).messages.len(), 2);
     let t0 = announce_at;
     assert_eq!(r.next_deadline(), t0 + HEARTBEAT);
 
     r.tick(t0 + HEARTBEAT - ms(1));
-    assert!(r.take_ready().messages.is_empty());
+    assert!(take_synced(&mut r).messages.is_empty());
     r.tick(t0 + HEARTBEAT);
     assert_eq!(
-        r.take_ready().messages,
+        take_synced(&mut r).messages,
         vec![
             append(0, 1, term, (1, term), vec![], 1),
             append(0, 2, term, (1, term), vec![], 1),
@@ -178,23 +181,23 @@ fn unanswered_batches_are_resent_from_match_index() {
     let term = elect_and_sync(&mut r);
     for _ in 0..3 {
         propose_n(&mut r, 1);
-        r.take_ready();
+        take_synced(&mut r);
     }
     let t0 = r.now;
     r.step(append_ok(1, 0, term, 1), t0 + ms(5));
     r.tick(t0 + HEARTBEAT);
-    let messages = r.take_ready().messages;
+    let messages = take_synced(&mut r).messages;
     assert_eq!(to(&messages, 1), vec![(1, vec![2, 3])]);
     assert_eq!(to(&messages, 2), vec![(0, vec![1, 2, 3])]);
 
     // Probing: nothing more until an answer (or the next interval).
     propose_n(&mut r, 1);
-    assert!(to(&r.take_ready().messages, 1).is_empty());
+    assert!(to(&take_synced(&mut r).messages, 1).is_empty());
     r.step(append_ok(1, 0, term, 3), t0 + HEARTBEAT + ms(5));
     propose_n(&mut r, 1);
-    assert_eq!(to(&r.take_ready().messages, 1), vec![(3, vec![4, 5])]);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(3, vec![4, 5])]);
     propose_n(&mut r, 1);
-    assert_eq!(to(&r.take_ready().messages, 1), vec![(5, vec![6])]);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(5, vec![6])]);
 }
 
 /// An unanswered probe is repeated once per heartbeat interval.
@@ -204,9 +207,9 @@ fn unanswered_probe_is_repeated_each_heartbeat() {
     let first = to(&elect(&mut r).messages, 1);
     let start = r.now;
     r.tick(start + HEARTBEAT / 2);
-    assert!(r.take_ready().messages.is_empty());
+    assert!(take_synced(&mut r).messages.is_empty());
     r.tick(start + HEARTBEAT);
-    assert_eq!(to(&r.take_ready().messages, 1), first);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), first);
 }
 
 /// A rejection while pipelining drops the follower back to Probe: one AppendEntries from the
@@ -217,16 +220,19 @@ fn rejection_while_pipelining_falls_back_to_probe() {
     let term = elect_and_sync(&mut r);
     for _ in 0..3 {
         propose_n(&mut r, 1);
-        r.take_ready();
+        take_synced(&mut r);
     }
     // The first batch was lost: the follower refuses the second and third.
     r.step(append_reject(1, 0, term, 1, (None, 1)), ms(1));
-    assert_eq!(to(&r.take_ready().messages, 1), vec![(0, vec![1, 2, 3])]);
+    assert_eq!(
+        to(&take_synced(&mut r).messages, 1),
+        vec![(0, vec![1, 2, 3])]
+    );
     r.step(append_reject(1, 0, term, 2, (None, 1)), ms(1));
     propose_n(&mut r, 1);
-    assert!(to(&r.take_ready().messages, 1).is_empty());
+    assert!(to(&take_synced(&mut r).messages, 1).is_empty());
     r.step(append_ok(1, 0, term, 3), ms(2));
-    assert_eq!(to(&r.take_ready().messages, 1), vec![(3, vec![4])]);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(3, vec![4])]);
 }
 
 /// An AppendEntries its leader sent in an older term, delayed until that node leads again, is
@@ -237,21 +243,21 @@ fn a_refused_older_append_does_not_reset_a_pipeline() {
     let twelve = [1; 12];
     let mut f = node(1, 3, 3, &twelve);
     f.step(append(0, 1, 2, (10, 1), entries(11, &[1, 1]), 0), ms(0));
-    let refusal = f.take_ready().messages;
+    let refusal = take_synced(&mut f).messages;
     assert_eq!(refusal, vec![append_reject(1, 0, 3, 0, (None, 0))]);
 
     let mut r = node(0, 3, 2, &twelve);
     elect(&mut r);
     assert_eq!(r.status().term, 3);
     r.step(append_reject(1, 0, 3, 12, (None, 5)), ms(0));
-    r.take_ready();
+    take_synced(&mut r);
     r.step(append_ok(1, 0, 3, 4), ms(0));
     assert_eq!(
-        to(&r.take_ready().messages, 1),
+        to(&take_synced(&mut r).messages, 1),
         vec![(4, (5..=12).collect())]
     );
     r.step(refusal[0].clone(), ms(1));
-    assert!(to(&r.take_ready().messages, 1).is_empty());
+    assert!(to(&take_synced(&mut r).messages, 1).is_empty());
     assert_eq!(r.progress[1].next_index, 13);
 }
 
@@ -267,7 +273,7 @@ fn idle_leader_sends_one_heartbeat_per_interval() {
     while t < start + ms(1000) {
         t += ms(10);
         r.tick(t);
-        let messages = r.take_ready().messages;
+        let messages = take_synced(&mut r).messages;
         sent += messages.len();
         for m in messages {
             r.step(append_ok(m.to, 0, term, 0), t);

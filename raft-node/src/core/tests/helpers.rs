@@ -186,11 +186,19 @@ pub fn append_reject(
     )
 }
 
+/// Takes `raft`'s effects as a runtime that syncs in line does: the persist is durable at once
+/// and reported (`Raft::persisted`), so a leader counts its own copy of what it appended.
+pub fn take_synced(raft: &mut Raft) -> Ready {
+    let ready = raft.take_ready();
+    raft.persisted(ready.log_mark, ms(0));
+    ready
+}
+
 /// Fires `raft`'s election timer (the latest it can be due) and returns the resulting effects.
 pub fn time_out(raft: &mut Raft) -> Ready {
     let deadline = raft.next_deadline();
     raft.tick(deadline);
-    raft.take_ready()
+    take_synced(raft)
 }
 
 /// Fires `raft`'s election timer and grants its pre-votes from every peer (§9.6), so that it
@@ -203,7 +211,7 @@ pub fn campaign(raft: &mut Raft) -> Ready {
         };
         raft.step(pre_vote_reply(m.to, m.from, m.term, true, round), now);
     }
-    raft.take_ready()
+    take_synced(raft)
 }
 
 /// Makes `raft` the leader of the next term with the votes of every peer; returns the effects of
@@ -217,7 +225,7 @@ pub fn elect(raft: &mut Raft) -> Ready {
         raft.step(vote_reply(peer, status.id, status.term, true), now);
     }
     assert_eq!(raft.status().role, Role::Leader);
-    raft.take_ready()
+    take_synced(raft)
 }
 
 /// Elects `raft` and acknowledges the initial heartbeat from every peer, so every follower is
@@ -231,7 +239,7 @@ pub fn elect_and_sync(raft: &mut Raft) -> Term {
             ms(0),
         );
     }
-    raft.take_ready();
+    take_synced(raft);
     status.term
 }
 

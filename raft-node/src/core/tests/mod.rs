@@ -9,6 +9,7 @@
 //! - `check_quorum`: a leader that loses its majority steps down (thesis §6.2).
 //! - `pre_vote`: Pre-Vote and leader stickiness (thesis §9.6), on single cores and a cluster.
 //! - `read_index`: linearizable reads by ReadIndex (thesis §6.4), on single cores and a cluster.
+//! - `transfer`: leadership transfer (thesis §3.10), on single cores and whole clusters.
 //! - `snapshot`: §7 and Figure 13 (compaction, InstallSnapshot in chunks, restart from a
 //!   snapshot).
 //! - `properties`: whole clusters on the simulator's network (`crate::sim::Cluster`, which
@@ -27,3 +28,4 @@ mod properties;
 mod read_index;
 mod replication;
 mod snapshot;
+mod transfer;

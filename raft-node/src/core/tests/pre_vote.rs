@@ -59,7 +59,7 @@ fn pre_votes_are_granted_on_term_and_log_and_change_nothing() {
         let mut r = voter(1, 3, 2, None, &[1, 1, 2]);
         let deadline = r.next_deadline();
         r.step(pre_vote(0, 1, term, last, 7), ms(100));
-        let ready = r.take_ready();
+        let ready = take_synced(&mut r);
         let reply_term = if granted { term } else { 2 };
         assert_eq!(
             ready.messages,
@@ -85,18 +85,18 @@ fn pre_votes_are_granted_on_term_and_log_and_change_nothing() {
 fn a_follower_in_a_leader_lease_refuses_pre_votes() {
     let mut r = voter(1, 3, 2, None, &[1, 2]);
     r.step(append(0, 1, 2, (2, 2), vec![], 2), ms(1_000));
-    r.take_ready();
+    take_synced(&mut r);
     r.step(
         pre_vote(2, 1, 3, (2, 2), 1),
         ms(1_000) + ELECTION_MIN - ms(1),
     );
     assert_eq!(
-        r.take_ready().messages,
+        take_synced(&mut r).messages,
         vec![pre_vote_reply(1, 2, 2, false, 1)]
     );
     r.step(pre_vote(2, 1, 3, (2, 2), 2), ms(1_000) + ELECTION_MIN);
     assert_eq!(
-        r.take_ready().messages,
+        take_synced(&mut r).messages,
         vec![pre_vote_reply(1, 2, 3, true, 2)]
     );
     assert_eq!(r.status().term, 2);
@@ -108,7 +108,7 @@ fn a_leader_refuses_pre_votes() {
     let mut r = node(0, 3, 0, &[]);
     let term = elect_and_sync(&mut r);
     r.step(pre_vote(1, 0, term + 1, (0, 0), 1), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready
         .messages
         .contains(&pre_vote_reply(0, 1, term, false, 1)));
@@ -121,7 +121,7 @@ fn a_leader_refuses_pre_votes() {
 fn a_granted_reply_does_not_raise_the_term() {
     let mut r = voter(0, 3, 2, None, &[]);
     r.step(pre_vote_reply(1, 0, 3, true, 1), ms(10));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!((ready.persist, ready.messages), (None, vec![]));
     assert_eq!((r.status().role, r.status().term), (Role::Follower, 2));
 }
@@ -134,12 +134,12 @@ fn a_refusal_from_a_newer_term_makes_the_pre_candidate_follow() {
     time_out(&mut r);
     r.step(pre_vote_reply(1, 0, 2, false, 1), ms(700));
     assert_eq!(r.status().role, Role::PreCandidate);
-    assert_eq!(r.take_ready().persist, None);
+    assert_eq!(take_synced(&mut r).persist, None);
 
     r.step(pre_vote_reply(2, 0, 5, false, 1), ms(700));
     assert_eq!((r.status().role, r.status().term), (Role::Follower, 5));
     assert_eq!(
-        r.take_ready().persist,
+        take_synced(&mut r).persist,
         Some(Persist {
             hard_state: Some(HardState {
                 current_term: 5,
@@ -161,11 +161,11 @@ fn a_majority_of_pre_votes_starts_the_election() {
     r.step(pre_vote_reply(1, 0, 3, true, 1), ms(700));
     r.step(pre_vote_reply(2, 0, 2, false, 1), ms(700));
     assert_eq!(r.status().role, Role::PreCandidate);
-    assert_eq!(r.take_ready().persist, None);
+    assert_eq!(take_synced(&mut r).persist, None);
 
     r.step(pre_vote_reply(3, 0, 3, true, 1), ms(700));
     assert_eq!((r.status().role, r.status().term), (Role::Candidate, 3));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(
         ready.persist.and_then(|p| p.hard_state),
         Some(HardState {
@@ -216,7 +216,7 @@ fn a_pre_candidate_follows_a_leader() {
         (r.status().role, r.status().leader),
         (Role::Follower, Some(1))
     );
-    assert_eq!(r.take_ready().messages, vec![append_ok(0, 1, 2, 1)]);
+    assert_eq!(take_synced(&mut r).messages, vec![append_ok(0, 1, 2, 1)]);
 }
 
 /// §9.6: a follower with a stale log that stops hearing the leader cannot disrupt it. The
@@ -239,7 +239,7 @@ fn a_stale_log_cannot_disrupt_a_healthy_leader() {
             .filter(|m| m.to == 1)
         {
             follower.step(m, t);
-            for reply in follower.take_ready().messages {
+            for reply in take_synced(&mut follower).messages {
                 leader.step(reply, t);
             }
         }
@@ -274,7 +274,7 @@ fn a_stale_log_cannot_disrupt_a_healthy_leader() {
     // Out of lease too, the follower refuses a log behind its own.
     follower.step(pre_vote(2, 1, term + 1, (0, 0), 99), ms(20_000));
     assert_eq!(
-        follower.take_ready().messages,
+        take_synced(&mut follower).messages,
         vec![pre_vote_reply(1, 2, term, false, 99)]
     );
 }

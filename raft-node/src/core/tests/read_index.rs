@@ -69,11 +69,11 @@ fn leader(members: u32) -> Raft {
     let mut r = node(0, members, 0, &[]);
     elect_and_sync(&mut r);
     r.propose(b"no-op".to_vec(), ms(0)).unwrap();
-    for m in r.take_ready().messages {
+    for m in take_synced(&mut r).messages {
         r.step(ack(&m), ms(0));
     }
     assert_eq!(r.status().commit_index, 1);
-    r.take_ready();
+    take_synced(&mut r);
     r
 }
 
@@ -91,7 +91,7 @@ fn a_peer_that_does_not_lead_refuses_reads() {
         r.read_index(2, ms(0)),
         Err(ProposeError::NotLeader { leader: Some(0) })
     );
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.reads.is_empty() && ready.failed_reads.is_empty());
 }
 
@@ -105,27 +105,27 @@ fn reads_wait_for_an_entry_of_the_leaders_term_to_commit() {
     assert_eq!((r.status().term, r.status().commit_index), (2, 0));
     r.read_index(7, ms(0)).unwrap();
     r.tick(r.next_deadline());
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.reads.is_empty());
     // No round is begun for a read without an index.
     assert!(rounds(&ready).iter().all(|&(_, round)| round == 0));
     for m in &ready.messages {
         r.step(ack(m), ms(0));
     }
-    assert!(r.take_ready().reads.is_empty());
+    assert!(take_synced(&mut r).reads.is_empty());
 
     r.propose(b"no-op".to_vec(), ms(0)).unwrap();
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(rounds(&ready), vec![(1, 0), (2, 0)]);
     // One follower's copy commits index 3 (term 2): the read takes index 3 and waits for the
     // round begun after that.
     r.step(ack(&ready.messages[0]), ms(0));
     assert_eq!(r.status().commit_index, 3);
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.reads.is_empty());
     assert_eq!(rounds(&ready), vec![(1, 1)]);
     r.step(ack(&ready.messages[0]), ms(0));
-    assert_eq!(r.take_ready().reads, vec![read(7, 3)]);
+    assert_eq!(take_synced(&mut r).reads, vec![read(7, 3)]);
 }
 
 /// §6.4 step 3: the read is confirmed once a majority (the leader included) acknowledged a
@@ -135,21 +135,21 @@ fn reads_wait_for_an_entry_of_the_leaders_term_to_commit() {
 fn a_read_is_confirmed_by_a_majority_acknowledging_a_later_round() {
     let mut r = leader(5);
     r.read_index(1, ms(0)).unwrap();
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.reads.is_empty());
     // The round begins at once, not at the next heartbeat, to every follower.
     assert_eq!(rounds(&ready), vec![(1, 1), (2, 1), (3, 1), (4, 1)]);
     for peer in 1..5 {
         r.step(append_ok(peer, 0, 1, 1), ms(0));
     }
-    assert!(r.take_ready().reads.is_empty());
+    assert!(take_synced(&mut r).reads.is_empty());
     r.step(ack(&ready.messages[0]), ms(0));
-    assert!(r.take_ready().reads.is_empty());
+    assert!(take_synced(&mut r).reads.is_empty());
     r.step(ack(&ready.messages[3]), ms(0));
-    assert_eq!(r.take_ready().reads, vec![read(1, 1)]);
+    assert_eq!(take_synced(&mut r).reads, vec![read(1, 1)]);
     // Later acknowledgements of that round change nothing.
     r.step(ack(&ready.messages[1]), ms(0));
-    assert!(r.take_ready().reads.is_empty());
+    assert!(take_synced(&mut r).reads.is_empty());
 }
 
 /// §6.4: the read index is the commit index when the read was asked, even if it advances while
@@ -159,10 +159,10 @@ fn the_read_index_is_the_commit_index_when_asked() {
     let mut r = leader(3);
     r.read_index(1, ms(0)).unwrap();
     r.propose(b"x".to_vec(), ms(0)).unwrap();
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     r.step(ack(&ready.messages[0]), ms(0));
     assert_eq!(r.status().commit_index, 2);
-    assert_eq!(r.take_ready().reads, vec![read(1, 1)]);
+    assert_eq!(take_synced(&mut r).reads, vec![read(1, 1)]);
 }
 
 /// Reads asked in one event-loop iteration share one round: one AppendEntries per follower,
@@ -174,19 +174,19 @@ fn reads_of_one_iteration_share_one_round() {
     for id in [10, 11, 12] {
         r.read_index(id, ms(0)).unwrap();
     }
-    let first = r.take_ready();
+    let first = take_synced(&mut r);
     assert_eq!(rounds(&first), vec![(1, 1), (2, 1)]);
     r.read_index(13, ms(0)).unwrap();
-    let second = r.take_ready();
+    let second = take_synced(&mut r);
     assert_eq!(rounds(&second), vec![(1, 2), (2, 2)]);
 
     r.step(ack(&first.messages[0]), ms(0));
     assert_eq!(
-        r.take_ready().reads,
+        take_synced(&mut r).reads,
         vec![read(10, 1), read(11, 1), read(12, 1)]
     );
     r.step(ack(&second.messages[1]), ms(0));
-    assert_eq!(r.take_ready().reads, vec![read(13, 1)]);
+    assert_eq!(take_synced(&mut r).reads, vec![read(13, 1)]);
 }
 
 /// A round reaches a follower with batches in flight once they are answered (an empty
@@ -196,16 +196,16 @@ fn reads_of_one_iteration_share_one_round() {
 fn a_round_waits_for_the_batches_in_flight() {
     let mut r = leader(3);
     r.propose(b"x".to_vec(), ms(0)).unwrap();
-    let batch = r.take_ready();
+    let batch = take_synced(&mut r);
     assert_eq!(rounds(&batch), vec![(1, 0), (2, 0)]);
     r.read_index(1, ms(0)).unwrap();
-    assert!(r.take_ready().messages.is_empty());
+    assert!(take_synced(&mut r).messages.is_empty());
     r.step(ack(&batch.messages[0]), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.reads.is_empty());
     assert_eq!(rounds(&ready), vec![(1, 1)]);
     r.step(ack(&ready.messages[0]), ms(0));
-    assert_eq!(r.take_ready().reads, vec![read(1, 1)]);
+    assert_eq!(take_synced(&mut r).reads, vec![read(1, 1)]);
 }
 
 /// Replies arrive duplicated and reordered: a follower counts once however often it answers,
@@ -214,16 +214,16 @@ fn a_round_waits_for_the_batches_in_flight() {
 fn duplicated_and_reordered_acknowledgements_count_once() {
     let mut r = leader(5);
     r.read_index(1, ms(0)).unwrap();
-    let first = r.take_ready();
+    let first = take_synced(&mut r);
     r.read_index(2, ms(0)).unwrap();
-    let second = r.take_ready();
+    let second = take_synced(&mut r);
     for _ in 0..3 {
         r.step(ack(&second.messages[0]), ms(0));
     }
     r.step(ack(&first.messages[0]), ms(0));
-    assert!(r.take_ready().reads.is_empty());
+    assert!(take_synced(&mut r).reads.is_empty());
     r.step(ack(&second.messages[1]), ms(0));
-    assert_eq!(r.take_ready().reads, vec![read(1, 1), read(2, 1)]);
+    assert_eq!(take_synced(&mut r).reads, vec![read(1, 1), read(2, 1)]);
 }
 
 /// A rejection in the leader's term acknowledges the round too: the follower was in that term
@@ -232,9 +232,9 @@ fn duplicated_and_reordered_acknowledgements_count_once() {
 fn a_rejection_in_the_term_acknowledges_the_round() {
     let mut r = leader(3);
     r.read_index(1, ms(0)).unwrap();
-    r.take_ready();
+    take_synced(&mut r);
     r.step(with_round(append_reject(1, 0, 1, 1, (None, 1)), 1), ms(0));
-    assert_eq!(r.take_ready().reads, vec![read(1, 1)]);
+    assert_eq!(take_synced(&mut r).reads, vec![read(1, 1)]);
 }
 
 /// Figure 2's term rule: a reply of an older term answers nothing current, and an
@@ -244,15 +244,15 @@ fn stale_and_bogus_acknowledgements_do_not_count() {
     let mut r = node(0, 3, 1, &[1]);
     elect_and_sync(&mut r);
     r.propose(b"no-op".to_vec(), ms(0)).unwrap();
-    for m in r.take_ready().messages {
+    for m in take_synced(&mut r).messages {
         r.step(ack(&m), ms(0));
     }
     assert_eq!(r.status().term, 2);
     r.read_index(1, ms(0)).unwrap();
-    r.take_ready();
+    take_synced(&mut r);
     r.step(with_round(append_ok(1, 0, 1, 2), 1), ms(0));
     r.step(with_round(append_ok(2, 0, 2, 2), 5), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.reads.is_empty() && ready.failed_reads.is_empty());
     assert_eq!(r.status().role, Role::Leader);
 }
@@ -270,11 +270,11 @@ fn followers_echo_the_round() {
         messages => panic!("not one AppendEntriesReply: {messages:?}"),
     };
     f.step(carrying(append(0, 1, 2, (1, 1), vec![], 0), 4), ms(0));
-    assert_eq!(round_of(f.take_ready()), 4);
+    assert_eq!(round_of(take_synced(&mut f)), 4);
     f.step(carrying(append(0, 1, 2, (5, 2), vec![], 0), 5), ms(0));
-    assert_eq!(round_of(f.take_ready()), 5);
+    assert_eq!(round_of(take_synced(&mut f)), 5);
     f.step(carrying(append(2, 1, 1, (1, 1), vec![], 0), 6), ms(0));
-    assert_eq!(round_of(f.take_ready()), 0);
+    assert_eq!(round_of(take_synced(&mut f)), 0);
 }
 
 /// §6.4: a leader that learns of a newer term has been deposed and can confirm nothing: every
@@ -285,14 +285,14 @@ fn a_newer_term_fails_every_read() {
     elect_and_sync(&mut r);
     r.read_index(1, ms(0)).unwrap();
     r.propose(b"no-op".to_vec(), ms(0)).unwrap();
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     r.step(ack(&ready.messages[0]), ms(0));
     r.read_index(2, ms(0)).unwrap();
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.reads.is_empty());
     r.step(append_ok(1, 0, 5, 2), ms(0));
     assert_eq!((r.status().role, r.status().term), (Role::Follower, 5));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!((ready.reads, ready.failed_reads), (vec![], vec![1, 2]));
 }
 
@@ -301,11 +301,11 @@ fn a_newer_term_fails_every_read() {
 fn stepping_down_fails_every_read() {
     let mut r = leader(3);
     r.read_index(1, ms(0)).unwrap();
-    r.take_ready();
+    take_synced(&mut r);
     let mut failed = vec![];
     while r.status().role == Role::Leader {
         r.tick(r.next_deadline());
-        let ready = r.take_ready();
+        let ready = take_synced(&mut r);
         assert!(ready.reads.is_empty());
         failed.extend(ready.failed_reads);
     }
@@ -351,12 +351,13 @@ fn a_single_member_confirms_at_once() {
     time_out(&mut r);
     assert_eq!((r.status().role, r.status().term), (Role::Leader, 4));
     r.read_index(1, ms(0)).unwrap();
-    assert!(r.take_ready().reads.is_empty());
+    assert!(take_synced(&mut r).reads.is_empty());
     r.propose(b"no-op".to_vec(), ms(0)).unwrap();
-    let ready = r.take_ready();
-    assert_eq!(ready.reads, vec![read(1, 2)]);
+    // The no-op commits when its sync is reported; the read is confirmed in the next Ready.
+    assert!(take_synced(&mut r).reads.is_empty());
+    assert_eq!(take_synced(&mut r).reads, vec![read(1, 2)]);
     r.read_index(2, ms(0)).unwrap();
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(ready.reads, vec![read(2, 2)]);
     assert!(ready.messages.is_empty());
 }

@@ -23,7 +23,7 @@ fn appended(persist: Option<Persist>) -> (Option<Index>, Vec<Entry>) {
 fn follower_appends_and_acknowledges() {
     let mut r = node(1, 3, 1, &[1]);
     r.step(append(0, 1, 1, (1, 1), entries(2, &[1, 1]), 1), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(appended(ready.persist), (None, entries(2, &[1, 1])));
     assert_eq!(ready.messages, vec![append_ok(1, 0, 1, 3)]);
     assert_eq!(ready.apply, applies(log(&[1])));
@@ -37,7 +37,7 @@ fn follower_appends_and_acknowledges() {
 fn consistency_check_rejects_a_short_log() {
     let mut r = node(1, 3, 2, &[1, 1]);
     r.step(append(0, 1, 2, (5, 2), entries(6, &[2]), 5), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(ready.persist, None);
     assert_eq!(ready.messages, vec![append_reject(1, 0, 2, 5, (None, 3))]);
     assert_eq!(r.status().commit_index, 0);
@@ -49,7 +49,7 @@ fn consistency_check_rejects_a_short_log() {
 fn consistency_check_rejects_a_mismatched_term() {
     let mut r = node(1, 3, 3, &[1, 2, 2, 2]);
     r.step(append(0, 1, 3, (4, 3), vec![], 4), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(
         ready.messages,
         vec![append_reject(1, 0, 3, 4, (Some(2), 2))]
@@ -63,7 +63,7 @@ fn consistency_check_rejects_a_mismatched_term() {
 fn conflicting_suffix_is_replaced() {
     let mut r = node(1, 3, 2, &[1, 1, 2, 2, 2]);
     r.step(append(0, 1, 3, (2, 1), entries(3, &[3, 3]), 0), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(appended(ready.persist), (Some(3), entries(3, &[3, 3])));
     assert_eq!(follower_log(&r), vec![(1, 1), (2, 1), (3, 3), (4, 3)]);
     assert_eq!(ready.messages, vec![append_ok(1, 0, 3, 4)]);
@@ -74,7 +74,7 @@ fn conflicting_suffix_is_replaced() {
 fn truncation_starts_at_the_first_conflict() {
     let mut r = node(1, 3, 2, &[1, 1, 2, 2]);
     r.step(append(0, 1, 3, (1, 1), entries(2, &[1, 2, 3]), 0), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(appended(ready.persist), (Some(4), entries(4, &[3])));
     assert_eq!(follower_log(&r), vec![(1, 1), (2, 1), (3, 2), (4, 3)]);
 }
@@ -88,9 +88,9 @@ fn stale_append_entries_never_truncate() {
         append(0, 1, 1, (0, 0), entries(1, &[1, 1, 1, 1, 1]), 0),
         ms(0),
     );
-    r.take_ready();
+    take_synced(&mut r);
     r.step(append(0, 1, 1, (1, 1), entries(2, &[1, 1]), 2), ms(1));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(ready.persist, None);
     assert_eq!(ready.messages, vec![append_ok(1, 0, 1, 3)]);
     assert_eq!(follower_log(&r).len(), 5);
@@ -108,7 +108,7 @@ fn reordered_and_duplicated_append_entries() {
     r.step(first.clone(), ms(0));
     r.step(second, ms(0));
     r.step(first, ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(
         ready.messages,
         vec![
@@ -134,7 +134,7 @@ fn follower_commits_only_what_the_request_matched() {
     // A late request with a smaller leader_commit never lowers it.
     r.step(append(0, 1, 2, (1, 1), vec![], 1), ms(0));
     assert_eq!(r.status().commit_index, 3);
-    assert_eq!(r.take_ready().apply, applies(log(&[1, 1, 1])));
+    assert_eq!(take_synced(&mut r).apply, applies(log(&[1, 1, 1])));
 }
 
 /// Figure 2, all servers: committed entries are applied in index order, each exactly once.
@@ -142,11 +142,11 @@ fn follower_commits_only_what_the_request_matched() {
 fn apply_is_in_order_and_gap_free() {
     let mut r = node(1, 3, 1, &[]);
     r.step(append(0, 1, 1, (0, 0), entries(1, &[1, 1, 1]), 1), ms(0));
-    assert_eq!(r.take_ready().apply, applies(log(&[1])));
+    assert_eq!(take_synced(&mut r).apply, applies(log(&[1])));
     r.step(append(0, 1, 1, (3, 1), vec![], 3), ms(1));
-    assert_eq!(r.take_ready().apply, applies(entries(2, &[1, 1])));
+    assert_eq!(take_synced(&mut r).apply, applies(entries(2, &[1, 1])));
     r.step(append(0, 1, 1, (3, 1), vec![], 3), ms(2));
-    assert!(r.take_ready().apply.is_empty());
+    assert!(take_synced(&mut r).apply.is_empty());
     assert_eq!(r.applied(2), applies(entries(2, &[1, 1])));
     assert_eq!(r.applied(0), applies(log(&[1, 1, 1])));
     assert!(r.applied(4).is_empty());
@@ -177,7 +177,7 @@ fn fast_backup_to_the_leaders_last_entry_of_the_conflict_term() {
     let probe = first_probe(&mut r, 1);
     assert_eq!(prev_of(&probe), (7, 0));
     r.step(append_reject(1, 0, 6, 7, (Some(4), 3)), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(
         ready.messages,
         vec![append(0, 1, 6, (5, 4), entries(6, &[5, 5]), 0)]
@@ -191,7 +191,7 @@ fn fast_backup_skips_a_term_the_leader_lacks() {
     let mut r = node(0, 3, 5, &[1, 1, 3, 3, 3, 3]);
     first_probe(&mut r, 1);
     r.step(append_reject(1, 0, 6, 6, (Some(2), 3)), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(
         ready.messages,
         vec![append(0, 1, 6, (2, 1), entries(3, &[3; 4]), 0)]
@@ -204,7 +204,7 @@ fn fast_backup_to_the_end_of_a_short_log() {
     let mut r = node(0, 3, 5, &[1, 2, 3, 4, 5]);
     first_probe(&mut r, 2);
     r.step(append_reject(2, 0, 6, 5, (None, 2)), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(
         ready.messages,
         vec![append(0, 2, 6, (1, 1), entries(2, &[2, 3, 4, 5]), 0)]
@@ -218,9 +218,9 @@ fn fast_backup_always_moves_back_and_stays_in_range() {
     let mut r = node(0, 3, 5, &[1, 1, 1]);
     first_probe(&mut r, 1);
     r.step(append_reject(1, 0, 6, 3, (None, 9)), ms(0));
-    assert_eq!(prev_of(&r.take_ready().messages[0]), (2, 1));
+    assert_eq!(prev_of(&take_synced(&mut r).messages[0]), (2, 1));
     r.step(append_reject(1, 0, 6, 2, (None, 0)), ms(0));
-    assert_eq!(prev_of(&r.take_ready().messages[0]), (0, 3));
+    assert_eq!(prev_of(&take_synced(&mut r).messages[0]), (0, 3));
 }
 
 /// Stale replies: a rejection older than a later success (prev at or below match_index) and a
@@ -231,7 +231,7 @@ fn stale_rejections_are_ignored() {
     first_probe(&mut r, 1);
     // Outstanding probe has prev 6; this rejection answers some older request.
     r.step(append_reject(1, 0, 2, 4, (None, 2)), ms(0));
-    assert!(r.take_ready().messages.is_empty());
+    assert!(take_synced(&mut r).messages.is_empty());
     assert_eq!(r.progress[1].next_index, 7);
 
     r.step(append_ok(1, 0, 2, 6), ms(0));
@@ -239,7 +239,7 @@ fn stale_rejections_are_ignored() {
     r.step(append_reject(1, 0, 2, 6, (None, 1)), ms(0));
     assert_eq!(r.progress[1].match_index, 6);
     assert_eq!(r.progress[1].next_index, 7);
-    assert!(r.take_ready().messages.is_empty());
+    assert!(take_synced(&mut r).messages.is_empty());
 }
 
 /// Stale or duplicated successes never lower match_index or next_index.
@@ -269,7 +269,7 @@ fn replies_from_older_terms_are_dropped() {
     first_probe(&mut r, 1);
     r.step(append_ok(1, 0, 1, 2), ms(0));
     assert_eq!(r.progress[1].match_index, 0);
-    assert!(r.take_ready().messages.is_empty());
+    assert!(take_synced(&mut r).messages.is_empty());
 }
 
 /// Never panic on message content: unknown or own ids, misaddressed messages, indices far past
@@ -282,11 +282,11 @@ fn hostile_messages_are_ignored() {
     r.step(append(0, 2, 1, (0, 0), entries(1, &[1]), 1), ms(0));
     r.step(request_vote(9, 1, 1, (9, 9)), ms(0));
     r.step(request_vote(0, 1, u64::MAX, (9, 9)), ms(0));
-    assert!(r.take_ready().messages.is_empty());
+    assert!(take_synced(&mut r).messages.is_empty());
 
     r.step(append(0, 1, 1, (u64::MAX, 1), vec![], u64::MAX), ms(0));
     assert_eq!(
-        r.take_ready().messages,
+        take_synced(&mut r).messages,
         vec![append_reject(1, 0, 1, u64::MAX, (None, 2))]
     );
 
@@ -294,7 +294,7 @@ fn hostile_messages_are_ignored() {
     let gap = vec![entry(2, 1), entry(4, 1)];
     r.step(append(0, 1, 1, (1, 1), gap, 1), ms(0));
     r.step(append(0, 1, 1, (1, 1), entries(2, &[2]), 1), ms(0));
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert!(ready.messages.is_empty() && ready.persist.is_none());
     assert_eq!(r.status().last_log_index, 1);
     assert_eq!(r.status().role, Role::Follower);
@@ -306,5 +306,5 @@ fn hostile_messages_are_ignored() {
         ms(0),
     );
     leader.step(append_reject(1, 0, 2, 0, (None, 0)), ms(0));
-    assert!(leader.take_ready().messages.is_empty());
+    assert!(take_synced(&mut leader).messages.is_empty());
 }

@@ -44,13 +44,13 @@ fn leader_with_snapshot(data: &[u8]) -> (Raft, Vec<Message>) {
     elect(&mut r);
     r.step(append_ok(2, 0, 2, 4), ms(1));
     r.propose(b"x".to_vec(), ms(1)).unwrap();
-    r.take_ready();
+    take_synced(&mut r);
     r.step(append_ok(2, 0, 2, 5), ms(2));
-    assert_eq!(r.take_ready().apply.len(), 5);
+    assert_eq!(take_synced(&mut r).apply.len(), 5);
     r.snapshot(5, data.to_vec()).unwrap();
-    assert!(r.take_ready().persist.unwrap().snapshot.is_some());
+    assert!(take_synced(&mut r).persist.unwrap().snapshot.is_some());
     r.step(append_reject(1, 0, 2, 4, (None, 1)), ms(3));
-    let sent = to_peer(r.take_ready().messages, 1);
+    let sent = to_peer(take_synced(&mut r).messages, 1);
     (r, sent)
 }
 
@@ -60,9 +60,9 @@ fn leader_with_snapshot(data: &[u8]) -> (Raft, Vec<Message>) {
 fn snapshot_trims_the_log_and_is_persisted() {
     let mut r = node(1, 3, 1, &[1, 1, 1, 1, 1]);
     r.step(append(0, 1, 1, (5, 1), vec![], 4), ms(0));
-    assert_eq!(r.take_ready().apply.len(), 4);
+    assert_eq!(take_synced(&mut r).apply.len(), 4);
     assert_eq!(r.snapshot(3, b"state".to_vec()), Ok(()));
-    let persist = r.take_ready().persist.unwrap();
+    let persist = take_synced(&mut r).persist.unwrap();
     assert_eq!(
         persist,
         Persist {
@@ -83,7 +83,7 @@ fn snapshot_trims_the_log_and_is_persisted() {
 fn snapshot_of_a_covered_or_unapplied_index() {
     let mut r = node(1, 3, 1, &[1, 1, 1, 1, 1]);
     r.step(append(0, 1, 1, (5, 1), vec![], 4), ms(0));
-    r.take_ready();
+    take_synced(&mut r);
     assert_eq!(
         r.snapshot(5, vec![]),
         Err(SnapshotError::NotApplied {
@@ -92,10 +92,10 @@ fn snapshot_of_a_covered_or_unapplied_index() {
         })
     );
     r.snapshot(3, b"three".to_vec()).unwrap();
-    r.take_ready();
+    take_synced(&mut r);
     assert_eq!(r.snapshot(3, b"again".to_vec()), Ok(()));
     assert_eq!(r.snapshot(2, b"older".to_vec()), Ok(()));
-    assert_eq!(r.take_ready().persist, None);
+    assert_eq!(take_synced(&mut r).persist, None);
     assert_eq!(r.log.snapshot(), Some(&snapshot(3, 1, b"three")));
 }
 
@@ -112,23 +112,23 @@ fn a_lagging_follower_gets_the_snapshot_in_chunks() {
 
     let mut f = node(1, 3, 1, &[]);
     f.step(sent[0].clone(), ms(4));
-    let ready = f.take_ready();
+    let ready = take_synced(&mut f);
     assert_eq!(ready.messages, vec![snapshot_reply(1, 0, 2, 5, false, 30)]);
     assert_eq!(ready.persist.and_then(|p| p.snapshot), None);
     assert!(ready.apply.is_empty());
 
     leader.step(ready.messages[0].clone(), ms(5));
-    let sent = to_peer(leader.take_ready().messages, 1);
+    let sent = to_peer(take_synced(&mut leader).messages, 1);
     assert_eq!(sent, vec![chunk(0, 1, 2, &snap, 30, 60)]);
     f.step(sent[0].clone(), ms(6));
-    let reply = f.take_ready().messages;
+    let reply = take_synced(&mut f).messages;
     assert_eq!(reply, vec![snapshot_reply(1, 0, 2, 5, false, 60)]);
 
     leader.step(reply[0].clone(), ms(7));
-    let sent = to_peer(leader.take_ready().messages, 1);
+    let sent = to_peer(take_synced(&mut leader).messages, 1);
     assert_eq!(sent, vec![chunk(0, 1, 2, &snap, 60, 75)]);
     f.step(sent[0].clone(), ms(8));
-    let ready = f.take_ready();
+    let ready = take_synced(&mut f);
     assert_eq!(ready.messages, vec![snapshot_reply(1, 0, 2, 5, true, 0)]);
     let persist = ready.persist.unwrap();
     assert_eq!(
@@ -149,7 +149,7 @@ fn a_lagging_follower_gets_the_snapshot_in_chunks() {
 
     leader.step(ready.messages[0].clone(), ms(9));
     leader.propose(b"y".to_vec(), ms(9)).unwrap();
-    let sent = to_peer(leader.take_ready().messages, 1);
+    let sent = to_peer(take_synced(&mut leader).messages, 1);
     let y = Entry {
         term: 2,
         index: 6,
@@ -157,7 +157,7 @@ fn a_lagging_follower_gets_the_snapshot_in_chunks() {
     };
     assert_eq!(sent, vec![append(0, 1, 2, (5, 2), vec![y], 5)]);
     f.step(sent[0].clone(), ms(10));
-    assert_eq!(f.take_ready().messages, vec![append_ok(1, 0, 2, 6)]);
+    assert_eq!(take_synced(&mut f).messages, vec![append_ok(1, 0, 2, 6)]);
 }
 
 /// A lost chunk, or a lost acknowledgement, is resent from the last acknowledged offset when
@@ -169,27 +169,27 @@ fn lost_chunks_and_acknowledgements_are_resent_on_the_heartbeat() {
     let (mut leader, first) = leader_with_snapshot(&data);
     let sent_at = leader.now;
     leader.tick(sent_at + HEARTBEAT - ms(1));
-    assert!(to_peer(leader.take_ready().messages, 1).is_empty());
+    assert!(to_peer(take_synced(&mut leader).messages, 1).is_empty());
     leader.tick(sent_at + HEARTBEAT);
-    assert_eq!(to_peer(leader.take_ready().messages, 1), first);
+    assert_eq!(to_peer(take_synced(&mut leader).messages, 1), first);
 
     let mut f = node(1, 3, 1, &[]);
     f.step(first[0].clone(), sent_at + HEARTBEAT);
     let t = sent_at + HEARTBEAT + ms(1);
-    leader.step(f.take_ready().messages[0].clone(), t);
-    let second = to_peer(leader.take_ready().messages, 1);
+    leader.step(take_synced(&mut f).messages[0].clone(), t);
+    let second = to_peer(take_synced(&mut leader).messages, 1);
     assert_eq!(second, vec![chunk(0, 1, 2, &snap, 30, 60)]);
     f.step(second[0].clone(), t);
-    f.take_ready(); // The acknowledgement of 60 bytes is lost.
+    take_synced(&mut f); // The acknowledgement of 60 bytes is lost.
 
     leader.tick(t + HEARTBEAT);
-    assert_eq!(to_peer(leader.take_ready().messages, 1), second);
+    assert_eq!(to_peer(take_synced(&mut leader).messages, 1), second);
     f.step(second[0].clone(), t + HEARTBEAT);
-    let reply = f.take_ready().messages;
+    let reply = take_synced(&mut f).messages;
     assert_eq!(reply, vec![snapshot_reply(1, 0, 2, 5, false, 60)]);
     leader.step(reply[0].clone(), t + HEARTBEAT);
     assert_eq!(
-        to_peer(leader.take_ready().messages, 1),
+        to_peer(take_synced(&mut leader).messages, 1),
         vec![chunk(0, 1, 2, &snap, 60, 75)]
     );
 }
@@ -204,7 +204,7 @@ fn duplicated_and_reordered_chunks_are_discarded() {
     let mut f = node(1, 3, 2, &[]);
     let answer = |f: &mut Raft, offset, end| {
         f.step(chunk(0, 1, 2, &snap, offset, end), ms(1));
-        f.take_ready().messages
+        take_synced(f).messages
     };
     let reply = |done, received| vec![snapshot_reply(1, 0, 2, 5, done, received)];
     assert_eq!(answer(&mut f, 30, 60), reply(false, 0));
@@ -214,7 +214,7 @@ fn duplicated_and_reordered_chunks_are_discarded() {
     let other = snapshot(4, 2, &data());
     f.step(chunk(0, 1, 2, &other, 30, 60), ms(1));
     assert_eq!(
-        f.take_ready().messages,
+        take_synced(&mut f).messages,
         vec![snapshot_reply(1, 0, 2, 4, false, 0)]
     );
     assert_eq!(f.status().snapshot_index, 0);
@@ -234,14 +234,14 @@ fn the_leader_acts_on_an_acknowledgement_once() {
     let (mut leader, _) = leader_with_snapshot(&data);
     leader.step(snapshot_reply(1, 0, 2, 5, false, 30), ms(4));
     assert_eq!(
-        to_peer(leader.take_ready().messages, 1),
+        to_peer(take_synced(&mut leader).messages, 1),
         vec![chunk(0, 1, 2, &snap, 30, 60)]
     );
     leader.step(snapshot_reply(1, 0, 2, 5, false, 30), ms(4));
-    assert!(to_peer(leader.take_ready().messages, 1).is_empty());
+    assert!(to_peer(take_synced(&mut leader).messages, 1).is_empty());
     leader.step(snapshot_reply(1, 0, 2, 5, false, 0), ms(4));
     assert_eq!(
-        to_peer(leader.take_ready().messages, 1),
+        to_peer(take_synced(&mut leader).messages, 1),
         vec![chunk(0, 1, 2, &snap, 0, 30)]
     );
 }
@@ -251,16 +251,16 @@ fn the_leader_acts_on_an_acknowledgement_once() {
 fn a_newer_snapshot_restarts_the_transfer() {
     let (mut leader, _) = leader_with_snapshot(&data());
     leader.step(snapshot_reply(1, 0, 2, 5, false, 30), ms(4));
-    leader.take_ready();
+    take_synced(&mut leader);
     leader.propose(b"z".to_vec(), ms(5)).unwrap();
-    leader.take_ready();
+    take_synced(&mut leader);
     leader.step(append_ok(2, 0, 2, 6), ms(6));
-    leader.take_ready();
+    take_synced(&mut leader);
     leader.snapshot(6, b"newer".to_vec()).unwrap();
     leader.step(snapshot_reply(1, 0, 2, 5, false, 60), ms(7));
     let newer = snapshot(6, 2, b"newer");
     assert_eq!(
-        to_peer(leader.take_ready().messages, 1),
+        to_peer(take_synced(&mut leader).messages, 1),
         vec![chunk(0, 1, 2, &newer, 0, 5)]
     );
 }
@@ -271,10 +271,10 @@ fn a_newer_snapshot_restarts_the_transfer() {
 fn an_older_snapshot_is_ignored_but_acknowledged() {
     let mut f = node(1, 3, 2, &[1, 1, 2, 2, 2]);
     f.step(append(0, 1, 2, (5, 2), vec![], 5), ms(0));
-    f.take_ready();
+    take_synced(&mut f);
     let old = snapshot(3, 1, b"old");
     f.step(chunk(0, 1, 2, &old, 0, 3), ms(1));
-    let ready = f.take_ready();
+    let ready = take_synced(&mut f);
     assert_eq!(ready.messages, vec![snapshot_reply(1, 0, 2, 3, true, 0)]);
     assert_eq!(ready.persist, None);
     assert!(ready.apply.is_empty());
@@ -288,7 +288,7 @@ fn a_snapshot_of_a_matching_prefix_keeps_the_suffix() {
     let mut f = node(1, 3, 2, &[1, 1, 2, 2, 2]);
     let snap = snapshot(3, 2, b"abc");
     f.step(chunk(0, 1, 2, &snap, 0, 3), ms(0));
-    let ready = f.take_ready();
+    let ready = take_synced(&mut f);
     assert_eq!(
         ready.persist.unwrap(),
         Persist {
@@ -300,7 +300,7 @@ fn a_snapshot_of_a_matching_prefix_keeps_the_suffix() {
     assert_eq!(f.log.first_index(), 4);
     assert_eq!(f.log.term(5), Some(2));
     f.step(append(0, 1, 2, (5, 2), vec![], 5), ms(1));
-    assert_eq!(f.take_ready().apply, applies(entries(4, &[2, 2])));
+    assert_eq!(take_synced(&mut f).apply, applies(entries(4, &[2, 2])));
 }
 
 /// Figure 13 step 7: when it does not, the whole log is discarded, on disk too.
@@ -309,7 +309,7 @@ fn a_snapshot_that_conflicts_discards_the_log() {
     let mut f = node(1, 3, 2, &[1, 1, 1, 1, 1]);
     let snap = snapshot(3, 2, b"abc");
     f.step(chunk(0, 1, 2, &snap, 0, 3), ms(0));
-    let persist = f.take_ready().persist.unwrap();
+    let persist = take_synced(&mut f).persist.unwrap();
     assert_eq!(persist.snapshot, Some(snap));
     assert_eq!(persist.truncate_from, Some(4));
     assert_eq!(f.log.last_index(), 3);
@@ -326,7 +326,7 @@ fn an_installed_snapshot_precedes_the_entries_after_it() {
     f.step(append(0, 1, 2, (3, 2), entries(4, &[2]), 4), ms(0));
     let mut expected = vec![Apply::Snapshot(snap)];
     expected.extend(applies(entries(4, &[2])));
-    assert_eq!(f.take_ready().apply, expected);
+    assert_eq!(take_synced(&mut f).apply, expected);
 }
 
 /// Figure 13 step 1: an InstallSnapshot from an older term is answered at once with the
@@ -335,7 +335,7 @@ fn an_installed_snapshot_precedes_the_entries_after_it() {
 fn a_stale_install_snapshot_is_refused() {
     let mut f = node(1, 3, 3, &[]);
     f.step(chunk(0, 1, 2, &snapshot(5, 2, b"abc"), 0, 3), ms(0));
-    let ready = f.take_ready();
+    let ready = take_synced(&mut f);
     assert_eq!(ready.messages, vec![snapshot_reply(1, 0, 3, 0, false, 0)]);
     assert_eq!(ready.persist, None);
     assert_eq!((f.status().snapshot_index, f.status().leader), (0, None));
@@ -352,17 +352,17 @@ fn a_refused_older_chunk_does_not_rewind_a_transfer() {
     let t = leader.now;
     let mut f = node(1, 3, 1, &[]);
     f.step(first[0].clone(), t);
-    leader.step(f.take_ready().messages[0].clone(), t);
-    let second = to_peer(leader.take_ready().messages, 1);
+    leader.step(take_synced(&mut f).messages[0].clone(), t);
+    let second = to_peer(take_synced(&mut leader).messages, 1);
     assert_eq!(second, vec![chunk(0, 1, 2, &snap, 30, 60)]);
 
     f.step(chunk(0, 1, 1, &snapshot(5, 1, &data), 0, 30), t);
-    let refusal = f.take_ready().messages;
+    let refusal = take_synced(&mut f).messages;
     assert_eq!(refusal, vec![snapshot_reply(1, 0, 2, 0, false, 0)]);
     leader.step(refusal[0].clone(), t + ms(1));
-    assert!(to_peer(leader.take_ready().messages, 1).is_empty());
+    assert!(to_peer(take_synced(&mut leader).messages, 1).is_empty());
     leader.tick(t + HEARTBEAT);
-    assert_eq!(to_peer(leader.take_ready().messages, 1), second);
+    assert_eq!(to_peer(take_synced(&mut leader).messages, 1), second);
 }
 
 /// §5.2: a candidate that hears a leader of its own term, by InstallSnapshot too, has lost.
@@ -400,12 +400,12 @@ fn a_peer_restarts_from_its_snapshot() {
     );
     let snap = Apply::Snapshot(snapshot(5, 2, b"five"));
     assert_eq!(r.applied(0), vec![snap.clone()]);
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!((ready.persist, ready.apply), (None, vec![]));
 
     r.step(append(0, 1, 2, (7, 2), vec![], 7), ms(1));
     let after = applies(entries(6, &[2, 2]));
-    assert_eq!(r.take_ready().apply, after);
+    assert_eq!(take_synced(&mut r).apply, after);
     assert_eq!(r.applied(5), [vec![snap], after.clone()].concat());
     assert_eq!(r.applied(6), after);
 }
@@ -420,13 +420,13 @@ fn append_entries_below_the_snapshot_match_it() {
         append(0, 1, 2, (3, 1), entries(4, &[1, 2, 2, 2, 2]), 8),
         ms(0),
     );
-    let ready = r.take_ready();
+    let ready = take_synced(&mut r);
     assert_eq!(ready.messages, vec![append_ok(1, 0, 2, 8)]);
     assert_eq!(ready.persist.unwrap().append, entries(8, &[2]));
     assert_eq!(r.status().commit_index, 8);
 
     r.step(append(0, 1, 2, (2, 1), entries(3, &[1, 1]), 8), ms(1));
-    assert_eq!(r.take_ready().messages, vec![append_ok(1, 0, 2, 5)]);
+    assert_eq!(take_synced(&mut r).messages, vec![append_ok(1, 0, 2, 5)]);
 }
 
 /// A leader whose follower answers an InstallSnapshot it never sent ignores it.
@@ -435,5 +435,5 @@ fn an_answer_to_an_unsent_snapshot_is_ignored() {
     let (mut leader, _) = leader_with_snapshot(&data());
     leader.step(snapshot_reply(1, 0, 2, 9, true, 0), ms(4));
     assert_eq!(leader.progress[1].match_index, 0);
-    assert!(to_peer(leader.take_ready().messages, 1).is_empty());
+    assert!(to_peer(take_synced(&mut leader).messages, 1).is_empty());
 }
