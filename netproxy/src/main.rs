@@ -150,6 +150,11 @@ struct RunArgs {
     /// Seed of the fault draws (random if absent; always printed)
     #[arg(long)]
     seed: Option<u64>,
+    /// Delayed datagrams one directed link may hold at once; more are dropped and counted as
+    /// overflow, so a long delay under load cannot eat the proxy's memory
+    #[arg(long, default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_delayed_per_link: u32,
 }
 
 #[derive(Args)]
@@ -241,6 +246,7 @@ fn run(control: SocketAddr, secret_file: Option<PathBuf>, args: RunArgs) -> Exit
         clerk_faces: args.clerk_faces,
         control,
         seed,
+        max_delayed_per_link: args.max_delayed_per_link as usize,
         secret,
     };
     let result = Daemon::bind(config).and_then(|daemon| {

@@ -20,7 +20,8 @@ pub struct LinkCounters {
     pub dropped_down: u64,
     /// Dropped by the link's drop rule.
     pub dropped_rule: u64,
-    /// Dropped because the kernel would not take them (socket buffer full, or a send error).
+    /// Dropped because a queue was full: the kernel's (socket buffer full, or a send error) or
+    /// the link's queue of delayed datagrams (`run --max-delayed-per-link`).
     pub dropped_overflow: u64,
     /// Extra copies made by the duplicate rule.
     pub duplicated: u64,

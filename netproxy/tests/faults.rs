@@ -192,3 +192,46 @@ fn the_same_seed_replays_the_same_faults() {
     assert_eq!(run("7"), first);
     assert_ne!(run("8"), first, "another seed draws other faults");
 }
+
+/// A link holds at most `--max-delayed-per-link` delayed datagrams: the rest are dropped and
+/// counted as overflow, and the ones it held still arrive.
+#[test]
+fn a_links_delay_queue_is_capped() {
+    let cluster = Cluster::start_with(2, &["--max-delayed-per-link", "5"]);
+    cluster.command("delay 300ms..300ms 0->1");
+    for seq in 0..20 {
+        cluster.send(0, 1, seq.to_string().as_bytes());
+    }
+    let stats = cluster.wait_for_stats("the datagrams to be decided", |stats| {
+        stats.link(0, 1).received == 20
+    });
+    assert_eq!(stats.link(0, 1).dropped_overflow, 15);
+    let arrived: Vec<usize> = (0..5)
+        .map(|_| text(&cluster.recv_from(1, 0)).parse().unwrap())
+        .collect();
+    assert_eq!(arrived, [0, 1, 2, 3, 4]);
+    cluster.assert_silent(1);
+    // Sent on, the queue has room again.
+    cluster.send(0, 1, b"20");
+    assert_eq!(text(&cluster.recv_from(1, 0)), "20");
+}
+
+/// The cap must be at least one datagram.
+#[test]
+fn a_zero_delay_cap_is_refused() {
+    let output = common::cli(
+        &[],
+        &[
+            "run",
+            "--nodes",
+            "127.0.0.1:1",
+            "--faces",
+            "127.0.0.1:0",
+            "--max-delayed-per-link",
+            "0",
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("max-delayed-per-link"), "{stderr}");
+}

@@ -23,7 +23,7 @@ use rand::SeedableRng;
 use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Foreign sources are logged once each, up to this many, so a flood cannot fill the log.
 const MAX_FOREIGN_LOGGED: usize = 1024;
@@ -43,17 +43,22 @@ pub struct Forwarder {
     foreign_bytes: u64,
     foreign_logged: HashSet<SocketAddr>,
     queue: DelayQueue,
+    /// Datagrams each link has in `queue`, indexed as `counters`; at most `max_delayed`.
+    delayed: Vec<usize>,
+    max_delayed: usize,
     seed: u64,
     rng: SmallRng,
 }
 
 impl Forwarder {
-    /// `addrs` and `faces` hold the endpoints' addresses and faces, nodes first.
+    /// `addrs` and `faces` hold the endpoints' addresses and faces, nodes first; each directed
+    /// link holds at most `max_delayed` delayed datagrams.
     pub fn new(
         endpoints: Endpoints,
         addrs: Vec<SocketAddr>,
         faces: Vec<UdpSocket>,
         seed: u64,
+        max_delayed: usize,
     ) -> io::Result<Self> {
         assert!(addrs.len() == endpoints.len() && faces.len() == endpoints.len());
         let face_addrs = faces
@@ -71,6 +76,8 @@ impl Forwarder {
             foreign_bytes: 0,
             foreign_logged: HashSet::new(),
             queue: DelayQueue::new(),
+            delayed: vec![0; endpoints.len() * endpoints.len()],
+            max_delayed,
             seed,
             rng: SmallRng::seed_from_u64(seed),
         })
@@ -136,10 +143,30 @@ impl Forwarder {
             if delay.is_zero() {
                 self.send(from, to, datagram);
             } else {
-                trace!("{from}->{to} {}B delayed {delay:?}", datagram.len());
-                self.queue.push(Instant::now() + delay, from, to, datagram);
+                self.delay(from, to, delay, datagram);
             }
         }
+    }
+
+    /// Queues `datagram` for `delay`, unless its link already holds its cap of delayed
+    /// datagrams: then it is lost as a full router queue would lose it.
+    fn delay(&mut self, from: Endpoint, to: Endpoint, delay: Duration, datagram: &[u8]) {
+        let link = self.endpoints.link(from, to);
+        if self.delayed[link] >= self.max_delayed {
+            let counters = &mut self.counters[link];
+            if counters.dropped_overflow == 0 {
+                warn!(
+                    "{from}->{to}: {} datagrams already delayed; further ones dropped and counted \
+                     as overflow (--max-delayed-per-link)",
+                    self.max_delayed
+                );
+            }
+            counters.dropped_overflow += 1;
+            return;
+        }
+        trace!("{from}->{to} {}B delayed {delay:?}", datagram.len());
+        self.delayed[link] += 1;
+        self.queue.push(Instant::now() + delay, from, to, datagram);
     }
 
     fn send(&mut self, from: Endpoint, to: Endpoint, datagram: &[u8]) {
@@ -182,6 +209,7 @@ impl Forwarder {
     pub fn send_due(&mut self, now: Instant) {
         while let Some(delayed) = self.queue.pop_due(now) {
             let (from, to) = (delayed.from, delayed.to);
+            self.delayed[self.endpoints.link(from, to)] -= 1;
             if self.network.passes(from, to) {
                 self.send(from, to, &delayed.payload);
             } else {

@@ -38,6 +38,8 @@ pub struct Config {
     pub clerk_faces: Vec<SocketAddr>,
     pub control: SocketAddr,
     pub seed: u64,
+    /// Delayed datagrams one directed link may hold at once.
+    pub max_delayed_per_link: usize,
     /// What control clients must prove they hold (datagrams pass unchecked: their bodies are
     /// opaque here, and the nodes check their MACs).
     pub secret: raft_auth::Secret,
@@ -84,7 +86,13 @@ impl Daemon {
         Ok(Daemon {
             shutdown,
             control: Control::new(listener, FIRST_FACE + endpoints.len(), config.secret),
-            forwarder: Forwarder::new(endpoints, addrs, faces, config.seed)?,
+            forwarder: Forwarder::new(
+                endpoints,
+                addrs,
+                faces,
+                config.seed,
+                config.max_delayed_per_link,
+            )?,
             buf: vec![0; MAX_DATAGRAM].into_boxed_slice(),
             poll,
         })
