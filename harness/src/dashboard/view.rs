@@ -370,6 +370,7 @@ impl Events {
 mod tests {
     use super::*;
     use crate::watch::frame::{ProxyReading, ProxyState};
+    use crate::watch::known::known;
     use netproxy::command::{UNRELIABLE_DELAY, UNRELIABLE_DROP};
     use netproxy::faults::Faults;
     use netproxy::stats::{LinkStats, Stats};
@@ -382,21 +383,10 @@ mod tests {
 
     fn node(id: u32, role: Role, term: u64, commit: u64) -> NodeReading {
         Ok(NodeState {
-            id,
-            term,
-            is_leader: role == Role::Leader,
-            role,
-            leader: None,
             commit_index: commit,
             last_applied: commit,
             last_log_index: commit,
-            snapshot_index: 0,
-            raft_state_bytes: 0,
-            datagrams_received: 0,
-            requests_received: 0,
-            kv_keys: None,
-            transferring_to: None,
-            unauthenticated: 0,
+            ..known(id, role, term, None)
         })
     }
 
