@@ -45,8 +45,7 @@ pub struct NodeCard {
     pub status: &'static str,
     /// Why a node that is not up did not answer.
     pub why: Option<String>,
-    /// Its answer to `GetState`. The control channel reports neither the node's vote nor the
-    /// terms of its entries, so the page cannot show them.
+    /// Its answer to `GetState` (a replay's holds what the log tells: see [`super::replay`]).
     pub state: Option<NodeState>,
     /// Believes it leads, but an answering node leads a later term.
     pub stale_leader: bool,
