@@ -29,7 +29,8 @@ function bytes(b) {
 
 // Wall time of day live; time since the log's start in a replay.
 function clock(ms) {
-  if (frame && frame.replay) return "+" + ((ms * 1000 - frame.replay.start_us) / 1e6).toFixed(3) + " s";
+  // A frame's time is in whole ms, so the log's first moment may fall just before its start.
+  if (frame && frame.replay) return "+" + (Math.max(0, ms * 1000 - frame.replay.start_us) / 1e6).toFixed(3) + " s";
   return new Date(ms).toISOString().slice(11, 23) + " UTC";
 }
 
