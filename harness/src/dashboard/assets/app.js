@@ -113,7 +113,7 @@ function logTail(s) {
   return tail;
 }
 
-// Neighbouring terms get hues far apart (the golden angle).
+// Neighbouring terms get hues far apart (the golden angle). index.html's key draws term 3.
 function termHue(term) {
   return Math.round((term * 137.508 + 200) % 360);
 }
