@@ -120,7 +120,8 @@ pub struct NodeState {
     pub kv_keys: Option<u64>,
     /// Leader: the node it is handing leadership to (§3.10), while that lasts.
     pub transferring_to: Option<u32>,
-    /// Whom it voted for in `term`. Defaults, as `tail`, for a node that predates it.
+    /// Whom it voted for in `term`. This and `tail` default: a node older than them sends
+    /// neither.
     #[serde(default)]
     pub voted_for: Option<u32>,
     /// The terms of the last [`TAIL_ENTRIES`] entries the log holds (see [`tail_terms`]): the

@@ -305,20 +305,20 @@ impl Events {
             let was = last.nodes.get(node.id);
             // A campaign seen as it starts; one that ends within a poll shows by its outcome.
             let role = |n: &NodeCard| n.state.as_ref().map(|s| s.role);
-            if role(node) != was.and_then(role) {
-                let term = node.state.as_ref().map_or(0, |s| s.term);
-                let text = match role(node) {
-                    Some(Role::PreCandidate) => {
-                        format!("n{} asks for pre-votes (term {term})", node.id)
-                    }
-                    Some(Role::Candidate) => {
-                        format!("n{} stands for election in term {term}", node.id)
-                    }
-                    _ => String::new(),
-                };
-                if !text.is_empty() {
+            let new_role = node
+                .state
+                .as_ref()
+                .filter(|_| role(node) != was.and_then(role));
+            match new_role.map(|s| (s.role, s.term)) {
+                Some((Role::PreCandidate, term)) => {
+                    let text = format!("n{} asks for pre-votes (term {term})", node.id);
                     self.push(at, "election", text);
                 }
+                Some((Role::Candidate, term)) => {
+                    let text = format!("n{} stands for election in term {term}", node.id);
+                    self.push(at, "election", text);
+                }
+                _ => {}
             }
             if was.is_none_or(|w| w.status != node.status) {
                 let text = match (node.status, &node.why) {
