@@ -37,6 +37,64 @@ watch *ARGS: build
 dashboard *ARGS: build
     @{{bin}}/raft-lab dashboard "$@"
 
+# Screenshot the dashboard (README's docs/dashboard.png) on a 5-node cluster it starts on the usual ports: a follower and then the leader cut off
+dashboard-shot OUT="docs/dashboard.png": build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    out=$(realpath -m "$1")
+    dir=$(mktemp -d)
+    url=http://127.0.0.1:7800
+    RUST_LOG=warn {{bin}}/raft-lab cluster 5 --data-dir "$dir" --dashboard >"$dir/cluster.log" 2>&1 &
+    cluster=$!
+    trap 'kill "$cluster" 2>/dev/null; wait "$cluster" 2>/dev/null; rm -rf "$dir"' EXIT
+    state() { curl -sf "$url/api/state"; }
+    # Waits until the jq test $1 holds of the dashboard's state (30 s at most).
+    until_state() {
+        for _ in $(seq 150); do
+            if state 2>/dev/null | jq -e "$1" >/dev/null 2>&1; then return; fi
+            sleep 0.2
+        done
+        echo "just dashboard-shot: no $2 within 30 s; the cluster's log:" >&2
+        tail -20 "$dir/cluster.log" >&2
+        exit 1
+    }
+    # A control of the page, as its buttons post it.
+    control() { curl -sf -H 'X-Raft-Lab: 1' --data "$2" "$url/api/$1" >/dev/null; }
+    until_state '.view.leader != null' leader
+    for key in a b c; do control kv "put $key 1"; done
+    leader=$(state | jq .view.leader)
+    term=$(state | jq .view.term)
+    # A follower misses the next puts; then the leader is cut off with two commands it cannot
+    # commit, and the rest elect a leader of a later term that commits more.
+    lagging=$(( (leader + 1) % 5 ))
+    control proxy "disconnect $lagging"
+    for key in d e; do control kv "put $key 2"; done
+    control proxy "disconnect $leader"
+    for text in x y; do
+        {{bin}}/raft-node ctl --control "127.0.0.1:$((7300 + leader))" --secret-file "$dir/secret" \
+            submit "$text" >/dev/null
+    done
+    until_state ".view.leader != null and .view.leader != $leader and .view.term > $term" "new leader"
+    for key in f g h; do control kv "put $key 3"; done
+    sleep 1.2 # a whole window of the traffic rates since the election
+    # Headless Chromium through chromedriver (as the browser test drives it), so the shot waits
+    # for the page to draw its first frame.
+    driver=http://127.0.0.1:7899
+    chromedriver --port=7899 >"$dir/chromedriver.log" 2>&1 &
+    chromedriver=$!
+    trap 'kill "$cluster" "$chromedriver" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+    for _ in $(seq 50); do curl -sf "$driver/status" >/dev/null && break; sleep 0.2; done
+    session=$(curl -sf "$driver/session" -d '{"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+        "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+        "--hide-scrollbars", "--window-size=1500,960", "--force-device-scale-factor=0.9"]}}}}' | jq -r .value.sessionId)
+    webdriver() { curl -sf "$driver/session/$session/$1" ${2:+-d "$2"}; }
+    webdriver url "{\"url\": \"$url/\"}" >/dev/null
+    drawn='{"script": "return document.getElementById(\"answering\").textContent", "args": []}'
+    for _ in $(seq 50); do [ "$(webdriver execute/sync "$drawn" | jq -r .value)" = 5/5 ] && break; sleep 0.2; done
+    webdriver screenshot | jq -r .value | base64 -d >"$out"
+    curl -sf -X DELETE "$driver/session/$session" >/dev/null
+    echo "just dashboard-shot: $out ($(stat -c %s "$out") bytes)"
+
 # Submit TEXT as a command through the running cluster's leader
 submit TEXT: build
     @{{bin}}/raft-lab submit "$1"

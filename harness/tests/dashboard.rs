@@ -235,6 +235,36 @@ fn the_json_state_shows_the_cluster_and_the_controls_act_on_it() {
         "{outcome}"
     );
 
+    // The leader's card: its own vote, and a log tail that ends in its term (its no-op, the
+    // put). Terms only grow along a log, so the runs, newest first, go down.
+    let (card, term) = until("the leader's term at the end of its log tail", || {
+        let state = self::state(&dashboard);
+        let view = &state["view"];
+        let leader = view["leader"].as_u64().ok_or("no leader")?;
+        let card = view["nodes"][leader as usize]["state"].clone();
+        match card["tail"][0]["term"].as_u64() {
+            Some(newest) if Some(newest) == view["term"].as_u64() => Ok((card, newest)),
+            _ => Err(card.to_string()),
+        }
+    });
+    assert_eq!(card["voted_for"], card["id"], "{card}");
+    let runs: Vec<(u64, u64)> = (card["tail"].as_array().unwrap().iter())
+        .map(|r| (r["term"].as_u64().unwrap(), r["count"].as_u64().unwrap()))
+        .collect();
+    assert!(runs.windows(2).all(|w| w[0].0 > w[1].0), "{runs:?}");
+    assert!(
+        runs.iter().all(|&(t, count)| t <= term && count > 0),
+        "{runs:?}"
+    );
+    let shown: u64 = runs.iter().map(|r| r.1).sum();
+    let (last, snapshot) = (&card["last_log_index"], &card["snapshot_index"]);
+    let held = last.as_u64().unwrap() + 1 - snapshot.as_u64().unwrap().max(1);
+    assert_eq!(
+        shown,
+        held.min(16),
+        "the last 16 entries, or all it holds: {card}"
+    );
+
     // Pause, then kill a follower: the card says so; restart brings it back.
     let follower = (0..3).find(|&i| i != new).unwrap();
     let (status, outcome) = post(&dashboard, "/api/node", &format!("pause {follower}"));
@@ -430,12 +460,17 @@ fn base64_decode(text: &str) -> Vec<u8> {
     out
 }
 
-/// What the page shows: the header's leader and term, each card's role, the cut links drawn.
+/// What the page shows: the header's leader and term, each card's role, vote and log tail (the
+/// blocks' terms, oldest first), the cut links drawn.
 const READ_PAGE: &str = "return {
     leader: document.getElementById('leader').textContent,
     term: document.getElementById('term').textContent,
     live: document.getElementById('link-state').textContent,
     roles: Array.from(document.querySelectorAll('.card')).map(c => c.dataset.role),
+    votes: Array.from(document.querySelectorAll('.card td.k')).filter(td => td.textContent === 'vote')
+        .map(td => td.nextSibling.textContent),
+    tails: Array.from(document.querySelectorAll('.card')).map(c =>
+        Array.from(c.querySelectorAll('.tail .blk')).map(b => Number(b.dataset.term))),
     cuts: document.querySelectorAll('#graph line.link.cut').length,
 };";
 
@@ -503,9 +538,15 @@ fn the_page_shows_the_leader_and_a_partition_clicked_in_the_browser() {
                 .and_then(|l| l.strip_prefix('n'))
                 .and_then(|l| l.parse().ok());
             let shown_term: Option<u64> = page["term"].as_str().and_then(|t| t.parse().ok());
+            // Its card: its own vote, and its no-op of the new term at the end of its log.
+            let l_tail = |l: u64| page["tails"][l as usize].as_array().cloned();
             match (shown, shown_term) {
                 (Some(l), Some(t))
-                    if l != leader && t > term && page["roles"][l as usize] == "Leader" =>
+                    if l != leader
+                        && t > term
+                        && page["roles"][l as usize] == "Leader"
+                        && page["votes"][l as usize] == format!("n{l}")
+                        && l_tail(l).is_some_and(|b| b.last() == Some(&t.into())) =>
                 {
                     Ok(())
                 }

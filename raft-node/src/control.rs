@@ -120,6 +120,39 @@ pub struct NodeState {
     pub kv_keys: Option<u64>,
     /// Leader: the node it is handing leadership to (§3.10), while that lasts.
     pub transferring_to: Option<u32>,
+    /// Whom it voted for in `term`. This and `tail` default: a node older than them sends
+    /// neither.
+    #[serde(default)]
+    pub voted_for: Option<u32>,
+    /// The terms of the last [`TAIL_ENTRIES`] entries the log holds (see [`tail_terms`]): the
+    /// log as the Raft paper draws it, for the dashboard.
+    #[serde(default)]
+    pub tail: Vec<TermRun>,
+}
+
+/// How many of the log's last entries [`NodeState::tail`] covers.
+pub const TAIL_ENTRIES: u64 = 16;
+
+/// `count` consecutive log entries of term `term`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermRun {
+    pub term: Term,
+    pub count: u64,
+}
+
+/// The terms of entries `last`, `last - 1`, … as runs, newest first: at most [`TAIL_ENTRIES`]
+/// entries, none below index 1, and none from the first whose term `term_of` does not know (one
+/// compacted into the snapshot) on.
+pub fn tail_terms(last: Index, term_of: impl Fn(Index) -> Option<Term>) -> Vec<TermRun> {
+    let mut runs: Vec<TermRun> = Vec::new();
+    let oldest = last.saturating_sub(TAIL_ENTRIES - 1).max(1);
+    for term in (oldest..=last).rev().map_while(term_of) {
+        match runs.last_mut() {
+            Some(run) if run.term == term => run.count += 1,
+            _ => runs.push(TermRun { term, count: 1 }),
+        }
+    }
+    runs
 }
 
 /// The lab's ApplyMsg for a command.
@@ -216,5 +249,58 @@ pub fn authenticate<S: Read + Write>(stream: &mut S, secret: &Secret) -> io::Res
             io::ErrorKind::InvalidData,
             format!("unexpected answer to the handshake: {other:?}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_is_runs_of_terms_newest_first_within_what_the_log_holds() {
+        // Entries 1..=20 of terms 1 (1..=9), 2 (10..=12) and 4 (13..=20).
+        let term = |i: Index| match i {
+            1..=9 => Some(1),
+            10..=12 => Some(2),
+            13..=20 => Some(4),
+            _ => None,
+        };
+        let runs = |list: &[(Term, u64)]| -> Vec<TermRun> {
+            (list.iter())
+                .map(|&(term, count)| TermRun { term, count })
+                .collect()
+        };
+        assert_eq!(tail_terms(20, term), runs(&[(4, 8), (2, 3), (1, 5)]));
+        assert_eq!(tail_terms(3, term), runs(&[(1, 3)]), "index 0 is no entry");
+        assert_eq!(tail_terms(0, term), []);
+        // A snapshot through 15 leaves the terms of 15 (its last) and later.
+        let compacted = |i: Index| (i >= 15).then(|| term(i)).flatten();
+        assert_eq!(tail_terms(20, compacted), runs(&[(4, 6)]));
+    }
+
+    #[test]
+    fn a_state_without_vote_and_tail_decodes_with_neither() {
+        // What a node from before `voted_for` and `tail` sends: the fields up to
+        // `transferring_to`, in order (MessagePack arrays, as rmp-serde writes structs).
+        let older = (
+            1u32,
+            7u64,
+            true,
+            Role::Leader,
+            Some(1u32),
+            5u64,
+            5u64,
+            6u64,
+            0u64,
+            300u64,
+            10u64,
+            4u64,
+            0u64,
+            None::<u64>,
+            None::<u32>,
+        );
+        let state: NodeState = rmp_serde::from_slice(&rmp_serde::to_vec(&older).unwrap()).unwrap();
+        assert_eq!((state.term, state.last_log_index), (7, 6));
+        assert_eq!((state.voted_for, state.tail), (None, vec![]));
     }
 }

@@ -24,7 +24,7 @@ pub mod logging;
 mod peers;
 mod sync_thread;
 
-use crate::control::{NodeState, Request, Response};
+use crate::control::{self, NodeState, Request, Response};
 use crate::core::{
     Apply, Config, Index, LogMark, Message, NodeId, ProposeError, Raft, ReadState, Restored, Role,
     Status, Term, Time,
@@ -591,5 +591,7 @@ fn node_state(
         unauthenticated: counters.unauthenticated,
         kv_keys: kv.map(|kv| kv.keys() as u64),
         transferring_to: raft.transferring_to(),
+        voted_for: raft.voted_for(),
+        tail: control::tail_terms(s.last_log_index, |index| raft.term_of(index)),
     }
 }

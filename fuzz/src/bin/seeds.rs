@@ -8,7 +8,7 @@
 use netproxy::Command;
 use raft_auth::Secret;
 use raft_node::control::{
-    self, ApplyMsg, Authenticate, Challenge, NodeState, Request, Response, SnapshotMsg,
+    self, ApplyMsg, Authenticate, Challenge, NodeState, Request, Response, SnapshotMsg, TermRun,
 };
 use raft_node::core::{Entry, Message, MessageBody, Role};
 use raft_node::kv::{ClerkReply, ClerkRequest, Op, Outcome};
@@ -197,6 +197,8 @@ fn control_frames() -> Vec<Vec<u8>> {
             unauthenticated: 0,
             kv_keys: Some(3),
             transferring_to: None,
+            voted_for: Some(1),
+            tail: vec![TermRun { term: 2, count: 2 }, TermRun { term: 1, count: 3 }],
         }),
         Response::Apply(ApplyMsg {
             index: 5,

@@ -134,9 +134,7 @@ fn main() -> ExitCode {
         Cmd::Transfer { to } => read_secret(&cli.secret_file).and_then(|s| transfer(&s, to)),
         Cmd::Kv { op, timeout } => read_secret(&cli.secret_file).and_then(|s| kv(&s, op, timeout)),
         Cmd::Watch { once } => read_secret(&cli.secret_file).and_then(|s| watch(&s, once)),
-        Cmd::Dashboard { port, replay } => {
-            read_secret(&cli.secret_file).and_then(|s| serve_dashboard(&s, port, replay))
-        }
+        Cmd::Dashboard { port, replay } => serve_dashboard(&cli.secret_file, port, replay),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -219,7 +217,8 @@ fn run_cluster(
 }
 
 /// The dashboard of the cluster on the well-known ports, or of a kept run, until Ctrl-C.
-fn serve_dashboard(secret: &Secret, port: u16, replay: Option<PathBuf>) -> Result<(), String> {
+/// `secret_file`: the live cluster's; a replay talks to no cluster and needs none.
+fn serve_dashboard(secret_file: &Path, port: u16, replay: Option<PathBuf>) -> Result<(), String> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
@@ -241,13 +240,11 @@ fn serve_dashboard(secret: &Secret, port: u16, replay: Option<PathBuf>) -> Resul
             served
         }
         None => {
+            let secret = read_secret(secret_file)?;
             let config = dashboard::Config {
                 layout: Layout::well_known(MAX_NODES),
                 // `just cluster`'s nodes (Cluster::launch_foreground).
-                key: ClusterKey {
-                    id: 1,
-                    secret: secret.clone(),
-                },
+                key: ClusterKey { id: 1, secret },
                 cluster: None,
                 port,
             };

@@ -9,6 +9,7 @@ use crate::cluster::MAX_CLERKS;
 use crate::logs::parse::{read_log, Record, Who};
 use crate::logs::timeline::{Span, Story};
 use crate::watch::frame::{NodeReading, ProxyReading, ProxyState, Reading, Unanswered};
+use crate::watch::known::known;
 use netproxy::command::Change;
 use netproxy::status::{EndpointStatus, LinkFaults, LinkId, Status};
 use netproxy::{Command, Endpoint, Endpoints, Network};
@@ -115,27 +116,15 @@ impl Replay {
         let commit = commits[..commits.partition_point(|&(t, _)| t <= at)]
             .last()
             .map_or(0, |&(_, index)| index);
+        let role = if is_leader {
+            Role::Leader
+        } else {
+            Role::Follower
+        };
+        // The rest is not in the log: the page shows a replayed card without it.
         Ok(NodeState {
-            id: id as u32,
-            term: term.term,
-            is_leader,
-            role: if is_leader {
-                Role::Leader
-            } else {
-                Role::Follower
-            },
-            leader: leader.map(|l| l as u32),
             commit_index: commit,
-            // Not in the log: the card says so (View::replay).
-            last_applied: 0,
-            last_log_index: 0,
-            snapshot_index: 0,
-            raft_state_bytes: 0,
-            datagrams_received: 0,
-            requests_received: 0,
-            kv_keys: None,
-            transferring_to: None,
-            unauthenticated: 0,
+            ..known(id as u32, role, term.term, leader.map(|l| l as u32))
         })
     }
 }

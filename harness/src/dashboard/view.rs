@@ -7,6 +7,7 @@ use netproxy::stats::LinkCounters;
 use netproxy::status::Status;
 use netproxy::Endpoint;
 use raft_node::control::NodeState;
+use raft_node::core::Role;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::UNIX_EPOCH;
@@ -45,8 +46,7 @@ pub struct NodeCard {
     pub status: &'static str,
     /// Why a node that is not up did not answer.
     pub why: Option<String>,
-    /// Its answer to `GetState`. The control channel reports neither the node's vote nor the
-    /// terms of its entries, so the page cannot show them.
+    /// Its answer to `GetState` (a replay's holds what the log tells: see [`super::replay`]).
     pub state: Option<NodeState>,
     /// Believes it leads, but an answering node leads a later term.
     pub stale_leader: bool,
@@ -240,7 +240,8 @@ pub struct Event {
     /// Increases by one per event, so the page can tell new ones.
     pub id: u64,
     pub at_ms: u64,
-    /// `leader`, `term`, `commit`, `snapshot`, `node`, `network` or `action` (what the user ran).
+    /// `election`, `leader`, `term`, `commit`, `snapshot`, `node`, `network` or `action` (what
+    /// the user ran).
     pub kind: &'static str,
     pub text: String,
 }
@@ -302,6 +303,23 @@ impl Events {
         }
         for node in &view.nodes {
             let was = last.nodes.get(node.id);
+            // A campaign seen as it starts; one that ends within a poll shows by its outcome.
+            let role = |n: &NodeCard| n.state.as_ref().map(|s| s.role);
+            let new_role = node
+                .state
+                .as_ref()
+                .filter(|_| role(node) != was.and_then(role));
+            match new_role.map(|s| (s.role, s.term)) {
+                Some((Role::PreCandidate, term)) => {
+                    let text = format!("n{} asks for pre-votes (term {term})", node.id);
+                    self.push(at, "election", text);
+                }
+                Some((Role::Candidate, term)) => {
+                    let text = format!("n{} stands for election in term {term}", node.id);
+                    self.push(at, "election", text);
+                }
+                _ => {}
+            }
             if was.is_none_or(|w| w.status != node.status) {
                 let text = match (node.status, &node.why) {
                     ("up", _) => format!("n{} answers", node.id),
@@ -370,11 +388,11 @@ impl Events {
 mod tests {
     use super::*;
     use crate::watch::frame::{ProxyReading, ProxyState};
+    use crate::watch::known::known;
     use netproxy::command::{UNRELIABLE_DELAY, UNRELIABLE_DROP};
     use netproxy::faults::Faults;
     use netproxy::stats::{LinkStats, Stats};
     use netproxy::status::{EndpointStatus, LinkFaults, LinkId};
-    use raft_node::core::Role;
     use std::net::SocketAddr;
     use std::time::Duration;
 
@@ -382,21 +400,10 @@ mod tests {
 
     fn node(id: u32, role: Role, term: u64, commit: u64) -> NodeReading {
         Ok(NodeState {
-            id,
-            term,
-            is_leader: role == Role::Leader,
-            role,
-            leader: None,
             commit_index: commit,
             last_applied: commit,
             last_log_index: commit,
-            snapshot_index: 0,
-            raft_state_bytes: 0,
-            datagrams_received: 0,
-            requests_received: 0,
-            kv_keys: None,
-            transferring_to: None,
-            unauthenticated: 0,
+            ..known(id, role, term, None)
         })
     }
 
@@ -563,6 +570,12 @@ mod tests {
 
         let split = status(&[(0, 1), (1, 0), (0, 2), (2, 0)], vec![]);
         events.observe(&view(600, leading(0, 1, 7), split.clone()));
+        let mut nodes = leading(0, 1, 7);
+        nodes[1] = node(1, Role::PreCandidate, 1, 7);
+        events.observe(&view(700, nodes, split.clone()));
+        let mut nodes = leading(0, 1, 7);
+        nodes[1] = node(1, Role::Candidate, 2, 7);
+        events.observe(&view(750, nodes, split.clone()));
         let mut nodes = leading(1, 2, 8);
         nodes[0] = node(0, Role::Leader, 1, 7);
         nodes[2] = Err(Unanswered::Down);
@@ -572,7 +585,9 @@ mod tests {
             texts(&events)[2..],
             [
                 "network partitioned: {0} {1,2}",
+                "election n1 asks for pre-votes (term 1)",
                 "term term 2",
+                "election n1 stands for election in term 2",
                 "leader n1 leads term 2",
                 "commit committed 8..8",
                 "node n2 down",
@@ -582,7 +597,7 @@ mod tests {
             ]
         );
         let ids: Vec<u64> = events.list().map(|e| e.id).collect();
-        assert_eq!(ids, (0..10).collect::<Vec<_>>());
+        assert_eq!(ids, (0..12).collect::<Vec<_>>());
     }
 
     #[test]

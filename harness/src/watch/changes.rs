@@ -86,26 +86,10 @@ impl Changes {
 mod tests {
     use super::*;
     use crate::watch::frame::Unanswered;
-    use raft_node::control::NodeState;
+    use crate::watch::known::known;
 
     fn node(role: Role, term: u64, leader: Option<u32>) -> NodeReading {
-        Ok(NodeState {
-            id: 0,
-            term,
-            is_leader: role == Role::Leader,
-            role,
-            leader,
-            commit_index: 0,
-            last_applied: 0,
-            last_log_index: 0,
-            snapshot_index: 0,
-            raft_state_bytes: 0,
-            datagrams_received: 0,
-            requests_received: 0,
-            unauthenticated: 0,
-            kv_keys: None,
-            transferring_to: None,
-        })
+        Ok(known(0, role, term, leader))
     }
 
     #[test]

@@ -535,6 +535,7 @@ fn bytes(per_sec: f64) -> String {
 mod tests {
     use super::*;
     use crate::watch::changes::Changed;
+    use crate::watch::known::known;
     use netproxy::command::Probability;
     use netproxy::stats::LinkStats;
     use netproxy::status::{EndpointStatus, LinkFaults};
@@ -544,21 +545,12 @@ mod tests {
 
     fn node(id: u32, role: Role, term: u64, leader: Option<u32>) -> NodeReading {
         Ok(NodeState {
-            id,
-            term,
-            is_leader: role == Role::Leader,
-            role,
-            leader,
             commit_index: 412,
             last_applied: 411,
             last_log_index: 413,
             snapshot_index: 400,
             raft_state_bytes: 9000,
-            datagrams_received: 0,
-            requests_received: 0,
-            unauthenticated: 0,
-            kv_keys: None,
-            transferring_to: None,
+            ..known(id, role, term, leader)
         })
     }
 

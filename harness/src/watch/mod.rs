@@ -5,6 +5,7 @@
 
 pub mod changes;
 pub mod frame;
+pub mod known;
 pub mod terminal;
 
 use crate::node_client::NodeClient;

@@ -332,6 +332,17 @@ impl Raft {
         }
     }
 
+    /// Figure 2's `votedFor` in the current term.
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.hard_state.voted_for
+    }
+
+    /// The term of the entry at `index`, if the log holds it (of the snapshot's entries, only
+    /// its last).
+    pub fn term_of(&self, index: Index) -> Option<Term> {
+        self.log.term(index)
+    }
+
     /// What a state machine starting now needs to reach `last_applied` from index `from` on (the
     /// replay for a new apply subscriber): the snapshot first if it covers `from`, then the
     /// applied entries after it.

@@ -3,7 +3,6 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const TAIL = 24; // log entries shown per node
 let frame = null; // the newest frame
 let sliding = false; // the user holds the replay slider: frames do not move it
 const picked = new Set(); // group A of the partition control, node ids
@@ -30,7 +29,8 @@ function bytes(b) {
 
 // Wall time of day live; time since the log's start in a replay.
 function clock(ms) {
-  if (frame && frame.replay) return "+" + ((ms * 1000 - frame.replay.start_us) / 1e6).toFixed(3) + " s";
+  // A frame's time is in whole ms, so the log's first moment may fall just before its start.
+  if (frame && frame.replay) return "+" + (Math.max(0, ms * 1000 - frame.replay.start_us) / 1e6).toFixed(3) + " s";
   return new Date(ms).toISOString().slice(11, 23) + " UTC";
 }
 
@@ -81,20 +81,41 @@ function renderCards(v) {
         ["commit", s.commit_index, "applied", s.last_applied],
         ["last", s.last_log_index, "snapshot", s.snapshot_index],
         ["disk", bytes(s.raft_state_bytes), "kv keys", s.kv_keys === null ? "-" : s.kv_keys],
-        ["vote", "not reported", "pid", n.process.pid === null ? "-" : n.process.pid],
+        ["vote", s.voted_for === null ? "-" : "n" + s.voted_for, "pid", n.process.pid === null ? "-" : n.process.pid],
       ];
       card.append(table(rows));
-      const tail = el("div", { class: "tail", title: "entries " + Math.max(1, s.last_log_index - TAIL + 1) + ".." + s.last_log_index });
-      for (let i = Math.max(1, s.last_log_index - TAIL + 1); i <= s.last_log_index; i++) {
-        const kind = i <= s.snapshot_index ? "snap" : i <= s.last_applied ? "applied" : i <= s.commit_index ? "committed" : "pending";
-        tail.append(el("span", { class: "blk " + kind, title: "index " + i + ": " + kind }));
-      }
-      card.append(tail);
+      card.append(logTail(s));
     } else {
       card.append(el("div", { class: "why" }, n.why || ""));
     }
     box.append(card);
   }
+}
+
+// The node's last entries as the Raft paper draws a log: a block per entry, oldest on the
+// left, numbered and coloured by its term; pale and dashed while not committed.
+function logTail(s) {
+  const entries = []; // [index, term], newest first, as the runs come
+  let index = s.last_log_index;
+  for (const run of s.tail) {
+    for (let k = 0; k < run.count; k++) entries.push([index--, run.term]);
+  }
+  const tail = el("div", { class: "tail" });
+  if (!entries.length) return tail;
+  const first = entries[entries.length - 1][0];
+  if (first > 1) tail.append(el("span", { class: "older", title: "entries 1.." + (first - 1) + (s.snapshot_index ? ", through " + s.snapshot_index + " in the snapshot" : "") }, "\u2026" + (first - 1)));
+  for (const [i, term] of entries.reverse()) {
+    const state = i <= s.last_applied ? "applied" : i <= s.commit_index ? "committed" : "not committed";
+    const blk = el("span", { class: "blk" + (i <= s.commit_index ? "" : " pending"), "data-term": term, title: "index " + i + ", term " + term + ": " + state }, String(term));
+    blk.style.setProperty("--hue", termHue(term));
+    tail.append(blk);
+  }
+  return tail;
+}
+
+// Neighbouring terms get hues far apart (the golden angle). index.html's key draws term 3.
+function termHue(term) {
+  return Math.round((term * 137.508 + 200) % 360);
 }
 
 function table(rows) {
@@ -110,6 +131,7 @@ function table(rows) {
 function renderReplay(r) {
   $("replay").hidden = !r;
   $("controls").hidden = !!r;
+  $("tail-note").hidden = !!r;
   if (!r) return;
   $("replay-log").textContent = r.log;
   $("play").textContent = r.playing ? "pause" : "play";
