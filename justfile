@@ -21,6 +21,10 @@ test *ARGS: build
 stress TESTS N *ARGS: build
     @{{bin}}/raft-stress "$@"
 
+# Run the lab 2 suite once, one test at a time; each test's seconds and RPCs beside the Go lab's (`--json`)
+lab-report *ARGS: build
+    @{{bin}}/raft-lab-report "$@"
+
 # Run N nodes (default 5) and netproxy on loopback in the foreground (`--dashboard`: serve the dashboard too); Ctrl-C stops them all
 cluster *ARGS: build
     @RUST_LOG="${RUST_LOG:-info}" {{bin}}/raft-lab cluster "$@"

@@ -3,6 +3,7 @@
 //! and reports failure rates with confidence intervals.
 
 pub mod discovery;
+pub mod lab_report;
 pub mod progress;
 pub mod report;
 pub mod runner;

@@ -1,0 +1,94 @@
+//! `raft-lab-report` (`just lab-report`): runs the lab 2 suite once, one test at a time as the
+//! Go tester does, and prints each test's seconds and RPCs beside the Go reference solution's
+//! (`harness::stress::lab_report`).
+
+use clap::Parser;
+use harness::stress::discovery::{self, TestCase, DEFAULT_CARGO_ARGS};
+use harness::stress::lab_report::{self, Row};
+use regex::Regex;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+/// Exit status when the tests could not be built or found.
+const SETUP_FAILED: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Run the lab 2 suite once, one test at a time; print each test's seconds and RPCs \
+             beside the Go lab's on this kind of machine",
+    after_help = "Exit status: 0 every test passed (whatever the figures), 1 a test failed, 2 the \
+                  tests could not be built or found."
+)]
+struct Cli {
+    /// Which tests: a regular expression matched anywhere in a test's name
+    #[arg(default_value = "2A|2B|2C|2D", value_parser = parse_pattern)]
+    tests: Regex,
+    /// One JSON document instead of the table
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_pattern(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| format!("not a regular expression: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cargo_args: Vec<String> = DEFAULT_CARGO_ARGS.iter().map(|a| a.to_string()).collect();
+    let tests = match discovery::build(&cargo_args)
+        .and_then(|executables| discovery::select(&executables, &cli.tests))
+    {
+        Ok(tests) => tests,
+        Err(e) => {
+            eprintln!("raft-lab-report: {e}");
+            return ExitCode::from(SETUP_FAILED);
+        }
+    };
+    let rows: Vec<Row> = tests.iter().map(run).collect();
+    if cli.json {
+        println!("{:#}", lab_report::json(&rows));
+    } else {
+        print!("{}", lab_report::render(&rows));
+    }
+    if rows.iter().all(|r| r.measured.is_ok()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs one test alone and reads its `Passed` line.
+fn run(test: &TestCase) -> Row {
+    eprint!("{} ... ", test.name);
+    let start = Instant::now();
+    let output = Command::new(&test.exe.path)
+        .args(["--exact", &test.name, "--nocapture", "--test-threads", "1"])
+        .current_dir(&test.exe.cwd)
+        .stdin(Stdio::null())
+        .output();
+    let measured = match output {
+        Err(e) => Err(format!("cannot run {}: {e}", test.exe.path.display())),
+        Ok(out) if !out.status.success() => Err(failure(&out.stderr, out.status)),
+        Ok(out) => lab_report::parse_passed(&String::from_utf8_lossy(&out.stdout))
+            .ok_or_else(|| "passed without a Passed line".to_string()),
+    };
+    match &measured {
+        Ok(_) => eprintln!("{:.1} s", start.elapsed().as_secs_f64()),
+        Err(why) => eprintln!("FAILED ({why})"),
+    }
+    Row {
+        test: test.name.clone(),
+        measured,
+    }
+}
+
+/// Why a test failed: its panic message (which names its kept run directory), else its status.
+fn failure(stderr: &[u8], status: std::process::ExitStatus) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let mut lines = stderr.lines().skip_while(|l| !l.contains("panicked at"));
+    match (lines.next(), lines.next()) {
+        (Some(_), Some(message)) => format!("{status}: {}", message.trim()),
+        _ => status.to_string(),
+    }
+}
