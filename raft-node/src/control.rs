@@ -130,6 +130,17 @@ pub struct NodeState {
     pub tail: Vec<TermRun>,
 }
 
+impl NodeState {
+    /// The role as status tables show it: `Follower`, `PreCandidate`, `Candidate`, `Leader`, or
+    /// `Leader→n2` for a leader handing over to n2 (§3.10).
+    pub fn role_label(&self) -> String {
+        match self.transferring_to {
+            Some(to) => format!("Leader→n{to}"),
+            None => format!("{:?}", self.role),
+        }
+    }
+}
+
 /// How many of the log's last entries [`NodeState::tail`] covers.
 pub const TAIL_ENTRIES: u64 = 16;
 

@@ -313,11 +313,7 @@ fn status(secret: &Secret) -> Result<(), String> {
             Some(s) => println!(
                 "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}",
                 i,
-                // A leader handing over (§3.10) shows to whom.
-                match s.transferring_to {
-                    Some(to) => format!("Leader→n{to}"),
-                    None => format!("{:?}", s.role),
-                },
+                s.role_label(),
                 s.term,
                 s.leader.map_or("-".to_string(), |l| l.to_string()),
                 s.commit_index,

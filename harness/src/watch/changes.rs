@@ -2,7 +2,6 @@
 //! them long enough for a person to notice: a frame lasts 200 ms, an election is over in less.
 
 use super::frame::NodeReading;
-use raft_node::core::Role;
 use std::time::{Duration, Instant};
 
 /// How long a changed value stays highlighted.
@@ -31,7 +30,8 @@ pub struct Changes {
 
 #[derive(Debug)]
 struct Seen {
-    values: (Role, u64, Option<u32>),
+    /// The role as shown (a leader's transfer included), the term and the leader.
+    values: (String, u64, Option<u32>),
     /// When role, term and leader last changed.
     since: [Option<Instant>; 3],
 }
@@ -44,7 +44,7 @@ impl Changes {
         let mut recent = Recent::default();
         for (slot, node) in self.nodes.iter_mut().zip(nodes) {
             if let Ok(state) = node {
-                let values = (state.role, state.term, state.leader);
+                let values = (state.role_label(), state.term, state.leader);
                 match slot {
                     Some(seen) => {
                         let moved = [
@@ -87,6 +87,7 @@ mod tests {
     use super::*;
     use crate::watch::frame::Unanswered;
     use crate::watch::known::known;
+    use raft_node::core::Role;
 
     fn node(role: Role, term: u64, leader: Option<u32>) -> NodeReading {
         Ok(known(0, role, term, leader))
@@ -119,6 +120,26 @@ mod tests {
             bumped.nodes,
             [Changed {
                 term: true,
+                ..Changed::default()
+            }]
+        );
+    }
+
+    /// A leader that starts handing over (§3.10) shows `Leader→nN`, highlighted as a change of
+    /// role.
+    #[test]
+    fn a_transfer_is_shown_and_highlighted_as_a_role() {
+        let t0 = Instant::now();
+        let mut changes = Changes::default();
+        changes.observe(&[node(Role::Leader, 2, Some(0))], t0);
+        let mut handing_over = known(0, Role::Leader, 2, Some(0));
+        handing_over.transferring_to = Some(2);
+        assert_eq!(handing_over.role_label(), "Leader→n2");
+        let seen = changes.observe(&[Ok(handing_over)], t0 + Duration::from_millis(200));
+        assert_eq!(
+            seen.nodes,
+            [Changed {
+                role: true,
                 ..Changed::default()
             }]
         );

@@ -235,8 +235,8 @@ fn node_table(
         let row = format!(
             "{:>4}  {}  {}  {}  {:>8}  {:>8}  {:>8}  {:>8}",
             i,
-            // The role as `just status` names it: Follower, PreCandidate, Candidate, Leader.
-            cell(format!("{:?}", state.role), 12, true, changed.role),
+            // The role as `just status` names it, a leader's transfer included (`Leader→n2`).
+            cell(state.role_label(), 12, true, changed.role),
             cell(state.term.to_string(), 6, false, changed.term),
             cell(
                 state.leader.map_or("-".to_string(), |l| l.to_string()),

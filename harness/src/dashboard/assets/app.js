@@ -61,7 +61,9 @@ function renderCards(v) {
     const card = el("div", { class: cls, "data-node": n.id, "data-role": role });
     const title = el("div", { class: "title" });
     const name = el("span", {}, "n" + n.id + " ");
-    name.append(el("span", { class: "role" }, role));
+    // A leader handing over (§3.10) says to whom, as `just status` does.
+    const shown = s && s.transferring_to != null ? role + "→n" + s.transferring_to : role;
+    name.append(el("span", { class: "role" }, shown));
     title.append(name);
     const badges = el("span");
     badges.append(el("span", { class: "badge" + (n.status === "up" ? "" : " bad") }, n.status));
