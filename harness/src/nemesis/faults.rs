@@ -31,6 +31,9 @@ pub enum Fault {
     KillAll,
     /// SIGSTOP of one node (its timers fire late when it resumes); SIGCONT at the heal.
     Pause(usize),
+    /// The leader asked to hand leadership to `to` (§3.10), with the faults of the others:
+    /// proposals stop while it lasts, and the new leader must lose nothing.
+    Transfer { from: usize, to: usize },
 }
 
 impl fmt::Display for Fault {
@@ -55,6 +58,7 @@ impl fmt::Display for Fault {
             Fault::Kill(nodes) => write!(f, "SIGKILL {nodes:?}"),
             Fault::KillAll => write!(f, "SIGKILL every node, restart"),
             Fault::Pause(n) => write!(f, "SIGSTOP n{n}"),
+            Fault::Transfer { from, to } => write!(f, "transfer leadership n{from} -> n{to}"),
         }
     }
 }
@@ -72,6 +76,7 @@ impl Fault {
             Fault::Kill(_) => "kill",
             Fault::KillAll => "kill all",
             Fault::Pause(_) => "pause",
+            Fault::Transfer { .. } => "transfer",
         }
     }
 }
@@ -81,7 +86,7 @@ pub fn draw(rng: &mut SmallRng, n: usize, leader: Option<usize>) -> Fault {
     let mut nodes: Vec<usize> = (0..n).collect();
     nodes.shuffle(rng);
     let leader = leader.unwrap_or(nodes[0]);
-    match rng.gen_range(0..10) {
+    match rng.gen_range(0..11) {
         0 => {
             let cut = rng.gen_range(1..n);
             Fault::Halves(nodes[..cut].to_vec(), nodes[cut..].to_vec())
@@ -114,6 +119,13 @@ pub fn draw(rng: &mut SmallRng, n: usize, leader: Option<usize>) -> Fault {
         }
         7 => Fault::Kill(vec![leader]),
         8 => Fault::KillAll,
+        9 => Fault::Transfer {
+            from: leader,
+            to: *nodes
+                .iter()
+                .find(|&&i| i != leader)
+                .expect("two nodes at least"),
+        },
         _ => Fault::Pause(if rng.gen_bool(0.5) { leader } else { nodes[0] }),
     }
 }
@@ -185,10 +197,16 @@ mod tests {
         };
         assert_eq!(draws(7), draws(7));
         let kinds: std::collections::BTreeSet<_> = draws(7).iter().map(Fault::kind).collect();
-        assert_eq!(kinds.len(), 9, "{kinds:?}");
+        assert_eq!(kinds.len(), 10, "{kinds:?}");
         for fault in draws(8) {
-            if let Fault::Kill(nodes) = fault {
+            if let Fault::Kill(nodes) = &fault {
                 assert!(nodes.len() <= 2, "more than a minority killed: {nodes:?}");
+            }
+            if let Fault::Transfer { from, to } = fault {
+                assert!(
+                    from == 2 && to != 2,
+                    "a transfer from the leader n2 to another node"
+                );
             }
         }
     }

@@ -265,6 +265,23 @@ impl Nemesis<'_> {
                 sleep(Duration::from_millis(200));
                 self.restart_killed();
             }
+            Fault::Transfer { from, to } => {
+                // The node may have stopped leading since it was drawn: then it refuses, and
+                // the fault is a no-op (logged).
+                let result = self
+                    .cluster
+                    .lock()
+                    .unwrap()
+                    .client(*from)
+                    .transfer(*to as u32);
+                if let Err(e) = result {
+                    self.cluster.lock().unwrap().log().event(
+                        log::Level::Info,
+                        "FAULT",
+                        &format!("nemesis: n{from} refused the transfer: {e}"),
+                    );
+                }
+            }
             Fault::Pause(i) => {
                 let pid = self.cluster.lock().unwrap().pid(*i);
                 if let Some(pid) = pid {
