@@ -4,12 +4,14 @@
 pub mod applier;
 pub mod clerk;
 pub mod cluster;
+pub mod cluster_file;
 pub mod dashboard;
 pub mod kvtest;
 pub mod linearizability;
 pub mod liveness;
 pub mod logs;
 pub mod nemesis;
+pub mod netns;
 pub mod node_client;
 pub mod ports;
 pub mod proxy;

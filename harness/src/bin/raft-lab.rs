@@ -3,9 +3,11 @@
 
 use clap::{Parser, Subcommand};
 use harness::clerk::{Clerk, ClerkError};
-use harness::cluster::{Cluster, Layout, NodeOptions, MAX_NODES};
+use harness::cluster::{Cluster, Layout, NodeOptions, DEFAULT_BASE_PORT, MAX_CLERKS, MAX_NODES};
+use harness::cluster_file::{self, ClusterFile, FILE_NAME};
 use harness::dashboard::replay::Replay;
 use harness::dashboard::{self, Dashboard};
+use harness::netns;
 use harness::node_client::NodeClient;
 use harness::watch::{self, frame::Style, Watch};
 use raft_auth::Secret;
@@ -32,9 +34,19 @@ struct Cli {
         value_name = "FILE"
     )]
     secret_file: PathBuf,
+    /// The first of the cluster's well-known ports: `cluster` listens from there (nodes +0..,
+    /// faces +100.., netproxy control +200, node controls +300.., clerks +400.., clerk faces
+    /// +500..), the other commands talk to the cluster there [default: 7000, or what the
+    /// cluster wrote to layout.json beside the secret file]
+    #[arg(long, global = true, env = "RAFT_LAB_BASE_PORT", value_name = "PORT",
+          value_parser = clap::value_parser!(u16).range(1..=MAX_BASE_PORT))]
+    base_port: Option<u16>,
     #[command(subcommand)]
     command: Cmd,
 }
+
+/// The highest base port whose cluster's ports (up to base + 531) all exist.
+const MAX_BASE_PORT: i64 = u16::MAX as i64 - 500 - MAX_CLERKS as i64;
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -63,6 +75,11 @@ enum Cmd {
         /// The dashboard's port on 127.0.0.1 (0: any free one).
         #[arg(long, default_value_t = DASHBOARD_PORT)]
         dashboard_port: u16,
+        /// Run each node in a Linux network namespace of its own (root only): node i at
+        /// 10.77.0.(10+i), netproxy and the clerks on the host's bridge address 10.77.0.1.
+        /// Whatever a crashed run left of them is removed first.
+        #[arg(long)]
+        netns: bool,
     },
     /// Print a table of the running cluster's nodes.
     Status,
@@ -104,6 +121,7 @@ const DASHBOARD_PORT: u16 = 7800;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let target = || Target::find(&cli.secret_file, cli.base_port);
     let result = match cli.command {
         Cmd::Cluster {
             nodes,
@@ -113,6 +131,7 @@ fn main() -> ExitCode {
             max_raft_state,
             dashboard,
             dashboard_port,
+            netns,
         } => {
             let options = match service {
                 ClusterService::Kv => NodeOptions {
@@ -126,17 +145,22 @@ fn main() -> ExitCode {
                     ..NodeOptions::lab()
                 },
             };
+            let place = Placement {
+                base_port: cli.base_port.unwrap_or(DEFAULT_BASE_PORT),
+                netns,
+            };
             let dashboard = dashboard.then_some(dashboard_port);
-            run_cluster(nodes as usize, data_dir, options, dashboard)
+            run_cluster(nodes as usize, data_dir, options, place, dashboard)
         }
-        Cmd::Status => read_secret(&cli.secret_file).and_then(|s| status(&s)),
-        Cmd::Submit { text } => read_secret(&cli.secret_file).and_then(|s| submit(&s, text)),
-        Cmd::Transfer { to } => read_secret(&cli.secret_file).and_then(|s| transfer(&s, to)),
-        Cmd::Kv { op, timeout } => read_secret(&cli.secret_file).and_then(|s| kv(&s, op, timeout)),
-        Cmd::Watch { once } => read_secret(&cli.secret_file).and_then(|s| watch(&s, once)),
-        Cmd::Dashboard { port, replay } => {
-            read_secret(&cli.secret_file).and_then(|s| serve_dashboard(&s, port, replay))
-        }
+        Cmd::Status => target().and_then(|t| status(&t)),
+        Cmd::Submit { text } => target().and_then(|t| submit(&t, text)),
+        Cmd::Transfer { to } => target().and_then(|t| transfer(&t, to)),
+        Cmd::Kv { op, timeout } => target().and_then(|t| kv(&t, op, timeout)),
+        Cmd::Watch { once } => target().and_then(|t| watch(&t, once)),
+        Cmd::Dashboard { port, replay } => match replay {
+            Some(dir) => serve_replay(port, &dir),
+            None => target().and_then(|t| serve_dashboard(&t, port)),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,27 +177,52 @@ enum ClusterService {
     Digest,
 }
 
+/// Where `cluster` puts its processes.
+struct Placement {
+    base_port: u16,
+    /// A network namespace per node.
+    netns: bool,
+}
+
 /// `dashboard`: serve it on this port, with control of the nodes.
 fn run_cluster(
     n: usize,
     data_dir: PathBuf,
     options: NodeOptions,
+    place: Placement,
     dashboard: Option<u16>,
 ) -> Result<(), String> {
+    if place.netns {
+        if let Some(why) = netns::unavailable() {
+            return Err(format!("cluster --netns: {why}"));
+        }
+    }
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
 
-    let cluster = Cluster::launch_foreground(n, &data_dir, options)
+    let cluster = Cluster::launch_foreground(n, &data_dir, options, place.base_port, place.netns)
         .map_err(|e| format!("cannot start the cluster: {e}"))?;
-    let layout = Layout::well_known(n);
+    let layout = cluster.layout().clone();
+    ClusterFile {
+        base_port: place.base_port,
+        netns: place.netns,
+        layout: layout.clone(),
+    }
+    .write(&data_dir)
+    .map_err(|e| format!("cannot write {}: {e}", data_dir.join(FILE_NAME).display()))?;
     eprintln!(
-        "raft-lab: {n} nodes up (UDP {}..., control {}...), netproxy control {}, data and \
+        "raft-lab: {n} nodes up (UDP {}..., control {}...{}), netproxy control {}, data and \
          log in {} (just logs {}; just timeline {})",
         layout.nodes[0],
         layout.controls[0],
+        if place.netns {
+            ", each in its network namespace rlab0-nI"
+        } else {
+            ""
+        },
         layout.proxy_control,
         data_dir.display(),
         cluster.log().path().display(),
@@ -183,7 +232,7 @@ fn run_cluster(
     let dashboard = match dashboard {
         Some(port) => {
             let config = dashboard::Config {
-                layout: layout.clone(),
+                layout,
                 key: cluster.lock().unwrap().key(),
                 cluster: Some(Arc::clone(&cluster)),
                 port,
@@ -212,71 +261,109 @@ fn run_cluster(
         }
     }
     eprintln!("raft-lab: stopping");
+    ClusterFile::remove(&data_dir);
     // The dashboard first: it holds the cluster too.
     drop(dashboard);
     drop(cluster);
     Ok(())
 }
 
-/// The dashboard of the cluster on the well-known ports, or of a kept run, until Ctrl-C.
-fn serve_dashboard(secret: &Secret, port: u16, replay: Option<PathBuf>) -> Result<(), String> {
+/// The running cluster a command talks to, and the secret it proves.
+struct Target {
+    layout: Layout,
+    secret: Secret,
+}
+
+impl Target {
+    fn find(secret_file: &Path, base_port: Option<u16>) -> Result<Target, String> {
+        let secret = Secret::read_file(secret_file).map_err(|e| {
+            format!("{e} (a running 'just cluster' writes it; or give --secret-file)")
+        })?;
+        let layout = cluster_file::resolve(secret_file, base_port)?;
+        Ok(Target { layout, secret })
+    }
+
+    /// What the datagrams of `just cluster`'s nodes are sealed with (its cluster id is 1:
+    /// Cluster::launch_foreground).
+    fn key(&self) -> ClusterKey {
+        ClusterKey {
+            id: 1,
+            secret: self.secret.clone(),
+        }
+    }
+
+    fn client(&self, i: usize) -> NodeClient {
+        NodeClient::new(self.layout.controls[i], self.secret.clone())
+    }
+
+    /// Said when no node answers.
+    fn nobody_answers(&self) -> String {
+        format!(
+            "no node answers on {}.. (start a cluster with 'just cluster')",
+            self.layout.controls[0]
+        )
+    }
+}
+
+/// A kept run played back through the dashboard, until Ctrl-C.
+fn serve_replay(port: u16, dir: &Path) -> Result<(), String> {
+    let stop = init_dashboard_process()?;
+    let replay = Replay::open(dir)?;
+    let (start, end) = replay.span();
+    let log = replay.path.display().to_string();
+    let served = Dashboard::replay(replay, port).map_err(|e| cannot_serve(port, e))?;
+    eprintln!(
+        "raft-lab: replay of {log} ({:.1} s) at http://{}/; Ctrl-C stops it",
+        (end - start) as f64 / 1e6,
+        served.addr()
+    );
+    let _ = stop.recv();
+    drop(served);
+    Ok(())
+}
+
+/// The dashboard of the running cluster, until Ctrl-C.
+fn serve_dashboard(target: &Target, port: u16) -> Result<(), String> {
+    let stop = init_dashboard_process()?;
+    let config = dashboard::Config {
+        layout: target.layout.clone(),
+        key: target.key(),
+        cluster: None,
+        port,
+    };
+    let served = Dashboard::start(config).map_err(|e| cannot_serve(port, e))?;
+    eprintln!(
+        "raft-lab: dashboard of the cluster at {}.. on http://{}/ (kill, restart and pause \
+         need 'just cluster --dashboard'); Ctrl-C stops it",
+        target.layout.controls[0],
+        served.addr()
+    );
+    let _ = stop.recv();
+    drop(served);
+    Ok(())
+}
+
+/// Logging, and a channel that Ctrl-C sends on.
+fn init_dashboard_process() -> Result<mpsc::Receiver<()>, String> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
-    let cannot = |e| format!("cannot serve the dashboard on port {port}: {e}");
-    let served = match replay {
-        Some(dir) => {
-            let replay = Replay::open(&dir)?;
-            let (start, end) = replay.span();
-            let log = replay.path.display().to_string();
-            let served = Dashboard::replay(replay, port).map_err(cannot)?;
-            eprintln!(
-                "raft-lab: replay of {log} ({:.1} s) at http://{}/; Ctrl-C stops it",
-                (end - start) as f64 / 1e6,
-                served.addr()
-            );
-            served
-        }
-        None => {
-            let config = dashboard::Config {
-                layout: Layout::well_known(MAX_NODES),
-                // `just cluster`'s nodes (Cluster::launch_foreground).
-                key: ClusterKey {
-                    id: 1,
-                    secret: secret.clone(),
-                },
-                cluster: None,
-                port,
-            };
-            let served = Dashboard::start(config).map_err(cannot)?;
-            eprintln!(
-                "raft-lab: dashboard of the cluster on 127.0.0.1:7000.. at http://{}/ (kill, \
-                 restart and pause need 'just cluster --dashboard'); Ctrl-C stops it",
-                served.addr()
-            );
-            served
-        }
-    };
-    let _ = stop_rx.recv();
-    drop(served);
-    Ok(())
+    Ok(stop_rx)
 }
 
-fn read_secret(path: &Path) -> Result<Secret, String> {
-    Secret::read_file(path)
-        .map_err(|e| format!("{e} (a running 'just cluster' writes it; or give --secret-file)"))
+fn cannot_serve(port: u16, e: io::Error) -> String {
+    format!("cannot serve the dashboard on port {port}: {e}")
 }
 
-/// The nodes that answer on the well-known control ports, by id (`None`: not answering). A
+/// The nodes that answer on the cluster's control addresses, by id (`None`: not answering). A
 /// node that refuses the secret is an error: the wrong cluster, or a stale secret file.
-fn poll_nodes(secret: &Secret) -> Result<Vec<Option<NodeState>>, String> {
-    let layout = Layout::well_known(MAX_NODES);
+fn poll_nodes(target: &Target) -> Result<Vec<Option<NodeState>>, String> {
     let mut states = Vec::new();
-    for &addr in &layout.controls {
-        match NodeClient::new(addr, secret.clone()).get_state() {
+    for (i, addr) in target.layout.controls.iter().enumerate() {
+        match target.client(i).get_state() {
             Ok(state) => states.push(Some(state)),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(format!("node at {addr}: {e}"))
@@ -290,12 +377,10 @@ fn poll_nodes(secret: &Secret) -> Result<Vec<Option<NodeState>>, String> {
     Ok(states)
 }
 
-fn status(secret: &Secret) -> Result<(), String> {
-    let states = poll_nodes(secret)?;
+fn status(target: &Target) -> Result<(), String> {
+    let states = poll_nodes(target)?;
     if states.is_empty() {
-        return Err(
-            "no node answers on 127.0.0.1:7300.. (start a cluster with 'just cluster')".into(),
-        );
+        return Err(target.nobody_answers());
     }
     println!(
         "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}",
@@ -347,26 +432,20 @@ enum KvOp {
     Append { key: String, value: String },
 }
 
-fn kv(secret: &Secret, op: KvOp, timeout: f64) -> Result<(), String> {
+fn kv(target: &Target, op: KvOp, timeout: f64) -> Result<(), String> {
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(format!(
             "--timeout {timeout}: give a positive number of seconds"
         ));
     }
-    let n = poll_nodes(secret)?.len();
+    let n = poll_nodes(target)?.len();
     if n == 0 {
-        return Err(
-            "no node answers on 127.0.0.1:7300.. (start a cluster with 'just cluster')".into(),
-        );
+        return Err(target.nobody_answers());
     }
     // Through netproxy, as one of its clerks: `just partition 0,1,c0 2,3,4` applies to it.
-    let layout = Layout::well_known(n);
-    // `just cluster`'s id is 1 (Cluster::launch_foreground).
-    let key = ClusterKey {
-        id: 1,
-        secret: secret.clone(),
-    };
-    let (mut clerk, _) = Clerk::at_free_endpoint(&layout.clerks, layout.faces, key)
+    let layout = &target.layout;
+    let faces = layout.faces[..n].to_vec();
+    let (mut clerk, _) = Clerk::at_free_endpoint(&layout.clerks, faces, target.key())
         .map_err(|e| format!("cannot open the clerk's socket: {e}"))?;
     let (op, is_get) = match op {
         KvOp::Get { key } => (Op::Get { key }, true),
@@ -389,8 +468,8 @@ fn kv(secret: &Secret, op: KvOp, timeout: f64) -> Result<(), String> {
 }
 
 /// The node that leads in the highest term, among those that answer.
-fn current_leader(secret: &Secret) -> Result<usize, String> {
-    poll_nodes(secret)?
+fn current_leader(target: &Target) -> Result<usize, String> {
+    poll_nodes(target)?
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.as_ref().filter(|s| s.is_leader).map(|s| (s.term, i)))
@@ -401,13 +480,9 @@ fn current_leader(secret: &Secret) -> Result<usize, String> {
         })
 }
 
-fn submit(secret: &Secret, text: String) -> Result<(), String> {
-    let leader = current_leader(secret)?;
-    let client = NodeClient::new(
-        Layout::well_known(MAX_NODES).controls[leader],
-        secret.clone(),
-    );
-    match client.start(text.as_bytes()) {
+fn submit(target: &Target, text: String) -> Result<(), String> {
+    let leader = current_leader(target)?;
+    match target.client(leader).start(text.as_bytes()) {
         Ok(Some((index, term))) => {
             println!("submitted to node {leader}: index {index}, term {term}");
             Ok(())
@@ -417,25 +492,30 @@ fn submit(secret: &Secret, text: String) -> Result<(), String> {
     }
 }
 
-fn transfer(secret: &Secret, to: usize) -> Result<(), String> {
-    let leader = current_leader(secret)?;
+fn transfer(target: &Target, to: usize) -> Result<(), String> {
+    let leader = current_leader(target)?;
     if leader == to {
         println!("node {to} leads already");
         return Ok(());
     }
-    let controls = Layout::well_known(MAX_NODES).controls;
-    let target = controls
+    let controls = &target.layout.controls;
+    let target_addr = controls
         .get(to)
-        .ok_or_else(|| format!("there is no node {to} (nodes are 0..{MAX_NODES})"))?;
+        .ok_or_else(|| format!("there is no node {to} (nodes are 0..{})", controls.len()))?;
     let started = Instant::now();
-    NodeClient::new(controls[leader], secret.clone())
+    target
+        .client(leader)
         .transfer(to as u32)
         .map_err(|e| format!("node {leader} refused: {e}"))?;
     // The transfer ends within an election timeout, won or abandoned; wait a little longer.
     let deadline = started + Duration::from_secs(2);
-    let target = NodeClient::with_timeout(*target, Duration::from_millis(500), secret.clone());
+    let new_leader = NodeClient::with_timeout(
+        *target_addr,
+        Duration::from_millis(500),
+        target.secret.clone(),
+    );
     while Instant::now() < deadline {
-        if target.get_state().is_ok_and(|s| s.is_leader) {
+        if new_leader.get_state().is_ok_and(|s| s.is_leader) {
             println!(
                 "node {to} leads (from node {leader}, after {} ms)",
                 started.elapsed().as_millis()
@@ -450,10 +530,10 @@ fn transfer(secret: &Secret, to: usize) -> Result<(), String> {
     ))
 }
 
-/// The live view of the cluster on the well-known ports (the proxy tells how many nodes it has).
-fn watch(secret: &Secret, once: bool) -> Result<(), String> {
-    let layout = Layout::well_known(MAX_NODES);
-    let mut watch = Watch::new(&layout.controls, layout.proxy_control, secret);
+/// The live view of the cluster (the proxy tells how many nodes it has).
+fn watch(target: &Target, once: bool) -> Result<(), String> {
+    let layout = &target.layout;
+    let mut watch = Watch::new(&layout.controls, layout.proxy_control, &target.secret);
     if once || !std::io::stdout().is_terminal() {
         // A first stats snapshot, so that the frame shows rates over a full window.
         let first = watch.poll();
