@@ -15,8 +15,6 @@ pub const FILE_NAME: &str = "layout.json";
 pub struct ClusterFile {
     /// `raft-lab cluster --base-port`.
     pub base_port: u16,
-    /// `raft-lab cluster --netns`: the nodes' addresses are their namespaces'.
-    pub netns: bool,
     pub layout: Layout,
 }
 
@@ -79,7 +77,6 @@ mod tests {
 
         let written = ClusterFile {
             base_port: 8000,
-            netns: false,
             layout: Layout::well_known(3, 8000),
         };
         written.write(dir.path()).unwrap();

@@ -53,7 +53,7 @@ impl PortBlock {
 }
 
 /// An exclusive lock on `path` (created if missing), or `None` if another process holds it.
-pub(crate) fn try_lock(path: PathBuf) -> io::Result<Option<File>> {
+pub fn try_lock(path: PathBuf) -> io::Result<Option<File>> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -9,6 +9,7 @@ use harness::dashboard::replay::Replay;
 use harness::dashboard::{self, Dashboard};
 use harness::netns;
 use harness::node_client::NodeClient;
+use harness::ports;
 use harness::watch::{self, frame::Style, Watch};
 use raft_auth::Secret;
 use raft_node::control::NodeState;
@@ -197,6 +198,19 @@ fn run_cluster(
             return Err(format!("cluster --netns: {why}"));
         }
     }
+    // Two clusters on one data dir would share the nodes' data and overwrite each other's secret.
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let _data_dir_lock = ports::try_lock(data_dir.join("lock"))
+        .map_err(|e| format!("cannot lock {}: {e}", data_dir.display()))?
+        .ok_or_else(|| {
+            format!(
+                "{} is the data dir of another running cluster: give this one its own \
+                 (--data-dir DIR, and RAFT_LAB_SECRET_FILE=DIR/secret for the commands that \
+                 talk to it)",
+                data_dir.display()
+            )
+        })?;
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
@@ -208,7 +222,6 @@ fn run_cluster(
     let layout = cluster.layout().clone();
     ClusterFile {
         base_port: place.base_port,
-        netns: place.netns,
         layout: layout.clone(),
     }
     .write(&data_dir)
