@@ -6,6 +6,7 @@ use harness::clerk::{Clerk, ClerkError};
 use harness::cluster::{Cluster, Layout, NodeOptions, DEFAULT_BASE_PORT, MAX_CLERKS, MAX_NODES};
 use harness::cluster_file::{self, ClusterFile, FILE_NAME};
 use harness::dashboard::replay::Replay;
+use harness::dashboard::view::View;
 use harness::dashboard::{self, Dashboard};
 use harness::netns;
 use harness::node_client::NodeClient;
@@ -16,6 +17,7 @@ use raft_node::control::NodeState;
 use raft_node::kv::Op;
 use raft_node::runtime::ServiceKind;
 use raft_node::wire::ClusterKey;
+use serde_json::json;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -83,9 +85,18 @@ enum Cmd {
         netns: bool,
     },
     /// Print a table of the running cluster's nodes.
-    Status,
+    Status {
+        /// Print one JSON document instead: {"nodes": [{"id", "answering", "state"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Submit TEXT as a command through the current leader.
-    Submit { text: String },
+    Submit {
+        text: String,
+        /// Print one JSON document instead: {"node", "index", "term"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask the current leader to hand leadership to node N (Raft thesis §3.10), and wait until
     /// N leads.
     Transfer { to: usize },
@@ -96,6 +107,10 @@ enum Cmd {
         /// Give up (exit 1) when no node has completed it after this many seconds.
         #[arg(long, default_value_t = 5.0, value_name = "SECONDS", global = true)]
         timeout: f64,
+        /// Print one JSON document instead: {"op", "key", "value"} (value: what a get read;
+        /// null for put and append).
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// A live table of the running cluster, redrawn every 200 ms: nodes, faults, traffic.
     Watch {
@@ -103,6 +118,9 @@ enum Cmd {
         /// happens when stdout is not a terminal.
         #[arg(long)]
         once: bool,
+        /// Print the frame as one JSON document (the dashboard's /api/state) instead.
+        #[arg(long, requires = "once")]
+        json: bool,
     },
     /// Serve the live dashboard of the running cluster on 127.0.0.1 (netproxy controls, commands
     /// and KV operations; kill, restart and pause need `cluster --dashboard`).
@@ -153,11 +171,13 @@ fn main() -> ExitCode {
             let dashboard = dashboard.then_some(dashboard_port);
             run_cluster(nodes as usize, data_dir, options, place, dashboard)
         }
-        Cmd::Status => target().and_then(|t| status(&t)),
-        Cmd::Submit { text } => target().and_then(|t| submit(&t, text)),
+        Cmd::Status { json } => target().and_then(|t| status(&t, Output::new(json))),
+        Cmd::Submit { text, json } => target().and_then(|t| submit(&t, text, Output::new(json))),
         Cmd::Transfer { to } => target().and_then(|t| transfer(&t, to)),
-        Cmd::Kv { op, timeout } => target().and_then(|t| kv(&t, op, timeout)),
-        Cmd::Watch { once } => target().and_then(|t| watch(&t, once)),
+        Cmd::Kv { op, timeout, json } => {
+            target().and_then(|t| kv(&t, op, timeout, Output::new(json)))
+        }
+        Cmd::Watch { once, json } => target().and_then(|t| watch(&t, once, Output::new(json))),
         Cmd::Dashboard { port, replay } => match replay {
             Some(dir) => serve_replay(port, &dir),
             None => target().and_then(|t| serve_dashboard(&t, port)),
@@ -222,6 +242,7 @@ fn run_cluster(
     let layout = cluster.layout().clone();
     ClusterFile {
         base_port: place.base_port,
+        cluster_id: cluster.key().id,
         layout: layout.clone(),
     }
     .write(&data_dir)
@@ -284,6 +305,7 @@ fn run_cluster(
 /// The running cluster a command talks to, and the secret it proves.
 struct Target {
     layout: Layout,
+    cluster_id: u64,
     secret: Secret,
 }
 
@@ -292,15 +314,18 @@ impl Target {
         let secret = Secret::read_file(secret_file).map_err(|e| {
             format!("{e} (a running 'just cluster' writes it; or give --secret-file)")
         })?;
-        let layout = cluster_file::resolve(secret_file, base_port)?;
-        Ok(Target { layout, secret })
+        let file = cluster_file::resolve(secret_file, base_port)?;
+        Ok(Target {
+            layout: file.layout,
+            cluster_id: file.cluster_id,
+            secret,
+        })
     }
 
-    /// What the datagrams of `just cluster`'s nodes are sealed with (its cluster id is 1:
-    /// Cluster::launch_foreground).
+    /// What the cluster's datagrams are sealed with.
     fn key(&self) -> ClusterKey {
         ClusterKey {
-            id: 1,
+            id: self.cluster_id,
             secret: self.secret.clone(),
         }
     }
@@ -390,10 +415,16 @@ fn poll_nodes(target: &Target) -> Result<Vec<Option<NodeState>>, String> {
     Ok(states)
 }
 
-fn status(target: &Target) -> Result<(), String> {
+fn status(target: &Target, output: Output) -> Result<(), String> {
     let states = poll_nodes(target)?;
     if states.is_empty() {
         return Err(target.nobody_answers());
+    }
+    if output == Output::Json {
+        let nodes: Vec<_> = (states.iter().enumerate())
+            .map(|(id, state)| json!({"id": id, "answering": state.is_some(), "state": state}))
+            .collect();
+        return print_json(&json!({ "nodes": nodes }));
     }
     println!(
         "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}",
@@ -445,7 +476,7 @@ enum KvOp {
     Append { key: String, value: String },
 }
 
-fn kv(target: &Target, op: KvOp, timeout: f64) -> Result<(), String> {
+fn kv(target: &Target, op: KvOp, timeout: f64, output: Output) -> Result<(), String> {
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(format!(
             "--timeout {timeout}: give a positive number of seconds"
@@ -460,13 +491,18 @@ fn kv(target: &Target, op: KvOp, timeout: f64) -> Result<(), String> {
     let faces = layout.faces[..n].to_vec();
     let (mut clerk, _) = Clerk::at_free_endpoint(&layout.clerks, faces, target.key())
         .map_err(|e| format!("cannot open the clerk's socket: {e}"))?;
-    let (op, is_get) = match op {
-        KvOp::Get { key } => (Op::Get { key }, true),
-        KvOp::Put { key, value } => (Op::Put { key, value }, false),
-        KvOp::Append { key, value } => (Op::Append { key, value }, false),
+    let (name, key, op) = match op {
+        KvOp::Get { key } => ("get", key.clone(), Op::Get { key }),
+        KvOp::Put { key, value } => ("put", key.clone(), Op::Put { key, value }),
+        KvOp::Append { key, value } => ("append", key.clone(), Op::Append { key, value }),
     };
+    let is_get = name == "get";
     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
     match clerk.call(op, Some(deadline)) {
+        Ok(value) if output == Output::Json => {
+            let value = is_get.then_some(value);
+            print_json(&json!({"op": name, "key": key, "value": value}))
+        }
         Ok(value) if is_get => {
             println!("{value}");
             Ok(())
@@ -493,9 +529,12 @@ fn current_leader(target: &Target) -> Result<usize, String> {
         })
 }
 
-fn submit(target: &Target, text: String) -> Result<(), String> {
+fn submit(target: &Target, text: String, output: Output) -> Result<(), String> {
     let leader = current_leader(target)?;
     match target.client(leader).start(text.as_bytes()) {
+        Ok(Some((index, term))) if output == Output::Json => {
+            print_json(&json!({"node": leader, "index": index, "term": term}))
+        }
         Ok(Some((index, term))) => {
             println!("submitted to node {leader}: index {index}, term {term}");
             Ok(())
@@ -544,7 +583,7 @@ fn transfer(target: &Target, to: usize) -> Result<(), String> {
 }
 
 /// The live view of the cluster (the proxy tells how many nodes it has).
-fn watch(target: &Target, once: bool) -> Result<(), String> {
+fn watch(target: &Target, once: bool, output: Output) -> Result<(), String> {
     let layout = &target.layout;
     let mut watch = Watch::new(&layout.controls, layout.proxy_control, &target.secret);
     if once || !std::io::stdout().is_terminal() {
@@ -558,8 +597,34 @@ fn watch(target: &Target, once: bool) -> Result<(), String> {
             ));
         }
         std::thread::sleep(watch::RATE_WINDOW);
+        if output == Output::Json {
+            return print_json(&View::new(&watch.poll(), &[]));
+        }
         print!("{}", watch.frame(Style::Plain));
         return Ok(());
     }
     watch::terminal::run(&mut watch)
+}
+
+/// How a command prints what it found: for people, or as one JSON document on stdout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Text,
+    Json,
+}
+
+impl Output {
+    fn new(json: bool) -> Output {
+        if json {
+            Output::Json
+        } else {
+            Output::Text
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string(value).map_err(|e| format!("cannot write JSON: {e}"))?;
+    println!("{text}");
+    Ok(())
 }
