@@ -37,13 +37,13 @@ test *ARGS: build
 stress TESTS N *ARGS: build
     @"{{bin}}"/raft-stress "$@"
 
-# Run N nodes (default 5) and netproxy on loopback in the foreground (`--dashboard`: serve the dashboard too); Ctrl-C stops them all
+# Run N nodes (default 5) and netproxy in the foreground (`--dashboard`, `--netns`: a network namespace per node, `--base-port P`); Ctrl-C stops them all
 cluster *ARGS: build
     @RUST_LOG="${RUST_LOG:-info}" "{{bin}}"/raft-lab cluster "$@"
 
-# Table of the running cluster's nodes: role, term, leader, commit, applied, log, snapshot, disk
-status: build
-    @"{{bin}}"/raft-lab status
+# Table of the running cluster's nodes: role, term, leader, commit, applied, log, snapshot, disk (`--json`)
+status *ARGS: build
+    @"{{bin}}"/raft-lab status "$@"
 
 # Live table of the running cluster every 200 ms: nodes, faults, link traffic (`--once`: one frame)
 watch *ARGS: build
@@ -53,9 +53,9 @@ watch *ARGS: build
 dashboard *ARGS: build
     @"{{bin}}"/raft-lab dashboard "$@"
 
-# Submit TEXT as a command through the running cluster's leader
-submit TEXT: build
-    @"{{bin}}"/raft-lab submit "$1"
+# Submit TEXT as a command through the running cluster's leader (`--json`)
+submit TEXT *ARGS: build
+    @"{{bin}}"/raft-lab submit "$@"
 
 # Hand leadership to node N (Raft thesis §3.10): the leader catches N up, then N takes over
 transfer N: build

@@ -119,3 +119,28 @@ fn watch_json_without_once_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--once"));
 }
+
+/// `raft-sim N --json`: the summary, its totals adding up.
+#[test]
+fn raft_sim_prints_its_summary_as_json() {
+    let out = Command::new(binary("raft-sim").unwrap())
+        .args(["3", "--from", "10", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&summary["from"], &summary["seeds"], &summary["passed"]),
+        (&10.into(), &3.into(), &3.into())
+    );
+    assert!(summary["failure"].is_null());
+    assert!(summary["steps"].as_u64().unwrap() > 0);
+    assert!(summary["committed"].as_u64().unwrap() > 0);
+    let slowest = summary["slowest_seed"].as_u64().unwrap();
+    assert!((10..13).contains(&slowest), "{summary}");
+    assert!(summary["slowest_settling_s"].as_f64().unwrap() > 0.0);
+}
