@@ -144,3 +144,45 @@ fn raft_sim_prints_its_summary_as_json() {
     assert!((10..13).contains(&slowest), "{summary}");
     assert!(summary["slowest_settling_s"].as_f64().unwrap() > 0.0);
 }
+
+/// `raft-bench kv --json`, a short run: every figure in one document on stdout.
+#[test]
+fn raft_bench_kv_prints_json() {
+    let out = Command::new(binary("raft-bench").unwrap())
+        .args([
+            "kv",
+            "--json",
+            "--clerks",
+            "2",
+            "--secs",
+            "1",
+            "--warmup-secs",
+            "0",
+        ])
+        .args(["--floor-samples", "20", "--load-keys", "0"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let level = &doc["levels"][0];
+    assert_eq!(level["clerks"], 2);
+    let ops = level["ops_per_s"].as_f64().unwrap();
+    let (puts, gets) = (
+        level["puts_per_s"].as_f64().unwrap(),
+        level["gets_per_s"].as_f64().unwrap(),
+    );
+    assert!(ops > 0.0 && (ops - puts - gets).abs() < 1e-6, "{level}");
+    assert!(level["put"]["p50_ms"].as_f64().unwrap() > 0.0, "{level}");
+    assert!(
+        level["target"].is_null(),
+        "the target is judged at 256 clerks only"
+    );
+    assert!(doc["floors"]["fdatasync"]["p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(doc["floors"]["put_floor"]["p99_ms"].as_f64().is_some());
+    assert!(doc["first_level"]["put"]["pass"].is_boolean(), "{doc}");
+    assert!(doc["memory"].is_null());
+}
