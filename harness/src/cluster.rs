@@ -1,4 +1,5 @@
-//! The processes of one test cluster: a netproxy and n raft-nodes on loopback.
+//! The processes of one test cluster: a netproxy and n raft-nodes, on loopback or each node in a
+//! network namespace of its own ([`crate::netns`]).
 //!
 //! ```text
 //!  node i ──UDP──▶ face j ┐            ┌──▶ node j  (arrives from face i)

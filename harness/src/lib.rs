@@ -1,5 +1,5 @@
-//! The raft-lab harness: starts netproxy and raft-node processes on loopback and checks the
-//! lab's properties on them, with the lab tester's API ([`Tester`]).
+//! The raft-lab harness: starts netproxy and raft-node processes (on loopback, or in network
+//! namespaces) and checks the lab's properties on them, with the lab tester's API ([`Tester`]).
 
 pub mod applier;
 pub mod clerk;

@@ -1,5 +1,7 @@
 //! `raft-lab`: run a cluster in the foreground and talk to it (`just cluster`, `just status`,
-//! `just watch`, `just submit`, `just dashboard`). Proxy commands (partition, heal, ...) are netproxy's own CLI.
+//! `just watch`, `just submit`, `just kv`, `just dashboard`); the commands that talk to it find it
+//! through the `layout.json` it writes (`harness::cluster_file`). Proxy commands (partition,
+//! heal, ...) are netproxy's own CLI.
 
 use clap::{Parser, Subcommand};
 use harness::clerk::{Clerk, ClerkError};
@@ -53,7 +55,8 @@ const MAX_BASE_PORT: i64 = u16::MAX as i64 - 500 - MAX_CLERKS as i64;
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Start netproxy and N raft-nodes on the well-known loopback ports, in the foreground.
+    /// Start netproxy and N raft-nodes on the well-known ports (loopback, or a network
+    /// namespace per node with --netns), in the foreground.
     Cluster {
         /// Number of nodes (1 to 8).
         #[arg(default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=MAX_NODES as i64))]
