@@ -3,6 +3,10 @@
 //! measured beside it does):
 //! - fdatasync: append a small record to a file on the data dirs' file system and fdatasync it,
 //!   as a node's log writer does for each loop iteration's entries;
+//! - fdatasync behind another: the same, begun just after another thread began its own
+//!   fdatasync of another file, as a follower's sync lands behind the leader's when the whole
+//!   cluster shares one disk (the file system and the device serialise much of the two; on
+//!   separate hosts the follower's sync would be alone);
 //! - the UDP round trip through netproxy: a stand-in node sends to its face, the proxy delivers
 //!   to a second stand-in that echoes, the echo comes back through the proxy. That is the path
 //!   of clerk → leader → clerk and of leader → follower → leader: two proxy traversals, four
@@ -21,7 +25,10 @@
 //! - a KV Put = RTT (clerk ↔ leader through the proxy) + Raft commit;
 //! - a KV Get by ReadIndex = RTT (clerk ↔ leader) + RTT (one heartbeat round; it syncs nothing).
 //!
-//! Each is composed twice: from the floors' p50s and from their p99s.
+//! Each is composed twice: from the floors' p50s and from their p99s. The commit is also
+//! composed for a cluster on one shared disk (the follower's fdatasync behind the leader's), to
+//! show how much of a figure the shared disk explains; the targets stay on the compositions
+//! above.
 
 use super::Percentiles;
 use harness::cluster;
@@ -33,6 +40,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -44,6 +52,7 @@ const RECORD_BYTES: usize = 64;
 #[derive(Default)]
 pub struct Samples {
     fsync: Vec<Duration>,
+    fsync_behind: Vec<Duration>,
     rtt: Vec<Duration>,
     tcp: Vec<Duration>,
 }
@@ -60,6 +69,8 @@ impl Samples {
     ) -> io::Result<()> {
         let warmup = count / 10;
         self.fsync.extend(fdatasyncs(dir, warmup, count)?);
+        self.fsync_behind
+            .extend(fdatasyncs_behind(dir, warmup, count)?);
         self.rtt.extend(round_trips(dir, warmup, count)?);
         if let Some(leader) = leader {
             self.tcp.extend(control_round_trips(leader, warmup, count)?);
@@ -70,6 +81,7 @@ impl Samples {
     pub fn floors(self) -> Floors {
         Floors {
             fsync: Percentiles::of(self.fsync),
+            fsync_behind: Percentiles::of(self.fsync_behind),
             rtt: Percentiles::of(self.rtt),
             tcp: (!self.tcp.is_empty()).then(|| Percentiles::of(self.tcp)),
         }
@@ -105,6 +117,8 @@ impl At {
 /// documentation).
 pub struct Floors {
     pub fsync: Percentiles,
+    /// An fdatasync begun just after another process's (threads here) on the same disk.
+    pub fsync_behind: Percentiles,
     /// The UDP round trip through netproxy.
     pub rtt: Percentiles,
     /// The control round trip to the leader (TCP on loopback); not measured for the KV, whose
@@ -128,6 +142,18 @@ impl Floors {
             .as_ref()
             .expect("floors measured with the leader's control channel");
         at.of(tcp) + self.raft_commit(at)
+    }
+
+    /// A `raft-bench` commit on a cluster that shares one disk: as [`Floors::commit`], with the
+    /// follower's fdatasync behind the leader's. Not a target: it shows what the shared disk
+    /// explains.
+    pub fn commit_shared_disk(&self, at: At) -> Duration {
+        let tcp = self
+            .tcp
+            .as_ref()
+            .expect("floors measured with the leader's control channel");
+        let fsync = at.of(&self.fsync);
+        at.of(tcp) + fsync.max(at.of(&self.rtt) + at.of(&self.fsync_behind))
     }
 
     /// A Put: the clerk ↔ leader round trip through the proxy, plus a Raft commit.
@@ -167,6 +193,61 @@ fn fdatasyncs(dir: &Path, warmup: usize, count: usize) -> io::Result<Vec<Duratio
     }
     drop(file);
     fs::remove_file(path)?;
+    Ok(samples)
+}
+
+/// `count` fdatasyncs of a 64-byte append, each begun as soon as a second thread signals that
+/// it is starting an fdatasync of its own file, after `warmup` more.
+fn fdatasyncs_behind(dir: &Path, warmup: usize, count: usize) -> io::Result<Vec<Duration>> {
+    let ahead_path = dir.join("fsync-floor-ahead");
+    let mut ahead = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(&ahead_path)?;
+    let (started, starts) = mpsc::channel::<()>();
+    let (done, dones) = mpsc::channel::<()>();
+    // The thread ahead: one sync per round, each announced as it begins.
+    let leader = thread::spawn(move || -> io::Result<()> {
+        let record = [b'.'; RECORD_BYTES];
+        while dones.recv().is_ok() {
+            ahead.write_all(&record)?;
+            if started.send(()).is_err() {
+                break;
+            }
+            ahead.sync_data()?;
+        }
+        Ok(())
+    });
+    let path = dir.join("fsync-floor-behind");
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(&path)?;
+    let record = [b'.'; RECORD_BYTES];
+    let mut samples = Vec::with_capacity(count);
+    for n in 0..warmup + count {
+        if done.send(()).is_err() || starts.recv().is_err() {
+            break;
+        }
+        let start = Instant::now();
+        file.write_all(&record)?;
+        file.sync_data()?;
+        if n >= warmup {
+            samples.push(start.elapsed());
+        }
+    }
+    drop(done);
+    let ahead_result = leader
+        .join()
+        .map_err(|_| io::Error::other("the fdatasync floor's thread panicked"))?;
+    fs::remove_file(&path)?;
+    fs::remove_file(&ahead_path)?;
+    ahead_result?;
+    if samples.len() < count {
+        return Err(io::Error::other(
+            "the fdatasync floor's thread stopped early",
+        ));
+    }
     Ok(samples)
 }
 
@@ -282,6 +363,7 @@ mod tests {
         let us = Duration::from_micros;
         Floors {
             fsync: Percentiles::of(vec![us(100), us(150), us(900)]),
+            fsync_behind: Percentiles::of(vec![us(150), us(200), us(1000)]),
             rtt: Percentiles::of(vec![us(40), us(50), us(500)]),
             tcp: Some(Percentiles::of(vec![us(20), us(30), us(300)])),
         }
@@ -293,6 +375,7 @@ mod tests {
         let floors = floors();
         assert_eq!(floors.raft_commit(At::P50), us(50 + 150));
         assert_eq!(floors.commit(At::P50), us(30 + 50 + 150));
+        assert_eq!(floors.commit_shared_disk(At::P50), us(30 + 50 + 200));
         assert_eq!(floors.put(At::P50), us(50 + 50 + 150));
         assert_eq!(floors.get(At::P50), us(50 + 50));
     }

@@ -59,6 +59,11 @@ impl Outcome {
         floor::ratio(figure, self.floors.commit(at))
     }
 
+    /// A figure as a ratio to the commit floor on one shared disk (no target; see `floor`).
+    pub fn ratio_shared_disk(&self, figure: Duration, at: At) -> f64 {
+        floor::ratio(figure, self.floors.commit_shared_disk(at))
+    }
+
     pub fn meets_p50(&self) -> bool {
         self.ratio(self.latency.p50, At::P50) <= TARGET_P50_RATIO
     }
@@ -156,6 +161,7 @@ mod tests {
         };
         Floors {
             fsync: p(200, 500),
+            fsync_behind: p(250, 600),
             rtt: p(150, 300),
             tcp: Some(p(50, 200)),
         }

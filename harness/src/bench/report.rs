@@ -77,6 +77,11 @@ pub fn latency_rows(o: &latency::Outcome) -> Vec<Row> {
             of_floor(p.p50, At::P50),
             Some((format!("≤ {TARGET_P50_RATIO}× floor p50"), o.meets_p50())),
         ),
+        Row::new(
+            "  p50 against the commit floor on one shared disk",
+            format!("{:.2}×", o.ratio_shared_disk(p.p50, At::P50)),
+            None,
+        ),
         Row::new("  p90", of_floor(p.p90, At::P50), None),
         Row::new(
             "  p99",
@@ -117,6 +122,11 @@ fn floor_rows(floors: &Floors) -> Vec<Row> {
             None,
         ),
         Row::new(
+            "  floor: the same begun behind another's (one disk), p50 / p99",
+            pair(&floors.fsync_behind),
+            None,
+        ),
+        Row::new(
             "  floor: UDP round trip through netproxy (RTT), p50 / p99",
             pair(&floors.rtt),
             None,
@@ -132,6 +142,15 @@ fn floor_rows(floors: &Floors) -> Vec<Row> {
                 "{} / {}",
                 ms(floors.commit(At::P50)),
                 ms(floors.commit(At::P99))
+            ),
+            None,
+        ),
+        Row::new(
+            "  on one shared disk = TCP + max(fsync, RTT + fsync behind)",
+            format!(
+                "{} / {}",
+                ms(floors.commit_shared_disk(At::P50)),
+                ms(floors.commit_shared_disk(At::P99))
             ),
             None,
         ),
@@ -339,6 +358,7 @@ fn latency_figures_json(o: &latency::Outcome) -> Value {
         "commit": percentiles_json(p),
         "floors": {
             "fdatasync": pair(&f.fsync),
+            "fdatasync_behind_another": pair(&f.fsync_behind),
             "udp_rtt_netproxy": pair(&f.rtt),
             "tcp_rtt_control": pair(f.tcp.as_ref().expect("measured with the leader")),
         },
@@ -347,8 +367,14 @@ fn latency_figures_json(o: &latency::Outcome) -> Value {
             "p50_ms": ms_json(f.commit(At::P50)),
             "p99_ms": ms_json(f.commit(At::P99)),
         },
+        "commit_floor_shared_disk": {
+            "composition": "tcp_rtt_control + max(fdatasync, udp_rtt_netproxy + fdatasync_behind_another)",
+            "p50_ms": ms_json(f.commit_shared_disk(At::P50)),
+            "p99_ms": ms_json(f.commit_shared_disk(At::P99)),
+        },
         "ratios": {
             "p50_to_floor_p50": o.ratio(p.p50, At::P50),
+            "p50_to_shared_disk_floor_p50": o.ratio_shared_disk(p.p50, At::P50),
             "p90_to_floor_p50": o.ratio(p.p90, At::P50),
             "p99_to_floor_p99": o.ratio(p.p99, At::P99),
             "max_to_floor_p50": o.ratio(p.max, At::P50),
