@@ -25,16 +25,21 @@ use std::process::Command;
 /// The sets tests take, so that they never touch `just cluster --netns`'s set 0.
 pub const TEST_SETS: RangeInclusive<u8> = 100..=163;
 
-/// Why namespaces cannot be made here, if they cannot: not root, or no working `ip netns`.
+/// Why namespaces cannot be made here, if they cannot: not root, no `ip`, or `ip netns add`
+/// fails (a container without the privilege, say). It makes and removes one to find out.
 pub fn unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions and touches no memory.
     if unsafe { libc::geteuid() } != 0 {
         return Some("network namespaces need root (run it as root, e.g. with sudo)".into());
     }
-    match Command::new("ip").args(["netns", "list"]).output() {
-        Ok(out) if out.status.success() => None,
+    let probe = format!("rlabprobe{}", std::process::id());
+    match Command::new("ip").args(["netns", "add", &probe]).output() {
+        Ok(out) if out.status.success() => {
+            let _ = ip(&["netns", "del", &probe]);
+            None
+        }
         Ok(out) => Some(format!(
-            "'ip netns list' failed: {}",
+            "cannot make a network namespace: ip netns add: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )),
         Err(e) => Some(format!(

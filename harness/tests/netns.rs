@@ -14,7 +14,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-/// Whether the test must skip (and says so): not root, or no working `ip netns`.
+/// Whether the test must skip (and says so): not root, no `ip`, or no namespace can be made.
 fn skipped(test: &str) -> bool {
     match netns::unavailable() {
         Some(why) => {
