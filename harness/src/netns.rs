@@ -145,15 +145,7 @@ impl Netns {
         cmd.args(["netns", "exec", &self.name(i)]).arg(program);
         cmd
     }
-}
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        remove(self.set);
-    }
-}
-
-impl Netns {
     /// Removes everything of this set now (what [`Drop`] does), keeping the set owned.
     pub fn clear(&self) {
         remove(self.set);
@@ -164,6 +156,12 @@ impl Netns {
         let mut found = namespaces(self.set);
         found.extend(links(self.set));
         found
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        remove(self.set);
     }
 }
 
