@@ -121,7 +121,8 @@ enum Cmd {
         /// happens when stdout is not a terminal.
         #[arg(long)]
         once: bool,
-        /// Print the frame as one JSON document (the dashboard's /api/state) instead.
+        /// Print the frame as one JSON document instead (the dashboard's view: `view` in its
+        /// /api/state).
         #[arg(long, requires = "once")]
         json: bool,
     },
