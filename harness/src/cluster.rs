@@ -239,14 +239,15 @@ impl Cluster {
 
     /// Starts netproxy and `n` nodes on the well-known ports from `base_port` with their data
     /// under `data_root` (kept across runs) and their logs on this terminal and in `cluster.log`
-    /// there: `just cluster`. With `netns`, each node runs in a network namespace of set 0
-    /// (10.77.0.0/24), made after removing whatever a crashed run left of it.
+    /// there: `just cluster`. With `netns` (the first three octets of a /24), each node runs
+    /// in a network namespace of set 0 on that subnet, made after removing whatever a crashed
+    /// run left of it.
     pub fn launch_foreground(
         n: usize,
         data_root: &Path,
         options: NodeOptions,
         base_port: u16,
-        netns: bool,
+        netns: Option<[u8; 3]>,
     ) -> io::Result<Cluster> {
         let mut layout = Layout::well_known(n, base_port);
         if let Some((addr, role)) = layout.first_taken() {
@@ -261,8 +262,8 @@ impl Cluster {
             ));
         }
         let netns = match netns {
-            true => Some(Netns::create(0, n)?),
-            false => None,
+            Some(subnet) => Some(Netns::create(0, subnet, n)?),
+            None => None,
         };
         if let Some(netns) = &netns {
             layout = layout.in_namespaces(netns);

@@ -8,8 +8,8 @@
 //! The host keeps the bridge's address, so netproxy (on the host) is reachable from every
 //! namespace there, and the nodes' addresses are reachable from the host.
 //!
-//! A *set* `S` is one cluster's namespaces, bridge and subnet 10.77.S.0/24: set 0 is `just cluster
-//! --netns`'s, tests take one from [`TEST_SETS`]. Every name starts with `rlab{S}`, so what a
+//! A *set* `S` is one cluster's namespaces, bridge and subnet (10.77.S.0/24 unless told
+//! otherwise): set 0 is `just cluster --netns`'s, tests take one from [`TEST_SETS`]. Every name starts with `rlab{S}`, so what a
 //! crashed owner left can be found by name. A set is owned while its lock file is flocked; whoever
 //! takes the lock removes the set's leftovers first, and a [`Netns`] removes everything it made
 //! when it drops.
@@ -52,30 +52,37 @@ pub fn unavailable() -> Option<String> {
 #[derive(Debug)]
 pub struct Netns {
     set: u8,
+    /// The first three octets of the set's /24.
+    subnet: [u8; 3],
     _lock: File,
 }
 
+/// Set `set`'s subnet unless told otherwise: 10.77.`set`.0/24.
+pub fn default_subnet(set: u8) -> [u8; 3] {
+    [10, 77, set]
+}
+
 impl Netns {
-    /// Makes set `set` with a namespace per node, after removing what an earlier owner left.
-    /// Fails if another process owns the set.
-    pub fn create(set: u8, nodes: usize) -> io::Result<Netns> {
+    /// Makes set `set` on `subnet` (the first three octets of a /24) with a namespace per node,
+    /// after removing what an earlier owner left. Fails if another process owns the set.
+    pub fn create(set: u8, subnet: [u8; 3], nodes: usize) -> io::Result<Netns> {
         let lock = try_lock(set)?.ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::AddrInUse,
                 format!(
-                    "network namespace set {set} (rlab{set}-*, 10.77.{set}.0/24) is in use by \
-                     another running cluster"
+                    "network namespace set {set} (rlab{set}-*) is in use by another running \
+                     cluster"
                 ),
             )
         })?;
-        Netns::build(set, nodes, lock)
+        Netns::build(set, subnet, nodes, lock)
     }
 
     /// Makes the first free set of [`TEST_SETS`].
     pub fn create_any(nodes: usize) -> io::Result<Netns> {
         for set in TEST_SETS {
             if let Some(lock) = try_lock(set)? {
-                return Netns::build(set, nodes, lock);
+                return Netns::build(set, default_subnet(set), nodes, lock);
             }
         }
         Err(io::Error::new(
@@ -84,10 +91,14 @@ impl Netns {
         ))
     }
 
-    fn build(set: u8, nodes: usize, lock: File) -> io::Result<Netns> {
+    fn build(set: u8, subnet: [u8; 3], nodes: usize, lock: File) -> io::Result<Netns> {
         remove(set);
         // From here on a failure drops `netns`, which removes what was made so far.
-        let netns = Netns { set, _lock: lock };
+        let netns = Netns {
+            set,
+            subnet,
+            _lock: lock,
+        };
         let bridge = netns.bridge();
         ip(&["link", "add", &bridge, "type", "bridge"])?;
         ip(&[
@@ -121,12 +132,14 @@ impl Netns {
 
     /// The host's address on the bridge: where the namespaces reach the host (netproxy).
     pub fn bridge_ip(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 77, self.set, 1)
+        let [a, b, c] = self.subnet;
+        Ipv4Addr::new(a, b, c, 1)
     }
 
     /// Node `i`'s address, in its namespace.
     pub fn node_ip(&self, i: usize) -> Ipv4Addr {
-        Ipv4Addr::new(10, 77, self.set, 10 + i as u8)
+        let [a, b, c] = self.subnet;
+        Ipv4Addr::new(a, b, c, 10 + i as u8)
     }
 
     /// Node `i`'s namespace.

@@ -86,6 +86,9 @@ enum Cmd {
         /// Whatever a crashed run left of them is removed first.
         #[arg(long)]
         netns: bool,
+        /// The namespaces' subnet, a /24 (the host takes .1, node i .(10+i)).
+        #[arg(long, value_name = "A.B.C.0/24", default_value = "10.77.0.0/24", value_parser = subnet_24)]
+        netns_subnet: [u8; 3],
     },
     /// Print a table of the running cluster's nodes.
     Status {
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
             dashboard,
             dashboard_port,
             netns,
+            netns_subnet,
         } => {
             let options = match service {
                 ClusterService::Kv => NodeOptions {
@@ -170,7 +174,7 @@ fn main() -> ExitCode {
             };
             let place = Placement {
                 base_port: cli.base_port.unwrap_or(DEFAULT_BASE_PORT),
-                netns,
+                netns: netns.then_some(netns_subnet),
             };
             let dashboard = dashboard.then_some(dashboard_port);
             run_cluster(nodes as usize, data_dir, options, place, dashboard)
@@ -205,8 +209,19 @@ enum ClusterService {
 /// Where `cluster` puts its processes.
 struct Placement {
     base_port: u16,
-    /// A network namespace per node.
-    netns: bool,
+    /// A network namespace per node, on this subnet (the first three octets of a /24).
+    netns: Option<[u8; 3]>,
+}
+
+/// `A.B.C.0/24` as its first three octets.
+fn subnet_24(text: &str) -> Result<[u8; 3], String> {
+    let bad = || format!("give a /24 such as 10.77.0.0/24, not {text:?}");
+    let (addr, bits) = text.split_once('/').ok_or_else(bad)?;
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| bad())?;
+    match (addr.octets(), bits) {
+        ([a, b, c, 0], "24") => Ok([a, b, c]),
+        _ => Err(bad()),
+    }
 }
 
 /// `dashboard`: serve it on this port, with control of the nodes.
@@ -217,7 +232,7 @@ fn run_cluster(
     place: Placement,
     dashboard: Option<u16>,
 ) -> Result<(), String> {
-    if place.netns {
+    if place.netns.is_some() {
         if let Some(why) = netns::unavailable() {
             return Err(format!("cluster --netns: {why}"));
         }
@@ -256,7 +271,7 @@ fn run_cluster(
          log in {} (just logs {}; just timeline {})",
         layout.nodes[0],
         layout.controls[0],
-        if place.netns {
+        if place.netns.is_some() {
             ", each in its network namespace rlab0-nI"
         } else {
             ""
@@ -631,4 +646,24 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
     let text = serde_json::to_string(value).map_err(|e| format!("cannot write JSON: {e}"))?;
     println!("{text}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_netns_subnet_is_a_24() {
+        assert_eq!(subnet_24("10.99.3.0/24"), Ok([10, 99, 3]));
+        for bad in [
+            "10.99.3.0",
+            "10.99.3.1/24",
+            "10.99.0.0/16",
+            "10.99.3/24",
+            "x/24",
+        ] {
+            let e = subnet_24(bad).unwrap_err();
+            assert!(e.contains("10.77.0.0/24") && e.contains(bad), "{e}");
+        }
+    }
 }
