@@ -3,7 +3,14 @@
 
 set positional-arguments
 
-bin := "target/debug"
+# Where cargo puts what it builds: CARGO_TARGET_DIR, a target-dir in cargo's config, else target/.
+target := `dir=$(cargo metadata --no-deps --format-version 1 2>/dev/null | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4); echo "${dir:-${CARGO_TARGET_DIR:-target}}"`
+bin := target / "debug"
+release := target / "release"
+
+# netproxy for the running cluster: its control is the cluster's base port + 200
+# (RAFT_LAB_BASE_PORT, as `raft-lab` reads it; default 7000) unless NETPROXY_CONTROL says.
+netproxy := 'NETPROXY_CONTROL="${NETPROXY_CONTROL:-127.0.0.1:$((${RAFT_LAB_BASE_PORT:-7000} + 200))}" "' + bin / 'netproxy"'
 
 # List every recipe
 default:
@@ -13,33 +20,42 @@ default:
 build:
     @cargo build --quiet --workspace --bins
 
-# Run every test: unit tests, netproxy's tests and the lab's suite (cargo-nextest)
+# Run every test: unit tests, netproxy's tests and the lab's suite (cargo-nextest, installed if missing)
 test *ARGS: build
-    @cargo nextest run --workspace "$@"
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        echo "just test: cargo-nextest is missing; installing it (cargo install cargo-nextest --locked)" >&2
+        if ! cargo install cargo-nextest --locked; then
+            echo "just test: cargo-nextest could not be installed; running cargo test instead (one test binary at a time, no per-test timeout)" >&2
+            exec cargo test --workspace "$@"
+        fi
+    fi
+    exec cargo nextest run --workspace "$@"
 
 # Run the tests matching TESTS (a regex, as Go's -run) N times each, P at a time (-p P); keeps failed runs' logs
 stress TESTS N *ARGS: build
-    @{{bin}}/raft-stress "$@"
+    @"{{bin}}"/raft-stress "$@"
 
 # Run the lab 2 suite once, one test at a time; each test's seconds and RPCs beside the Go lab's (`--json`)
 lab-report *ARGS: build
-    @{{bin}}/raft-lab-report "$@"
+    @"{{bin}}"/raft-lab-report "$@"
 
-# Run N nodes (default 5) and netproxy on loopback in the foreground (`--dashboard`: serve the dashboard too); Ctrl-C stops them all
+# Run N nodes (default 5) and netproxy in the foreground (`--dashboard`, `--netns`: a network namespace per node, `--base-port P`); Ctrl-C stops them all
 cluster *ARGS: build
-    @RUST_LOG="${RUST_LOG:-info}" {{bin}}/raft-lab cluster "$@"
+    @RUST_LOG="${RUST_LOG:-info}" "{{bin}}"/raft-lab cluster "$@"
 
-# Table of the running cluster's nodes: role, term, leader, commit, applied, log, snapshot, disk
-status: build
-    @{{bin}}/raft-lab status
+# Table of the running cluster's nodes: role, term, leader, commit, applied, log, snapshot, disk (`--json`)
+status *ARGS: build
+    @"{{bin}}"/raft-lab status "$@"
 
 # Live table of the running cluster every 200 ms: nodes, faults, link traffic (`--once`: one frame)
 watch *ARGS: build
-    @{{bin}}/raft-lab watch "$@"
+    @"{{bin}}"/raft-lab watch "$@"
 
 # The running cluster live in a browser on 127.0.0.1:7800 (`--port P`): nodes, network, events, controls
 dashboard *ARGS: build
-    @{{bin}}/raft-lab dashboard "$@"
+    @"{{bin}}"/raft-lab dashboard "$@"
 
 # Screenshot the dashboard (README's docs/dashboard.png) on a 5-node cluster it starts on the usual ports: a follower and then the leader cut off
 dashboard-shot OUT="docs/dashboard.png": build
@@ -48,7 +64,7 @@ dashboard-shot OUT="docs/dashboard.png": build
     out=$(realpath -m "$1")
     dir=$(mktemp -d)
     url=http://127.0.0.1:7800
-    RUST_LOG=warn {{bin}}/raft-lab cluster 5 --data-dir "$dir" --dashboard >"$dir/cluster.log" 2>&1 &
+    RUST_LOG=warn "{{bin}}"/raft-lab cluster 5 --data-dir "$dir" --dashboard >"$dir/cluster.log" 2>&1 &
     cluster=$!
     trap 'kill "$cluster" 2>/dev/null; wait "$cluster" 2>/dev/null; rm -rf "$dir"' EXIT
     state() { curl -sf "$url/api/state"; }
@@ -75,7 +91,7 @@ dashboard-shot OUT="docs/dashboard.png": build
     for key in d e; do control kv "put $key 2"; done
     control proxy "disconnect $leader"
     for text in x y; do
-        {{bin}}/raft-node ctl --control "127.0.0.1:$((7300 + leader))" --secret-file "$dir/secret" \
+        "{{bin}}"/raft-node ctl --control "127.0.0.1:$((7300 + leader))" --secret-file "$dir/secret" \
             submit "$text" >/dev/null
     done
     until_state ".view.leader != null and .view.leader != $leader and .view.term > $term" "new leader"
@@ -99,65 +115,65 @@ dashboard-shot OUT="docs/dashboard.png": build
     curl -sf -X DELETE "$driver/session/$session" >/dev/null
     echo "just dashboard-shot: $out ($(stat -c %s "$out") bytes)"
 
-# Submit TEXT as a command through the running cluster's leader
-submit TEXT: build
-    @{{bin}}/raft-lab submit "$1"
+# Submit TEXT as a command through the running cluster's leader (`--json`)
+submit TEXT *ARGS: build
+    @"{{bin}}"/raft-lab submit "$@"
 
 # Hand leadership to node N (Raft thesis §3.10): the leader catches N up, then N takes over
 transfer N: build
-    @{{bin}}/raft-lab transfer {{N}}
+    @"{{bin}}"/raft-lab transfer {{N}}
 
 # A KV clerk on the running cluster: `just kv put K V`, `just kv append K V`, `just kv get K` (--timeout S)
 kv +ARGS: build
-    @{{bin}}/raft-lab kv "$@"
+    @"{{bin}}"/raft-lab kv "$@"
 
 # Split the running cluster into groups, e.g. `just partition 0,1 2,3,4`
 partition +GROUPS: build
-    @{{bin}}/netproxy partition "$@"
+    @{{netproxy}} partition "$@"
 
 # Restore every link and clear every fault
 heal: build
-    @{{bin}}/netproxy heal
+    @{{netproxy}} heal
 
 # Cut node N off from all its peers (the lab's disconnect)
 disconnect N: build
-    @{{bin}}/netproxy disconnect "$1"
+    @{{netproxy}} disconnect "$1"
 
 # Reconnect node N to the connected nodes (the lab's connect)
 connect N: build
-    @{{bin}}/netproxy connect "$1"
+    @{{netproxy}} connect "$1"
 
 # Per-link datagram and byte counters of the running proxy
 stats *ARGS: build
-    @{{bin}}/netproxy stats "$@"
+    @{{netproxy}} stats "$@"
 
 # Any netproxy command, e.g. `just proxy drop 0.2 '0->1'` (quote arrows from your shell)
 proxy *ARGS: build
-    @{{bin}}/netproxy "$@"
+    @{{netproxy}} "$@"
 
 # Read a run's log with a column per node: `just logs run.log -t ELECT,VOTE -n 0,2` (stdin if no FILE)
 logs *ARGS:
     @cargo build --quiet -p harness --bin raft-logs
-    @{{bin}}/raft-logs show "$@"
+    @"{{bin}}"/raft-logs show "$@"
 
 # Draw a run's log as an HTML timeline (lanes, terms, leaders, commits, crashes, partitions)
 timeline FILE *ARGS:
     @cargo build --quiet -p harness --bin raft-logs
-    @{{bin}}/raft-logs timeline "$@"
+    @"{{bin}}"/raft-logs timeline "$@"
 
 # Seeded nemesis campaigns on a KV cluster: `just nemesis --seed 7 --time 60s` (`--seeds N`: N seeds, a failure rate)
 nemesis *ARGS: build
-    @{{bin}}/raft-nemesis "$@"
+    @"{{bin}}"/raft-nemesis "$@"
 
 # Measure netproxy: round-trip latency against a direct socket, and loss-free forwarding rate
 bench-proxy:
     @cargo build --quiet --release -p netproxy --bins
-    @target/release/netproxy-bench
+    @"{{release}}"/netproxy-bench
 
 # Measure a 3-node cluster through netproxy: throughput, commit latency, failover (`just bench kv`: the KV service)
 bench *ARGS:
     @cargo build --quiet --release --workspace --bins
-    @target/release/raft-bench "$@"
+    @"{{release}}"/raft-bench "$@"
 
 # Fuzz a decoder for SECONDS (cargo-fuzz; nightly, else stable), e.g. `just fuzz datagram 600`; prints the runs
 fuzz TARGET SECONDS:
@@ -216,4 +232,4 @@ fuzz-all SECONDS *FLAGS:
 # Run N simulator seeds in release (`just sim 5000 --from 10000`); stops at the first failure
 sim N="1000" *ARGS:
     @cargo build --quiet --release -p harness --bin raft-sim
-    @target/release/raft-sim "$@"
+    @"{{release}}"/raft-sim "$@"

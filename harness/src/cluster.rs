@@ -1,4 +1,5 @@
-//! The processes of one test cluster: a netproxy and n raft-nodes on loopback.
+//! The processes of one test cluster: a netproxy and n raft-nodes, on loopback or each node in a
+//! network namespace of its own ([`crate::netns`]).
 //!
 //! ```text
 //!  node i ──UDP──▶ face j ┐            ┌──▶ node j  (arrives from face i)
@@ -12,6 +13,7 @@
 //! child also gets SIGKILL if the thread that spawned it dies (PR_SET_PDEATHSIG), so even a test
 //! process killed by its runner leaves no orphans behind.
 
+use crate::netns::Netns;
 use crate::node_client::NodeClient;
 use crate::ports::{PortBlock, BLOCK_SIZE};
 use crate::proxy::Proxy;
@@ -21,8 +23,9 @@ use log::Level;
 use raft_auth::Secret;
 use raft_node::runtime::ServiceKind;
 use raft_node::wire::ClusterKey;
+use serde::{Deserialize, Serialize};
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -40,11 +43,14 @@ pub const MAX_CLERKS: usize = 32;
 // port, then clerks and clerk faces (Layout::in_block).
 const _: () = assert!(4 * MAX_NODES + 2 * MAX_CLERKS <= BLOCK_SIZE as usize);
 
+/// The first of `just cluster`'s well-known ports unless `--base-port` says otherwise.
+pub const DEFAULT_BASE_PORT: u16 = 7000;
+
 /// How long a freshly spawned process gets to start answering on its control socket.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a cluster's processes listen.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
     /// Each node's own UDP address.
     pub nodes: Vec<SocketAddr>,
@@ -62,18 +68,79 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The well-known ports of `just cluster`: nodes 7000+i, faces 7100+i, proxy control 7200,
-    /// node control 7300+i, clerks 7400+k, clerk faces 7500+k.
-    pub fn well_known(n: usize) -> Layout {
-        let at = |port: usize| SocketAddr::from(([127, 0, 0, 1], port as u16));
+    /// The well-known ports of `just cluster`, from `base` (7000 by default): nodes base+i,
+    /// faces base+100+i, proxy control base+200, node control base+300+i, clerks base+400+k,
+    /// clerk faces base+500+k.
+    pub fn well_known(n: usize, base: u16) -> Layout {
+        let at = |offset: usize| SocketAddr::from(([127, 0, 0, 1], base + offset as u16));
         Layout {
-            nodes: (0..n).map(|i| at(7000 + i)).collect(),
-            faces: (0..n).map(|i| at(7100 + i)).collect(),
-            controls: (0..n).map(|i| at(7300 + i)).collect(),
-            proxy_control: at(7200),
-            clerks: (0..MAX_CLERKS).map(|k| at(7400 + k)).collect(),
-            clerk_faces: (0..MAX_CLERKS).map(|k| at(7500 + k)).collect(),
+            nodes: (0..n).map(at).collect(),
+            faces: (0..n).map(|i| at(100 + i)).collect(),
+            controls: (0..n).map(|i| at(300 + i)).collect(),
+            proxy_control: at(200),
+            clerks: (0..MAX_CLERKS).map(|k| at(400 + k)).collect(),
+            clerk_faces: (0..MAX_CLERKS).map(|k| at(500 + k)).collect(),
         }
+    }
+
+    /// The same ports with each node on its namespace's address (its UDP socket and its
+    /// control channel) and the proxy's faces and the clerks on the host's bridge address; the
+    /// proxy's control stays on loopback.
+    pub fn in_namespaces(self, netns: &Netns) -> Layout {
+        let on = |ip: Ipv4Addr, addr: SocketAddr| SocketAddr::from((ip, addr.port()));
+        let bridge = |addrs: Vec<SocketAddr>| -> Vec<SocketAddr> {
+            addrs
+                .into_iter()
+                .map(|a| on(netns.bridge_ip(), a))
+                .collect()
+        };
+        let own = |addrs: Vec<SocketAddr>| -> Vec<SocketAddr> {
+            (addrs.into_iter().enumerate())
+                .map(|(i, a)| on(netns.node_ip(i), a))
+                .collect()
+        };
+        Layout {
+            nodes: own(self.nodes),
+            faces: bridge(self.faces),
+            controls: own(self.controls),
+            proxy_control: self.proxy_control,
+            clerks: bridge(self.clerks),
+            clerk_faces: bridge(self.clerk_faces),
+        }
+    }
+
+    /// The first address the cluster's processes would bind on this host that something else
+    /// holds, with what it is for. Addresses this host lacks (a node's, in its namespace) are
+    /// not checked; clerks' are bound by clients, not by the cluster.
+    pub fn first_taken(&self) -> Option<(SocketAddr, String)> {
+        let udp = |addr: &SocketAddr| UdpSocket::bind(addr).err();
+        let tcp = |addr: &SocketAddr| TcpListener::bind(addr).err();
+        let roles = (self.nodes.iter().enumerate())
+            .map(|(i, a)| (*a, format!("node {i}"), udp(a)))
+            .chain(
+                (self.faces.iter().enumerate())
+                    .map(|(i, a)| (*a, format!("netproxy's face for node {i}"), udp(a))),
+            )
+            .chain(std::iter::once((
+                self.proxy_control,
+                "netproxy's control".to_string(),
+                tcp(&self.proxy_control),
+            )))
+            .chain(
+                (self.controls.iter().enumerate())
+                    .map(|(i, a)| (*a, format!("node {i}'s control"), tcp(a))),
+            )
+            .chain(
+                (self.clerk_faces.iter().enumerate())
+                    .map(|(k, a)| (*a, format!("netproxy's face for clerk c{k}"), udp(a))),
+            );
+        roles
+            .filter(|(_, _, e)| {
+                e.as_ref()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::AddrInUse)
+            })
+            .map(|(addr, role, _)| (addr, role))
+            .next()
     }
 
     /// A test cluster's ports, all inside one reserved block.
@@ -134,6 +201,9 @@ pub struct Cluster {
     _ports: Option<PortBlock>,
     proxy: Child,
     nodes: Vec<Option<Child>>,
+    /// The nodes' namespaces, if they run in namespaces: removed after every process is gone
+    /// (fields drop after [`Cluster::drop`]).
+    netns: Option<Netns>,
 }
 
 impl Cluster {
@@ -153,17 +223,51 @@ impl Cluster {
         let layout = Layout::in_block(n, &block);
         let run_dir = RunDir::create(name)?;
         let log = RunLog::open(run_dir.path.join("run.log"), false)?;
-        Cluster::spawn_all(layout, log, run_dir, Some(block), options)
+        Cluster::spawn_all(layout, log, run_dir, Some(block), None, options)
     }
 
-    /// Starts netproxy and `n` nodes on the well-known ports with their data under `data_root`
-    /// (kept across runs) and their logs on this terminal and in `cluster.log` there:
-    /// `just cluster`.
+    /// As [`Cluster::launch_with`], each node in a network namespace of its own (a free set of
+    /// [`crate::netns::TEST_SETS`]): root only.
+    pub fn launch_in_namespaces(name: &str, n: usize, options: NodeOptions) -> io::Result<Cluster> {
+        let block = PortBlock::reserve()?;
+        let netns = Netns::create_any(n)?;
+        let layout = Layout::in_block(n, &block).in_namespaces(&netns);
+        let run_dir = RunDir::create(name)?;
+        let log = RunLog::open(run_dir.path.join("run.log"), false)?;
+        Cluster::spawn_all(layout, log, run_dir, Some(block), Some(netns), options)
+    }
+
+    /// Starts netproxy and `n` nodes on the well-known ports from `base_port` with their data
+    /// under `data_root` (kept across runs) and their logs on this terminal and in `cluster.log`
+    /// there: `just cluster`. With `netns` (the first three octets of a /24), each node runs
+    /// in a network namespace of set 0 on that subnet, made after removing whatever a crashed
+    /// run left of it.
     pub fn launch_foreground(
         n: usize,
         data_root: &Path,
         options: NodeOptions,
+        base_port: u16,
+        netns: Option<[u8; 3]>,
     ) -> io::Result<Cluster> {
+        let mut layout = Layout::well_known(n, base_port);
+        if let Some((addr, role)) = layout.first_taken() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "port {} is taken ({role}, {addr}): is another cluster running? Stop it, \
+                     or start this one on other ports with --base-port (e.g. --base-port {})",
+                    addr.port(),
+                    if base_port == 8000 { 9000 } else { 8000 }
+                ),
+            ));
+        }
+        let netns = match netns {
+            Some(subnet) => Some(Netns::create(0, subnet, n)?),
+            None => None,
+        };
+        if let Some(netns) = &netns {
+            layout = layout.in_namespaces(netns);
+        }
         std::fs::create_dir_all(data_root)?;
         let run_dir = RunDir {
             path: data_root.to_path_buf(),
@@ -171,7 +275,7 @@ impl Cluster {
             quiet: true,
         };
         let log = RunLog::open(data_root.join("cluster.log"), true)?;
-        Cluster::spawn_all(Layout::well_known(n), log, run_dir, None, options)
+        Cluster::spawn_all(layout, log, run_dir, None, netns, options)
     }
 
     fn spawn_all(
@@ -179,6 +283,7 @@ impl Cluster {
         log: RunLog,
         run_dir: RunDir,
         ports: Option<PortBlock>,
+        netns: Option<Netns>,
         options: NodeOptions,
     ) -> io::Result<Cluster> {
         let n = layout.nodes.len();
@@ -208,6 +313,7 @@ impl Cluster {
                 _ports: ports,
                 proxy,
                 nodes: (0..n).map(|_| None).collect(),
+                netns,
             };
             cluster.wait_until_listening(cluster.proxy_control(), None)?;
             for i in 0..n {
@@ -341,6 +447,12 @@ impl Cluster {
         exited
     }
 
+    /// Kills every process and hands back the nodes' namespaces, if any, still owned: to see
+    /// what removing them leaves.
+    pub fn stop(mut self) -> Option<Netns> {
+        self.netns.take()
+    }
+
     /// Keeps the run directory (logs, data dirs) after the cluster drops, and says where it is.
     pub fn keep_run_dir(&mut self) {
         self.run_dir.keep = true;
@@ -350,7 +462,11 @@ impl Cluster {
         let faces = join(&self.layout.faces);
         let data_dir = self.data_dir(i);
         let t = &self.options.timers;
-        let mut cmd = Command::new(binary("raft-node")?);
+        let program = binary("raft-node")?;
+        let mut cmd = match &self.netns {
+            Some(netns) => netns.exec(i, &program),
+            None => Command::new(program),
+        };
         cmd.arg("run")
             .args(["--id", &i.to_string()])
             .args(["--listen", &self.layout.nodes[i].to_string()])

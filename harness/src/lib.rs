@@ -1,15 +1,17 @@
-//! The raft-lab harness: starts netproxy and raft-node processes on loopback and checks the
-//! lab's properties on them, with the lab tester's API ([`Tester`]).
+//! The raft-lab harness: starts netproxy and raft-node processes (on loopback, or in network
+//! namespaces) and checks the lab's properties on them, with the lab tester's API ([`Tester`]).
 
 pub mod applier;
 pub mod clerk;
 pub mod cluster;
+pub mod cluster_file;
 pub mod dashboard;
 pub mod kvtest;
 pub mod linearizability;
 pub mod liveness;
 pub mod logs;
 pub mod nemesis;
+pub mod netns;
 pub mod node_client;
 pub mod ports;
 pub mod proxy;

@@ -52,7 +52,8 @@ impl PortBlock {
     }
 }
 
-fn try_lock(path: PathBuf) -> io::Result<Option<File>> {
+/// An exclusive lock on `path` (created if missing), or `None` if another process holds it.
+pub fn try_lock(path: PathBuf) -> io::Result<Option<File>> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -46,6 +46,17 @@ pub fn rand_string(n: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The running test's name (its thread's, less the module path): it labels the run directory.
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("cluster")
+        .rsplit("::")
+        .next()
+        .unwrap_or("cluster")
+        .to_string()
+}
+
 struct Begin {
     desc: String,
     t0: Instant,
@@ -76,15 +87,15 @@ impl Tester {
     /// config.go make_config: n nodes and a proxy, all connected. With `snapshot` the tester
     /// is the service of lab 2D: it snapshots every 10 entries and ingests snapshots.
     pub fn new(n: usize, unreliable: bool, snapshot: bool) -> Tester {
-        let name = std::thread::current()
-            .name()
-            .unwrap_or("cluster")
-            .rsplit("::")
-            .next()
-            .unwrap_or("cluster")
-            .to_string();
-        let cluster = Cluster::launch(&name, n, NodeTimers::scaled())
+        let cluster = Cluster::launch(&test_name(), n, NodeTimers::scaled())
             .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+        Tester::on(cluster, unreliable, snapshot)
+    }
+
+    /// As [`Tester::new`], on a cluster the caller started (the lab's nodes: the harness as
+    /// the service, [`crate::cluster::NodeOptions::lab`]).
+    pub fn on(cluster: Cluster, unreliable: bool, snapshot: bool) -> Tester {
+        let n = cluster.len();
         // A failed check then shows in the run's log, where the story leading to it is.
         if let Err(e) = cluster.log().record_panics() {
             eprintln!("cannot record failures in the run's log: {e}");

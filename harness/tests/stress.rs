@@ -94,6 +94,33 @@ fn failing_runs_are_counted_kept_and_exit_1() {
     );
 }
 
+/// `--json`: the same report as one JSON document on stdout.
+#[test]
+fn the_report_as_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("stress");
+    let (output, stdout) = run(&["always", "2", "--json", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let tests = doc["tests"].as_array().unwrap();
+    let test = |name: &str| {
+        (tests.iter())
+            .find(|t| t["test"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {doc}"))
+    };
+    assert_eq!(test("always_fails")["failed"], 2);
+    assert_eq!(test("always_fails")["fail_rate"], 1.0);
+    assert_eq!(test("always_passes")["failed"], 0);
+    assert!(test("always_passes")["mean_s"].as_f64().unwrap() > 0.0);
+    assert_eq!((&doc["finished"], &doc["failed"]), (&4.into(), &2.into()));
+    let failures = doc["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 2);
+    for failure in failures {
+        let run = Path::new(failure["dir"].as_str().unwrap());
+        assert!(run.join("output.log").is_file(), "{failure}");
+    }
+}
+
 #[test]
 fn a_hung_run_is_killed_at_its_timeout_and_counted_failed() {
     let tmp = tempfile::tempdir().unwrap();

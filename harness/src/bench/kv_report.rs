@@ -1,10 +1,12 @@
-//! The rows `raft-bench kv` adds to the table, and the detail beneath it.
+//! The rows `raft-bench kv` adds to the table, the detail beneath it, and the same figures as
+//! JSON (`raft-bench kv --json`).
 
 use super::floor::{self, At, Floors};
 use super::kv::{Level, TARGET_CLERKS, TARGET_RATE, TARGET_RATIO};
 use super::kv_memory::{Outcome, Rss};
-use super::report::Row;
+use super::report::{ms_json, percentiles_json, Row};
 use super::{ms, thousands, Percentiles};
+use serde_json::{json, Value};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -173,6 +175,72 @@ pub fn details(levels: &[Level]) -> String {
         .unwrap();
     }
     out
+}
+
+/// Every figure of the table and the details as one JSON object: a level per clerk count, the
+/// floors and their compositions, the first level's ratios with their targets, and the memory
+/// phase if it ran.
+pub fn json(levels: &[Level], floors: &Floors, memory: Option<&Outcome>) -> Value {
+    let level_json = |level: &Level| {
+        let (puts, gets) = (&level.tally.puts, &level.tally.gets);
+        let latency = |samples: &[Duration]| {
+            (!samples.is_empty()).then(|| percentiles_json(&Percentiles::of(samples.to_vec())))
+        };
+        let rate = level.rate(puts) + level.rate(gets);
+        json!({
+            "clerks": level.clerks,
+            "endpoints": level.sockets,
+            "window_s": level.window.as_secs_f64(),
+            "ops_per_s": rate,
+            "puts_per_s": level.rate(puts),
+            "gets_per_s": level.rate(gets),
+            "put": latency(puts),
+            "get": latency(gets),
+            "retries": level.tally.retries,
+            "target": (level.clerks == TARGET_CLERKS)
+                .then(|| json!({"min_ops_per_s": TARGET_RATE, "pass": rate >= TARGET_RATE})),
+        })
+    };
+    let composed = |floor: fn(&Floors, At) -> Duration| json!({"p50_ms": ms_json(floor(floors, At::P50)), "p99_ms": ms_json(floor(floors, At::P99))});
+    let first = &levels[0];
+    let ratio = |latencies: &[Duration], floor: Duration| {
+        let ratio = (!latencies.is_empty())
+            .then(|| floor::ratio(Percentiles::of(latencies.to_vec()).p50, floor));
+        json!({"p50_to_floor_p50": ratio, "max": TARGET_RATIO, "pass": ratio.map(|r| r <= TARGET_RATIO)})
+    };
+    json!({
+        "levels": levels.iter().map(level_json).collect::<Vec<_>>(),
+        "floors": {
+            "fdatasync": percentiles_json(&floors.fsync),
+            "udp_rtt_netproxy": percentiles_json(&floors.rtt),
+            "commit_floor": composed(Floors::raft_commit),
+            "put_floor": composed(Floors::put),
+            "get_floor": composed(Floors::get),
+        },
+        "first_level": {
+            "clerks": first.clerks,
+            "put": ratio(&first.tally.puts, floors.put(At::P50)),
+            "get": ratio(&first.tally.gets, floors.get(At::P50)),
+        },
+        "memory": memory.map(memory_json),
+    })
+}
+
+fn memory_json(o: &Outcome) -> Value {
+    let rss = |r: Rss| json!({"bytes": r.now, "peak_bytes": r.peak});
+    json!({
+        "keys": o.keys,
+        "load_s": o.load_time.as_secs_f64(),
+        "leader": o.leader,
+        "nodes": o.loaded.iter().map(|&(id, before, after)| {
+            json!({"id": id, "before": rss(before), "after": rss(after)})
+        }).collect::<Vec<_>>(),
+        "snapshot_index": o.snapshot_index,
+        "snapshot_bytes": o.snapshot_bytes,
+        "installed_node": o.fresh,
+        "install_s": o.install_time.as_secs_f64(),
+        "installed_node_after": rss(o.fresh_rss),
+    })
 }
 
 fn rss(r: Rss) -> String {

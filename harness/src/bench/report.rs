@@ -309,11 +309,11 @@ pub fn failover_details(rounds: &[Round]) -> String {
 // The `--json` report: the same figures and targets as the table, as numbers; durations in
 // milliseconds.
 
-fn ms_json(d: Duration) -> f64 {
+pub fn ms_json(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn percentiles_json(p: &Percentiles) -> Value {
+pub fn percentiles_json(p: &Percentiles) -> Value {
     json!({
         "samples": p.count,
         "p50_ms": ms_json(p.p50),

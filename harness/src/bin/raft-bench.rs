@@ -16,7 +16,7 @@
 //! floors measured in the same run, and the memory and snapshot install of a million keys.
 //!
 //! It prints progress as it goes and a table at the end, each figure next to its target (with
-//! `--json`, the table goes to stderr and stdout gets one JSON object of the figures). A
+//! `--json`, `kv` too, the table goes to stderr and stdout gets one JSON object of the figures). A
 //! missed target is reported, not failed: this is a measurement (exit 0); only a cluster that
 //! cannot be measured (does not start, elects no leader) exits non-zero.
 //!
@@ -71,8 +71,8 @@ struct Args {
     #[arg(long, default_value_t = 10, value_parser = at_least_one())]
     rounds: u32,
     /// Print the figures, floors, ratios and targets as one JSON object on stdout (the table
-    /// goes to stderr)
-    #[arg(long)]
+    /// goes to stderr); `kv` too
+    #[arg(long, global = true)]
     json: bool,
 }
 
@@ -142,7 +142,7 @@ fn main() -> ExitCode {
         std::env::set_var("RUST_LOG", "warn");
     }
     let result = match &args.command {
-        Some(Command::Kv(kv_args)) => run_kv(kv_args),
+        Some(Command::Kv(kv_args)) => run_kv(kv_args, args.json),
         None => run(&args),
     };
     match result {
@@ -234,7 +234,7 @@ fn run(args: &Args) -> io::Result<()> {
     Ok(())
 }
 
-fn run_kv(args: &KvArgs) -> io::Result<()> {
+fn run_kv(args: &KvArgs, json: bool) -> io::Result<()> {
     let timers = NodeTimers::scaled();
     let mut clerks: Vec<usize> = args.clerks.iter().map(|&c| c as usize).collect();
     clerks.sort_unstable();
@@ -257,19 +257,32 @@ fn run_kv(args: &KvArgs) -> io::Result<()> {
     let (levels, floors) = kv::run(timers, &settings)?;
     let mut rows: Vec<_> = levels.iter().flat_map(kv_report::level_rows).collect();
     rows.extend(kv_report::floor_rows(&floors, &levels[0]));
-    if args.load_keys > 0 {
-        let memory = kv_memory::Settings {
-            keys: args.load_keys as usize,
-            value_size: usize::from(args.value_size),
-            clerks: *settings.clerks.last().expect("at least one count"),
-            sockets: settings.sockets,
-            max_raft_state: args.max_raft_state,
-        };
-        rows.extend(kv_report::memory_rows(&kv_memory::run(timers, &memory)?));
+    let memory = match args.load_keys {
+        0 => None,
+        keys => {
+            let memory = kv_memory::Settings {
+                keys: keys as usize,
+                value_size: usize::from(args.value_size),
+                clerks: *settings.clerks.last().expect("at least one count"),
+                sockets: settings.sockets,
+                max_raft_state: args.max_raft_state,
+            };
+            Some(kv_memory::run(timers, &memory)?)
+        }
+    };
+    rows.extend(memory.iter().flat_map(kv_report::memory_rows));
+    let text = format!(
+        "\n{}\n{}\nload average at the end: {}\n",
+        report::table(&rows),
+        kv_report::details(&levels),
+        procfs::load_average()?
+    );
+    if json {
+        eprint!("{text}");
+        println!("{}", kv_report::json(&levels, &floors, memory.as_ref()));
+    } else {
+        print!("{text}");
     }
-    println!("\n{}", report::table(&rows));
-    println!("{}", kv_report::details(&levels));
-    println!("load average at the end: {}", procfs::load_average()?);
     Ok(())
 }
 

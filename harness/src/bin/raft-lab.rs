@@ -1,18 +1,25 @@
 //! `raft-lab`: run a cluster in the foreground and talk to it (`just cluster`, `just status`,
-//! `just watch`, `just submit`, `just dashboard`). Proxy commands (partition, heal, ...) are netproxy's own CLI.
+//! `just watch`, `just submit`, `just kv`, `just dashboard`); the commands that talk to it find it
+//! through the `layout.json` it writes (`harness::cluster_file`). Proxy commands (partition,
+//! heal, ...) are netproxy's own CLI.
 
 use clap::{Parser, Subcommand};
 use harness::clerk::{Clerk, ClerkError};
-use harness::cluster::{Cluster, Layout, NodeOptions, MAX_NODES};
+use harness::cluster::{Cluster, Layout, NodeOptions, DEFAULT_BASE_PORT, MAX_CLERKS, MAX_NODES};
+use harness::cluster_file::{self, ClusterFile, FILE_NAME};
 use harness::dashboard::replay::Replay;
+use harness::dashboard::view::View;
 use harness::dashboard::{self, Dashboard};
+use harness::netns;
 use harness::node_client::NodeClient;
+use harness::ports;
 use harness::watch::{self, frame::Style, Watch};
 use raft_auth::Secret;
 use raft_node::control::NodeState;
 use raft_node::kv::Op;
 use raft_node::runtime::ServiceKind;
 use raft_node::wire::ClusterKey;
+use serde_json::json;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,13 +39,24 @@ struct Cli {
         value_name = "FILE"
     )]
     secret_file: PathBuf,
+    /// The first of the cluster's well-known ports: `cluster` listens from there (nodes +0..,
+    /// faces +100.., netproxy control +200, node controls +300.., clerks +400.., clerk faces
+    /// +500..), the other commands talk to the cluster there [default: 7000, or what the
+    /// cluster wrote to layout.json beside the secret file]
+    #[arg(long, global = true, env = "RAFT_LAB_BASE_PORT", value_name = "PORT",
+          value_parser = clap::value_parser!(u16).range(1..=MAX_BASE_PORT))]
+    base_port: Option<u16>,
     #[command(subcommand)]
     command: Cmd,
 }
 
+/// The highest base port whose cluster's ports (up to base + 531) all exist.
+const MAX_BASE_PORT: i64 = u16::MAX as i64 - 500 - MAX_CLERKS as i64;
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// Start netproxy and N raft-nodes on the well-known loopback ports, in the foreground.
+    /// Start netproxy and N raft-nodes on the well-known ports (loopback, or a network
+    /// namespace per node with --netns), in the foreground.
     Cluster {
         /// Number of nodes (1 to 8).
         #[arg(default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=MAX_NODES as i64))]
@@ -63,11 +81,28 @@ enum Cmd {
         /// The dashboard's port on 127.0.0.1 (0: any free one).
         #[arg(long, default_value_t = DASHBOARD_PORT)]
         dashboard_port: u16,
+        /// Run each node in a Linux network namespace of its own (root only): node i at
+        /// 10.77.0.(10+i), netproxy and the clerks on the host's bridge address 10.77.0.1.
+        /// Whatever a crashed run left of them is removed first.
+        #[arg(long)]
+        netns: bool,
+        /// The namespaces' subnet, a /24 (the host takes .1, node i .(10+i)).
+        #[arg(long, value_name = "A.B.C.0/24", default_value = "10.77.0.0/24", value_parser = subnet_24)]
+        netns_subnet: [u8; 3],
     },
     /// Print a table of the running cluster's nodes.
-    Status,
+    Status {
+        /// Print one JSON document instead: {"nodes": [{"id", "answering", "state"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Submit TEXT as a command through the current leader.
-    Submit { text: String },
+    Submit {
+        text: String,
+        /// Print one JSON document instead: {"node", "index", "term"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask the current leader to hand leadership to node N (Raft thesis §3.10), and wait until
     /// N leads.
     Transfer { to: usize },
@@ -78,6 +113,10 @@ enum Cmd {
         /// Give up (exit 1) when no node has completed it after this many seconds.
         #[arg(long, default_value_t = 5.0, value_name = "SECONDS", global = true)]
         timeout: f64,
+        /// Print one JSON document instead: {"op", "key", "value"} (value: what a get read;
+        /// null for put and append).
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// A live table of the running cluster, redrawn every 200 ms: nodes, faults, traffic.
     Watch {
@@ -85,6 +124,10 @@ enum Cmd {
         /// happens when stdout is not a terminal.
         #[arg(long)]
         once: bool,
+        /// Print the frame as one JSON document instead (the dashboard's view: `view` in its
+        /// /api/state).
+        #[arg(long, requires = "once")]
+        json: bool,
     },
     /// Serve the live dashboard of the running cluster on 127.0.0.1 (netproxy controls, commands
     /// and KV operations; kill, restart and pause need `cluster --dashboard`).
@@ -104,6 +147,7 @@ const DASHBOARD_PORT: u16 = 7800;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let target = || Target::find(&cli.secret_file, cli.base_port);
     let result = match cli.command {
         Cmd::Cluster {
             nodes,
@@ -113,6 +157,8 @@ fn main() -> ExitCode {
             max_raft_state,
             dashboard,
             dashboard_port,
+            netns,
+            netns_subnet,
         } => {
             let options = match service {
                 ClusterService::Kv => NodeOptions {
@@ -126,15 +172,24 @@ fn main() -> ExitCode {
                     ..NodeOptions::lab()
                 },
             };
+            let place = Placement {
+                base_port: cli.base_port.unwrap_or(DEFAULT_BASE_PORT),
+                netns: netns.then_some(netns_subnet),
+            };
             let dashboard = dashboard.then_some(dashboard_port);
-            run_cluster(nodes as usize, data_dir, options, dashboard)
+            run_cluster(nodes as usize, data_dir, options, place, dashboard)
         }
-        Cmd::Status => read_secret(&cli.secret_file).and_then(|s| status(&s)),
-        Cmd::Submit { text } => read_secret(&cli.secret_file).and_then(|s| submit(&s, text)),
-        Cmd::Transfer { to } => read_secret(&cli.secret_file).and_then(|s| transfer(&s, to)),
-        Cmd::Kv { op, timeout } => read_secret(&cli.secret_file).and_then(|s| kv(&s, op, timeout)),
-        Cmd::Watch { once } => read_secret(&cli.secret_file).and_then(|s| watch(&s, once)),
-        Cmd::Dashboard { port, replay } => serve_dashboard(&cli.secret_file, port, replay),
+        Cmd::Status { json } => target().and_then(|t| status(&t, Output::new(json))),
+        Cmd::Submit { text, json } => target().and_then(|t| submit(&t, text, Output::new(json))),
+        Cmd::Transfer { to } => target().and_then(|t| transfer(&t, to)),
+        Cmd::Kv { op, timeout, json } => {
+            target().and_then(|t| kv(&t, op, timeout, Output::new(json)))
+        }
+        Cmd::Watch { once, json } => target().and_then(|t| watch(&t, once, Output::new(json))),
+        Cmd::Dashboard { port, replay } => match replay {
+            Some(dir) => serve_replay(port, &dir),
+            None => target().and_then(|t| serve_dashboard(&t, port)),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -151,27 +206,76 @@ enum ClusterService {
     Digest,
 }
 
+/// Where `cluster` puts its processes.
+struct Placement {
+    base_port: u16,
+    /// A network namespace per node, on this subnet (the first three octets of a /24).
+    netns: Option<[u8; 3]>,
+}
+
+/// `A.B.C.0/24` as its first three octets.
+fn subnet_24(text: &str) -> Result<[u8; 3], String> {
+    let bad = || format!("give a /24 such as 10.77.0.0/24, not {text:?}");
+    let (addr, bits) = text.split_once('/').ok_or_else(bad)?;
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| bad())?;
+    match (addr.octets(), bits) {
+        ([a, b, c, 0], "24") => Ok([a, b, c]),
+        _ => Err(bad()),
+    }
+}
+
 /// `dashboard`: serve it on this port, with control of the nodes.
 fn run_cluster(
     n: usize,
     data_dir: PathBuf,
     options: NodeOptions,
+    place: Placement,
     dashboard: Option<u16>,
 ) -> Result<(), String> {
+    if place.netns.is_some() {
+        if let Some(why) = netns::unavailable() {
+            return Err(format!("cluster --netns: {why}"));
+        }
+    }
+    // Two clusters on one data dir would share the nodes' data and overwrite each other's secret.
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let _data_dir_lock = ports::try_lock(data_dir.join("lock"))
+        .map_err(|e| format!("cannot lock {}: {e}", data_dir.display()))?
+        .ok_or_else(|| {
+            format!(
+                "{} is the data dir of another running cluster: give this one its own \
+                 (--data-dir DIR, and RAFT_LAB_SECRET_FILE=DIR/secret for the commands that \
+                 talk to it)",
+                data_dir.display()
+            )
+        })?;
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
 
-    let cluster = Cluster::launch_foreground(n, &data_dir, options)
+    let cluster = Cluster::launch_foreground(n, &data_dir, options, place.base_port, place.netns)
         .map_err(|e| format!("cannot start the cluster: {e}"))?;
-    let layout = Layout::well_known(n);
+    let layout = cluster.layout().clone();
+    ClusterFile {
+        base_port: place.base_port,
+        cluster_id: cluster.key().id,
+        layout: layout.clone(),
+    }
+    .write(&data_dir)
+    .map_err(|e| format!("cannot write {}: {e}", data_dir.join(FILE_NAME).display()))?;
     eprintln!(
-        "raft-lab: {n} nodes up (UDP {}..., control {}...), netproxy control {}, data and \
+        "raft-lab: {n} nodes up (UDP {}..., control {}...{}), netproxy control {}, data and \
          log in {} (just logs {}; just timeline {})",
         layout.nodes[0],
         layout.controls[0],
+        if place.netns.is_some() {
+            ", each in its network namespace rlab0-nI"
+        } else {
+            ""
+        },
         layout.proxy_control,
         data_dir.display(),
         cluster.log().path().display(),
@@ -181,7 +285,7 @@ fn run_cluster(
     let dashboard = match dashboard {
         Some(port) => {
             let config = dashboard::Config {
-                layout: layout.clone(),
+                layout,
                 key: cluster.lock().unwrap().key(),
                 cluster: Some(Arc::clone(&cluster)),
                 port,
@@ -210,70 +314,113 @@ fn run_cluster(
         }
     }
     eprintln!("raft-lab: stopping");
+    ClusterFile::remove(&data_dir);
     // The dashboard first: it holds the cluster too.
     drop(dashboard);
     drop(cluster);
     Ok(())
 }
 
-/// The dashboard of the cluster on the well-known ports, or of a kept run, until Ctrl-C.
-/// `secret_file`: the live cluster's; a replay talks to no cluster and needs none.
-fn serve_dashboard(secret_file: &Path, port: u16, replay: Option<PathBuf>) -> Result<(), String> {
+/// The running cluster a command talks to, and the secret it proves.
+struct Target {
+    layout: Layout,
+    cluster_id: u64,
+    secret: Secret,
+}
+
+impl Target {
+    fn find(secret_file: &Path, base_port: Option<u16>) -> Result<Target, String> {
+        let secret = Secret::read_file(secret_file).map_err(|e| {
+            format!("{e} (a running 'just cluster' writes it; or give --secret-file)")
+        })?;
+        let file = cluster_file::resolve(secret_file, base_port)?;
+        Ok(Target {
+            layout: file.layout,
+            cluster_id: file.cluster_id,
+            secret,
+        })
+    }
+
+    /// What the cluster's datagrams are sealed with.
+    fn key(&self) -> ClusterKey {
+        ClusterKey {
+            id: self.cluster_id,
+            secret: self.secret.clone(),
+        }
+    }
+
+    fn client(&self, i: usize) -> NodeClient {
+        NodeClient::new(self.layout.controls[i], self.secret.clone())
+    }
+
+    /// Said when no node answers.
+    fn nobody_answers(&self) -> String {
+        format!(
+            "no node answers on {}.. (start a cluster with 'just cluster')",
+            self.layout.controls[0]
+        )
+    }
+}
+
+/// A kept run played back through the dashboard, until Ctrl-C.
+fn serve_replay(port: u16, dir: &Path) -> Result<(), String> {
+    let stop = init_dashboard_process()?;
+    let replay = Replay::open(dir)?;
+    let (start, end) = replay.span();
+    let log = replay.path.display().to_string();
+    let served = Dashboard::replay(replay, port).map_err(|e| cannot_serve(port, e))?;
+    eprintln!(
+        "raft-lab: replay of {log} ({:.1} s) at http://{}/; Ctrl-C stops it",
+        (end - start) as f64 / 1e6,
+        served.addr()
+    );
+    let _ = stop.recv();
+    drop(served);
+    Ok(())
+}
+
+/// The dashboard of the running cluster, until Ctrl-C.
+fn serve_dashboard(target: &Target, port: u16) -> Result<(), String> {
+    let stop = init_dashboard_process()?;
+    let config = dashboard::Config {
+        layout: target.layout.clone(),
+        key: target.key(),
+        cluster: None,
+        port,
+    };
+    let served = Dashboard::start(config).map_err(|e| cannot_serve(port, e))?;
+    eprintln!(
+        "raft-lab: dashboard of the cluster at {}.. on http://{}/ (kill, restart and pause \
+         need 'just cluster --dashboard'); Ctrl-C stops it",
+        target.layout.controls[0],
+        served.addr()
+    );
+    let _ = stop.recv();
+    drop(served);
+    Ok(())
+}
+
+/// Logging, and a channel that Ctrl-C sends on.
+fn init_dashboard_process() -> Result<mpsc::Receiver<()>, String> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
-    let cannot = |e| format!("cannot serve the dashboard on port {port}: {e}");
-    let served = match replay {
-        Some(dir) => {
-            let replay = Replay::open(&dir)?;
-            let (start, end) = replay.span();
-            let log = replay.path.display().to_string();
-            let served = Dashboard::replay(replay, port).map_err(cannot)?;
-            eprintln!(
-                "raft-lab: replay of {log} ({:.1} s) at http://{}/; Ctrl-C stops it",
-                (end - start) as f64 / 1e6,
-                served.addr()
-            );
-            served
-        }
-        None => {
-            let secret = read_secret(secret_file)?;
-            let config = dashboard::Config {
-                layout: Layout::well_known(MAX_NODES),
-                // `just cluster`'s nodes (Cluster::launch_foreground).
-                key: ClusterKey { id: 1, secret },
-                cluster: None,
-                port,
-            };
-            let served = Dashboard::start(config).map_err(cannot)?;
-            eprintln!(
-                "raft-lab: dashboard of the cluster on 127.0.0.1:7000.. at http://{}/ (kill, \
-                 restart and pause need 'just cluster --dashboard'); Ctrl-C stops it",
-                served.addr()
-            );
-            served
-        }
-    };
-    let _ = stop_rx.recv();
-    drop(served);
-    Ok(())
+    Ok(stop_rx)
 }
 
-fn read_secret(path: &Path) -> Result<Secret, String> {
-    Secret::read_file(path)
-        .map_err(|e| format!("{e} (a running 'just cluster' writes it; or give --secret-file)"))
+fn cannot_serve(port: u16, e: io::Error) -> String {
+    format!("cannot serve the dashboard on port {port}: {e}")
 }
 
-/// The nodes that answer on the well-known control ports, by id (`None`: not answering). A
+/// The nodes that answer on the cluster's control addresses, by id (`None`: not answering). A
 /// node that refuses the secret is an error: the wrong cluster, or a stale secret file.
-fn poll_nodes(secret: &Secret) -> Result<Vec<Option<NodeState>>, String> {
-    let layout = Layout::well_known(MAX_NODES);
+fn poll_nodes(target: &Target) -> Result<Vec<Option<NodeState>>, String> {
     let mut states = Vec::new();
-    for &addr in &layout.controls {
-        match NodeClient::new(addr, secret.clone()).get_state() {
+    for (i, addr) in target.layout.controls.iter().enumerate() {
+        match target.client(i).get_state() {
             Ok(state) => states.push(Some(state)),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(format!("node at {addr}: {e}"))
@@ -287,12 +434,16 @@ fn poll_nodes(secret: &Secret) -> Result<Vec<Option<NodeState>>, String> {
     Ok(states)
 }
 
-fn status(secret: &Secret) -> Result<(), String> {
-    let states = poll_nodes(secret)?;
+fn status(target: &Target, output: Output) -> Result<(), String> {
+    let states = poll_nodes(target)?;
     if states.is_empty() {
-        return Err(
-            "no node answers on 127.0.0.1:7300.. (start a cluster with 'just cluster')".into(),
-        );
+        return Err(target.nobody_answers());
+    }
+    if output == Output::Json {
+        let nodes: Vec<_> = (states.iter().enumerate())
+            .map(|(id, state)| json!({"id": id, "answering": state.is_some(), "state": state}))
+            .collect();
+        return print_json(&json!({ "nodes": nodes }));
     }
     println!(
         "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}",
@@ -340,34 +491,33 @@ enum KvOp {
     Append { key: String, value: String },
 }
 
-fn kv(secret: &Secret, op: KvOp, timeout: f64) -> Result<(), String> {
+fn kv(target: &Target, op: KvOp, timeout: f64, output: Output) -> Result<(), String> {
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(format!(
             "--timeout {timeout}: give a positive number of seconds"
         ));
     }
-    let n = poll_nodes(secret)?.len();
+    let n = poll_nodes(target)?.len();
     if n == 0 {
-        return Err(
-            "no node answers on 127.0.0.1:7300.. (start a cluster with 'just cluster')".into(),
-        );
+        return Err(target.nobody_answers());
     }
     // Through netproxy, as one of its clerks: `just partition 0,1,c0 2,3,4` applies to it.
-    let layout = Layout::well_known(n);
-    // `just cluster`'s id is 1 (Cluster::launch_foreground).
-    let key = ClusterKey {
-        id: 1,
-        secret: secret.clone(),
-    };
-    let (mut clerk, _) = Clerk::at_free_endpoint(&layout.clerks, layout.faces, key)
+    let layout = &target.layout;
+    let faces = layout.faces[..n].to_vec();
+    let (mut clerk, _) = Clerk::at_free_endpoint(&layout.clerks, faces, target.key())
         .map_err(|e| format!("cannot open the clerk's socket: {e}"))?;
-    let (op, is_get) = match op {
-        KvOp::Get { key } => (Op::Get { key }, true),
-        KvOp::Put { key, value } => (Op::Put { key, value }, false),
-        KvOp::Append { key, value } => (Op::Append { key, value }, false),
+    let (name, key, op) = match op {
+        KvOp::Get { key } => ("get", key.clone(), Op::Get { key }),
+        KvOp::Put { key, value } => ("put", key.clone(), Op::Put { key, value }),
+        KvOp::Append { key, value } => ("append", key.clone(), Op::Append { key, value }),
     };
+    let is_get = name == "get";
     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
     match clerk.call(op, Some(deadline)) {
+        Ok(value) if output == Output::Json => {
+            let value = is_get.then_some(value);
+            print_json(&json!({"op": name, "key": key, "value": value}))
+        }
         Ok(value) if is_get => {
             println!("{value}");
             Ok(())
@@ -382,8 +532,8 @@ fn kv(secret: &Secret, op: KvOp, timeout: f64) -> Result<(), String> {
 }
 
 /// The node that leads in the highest term, among those that answer.
-fn current_leader(secret: &Secret) -> Result<usize, String> {
-    poll_nodes(secret)?
+fn current_leader(target: &Target) -> Result<usize, String> {
+    poll_nodes(target)?
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.as_ref().filter(|s| s.is_leader).map(|s| (s.term, i)))
@@ -394,13 +544,12 @@ fn current_leader(secret: &Secret) -> Result<usize, String> {
         })
 }
 
-fn submit(secret: &Secret, text: String) -> Result<(), String> {
-    let leader = current_leader(secret)?;
-    let client = NodeClient::new(
-        Layout::well_known(MAX_NODES).controls[leader],
-        secret.clone(),
-    );
-    match client.start(text.as_bytes()) {
+fn submit(target: &Target, text: String, output: Output) -> Result<(), String> {
+    let leader = current_leader(target)?;
+    match target.client(leader).start(text.as_bytes()) {
+        Ok(Some((index, term))) if output == Output::Json => {
+            print_json(&json!({"node": leader, "index": index, "term": term}))
+        }
         Ok(Some((index, term))) => {
             println!("submitted to node {leader}: index {index}, term {term}");
             Ok(())
@@ -410,25 +559,30 @@ fn submit(secret: &Secret, text: String) -> Result<(), String> {
     }
 }
 
-fn transfer(secret: &Secret, to: usize) -> Result<(), String> {
-    let leader = current_leader(secret)?;
+fn transfer(target: &Target, to: usize) -> Result<(), String> {
+    let leader = current_leader(target)?;
     if leader == to {
         println!("node {to} leads already");
         return Ok(());
     }
-    let controls = Layout::well_known(MAX_NODES).controls;
-    let target = controls
+    let controls = &target.layout.controls;
+    let target_addr = controls
         .get(to)
-        .ok_or_else(|| format!("there is no node {to} (nodes are 0..{MAX_NODES})"))?;
+        .ok_or_else(|| format!("there is no node {to} (nodes are 0..{})", controls.len()))?;
     let started = Instant::now();
-    NodeClient::new(controls[leader], secret.clone())
+    target
+        .client(leader)
         .transfer(to as u32)
         .map_err(|e| format!("node {leader} refused: {e}"))?;
     // The transfer ends within an election timeout, won or abandoned; wait a little longer.
     let deadline = started + Duration::from_secs(2);
-    let target = NodeClient::with_timeout(*target, Duration::from_millis(500), secret.clone());
+    let new_leader = NodeClient::with_timeout(
+        *target_addr,
+        Duration::from_millis(500),
+        target.secret.clone(),
+    );
     while Instant::now() < deadline {
-        if target.get_state().is_ok_and(|s| s.is_leader) {
+        if new_leader.get_state().is_ok_and(|s| s.is_leader) {
             println!(
                 "node {to} leads (from node {leader}, after {} ms)",
                 started.elapsed().as_millis()
@@ -443,10 +597,10 @@ fn transfer(secret: &Secret, to: usize) -> Result<(), String> {
     ))
 }
 
-/// The live view of the cluster on the well-known ports (the proxy tells how many nodes it has).
-fn watch(secret: &Secret, once: bool) -> Result<(), String> {
-    let layout = Layout::well_known(MAX_NODES);
-    let mut watch = Watch::new(&layout.controls, layout.proxy_control, secret);
+/// The live view of the cluster (the proxy tells how many nodes it has).
+fn watch(target: &Target, once: bool, output: Output) -> Result<(), String> {
+    let layout = &target.layout;
+    let mut watch = Watch::new(&layout.controls, layout.proxy_control, &target.secret);
     if once || !std::io::stdout().is_terminal() {
         // A first stats snapshot, so that the frame shows rates over a full window.
         let first = watch.poll();
@@ -458,8 +612,54 @@ fn watch(secret: &Secret, once: bool) -> Result<(), String> {
             ));
         }
         std::thread::sleep(watch::RATE_WINDOW);
+        if output == Output::Json {
+            return print_json(&View::new(&watch.poll(), &[]));
+        }
         print!("{}", watch.frame(Style::Plain));
         return Ok(());
     }
     watch::terminal::run(&mut watch)
+}
+
+/// How a command prints what it found: for people, or as one JSON document on stdout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Text,
+    Json,
+}
+
+impl Output {
+    fn new(json: bool) -> Output {
+        if json {
+            Output::Json
+        } else {
+            Output::Text
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string(value).map_err(|e| format!("cannot write JSON: {e}"))?;
+    println!("{text}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_netns_subnet_is_a_24() {
+        assert_eq!(subnet_24("10.99.3.0/24"), Ok([10, 99, 3]));
+        for bad in [
+            "10.99.3.0",
+            "10.99.3.1/24",
+            "10.99.0.0/16",
+            "10.99.3/24",
+            "x/24",
+        ] {
+            let e = subnet_24(bad).unwrap_err();
+            assert!(e.contains("10.77.0.0/24") && e.contains(bad), "{e}");
+        }
+    }
 }

@@ -2,10 +2,12 @@
 //! a different cluster and schedule with every safety property checked after every step, with
 //! a progress bar; prints seeds/s and steps/s at the end. On the first failure it prints the
 //! failure report (seed, step, property, last events, the replay command) and exits 1.
+//! `--json`: the summary as one JSON document on stdout (the failure's report in it too).
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use raft_node::sim::{run_seed, Report};
+use serde::Serialize;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,6 +25,35 @@ struct Args {
     /// The first seed (seeds FROM, FROM+1, …, FROM+N-1)
     #[arg(long, value_name = "S", default_value_t = 0)]
     from: u64,
+    /// Print the summary as one JSON document on stdout (a failure too, its report in it)
+    #[arg(long)]
+    json: bool,
+}
+
+/// The summary `--json` prints.
+#[derive(Serialize)]
+struct Summary {
+    from: u64,
+    /// Seeds asked for.
+    seeds: u64,
+    /// Seeds that passed, from `from` on.
+    passed: u64,
+    seconds: f64,
+    seeds_per_s: f64,
+    steps_per_s: f64,
+    #[serde(flatten)]
+    totals: Totals,
+    /// The seed that failed, if one did: the run stops there.
+    failure: Option<Failure>,
+}
+
+#[derive(Serialize)]
+struct Failure {
+    seed: u64,
+    /// The core's panic message, if it panicked.
+    panic: Option<String>,
+    /// The simulator's report: step, property, last events, the replay command.
+    report: String,
 }
 
 /// The last panic's message and location: a core panic comes back from `run_seed` as a failure,
@@ -54,29 +85,64 @@ fn main() -> ExitCode {
     );
     let started = Instant::now();
     let mut totals = Totals::default();
+    let mut failure = None;
     for seed in args.from..end {
         match run_seed(seed) {
             Ok(report) => {
                 totals.add(&report);
                 bar.inc(1);
             }
-            Err(failure) => {
+            Err(report) => {
                 bar.abandon();
                 eprintln!(
                     "\nseed {seed} failed, after {} seeds that passed",
                     seed - args.from
                 );
-                if let Some(panic) = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let panic = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(panic) = &panic {
                     eprintln!("{panic}");
                 }
                 // The report ends with the command that replays it.
-                eprintln!("{failure}");
-                return ExitCode::FAILURE;
+                eprintln!("{report}");
+                failure = Some(Failure {
+                    seed,
+                    panic,
+                    report: report.to_string(),
+                });
+                break;
             }
         }
     }
-    bar.finish_and_clear();
+    if failure.is_none() {
+        bar.finish_and_clear();
+    }
     let secs = started.elapsed().as_secs_f64();
+    if args.json {
+        let passed = failure.as_ref().map_or(args.count, |f| f.seed - args.from);
+        let failed = failure.is_some();
+        let summary = Summary {
+            from: args.from,
+            seeds: args.count,
+            passed,
+            seconds: secs,
+            seeds_per_s: passed as f64 / secs,
+            steps_per_s: totals.steps as f64 / secs,
+            totals,
+            failure,
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("the summary serialises")
+        );
+        return if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    if failure.is_some() {
+        return ExitCode::FAILURE;
+    }
     println!(
         "{} seeds passed (seeds {}..{end}) in {secs:.1} s: {:.1} seeds/s, {:.0} steps/s",
         args.count,
@@ -96,24 +162,30 @@ fn main() -> ExitCode {
         totals.crashes,
         totals.crashes_unsynced,
         totals.transfers,
-        totals.slowest.0,
-        totals.slowest.1
+        Duration::from_secs_f64(totals.slowest_settling_s),
+        totals.slowest_seed
     );
     ExitCode::SUCCESS
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize)]
 struct Totals {
     steps: u64,
+    /// Entries committed.
     committed: u64,
+    /// Reads confirmed.
     reads: usize,
     failed_reads: usize,
+    /// Terms with a leader.
     leaders: usize,
     crashes: usize,
+    /// Of the crashes, those that hit a peer with a sync under way.
     crashes_unsynced: usize,
+    /// Leadership transfers.
     transfers: usize,
-    /// The longest liveness phase, and its seed.
-    slowest: (Duration, u64),
+    /// The longest liveness phase (settling after the heal), and its seed.
+    slowest_settling_s: f64,
+    slowest_seed: u64,
 }
 
 impl Totals {
@@ -126,8 +198,9 @@ impl Totals {
         self.crashes += report.crashes;
         self.crashes_unsynced += report.crashes_unsynced;
         self.transfers += report.transfers;
-        if report.liveness > self.slowest.0 {
-            self.slowest = (report.liveness, report.seed);
+        if report.liveness.as_secs_f64() > self.slowest_settling_s {
+            self.slowest_settling_s = report.liveness.as_secs_f64();
+            self.slowest_seed = report.seed;
         }
     }
 }

@@ -40,6 +40,9 @@ struct Cli {
     /// Where the runs' output and logs go [default: $TMPDIR/raft-lab-stress/<start>-<pid>].
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Print the report as one JSON document on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
     /// `cargo test` arguments choosing the test executables, after `--`
     /// [default: --package raft-lab --tests, the lab's tests].
     #[arg(last = true)]
@@ -97,7 +100,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let mut progress = Progress::new(&labels, plan.runs);
     let outcome = runner.run(&plan, &mut progress);
     progress.finish();
-    print!("{}", report::render(&labels, &outcome));
+    if cli.json {
+        println!("{}", report::json(&labels, &outcome));
+    } else {
+        print!("{}", report::render(&labels, &outcome));
+    }
 
     let any_failed = outcome
         .records

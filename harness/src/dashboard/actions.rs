@@ -3,7 +3,7 @@
 
 use super::view::Process;
 use crate::clerk::{Clerk, ClerkError};
-use crate::cluster::{Cluster, Layout};
+use crate::cluster::{Cluster, Layout, DEFAULT_BASE_PORT};
 use crate::node_client::NodeClient;
 use log::Level;
 use netproxy::{Client, Command};
@@ -47,7 +47,7 @@ impl Outcome {
 
 /// `netproxy` as the user would call it for this proxy: `--control` only off the default port.
 pub fn proxy_cli(proxy: SocketAddr) -> String {
-    if proxy == Layout::well_known(1).proxy_control {
+    if proxy == Layout::well_known(1, DEFAULT_BASE_PORT).proxy_control {
         "netproxy".to_string()
     } else {
         format!("netproxy --control {proxy}")
@@ -303,7 +303,10 @@ mod tests {
         assert_eq!(shell_word("0->1"), "'0->1'");
         assert_eq!(shell_word("it's"), r"'it'\''s'");
         assert_eq!(shell_word(""), "''");
-        assert_eq!(proxy_cli(Layout::well_known(3).proxy_control), "netproxy");
+        assert_eq!(
+            proxy_cli(Layout::well_known(3, DEFAULT_BASE_PORT).proxy_control),
+            "netproxy"
+        );
         let other = SocketAddr::from(([127, 0, 0, 1], 21048));
         assert_eq!(proxy_cli(other), "netproxy --control 127.0.0.1:21048");
     }
@@ -325,7 +328,12 @@ mod tests {
             "{down:?}"
         );
         let key = ClusterKey { id: 1, secret };
-        let kv_typo = kv(&Layout::well_known(3), &key, 3, "set k v");
+        let kv_typo = kv(
+            &Layout::well_known(3, DEFAULT_BASE_PORT),
+            &key,
+            3,
+            "set k v",
+        );
         assert!(
             !kv_typo.ok && kv_typo.message.contains("put K V"),
             "{kv_typo:?}"

@@ -3,12 +3,44 @@
 
 use super::runner::{Outcome, Verdict};
 use super::stats::{mean_and_max, wilson_interval};
+use serde_json::json;
 use std::fmt::Write;
 use std::time::Duration;
 
 /// Failed runs listed one by one; past this many the report says how many more there are
 /// (each was printed as it failed, and all are under the stress directory).
 const LISTED_FAILURES: usize = 20;
+
+/// One test's figures, as the table shows them.
+struct Figures {
+    /// Finished runs (cancelled ones are not counted).
+    runs: u64,
+    failed: u64,
+    /// The failure rate and its 95% Wilson interval; `None` without a finished run.
+    rate: Option<(f64, (f64, f64))>,
+    /// Mean and max wall time of the finished runs.
+    times: Option<(Duration, Duration)>,
+}
+
+fn figures(test: usize, outcome: &Outcome) -> Figures {
+    let finished: Vec<_> = outcome
+        .records
+        .iter()
+        .filter(|r| r.test == test && r.verdict != Verdict::Cancelled)
+        .collect();
+    let runs = finished.len() as u64;
+    let failed = finished
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Failed { .. }))
+        .count() as u64;
+    let times: Vec<Duration> = finished.iter().map(|r| r.time).collect();
+    Figures {
+        runs,
+        failed,
+        rate: wilson_interval(failed, runs).map(|ci| (failed as f64 / runs as f64, ci)),
+        times: mean_and_max(&times),
+    }
+}
 
 /// The report on `outcome` for the tests labelled `labels` (indexed as the plan's tests).
 pub fn render(labels: &[String], outcome: &Outcome) -> String {
@@ -22,32 +54,22 @@ pub fn render(labels: &[String], outcome: &Outcome) -> String {
         "max".into(),
     ]];
     for (test, label) in labels.iter().enumerate() {
-        let finished: Vec<_> = outcome
-            .records
-            .iter()
-            .filter(|r| r.test == test && r.verdict != Verdict::Cancelled)
-            .collect();
-        let runs = finished.len() as u64;
-        let failures = finished
-            .iter()
-            .filter(|r| matches!(r.verdict, Verdict::Failed { .. }))
-            .count() as u64;
-        let times: Vec<Duration> = finished.iter().map(|r| r.time).collect();
-        let (rate, interval) = match wilson_interval(failures, runs) {
-            Some((low, high)) => (
-                percent(failures as f64 / runs as f64),
+        let f = figures(test, outcome);
+        let (rate, interval) = match f.rate {
+            Some((rate, (low, high))) => (
+                percent(rate),
                 format!("[{}, {}]", percent(low), percent(high)),
             ),
             None => ("-".into(), "-".into()),
         };
-        let (mean, max) = match mean_and_max(&times) {
+        let (mean, max) = match f.times {
             Some((mean, max)) => (seconds(mean), seconds(max)),
             None => ("-".into(), "-".into()),
         };
         rows.push(vec![
             label.clone(),
-            runs.to_string(),
-            failures.to_string(),
+            f.runs.to_string(),
+            f.failed.to_string(),
             rate,
             interval,
             mean,
@@ -58,6 +80,51 @@ pub fn render(labels: &[String], outcome: &Outcome) -> String {
     out.push('\n');
     out.push_str(&summary(labels, outcome));
     out
+}
+
+/// The same report as one JSON document (`raft-stress --json`): a row per test, the totals,
+/// and every failed run with where its logs are.
+pub fn json(labels: &[String], outcome: &Outcome) -> serde_json::Value {
+    let tests: Vec<_> = (labels.iter().enumerate())
+        .map(|(test, label)| {
+            let f = figures(test, outcome);
+            json!({
+                "test": label,
+                "runs": f.runs,
+                "failed": f.failed,
+                "fail_rate": f.rate.map(|(rate, _)| rate),
+                "ci95": f.rate.map(|(_, (low, high))| [low, high]),
+                "mean_s": f.times.map(|(mean, _)| mean.as_secs_f64()),
+                "max_s": f.times.map(|(_, max)| max.as_secs_f64()),
+            })
+        })
+        .collect();
+    let mut failures: Vec<_> = (outcome.records.iter())
+        .filter_map(|r| match &r.verdict {
+            Verdict::Failed { why, dir } => Some((r.test, r.run, why, dir)),
+            _ => None,
+        })
+        .collect();
+    failures.sort_by_key(|&(test, run, _, _)| (test, run));
+    let cancelled = (outcome.records.iter())
+        .filter(|r| r.verdict == Verdict::Cancelled)
+        .count();
+    let finished = outcome.records.len() - cancelled;
+    json!({
+        "tests": tests,
+        "finished": finished,
+        "passed": finished - failures.len(),
+        "failed": failures.len(),
+        "cancelled": cancelled,
+        "interrupted": outcome.interrupted,
+        "elapsed_s": outcome.elapsed.as_secs_f64(),
+        "failures": failures
+            .iter()
+            .map(|(test, run, why, dir)| {
+                json!({"test": labels[*test], "run": run, "why": why, "dir": dir})
+            })
+            .collect::<Vec<_>>(),
+    })
 }
 
 fn summary(labels: &[String], outcome: &Outcome) -> String {
@@ -188,6 +255,22 @@ mod tests {
         );
         assert_eq!(lines[4], "4 runs finished in 4.00s: 3 passed, 1 failed");
         assert_eq!(lines[6], "  TestB run 1 (exit status: 101): /s/TestB/1");
+
+        let doc = json(&["TestA".into(), "TestB".into()], &outcome);
+        let doc: serde_json::Value = serde_json::from_str(&doc.to_string()).unwrap();
+        assert_eq!(doc["tests"][0]["test"], "TestA");
+        assert_eq!(doc["tests"][0]["runs"], 2);
+        assert_eq!(doc["tests"][0]["fail_rate"], 0.0);
+        assert_eq!(doc["tests"][1]["failed"], 1);
+        assert_eq!(doc["tests"][1]["mean_s"], 1.0);
+        assert_eq!(doc["tests"][1]["max_s"], 1.5);
+        let ci = doc["tests"][1]["ci95"].as_array().unwrap();
+        assert!((ci[0].as_f64().unwrap() - 0.0945).abs() < 0.001, "{ci:?}");
+        assert_eq!((&doc["finished"], &doc["passed"]), (&4.into(), &3.into()));
+        assert_eq!(
+            doc["failures"][0],
+            json!({"test": "TestB", "run": 1, "why": "exit status: 101", "dir": "/s/TestB/1"})
+        );
     }
 
     #[test]
@@ -207,6 +290,12 @@ mod tests {
         assert_eq!(
             lines[2],
             "TestB     0       0          -              -      -      -"
+        );
+        let doc = json(&["TestA".into(), "TestB".into()], &outcome);
+        assert!(doc["tests"][1]["fail_rate"].is_null() && doc["tests"][1]["mean_s"].is_null());
+        assert_eq!(
+            (&doc["cancelled"], &doc["interrupted"]),
+            (&2.into(), &true.into())
         );
         assert_eq!(
             lines[4],
