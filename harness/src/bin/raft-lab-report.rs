@@ -36,7 +36,7 @@ fn parse_pattern(pattern: &str) -> Result<Regex, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cargo_args: Vec<String> = DEFAULT_CARGO_ARGS.iter().map(|a| a.to_string()).collect();
-    let tests = match discovery::build(&cargo_args)
+    let mut tests = match discovery::build(&cargo_args)
         .and_then(|executables| discovery::select(&executables, &cli.tests))
     {
         Ok(tests) => tests,
@@ -45,6 +45,9 @@ fn main() -> ExitCode {
             return ExitCode::from(SETUP_FAILED);
         }
     };
+    // In the Go table's order (the lab's), tests it lacks last.
+    tests.sort_by_key(|t| lab_report::GO.iter().position(|b| b.test == t.name));
+    tests.sort_by_key(|t| lab_report::GO.iter().all(|b| b.test != t.name));
     let rows: Vec<Row> = tests.iter().map(run).collect();
     if cli.json {
         println!("{:#}", lab_report::json(&rows));
