@@ -4,10 +4,9 @@
 //!
 //! Each iteration:
 //! 1. carry out the core's `Ready` in the order `core` documents: the leader's replication at
-//!    once; the persist handed to the storage thread with the messages that must wait for it
-//!    (the thread sends them as soon as its sync completes); everything else (applying, reads,
-//!    control answers) once that persist is durable, which a later iteration may see; then
-//!    flush the control output that is free to leave;
+//!    once, the persist handed to the storage thread, and everything else (the other messages,
+//!    applying, reads, control answers) once that persist is durable, which a later iteration
+//!    may see; then flush the control output that is free to leave;
 //! 2. poll, with the timeout set by the core's next deadline (zero while input is left over);
 //! 3. feed peer messages and control requests to the core (all proposals of one iteration reach
 //!    the core before the next `take_ready`, so it can batch them into one AppendEntries), at
@@ -185,7 +184,7 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         let _ = handler_waker.wake();
     })
     .map_err(io::Error::other)?;
-    let sync = SyncThread::start(storage, peers.outbound()?, config.sync_every_entry, waker)?;
+    let sync = SyncThread::start(storage, config.sync_every_entry, waker)?;
 
     let listen = peers.local_addr()?;
     let control_addr = control.local_addr()?;
@@ -221,7 +220,7 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         stop: None,
     };
     let result = node.run_loop(poll);
-    info!("{}", node.peers.counters());
+    info!("{}", node.peers.counters);
     result
 }
 
@@ -251,11 +250,11 @@ struct Node {
     stop: Option<Stop>,
 }
 
-/// What one `Ready` left to do once job `after` of the storage thread (and every earlier one)
-/// is done. Its messages left from the storage thread.
+/// What one `Ready` left to do once persist `after` (and every earlier one) is durable.
 struct Waiting {
     after: u64,
     mark: LogMark,
+    messages: Vec<Message>,
     apply: Vec<Apply>,
     reads: Vec<ReadState>,
     failed_reads: Vec<u64>,
@@ -331,11 +330,11 @@ impl Node {
                 }
             }
             let (raft, stop) = (&mut self.raft, &mut self.stop);
-            let (counters, disk_size) = (self.peers.counters(), self.sync.disk_size());
+            let (counters, disk_size) = (&self.peers.counters, self.sync.disk_size());
             let service = self.service.as_deref().map(|s| (s, self.service_applied));
             let kv = service.and_then(|(s, _)| s.kv());
             self.control.serve(poll.registry(), |conn, req| {
-                let state = |raft: &Raft| node_state(raft, disk_size, &counters, kv);
+                let state = |raft: &Raft| node_state(raft, disk_size, counters, kv);
                 handle_request(raft, state, service, conn, req, now, stop)
             });
 
@@ -347,8 +346,7 @@ impl Node {
     }
 
     /// Takes the core's effects and carries them out in the order it requires: the leader's
-    /// replication at once, the persist and the messages that wait for it to the storage
-    /// thread, the rest once that is durable.
+    /// replication at once, the persist to the storage thread, the rest once that is durable.
     /// One `Ready` per loop iteration (and one more for each batch of syncs that completed), so
     /// everything that arrived in an iteration shares one persist.
     fn process_ready(&mut self, registry: &Registry) -> io::Result<()> {
@@ -362,26 +360,22 @@ impl Node {
                 self.peers.send(msg);
             }
             let persists = ready.persist.is_some();
-            let later: Vec<_> = later.iter().filter_map(|m| self.peers.encode(m)).collect();
-            if persists || (!later.is_empty() && self.sync.completed()? < self.sync.submitted()) {
-                self.sync.submit(ready.persist, later)?;
-            } else {
-                // Nothing they wait for is still syncing.
-                for datagram in &later {
-                    self.peers.send_encoded(datagram);
-                }
+            if let Some(persist) = ready.persist {
+                self.sync.submit(persist)?;
             }
             // The control answers given since the last `Ready` report on what this persist
             // makes durable.
             self.control
                 .hold(self.sync.submitted(), self.sync.completed()?);
-            let waits = !ready.apply.is_empty()
+            let waits = !later.is_empty()
+                || !ready.apply.is_empty()
                 || !ready.reads.is_empty()
                 || !ready.failed_reads.is_empty();
             if persists || waits {
                 self.waiting.push_back(Waiting {
                     after: self.sync.submitted(),
                     mark: ready.log_mark,
+                    messages: later,
                     apply: ready.apply,
                     reads: ready.reads,
                     failed_reads: ready.failed_reads,
@@ -399,8 +393,8 @@ impl Node {
         Ok(())
     }
 
-    /// Carries out what waited for the persists now durable: reports each to the core,
-    /// applies, answers reads. Returns whether anything was.
+    /// Carries out what waited for the persists now durable: reports each to the core, sends
+    /// the messages, applies, answers reads. Returns whether anything was.
     fn carry_out_synced(&mut self, registry: &Registry) -> io::Result<bool> {
         let completed = self.sync.completed()?;
         self.control.release(completed);
@@ -409,6 +403,9 @@ impl Node {
             let waiting = self.waiting.pop_front().expect("checked");
             any = true;
             self.raft.persisted(waiting.mark, self.now());
+            for msg in &waiting.messages {
+                self.peers.send(msg);
+            }
             self.apply(registry, &waiting.apply)?;
             let leader = self.raft.status().leader;
             let mut answers = self

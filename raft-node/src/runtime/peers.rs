@@ -4,10 +4,6 @@
 //! UDP is lossy by contract (netproxy drops, delays and reorders on purpose) and Raft
 //! retransmits, so nothing here ever waits: a datagram that cannot be decoded, is not for us or
 //! cannot be sent right now is counted and dropped.
-//!
-//! Sending has a second handle, [`Outbound`], for the storage thread: the messages that must
-//! wait for a sync (a follower's acknowledgement, a vote) leave from that thread the moment the
-//! sync completes, without a round through the event loop (etcd-io/raft does the same).
 
 use crate::core::{Message, NodeId};
 use crate::kv::{ClerkReply, ClerkRequest};
@@ -18,8 +14,6 @@ use mio::{Interest, Registry, Token};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 /// Room for the largest UDP payload, so the kernel never truncates a datagram silently and an
 /// oversize one can be recognised and counted.
@@ -98,7 +92,7 @@ pub fn admit(key: &ClusterKey, id: NodeId, members: u32, bytes: &[u8]) -> Result
     Ok(Incoming::Peer(msg))
 }
 
-/// Datagram counts, logged at shutdown (see [`PeerSocket::counters`]).
+/// Datagram counts, logged at shutdown.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counters {
     pub received: u64,
@@ -167,86 +161,14 @@ impl fmt::Display for Counters {
     }
 }
 
-/// The send side's counts, shared by every [`Outbound`] of one socket.
-#[derive(Debug, Default)]
-struct SendCounts {
-    sent: AtomicU64,
-    dropped_oversize_out: AtomicU64,
-    dropped_would_block: AtomicU64,
-    send_errors: AtomicU64,
-}
-
-/// Who an encoded datagram is for, for the logs.
-#[derive(Clone, Copy, Debug)]
-enum Recipient {
-    Peer(NodeId),
-    Clerk(u64),
-}
-
-impl fmt::Display for Recipient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Recipient::Peer(id) => write!(f, "n{id}"),
-            Recipient::Clerk(clerk) => write!(f, "clerk {clerk:x}"),
-        }
-    }
-}
-
-/// An encoded datagram and its destination.
-#[derive(Debug)]
-pub struct Datagram {
-    addr: SocketAddr,
-    bytes: Vec<u8>,
-    to: Recipient,
-}
-
-/// A handle that sends on the peer socket (a duplicate of its descriptor: non-blocking too).
-pub struct Outbound {
-    socket: std::net::UdpSocket,
-    counts: Arc<SendCounts>,
-}
-
-impl Outbound {
-    /// Sends `datagram`, or counts why it could not.
-    pub fn send(&self, datagram: &Datagram) {
-        let (bytes, addr, to) = (&datagram.bytes, datagram.addr, datagram.to);
-        let counts = &self.counts;
-        if bytes.len() > wire::MAX_DATAGRAM {
-            counts.dropped_oversize_out.fetch_add(1, Ordering::Relaxed);
-            error!(
-                "dropped a {}-byte message to {to}: over the {}-byte datagram limit",
-                bytes.len(),
-                wire::MAX_DATAGRAM
-            );
-            return;
-        }
-        match self.socket.send_to(bytes, addr) {
-            Ok(_) => {
-                counts.sent.fetch_add(1, Ordering::Relaxed);
-                trace!("sent {} bytes to {to} at {addr}", bytes.len());
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                counts.dropped_would_block.fetch_add(1, Ordering::Relaxed);
-                debug!("dropped a message to {to}: send buffer full");
-            }
-            Err(e) => {
-                counts.send_errors.fetch_add(1, Ordering::Relaxed);
-                debug!("sending to {to} at {addr}: {e}");
-            }
-        }
-    }
-}
-
 pub struct PeerSocket {
     socket: UdpSocket,
-    out: Outbound,
     id: NodeId,
     /// Where to send to each peer, by id (netproxy's faces in a test cluster).
     peers: Vec<SocketAddr>,
     key: ClusterKey,
     buf: Box<[u8]>,
-    /// The receive side's counts (the send side's are in `out`).
-    incoming: Counters,
+    pub counters: Counters,
 }
 
 impl PeerSocket {
@@ -258,44 +180,17 @@ impl PeerSocket {
         registry: &Registry,
         token: Token,
     ) -> io::Result<PeerSocket> {
-        let socket = std::net::UdpSocket::bind(listen)
+        let mut socket = UdpSocket::bind(listen)
             .map_err(|e| io::Error::new(e.kind(), format!("binding UDP {listen}: {e}")))?;
-        socket.set_nonblocking(true)?;
-        let out = Outbound {
-            socket: socket.try_clone()?,
-            counts: Arc::default(),
-        };
-        let mut socket = UdpSocket::from_std(socket);
         registry.register(&mut socket, token, Interest::READABLE)?;
         Ok(PeerSocket {
             socket,
-            out,
             id,
             peers,
             key,
             buf: vec![0; RECV_BUFFER].into_boxed_slice(),
-            incoming: Counters::default(),
+            counters: Counters::default(),
         })
-    }
-
-    /// Another handle that sends on this socket, counted with it.
-    pub fn outbound(&self) -> io::Result<Outbound> {
-        Ok(Outbound {
-            socket: self.out.socket.try_clone()?,
-            counts: Arc::clone(&self.out.counts),
-        })
-    }
-
-    /// Every count so far, the sends of every [`Outbound`] included.
-    pub fn counters(&self) -> Counters {
-        let sends = &self.out.counts;
-        Counters {
-            sent: sends.sent.load(Ordering::Relaxed),
-            dropped_oversize_out: sends.dropped_oversize_out.load(Ordering::Relaxed),
-            dropped_would_block: sends.dropped_would_block.load(Ordering::Relaxed),
-            send_errors: sends.send_errors.load(Ordering::Relaxed),
-            ..self.incoming.clone()
-        }
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -312,11 +207,11 @@ impl PeerSocket {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // An ICMP error queued by an earlier send; reading it cleared it.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    self.incoming.recv_errors += 1;
+                    self.counters.recv_errors += 1;
                     continue;
                 }
                 Err(e) => {
-                    self.incoming.recv_errors += 1;
+                    self.counters.recv_errors += 1;
                     warn!("receiving on the peer socket: {e}");
                     return false;
                 }
@@ -324,19 +219,19 @@ impl PeerSocket {
             let members = self.peers.len() as u32;
             match admit(&self.key, self.id, members, &self.buf[..len]) {
                 Ok(incoming) => {
-                    self.incoming.received += 1;
+                    self.counters.received += 1;
                     match &incoming {
                         Incoming::Peer(msg) if msg.body.is_request() => {
-                            self.incoming.requests_received += 1
+                            self.counters.requests_received += 1
                         }
                         Incoming::Peer(_) => {}
-                        Incoming::Clerk(_) => self.incoming.clerk_requests += 1,
+                        Incoming::Clerk(_) => self.counters.clerk_requests += 1,
                     }
                     trace!("recv from {source}: {incoming:?}");
                     deliver(incoming, source);
                 }
                 Err(reject) => {
-                    self.incoming.count_reject(&reject);
+                    self.counters.count_reject(&reject);
                     debug!("dropped a datagram from {source}: {reject}");
                 }
             }
@@ -344,42 +239,50 @@ impl PeerSocket {
         true
     }
 
-    /// `msg` encoded for its peer; `None` (logged) if the core addressed no peer.
-    pub fn encode(&self, msg: &Message) -> Option<Datagram> {
+    /// Sends `msg` to its peer, or counts why it could not.
+    pub fn send(&mut self, msg: &Message) {
         let Some(&addr) = self
             .peers
             .get(msg.to as usize)
             .filter(|_| msg.to != self.id)
         else {
             error!("the core addressed a message to n{}, not a peer", msg.to);
-            return None;
+            return;
         };
-        Some(Datagram {
-            addr,
-            bytes: wire::encode(&self.key, msg),
-            to: Recipient::Peer(msg.to),
-        })
-    }
-
-    /// Sends `msg` to its peer, or counts why it could not.
-    pub fn send(&self, msg: &Message) {
-        if let Some(datagram) = self.encode(msg) {
-            self.out.send(&datagram);
-        }
-    }
-
-    /// Sends what [`PeerSocket::encode`] made.
-    pub fn send_encoded(&self, datagram: &Datagram) {
-        self.out.send(datagram);
+        let bytes = wire::encode(&self.key, msg);
+        self.send_to(&bytes, addr, &format!("n{}", msg.to));
     }
 
     /// Sends a clerk's reply to the address its request came from.
-    pub fn reply(&self, to: SocketAddr, reply: &ClerkReply) {
-        self.out.send(&Datagram {
-            addr: to,
-            bytes: wire::encode_payload(&self.key, &Payload::ClerkReply(reply.clone())),
-            to: Recipient::Clerk(reply.clerk),
-        });
+    pub fn reply(&mut self, to: SocketAddr, reply: &ClerkReply) {
+        let bytes = wire::encode_payload(&self.key, &Payload::ClerkReply(reply.clone()));
+        self.send_to(&bytes, to, &format!("clerk {:x}", reply.clerk));
+    }
+
+    fn send_to(&mut self, bytes: &[u8], addr: SocketAddr, who: &str) {
+        if bytes.len() > wire::MAX_DATAGRAM {
+            self.counters.dropped_oversize_out += 1;
+            error!(
+                "dropped a {}-byte message to {who}: over the {}-byte datagram limit",
+                bytes.len(),
+                wire::MAX_DATAGRAM
+            );
+            return;
+        }
+        match self.socket.send_to(bytes, addr) {
+            Ok(_) => {
+                self.counters.sent += 1;
+                trace!("sent {} bytes to {who} at {addr}", bytes.len());
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.counters.dropped_would_block += 1;
+                debug!("dropped a message to {who}: send buffer full");
+            }
+            Err(e) => {
+                self.counters.send_errors += 1;
+                debug!("sending to {who} at {addr}: {e}");
+            }
+        }
     }
 }
 
@@ -586,7 +489,7 @@ mod tests {
             vec![Incoming::Peer(vote(2, ME)), Incoming::Clerk(get(5))]
         );
         assert_eq!(
-            node.counters(),
+            node.counters,
             Counters {
                 received: 2,
                 // A RequestVote is a request.

@@ -3,16 +3,11 @@
 //! §10.2.1; etcd-io/raft's asynchronous storage writes). A completed sync is reported back
 //! through the loop's mio `Waker`.
 //!
-//! A job is a persist (or none) and the datagrams that may leave only once it, and every job
-//! before it, is durable: the thread sends them itself right after its sync, which takes the
-//! loop's wakeup off the path of a follower's acknowledgement (and so of every commit).
-//!
 //! Group commit: the thread stages every persist queued by the time it starts a sync and syncs
 //! once for all of them, so the number of fdatasyncs adapts to load rather than to the loop's
-//! iterations. Jobs are numbered from 1 in submission order; [`SyncThread::completed`] is the
-//! highest number done, and every lower one is done too.
+//! iterations. Persists are numbered from 1 in submission order; [`SyncThread::completed`] is
+//! the highest number durable, and every lower one is durable too.
 
-use super::peers::{Datagram, Outbound};
 use crate::core::Persist;
 use crate::storage::Storage;
 use log::error;
@@ -33,26 +28,18 @@ struct Shared {
     failed: Mutex<Option<String>>,
 }
 
-/// A persist, if any, and what to send once it is durable.
-struct Job {
-    persist: Option<Persist>,
-    then_send: Vec<Datagram>,
-}
-
 pub struct SyncThread {
-    jobs: Option<Sender<Job>>,
+    jobs: Option<Sender<Persist>>,
     shared: Arc<Shared>,
     handle: Option<JoinHandle<()>>,
     submitted: u64,
 }
 
 impl SyncThread {
-    /// Starts the thread on `storage`, sending on `outbound`. With `sync_every_entry` (only for
-    /// measuring what group commit buys) it syncs once per appended entry instead of once per
-    /// batch.
+    /// Starts the thread on `storage`. With `sync_every_entry` (only for measuring what group
+    /// commit buys) it syncs once per appended entry instead of once per batch.
     pub fn start(
         storage: Storage,
-        outbound: Outbound,
         sync_every_entry: bool,
         waker: Arc<Waker>,
     ) -> io::Result<SyncThread> {
@@ -65,16 +52,7 @@ impl SyncThread {
         let thread_shared = Arc::clone(&shared);
         let handle = thread::Builder::new()
             .name("storage".into())
-            .spawn(move || {
-                let thread = Thread {
-                    storage,
-                    outbound,
-                    shared: &thread_shared,
-                    waker: &waker,
-                    sync_every_entry,
-                };
-                thread.run(queue)
-            })?;
+            .spawn(move || run(storage, queue, &thread_shared, &waker, sync_every_entry))?;
         Ok(SyncThread {
             jobs: Some(jobs),
             shared,
@@ -83,15 +61,10 @@ impl SyncThread {
         })
     }
 
-    /// Queues `persist` and the datagrams to send once it and everything before it is durable;
-    /// returns the job's number.
-    pub fn submit(
-        &mut self,
-        persist: Option<Persist>,
-        then_send: Vec<Datagram>,
-    ) -> io::Result<u64> {
+    /// Queues `persist`; returns its number.
+    pub fn submit(&mut self, persist: Persist) -> io::Result<u64> {
         let jobs = self.jobs.as_ref().expect("not stopped");
-        if jobs.send(Job { persist, then_send }).is_err() {
+        if jobs.send(persist).is_err() {
             // The thread stopped: its error says why.
             return Err(self.failure());
         }
@@ -99,12 +72,12 @@ impl SyncThread {
         Ok(self.submitted)
     }
 
-    /// The number of the last job submitted.
+    /// The number of the last persist submitted.
     pub fn submitted(&self) -> u64 {
         self.submitted
     }
 
-    /// The number of the last job done, or the error that stopped the thread.
+    /// The number of the last persist made durable, or the error that stopped the thread.
     pub fn completed(&self) -> io::Result<u64> {
         let completed = self.shared.completed.load(Ordering::Acquire);
         if completed < self.submitted && self.shared.failed.lock().expect("lock").is_some() {
@@ -147,59 +120,42 @@ impl Drop for SyncThread {
     }
 }
 
-/// The thread's side.
-struct Thread<'a> {
-    storage: Storage,
-    outbound: Outbound,
-    shared: &'a Shared,
-    waker: &'a Waker,
+fn run(
+    mut storage: Storage,
+    queue: Receiver<Persist>,
+    shared: &Shared,
+    waker: &Waker,
     sync_every_entry: bool,
-}
-
-impl Thread<'_> {
-    fn run(mut self, queue: Receiver<Job>) {
-        let mut completed = 0;
-        // Blocks until the loop submits or drops its sender.
-        while let Ok(first) = queue.recv() {
-            let batch: Vec<Job> = std::iter::once(first).chain(queue.try_iter()).collect();
-            if let Err(e) = self.make_durable(&batch) {
-                *self.shared.failed.lock().expect("lock") = Some(format!("cannot persist: {e}"));
-                let _ = self.waker.wake();
-                return;
-            }
-            for datagram in batch.iter().flat_map(|job| &job.then_send) {
-                self.outbound.send(datagram);
-            }
-            completed += batch.len() as u64;
-            self.shared
-                .disk_size
-                .store(self.storage.disk_size(), Ordering::Relaxed);
-            self.shared.completed.store(completed, Ordering::Release);
-            if let Err(e) = self.waker.wake() {
-                error!("storage: cannot wake the event loop: {e}");
-            }
-        }
-    }
-
-    /// Stages the batch's persists and syncs once; a batch of sends only (every persist before
-    /// them already durable) syncs nothing.
-    fn make_durable(&mut self, batch: &[Job]) -> Result<(), crate::storage::StorageError> {
-        let mut staged = false;
-        for persist in batch.iter().filter_map(|job| job.persist.as_ref()) {
-            if self.sync_every_entry {
-                for part in sync_units(persist.clone()) {
-                    self.storage.stage(&part)?;
-                    self.storage.sync()?;
-                }
+) {
+    let mut completed = 0;
+    // Blocks until the loop submits or drops its sender.
+    while let Ok(first) = queue.recv() {
+        let batch: Vec<Persist> = std::iter::once(first).chain(queue.try_iter()).collect();
+        let count = batch.len() as u64;
+        let result = batch.into_iter().try_for_each(|persist| {
+            if sync_every_entry {
+                sync_units(persist).try_for_each(|part| {
+                    storage.stage(&part)?;
+                    storage.sync()
+                })
             } else {
-                self.storage.stage(persist)?;
-                staged = true;
+                storage.stage(&persist)
             }
+        });
+        let result = result.and_then(|()| storage.sync());
+        if let Err(e) = result {
+            *shared.failed.lock().expect("lock") = Some(format!("cannot persist: {e}"));
+            let _ = waker.wake();
+            return;
         }
-        if staged {
-            self.storage.sync()?;
+        completed += count;
+        shared
+            .disk_size
+            .store(storage.disk_size(), Ordering::Relaxed);
+        shared.completed.store(completed, Ordering::Release);
+        if let Err(e) = waker.wake() {
+            error!("storage: cannot wake the event loop: {e}");
         }
-        Ok(())
     }
 }
 
@@ -218,12 +174,9 @@ fn sync_units(mut persist: Persist) -> impl Iterator<Item = Persist> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::peers::PeerSocket;
     use super::*;
-    use crate::core::{Entry, HardState, Message, MessageBody};
-    use crate::wire::{self, ClusterKey, Payload};
+    use crate::core::{Entry, HardState};
     use mio::{Events, Poll, Token};
-    use std::net::UdpSocket;
     use std::time::{Duration, Instant};
 
     fn entry(index: u64) -> Entry {
@@ -234,94 +187,36 @@ mod tests {
         }
     }
 
-    fn append(from: u64, to: u64) -> Option<Persist> {
-        Some(Persist {
+    fn append(from: u64, to: u64) -> Persist {
+        Persist {
             hard_state: (from == 1).then_some(HardState {
                 current_term: 1,
                 voted_for: Some(0),
             }),
             append: (from..=to).map(entry).collect(),
             ..Persist::default()
-        })
-    }
-
-    fn key() -> ClusterKey {
-        ClusterKey {
-            id: 7,
-            secret: raft_auth::Secret::from_bytes(&[1; 32]),
         }
     }
 
-    /// Node 0's peer socket, whose peer n1 is `receiver`.
-    fn socket(poll: &Poll, receiver: &UdpSocket) -> PeerSocket {
-        let loopback = "127.0.0.1:0".parse().unwrap();
-        let peers = vec![loopback, receiver.local_addr().unwrap()];
-        PeerSocket::bind(loopback, 0, peers, key(), poll.registry(), Token(1)).unwrap()
-    }
-
-    /// An acknowledgement of `index` from n0 to n1.
-    fn ack(index: u64) -> Message {
-        Message {
-            from: 0,
-            to: 1,
-            term: 1,
-            body: MessageBody::AppendEntriesReply {
-                success: true,
-                match_index: index,
-                conflict_term: None,
-                conflict_index: 0,
-                read_round: 0,
-            },
-        }
-    }
-
-    /// Jobs complete in order, each wakes the loop, their datagrams leave, and what completed
-    /// is on disk when the store is opened again.
+    /// Persists complete in order, each wakes the loop, and what completed is on disk when the
+    /// store is opened again.
     #[test]
-    fn jobs_complete_in_order_send_their_datagrams_and_wake_the_loop() {
+    fn persists_complete_in_order_and_wake_the_loop() {
         let dir = tempfile::tempdir().unwrap();
         let (storage, _) = Storage::open(dir.path()).unwrap();
         let mut poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
-        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-        receiver
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let peers = socket(&poll, &receiver);
-        let mut sync = SyncThread::start(storage, peers.outbound().unwrap(), false, waker).unwrap();
+        let mut sync = SyncThread::start(storage, false, waker).unwrap();
         for i in 0..10 {
-            let then_send = peers.encode(&ack(i * 3 + 3)).into_iter().collect();
-            let number = sync
-                .submit(append(i * 3 + 1, i * 3 + 3), then_send)
-                .unwrap();
-            assert_eq!(number, i + 1);
+            assert_eq!(sync.submit(append(i * 3 + 1, i * 3 + 3)).unwrap(), i + 1);
         }
-        // Sends only, behind the persists: they leave after them.
-        let then_send = peers.encode(&ack(31)).into_iter().collect();
-        assert_eq!(sync.submit(None, then_send).unwrap(), 11);
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut events = Events::with_capacity(4);
-        while sync.completed().unwrap() < 11 {
-            assert!(Instant::now() < deadline, "the jobs did not complete");
+        while sync.completed().unwrap() < 10 {
+            assert!(Instant::now() < deadline, "the syncs did not complete");
             poll.poll(&mut events, Some(Duration::from_millis(100)))
                 .unwrap();
         }
-        let mut buf = [0; 2048];
-        let acked: Vec<u64> = (0..11)
-            .map(|_| {
-                let len = receiver.recv(&mut buf).unwrap();
-                match wire::decode(&key(), &buf[..len]).unwrap() {
-                    Payload::Peer(Message {
-                        body: MessageBody::AppendEntriesReply { match_index, .. },
-                        ..
-                    }) => match_index,
-                    other => panic!("not an acknowledgement: {other:?}"),
-                }
-            })
-            .collect();
-        let expected: Vec<u64> = (1..=10).map(|i| i * 3).chain([31]).collect();
-        assert_eq!(acked, expected);
-        assert_eq!(peers.counters().sent, 11);
         assert!(sync.disk_size() > 0);
         sync.finish().unwrap();
         let (_, restored) = Storage::open(dir.path()).unwrap();
@@ -329,22 +224,17 @@ mod tests {
         assert_eq!(restored.entries, (1..=30).map(entry).collect::<Vec<_>>());
     }
 
-    /// A persist the store refuses stops the thread, its datagrams never leave, and the loop
-    /// hears why.
+    /// A persist the store refuses stops the thread, and the loop hears why.
     #[test]
-    fn a_failed_persist_is_reported_and_sends_nothing() {
+    fn a_failed_persist_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let (storage, _) = Storage::open(dir.path()).unwrap();
         let poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
-        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let peers = socket(&poll, &receiver);
-        let mut sync = SyncThread::start(storage, peers.outbound().unwrap(), false, waker).unwrap();
+        let mut sync = SyncThread::start(storage, false, waker).unwrap();
         // A gap: index 5 does not continue an empty log.
-        let then_send = peers.encode(&ack(5)).into_iter().collect();
-        sync.submit(append(5, 5), then_send).unwrap();
+        sync.submit(append(5, 5)).unwrap();
         let error = sync.finish().unwrap_err();
         assert!(error.to_string().contains("cannot persist"), "{error}");
-        assert_eq!(peers.counters().sent, 0);
     }
 }
