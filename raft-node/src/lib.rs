@@ -4,6 +4,7 @@
 //! - [`wire`]: datagrams (envelope + MessagePack): peers' messages, clerks' requests and replies.
 //! - [`kv`]: the lab 3 key/value store and its clerk protocol.
 //! - [`service`]: the services a node hosts on its log (digest, KV), behind one interface.
+//! - [`shardctrler`]: the lab 4A shard controller's configurations and state machine.
 //! - [`control`]: the harness/CLI control channel.
 //! - [`logline`]: the log-line format every process writes.
 //! - [`runtime`]: the mio event loop that connects the core to its sockets.
@@ -17,6 +18,7 @@ pub mod kv;
 pub mod logline;
 pub mod runtime;
 pub mod service;
+pub mod shardctrler;
 pub mod sim;
 pub mod storage;
 pub mod wire;

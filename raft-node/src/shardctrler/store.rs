@@ -1,0 +1,222 @@
+//! The shard controller's state machine (lab 4A): every configuration ever made, kept for ever
+//! (a `Query(n)` answers configuration n exactly, after any restart), and per clerk the last
+//! `seq` applied, so that a retried Join, Leave or Move is applied once (as `kv::store` does for
+//! Puts). Queries change nothing and, like the KV's Gets, need not enter the log.
+
+use super::config::{Config, Gid, NSHARDS};
+use crate::kv::protocol::ClerkId;
+use crate::kv::store::Applied;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped whenever the snapshot's encoding changes incompatibly.
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// A change a clerk asks for (the lab's Join, Leave and Move RPCs; Query reads).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// New groups and their servers; several at once.
+    Join {
+        servers: BTreeMap<Gid, Vec<String>>,
+    },
+    Leave {
+        gids: Vec<Gid>,
+    },
+    Move {
+        shard: usize,
+        gid: Gid,
+    },
+}
+
+/// What the controller puts in its Raft log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// A new leader's first entry (see `kv::protocol::Command::NoOp`).
+    NoOp,
+    Change {
+        clerk: ClerkId,
+        seq: u64,
+        change: Change,
+    },
+}
+
+impl Command {
+    pub fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec(self).expect("encoding a Command to a Vec cannot fail")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Command, String> {
+        rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardCtrlerStore {
+    /// Configuration `n` at index `n`; configuration 0 (no groups) first.
+    configs: Vec<Config>,
+    last_seq: BTreeMap<ClerkId, u64>,
+}
+
+impl Default for ShardCtrlerStore {
+    fn default() -> ShardCtrlerStore {
+        ShardCtrlerStore {
+            configs: vec![Config::default()],
+            last_seq: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    version: u8,
+    store: &'a ShardCtrlerStore,
+}
+
+#[derive(Deserialize)]
+struct SnapshotOwned {
+    version: u8,
+    store: ShardCtrlerStore,
+}
+
+impl ShardCtrlerStore {
+    /// Applies one committed entry. `Ok(None)` for a no-op; an entry that does not decode, or a
+    /// Move of a shard that does not exist, is an error (the proposer should have refused it),
+    /// and every replica skips it alike.
+    pub fn apply(&mut self, command: &[u8]) -> Result<Option<Applied>, String> {
+        let (clerk, seq, change) = match Command::decode(command)? {
+            Command::NoOp => return Ok(None),
+            Command::Change { clerk, seq, change } => (clerk, seq, change),
+        };
+        let fresh = self.last_seq.get(&clerk).is_none_or(|&last| seq > last);
+        if fresh {
+            let latest = self.latest();
+            let next = match &change {
+                Change::Join { servers } => latest.join(servers),
+                Change::Leave { gids } => latest.leave(gids),
+                Change::Move { shard, .. } if *shard >= NSHARDS => {
+                    return Err(format!("Move of shard {shard}: there are {NSHARDS}"))
+                }
+                Change::Move { shard, gid } => latest.moved(*shard, *gid),
+            };
+            self.configs.push(next);
+            self.last_seq.insert(clerk, seq);
+        }
+        Ok(Some(Applied { clerk, seq, fresh }))
+    }
+
+    /// The lab's Query: configuration `num`, or the latest for `None` or a number not yet made.
+    pub fn query(&self, num: Option<u64>) -> &Config {
+        num.and_then(|n| self.configs.get(usize::try_from(n).ok()?))
+            .unwrap_or_else(|| self.latest())
+    }
+
+    pub fn latest(&self) -> &Config {
+        self.configs
+            .last()
+            .expect("configuration 0 is always there")
+    }
+
+    pub fn snapshot(&self) -> Vec<u8> {
+        rmp_serde::to_vec(&SnapshotRef {
+            version: SNAPSHOT_VERSION,
+            store: self,
+        })
+        .expect("encoding a snapshot to a Vec cannot fail")
+    }
+
+    pub fn restore(data: &[u8]) -> Result<ShardCtrlerStore, String> {
+        let snapshot: SnapshotOwned = rmp_serde::from_slice(data).map_err(|e| e.to_string())?;
+        if snapshot.version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "shard controller snapshot version {}, expected {SNAPSHOT_VERSION}",
+                snapshot.version
+            ));
+        }
+        if snapshot.store.configs.is_empty() {
+            return Err("a shard controller snapshot without configuration 0".to_string());
+        }
+        Ok(snapshot.store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(clerk: ClerkId, seq: u64, change: Change) -> Vec<u8> {
+        Command::Change { clerk, seq, change }.encode()
+    }
+
+    fn join(gid: Gid) -> Change {
+        Change::Join {
+            servers: [(gid, vec![format!("server-{gid}-0")])].into(),
+        }
+    }
+
+    /// Every configuration stays queryable by number; a number not yet made, or none, is the
+    /// latest.
+    #[test]
+    fn every_configuration_is_kept_and_queried_by_number() {
+        let mut s = ShardCtrlerStore::default();
+        assert_eq!(s.query(Some(0)), &Config::default());
+        s.apply(&change(1, 1, join(1))).unwrap();
+        s.apply(&change(1, 2, join(2))).unwrap();
+        s.apply(&change(1, 3, Change::Leave { gids: vec![1] }))
+            .unwrap();
+        assert_eq!(s.latest().num, 3);
+        assert_eq!(s.query(Some(1)).shards, [1; NSHARDS]);
+        assert_eq!(s.query(Some(2)).groups.len(), 2);
+        assert_eq!(s.query(None), s.latest());
+        assert_eq!(s.query(Some(99)), s.latest());
+    }
+
+    /// A retried change (same clerk, same or older seq) is not applied again.
+    #[test]
+    fn a_retried_change_is_applied_once() {
+        let mut s = ShardCtrlerStore::default();
+        let first = s.apply(&change(7, 1, join(1))).unwrap().unwrap();
+        assert!(first.fresh);
+        let again = s.apply(&change(7, 1, join(1))).unwrap().unwrap();
+        assert!(!again.fresh);
+        assert_eq!(s.latest().num, 1);
+        assert!(s.apply(&change(8, 1, join(2))).unwrap().unwrap().fresh);
+        assert_eq!(s.latest().num, 2);
+    }
+
+    #[test]
+    fn a_bad_entry_is_an_error_and_changes_nothing() {
+        let mut s = ShardCtrlerStore::default();
+        assert!(s.apply(b"\xc1").is_err());
+        let bad_move = change(
+            1,
+            1,
+            Change::Move {
+                shard: NSHARDS,
+                gid: 1,
+            },
+        );
+        assert!(s.apply(&bad_move).is_err());
+        assert_eq!(s, ShardCtrlerStore::default());
+        assert_eq!(s.apply(&Command::NoOp.encode()), Ok(None));
+    }
+
+    /// The snapshot carries every configuration and the exactly-once table.
+    #[test]
+    fn a_snapshot_restores_the_history_and_the_table() {
+        let mut s = ShardCtrlerStore::default();
+        s.apply(&change(1, 1, join(1))).unwrap();
+        s.apply(&change(2, 5, Change::Move { shard: 3, gid: 0 }))
+            .unwrap();
+        let restored = ShardCtrlerStore::restore(&s.snapshot()).unwrap();
+        assert_eq!(restored, s);
+        let mut restored = restored;
+        assert!(
+            !restored
+                .apply(&change(2, 5, join(9)))
+                .unwrap()
+                .unwrap()
+                .fresh
+        );
+        assert!(ShardCtrlerStore::restore(b"junk").is_err());
+    }
+}
