@@ -120,8 +120,13 @@ mod tests {
         config.join(&gids.iter().map(|&g| group(g)).collect())
     }
 
-    /// Every shard on a group of the configuration, counts within one of each other.
+    /// Every shard on a group of the configuration, counts within one of each other (with no
+    /// group, every shard on gid 0).
     fn assert_balanced(config: &Config) {
+        if config.groups.is_empty() {
+            assert_eq!(config.shards, [0; NSHARDS]);
+            return;
+        }
         let mut counts: BTreeMap<Gid, usize> = config.groups.keys().map(|&g| (g, 0)).collect();
         for gid in config.shards {
             *counts
@@ -192,6 +197,37 @@ mod tests {
         let a = joined(&joined(&Config::default(), &[7, 3]), &[5]);
         let b = joined(&joined(&Config::default(), &[3, 7]), &[5]);
         assert_eq!(a, b);
+    }
+
+    /// Random Joins and Leaves: always balanced, and never a group that both gives shards away
+    /// and receives some in one change (a move it did not need).
+    #[test]
+    fn random_changes_stay_balanced_and_move_no_shard_needlessly() {
+        use rand::rngs::SmallRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = SmallRng::seed_from_u64(4);
+        let mut config = Config::default();
+        for _ in 0..2_000 {
+            let next = if config.groups.is_empty() || rng.gen_bool(0.5) {
+                let gids: Vec<Gid> = (0..rng.gen_range(1..3))
+                    .map(|_| rng.gen_range(1..15))
+                    .collect();
+                joined(&config, &gids)
+            } else {
+                let present: Vec<Gid> = config.groups.keys().copied().collect();
+                config.leave(&[present[rng.gen_range(0..present.len())]])
+            };
+            assert_balanced(&next);
+            for gid in next.groups.keys() {
+                let gave = (0..NSHARDS).any(|s| config.shards[s] == *gid && next.shards[s] != *gid);
+                let got = (0..NSHARDS).any(|s| config.shards[s] != *gid && next.shards[s] == *gid);
+                assert!(
+                    !(gave && got),
+                    "group {gid} gave and got: {config:?} -> {next:?}"
+                );
+            }
+            config = next;
+        }
     }
 
     /// A Move is not rebalanced, and a gid that left may join again.
