@@ -41,7 +41,7 @@ impl Raft {
     pub(super) fn campaign(&mut self) {
         self.become_candidate();
         event!(info, self, "ELECT", "starting election");
-        if self.votes_granted() >= self.quorum() {
+        if self.won_votes() {
             // A one-member cluster is its own majority.
             self.become_leader();
             return;
@@ -50,7 +50,7 @@ impl Raft {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
         };
-        for peer in self.peers().collect::<Vec<_>>() {
+        for peer in self.other_voters() {
             self.send(peer, body.clone());
         }
     }
@@ -104,12 +104,13 @@ impl Raft {
         }
         self.votes[from as usize] = true;
         event!(debug, self, "VOTE", "n{from} voted for me");
-        if self.votes_granted() >= self.quorum() {
+        if self.won_votes() {
             self.become_leader();
         }
     }
 
-    pub(super) fn votes_granted(&self) -> usize {
-        self.votes.iter().filter(|&&v| v).count()
+    /// Whether the (pre-)votes granted are a majority of the configuration's voters.
+    pub(super) fn won_votes(&self) -> bool {
+        self.membership.has_quorum(|id| self.votes[id as usize])
     }
 }

@@ -28,7 +28,8 @@ use super::service;
 use super::trace::{Action, PeerState, Summary, Trace};
 use super::unsynced::{SyncLatency, Unsynced, Waiting};
 use crate::core::{
-    Apply, Config, Entry, Index, Message, MessageBody, NodeId, Raft, Restored, Role, Term, Time,
+    Apply, Config, Entry, Index, Membership, Message, MessageBody, NodeId, Raft, Restored, Role,
+    Term, Time,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -46,11 +47,12 @@ pub const MAX_APPEND_BYTES: usize = 64_000;
 /// lab's `one()`).
 pub const AGREE_RETRY: Duration = Duration::from_secs(2);
 
-/// Peer `id`'s config with the lab's timers (and seed 0).
+/// Peer `id`'s config with the lab's timers (and seed 0), every member a voter.
 pub fn config(id: NodeId, members: u32) -> Config {
     Config {
         id,
         members,
+        bootstrap: Membership::voters(0..members),
         election_timeout_min: ELECTION_TIMEOUT_MIN,
         election_timeout_max: ELECTION_TIMEOUT_MAX,
         heartbeat_interval: HEARTBEAT,

@@ -507,13 +507,14 @@ mod tests {
     //! Each check fails on the state it forbids (the cluster runs show that they pass on a
     //! correct core).
     use super::*;
-    use crate::core::{HardState, Persist, Restored, Snapshot};
+    use crate::core::{EntryKind, HardState, Membership, Persist, Restored, Snapshot};
 
     fn entry(index: Index, term: Term) -> Entry {
         Entry {
             term,
             index,
             command: vec![index as u8],
+            kind: EntryKind::Command,
         }
     }
 
@@ -678,6 +679,7 @@ mod tests {
             last_included_index: 2,
             last_included_term: 1,
             data: service::snapshot_data(2, d.digest_at(2).unwrap(), 20),
+            membership: Membership::voters([0]),
         };
         c.apply(0, 1, digest, &Apply::Snapshot(good.clone()))
             .unwrap();

@@ -177,6 +177,7 @@ impl Summary {
                 offset,
                 data,
                 done,
+                ..
             } => Body::InstallSnapshot {
                 last: (*last_included_index, *last_included_term),
                 offset: *offset,

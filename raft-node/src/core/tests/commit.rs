@@ -3,7 +3,7 @@
 
 use super::helpers::*;
 use crate::core::replication::COMMIT_ANNOUNCE_DELAY;
-use crate::core::{Apply, Entry, Index, LogMark, Message, Raft, Term};
+use crate::core::{Apply, Entry, EntryKind, Index, LogMark, Message, Raft, Term};
 
 /// Elects node 0 of `members` with `log_terms` and acknowledges the initial heartbeats.
 fn leader(members: u32, term: u64, log_terms: &[u64]) -> (Raft, u64) {
@@ -147,6 +147,7 @@ fn entry_with(index: Index, term: Term, command: &[u8]) -> Entry {
         term,
         index,
         command: command.to_vec(),
+        kind: EntryKind::Command,
     }
 }
 
