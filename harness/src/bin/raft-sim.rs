@@ -86,8 +86,8 @@ fn main() -> ExitCode {
     );
     println!(
         "{} steps, {} entries committed, {} reads confirmed and {} failed, {} terms with a \
-         leader, {} crashes ({} with a sync under way), {} leadership transfers; slowest \
-         settling after heal {:?} (seed {})",
+         leader, {} crashes ({} with a sync under way), {} leadership transfers, {} \
+         configuration changes; slowest settling after heal {:?} (seed {})",
         totals.steps,
         totals.committed,
         totals.reads,
@@ -96,6 +96,7 @@ fn main() -> ExitCode {
         totals.crashes,
         totals.crashes_unsynced,
         totals.transfers,
+        totals.reconfigurations,
         totals.slowest.0,
         totals.slowest.1
     );
@@ -112,6 +113,7 @@ struct Totals {
     crashes: usize,
     crashes_unsynced: usize,
     transfers: usize,
+    reconfigurations: usize,
     /// The longest liveness phase, and its seed.
     slowest: (Duration, u64),
 }
@@ -126,6 +128,7 @@ impl Totals {
         self.crashes += report.crashes;
         self.crashes_unsynced += report.crashes_unsynced;
         self.transfers += report.transfers;
+        self.reconfigurations += report.reconfigurations;
         if report.liveness > self.slowest.0 {
             self.slowest = (report.liveness, report.seed);
         }

@@ -27,7 +27,7 @@ pub struct Membership {
 }
 
 /// A single-server change (§4.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MembershipChange {
     /// A new member that receives the log but does not vote (§4.2.1).
     AddLearner(NodeId),

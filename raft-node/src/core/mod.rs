@@ -338,11 +338,13 @@ pub struct Ready {
     pub failed_reads: Vec<u64>,
 }
 
-/// A position in the log: the entry at `index` has `term` (index 0 with term 0: the empty log).
+/// A position in the log: the entry at `index` has `term` (index 0 with term 0: the empty log);
+/// and the peer's current term when it was taken, durable with it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogMark {
     pub index: Index,
     pub term: Term,
+    pub current_term: Term,
 }
 
 /// A read confirmed by [`Raft::read_index`]: serving it from a state machine that has applied

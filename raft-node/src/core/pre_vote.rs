@@ -37,8 +37,8 @@ impl Raft {
     /// The election timer fired: a new pre-vote round, asking every peer about the term after
     /// this peer's own.
     pub(super) fn pre_campaign(&mut self) {
-        if !self.is_voter() {
-            // A learner, or a peer that knows it was removed (§4.2.3): never a candidate.
+        if !self.may_campaign() {
+            // A learner, or a peer that knows it was removed (§4.2.3).
             self.reset_election_timer();
             return;
         }

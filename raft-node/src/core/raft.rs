@@ -31,6 +31,8 @@ pub struct Raft {
     pub(crate) hard_state: HardState,
     /// The hard state as last handed to the runtime in `Ready::persist`.
     persisted_hard_state: HardState,
+    /// The highest current term the runtime reported durable (`Raft::persisted`).
+    pub(super) durable_term: Term,
     /// Figure 2 persistent state: `log[]`, and the snapshot that replaces its prefix (§7).
     pub(crate) log: RaftLog,
     /// The latest configuration in the log (committed or not) and the index of its entry
@@ -102,6 +104,7 @@ impl Raft {
             rng: SmallRng::seed_from_u64(config.seed),
             hard_state: restored.hard_state,
             persisted_hard_state: restored.hard_state,
+            durable_term: restored.hard_state.current_term,
             log,
             membership: Membership::default(),
             membership_index: 0,
@@ -250,6 +253,7 @@ impl Raft {
     /// `mark`. A leader counts its own copy of those entries toward the majority from now on.
     pub fn persisted(&mut self, mark: LogMark, now: Time) {
         self.advance_clock(now);
+        self.durable_term = self.durable_term.max(mark.current_term);
         if self.log.persisted(mark.index, mark.term) && self.role == Role::Leader {
             self.progress[self.config.id as usize].on_success(self.log.durable());
             self.maybe_commit();
@@ -322,6 +326,7 @@ impl Raft {
             log_mark: LogMark {
                 index: self.log.last_index(),
                 term: self.log.last_term(),
+                current_term: self.hard_state.current_term,
             },
             messages: std::mem::take(&mut self.messages),
             apply,

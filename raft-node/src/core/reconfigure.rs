@@ -16,8 +16,11 @@
 //!
 //! A leader that removes itself keeps leading until the new configuration commits (not counting
 //! itself in its majorities), then steps down (§4.2.2). A peer that is not a voter in its latest
-//! configuration (a learner, a removed peer that knows it was removed) never campaigns; a
-//! removed peer that does not know it is refused by Pre-Vote's leader stickiness (§4.2.3).
+//! configuration (a learner, a removed peer that knows it was removed) does not campaign, with
+//! one exception ([`Raft::may_campaign`]); a removed peer that does not know it is refused by
+//! Pre-Vote's leader stickiness (§4.2.3). Campaigning is about liveness only: a candidate wins
+//! with a majority of the voters of its latest configuration, whether it is one of them or
+//! not.
 
 use super::raft::Raft;
 use super::trace::event;
@@ -123,9 +126,22 @@ impl Raft {
         }
     }
 
-    /// Whether this peer may count itself in a majority and campaign.
+    /// Whether this peer may count itself in a majority.
     pub(super) fn is_voter(&self) -> bool {
         self.membership.is_voter(self.config.id)
+    }
+
+    /// Whether this peer may campaign: it votes in its latest configuration, or that
+    /// configuration removed it but is not known committed while it voted in the one before.
+    /// Then it may hold the only log that can finish the change: a leader that removed itself
+    /// and lost its leadership before the removal committed has the newest log, refuses its
+    /// vote to the others, and must lead the new configuration to its commit (found by the
+    /// simulator, seed 75: a cluster that elected no one).
+    pub(super) fn may_campaign(&self) -> bool {
+        let id = self.config.id;
+        self.is_voter()
+            || (self.commit_index < self.membership_index
+                && self.membership_at(self.membership_index - 1).1.is_voter(id))
     }
 
     /// Every other member of the configuration: whom a leader replicates to.

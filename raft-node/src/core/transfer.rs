@@ -149,7 +149,7 @@ impl Raft {
     /// Follower: the leader of this term tells it to campaign now (§3.10), skipping Pre-Vote.
     pub(super) fn handle_timeout_now(&mut self, from: NodeId) {
         debug_assert_eq!(self.role, Role::Follower);
-        if !self.is_voter() {
+        if !self.may_campaign() {
             event!(
                 warn,
                 self,
