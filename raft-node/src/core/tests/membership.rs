@@ -270,3 +270,74 @@ fn the_configuration_survives_compaction_restart_and_install_snapshot() {
     f.step(chunk(0, 3, term, &snapshot, 0, len), ms(6));
     assert_eq!(f.membership(), &added);
 }
+
+/// A leader that removed itself and lost its leadership before the removal committed may hold
+/// the only log that can finish it: it campaigns, asking the voters of the new configuration,
+/// which alone make its majority (found by the simulator, seed 75).
+#[test]
+fn a_peer_whose_removal_is_not_known_committed_still_campaigns() {
+    let mut r = node_of(0, 3, &[0, 2], 1, &[1]);
+    r.step(
+        append(
+            2,
+            0,
+            1,
+            (1, 1),
+            vec![config_entry(2, 1, Membership::voters([2]))],
+            1,
+        ),
+        ms(1),
+    );
+    take_synced(&mut r);
+    let asked: Vec<NodeId> = time_out(&mut r).messages.iter().map(|m| m.to).collect();
+    assert_eq!(asked, vec![2]);
+    // Once the removal is known committed it stops.
+    let mut done = node_of(0, 3, &[0, 2], 1, &[1]);
+    done.step(
+        append(
+            2,
+            0,
+            1,
+            (1, 1),
+            vec![config_entry(2, 1, Membership::voters([2]))],
+            2,
+        ),
+        ms(1),
+    );
+    take_synced(&mut done);
+    assert!(time_out(&mut done).messages.is_empty());
+}
+
+/// The sole voter elects itself within one step; its AppendEntries, which may leave before
+/// their `Ready`'s persist, wait until its new term is durable (found by the simulator, seed
+/// 201: a crash would let it lead that term again with another log).
+#[test]
+fn a_sole_voter_replicates_only_once_its_term_is_durable() {
+    let restored = Restored {
+        hard_state: HardState::default(),
+        snapshot: None,
+        entries: Vec::new(),
+    };
+    let config = crate::core::Config {
+        bootstrap: with_learners(&[0], &[1]),
+        ..config(0, 2)
+    };
+    let mut r = Raft::new(config, restored, ms(0));
+    r.tick(r.next_deadline());
+    assert_eq!((r.status().role, r.status().term), (Role::Leader, 1));
+    let ready = r.take_ready();
+    assert_eq!(
+        ready
+            .persist
+            .and_then(|p| p.hard_state)
+            .map(|h| h.current_term),
+        Some(1)
+    );
+    assert!(ready.messages.is_empty(), "{:?}", ready.messages);
+    r.persisted(ready.log_mark, ms(1));
+    let sent = r.take_ready().messages;
+    assert!(matches!(
+        sent.as_slice(),
+        [m] if m.to == 1 && m.term == 1 && matches!(m.body, MessageBody::AppendEntries { .. })
+    ));
+}
