@@ -31,7 +31,8 @@ pub struct Raft {
     pub(crate) hard_state: HardState,
     /// The hard state as last handed to the runtime in `Ready::persist`.
     persisted_hard_state: HardState,
-    /// The highest current term the runtime reported durable (`Raft::persisted`).
+    /// The highest current term the runtime reported durable (`Raft::persisted`): a
+    /// candidate leads only once its term is (`maybe_become_leader`).
     pub(super) durable_term: Term,
     /// Figure 2 persistent state: `log[]`, and the snapshot that replaces its prefix (§7).
     pub(crate) log: RaftLog,
@@ -258,6 +259,7 @@ impl Raft {
             self.progress[self.config.id as usize].on_success(self.log.durable());
             self.maybe_commit();
         }
+        self.maybe_become_leader();
         self.debug_check_invariants();
     }
 
@@ -549,6 +551,7 @@ impl Raft {
     /// initial empty AppendEntries go out at the next `take_ready`.
     pub(super) fn become_leader(&mut self) {
         debug_assert_eq!(self.role, Role::Candidate);
+        debug_assert_eq!(self.durable_term, self.hard_state.current_term);
         self.role = Role::Leader;
         self.leader_id = Some(self.config.id);
         self.votes.clear();

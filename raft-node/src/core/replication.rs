@@ -285,16 +285,7 @@ impl Raft {
 
     /// Sends every follower what its flow control allows: AppendEntries, or chunks of the
     /// snapshot to one whose next entry is compacted (§7).
-    ///
-    /// Not before the leader's term is durable. These messages may leave before the persist of
-    /// their `Ready` (§10.2.1), which is safe only for the log: a leader elected by votes had its
-    /// term durable before its RequestVotes left, but the sole voter of a configuration elects
-    /// itself within one step, and a crash before its sync would let it lead that term again
-    /// with another log (found by the simulator, seed 201, with learners to send to).
     pub(super) fn send_appends(&mut self) {
-        if self.durable_term < self.hard_state.current_term {
-            return;
-        }
         for peer in self.peers() {
             while self.progress[peer as usize].wants_send(self.log.last_index()) {
                 if self.progress[peer as usize].next_index <= self.log.snapshot_index() {
