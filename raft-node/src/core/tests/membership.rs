@@ -8,6 +8,7 @@ use crate::core::{
     Entry, EntryKind, HardState, Index, Membership, MembershipChange, MembershipError, MessageBody,
     NodeId, Raft, Restored, Role, Term, TransferError,
 };
+use crate::sim::{Cluster, Faults, Violation, MAX_APPEND_BYTES};
 
 /// Peer `id` of `members` addressable peers whose bootstrap configuration is `voters`.
 fn node_of(id: NodeId, members: u32, voters: &[NodeId], term: Term, log_terms: &[Term]) -> Raft {
@@ -342,4 +343,74 @@ fn a_sole_voter_leads_only_once_its_term_is_durable() {
         sent.as_slice(),
         [m] if m.to == 1 && m.term == 1 && matches!(m.body, MessageBody::AppendEntries { .. })
     ));
+}
+
+/// Ongaro's counterexample (raft-dev, 2015), on a whole simulated cluster whose every step is
+/// checked: voters {L, a, b, c}, n4 a learner. L, cut off with n4 alone, promotes n4: C1 = {L,
+/// a, b, c, n4}, on L and n4 only. {a, b, c} elect B, which removes R (one of a, b, c): C2 =
+/// {L, B, other}, committed by B and `other`. Then L, n4 and R are cut off together: R never
+/// got B's entries (B stopped replicating to it), so L's log is as up-to-date as R's and L wins
+/// C1's majority {L, n4, R}, overwriting C2. Ongaro's rule stops it: B may change nothing
+/// before an entry of its term commits, and that entry reaches R, which then refuses L. With
+/// the rule broken on purpose (the `TermNotCommitted` check gone), every seed here fails
+/// (state machine safety: L commits over C2).
+#[test]
+fn a_new_leader_changes_the_configuration_only_after_committing_in_its_term(
+) -> Result<(), Violation> {
+    for seed in 0..10 {
+        let mut c = Cluster::with_voters(5, 4, seed, Faults::reliable(), MAX_APPEND_BYTES);
+        c.run_for(ms(1_000))?;
+        let l = c.leader().expect("a leader");
+        c.agree(b"first".to_vec(), c.now + ms(3_000))?
+            .expect("committed");
+        assert!(c.reconfigure(l, MembershipChange::AddLearner(4))?.is_some());
+        c.agree(b"learner".to_vec(), c.now + ms(3_000))?
+            .expect("committed");
+
+        let mut groups = vec![1; 5];
+        (groups[l as usize], groups[4]) = (0, 0);
+        c.split(groups)?;
+        let promoted = c.reconfigure(l, MembershipChange::Promote(4))?;
+        assert!(promoted.is_some(), "seed {seed}: L promotes n4");
+        let others: Vec<NodeId> = (0..4).filter(|&id| id != l).collect();
+        let term_l = c.raft(l).status().term;
+        let b_leads = |c: &Cluster| {
+            others.iter().any(|&id| {
+                c.peers[id as usize]
+                    .raft
+                    .as_ref()
+                    .is_some_and(|r| r.status().role == Role::Leader && r.status().term > term_l)
+            })
+        };
+        assert!(c.run_until(c.now + ms(5_000), b_leads)?, "seed {seed}");
+        let b = c.leader().expect("B leads the highest term");
+        let (r, other) = match others.iter().filter(|&&id| id != b).collect::<Vec<_>>()[..] {
+            [&r, &other] => (r, other),
+            _ => unreachable!("three others"),
+        };
+        if c.reconfigure(b, MembershipChange::Remove(r))?.is_none() {
+            // Ongaro's rule: an entry of B's term first.
+            // (Not `agree`: L and n4, cut off, apply nothing.)
+            let (index, _) = c.propose(b, b"b's term".to_vec())?.expect("B leads");
+            let committed = |c: &Cluster| c.raft(b).status().commit_index >= index;
+            assert!(c.run_until(c.now + ms(1_000), committed)?, "seed {seed}");
+            assert!(c.reconfigure(b, MembershipChange::Remove(r))?.is_some());
+        }
+        c.run_for(ms(500))?;
+        let c2 = with_learners(&[l, b, other], &[4]);
+        assert_eq!(c.raft(other).membership(), &c2, "seed {seed}");
+        assert!(c.raft(other).status().commit_index >= c.raft(other).membership_index());
+
+        let mut groups = vec![1; 5];
+        for id in [l, 4, r] {
+            groups[id as usize] = 0;
+        }
+        c.split(groups)?;
+        // L campaigns; should it win, a command of its commits over C2.
+        for _ in 0..50 {
+            c.run_for(ms(100))?;
+            c.propose(l, b"l's command".to_vec())?;
+        }
+    }
+    Ok(())
 }
