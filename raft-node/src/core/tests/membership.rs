@@ -414,3 +414,41 @@ fn a_new_leader_changes_the_configuration_only_after_committing_in_its_term(
     }
     Ok(())
 }
+
+/// §4.2.3: a peer removed while cut off never learns of it and keeps running, its election
+/// timer firing; Pre-Vote's leader stickiness refuses it, so no term changes and the leader
+/// stays.
+#[test]
+fn a_removed_peer_that_keeps_running_does_not_disturb_the_cluster() -> Result<(), Violation> {
+    for seed in 0..10 {
+        let mut c = Cluster::new(3, seed, Faults::reliable());
+        c.run_for(ms(1_000))?;
+        let l = c.leader().expect("a leader");
+        c.agree(b"first".to_vec(), c.now + ms(3_000))?
+            .expect("committed");
+        let r = (l + 1) % 3;
+        c.set_connected(r, false)?;
+        let index = c
+            .reconfigure(l, MembershipChange::Remove(r))?
+            .expect("the leader removes r");
+        let committed = |c: &Cluster| c.raft(l).status().commit_index >= index;
+        assert!(c.run_until(c.now + ms(1_000), committed)?, "seed {seed}");
+        c.set_connected(r, true)?;
+        let term = c.raft(l).status().term;
+        c.run_for(ms(10_000))?;
+        assert!(
+            c.raft(r).membership().is_voter(r),
+            "r never learns of its removal"
+        );
+        assert_eq!(c.leader(), Some(l), "seed {seed}");
+        assert_eq!(
+            c.raft(l).status().term,
+            term,
+            "seed {seed}: the term changed"
+        );
+        assert!(c.raft(r).status().term <= term, "seed {seed}");
+        c.agree(b"after".to_vec(), c.now + ms(3_000))?
+            .expect("committed without r");
+    }
+    Ok(())
+}
