@@ -5,8 +5,8 @@
 
 use super::helpers::*;
 use crate::core::{
-    Entry, EntryKind, HardState, Index, Membership, MembershipChange, MembershipError, MessageBody,
-    NodeId, Raft, Restored, Role, Term, TransferError,
+    Entry, EntryKind, HardState, Index, LogMark, Membership, MembershipChange, MembershipError,
+    MessageBody, NodeId, Raft, Restored, Role, Term, TransferError,
 };
 use crate::sim::{Cluster, Faults, Violation, MAX_APPEND_BYTES};
 
@@ -336,6 +336,9 @@ fn a_sole_voter_leads_only_once_its_term_is_durable() {
         Some(1)
     );
     assert!(ready.messages.is_empty(), "{:?}", ready.messages);
+    // The report of an earlier persist (before its term changed) does not make it lead.
+    r.persisted(LogMark::default(), ms(1));
+    assert_eq!(r.status().role, Role::Candidate);
     r.persisted(ready.log_mark, ms(1));
     assert_eq!(r.status().role, Role::Leader);
     let sent = r.take_ready().messages;
