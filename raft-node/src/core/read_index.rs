@@ -189,7 +189,7 @@ impl Raft {
 
     /// Confirms the reads whose round a majority acknowledged (the leader acknowledges every
     /// round itself).
-    fn confirm_reads(&mut self) {
+    pub(super) fn confirm_reads(&mut self) {
         if self.reads.pending.is_empty() {
             return;
         }

@@ -95,6 +95,12 @@ impl Raft {
         });
         self.membership = next;
         self.membership_index = index;
+        // Majorities are now counted in the new configuration: removing a voter that lagged or
+        // went silent may commit entries, or confirm reads, that waited for it, and no reply
+        // may come to count them (found by the simulator, seed 13011: reads left waiting on a
+        // leader that had become the sole voter).
+        self.maybe_commit();
+        self.confirm_reads();
         self.debug_check_invariants();
         Ok((index, term))
     }

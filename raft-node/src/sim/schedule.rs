@@ -483,9 +483,17 @@ fn heal_and_settle(params: &Params, c: &mut Cluster) -> Result<Duration, Violati
     let statuses: Vec<String> = c
         .statuses()
         .map(|s| {
+            let raft = c.raft(s.id);
             format!(
-                "n{} {:?} t{} leader {:?} commit {} applied {}",
-                s.id, s.role, s.term, s.leader, s.commit_index, s.last_applied
+                "n{} {:?} t{} leader {:?} commit {} applied {} {} (of index {})",
+                s.id,
+                s.role,
+                s.term,
+                s.leader,
+                s.commit_index,
+                s.last_applied,
+                raft.membership(),
+                raft.membership_index()
             )
         })
         .collect();
