@@ -32,9 +32,10 @@
 //!    once some peer's commit index covers it, so a state machine applied through r has every
 //!    write that completed before the read began. (An entry on a majority that no peer yet
 //!    knows committed completed for no one; a read may or may not see it.)
-//! 2. At t, at most `members - quorum` peers had entered a term above T (each peer's highest
-//!    term, durable across crashes): L must have had a majority acknowledge, in T, a round it
-//!    sent after t, and a peer in a newer term never answers in T again. This catches a leader
+//! 2. The voters of L's configuration when it confirmed the read that had not entered a term
+//!    above T at t (each peer's highest term, durable across crashes) are a majority of them:
+//!    L must have had a majority of that configuration acknowledge, in T, a round it sent after
+//!    t, and a peer in a newer term never answers in T again. This catches a leader
 //!    confirming reads after being deposed even where no newer leader had committed anything
 //!    yet.
 //! 3. r <= the highest committed index: the read index names committed state.
