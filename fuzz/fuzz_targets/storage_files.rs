@@ -15,7 +15,9 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use raft_node::core::{Config, Entry, HardState, Index, Persist, Raft, Restored, Snapshot, Term};
+use raft_node::core::{
+    Config, Entry, HardState, Index, Membership, Persist, Raft, Restored, Snapshot, Term,
+};
 use raft_node::storage::Storage;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -211,11 +213,11 @@ fn persist(model: &mut Model, step: &Step) -> Option<Persist> {
             }
             let first = model.last_index() + 1;
             for index in first..first + Index::from(count % 16) + 1 {
-                p.append.push(Entry {
-                    term: model.term,
+                p.append.push(Entry::command(
+                    model.term,
                     index,
-                    command: vec![index as u8; usize::from(len)],
-                });
+                    vec![index as u8; usize::from(len)],
+                ));
                 model.entries.push((index, model.term));
             }
             Some(p)
@@ -246,6 +248,7 @@ fn persist(model: &mut Model, step: &Step) -> Option<Persist> {
                 snapshot: Some(Snapshot {
                     last_included_index: index,
                     last_included_term: term,
+                    membership: Membership::voters(0..MEMBERS),
                     data: data(len),
                 }),
                 ..Persist::default()
@@ -262,6 +265,7 @@ fn persist(model: &mut Model, step: &Step) -> Option<Persist> {
                 snapshot: Some(Snapshot {
                     last_included_index: index,
                     last_included_term: model.term,
+                    membership: Membership::voters(0..MEMBERS),
                     data: data(len),
                 }),
                 truncate_from: Some(index + 1),
@@ -483,11 +487,7 @@ fn check_usable(dir: &Path, storage: Storage, restored: Restored) {
             .as_ref()
             .map_or(0, |s| s.last_included_index),
     );
-    let entry = Entry {
-        term: hard_state.current_term,
-        index: last + 1,
-        command: b"after open".to_vec(),
-    };
+    let entry = Entry::command(hard_state.current_term, last + 1, b"after open".to_vec());
     p.append.push(entry.clone());
     storage
         .stage(&p)
@@ -510,6 +510,7 @@ fn check_log(restored: &Restored) {
     let config = Config {
         id: 0,
         members: MEMBERS,
+        bootstrap: Membership::voters(0..MEMBERS),
         election_timeout_min: Duration::from_millis(300),
         election_timeout_max: Duration::from_millis(600),
         heartbeat_interval: Duration::from_millis(100),

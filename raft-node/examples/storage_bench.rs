@@ -8,7 +8,7 @@
 //! The store lives in a temporary directory made inside PARENT_DIR (default: the current
 //! directory, not /tmp, which may be a RAM disk where a sync costs nothing) and removed after.
 
-use raft_node::core::{Entry, HardState, Index, Persist, Snapshot};
+use raft_node::core::{Entry, EntryKind, HardState, Index, Membership, Persist, Snapshot};
 use raft_node::storage::Storage;
 use std::error::Error;
 use std::fs::File;
@@ -102,6 +102,7 @@ fn append_times(
                 term: 1,
                 index,
                 command: vec![0x5a; COMMAND_LEN],
+                kind: EntryKind::Command,
             }],
             ..Persist::default()
         };
@@ -116,6 +117,7 @@ fn append_times(
                         last_included_index: index,
                         last_included_term: 1,
                         data: vec![0xa5; SNAPSHOT_LEN],
+                        membership: Membership::voters([0]),
                     }),
                     ..Persist::default()
                 };

@@ -25,8 +25,8 @@ mod sync_thread;
 
 use crate::control::{self, NodeState, Request, Response};
 use crate::core::{
-    Apply, Config, Index, LogMark, Message, NodeId, ProposeError, Raft, ReadState, Restored, Role,
-    Status, Term, Time,
+    Apply, Config, Index, LogMark, Membership, Message, NodeId, ProposeError, Raft, ReadState,
+    Restored, Role, Status, Term, Time,
 };
 use crate::service::{DigestService, KvService, Service};
 use crate::storage::Storage;
@@ -114,6 +114,8 @@ impl NodeConfig {
         Config {
             id: self.id,
             members: self.peers.len() as u32,
+            // A static cluster: every peer of --peers votes.
+            bootstrap: Membership::voters(0..self.peers.len() as u32),
             election_timeout_min: self.election_timeout_min,
             election_timeout_max: self.election_timeout_max,
             heartbeat_interval: self.heartbeat,

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 /// Bumped whenever the encoding of the envelope or of [`Message`] changes incompatibly (3:
 /// AppendEntries and its reply carry `read_round`; 4: the envelope carries a [`Payload`], clerk
 /// datagrams included; 5: a fixed header with the MAC replaces the rmp envelope; 6: TimeoutNow,
-/// leadership transfer).
-pub const PROTOCOL_VERSION: u8 = 6;
+/// leadership transfer; 7: entries carry their kind (command or configuration), and
+/// InstallSnapshot the snapshot's configuration).
+pub const PROTOCOL_VERSION: u8 = 7;
 
 /// The largest datagram a node sends or accepts. Loopback UDP carries up to 65,507 bytes;
 /// the rest is headroom for the envelope.

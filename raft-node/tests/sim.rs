@@ -36,8 +36,8 @@ fn run_seeds(seeds: Range<u64>) -> Vec<Report> {
         reports.len()
     );
     // The runs exercise what they claim to: elections, commits, reads confirmed and failed,
-    // crashes (some with a sync under way), both styles, and InstallSnapshot where services
-    // snapshot.
+    // crashes (some with a sync under way), transfers, configuration changes, both styles, and
+    // InstallSnapshot where services snapshot.
     assert!(reports
         .iter()
         .all(|r| r.leaders > 0 && r.committed > 0 && r.reads > 0));
@@ -45,6 +45,7 @@ fn run_seeds(seeds: Range<u64>) -> Vec<Report> {
     assert!(reports.iter().any(|r| r.crashes > 0));
     assert!(reports.iter().any(|r| r.crashes_unsynced > 0));
     assert!(reports.iter().any(|r| r.transfers > 0));
+    assert!(reports.iter().any(|r| r.reconfigurations > 0));
     assert!(reports.iter().any(|r| r.style == Style::LeaderChurn));
     assert!(reports.iter().any(|r| r.style == Style::Chaos));
     assert!(reports.iter().any(|r| r.snapshots && r.snapshot_chunks > 0));

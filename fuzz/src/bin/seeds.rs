@@ -10,7 +10,7 @@ use raft_auth::Secret;
 use raft_node::control::{
     self, ApplyMsg, Authenticate, Challenge, NodeState, Request, Response, SnapshotMsg, TermRun,
 };
-use raft_node::core::{Entry, Message, MessageBody, Role};
+use raft_node::core::{Entry, EntryKind, Membership, Message, MessageBody, Role};
 use raft_node::kv::{ClerkReply, ClerkRequest, Op, Outcome};
 use raft_node::wire::{self, ClusterKey, Payload};
 use std::path::Path;
@@ -56,10 +56,12 @@ fn main() -> ExitCode {
 }
 
 fn datagrams() -> Vec<Vec<u8>> {
-    let entry = |index| Entry {
+    let entry = |index| Entry::command(2, index, vec![b'x'; 8]);
+    let config = Entry {
         term: 2,
-        index,
-        command: vec![b'x'; 8],
+        index: 6,
+        command: Vec::new(),
+        kind: EntryKind::Membership(Membership::voters([0, 1, 2])),
     };
     let bodies = [
         MessageBody::RequestVote {
@@ -79,7 +81,7 @@ fn datagrams() -> Vec<Vec<u8>> {
         MessageBody::AppendEntries {
             prev_log_index: 3,
             prev_log_term: 1,
-            entries: vec![entry(4), entry(5)],
+            entries: vec![entry(4), entry(5), config],
             leader_commit: 3,
             read_round: 7,
         },
@@ -93,6 +95,7 @@ fn datagrams() -> Vec<Vec<u8>> {
         MessageBody::InstallSnapshot {
             last_included_index: 10,
             last_included_term: 2,
+            membership: Membership::voters([0, 1, 2]),
             offset: 0,
             data: b"snapshot".to_vec(),
             done: true,

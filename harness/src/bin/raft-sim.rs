@@ -152,8 +152,8 @@ fn main() -> ExitCode {
     );
     println!(
         "{} steps, {} entries committed, {} reads confirmed and {} failed, {} terms with a \
-         leader, {} crashes ({} with a sync under way), {} leadership transfers; slowest \
-         settling after heal {:?} (seed {})",
+         leader, {} crashes ({} with a sync under way), {} leadership transfers, {} \
+         configuration changes; slowest settling after heal {:?} (seed {})",
         totals.steps,
         totals.committed,
         totals.reads,
@@ -162,6 +162,7 @@ fn main() -> ExitCode {
         totals.crashes,
         totals.crashes_unsynced,
         totals.transfers,
+        totals.reconfigurations,
         Duration::from_secs_f64(totals.slowest_settling_s),
         totals.slowest_seed
     );
@@ -183,6 +184,8 @@ struct Totals {
     crashes_unsynced: usize,
     /// Leadership transfers.
     transfers: usize,
+    /// Membership changes applied (learners added, promotions, removals).
+    reconfigurations: usize,
     /// The longest liveness phase (settling after the heal), and its seed.
     slowest_settling_s: f64,
     slowest_seed: u64,
@@ -198,6 +201,7 @@ impl Totals {
         self.crashes += report.crashes;
         self.crashes_unsynced += report.crashes_unsynced;
         self.transfers += report.transfers;
+        self.reconfigurations += report.reconfigurations;
         if report.liveness.as_secs_f64() > self.slowest_settling_s {
             self.slowest_settling_s = report.liveness.as_secs_f64();
             self.slowest_seed = report.seed;

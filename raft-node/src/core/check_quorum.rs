@@ -32,20 +32,20 @@ impl Raft {
             return;
         }
         self.check_quorum_at = self.now + self.config.election_timeout_max;
-        // The leader never answers itself, so its own entry is never active: count it apart.
-        let heard = 1 + self
-            .progress
-            .iter_mut()
-            .map(|p| p.take_active())
-            .filter(|&active| active)
-            .count();
-        if heard < self.quorum() {
+        // The leader never answers itself, so its own entry is never active: count it apart
+        // (when it is a voter: a leader removing itself counts only the others, §4.2.2).
+        let active: Vec<bool> = self.progress.iter_mut().map(|p| p.take_active()).collect();
+        let id = self.config.id;
+        if !self
+            .membership
+            .has_quorum(|p| p == id || active[p as usize])
+        {
             event!(
                 info,
                 self,
                 "ELECT",
-                "CheckQuorum: heard from {heard} of {} in {:?}, stepping down",
-                self.config.members,
+                "CheckQuorum: heard from no majority of {} in {:?}, stepping down",
+                self.membership,
                 self.config.election_timeout_max
             );
             self.become_follower(self.hard_state.current_term, None);

@@ -41,16 +41,12 @@ impl Raft {
     pub(super) fn campaign(&mut self) {
         self.become_candidate();
         event!(info, self, "ELECT", "starting election");
-        if self.votes_granted() >= self.quorum() {
-            // A one-member cluster is its own majority.
-            self.become_leader();
-            return;
-        }
+        // A sole voter has its majority already; it leads once its vote is durable.
         let body = MessageBody::RequestVote {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
         };
-        for peer in self.peers().collect::<Vec<_>>() {
+        for peer in self.other_voters() {
             self.send(peer, body.clone());
         }
     }
@@ -104,12 +100,23 @@ impl Raft {
         }
         self.votes[from as usize] = true;
         event!(debug, self, "VOTE", "n{from} voted for me");
-        if self.votes_granted() >= self.quorum() {
+        self.maybe_become_leader();
+    }
+
+    /// A candidate with a majority of votes leads (§5.2), once its own term and vote are
+    /// durable. With other voters that is always so by the time their votes arrive (its
+    /// RequestVotes left after the persist), but the sole voter of a configuration has its
+    /// majority at once: leading before its sync, it could crash, restart in the older term and
+    /// lead the same term again with another log (found by the simulator, seeds 201 and 3015).
+    pub(super) fn maybe_become_leader(&mut self) {
+        let durable = self.durable_term == self.hard_state.current_term;
+        if self.role == Role::Candidate && self.won_votes() && durable {
             self.become_leader();
         }
     }
 
-    pub(super) fn votes_granted(&self) -> usize {
-        self.votes.iter().filter(|&&v| v).count()
+    /// Whether the (pre-)votes granted are a majority of the configuration's voters.
+    pub(super) fn won_votes(&self) -> bool {
+        self.membership.has_quorum(|id| self.votes[id as usize])
     }
 }

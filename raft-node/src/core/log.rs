@@ -11,7 +11,7 @@
 //! which is at least every term it holds, and followers copy leaders' prefixes), so lookups by
 //! term are binary searches.
 
-use super::{Entry, Index, Persist, Snapshot, Term};
+use super::{Entry, Index, Membership, Persist, Snapshot, Term};
 
 /// Encoded-size allowance for an entry's framing (term, index, byte-string header) on top of its
 /// command bytes, used to fit AppendEntries into one datagram. MessagePack needs at most 24.
@@ -138,6 +138,21 @@ impl RaftLog {
             Some(e) if e.term == term => Some(e.index),
             _ => None,
         }
+    }
+
+    /// The latest configuration at or below `through`: the last configuration entry, else the
+    /// snapshot's, with the index it takes effect from; `None` before any (the bootstrap
+    /// configuration applies). Scans back from `through`, so callers ask only when the answer
+    /// may have changed.
+    pub fn latest_membership(&self, through: Index) -> Option<(Index, &Membership)> {
+        self.slice(self.first_index(), through)
+            .iter()
+            .rev()
+            .find_map(|e| e.membership().map(|m| (e.index, m)))
+            .or_else(|| {
+                let s = self.snapshot.as_ref()?;
+                Some((s.last_included_index, &s.membership))
+            })
     }
 
     /// The index through which this log is known durable.

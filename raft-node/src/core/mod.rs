@@ -36,8 +36,10 @@
 //! timers), `pre_vote` (Pre-Vote and leader stickiness, §9.6), `check_quorum` (a leader cut off
 //! from its majority steps down, §6.2), `replication` (AppendEntries, commit, heartbeats),
 //! `snapshot` (log compaction and InstallSnapshot, §7), `read_index` (linearizable reads without
-//! log entries, §6.4), `transfer` (leadership transfer, §3.10), `progress` (per-follower flow
-//! control), `log` (the in-memory log, offset by the snapshot, and its durable bookkeeping).
+//! log entries, §6.4), `transfer` (leadership transfer, §3.10), `membership` (the configuration
+//! as data: voters, learners, majorities), `reconfigure` (configuration entries in the log and
+//! single-server changes, thesis chapter 4), `progress` (per-follower flow control), `log` (the
+//! in-memory log, offset by the snapshot, and its durable bookkeeping).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -46,10 +48,12 @@ use std::time::Duration;
 mod check_quorum;
 mod election;
 mod log;
+mod membership;
 mod pre_vote;
 mod progress;
 mod raft;
 mod read_index;
+mod reconfigure;
 mod replication;
 mod snapshot;
 mod trace;
@@ -59,6 +63,7 @@ mod transfer;
 mod tests;
 
 pub use log::ENTRY_OVERHEAD;
+pub use membership::{Membership, MembershipChange, MembershipError};
 pub use raft::Raft;
 pub use transfer::TransferError;
 
@@ -71,13 +76,42 @@ pub type Index = u64;
 /// Monotonic time since an origin the caller picks (process start, or 0 in a simulation).
 pub type Time = Duration;
 
-/// One log entry. `command` is opaque to Raft.
+/// One log entry. `command` is opaque to Raft (empty in a configuration entry).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub term: Term,
     pub index: Index,
     #[serde(with = "serde_bytes")]
     pub command: Vec<u8>,
+    pub kind: EntryKind,
+}
+
+/// What an entry is for: the service's command, or Raft's own configuration (chapter 4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    Command,
+    /// The cluster's configuration from this entry on (`membership.rs`).
+    Membership(Membership),
+}
+
+impl Entry {
+    /// A command entry.
+    pub fn command(term: Term, index: Index, command: Vec<u8>) -> Entry {
+        Entry {
+            term,
+            index,
+            command,
+            kind: EntryKind::Command,
+        }
+    }
+
+    /// The configuration this entry holds, if it is a configuration entry.
+    pub fn membership(&self) -> Option<&Membership> {
+        match &self.kind {
+            EntryKind::Command => None,
+            EntryKind::Membership(m) => Some(m),
+        }
+    }
 }
 
 /// The part of Figure 2's "persistent state" that is not the log.
@@ -148,6 +182,8 @@ pub enum MessageBody {
     InstallSnapshot {
         last_included_index: Index,
         last_included_term: Term,
+        /// The configuration as of the snapshot's last included entry.
+        membership: Membership,
         offset: u64,
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
@@ -204,8 +240,12 @@ impl MessageBody {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub id: NodeId,
-    /// Number of peers in the cluster, this one included; ids are 0..members.
+    /// Number of peers this one can address, itself included; ids are 0..members. Which of
+    /// them are in the cluster is the configuration's business (`membership.rs`).
     pub members: u32,
+    /// The configuration before any configuration entry: the same on every peer (the runtime
+    /// makes every peer of `--peers` a voter).
+    pub bootstrap: Membership,
     /// Election timeouts are drawn uniformly from [min, max).
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
@@ -222,6 +262,9 @@ pub struct Config {
 pub struct Snapshot {
     pub last_included_index: Index,
     pub last_included_term: Term,
+    /// The configuration as of `last_included_index` (§4: a peer restarted from the snapshot
+    /// knows it).
+    pub membership: Membership,
     /// Opaque to Raft: whatever the service handed to `Raft::snapshot`.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
@@ -295,11 +338,13 @@ pub struct Ready {
     pub failed_reads: Vec<u64>,
 }
 
-/// A position in the log: the entry at `index` has `term` (index 0 with term 0: the empty log).
+/// A position in the log: the entry at `index` has `term` (index 0 with term 0: the empty log);
+/// and the peer's current term when it was taken, durable with it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogMark {
     pub index: Index,
     pub term: Term,
+    pub current_term: Term,
 }
 
 /// A read confirmed by [`Raft::read_index`]: serving it from a state machine that has applied

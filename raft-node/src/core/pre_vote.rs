@@ -37,6 +37,11 @@ impl Raft {
     /// The election timer fired: a new pre-vote round, asking every peer about the term after
     /// this peer's own.
     pub(super) fn pre_campaign(&mut self) {
+        if !self.may_campaign() {
+            // A learner, or a peer that knows it was removed (§4.2.3).
+            self.reset_election_timer();
+            return;
+        }
         self.become_pre_candidate();
         event!(
             info,
@@ -45,7 +50,7 @@ impl Raft {
             "timeout, pre-vote round {}",
             self.pre_vote_round
         );
-        if self.votes_granted() >= self.quorum() {
+        if self.won_votes() {
             // A one-member cluster is its own majority.
             return self.campaign();
         }
@@ -55,7 +60,7 @@ impl Raft {
             last_log_term: self.log.last_term(),
             round: self.pre_vote_round,
         };
-        for peer in self.peers().collect::<Vec<_>>() {
+        for peer in self.other_voters() {
             self.send_in(term, peer, body.clone());
         }
     }
@@ -115,7 +120,7 @@ impl Raft {
         }
         self.votes[from as usize] = true;
         event!(debug, self, "VOTE", "n{from} granted my pre-vote");
-        if self.votes_granted() >= self.quorum() {
+        if self.won_votes() {
             self.campaign();
         }
     }

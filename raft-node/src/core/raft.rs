@@ -18,8 +18,8 @@ use super::snapshot::PendingSnapshot;
 use super::trace::{event, topic};
 use super::transfer::Transfer;
 use super::{
-    Apply, Config, Entry, HardState, Index, LogMark, Message, MessageBody, NodeId, Persist,
-    ProposeError, Ready, Restored, Role, Status, Term, Time,
+    Apply, Config, Entry, HardState, Index, LogMark, Membership, Message, MessageBody, NodeId,
+    Persist, ProposeError, Ready, Restored, Role, Status, Term, Time,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -31,8 +31,15 @@ pub struct Raft {
     pub(crate) hard_state: HardState,
     /// The hard state as last handed to the runtime in `Ready::persist`.
     persisted_hard_state: HardState,
+    /// The highest current term the runtime reported durable (`Raft::persisted`): a
+    /// candidate leads only once its term is (`maybe_become_leader`).
+    pub(super) durable_term: Term,
     /// Figure 2 persistent state: `log[]`, and the snapshot that replaces its prefix (§7).
     pub(crate) log: RaftLog,
+    /// The latest configuration in the log (committed or not) and the index of its entry
+    /// (`reconfigure.rs`).
+    pub(super) membership: Membership,
+    pub(super) membership_index: Index,
     /// Figure 2: highest index known to be committed.
     /// Invariant: `log.snapshot_index() <= last_applied <= commit_index <= log.last_index()`.
     pub(super) commit_index: Index,
@@ -53,12 +60,14 @@ pub struct Raft {
     pub(super) election_deadline: Time,
     /// Draws election timeouts; seeded from `config.seed`, the core's only randomness.
     pub(super) rng: SmallRng,
-    /// Candidate: `votes[i]` is whether peer `i` granted its vote in `current_term`.
+    /// Candidate: `votes[i]` is whether peer `i` granted its vote in `current_term` (indexed
+    /// by every addressable id; only the configuration's voters count).
     /// Pre-candidate: whether peer `i` granted its pre-vote in round `pre_vote_round`.
     pub(super) votes: Vec<bool>,
     /// Numbers this peer's pre-vote rounds (§9.6), to tell their replies apart.
     pub(super) pre_vote_round: u64,
-    /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id.
+    /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id
+    /// (every addressable id; only the configuration's members are sent to).
     /// The leader's own entry tracks its durable log: `match_index == log.durable()`.
     pub(super) progress: Vec<Progress>,
     /// Leader: when to announce the commit index to followers not sent it since it advanced.
@@ -96,7 +105,10 @@ impl Raft {
             rng: SmallRng::seed_from_u64(config.seed),
             hard_state: restored.hard_state,
             persisted_hard_state: restored.hard_state,
+            durable_term: restored.hard_state.current_term,
             log,
+            membership: Membership::default(),
+            membership_index: 0,
             commit_index: snapshot_index,
             last_applied: snapshot_index,
             apply_snapshot: false,
@@ -116,17 +128,19 @@ impl Raft {
             messages: Vec::new(),
             config,
         };
+        raft.refresh_membership();
         raft.reset_election_timer();
         event!(
             info,
             raft,
             "ELECT",
             "started as follower: voted_for={:?} snapshot_index={} last_log_index={} \
-             last_log_term={}",
+             last_log_term={} {}",
             raft.hard_state.voted_for,
             snapshot_index,
             raft.log.last_index(),
-            raft.log.last_term()
+            raft.log.last_term(),
+            raft.membership
         );
         raft
     }
@@ -222,11 +236,11 @@ impl Raft {
         if let Some(transfer) = self.transfer {
             return Err(ProposeError::Transferring { to: transfer.to });
         }
-        let entry = Entry {
-            term: self.hard_state.current_term,
-            index: self.log.last_index() + 1,
+        let entry = Entry::command(
+            self.hard_state.current_term,
+            self.log.last_index() + 1,
             command,
-        };
+        );
         let (index, term) = (entry.index, entry.term);
         self.log.append(entry);
         // The leader's own copy counts toward the majority (§5.3) once it is durable
@@ -240,10 +254,12 @@ impl Raft {
     /// `mark`. A leader counts its own copy of those entries toward the majority from now on.
     pub fn persisted(&mut self, mark: LogMark, now: Time) {
         self.advance_clock(now);
+        self.durable_term = self.durable_term.max(mark.current_term);
         if self.log.persisted(mark.index, mark.term) && self.role == Role::Leader {
             self.progress[self.config.id as usize].on_success(self.log.durable());
             self.maybe_commit();
         }
+        self.maybe_become_leader();
         self.debug_check_invariants();
     }
 
@@ -266,6 +282,7 @@ impl Raft {
             self.begin_read_round();
             self.send_appends();
             self.send_timeout_now();
+            self.step_down_if_removed();
         }
         let mut persist = self.log.take_unpersisted();
         if self.hard_state != self.persisted_hard_state {
@@ -311,6 +328,7 @@ impl Raft {
             log_mark: LogMark {
                 index: self.log.last_index(),
                 term: self.log.last_term(),
+                current_term: self.hard_state.current_term,
             },
             messages: std::mem::take(&mut self.messages),
             apply,
@@ -382,13 +400,13 @@ impl Raft {
             MessageBody::InstallSnapshot {
                 last_included_index,
                 last_included_term,
+                membership,
                 offset,
                 data,
                 done,
             } => self.handle_install_snapshot(
                 from,
-                last_included_index,
-                last_included_term,
+                (last_included_index, last_included_term, membership),
                 offset,
                 data,
                 done,
@@ -544,6 +562,7 @@ impl Raft {
     /// initial empty AppendEntries go out at the next `take_ready`.
     pub(super) fn become_leader(&mut self) {
         debug_assert_eq!(self.role, Role::Candidate);
+        debug_assert_eq!(self.durable_term, self.hard_state.current_term);
         self.role = Role::Leader;
         self.leader_id = Some(self.config.id);
         self.votes.clear();
@@ -580,15 +599,9 @@ impl Raft {
         });
     }
 
-    /// The number of peers (this one included) that make a majority.
-    pub(super) fn quorum(&self) -> usize {
-        self.config.members as usize / 2 + 1
-    }
-
-    /// Ids of every other member.
-    pub(super) fn peers(&self) -> impl Iterator<Item = NodeId> {
-        let id = self.config.id;
-        (0..self.config.members).filter(move |&p| p != id)
+    /// Replication to `id` starts afresh: a member joining, probing from the end of the log.
+    pub(super) fn reset_progress(&mut self, id: NodeId) {
+        self.progress[id as usize] = Progress::new(self.log.last_index() + 1, self.now);
     }
 
     /// Figure 2: a request from an older term is answered "false" with this peer's term, so its

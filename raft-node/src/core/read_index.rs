@@ -112,7 +112,7 @@ impl Raft {
     }
 
     /// Step 1: the entry at the commit index is of the current term.
-    fn committed_in_term(&self) -> bool {
+    pub(super) fn committed_in_term(&self) -> bool {
         self.log.term(self.commit_index) == Some(self.hard_state.current_term)
     }
 
@@ -150,7 +150,7 @@ impl Raft {
             return;
         }
         self.reads.round += 1;
-        for peer in self.peers().collect::<Vec<_>>() {
+        for peer in self.peers() {
             self.progress[peer as usize].announce_read_round();
         }
         event!(
@@ -189,14 +189,15 @@ impl Raft {
 
     /// Confirms the reads whose round a majority acknowledged (the leader acknowledges every
     /// round itself).
-    fn confirm_reads(&mut self) {
+    pub(super) fn confirm_reads(&mut self) {
         if self.reads.pending.is_empty() {
             return;
         }
-        let mut acked: Vec<u64> = self.peers().map(|p| self.reads.acked[p as usize]).collect();
-        acked.push(u64::MAX);
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let majority_round = acked[self.quorum() - 1];
+        let id = self.config.id;
+        let majority_round = self.membership.majority_value(|p| match p == id {
+            true => u64::MAX,
+            false => self.reads.acked[p as usize],
+        });
         let reads = &mut self.reads;
         let ready = reads
             .pending

@@ -118,6 +118,8 @@ impl Raft {
             return;
         };
         let (first_new, last_held) = (first.index, self.log.last_index());
+        // A configuration takes effect when it enters the log, and is undone when it leaves.
+        let mut reconfigured = first_new <= self.membership_index;
         if first_new <= last_held {
             // Leader Completeness (§5.4) guarantees committed entries never conflict.
             debug_assert!(
@@ -132,7 +134,10 @@ impl Raft {
             );
             self.log.truncate_from(first_new);
         }
-        new.for_each(|entry| self.log.append(entry));
+        for entry in new {
+            reconfigured |= entry.membership().is_some();
+            self.log.append(entry);
+        }
         event!(
             debug,
             self,
@@ -140,6 +145,9 @@ impl Raft {
             "appended {first_new}..={} from n{leader}",
             self.log.last_index()
         );
+        if reconfigured {
+            self.refresh_membership();
+        }
     }
 
     /// Step 2's refusal, with the fast-backup hint `(conflict_term, conflict_index)`.
@@ -219,9 +227,9 @@ impl Raft {
     /// `log[N]` is of the current term (§5.4.2: an old-term entry is never committed by counting
     /// replicas, only indirectly, as a prefix of a current-term entry; Figure 8).
     pub(super) fn maybe_commit(&mut self) {
-        let mut matched: Vec<Index> = self.progress.iter().map(|p| p.match_index).collect();
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let majority_index = matched[self.quorum() - 1];
+        let majority_index = self
+            .membership
+            .majority_value(|id| self.progress[id as usize].match_index);
         if majority_index > self.commit_index
             && self.log.term(majority_index) == Some(self.hard_state.current_term)
         {
@@ -241,7 +249,7 @@ impl Raft {
         }
         self.commit_announce_at = None;
         let commit = self.commit_index;
-        for peer in self.peers().collect::<Vec<_>>() {
+        for peer in self.peers() {
             self.progress[peer as usize].announce_commit(commit);
         }
     }
@@ -250,7 +258,7 @@ impl Raft {
     /// AppendEntries at the next `take_ready`.
     pub(super) fn tick_heartbeats(&mut self) {
         let (now, interval) = (self.now, self.config.heartbeat_interval);
-        for peer in self.peers().collect::<Vec<_>>() {
+        for peer in self.peers() {
             let progress = &mut self.progress[peer as usize];
             if progress.heartbeat_expired(now, interval) && progress.on_heartbeat_timeout() {
                 event!(
@@ -268,6 +276,7 @@ impl Raft {
     pub(super) fn next_leader_deadline(&self) -> Time {
         let interval = self.config.heartbeat_interval;
         self.peers()
+            .into_iter()
             .map(|p| self.progress[p as usize].last_sent + interval)
             .chain(self.commit_announce_at)
             .min()
@@ -277,7 +286,7 @@ impl Raft {
     /// Sends every follower what its flow control allows: AppendEntries, or chunks of the
     /// snapshot to one whose next entry is compacted (§7).
     pub(super) fn send_appends(&mut self) {
-        for peer in self.peers().collect::<Vec<_>>() {
+        for peer in self.peers() {
             while self.progress[peer as usize].wants_send(self.log.last_index()) {
                 if self.progress[peer as usize].next_index <= self.log.snapshot_index() {
                     self.send_snapshot_chunk(peer);

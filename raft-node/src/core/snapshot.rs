@@ -18,7 +18,7 @@
 
 use super::raft::Raft;
 use super::trace::event;
-use super::{Index, MessageBody, NodeId, Role, Snapshot, SnapshotError, Term};
+use super::{Index, Membership, MessageBody, NodeId, Role, Snapshot, SnapshotError, Term};
 
 /// A snapshot a follower is receiving: the chunks so far, contiguous from offset 0.
 #[derive(Debug)]
@@ -57,9 +57,11 @@ impl Raft {
             .log
             .term(index)
             .expect("applied entries after the snapshot are in the log");
+        let (_, membership) = self.membership_at(index);
         self.log.compact(Snapshot {
             last_included_index: index,
             last_included_term,
+            membership,
             data,
         });
         event!(
@@ -88,6 +90,7 @@ impl Raft {
         let body = MessageBody::InstallSnapshot {
             last_included_index: snapshot.last_included_index,
             last_included_term: snapshot.last_included_term,
+            membership: snapshot.membership.clone(),
             offset: start as u64,
             data: snapshot.data[start..end].to_vec(),
             done: end == len,
@@ -96,12 +99,13 @@ impl Raft {
         self.send(to, body);
     }
 
-    /// Figure 13, InstallSnapshot receiver (step 1, the term check, is done by `step`).
+    /// Figure 13, InstallSnapshot receiver (step 1, the term check, is done by `step`). The
+    /// snapshot is named by its last included index and term, and carries the configuration
+    /// as of that index.
     pub(super) fn handle_install_snapshot(
         &mut self,
         leader: NodeId,
-        last_included_index: Index,
-        last_included_term: Term,
+        (last_included_index, last_included_term, membership): (Index, Term, Membership),
         offset: u64,
         data: Vec<u8>,
         done: bool,
@@ -163,6 +167,7 @@ impl Raft {
         self.install_snapshot(Snapshot {
             last_included_index,
             last_included_term,
+            membership,
             data: pending.data,
         });
         self.reply_snapshot(leader, last_included_index, true, 0);
@@ -183,6 +188,7 @@ impl Raft {
             snapshot.data.len()
         );
         self.log.install(snapshot);
+        self.refresh_membership();
         self.commit_index = index;
         self.last_applied = index;
         self.apply_snapshot = true;

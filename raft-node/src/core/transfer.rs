@@ -35,8 +35,12 @@ pub enum TransferError {
     NotLeader {
         leader: Option<NodeId>,
     },
-    /// The target is not another member of the cluster.
+    /// The target is not another peer this node can address.
     NotAPeer {
+        to: NodeId,
+    },
+    /// The target is a learner or not in the configuration: it could not win an election.
+    NotAVoter {
         to: NodeId,
     },
     /// A transfer is under way already.
@@ -54,6 +58,9 @@ impl std::fmt::Display for TransferError {
             TransferError::NotLeader { leader: None } => write!(f, "not the leader (none known)"),
             TransferError::NotAPeer { to } => {
                 write!(f, "n{to} is not another member of this cluster")
+            }
+            TransferError::NotAVoter { to } => {
+                write!(f, "n{to} is not a voter (a learner, or removed)")
             }
             TransferError::InProgress { to } => {
                 write!(f, "a transfer to n{to} is under way already")
@@ -74,6 +81,9 @@ impl Raft {
         }
         if to >= self.config.members || to == self.config.id {
             return Err(TransferError::NotAPeer { to });
+        }
+        if !self.membership.is_voter(to) {
+            return Err(TransferError::NotAVoter { to });
         }
         if let Some(transfer) = self.transfer {
             return Err(TransferError::InProgress { to: transfer.to });
@@ -139,6 +149,15 @@ impl Raft {
     /// Follower: the leader of this term tells it to campaign now (§3.10), skipping Pre-Vote.
     pub(super) fn handle_timeout_now(&mut self, from: NodeId) {
         debug_assert_eq!(self.role, Role::Follower);
+        if !self.may_campaign() {
+            event!(
+                warn,
+                self,
+                "ELECT",
+                "TimeoutNow from n{from}, but I am not a voter: ignored"
+            );
+            return;
+        }
         if self.leader_id != Some(from) {
             event!(
                 warn,

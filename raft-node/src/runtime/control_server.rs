@@ -696,7 +696,7 @@ impl ControlServer {
 mod tests {
     use super::*;
     use crate::control::MAX_FRAME;
-    use crate::core::{Entry, Snapshot};
+    use crate::core::{Entry, EntryKind, Membership, Snapshot};
 
     /// Hands out its bytes in reads of at most `chunk` bytes.
     struct Chunked<'a> {
@@ -891,6 +891,7 @@ mod tests {
             term: 1,
             index,
             command: vec![index as u8],
+            kind: EntryKind::Command,
         })
     }
 
@@ -899,6 +900,7 @@ mod tests {
             last_included_index: index,
             last_included_term: 1,
             data: vec![index as u8; 3],
+            membership: Membership::voters([0]),
         })
     }
 

@@ -175,7 +175,7 @@ fn sync_units(mut persist: Persist) -> impl Iterator<Item = Persist> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Entry, HardState};
+    use crate::core::{Entry, EntryKind, HardState};
     use mio::{Events, Poll, Token};
     use std::time::{Duration, Instant};
 
@@ -184,6 +184,7 @@ mod tests {
             term: 1,
             index,
             command: vec![index as u8; 8],
+            kind: EntryKind::Command,
         }
     }
 

@@ -28,7 +28,8 @@ use super::service;
 use super::trace::{Action, PeerState, Summary, Trace};
 use super::unsynced::{SyncLatency, Unsynced, Waiting};
 use crate::core::{
-    Apply, Config, Entry, Index, Message, MessageBody, NodeId, Raft, Restored, Role, Term, Time,
+    Apply, Config, Entry, Index, Membership, MembershipChange, Message, MessageBody, NodeId, Raft,
+    Restored, Role, Term, Time,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -46,11 +47,12 @@ pub const MAX_APPEND_BYTES: usize = 64_000;
 /// lab's `one()`).
 pub const AGREE_RETRY: Duration = Duration::from_secs(2);
 
-/// Peer `id`'s config with the lab's timers (and seed 0).
+/// Peer `id`'s config with the lab's timers (and seed 0), every member a voter.
 pub fn config(id: NodeId, members: u32) -> Config {
     Config {
         id,
         members,
+        bootstrap: Membership::voters(0..members),
         election_timeout_min: ELECTION_TIMEOUT_MIN,
         election_timeout_max: ELECTION_TIMEOUT_MAX,
         heartbeat_interval: HEARTBEAT,
@@ -127,6 +129,8 @@ pub struct Stats {
     pub crashes_unsynced: usize,
     /// Leadership transfers started (§3.10).
     pub transfers: usize,
+    /// Configuration changes accepted by a leader (thesis §4.1).
+    pub reconfigurations: usize,
     /// Snapshots that services received in their apply stream (installs and restarts).
     pub snapshots_applied: usize,
     pub crashes: usize,
@@ -168,10 +172,23 @@ impl Cluster {
         faults: Faults,
         max_append_bytes: usize,
     ) -> Cluster {
+        Cluster::with_voters(members, members, seed, faults, max_append_bytes)
+    }
+
+    /// As [`Cluster::with_batches`], with only peers `0..voters` in the bootstrap
+    /// configuration: the others run outside the cluster until a leader adds them.
+    pub fn with_voters(
+        members: u32,
+        voters: u32,
+        seed: u64,
+        faults: Faults,
+        max_append_bytes: usize,
+    ) -> Cluster {
         let configs = (0..members)
             .map(|id| Config {
                 seed: seed.wrapping_mul(31).wrapping_add(u64::from(id)),
                 max_append_bytes,
+                bootstrap: Membership::voters(0..voters),
                 ..config(id, members)
             })
             .collect();
@@ -290,6 +307,15 @@ impl Cluster {
             .filter(|s| s.role == Role::Leader)
             .max_by_key(|s| s.term)
             .map(|s| s.id)
+    }
+
+    /// The members (voters and learners) of the leader's configuration, or every peer when
+    /// there is no leader: the peers that must keep up with the log.
+    pub fn in_configuration(&self) -> Vec<NodeId> {
+        match self.leader() {
+            Some(leader) => self.raft(leader).membership().members().collect(),
+            None => (0..self.members()).collect(),
+        }
     }
 
     /// The statuses of the live peers.
@@ -414,7 +440,7 @@ impl Cluster {
             let raft = self.peers[id as usize].raft.as_mut().expect("up");
             if raft.read_index(read, now).is_ok() {
                 self.reads
-                    .asked(id, term, now, known_committed, peers_above);
+                    .asked(id, term, now, known_committed, peers_above.clone());
                 accepted.push(read);
             }
         }
@@ -439,8 +465,9 @@ impl Cluster {
         (self.reads.confirmed(), self.reads.failed())
     }
 
-    /// Offers `command` to the leader until one accepts it and every peer applies it at the
-    /// index it was accepted at, or `deadline` passes: the lab's `one()`. Returns that index.
+    /// Offers `command` to the leader until one accepts it and every peer of its configuration
+    /// applies it at the index it was accepted at, or `deadline` passes: the lab's `one()`.
+    /// Returns that index.
     pub fn agree(&mut self, command: Vec<u8>, deadline: Time) -> Result<Option<Index>, Violation> {
         while self.now < deadline {
             let accepted = match self.leader() {
@@ -457,7 +484,9 @@ impl Cluster {
                 c.committed()
                     .get(index as usize - 1)
                     .is_some_and(|e| e.term == term)
-                    && c.peers.iter().all(|p| p.applied >= index)
+                    && c.in_configuration()
+                        .iter()
+                        .all(|&id| c.peers[id as usize].applied >= index)
             };
             let limit = (self.now + AGREE_RETRY).min(deadline);
             if self.run_until(limit, applied_everywhere)? {
@@ -479,6 +508,30 @@ impl Cluster {
         self.begin(Action::Transfer { from, to, accepted });
         self.collect(from)?;
         self.end(Some(from))?;
+        Ok(accepted)
+    }
+
+    /// Asks peer `at` for a single-server configuration change (thesis §4.1); returns the
+    /// index of its entry if it accepted.
+    pub fn reconfigure(
+        &mut self,
+        at: NodeId,
+        change: MembershipChange,
+    ) -> Result<Option<Index>, Violation> {
+        self.healthy()?;
+        let now = self.now;
+        let Some(raft) = self.peers[at as usize].raft.as_mut() else {
+            return Ok(None);
+        };
+        let accepted = raft.propose_membership(change, now).ok().map(|(i, _)| i);
+        self.stats.reconfigurations += usize::from(accepted.is_some());
+        self.begin(Action::Reconfigure {
+            at,
+            change,
+            accepted,
+        });
+        self.collect(at)?;
+        self.end(Some(at))?;
         Ok(accepted)
     }
 
@@ -527,12 +580,11 @@ impl Cluster {
         peer.applied = 0;
         peer.digest = 0;
         self.check.restarted(id);
-        let checked = self.check.commit(
-            id,
-            status.term,
-            status.commit_index,
-            &self.peers[id as usize].disk,
-        );
+        let peer = &self.peers[id as usize];
+        let membership = peer.raft.as_ref().expect("up").membership();
+        let checked =
+            self.check
+                .commit(id, status.term, membership, status.commit_index, &peer.disk);
         self.guard(checked)?;
         for item in &replay {
             self.service_apply(id, item)?;
@@ -654,13 +706,18 @@ impl Cluster {
             Checker::disk_matches_core(status.id, raft, &peer.written)?;
             let durable = peer.disk.hard_state.current_term;
             self.check.term(status.id, status.term, durable)?;
-            self.check
-                .commit(status.id, status.term, status.commit_index, &peer.written)?;
+            self.check.commit(
+                status.id,
+                status.term,
+                raft.membership(),
+                status.commit_index,
+                &peer.written,
+            )?;
             if status.role == Role::Leader {
                 self.check.leader(status.id, status.term, &peer.written)?;
             }
         }
-        self.check.on_majority(self.peers.iter().map(|p| &p.disk))
+        self.check.on_majority(|id| &self.peers[id as usize].disk)
     }
 
     fn deliver(&mut self, msg: Message) -> Result<(), Violation> {
@@ -724,6 +781,7 @@ impl Cluster {
         };
         let ready = raft.take_ready();
         let status = raft.status();
+        let membership = raft.membership().clone();
         if let Some(persist) = &ready.persist {
             let checked = peer
                 .written
@@ -738,7 +796,13 @@ impl Cluster {
         let peer = &self.peers[id as usize];
         let checked = self
             .check
-            .commit(id, status.term, status.commit_index, &peer.written)
+            .commit(
+                id,
+                status.term,
+                &membership,
+                status.commit_index,
+                &peer.written,
+            )
             .and_then(|newly| match newly {
                 Some(newly) => self.check.leaders_hold(newly, self.leaders()),
                 None => Ok(()),
@@ -771,6 +835,7 @@ impl Cluster {
             persist: ready.persist,
             mark: ready.log_mark,
             term: status.term,
+            membership,
             messages: later,
             apply: ready.apply,
             reads: ready.reads,
@@ -812,12 +877,11 @@ impl Cluster {
                 .as_mut()
                 .expect("a crash empties the queue")
                 .persisted(waiting.mark, now);
-            let members = (self.peers.len(), self.peers.len() / 2 + 1);
             for read in waiting.reads {
                 let committed = self.check.commit_index();
-                let checked = self
-                    .reads
-                    .confirm(id, waiting.term, read, committed, members);
+                let checked =
+                    self.reads
+                        .confirm(id, waiting.term, read, committed, &waiting.membership);
                 self.guard(checked)?;
             }
             for read in waiting.failed_reads {

@@ -167,12 +167,14 @@ impl Disk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::{EntryKind, Membership};
 
     fn entry(index: Index, term: Term) -> Entry {
         Entry {
             term,
             index,
             command: vec![index as u8, term as u8],
+            kind: EntryKind::Command,
         }
     }
 
@@ -208,6 +210,7 @@ mod tests {
             last_included_index: 2,
             last_included_term: 1,
             data: service::snapshot_data(2, d2, 16),
+            membership: Membership::voters([0]),
         };
         disk.apply(Persist {
             snapshot: Some(snapshot),
@@ -228,6 +231,7 @@ mod tests {
             last_included_index: 5,
             last_included_term: 1,
             data: b"abc".to_vec(),
+            membership: Membership::voters([0]),
         };
         assert!(disk
             .apply(Persist {

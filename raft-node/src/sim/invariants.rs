@@ -4,7 +4,9 @@
 //!
 //! "Committed" means at or below some peer's commit index. The first peer whose commit index
 //! covers an index fixes the committed entry there (and its *commit term*, that peer's term at
-//! the time); every later commit, apply or snapshot must agree with it.
+//! the time, and its *commit configuration*, the configuration that peer used then: the
+//! configuration whose majority committed it, thesis chapter 4); every later commit, apply or
+//! snapshot must agree with it.
 //!
 //! Logs are compared by digest: the disk keeps, next to each entry, the digest of the log through
 //! it (`disk.rs`), so "two logs agree through index i" is one comparison.
@@ -30,9 +32,10 @@
 //!    once some peer's commit index covers it, so a state machine applied through r has every
 //!    write that completed before the read began. (An entry on a majority that no peer yet
 //!    knows committed completed for no one; a read may or may not see it.)
-//! 2. At t, at most `members - quorum` peers had entered a term above T (each peer's highest
-//!    term, durable across crashes): L must have had a majority acknowledge, in T, a round it
-//!    sent after t, and a peer in a newer term never answers in T again. This catches a leader
+//! 2. The voters of L's configuration when it confirmed the read that had not entered a term
+//!    above T at t (each peer's highest term, durable across crashes) are a majority of them:
+//!    L must have had a majority of that configuration acknowledge, in T, a round it sent after
+//!    t, and a peer in a newer term never answers in T again. This catches a leader
 //!    confirming reads after being deposed even where no newer leader had committed anything
 //!    yet.
 //! 3. r <= the highest committed index: the read index names committed state.
@@ -49,7 +52,7 @@
 
 use super::disk::{Disk, Written};
 use super::service;
-use crate::core::{Apply, Entry, Index, NodeId, Raft, Term};
+use crate::core::{Apply, Entry, Index, Membership, NodeId, Raft, Term};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -101,13 +104,15 @@ pub struct NewlyCommitted {
 
 /// What the checks remember between steps.
 pub struct Checker {
-    quorum: usize,
     /// `committed[i - 1]`: the entry committed at index i.
     committed: Vec<Entry>,
     /// `digests[i - 1]`: the digest of the committed log through index i.
     digests: Vec<u64>,
     /// `commit_terms[i - 1]`: the term of the peer whose commit index first covered index i.
     commit_terms: Vec<Term>,
+    /// The configurations that committed the log, in runs: `(last, m)` says `m` committed the
+    /// indices after the previous run's `last` through `last`.
+    commit_configs: Vec<(Index, Membership)>,
     /// Log Matching: for every (index, term) ever stored, the digests through the entry before
     /// it and through it. Only looked up, never iterated, so its order cannot leak into a run.
     stored: HashMap<(Index, Term), (u64, u64)>,
@@ -129,10 +134,10 @@ pub struct Checker {
 impl Checker {
     pub fn new(members: usize) -> Checker {
         Checker {
-            quorum: members / 2 + 1,
             committed: Vec::new(),
             digests: Vec::new(),
             commit_terms: Vec::new(),
+            commit_configs: Vec::new(),
             stored: HashMap::new(),
             leaders: BTreeMap::new(),
             votes: HashMap::new(),
@@ -152,9 +157,11 @@ impl Checker {
         self.committed.len() as Index
     }
 
-    /// How many peers are settled in a term above `term` (can never acknowledge its leader).
-    pub fn peers_above(&self, term: Term) -> usize {
-        self.settled_term.iter().filter(|&&t| t > term).count()
+    /// The peers settled in a term above `term` (they can never acknowledge its leader).
+    pub fn peers_above(&self, term: Term) -> Vec<NodeId> {
+        (0..self.settled_term.len() as NodeId)
+            .filter(|&id| self.settled_term[id as usize] > term)
+            .collect()
     }
 
     /// Terms that had a leader.
@@ -239,14 +246,16 @@ impl Checker {
         *settled = (*settled).max(term);
     }
 
-    /// Peer `id`, in `term`, has commit index `commit` over `disk`. The commit index never
-    /// decreases within an incarnation; what it covers must be the committed log (an index no
-    /// peer committed yet becomes committed here, with `term` as its commit term). Returns the
-    /// newly committed indices.
+    /// Peer `id`, in `term` and configuration `membership`, has commit index `commit` over
+    /// `disk`. The commit index never decreases within an incarnation; what it covers must be
+    /// the committed log (an index no peer committed yet becomes committed here, with `term` as
+    /// its commit term and `membership` as its commit configuration). Returns the newly
+    /// committed indices.
     pub fn commit(
         &mut self,
         id: NodeId,
         term: Term,
+        membership: &Membership,
         commit: Index,
         disk: &Disk,
     ) -> Result<Option<NewlyCommitted>, Broken> {
@@ -269,6 +278,10 @@ impl Checker {
                 self.committed.push(entry.clone());
                 self.digests.push(digest);
                 self.commit_terms.push(term);
+            }
+            match self.commit_configs.last_mut() {
+                Some((last, m)) if m == membership => *last = commit,
+                _ => self.commit_configs.push((commit, membership.clone())),
             }
             newly = Some(NewlyCommitted {
                 through: commit,
@@ -432,23 +445,34 @@ impl Checker {
         Ok((index, digest))
     }
 
-    /// Every committed entry is on a majority's disks (in the log, or covered by the snapshot).
-    /// A majority holding the last committed index holds every one before it.
-    pub fn on_majority<'a>(&self, disks: impl Iterator<Item = &'a Disk>) -> Check {
-        let index = self.commit_index();
-        if index == 0 {
+    /// Every committed entry is on the disks (in the log, or covered by the snapshot) of a
+    /// majority of the voters of the configuration that committed it. A majority holding the
+    /// last index of a run of one configuration holds every one before it; the last run is
+    /// checked after every step, each earlier one was when it was last (durable disks never
+    /// lose a committed entry: the other checks see to that). `disk(id)` is peer id's durable
+    /// disk.
+    pub fn on_majority<'a>(&self, disk: impl Fn(NodeId) -> &'a Disk) -> Check {
+        let Some((index, membership)) = self.commit_configs.last() else {
             return Ok(());
-        }
+        };
+        let index = *index;
         let want = self.committed_digest(index);
-        let holding = disks
-            .filter(|d| index <= d.snapshot_index() || d.digest_at(index) == want)
-            .count();
-        if holding < self.quorum {
+        let holds = |id: NodeId| {
+            let d = disk(id);
+            index <= d.snapshot_index() || d.digest_at(index) == want
+        };
+        if !membership.has_quorum(holds) {
+            let holding: Vec<NodeId> = membership
+                .voters
+                .iter()
+                .copied()
+                .filter(|&v| holds(v))
+                .collect();
             return Err(Broken::new(
                 COMMITTED_ON_MAJORITY,
                 format!(
-                    "committed index {index} is on {holding} disks, fewer than a majority of {}",
-                    self.quorum
+                    "committed index {index} is on the disks of {holding:?}, no majority of \
+                     the {membership} that committed it"
                 ),
             ));
         }
@@ -507,13 +531,14 @@ mod tests {
     //! Each check fails on the state it forbids (the cluster runs show that they pass on a
     //! correct core).
     use super::*;
-    use crate::core::{HardState, Persist, Restored, Snapshot};
+    use crate::core::{EntryKind, HardState, Membership, Persist, Restored, Snapshot};
 
     fn entry(index: Index, term: Term) -> Entry {
         Entry {
             term,
             index,
             command: vec![index as u8],
+            kind: EntryKind::Command,
         }
     }
 
@@ -615,7 +640,7 @@ mod tests {
     fn commits_must_agree_and_never_go_back() {
         let mut c = Checker::new(3);
         let a = disk(&[1, 1, 2]);
-        let newly = c.commit(0, 2, 2, &a).unwrap();
+        let newly = c.commit(0, 2, &three(), 2, &a).unwrap();
         assert_eq!(
             newly,
             Some(NewlyCommitted {
@@ -623,19 +648,19 @@ mod tests {
                 term: 2
             })
         );
-        assert_eq!(c.commit(0, 2, 2, &a).unwrap(), None);
+        assert_eq!(c.commit(0, 2, &three(), 2, &a).unwrap(), None);
         assert_eq!(
-            c.commit(0, 2, 1, &a).unwrap_err().invariant,
+            c.commit(0, 2, &three(), 1, &a).unwrap_err().invariant,
             COMMIT_MONOTONIC
         );
         c.restarted(0);
-        c.commit(0, 2, 1, &a).unwrap();
+        c.commit(0, 2, &three(), 1, &a).unwrap();
         let b = disk(&[1, 3]);
-        let broken = c.commit(1, 3, 2, &b).unwrap_err();
+        let broken = c.commit(1, 3, &three(), 2, &b).unwrap_err();
         assert_eq!(broken.invariant, STATE_MACHINE_SAFETY);
         assert!(broken.details.contains("index 2"), "{broken}");
         assert_eq!(
-            c.commit(2, 3, 4, &a).unwrap_err().invariant,
+            c.commit(2, 3, &three(), 4, &a).unwrap_err().invariant,
             STATE_MACHINE_SAFETY
         );
     }
@@ -644,7 +669,7 @@ mod tests {
     fn a_leader_without_an_entry_committed_earlier_breaks_leader_completeness() {
         let (full, short) = (disk(&[1, 1]), disk(&[1]));
         let mut c = Checker::new(3);
-        c.commit(0, 2, 2, &full).unwrap();
+        c.commit(0, 2, &three(), 2, &full).unwrap();
         // A leader of the committing term or an earlier one (a late election) need not hold it.
         c.leader(1, 1, &short).unwrap();
         assert_eq!(
@@ -657,7 +682,7 @@ mod tests {
         // term than the one it was committed in.
         let mut c = Checker::new(3);
         c.leader(1, 5, &short).unwrap();
-        let newly = c.commit(0, 4, 2, &full).unwrap().unwrap();
+        let newly = c.commit(0, 4, &three(), 2, &full).unwrap().unwrap();
         let broken = c.leaders_hold(newly, [(1, 5, &short)].into_iter());
         assert_eq!(broken.unwrap_err().invariant, LEADER_COMPLETENESS);
         c.leaders_hold(newly, [(1, 4, &short)].into_iter()).unwrap();
@@ -667,7 +692,7 @@ mod tests {
     fn applying_anything_but_the_committed_sequence_is_caught() {
         let mut c = Checker::new(3);
         let d = disk(&[1, 1]);
-        c.commit(0, 1, 2, &d).unwrap();
+        c.commit(0, 1, &three(), 2, &d).unwrap();
         let (i, digest) = c.apply(0, 0, 0, &Apply::Entry(entry(1, 1))).unwrap();
         assert_eq!(i, 1);
         let skip = c.apply(0, 0, 0, &Apply::Entry(entry(2, 1)));
@@ -678,6 +703,7 @@ mod tests {
             last_included_index: 2,
             last_included_term: 1,
             data: service::snapshot_data(2, d.digest_at(2).unwrap(), 20),
+            membership: Membership::voters([0]),
         };
         c.apply(0, 1, digest, &Apply::Snapshot(good.clone()))
             .unwrap();
@@ -693,10 +719,35 @@ mod tests {
     fn a_committed_entry_on_a_minority_is_caught() {
         let mut c = Checker::new(3);
         let (full, empty) = (disk(&[1, 1]), disk(&[]));
-        c.commit(0, 1, 2, &full).unwrap();
-        c.on_majority([&full, &full, &empty].into_iter()).unwrap();
-        let broken = c.on_majority([&full, &empty, &empty].into_iter());
+        c.commit(0, 1, &three(), 2, &full).unwrap();
+        c.on_majority(|id| [&full, &full, &empty][id as usize])
+            .unwrap();
+        let broken = c.on_majority(|id| [&full, &empty, &empty][id as usize]);
         assert_eq!(broken.unwrap_err().invariant, COMMITTED_ON_MAJORITY);
+    }
+
+    /// A majority of the configuration that committed the entry, not of every peer: n2 left
+    /// it, and n0 with n1 are its majority; later another configuration commits, and the check
+    /// counts by it.
+    #[test]
+    fn the_majority_is_of_the_configuration_that_committed() {
+        let mut c = Checker::new(3);
+        let (full, empty) = (disk(&[1, 1]), disk(&[]));
+        let two = Membership::voters([0, 1]);
+        c.commit(0, 1, &two, 2, &full).unwrap();
+        c.on_majority(|id| [&full, &full, &empty][id as usize])
+            .unwrap();
+        let broken = c.on_majority(|id| [&full, &empty, &full][id as usize]);
+        assert_eq!(broken.unwrap_err().invariant, COMMITTED_ON_MAJORITY);
+        let longer = disk(&[1, 1, 1]);
+        let learner_out = Membership::voters([0, 2]);
+        c.commit(0, 1, &learner_out, 3, &longer).unwrap();
+        c.on_majority(|id| [&longer, &full, &longer][id as usize])
+            .unwrap();
+    }
+
+    fn three() -> Membership {
+        Membership::voters(0..3)
     }
 
     #[test]

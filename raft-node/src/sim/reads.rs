@@ -5,7 +5,7 @@
 //! Read ids are dense from 0, so the ledger is a vector indexed by id: no map to iterate.
 
 use super::invariants::{Broken, LINEARIZABLE_READS, READ_ENDS_ONCE};
-use crate::core::{Index, NodeId, ReadState, Term, Time};
+use crate::core::{Index, Membership, NodeId, ReadState, Term, Time};
 
 /// How a read ended, so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +28,8 @@ struct Read {
     at: Time,
     /// The highest index any peer knew committed when it was asked.
     known_committed: Index,
-    /// How many peers had been in a term above `term` when it was asked.
-    peers_above: usize,
+    /// The peers that had been in a term above `term` when it was asked.
+    peers_above: Vec<NodeId>,
     outcome: Outcome,
 }
 
@@ -48,14 +48,14 @@ impl Reads {
     }
 
     /// Peer `peer`, leading `term`, accepted read [`Reads::next_id`] at `at`, when the cluster
-    /// had committed through `known_committed` and `peers_above` peers were in a newer term.
+    /// had committed through `known_committed` and `peers_above` were in a newer term.
     pub fn asked(
         &mut self,
         peer: NodeId,
         term: Term,
         at: Time,
         known_committed: Index,
-        peers_above: usize,
+        peers_above: Vec<NodeId>,
     ) {
         self.reads.push(Read {
             peer,
@@ -87,15 +87,16 @@ impl Reads {
         self.reads.get(id as usize).map(|r| r.outcome)
     }
 
-    /// Peer `peer`, now in `term`, confirmed `read`. `committed` is the highest index committed
-    /// in the cluster; a majority of `members` is `quorum`.
+    /// Peer `peer`, now in `term`, confirmed `read` with a majority of `membership` (its
+    /// configuration when it confirmed). `committed` is the highest index committed in the
+    /// cluster.
     pub fn confirm(
         &mut self,
         peer: NodeId,
         term: Term,
         read: ReadState,
         committed: Index,
-        (members, quorum): (usize, usize),
+        membership: &Membership,
     ) -> Result<(), Broken> {
         let asked = self.end(peer, read.id, Outcome::Confirmed(read.index))?;
         let broken = |details: String| Err(Broken::new(LINEARIZABLE_READS, details));
@@ -115,10 +116,12 @@ impl Reads {
                 read.index, asked.known_committed
             ));
         }
-        if asked.peers_above > members - quorum {
+        // The voters that were in a newer term when it was asked can never acknowledge it in
+        // its term: the others must be a majority.
+        if !membership.has_quorum(|id| !asked.peers_above.contains(&id)) {
             return broken(format!(
-                "{what} was confirmed, but {} of {members} peers were already in a newer term \
-                 when it was asked: no majority could acknowledge it in t{}",
+                "{what} was confirmed, but {:?} were already in a newer term when it was asked: \
+                 no majority of {membership} could acknowledge it in t{}",
                 asked.peers_above, asked.term
             ));
         }

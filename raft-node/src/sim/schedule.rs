@@ -7,8 +7,10 @@
 //!   that claims to lead (stale leaders included, as in the lab's Figure 8 tests), or asks each
 //!   of them for one to three ReadIndex reads (§6.4), a peer is disconnected or reconnected,
 //!   crashes or restarts, a peer with a sync under way crashes, the leader is asked to hand
-//!   over to another peer (§3.10), the network splits into groups, a link goes down one way, or
-//!   every link comes back.
+//!   over to another peer (§3.10) or to change the configuration (add a learner, promote a
+//!   learner, remove a member, itself included: thesis §4.1; removed peers keep running), the
+//!   network splits into groups, a link goes down one way, or every link comes back. Some
+//!   chaos seeds start with one or two peers outside the configuration, for leaders to add.
 //!
 //! A seed also draws how long syncs take: inline for a quarter of seeds (the persist durable
 //! within its step), 0.05–2 ms for half, 1–30 ms (a slow disk) for the rest.
@@ -27,7 +29,7 @@ use super::invariants::LIVENESS;
 use super::network::Faults;
 use super::reads::Outcome;
 use super::unsynced::SyncLatency;
-use crate::core::{Index, NodeId, Role, Time, ENTRY_OVERHEAD};
+use crate::core::{Index, MembershipChange, NodeId, Role, Time, ENTRY_OVERHEAD};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::fmt;
@@ -39,6 +41,8 @@ use std::time::Duration;
 pub struct Params {
     pub seed: u64,
     pub members: u32,
+    /// Peers `0..voters` make the bootstrap configuration; the others start outside it.
+    pub voters: u32,
     /// Services snapshot every this many entries (never when `None`).
     pub snapshot_every: Option<Index>,
     pub snapshot_len: usize,
@@ -89,9 +93,15 @@ impl Params {
             Style::Chaos => 3_000,
             Style::LeaderChurn => 1_000,
         };
+        // Leader churn counts on a fixed majority of all members.
+        let voters = match style {
+            Style::Chaos => members - rng.gen_range(0..=2).min(members / 2),
+            Style::LeaderChurn => members,
+        };
         let params = Params {
             seed,
             members,
+            voters,
             snapshot_every,
             snapshot_len,
             max_append_bytes,
@@ -104,8 +114,9 @@ impl Params {
     }
 
     fn cluster(&self) -> Cluster {
-        let mut c = Cluster::with_batches(
+        let mut c = Cluster::with_voters(
             self.members,
+            self.voters,
             self.seed,
             self.faults.clone(),
             self.max_append_bytes,
@@ -122,9 +133,11 @@ impl fmt::Display for Params {
         let f64_ms = |d: Duration| d.as_secs_f64() * 1e3;
         write!(
             f,
-            "{} members, {:?}, {} actions, snapshots {}, batches of {} B, syncs {}; drop {:.3}, \
-             duplicate {:.3}, delay 1+{:.0} ms, long delay {:.3} of up to {:.0} ms",
+            "{} members ({} voting at first), {:?}, {} actions, snapshots {}, batches of {} B, \
+             syncs {}; drop {:.3}, duplicate {:.3}, delay 1+{:.0} ms, long delay {:.3} of up to \
+             {:.0} ms",
             self.members,
+            self.voters,
             self.style,
             self.actions,
             match self.snapshot_every {
@@ -184,6 +197,8 @@ pub struct Report {
     pub crashes_unsynced: usize,
     /// Leadership transfers started.
     pub transfers: usize,
+    /// Configuration changes leaders accepted.
+    pub reconfigurations: usize,
     pub delivered: usize,
     pub snapshot_chunks: usize,
     /// From healing to one leader and everything applied everywhere.
@@ -268,6 +283,7 @@ fn run(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<Report, V
         crashes: c.stats.crashes,
         crashes_unsynced: c.stats.crashes_unsynced,
         transfers: c.stats.transfers,
+        reconfigurations: c.stats.reconfigurations,
         delivered: c.stats.delivered,
         snapshot_chunks: c.stats.snapshot_chunks,
         liveness,
@@ -324,6 +340,7 @@ fn chaos(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Vio
             }
             54..=55 => c.restore_links()?,
             56..=75 => read_at_leaders(c, rng.gen_range(1..=3))?,
+            79..=80 => reconfigure(c, rng)?,
             // A leader hands over to a random peer (§3.10).
             78 => {
                 if let Some(leader) = c.leader() {
@@ -341,6 +358,34 @@ fn chaos(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Vio
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// Asks the leader for a random single-server change of its configuration: of the kinds it
+/// could take (add a peer outside it as a learner, promote a learner, remove a member, itself
+/// or the last voter included), one drawn evenly, on a peer drawn evenly. It refuses while its
+/// previous change or its term's first entry is uncommitted, and the last voter's removal.
+fn reconfigure(c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Violation> {
+    let Some(leader) = c.leader() else {
+        return Ok(());
+    };
+    let m = c.raft(leader).membership();
+    let outside: Vec<NodeId> = (0..c.members()).filter(|&id| !m.contains(id)).collect();
+    let kinds = [
+        (
+            outside,
+            MembershipChange::AddLearner as fn(NodeId) -> MembershipChange,
+        ),
+        (
+            m.learners.iter().copied().collect(),
+            MembershipChange::Promote,
+        ),
+        (m.members().collect(), MembershipChange::Remove),
+    ];
+    let kinds: Vec<_> = kinds.iter().filter(|(ids, _)| !ids.is_empty()).collect();
+    let (ids, change) = kinds[rng.gen_range(0..kinds.len())];
+    let id = ids[rng.gen_range(0..ids.len())];
+    c.reconfigure(leader, change(id))?;
     Ok(())
 }
 
@@ -396,14 +441,21 @@ fn heal_and_settle(params: &Params, c: &mut Cluster) -> Result<Duration, Violati
         let statuses: Vec<_> = c.statuses().collect();
         let leaders: Vec<_> = statuses.iter().filter(|s| s.role == Role::Leader).collect();
         let applied = c.committed().len() as Index;
+        // Peers removed from the configuration (or never added) are left alone by the leader.
+        let in_configuration = c.in_configuration();
         statuses.len() == c.members() as usize
             && leaders.len() == 1
-            && statuses.iter().all(|s| {
-                s.term == leaders[0].term
-                    && s.leader == Some(leaders[0].id)
-                    && s.last_applied >= applied
-            })
-            && c.peers.iter().all(|p| p.applied >= applied)
+            && statuses
+                .iter()
+                .filter(|s| in_configuration.contains(&s.id))
+                .all(|s| {
+                    s.term == leaders[0].term
+                        && s.leader == Some(leaders[0].id)
+                        && s.last_applied >= applied
+                })
+            && in_configuration
+                .iter()
+                .all(|&id| c.peers[id as usize].applied >= applied)
             && c.reads_waiting() == 0
     };
     if agreed.is_some() && c.run_until(deadline, settled)? {
@@ -431,9 +483,17 @@ fn heal_and_settle(params: &Params, c: &mut Cluster) -> Result<Duration, Violati
     let statuses: Vec<String> = c
         .statuses()
         .map(|s| {
+            let raft = c.raft(s.id);
             format!(
-                "n{} {:?} t{} leader {:?} commit {} applied {}",
-                s.id, s.role, s.term, s.leader, s.commit_index, s.last_applied
+                "n{} {:?} t{} leader {:?} commit {} applied {} {} (of index {})",
+                s.id,
+                s.role,
+                s.term,
+                s.leader,
+                s.commit_index,
+                s.last_applied,
+                raft.membership(),
+                raft.membership_index()
             )
         })
         .collect();

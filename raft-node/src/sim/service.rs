@@ -42,6 +42,7 @@ pub fn parse_snapshot(data: &[u8]) -> Option<(Index, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::EntryKind;
 
     #[test]
     fn a_snapshot_parses_back_to_its_index_and_digest() {
@@ -57,6 +58,7 @@ mod tests {
             term: 2,
             index: 3,
             command: b"x".to_vec(),
+            kind: EntryKind::Command,
         };
         let base = chain(7, &entry);
         assert_ne!(base, chain(8, &entry));

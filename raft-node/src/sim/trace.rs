@@ -4,7 +4,9 @@
 //! Events hold small summaries, not messages (no entries, no snapshot bytes), and are formatted
 //! only when a report is printed: recording one costs a few words and a hash.
 
-use crate::core::{Index, Message, MessageBody, NodeId, Role, Status, Term, Time};
+use crate::core::{
+    Index, MembershipChange, Message, MessageBody, NodeId, Role, Status, Term, Time,
+};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::VecDeque;
 use std::fmt;
@@ -45,6 +47,13 @@ pub enum Action {
         from: NodeId,
         to: NodeId,
         accepted: bool,
+    },
+    /// A single-server configuration change asked of a peer (thesis §4.1), and the index of
+    /// its entry if it accepted.
+    Reconfigure {
+        at: NodeId,
+        change: MembershipChange,
+        accepted: Option<Index>,
     },
     Crash(NodeId),
     Restart(NodeId),
@@ -177,6 +186,7 @@ impl Summary {
                 offset,
                 data,
                 done,
+                ..
             } => Body::InstallSnapshot {
                 last: (*last_included_index, *last_included_term),
                 offset: *offset,
@@ -330,6 +340,14 @@ impl fmt::Display for Action {
                 let answer = if *accepted { "started" } else { "refused" };
                 write!(f, "transfer n{from} -> n{to}: {answer}")
             }
+            Action::Reconfigure {
+                at,
+                change,
+                accepted,
+            } => match accepted {
+                Some(index) => write!(f, "{change:?} at n{at}: entry {index}"),
+                None => write!(f, "{change:?} at n{at}: refused"),
+            },
             Action::Crash(id) => write!(f, "crash n{id}"),
             Action::Restart(id) => write!(f, "restart n{id}"),
             Action::Snapshot { id, index } => {

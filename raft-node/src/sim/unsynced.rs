@@ -9,7 +9,7 @@
 //! how much landed: whole persists, then of the next one its hard state, snapshot, truncation
 //! and a prefix of its entries, in the order `Storage::sync` writes them.
 
-use crate::core::{Apply, LogMark, Message, Persist, ReadState, Term, Time};
+use crate::core::{Apply, LogMark, Membership, Message, Persist, ReadState, Term, Time};
 use rand::rngs::SmallRng;
 use rand::Rng;
 use std::collections::VecDeque;
@@ -40,8 +40,10 @@ impl SyncLatency {
 pub struct Waiting {
     pub persist: Option<Persist>,
     pub mark: LogMark,
-    /// The peer's term when the `Ready` was taken (its reads were confirmed in it).
+    /// The peer's term and configuration when the `Ready` was taken (its reads were confirmed
+    /// in that term, by a majority of that configuration).
     pub term: Term,
+    pub membership: Membership,
     /// The messages that may not leave before the persist.
     pub messages: Vec<Message>,
     pub apply: Vec<Apply>,

@@ -9,8 +9,9 @@
 use super::error::StorageError;
 use std::path::Path;
 
-/// The only format this build writes and reads.
-pub(super) const FORMAT_VERSION: u32 = 1;
+/// The only format this build writes and reads. Version 2: configuration entries in the log,
+/// and the configuration in the snapshot file (Raft thesis, chapter 4).
+pub(super) const FORMAT_VERSION: u32 = 2;
 
 const PREFIX_LEN: usize = 8;
 const CRC_LEN: usize = 4;

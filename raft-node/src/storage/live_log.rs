@@ -75,12 +75,14 @@ impl LiveLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::EntryKind;
 
     fn entry(term: Term, index: Index) -> Entry {
         Entry {
             term,
             index,
             command: Vec::new(),
+            kind: EntryKind::Command,
         }
     }
 

@@ -12,19 +12,23 @@
 //! A data directory holds three kinds of files; all integers are little-endian and every
 //! checksum is CRC32.
 //!
-//! - `state` (25 bytes): magic `RLST`, format version (u32, now 1), `currentTerm` (u64), a
+//! - `state` (25 bytes): magic `RLST`, format version (u32, now 2; a file of another version
+//!   is refused with an error naming both), `currentTerm` (u64), a
 //!   voted flag (u8) and `votedFor` (u32), then a CRC32 of the 21 bytes before it. It is never
 //!   written in place: a sync writes `state.tmp`, fsyncs it, renames it over `state` and
 //!   fsyncs the directory, so a crash leaves the old or the new value, never a mix. A stray
 //!   `state.tmp` (a crash before the rename) is removed on open; the old `state` counts.
-//! - `snapshot`: a 40-byte header (magic `RLSP`, format version, `last_included_index` u64,
-//!   `last_included_term` u64, data length u64, CRC32 of the data, CRC32 of the header's 36
-//!   bytes before it), then the service's data. Replaced whole through `snapshot.tmp` exactly
+//! - `snapshot`: a 44-byte header (magic `RLSP`, format version, `last_included_index` u64,
+//!   `last_included_term` u64, configuration length u32, data length u64, CRC32 of the
+//!   configuration and data, CRC32 of the header's 40 bytes before it), then the configuration
+//!   as of the last included index (voter count u32 and ids u32, learner count u32 and ids
+//!   u32), then the service's data. Replaced whole through `snapshot.tmp` exactly
 //!   like `state`. A `snapshot` that fails a check is an error naming it, never "no snapshot".
 //! - `log-<seq>.seg`, with `seq` a 20-digit sequence number: the log's append-only segments.
 //!   Each is a 20-byte header (magic `RLSG`, format version, its own `seq`, CRC32) and then
 //!   records `[payload length u32][CRC32 of length and payload u32][payload]`. A payload is an
-//!   entry (`1u8`, term u64, index u64, command bytes), a truncation marker (`2u8`, X u64:
+//!   entry (`1u8`, term u64, index u64, command bytes), a configuration entry (`4u8`, term u64,
+//!   index u64, the configuration as in `snapshot`), a truncation marker (`2u8`, X u64:
 //!   "entries with index >= X are gone") or a base marker (`3u8`, B u64: "the log starts at
 //!   index B; everything before it is in the snapshot"). A segment takes no more records once
 //!   it reaches 4 MiB; the next one is created only after it is durable.
@@ -392,7 +396,7 @@ impl Storage {
         state + self.log.disk_size()
     }
 
-    /// Bytes of the `snapshot` file as of the last sync, its 40-byte header included; 0 without
+    /// Bytes of the `snapshot` file as of the last sync, its 44-byte header included; 0 without
     /// a snapshot.
     pub fn snapshot_size(&self) -> u64 {
         self.snapshot_file_len

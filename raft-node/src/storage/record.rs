@@ -4,6 +4,8 @@
 //!
 //! A payload is one of
 //! - an entry: `1u8, term: u64, index: u64, command bytes` (the rest of the payload);
+//! - a configuration entry: `4u8, term: u64, index: u64`, then the configuration as
+//!   [`encode_membership`] writes it (the rest of the payload);
 //! - a truncation marker: `2u8, from: u64`, meaning "entries with index >= from are gone";
 //! - a base marker: `3u8, first: u64`, meaning "the log starts at index `first`: every entry
 //!   before it is in the snapshot". Only compaction writes one, as the first record of the
@@ -13,12 +15,14 @@
 //! adds a field to [`Entry`], and a torn record must be recognisable from its bytes alone.
 
 use super::block::{le_u32, le_u64};
-use crate::core::{Entry, Index};
+use crate::core::{Entry, EntryKind, Index, Membership, NodeId};
+use std::collections::BTreeSet;
 
 pub(super) const FRAME_LEN: usize = 8;
 const KIND_ENTRY: u8 = 1;
 const KIND_TRUNCATE: u8 = 2;
 const KIND_BASE: u8 = 3;
+const KIND_MEMBERSHIP: u8 = 4;
 const ENTRY_FIXED_LEN: usize = 1 + 8 + 8;
 /// The payload length of both markers: kind and index.
 const MARKER_LEN: usize = 1 + 8;
@@ -48,11 +52,56 @@ pub(super) enum Parsed {
 /// Appends `entry` as a record. The caller has checked `command.len() <= MAX_COMMAND_LEN`.
 pub(super) fn encode_entry(buf: &mut Vec<u8>, entry: &Entry) {
     framed(buf, |buf| {
-        buf.push(KIND_ENTRY);
+        let kind = match entry.kind {
+            EntryKind::Command => KIND_ENTRY,
+            EntryKind::Membership(_) => KIND_MEMBERSHIP,
+        };
+        buf.push(kind);
         buf.extend_from_slice(&entry.term.to_le_bytes());
         buf.extend_from_slice(&entry.index.to_le_bytes());
-        buf.extend_from_slice(&entry.command);
+        match &entry.kind {
+            EntryKind::Command => buf.extend_from_slice(&entry.command),
+            EntryKind::Membership(m) => encode_membership(buf, m),
+        }
     });
+}
+
+/// A configuration: `voters: u32` ids (u32 each), then `learners: u32` ids. Shared by
+/// configuration entries and the snapshot file.
+pub(super) fn encode_membership(buf: &mut Vec<u8>, membership: &Membership) {
+    for set in [&membership.voters, &membership.learners] {
+        buf.extend_from_slice(&(set.len() as u32).to_le_bytes());
+        for id in set {
+            buf.extend_from_slice(&id.to_le_bytes());
+        }
+    }
+}
+
+/// The configuration [`encode_membership`] wrote as exactly `bytes`.
+pub(super) fn decode_membership(bytes: &[u8]) -> Result<Membership, String> {
+    let mut rest = bytes;
+    let mut set = || -> Result<BTreeSet<NodeId>, String> {
+        let count = rest.get(..4).ok_or("configuration cut short")?;
+        let count = le_u32(count) as usize;
+        let len = count
+            .checked_mul(4)
+            .ok_or("configuration count overflows")?;
+        let ids = rest.get(4..4 + len).ok_or("configuration cut short")?;
+        let set: BTreeSet<NodeId> = ids.chunks_exact(4).map(le_u32).collect();
+        rest = &rest[4 + len..];
+        match set.len() == count {
+            true => Ok(set),
+            false => Err("configuration repeats an id".to_owned()),
+        }
+    };
+    let (voters, learners) = (set()?, set()?);
+    if !rest.is_empty() || voters.is_empty() || !voters.is_disjoint(&learners) {
+        return Err(format!(
+            "{} bytes are not a configuration with voters, disjoint from its learners",
+            bytes.len()
+        ));
+    }
+    Ok(Membership { voters, learners })
 }
 
 /// Appends `record` (an entry's command must be within `MAX_COMMAND_LEN`).
@@ -113,10 +162,16 @@ pub(super) fn parse(bytes: &[u8], at: usize) -> Parsed {
 
 fn decode_payload(payload: &[u8]) -> Result<Record, String> {
     match payload.first() {
-        Some(&KIND_ENTRY) if payload.len() >= ENTRY_FIXED_LEN => Ok(Record::Entry(Entry {
+        Some(&KIND_ENTRY) if payload.len() >= ENTRY_FIXED_LEN => Ok(Record::Entry(Entry::command(
+            le_u64(&payload[1..9]),
+            le_u64(&payload[9..17]),
+            payload[ENTRY_FIXED_LEN..].to_vec(),
+        ))),
+        Some(&KIND_MEMBERSHIP) if payload.len() >= ENTRY_FIXED_LEN => Ok(Record::Entry(Entry {
             term: le_u64(&payload[1..9]),
             index: le_u64(&payload[9..17]),
-            command: payload[ENTRY_FIXED_LEN..].to_vec(),
+            command: Vec::new(),
+            kind: EntryKind::Membership(decode_membership(&payload[ENTRY_FIXED_LEN..])?),
         })),
         Some(&KIND_TRUNCATE) if payload.len() == MARKER_LEN => {
             Ok(Record::Truncate(le_u64(&payload[1..9])))
@@ -136,13 +191,22 @@ mod tests {
 
     #[test]
     fn round_trips_every_kind_and_rejects_every_short_prefix() {
-        let entry = Entry {
+        let entry = Entry::command(3, 7, b"hello".to_vec());
+        let mut membership = Membership::voters([0, 2, 5]);
+        membership.learners.insert(1);
+        let config = Entry {
             term: 3,
-            index: 7,
-            command: b"hello".to_vec(),
+            index: 8,
+            command: Vec::new(),
+            kind: EntryKind::Membership(membership),
         };
         let mut buf = Vec::new();
-        let records = [Record::Entry(entry), Record::Truncate(5), Record::Base(11)];
+        let records = [
+            Record::Entry(entry),
+            Record::Entry(config),
+            Record::Truncate(5),
+            Record::Base(11),
+        ];
         let mut ends = Vec::new();
         for record in &records {
             encode(&mut buf, record);
@@ -162,9 +226,12 @@ mod tests {
             }
             at = expected_end;
         }
-        let entry_end = ends[0];
-        for cut in 0..entry_end {
+        for cut in 0..ends[0] {
             assert!(matches!(parse(&buf[..cut], 0), Parsed::Bad(_)), "cut {cut}");
+        }
+        for cut in ends[0]..ends[1] {
+            let parsed = parse(&buf[..cut], ends[0]);
+            assert!(matches!(parsed, Parsed::Bad(_)), "cut {cut}");
         }
     }
 

@@ -1,15 +1,19 @@
 //! The `snapshot` file: the service's latest snapshot and the log position it covers.
 //!
-//! A 40-byte sealed block (see [`super::block`]; magic `RLSP`) whose body is
-//! `last_included_index: u64`, `last_included_term: u64`, the data's length `u64` and the
-//! data's CRC32 `u32`, followed by the data. The header has its own checksum so a damaged
-//! length cannot make the reader trust the wrong number of bytes. Like `state`, it is only ever
+//! A 44-byte sealed block (see [`super::block`]; magic `RLSP`) whose body is
+//! `last_included_index: u64`, `last_included_term: u64`, the configuration's length `u32`,
+//! the data's length `u64` and the CRC32 `u32` of the configuration and data together,
+//! followed by the configuration as of the last included index (as configuration entries
+//! encode it, `record.rs`), then the data. The header has its own checksum so a damaged
+//! length cannot make the reader trust the wrong number of bytes. (Format version 1 had no
+//! configuration; `block.rs` refuses such a file by its version.) Like `state`, it is only ever
 //! replaced whole through `snapshot.tmp` (see [`super::atomic_file`]); a crash never tears it,
 //! so any mismatch is damage and an error, never a silent fall back to no snapshot.
 
 use super::atomic_file;
 use super::block::{self, le_u32, le_u64};
 use super::error::StorageError;
+use super::record;
 use crate::core::Snapshot;
 use std::fs::{self, File};
 use std::io::ErrorKind;
@@ -18,7 +22,7 @@ use std::path::{Path, PathBuf};
 pub(super) const SNAPSHOT_FILE: &str = "snapshot";
 pub(super) const TMP_FILE: &str = "snapshot.tmp";
 const MAGIC: &[u8; 4] = b"RLSP";
-const BODY_LEN: usize = 8 + 8 + 8 + 4;
+const BODY_LEN: usize = 8 + 8 + 4 + 8 + 4;
 pub(super) const HEADER_LEN: usize = block::sealed_len(BODY_LEN);
 
 pub(super) fn path(dir: &Path) -> PathBuf {
@@ -26,13 +30,18 @@ pub(super) fn path(dir: &Path) -> PathBuf {
 }
 
 pub(super) fn encode(snapshot: &Snapshot) -> Vec<u8> {
+    let mut tail = Vec::new();
+    record::encode_membership(&mut tail, &snapshot.membership);
+    let membership_len = tail.len() as u32;
+    tail.extend_from_slice(&snapshot.data);
     let mut body = Vec::with_capacity(BODY_LEN);
     body.extend_from_slice(&snapshot.last_included_index.to_le_bytes());
     body.extend_from_slice(&snapshot.last_included_term.to_le_bytes());
+    body.extend_from_slice(&membership_len.to_le_bytes());
     body.extend_from_slice(&(snapshot.data.len() as u64).to_le_bytes());
-    body.extend_from_slice(&crc32fast::hash(&snapshot.data).to_le_bytes());
+    body.extend_from_slice(&crc32fast::hash(&tail).to_le_bytes());
     let mut bytes = block::seal(MAGIC, &body);
-    bytes.extend_from_slice(&snapshot.data);
+    bytes.extend_from_slice(&tail);
     bytes
 }
 
@@ -47,8 +56,9 @@ fn decode(path: &Path, mut bytes: Vec<u8>) -> Result<Snapshot, StorageError> {
     )?;
     let last_included_index = le_u64(&body[..8]);
     let last_included_term = le_u64(&body[8..16]);
-    let data_len = le_u64(&body[16..24]);
-    let data_crc = le_u32(&body[24..28]);
+    let membership_len = le_u32(&body[16..20]) as u64;
+    let data_len = le_u64(&body[20..28]);
+    let tail_crc = le_u32(&body[28..32]);
     let corrupt = |reason: String| StorageError::corrupt(path, None, reason);
     // Index 0 is the empty prefix and entries have terms of at least 1: no snapshot this
     // store writes has either (`Storage::stage` refuses them).
@@ -58,18 +68,23 @@ fn decode(path: &Path, mut bytes: Vec<u8>) -> Result<Snapshot, StorageError> {
         )));
     }
     let actual_len = (bytes.len() - HEADER_LEN) as u64;
-    if actual_len != data_len {
+    if Some(actual_len) != membership_len.checked_add(data_len) {
         return Err(corrupt(format!(
-            "snapshot data is {actual_len} bytes, the header says {data_len}"
+            "snapshot configuration and data are {actual_len} bytes, the header says \
+             {membership_len} + {data_len}"
         )));
     }
-    let data = bytes.split_off(HEADER_LEN);
-    if crc32fast::hash(&data) != data_crc {
+    let mut data = bytes.split_off(HEADER_LEN);
+    if crc32fast::hash(&data) != tail_crc {
         return Err(corrupt("snapshot data fails its checksum".to_owned()));
     }
+    let membership = record::decode_membership(&data[..membership_len as usize])
+        .map_err(|reason| corrupt(format!("snapshot configuration: {reason}")))?;
+    data.drain(..membership_len as usize);
     Ok(Snapshot {
         last_included_index,
         last_included_term,
+        membership,
         data,
     })
 }

@@ -3,7 +3,7 @@
 
 use super::helpers::*;
 use crate::core::replication::COMMIT_ANNOUNCE_DELAY;
-use crate::core::{Apply, Entry, Index, LogMark, Message, Raft, Term};
+use crate::core::{Apply, Entry, EntryKind, Index, LogMark, Message, Raft, Term};
 
 /// Elects node 0 of `members` with `log_terms` and acknowledges the initial heartbeats.
 fn leader(members: u32, term: u64, log_terms: &[u64]) -> (Raft, u64) {
@@ -147,6 +147,7 @@ fn entry_with(index: Index, term: Term, command: &[u8]) -> Entry {
         term,
         index,
         command: command.to_vec(),
+        kind: EntryKind::Command,
     }
 }
 
@@ -159,7 +160,12 @@ fn the_leader_replicates_before_its_sync_and_counts_itself_after() {
     r.propose(b"a".to_vec(), ms(0)).unwrap();
     let ready = r.take_ready();
     assert_eq!(ready.persist.as_ref().map(|p| p.append.len()), Some(1));
-    assert_eq!(ready.log_mark, LogMark { index: 1, term });
+    let mark = LogMark {
+        index: 1,
+        term,
+        current_term: term,
+    };
+    assert_eq!(ready.log_mark, mark);
     assert_eq!(ready.messages.len(), 2);
     assert!(ready.messages.iter().all(Message::may_precede_persist));
 
@@ -203,7 +209,12 @@ fn a_stale_sync_report_after_a_truncation_counts_nothing() {
         ms(0),
     );
     let stale = r.take_ready().log_mark;
-    assert_eq!(stale, LogMark { index: 2, term: 1 });
+    let mark = LogMark {
+        index: 2,
+        term: 1,
+        current_term: 1,
+    };
+    assert_eq!(stale, mark);
     // A leader of term 2 replaces index 2 before that sync completes.
     r.step(
         append(2, 0, 2, (1, 1), vec![entry_with(2, 2, b"y")], 0),

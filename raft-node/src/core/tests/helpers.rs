@@ -2,8 +2,8 @@
 //! idiom), messages, and shortcuts to drive a core into a role.
 
 use crate::core::{
-    Apply, Config, Entry, HardState, Index, Message, MessageBody, NodeId, Raft, Ready, Restored,
-    Role, Snapshot, Term, Time,
+    Apply, Config, Entry, EntryKind, HardState, Index, Membership, Message, MessageBody, NodeId,
+    Raft, Ready, Restored, Role, Snapshot, Term, Time,
 };
 use std::time::Duration;
 
@@ -32,6 +32,7 @@ pub fn entry(index: Index, term: Term) -> Entry {
         term,
         index,
         command: command(index, term),
+        kind: EntryKind::Command,
     }
 }
 
@@ -243,11 +244,13 @@ pub fn elect_and_sync(raft: &mut Raft) -> Term {
     status.term
 }
 
-/// A snapshot through `index` (of `term`) holding `data`.
+/// A snapshot through `index` (of `term`) holding `data`, of a 3-voter cluster (the tests'
+/// snapshots are all of one).
 pub fn snapshot(index: Index, term: Term, data: &[u8]) -> Snapshot {
     Snapshot {
         last_included_index: index,
         last_included_term: term,
+        membership: Membership::voters(0..3),
         data: data.to_vec(),
     }
 }
@@ -268,6 +271,7 @@ pub fn chunk(
         MessageBody::InstallSnapshot {
             last_included_index: snapshot.last_included_index,
             last_included_term: snapshot.last_included_term,
+            membership: snapshot.membership.clone(),
             offset: offset as u64,
             data: snapshot.data[offset..end].to_vec(),
             done: end == snapshot.data.len(),

@@ -10,6 +10,8 @@
 //! - `pre_vote`: Pre-Vote and leader stickiness (thesis §9.6), on single cores and a cluster.
 //! - `read_index`: linearizable reads by ReadIndex (thesis §6.4), on single cores and a cluster.
 //! - `transfer`: leadership transfer (thesis §3.10), on single cores and whole clusters.
+//! - `membership`: configuration changes (thesis chapter 4): the configuration in the log and
+//!   the snapshot, voters-only quorums, learners, the leader's rules, removing the leader.
 //! - `snapshot`: §7 and Figure 13 (compaction, InstallSnapshot in chunks, restart from a
 //!   snapshot).
 //! - `properties`: whole clusters on the simulator's network (`crate::sim::Cluster`, which
@@ -23,6 +25,7 @@ mod election;
 mod flow;
 mod helpers;
 mod log;
+mod membership;
 mod pre_vote;
 mod properties;
 mod read_index;

@@ -5,7 +5,7 @@
 
 use super::helpers::*;
 use crate::core::{
-    Apply, Config, Entry, HardState, Message, Persist, Raft, Restored, Role, Snapshot,
+    Apply, Config, Entry, EntryKind, HardState, Message, Persist, Raft, Restored, Role, Snapshot,
     SnapshotError, Term,
 };
 
@@ -154,6 +154,7 @@ fn a_lagging_follower_gets_the_snapshot_in_chunks() {
         term: 2,
         index: 6,
         command: b"y".to_vec(),
+        kind: EntryKind::Command,
     };
     assert_eq!(sent, vec![append(0, 1, 2, (5, 2), vec![y], 5)]);
     f.step(sent[0].clone(), ms(10));

@@ -165,12 +165,13 @@ fn a_segment_header_from_another_version_is_an_error() {
     store_with_entries(dir.path(), 1);
     let path = segment_path(dir.path(), 1);
     let mut bytes = fs::read(&path).unwrap();
-    bytes[4] = 2;
+    // Version 1: a data directory from before configuration entries.
+    bytes[4] = 1;
     fs::write(&path, bytes).unwrap();
 
     match open_err(dir.path()) {
         StorageError::UnsupportedVersion { path: p, version } => {
-            assert_eq!((p, version), (path, 2));
+            assert_eq!((p, version), (path, 1));
         }
         other => panic!("{other}"),
     }

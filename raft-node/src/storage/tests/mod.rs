@@ -13,7 +13,9 @@ mod usage;
 
 use super::{segment, snapshot_file};
 use super::{Storage, StorageError};
-use crate::core::{Entry, HardState, Index, Persist, Restored, Snapshot, Term};
+use crate::core::{
+    Entry, EntryKind, HardState, Index, Membership, Persist, Restored, Snapshot, Term,
+};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -76,6 +78,7 @@ fn entry(term: Term, index: Index, command: &[u8]) -> Entry {
         term,
         index,
         command: command.to_vec(),
+        kind: EntryKind::Command,
     }
 }
 
@@ -90,6 +93,7 @@ fn snapshot(last_included_index: Index, last_included_term: Term, data: &[u8]) -
     Snapshot {
         last_included_index,
         last_included_term,
+        membership: Membership::voters([0, 1, 2]),
         data: data.to_vec(),
     }
 }

@@ -4,6 +4,10 @@
 use super::super::{atomic_file, block};
 use super::*;
 
+/// The encoded length of the tests' configuration (three voters, no learners): two counts
+/// and three ids.
+const MEMBERSHIP_LEN: u64 = 4 + 3 * 4 + 4;
+
 fn snapshot_path(dir: &Path) -> PathBuf {
     dir.join(snapshot_file::SNAPSHOT_FILE)
 }
@@ -25,7 +29,7 @@ fn a_service_snapshot_keeps_the_entries_after_it() {
     let data_len = model.snapshot.as_ref().unwrap().data.len() as u64;
     assert_eq!(
         storage.snapshot_size(),
-        snapshot_file::HEADER_LEN as u64 + data_len
+        snapshot_file::HEADER_LEN as u64 + MEMBERSHIP_LEN + data_len
     );
     assert_eq!(
         storage.snapshot_size(),

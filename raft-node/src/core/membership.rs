@@ -1,0 +1,243 @@
+//! The cluster's configuration as data (Raft thesis, chapter 4): which peers vote and which
+//! only learn, and the majorities every quorum decision counts.
+//!
+//! A peer uses the latest configuration in its log, committed or not (§4.1): the last
+//! configuration entry, else the one its snapshot records, else the bootstrap configuration it
+//! was started with (`Config::bootstrap`). When an entry holding a configuration is truncated,
+//! the peer falls back to the one before it (`Raft::refresh_membership`).
+//!
+//! Changes are single-server (§4.1): add a learner, promote a learner to voter, or remove a
+//! member. Any two configurations one such change apart have overlapping majorities, which is
+//! what lets the new configuration take effect as soon as it is in a log; the leader keeps at
+//! most one change uncommitted, and proposes one only after committing an entry of its own
+//! term (Ongaro's 2015 correction; `Raft::propose_membership`).
+//!
+//! Learners (§4.2.1) receive the log but are never counted in a quorum and never campaign.
+
+use super::{Index, NodeId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One configuration: voters and learners, disjoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Membership {
+    pub voters: BTreeSet<NodeId>,
+    pub learners: BTreeSet<NodeId>,
+}
+
+/// A single-server change (§4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MembershipChange {
+    /// A new member that receives the log but does not vote (§4.2.1).
+    AddLearner(NodeId),
+    /// A learner becomes a voter.
+    Promote(NodeId),
+    /// A voter or a learner leaves the configuration.
+    Remove(NodeId),
+}
+
+/// Why a membership change was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipError {
+    NotLeader {
+        leader: Option<NodeId>,
+    },
+    /// The leader is handing over leadership (§3.10) and accepts nothing meanwhile.
+    Transferring {
+        to: NodeId,
+    },
+    /// The leader has not yet committed an entry of its term: until it has, a change
+    /// proposed by an earlier leader may still be uncommitted in some log (Ongaro, 2015).
+    TermNotCommitted,
+    /// The change at `index` is not committed yet: one change at a time.
+    ChangePending {
+        index: Index,
+    },
+    /// The id is not one of the peers this node can address.
+    UnknownNode {
+        id: NodeId,
+    },
+    AlreadyMember {
+        id: NodeId,
+    },
+    NotALearner {
+        id: NodeId,
+    },
+    NotAMember {
+        id: NodeId,
+    },
+    /// Removing the last voter would leave no one to elect a leader.
+    LastVoter {
+        id: NodeId,
+    },
+}
+
+impl fmt::Display for MembershipError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MembershipError::NotLeader { leader: Some(l) } => {
+                write!(f, "not the leader (n{l} leads): ask it")
+            }
+            MembershipError::NotLeader { leader: None } => {
+                write!(f, "not the leader (none known)")
+            }
+            MembershipError::Transferring { to } => {
+                write!(f, "handing leadership to n{to}: try again after")
+            }
+            MembershipError::TermNotCommitted => write!(
+                f,
+                "the leader has not committed an entry of its term yet: try again shortly"
+            ),
+            MembershipError::ChangePending { index } => write!(
+                f,
+                "the configuration change at index {index} is not committed yet: one change at \
+                 a time"
+            ),
+            MembershipError::UnknownNode { id } => write!(f, "n{id} is not a known peer"),
+            MembershipError::AlreadyMember { id } => {
+                write!(f, "n{id} is already a member")
+            }
+            MembershipError::NotALearner { id } => {
+                write!(f, "n{id} is not a learner: add it as one first")
+            }
+            MembershipError::NotAMember { id } => write!(f, "n{id} is not a member"),
+            MembershipError::LastVoter { id } => {
+                write!(f, "n{id} is the last voter: the cluster would have none")
+            }
+        }
+    }
+}
+
+impl Membership {
+    /// Every id in `voters` votes; no learners.
+    pub fn voters(voters: impl IntoIterator<Item = NodeId>) -> Membership {
+        Membership {
+            voters: voters.into_iter().collect(),
+            learners: BTreeSet::new(),
+        }
+    }
+
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains(&id)
+    }
+
+    pub fn is_learner(&self, id: NodeId) -> bool {
+        self.learners.contains(&id)
+    }
+
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.is_voter(id) || self.is_learner(id)
+    }
+
+    /// Voters and learners: everyone the leader replicates to.
+    pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.voters.iter().chain(&self.learners).copied()
+    }
+
+    /// The largest `v` such that a majority of the voters have `value(voter) >= v`: the index a
+    /// majority holds, the read round a majority acknowledged.
+    pub fn majority_value(&self, value: impl Fn(NodeId) -> u64) -> u64 {
+        let mut values: Vec<u64> = self.voters.iter().map(|&id| value(id)).collect();
+        values.sort_unstable_by(|a, b| b.cmp(a));
+        values.get(self.voters.len() / 2).copied().unwrap_or(0)
+    }
+
+    /// Whether the voters for which `granted` holds are a majority.
+    pub fn has_quorum(&self, granted: impl Fn(NodeId) -> bool) -> bool {
+        self.majority_value(|id| u64::from(granted(id))) == 1
+    }
+
+    /// The configuration after `change`, or why it is not a valid single-server change of this
+    /// one.
+    pub fn apply(&self, change: MembershipChange) -> Result<Membership, MembershipError> {
+        let mut next = self.clone();
+        match change {
+            MembershipChange::AddLearner(id) if self.contains(id) => {
+                return Err(MembershipError::AlreadyMember { id })
+            }
+            MembershipChange::AddLearner(id) => {
+                next.learners.insert(id);
+            }
+            MembershipChange::Promote(id) if !self.is_learner(id) => {
+                return Err(MembershipError::NotALearner { id })
+            }
+            MembershipChange::Promote(id) => {
+                next.learners.remove(&id);
+                next.voters.insert(id);
+            }
+            MembershipChange::Remove(id) if !self.contains(id) => {
+                return Err(MembershipError::NotAMember { id })
+            }
+            MembershipChange::Remove(id) if self.voters.len() == 1 && self.is_voter(id) => {
+                return Err(MembershipError::LastVoter { id })
+            }
+            MembershipChange::Remove(id) => {
+                next.voters.remove(&id);
+                next.learners.remove(&id);
+            }
+        }
+        Ok(next)
+    }
+}
+
+impl fmt::Display for Membership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids = |set: &BTreeSet<NodeId>| {
+            set.iter()
+                .map(|id| format!("n{id}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        write!(f, "voters {{{}}}", ids(&self.voters))?;
+        if !self.learners.is_empty() {
+            write!(f, " learners {{{}}}", ids(&self.learners))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn majorities_count_voters_only() {
+        let mut m = Membership::voters([0, 1, 2]);
+        m.learners.insert(3);
+        // Three voters: the second-highest value is held by a majority.
+        assert_eq!(m.majority_value(|id| [5, 9, 7, 100][id as usize]), 7);
+        assert!(m.has_quorum(|id| id == 0 || id == 2));
+        // The learner's acknowledgement never makes a majority.
+        assert!(!m.has_quorum(|id| id == 0 || id == 3));
+        let four = Membership::voters([0, 1, 2, 3]);
+        assert!(!four.has_quorum(|id| id < 2));
+        assert!(four.has_quorum(|id| id < 3));
+    }
+
+    #[test]
+    fn single_server_changes_and_their_errors() {
+        let m = Membership::voters([0, 1]);
+        let added = m.apply(MembershipChange::AddLearner(2)).unwrap();
+        assert!(added.is_learner(2) && !added.is_voter(2));
+        assert_eq!(
+            added.apply(MembershipChange::AddLearner(2)),
+            Err(MembershipError::AlreadyMember { id: 2 })
+        );
+        assert_eq!(
+            m.apply(MembershipChange::Promote(1)),
+            Err(MembershipError::NotALearner { id: 1 })
+        );
+        let promoted = added.apply(MembershipChange::Promote(2)).unwrap();
+        assert_eq!(promoted, Membership::voters([0, 1, 2]));
+        assert_eq!(
+            m.apply(MembershipChange::Remove(5)),
+            Err(MembershipError::NotAMember { id: 5 })
+        );
+        let one = m.apply(MembershipChange::Remove(0)).unwrap();
+        assert_eq!(
+            one.apply(MembershipChange::Remove(1)),
+            Err(MembershipError::LastVoter { id: 1 })
+        );
+    }
+}
