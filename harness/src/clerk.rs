@@ -8,6 +8,7 @@
 //! answered last and starts there.
 
 use raft_node::kv::{ClerkId, ClerkReply, ClerkRequest, Op, Outcome};
+use raft_node::shardctrler::config::Config;
 use raft_node::wire::{self, ClusterKey, Payload, MAX_DATAGRAM};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -28,8 +29,11 @@ pub enum ClerkError {
     Timeout,
     /// The clerk's owner gave up on it (a failed test); the outcome is unknown.
     Cancelled,
-    /// The nodes run no KV service.
+    /// The nodes host no service that takes the operation.
     NoService,
+    /// An answer of another kind than the operation's (a node and this clerk disagree on the
+    /// protocol).
+    Unexpected(String),
 }
 
 impl std::fmt::Display for ClerkError {
@@ -39,8 +43,10 @@ impl std::fmt::Display for ClerkError {
             ClerkError::Cancelled => write!(f, "cancelled"),
             ClerkError::NoService => write!(
                 f,
-                "the nodes run no KV service (start them with raft-node run --service kv)"
+                "the nodes host no service that takes this operation (start them with \
+                 raft-node run --service kv, or shardctrler)"
             ),
+            ClerkError::Unexpected(answer) => write!(f, "an unexpected answer: {answer}"),
         }
     }
 }
@@ -141,8 +147,28 @@ impl Clerk {
     }
 
     /// Runs `op` until a node completes it or `deadline` passes (`None`: no deadline). Returns
-    /// a Get's value ("" for Put and Append).
+    /// a Get's value ("" for Put, Append, Join, Leave and Move).
     pub fn call(&mut self, op: Op, deadline: Option<Instant>) -> Result<String, ClerkError> {
+        match self.request(op, deadline)? {
+            Outcome::Ok { value } => Ok(value),
+            other => Err(ClerkError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// The shard controller's Query: configuration `num` (`None`: the latest).
+    pub fn query(
+        &mut self,
+        num: Option<u64>,
+        deadline: Option<Instant>,
+    ) -> Result<Config, ClerkError> {
+        match self.request(Op::Query { num }, deadline)? {
+            Outcome::Config(config) => Ok(config),
+            other => Err(ClerkError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Runs `op` until a node completes it or `deadline` passes; returns the node's answer.
+    fn request(&mut self, op: Op, deadline: Option<Instant>) -> Result<Outcome, ClerkError> {
         self.seq += 1;
         let request = Payload::ClerkRequest(ClerkRequest {
             clerk: self.id,
@@ -156,7 +182,7 @@ impl Clerk {
             // A send error (a port with nothing behind it, for one) is one more silent node.
             let _ = self.socket.send_to(&datagram, self.servers[self.leader]);
             match self.await_reply(attempt_end) {
-                Some(Outcome::Ok { value }) => return Ok(value),
+                Some(outcome @ (Outcome::Ok { .. } | Outcome::Config(_))) => return Ok(outcome),
                 Some(Outcome::NoService) => return Err(ClerkError::NoService),
                 Some(Outcome::WrongLeader {
                     leader: Some(leader),

@@ -97,6 +97,7 @@ enum ServiceArg {
     None,
     Digest,
     Kv,
+    Shardctrler,
 }
 
 #[derive(Args, Debug)]
@@ -261,6 +262,7 @@ fn validate(
             ServiceArg::None => ServiceKind::None,
             ServiceArg::Digest => ServiceKind::Digest,
             ServiceArg::Kv => ServiceKind::Kv,
+            ServiceArg::Shardctrler => ServiceKind::ShardCtrler,
         },
         snapshot_every: args.snapshot_every,
         max_raft_state: args.max_raft_state,

@@ -28,7 +28,7 @@ use crate::core::{
     Apply, Config, Index, LogMark, Membership, Message, NodeId, ProposeError, Raft, ReadState,
     Restored, Role, Status, Term, Time,
 };
-use crate::service::{DigestService, KvService, Service};
+use crate::service::{DigestService, KvService, Service, ShardCtrlerService};
 use crate::storage::Storage;
 use clerks::ClerkFront;
 use control_server::{Close, Connection, ControlServer};
@@ -96,6 +96,8 @@ pub enum ServiceKind {
     Digest,
     /// The lab 3 key/value store; clerks talk to it (`kv`).
     Kv,
+    /// The lab 4A shard controller; clerks talk to it (`shardctrler`).
+    ShardCtrler,
 }
 
 impl ServiceKind {
@@ -105,6 +107,7 @@ impl ServiceKind {
             ServiceKind::None => "none",
             ServiceKind::Digest => "digest",
             ServiceKind::Kv => "kv",
+            ServiceKind::ShardCtrler => "shardctrler",
         }
     }
 }
@@ -144,6 +147,7 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         ServiceKind::None => None,
         ServiceKind::Digest => Some(Box::new(DigestService::new())),
         ServiceKind::Kv => Some(Box::new(KvService::new())),
+        ServiceKind::ShardCtrler => Some(Box::new(ShardCtrlerService::new())),
     };
     if let Some(service) = &mut service {
         // Start from the restored snapshot; the entries after it are applied again as the
@@ -322,10 +326,10 @@ impl Node {
                             Incoming::Clerk(request) => requests.push((request, source)),
                         });
                 for (request, source) in requests {
-                    let kv = self.service.as_deref().and_then(|s| s.kv());
+                    let service = self.service.as_deref().and_then(|s| s.clerks());
                     if let Some((to, reply)) =
                         self.clerks
-                            .request(&mut self.raft, kv, request, source, now)
+                            .request(&mut self.raft, service, request, source, now)
                     {
                         self.peers.reply(to, &reply);
                     }
@@ -413,8 +417,8 @@ impl Node {
             let mut answers = self
                 .clerks
                 .reads(&waiting.reads, &waiting.failed_reads, leader);
-            if let Some(kv) = self.service.as_deref().and_then(|s| s.kv()) {
-                answers.extend(self.clerks.serve_reads(kv, self.service_applied));
+            if let Some(service) = self.service.as_deref().and_then(|s| s.clerks()) {
+                answers.extend(self.clerks.serve_reads(service, self.service_applied));
             }
             for (to, reply) in answers {
                 self.peers.reply(to, &reply);
@@ -471,10 +475,13 @@ impl Node {
     /// A KV leader's first act in a new term: an entry of its own, so that the entries of
     /// earlier terms before it commit without waiting for a clerk's write (Figure 8).
     fn propose_noop(&mut self, status: &Status) {
-        let serves_clerks = self.service.as_deref().is_some_and(|s| s.kv().is_some());
+        let serves_clerks = self
+            .service
+            .as_deref()
+            .is_some_and(|s| s.clerks().is_some());
         if serves_clerks && status.role == Role::Leader && self.noop_term < status.term {
             self.noop_term = status.term;
-            let noop = crate::kv::protocol::Command::NoOp.encode();
+            let noop = crate::service::noop_command();
             if let Err(e) = self.raft.propose(noop, self.now()) {
                 error!("cannot propose the new leader's no-op: {e:?}");
             }

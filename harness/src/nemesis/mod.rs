@@ -391,6 +391,7 @@ fn workload_op(
         Op::Get { key } => (OpKind::Get, key.clone(), String::new()),
         Op::Put { key, value } => (OpKind::Put, key.clone(), value.clone()),
         Op::Append { key, value } => (OpKind::Append, key.clone(), value.clone()),
+        other => unreachable!("the nemesis's workload draws only KV operations: {other:?}"),
     };
     let t0 = Instant::now();
     let pending = history.call(cli, kind, &key, &input);
@@ -402,7 +403,9 @@ fn workload_op(
         Err(ClerkError::Timeout | ClerkError::Cancelled) => {
             history.finish(pending, "", Status::Timeout)
         }
-        Err(ClerkError::NoService) => panic!("the nodes run no KV service"),
+        Err(e @ (ClerkError::NoService | ClerkError::Unexpected(_))) => {
+            panic!("the KV cluster cannot serve its workload: {e}")
+        }
     }
 }
 

@@ -9,29 +9,51 @@
 //!
 //! Both travel in the peer datagrams' envelope (`wire`): same version and cluster id, same
 //! treatment of bad input (counted, dropped).
+//!
+//! One protocol for every service that answers clerks: the KV's operations and the shard
+//! controller's (lab 4A). A node answers `NoService` to an operation its service does not take.
 
 use crate::core::NodeId;
+use crate::shardctrler::config::{Config, Gid};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub type ClerkId = u64;
 
-/// One operation of the lab's KV.
+/// One operation: the lab's KV (Get, Put, Append) or its shard controller (Join, Leave, Move,
+/// Query).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// The value of `key`, "" if it was never written (the lab's Get).
-    Get { key: String },
+    Get {
+        key: String,
+    },
     /// Replaces the value of `key`.
-    Put { key: String, value: String },
+    Put {
+        key: String,
+        value: String,
+    },
     /// Appends `value` to the value of `key` ("" if it was never written).
-    Append { key: String, value: String },
-}
-
-impl Op {
-    pub fn key(&self) -> &str {
-        match self {
-            Op::Get { key } | Op::Put { key, .. } | Op::Append { key, .. } => key,
-        }
-    }
+    Append {
+        key: String,
+        value: String,
+    },
+    /// New replica groups and their servers, several at once.
+    Join {
+        servers: BTreeMap<Gid, Vec<String>>,
+    },
+    Leave {
+        gids: Vec<Gid>,
+    },
+    /// Shard `shard` to group `gid`, nothing else moved.
+    Move {
+        shard: usize,
+        gid: Gid,
+    },
+    /// Configuration `num`; the latest for `None` or a number not yet made.
+    Query {
+        num: Option<u64>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,12 +72,14 @@ pub struct ClerkReply {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
-    /// Done: a Get's value; "" for a Put or an Append.
+    /// Done: a Get's value; "" for a Put, an Append, a Join, a Leave or a Move.
     Ok { value: String },
+    /// A Query's configuration.
+    Config(Config),
     /// This node cannot do it: it is not the leader, or lost leadership before the operation
     /// committed (it may still commit: retrying is safe). `leader` is its guess of who is.
     WrongLeader { leader: Option<NodeId> },
-    /// This node runs no KV service (`raft-node run --service kv`).
+    /// This node hosts no service that takes this operation (`raft-node run --service`).
     NoService,
 }
 

@@ -8,7 +8,8 @@
 //! table: a retried Get reads again, at a later point, which is just as linearizable. The table
 //! is part of the snapshot, so the rule holds across crashes, restarts and snapshot installs.
 
-use super::protocol::{ClerkId, Command, Op};
+use super::protocol::{ClerkId, Command, Op, Outcome};
+use crate::service::{Access, ClerkService};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -59,16 +60,17 @@ impl KvStore {
             } => Err("a Get in the log: ReadIndex serves Gets".to_string()),
             Command::Op { clerk, seq, op } => {
                 let fresh = !self.applied(clerk, seq);
-                if fresh {
-                    match op {
-                        Op::Put { key, value } => {
-                            self.data.insert(key, value);
-                        }
-                        Op::Append { key, value } => {
-                            self.data.entry(key).or_default().push_str(&value)
-                        }
-                        Op::Get { .. } => unreachable!("matched above"),
+                match op {
+                    Op::Put { key, value } if fresh => {
+                        self.data.insert(key, value);
                     }
+                    Op::Append { key, value } if fresh => {
+                        self.data.entry(key).or_default().push_str(&value)
+                    }
+                    Op::Put { .. } | Op::Append { .. } => {}
+                    other => return Err(format!("not a KV write: {other:?}")),
+                }
+                if fresh {
                     self.last_seq.insert(clerk, seq);
                 }
                 Ok(Some(Applied { clerk, seq, fresh }))
@@ -109,6 +111,30 @@ impl KvStore {
             ));
         }
         Ok(file.store)
+    }
+}
+
+/// Gets are reads, served by ReadIndex; Puts and Appends go through the log.
+impl ClerkService for KvStore {
+    fn access(&self, op: &Op) -> Option<Access> {
+        match op {
+            Op::Get { .. } => Some(Access::Read),
+            Op::Put { .. } | Op::Append { .. } => Some(Access::Write),
+            Op::Join { .. } | Op::Leave { .. } | Op::Move { .. } | Op::Query { .. } => None,
+        }
+    }
+
+    fn applied(&self, clerk: ClerkId, seq: u64) -> bool {
+        KvStore::applied(self, clerk, seq)
+    }
+
+    fn read(&self, op: &Op) -> Outcome {
+        match op {
+            Op::Get { key } => Outcome::Ok {
+                value: self.get(key).to_string(),
+            },
+            _ => Outcome::NoService,
+        }
     }
 }
 

@@ -1,18 +1,21 @@
-//! The node's side of the clerk protocol (`kv::protocol`): a request is answered at once (not
-//! the leader, no KV here, a retried write already applied); a Put/Append is proposed to the
-//! log and answered when its entry applies; a Get is asked of ReadIndex (thesis §6.4) and
-//! answered from the store once the read is confirmed and the store has applied through its
-//! index, so a Get writes nothing to the log. An operation whose entry is lost to a leader
-//! change, or a read its leader could not confirm, is answered `WrongLeader`, and the clerk
-//! retries elsewhere: the KV's clerk table makes that safe for writes, and reads change nothing.
+//! The node's side of the clerk protocol (`kv::protocol`), for whichever service answers clerks
+//! (`service::ClerkService`: the KV, the shard controller): a request is answered at once (not
+//! the leader, an operation the service does not take, a retried write already applied); a
+//! write (Put, Append, Join, Leave, Move) is proposed to the log and answered when its entry
+//! applies; a read (Get, Query) is asked of ReadIndex (thesis §6.4) and answered from the state
+//! once the read is confirmed and the service has applied through its index, so a read writes
+//! nothing to the log. An operation whose entry is lost to a leader change, or a read its
+//! leader could not confirm, is answered `WrongLeader`, and the clerk retries elsewhere: the
+//! service's clerk table makes that safe for writes, and reads change nothing.
 //!
 //! Makes no protocol decision of its own: who leads, what commits and in what order is Raft's;
 //! this only remembers who is waiting for which index.
 
 use crate::core::{Index, ProposeError, Raft, ReadState, Role, Status, Term, Time};
 use crate::kv::protocol::Command;
-use crate::kv::store::{Applied, KvStore};
+use crate::kv::store::Applied;
 use crate::kv::{ClerkId, ClerkReply, ClerkRequest, Op, Outcome};
+use crate::service::{Access, ClerkService};
 use log::{debug, info};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -26,10 +29,10 @@ pub struct ClerkFront {
     waiting: BTreeMap<Index, Waiting>,
     /// The term the waiting operations were proposed in, while this node leads it.
     leading: Option<Term>,
-    /// Gets asked of ReadIndex, by read id, until the core confirms or fails them.
-    reading: HashMap<u64, (Waiting, String)>,
-    /// Confirmed Gets waiting for the store to apply through their index.
-    confirmed: Vec<(Index, Waiting, String)>,
+    /// Reads asked of ReadIndex, by read id, until the core confirms or fails them.
+    reading: HashMap<u64, (Waiting, Op)>,
+    /// Confirmed reads waiting for the service to apply through their index.
+    confirmed: Vec<(Index, Waiting, Op)>,
     next_read: u64,
 }
 
@@ -45,7 +48,7 @@ impl ClerkFront {
     pub fn request(
         &mut self,
         raft: &mut Raft,
-        kv: Option<&KvStore>,
+        service: Option<&dyn ClerkService>,
         request: ClerkRequest,
         source: SocketAddr,
         now: Time,
@@ -61,17 +64,17 @@ impl ClerkFront {
                 },
             ))
         };
-        let Some(kv) = kv else {
+        let Some((service, access)) = service.and_then(|s| Some((s, s.access(&op)?))) else {
             return answer(Outcome::NoService);
         };
-        if let Op::Get { key } = op {
+        if access == Access::Read {
             let id = self.next_read;
             self.next_read += 1;
             return match raft.read_index(id, now) {
                 Ok(()) => {
                     debug!("clerk {clerk:x} seq {seq}: read {id} asked");
                     let waiting = Waiting { clerk, seq, source };
-                    self.reading.insert(id, (waiting, key));
+                    self.reading.insert(id, (waiting, op));
                     None
                 }
                 Err(ProposeError::NotLeader { leader }) => answer(Outcome::WrongLeader { leader }),
@@ -79,7 +82,7 @@ impl ClerkFront {
             };
         }
         // Applied means committed: the answer is known, whoever leads.
-        if kv.applied(clerk, seq) {
+        if service.applied(clerk, seq) {
             return answer(Outcome::Ok {
                 value: String::new(),
             });
@@ -149,22 +152,21 @@ impl ClerkFront {
             .collect()
     }
 
-    /// Answers every confirmed Get whose index the store has applied through.
-    pub fn serve_reads(&mut self, kv: &KvStore, last_applied: Index) -> Vec<Answer> {
+    /// Answers every confirmed read whose index the service has applied through.
+    pub fn serve_reads(&mut self, service: &dyn ClerkService, last_applied: Index) -> Vec<Answer> {
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.confirmed)
             .into_iter()
             .partition(|(index, _, _)| *index <= last_applied);
         self.confirmed = waiting;
         ready
             .into_iter()
-            .map(|(_, w, key)| {
-                let value = kv.get(&key).to_string();
+            .map(|(_, w, op)| {
                 (
                     w.source,
                     ClerkReply {
                         clerk: w.clerk,
                         seq: w.seq,
-                        outcome: Outcome::Ok { value },
+                        outcome: service.read(&op),
                     },
                 )
             })

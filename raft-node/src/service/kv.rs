@@ -1,6 +1,6 @@
 //! The KV store as a hosted service.
 
-use super::Service;
+use super::{ClerkService, Service};
 use crate::core::Index;
 use crate::kv::store::{Applied, KvStore};
 use log::error;
@@ -39,6 +39,10 @@ impl Service for KvService {
     }
 
     fn kv(&self) -> Option<&KvStore> {
+        Some(&self.store)
+    }
+
+    fn clerks(&self) -> Option<&dyn ClerkService> {
         Some(&self.store)
     }
 }

@@ -4,18 +4,23 @@
 //! - [`digest`]: folds every command into a digest (`just cluster` without a KV; lab 2's tests
 //!   play the service themselves over the control channel and run none).
 //! - [`kv`]: the lab 3 key/value store ([`crate::kv`]), which also answers clerks.
+//! - [`shardctrler`]: the lab 4A shard controller ([`crate::shardctrler`]), which answers
+//!   clerks too.
 //!
 //! When to snapshot is the runtime's choice (`--snapshot-every`, `--max-raft-state`), not the
 //! service's: a service only knows how to take one.
 
 pub mod digest;
 pub mod kv;
+pub mod shardctrler;
 
 use crate::core::Index;
+use crate::kv::protocol::{ClerkId, Command, Op, Outcome};
 use crate::kv::store::{Applied, KvStore};
 
 pub use digest::DigestService;
 pub use kv::KvService;
+pub use shardctrler::ShardCtrlerService;
 
 pub trait Service {
     /// Applies the committed command at `index` (the one after the last applied). A clerk's
@@ -28,8 +33,13 @@ pub trait Service {
     /// Replaces the state with a snapshot's, whose last included index is `index`.
     fn restore(&mut self, index: Index, data: &[u8]) -> Result<(), String>;
 
-    /// The KV store, if this service is one: clerks' reads and retries are answered from it.
+    /// The KV store, if this service is one (its key count is in `GetState`).
     fn kv(&self) -> Option<&KvStore> {
+        None
+    }
+
+    /// The state clerks' reads and retries are answered from, if this service answers clerks.
+    fn clerks(&self) -> Option<&dyn ClerkService> {
         None
     }
 
@@ -38,4 +48,31 @@ pub trait Service {
     fn digest(&self) -> u64 {
         digest::fnv1a(digest::FNV_OFFSET_BASIS, &self.snapshot())
     }
+}
+
+/// How a service takes a clerk's operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Answered from the applied state once ReadIndex confirms it (thesis §6.4): no log entry.
+    Read,
+    /// Proposed as a `kv::protocol::Command` and answered when it applies, once per `seq`.
+    Write,
+}
+
+/// What the node's clerk front (`runtime::clerks`) needs of a service that answers clerks.
+pub trait ClerkService {
+    /// How this service takes `op`; `None`: not at all (the clerk hears `NoService`).
+    fn access(&self, op: &Op) -> Option<Access>;
+
+    /// Whether the clerk's write `seq` was applied already (a retry is answered at once).
+    fn applied(&self, clerk: ClerkId, seq: u64) -> bool;
+
+    /// A read's answer from the state as applied.
+    fn read(&self, op: &Op) -> Outcome;
+}
+
+/// A new leader's first entry in a service that answers clerks, so that the entries of earlier
+/// terms commit without waiting for a clerk's write (Figure 8).
+pub fn noop_command() -> Vec<u8> {
+    Command::NoOp.encode()
 }

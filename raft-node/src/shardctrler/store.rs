@@ -3,52 +3,15 @@
 //! `seq` applied, so that a retried Join, Leave or Move is applied once (as `kv::store` does for
 //! Puts). Queries change nothing and, like the KV's Gets, need not enter the log.
 
-use super::config::{Config, Gid, NSHARDS};
-use crate::kv::protocol::ClerkId;
+use super::config::{Config, NSHARDS};
+use crate::kv::protocol::{ClerkId, Command, Op, Outcome};
 use crate::kv::store::Applied;
+use crate::service::{Access, ClerkService};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped whenever the snapshot's encoding changes incompatibly.
 const SNAPSHOT_VERSION: u8 = 1;
-
-/// A change a clerk asks for (the lab's Join, Leave and Move RPCs; Query reads).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Change {
-    /// New groups and their servers; several at once.
-    Join {
-        servers: BTreeMap<Gid, Vec<String>>,
-    },
-    Leave {
-        gids: Vec<Gid>,
-    },
-    Move {
-        shard: usize,
-        gid: Gid,
-    },
-}
-
-/// What the controller puts in its Raft log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Command {
-    /// A new leader's first entry (see `kv::protocol::Command::NoOp`).
-    NoOp,
-    Change {
-        clerk: ClerkId,
-        seq: u64,
-        change: Change,
-    },
-}
-
-impl Command {
-    pub fn encode(&self) -> Vec<u8> {
-        rmp_serde::to_vec(self).expect("encoding a Command to a Vec cannot fail")
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Command, String> {
-        rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardCtrlerStore {
@@ -79,24 +42,26 @@ struct SnapshotOwned {
 }
 
 impl ShardCtrlerStore {
-    /// Applies one committed entry. `Ok(None)` for a no-op; an entry that does not decode, or a
-    /// Move of a shard that does not exist, is an error (the proposer should have refused it),
-    /// and every replica skips it alike.
+    /// Applies one committed entry (the same log entries as the KV's, `kv::protocol::Command`,
+    /// with the controller's operations). `Ok(None)` for a no-op; an entry that does not decode,
+    /// is not a Join, Leave or Move, or moves a shard that does not exist is an error (the
+    /// proposer should have refused it), and every replica skips it alike.
     pub fn apply(&mut self, command: &[u8]) -> Result<Option<Applied>, String> {
-        let (clerk, seq, change) = match Command::decode(command)? {
+        let (clerk, seq, op) = match Command::decode(command)? {
             Command::NoOp => return Ok(None),
-            Command::Change { clerk, seq, change } => (clerk, seq, change),
+            Command::Op { clerk, seq, op } => (clerk, seq, op),
         };
-        let fresh = self.last_seq.get(&clerk).is_none_or(|&last| seq > last);
+        let fresh = !self.applied(clerk, seq);
         if fresh {
             let latest = self.latest();
-            let next = match &change {
-                Change::Join { servers } => latest.join(servers),
-                Change::Leave { gids } => latest.leave(gids),
-                Change::Move { shard, .. } if *shard >= NSHARDS => {
+            let next = match &op {
+                Op::Join { servers } => latest.join(servers),
+                Op::Leave { gids } => latest.leave(gids),
+                Op::Move { shard, .. } if *shard >= NSHARDS => {
                     return Err(format!("Move of shard {shard}: there are {NSHARDS}"))
                 }
-                Change::Move { shard, gid } => latest.moved(*shard, *gid),
+                Op::Move { shard, gid } => latest.moved(*shard, *gid),
+                other => return Err(format!("not a shard controller change: {other:?}")),
             };
             self.configs.push(next);
             self.last_seq.insert(clerk, seq);
@@ -114,6 +79,11 @@ impl ShardCtrlerStore {
         self.configs
             .last()
             .expect("configuration 0 is always there")
+    }
+
+    /// Whether the clerk's change `seq` was applied already.
+    pub fn applied(&self, clerk: ClerkId, seq: u64) -> bool {
+        self.last_seq.get(&clerk).is_some_and(|&last| seq <= last)
     }
 
     pub fn snapshot(&self) -> Vec<u8> {
@@ -139,16 +109,39 @@ impl ShardCtrlerStore {
     }
 }
 
+/// Queries are reads, served by ReadIndex; Join, Leave and Move go through the log.
+impl ClerkService for ShardCtrlerStore {
+    fn access(&self, op: &Op) -> Option<Access> {
+        match op {
+            Op::Query { .. } => Some(Access::Read),
+            Op::Join { .. } | Op::Leave { .. } | Op::Move { .. } => Some(Access::Write),
+            Op::Get { .. } | Op::Put { .. } | Op::Append { .. } => None,
+        }
+    }
+
+    fn applied(&self, clerk: ClerkId, seq: u64) -> bool {
+        ShardCtrlerStore::applied(self, clerk, seq)
+    }
+
+    fn read(&self, op: &Op) -> Outcome {
+        match op {
+            Op::Query { num } => Outcome::Config(self.query(*num).clone()),
+            _ => Outcome::NoService,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shardctrler::config::Gid;
 
-    fn change(clerk: ClerkId, seq: u64, change: Change) -> Vec<u8> {
-        Command::Change { clerk, seq, change }.encode()
+    fn change(clerk: ClerkId, seq: u64, op: Op) -> Vec<u8> {
+        Command::Op { clerk, seq, op }.encode()
     }
 
-    fn join(gid: Gid) -> Change {
-        Change::Join {
+    fn join(gid: Gid) -> Op {
+        Op::Join {
             servers: [(gid, vec![format!("server-{gid}-0")])].into(),
         }
     }
@@ -161,8 +154,7 @@ mod tests {
         assert_eq!(s.query(Some(0)), &Config::default());
         s.apply(&change(1, 1, join(1))).unwrap();
         s.apply(&change(1, 2, join(2))).unwrap();
-        s.apply(&change(1, 3, Change::Leave { gids: vec![1] }))
-            .unwrap();
+        s.apply(&change(1, 3, Op::Leave { gids: vec![1] })).unwrap();
         assert_eq!(s.latest().num, 3);
         assert_eq!(s.query(Some(1)).shards, [1; NSHARDS]);
         assert_eq!(s.query(Some(2)).groups.len(), 2);
@@ -187,10 +179,15 @@ mod tests {
     fn a_bad_entry_is_an_error_and_changes_nothing() {
         let mut s = ShardCtrlerStore::default();
         assert!(s.apply(b"\xc1").is_err());
+        let put = Op::Put {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        assert!(s.apply(&change(1, 1, put)).is_err());
         let bad_move = change(
             1,
             1,
-            Change::Move {
+            Op::Move {
                 shard: NSHARDS,
                 gid: 1,
             },
@@ -205,7 +202,7 @@ mod tests {
     fn a_snapshot_restores_the_history_and_the_table() {
         let mut s = ShardCtrlerStore::default();
         s.apply(&change(1, 1, join(1))).unwrap();
-        s.apply(&change(2, 5, Change::Move { shard: 3, gid: 0 }))
+        s.apply(&change(2, 5, Op::Move { shard: 3, gid: 0 }))
             .unwrap();
         let restored = ShardCtrlerStore::restore(&s.snapshot()).unwrap();
         assert_eq!(restored, s);
