@@ -176,34 +176,14 @@ pub fn ratio(figure: Duration, floor: Duration) -> f64 {
 
 /// `count` fdatasyncs of a 64-byte append to a fresh file in `dir`, after `warmup` more.
 fn fdatasyncs(dir: &Path, warmup: usize, count: usize) -> io::Result<Vec<Duration>> {
-    let path = dir.join("fsync-floor");
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(&path)?;
-    let record = [b'.'; RECORD_BYTES];
-    let mut samples = Vec::with_capacity(count);
-    for n in 0..warmup + count {
-        let start = Instant::now();
-        file.write_all(&record)?;
-        file.sync_data()?;
-        if n >= warmup {
-            samples.push(start.elapsed());
-        }
-    }
-    drop(file);
-    fs::remove_file(path)?;
-    Ok(samples)
+    timed_syncs(&dir.join("fsync-floor"), warmup, count, || Ok(()))
 }
 
 /// `count` fdatasyncs of a 64-byte append, each begun as soon as a second thread signals that
 /// it is starting an fdatasync of its own file, after `warmup` more.
 fn fdatasyncs_behind(dir: &Path, warmup: usize, count: usize) -> io::Result<Vec<Duration>> {
     let ahead_path = dir.join("fsync-floor-ahead");
-    let mut ahead = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(&ahead_path)?;
+    let mut ahead = append_only(&ahead_path)?;
     let (started, starts) = mpsc::channel::<()>();
     let (done, dones) = mpsc::channel::<()>();
     // The thread ahead: one sync per round, each announced as it begins.
@@ -218,17 +198,33 @@ fn fdatasyncs_behind(dir: &Path, warmup: usize, count: usize) -> io::Result<Vec<
         }
         Ok(())
     });
-    let path = dir.join("fsync-floor-behind");
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(&path)?;
+    let stopped = || io::Error::other("the fdatasync floor's thread stopped early");
+    let samples = timed_syncs(&dir.join("fsync-floor-behind"), warmup, count, || {
+        done.send(()).map_err(|_| stopped())?;
+        starts.recv().map_err(|_| stopped())
+    });
+    drop(done);
+    let ahead_result = leader
+        .join()
+        .map_err(|_| io::Error::other("the fdatasync floor's thread panicked"))?;
+    fs::remove_file(&ahead_path)?;
+    ahead_result?;
+    samples
+}
+
+/// `count` timed appends of a 64-byte record to a fresh file at `path`, each made durable with
+/// fdatasync, after `warmup` more; `before` runs ahead of each, untimed. The file is removed.
+fn timed_syncs(
+    path: &Path,
+    warmup: usize,
+    count: usize,
+    mut before: impl FnMut() -> io::Result<()>,
+) -> io::Result<Vec<Duration>> {
+    let mut file = append_only(path)?;
     let record = [b'.'; RECORD_BYTES];
     let mut samples = Vec::with_capacity(count);
     for n in 0..warmup + count {
-        if done.send(()).is_err() || starts.recv().is_err() {
-            break;
-        }
+        before()?;
         let start = Instant::now();
         file.write_all(&record)?;
         file.sync_data()?;
@@ -236,19 +232,13 @@ fn fdatasyncs_behind(dir: &Path, warmup: usize, count: usize) -> io::Result<Vec<
             samples.push(start.elapsed());
         }
     }
-    drop(done);
-    let ahead_result = leader
-        .join()
-        .map_err(|_| io::Error::other("the fdatasync floor's thread panicked"))?;
-    fs::remove_file(&path)?;
-    fs::remove_file(&ahead_path)?;
-    ahead_result?;
-    if samples.len() < count {
-        return Err(io::Error::other(
-            "the fdatasync floor's thread stopped early",
-        ));
-    }
+    drop(file);
+    fs::remove_file(path)?;
     Ok(samples)
+}
+
+fn append_only(path: &Path) -> io::Result<fs::File> {
+    OpenOptions::new().append(true).create_new(true).open(path)
 }
 
 /// `count` round trips of a 64-byte datagram through a netproxy, after `warmup` more.

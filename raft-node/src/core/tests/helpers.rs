@@ -57,15 +57,34 @@ pub fn applies(entries: Vec<Entry>) -> Vec<Apply> {
 
 /// Peer `id` of `members`, restarted at time 0 in `term` with `log_terms` (no vote cast).
 pub fn node(id: NodeId, members: u32, term: Term, log_terms: &[Term]) -> Raft {
-    let restored = Restored {
+    Raft::new(config(id, members), restored(term, log_terms), ms(0))
+}
+
+/// Peer `id` of `members` addressable peers whose bootstrap configuration is `voters`.
+pub fn node_of(
+    id: NodeId,
+    members: u32,
+    voters: &[NodeId],
+    term: Term,
+    log_terms: &[Term],
+) -> Raft {
+    let config = Config {
+        bootstrap: crate::core::Membership::voters(voters.iter().copied()),
+        ..config(id, members)
+    };
+    Raft::new(config, restored(term, log_terms), ms(0))
+}
+
+/// What a peer restarted in `term` with `log_terms` (no vote cast) finds on disk.
+fn restored(term: Term, log_terms: &[Term]) -> Restored {
+    Restored {
         hard_state: HardState {
             current_term: term,
             voted_for: None,
         },
         snapshot: None,
         entries: log(log_terms),
-    };
-    Raft::new(config(id, members), restored, ms(0))
+    }
 }
 
 pub fn msg(from: NodeId, to: NodeId, term: Term, body: MessageBody) -> Message {

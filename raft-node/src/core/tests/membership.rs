@@ -10,23 +10,6 @@ use crate::core::{
 };
 use crate::sim::{Cluster, Faults, Violation, MAX_APPEND_BYTES};
 
-/// Peer `id` of `members` addressable peers whose bootstrap configuration is `voters`.
-fn node_of(id: NodeId, members: u32, voters: &[NodeId], term: Term, log_terms: &[Term]) -> Raft {
-    let restored = Restored {
-        hard_state: HardState {
-            current_term: term,
-            voted_for: None,
-        },
-        snapshot: None,
-        entries: log(log_terms),
-    };
-    let config = crate::core::Config {
-        bootstrap: Membership::voters(voters.iter().copied()),
-        ..config(id, members)
-    };
-    Raft::new(config, restored, ms(0))
-}
-
 fn config_entry(index: Index, term: Term, membership: Membership) -> Entry {
     Entry {
         term,
