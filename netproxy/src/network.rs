@@ -7,6 +7,8 @@ use crate::command::{
 };
 use crate::endpoint::{Endpoint, Endpoints};
 use crate::faults::Faults;
+use crate::status::{EndpointStatus, LinkFaults, LinkId, Status};
+use std::net::SocketAddr;
 
 /// Per-endpoint tables are indexed by [`Endpoints::index`], per-link ones by
 /// [`Endpoints::link`]; the slots of clerk-to-clerk pairs, which are no links, stay unused.
@@ -28,6 +30,48 @@ impl Network {
             connected: vec![true; len],
             up: vec![true; links],
             faults: vec![Faults::default(); links],
+        }
+    }
+
+    /// The state as `status` reports it: `addrs` gives each endpoint's address and face, and
+    /// `seed` and `queued` are the daemon's (a replayed network has neither).
+    pub fn status(
+        &self,
+        seed: u64,
+        queued: usize,
+        addrs: impl Fn(Endpoint) -> (SocketAddr, SocketAddr),
+    ) -> Status {
+        let endpoints = self.endpoints;
+        let row = |endpoint: Endpoint, id| {
+            let (addr, face) = addrs(endpoint);
+            EndpointStatus {
+                id,
+                addr,
+                face,
+                connected: self.is_connected(endpoint),
+            }
+        };
+        Status {
+            seed,
+            nodes: (0..endpoints.nodes)
+                .map(|id| row(Endpoint::Node(id), id))
+                .collect(),
+            clerks: (0..endpoints.clerks)
+                .map(|k| row(Endpoint::Clerk(k), k))
+                .collect(),
+            down: (endpoints.links())
+                .filter(|&(from, to)| !self.is_up(from, to))
+                .map(|(from, to)| LinkId { from, to })
+                .collect(),
+            faults: (endpoints.links())
+                .filter(|&(from, to)| !self.faults(from, to).is_none())
+                .map(|(from, to)| LinkFaults {
+                    from,
+                    to,
+                    faults: *self.faults(from, to),
+                })
+                .collect(),
+            queued,
         }
     }
 

@@ -11,8 +11,8 @@ use crate::logs::timeline::{Span, Story};
 use crate::watch::frame::{NodeReading, ProxyReading, ProxyState, Reading, Unanswered};
 use crate::watch::known::known;
 use netproxy::command::Change;
-use netproxy::status::{EndpointStatus, LinkFaults, LinkId, Status};
-use netproxy::{Command, Endpoint, Endpoints, Network};
+use netproxy::status::Status;
+use netproxy::{Command, Endpoints, Network};
 use raft_node::control::NodeState;
 use raft_node::core::Role;
 use std::fs::File;
@@ -137,36 +137,8 @@ fn span_at(spans: &[Span], at: u64) -> Option<Span> {
 
 /// The proxy's status as its daemon would report this network (addresses unknown to the log).
 fn status(network: &Network) -> Status {
-    let endpoints = network.endpoints();
     let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
-    let row = |endpoint: Endpoint, id| EndpointStatus {
-        id,
-        addr: nowhere,
-        face: nowhere,
-        connected: network.is_connected(endpoint),
-    };
-    Status {
-        seed: 0,
-        nodes: (0..endpoints.nodes)
-            .map(|id| row(Endpoint::Node(id), id))
-            .collect(),
-        clerks: (0..endpoints.clerks)
-            .map(|k| row(Endpoint::Clerk(k), k))
-            .collect(),
-        down: (endpoints.links())
-            .filter(|&(from, to)| !network.is_up(from, to))
-            .map(|(from, to)| LinkId { from, to })
-            .collect(),
-        faults: (endpoints.links())
-            .filter(|&(from, to)| !network.faults(from, to).is_none())
-            .map(|(from, to)| LinkFaults {
-                from,
-                to,
-                faults: *network.faults(from, to),
-            })
-            .collect(),
-        queued: 0,
-    }
+    network.status(0, 0, |_| (nowhere, nowhere))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::command::Change;
 use crate::endpoint::{is_link, Endpoint, Endpoints};
 use crate::network::Network;
 use crate::stats::{LinkCounters, LinkStats, Stats};
-use crate::status::{EndpointStatus, LinkFaults, LinkId, Status};
+use crate::status::Status;
 use log::{trace, warn};
 use mio::net::UdpSocket;
 use rand::rngs::SmallRng;
@@ -253,36 +253,10 @@ impl Forwarder {
 
     pub fn status(&self) -> Status {
         let endpoints = self.endpoints;
-        let row = |endpoint: Endpoint, id| {
-            let slot = endpoints.index(endpoint);
-            EndpointStatus {
-                id,
-                addr: self.addrs[slot],
-                face: self.face_addrs[slot],
-                connected: self.network.is_connected(endpoint),
-            }
-        };
-        Status {
-            seed: self.seed,
-            nodes: (0..endpoints.nodes)
-                .map(|id| row(Endpoint::Node(id), id))
-                .collect(),
-            clerks: (0..endpoints.clerks)
-                .map(|k| row(Endpoint::Clerk(k), k))
-                .collect(),
-            down: (endpoints.links())
-                .filter(|&(from, to)| !self.network.is_up(from, to))
-                .map(|(from, to)| LinkId { from, to })
-                .collect(),
-            faults: (endpoints.links())
-                .filter(|&(from, to)| !self.network.faults(from, to).is_none())
-                .map(|(from, to)| LinkFaults {
-                    from,
-                    to,
-                    faults: *self.network.faults(from, to),
-                })
-                .collect(),
-            queued: self.queue.len(),
-        }
+        self.network
+            .status(self.seed, self.queue.len(), |endpoint| {
+                let slot = endpoints.index(endpoint);
+                (self.addrs[slot], self.face_addrs[slot])
+            })
     }
 }
