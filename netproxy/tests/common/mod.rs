@@ -30,11 +30,14 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_netproxy");
 pub const SECRET: [u8; 32] = [0x42; 32];
 
 /// A file holding [`SECRET`], for `--secret-file`. Always the same bytes, put in place by a
-/// rename, so test processes running at once never see it half written.
+/// rename, so tests running at once never see it half written.
 pub fn secret_file() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let path = dir.join("netproxy-test-secret");
-    let tmp = dir.join(format!("netproxy-test-secret.{}", std::process::id()));
+    // Unique per call: the tests of one binary run on threads of one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("netproxy-test-secret.{}.{call}", std::process::id()));
     std::fs::write(&tmp, raft_auth::hex(&SECRET)).expect("write the test secret");
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::rename(&tmp, &path).expect("put the test secret in place");
