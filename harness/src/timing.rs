@@ -36,7 +36,9 @@ pub fn election_timeout() -> Duration {
 }
 
 /// The nodes' own timers. The lab leaves them to the student within two rules from the handout:
-/// at most ten heartbeats a second, and a new leader within five seconds of a failure.
+/// at most ten heartbeats a second, and a new leader within five seconds of a failure. These are
+/// the Go solution's (`../shared/golab-baseline.md`), so `just lab-report` compares like with like:
+/// a heartbeat of 100 ms cost InitialElection2A 58 RPCs against Go's 38, all of them heartbeats.
 #[derive(Clone, Copy, Debug)]
 pub struct NodeTimers {
     pub election_min: Duration,
@@ -49,7 +51,7 @@ impl NodeTimers {
         NodeTimers {
             election_min: ms(300),
             election_max: ms(600),
-            heartbeat: ms(100),
+            heartbeat: ms(150),
         }
     }
 }

@@ -150,7 +150,7 @@ impl Client {
         self.change(Change::Heal)
     }
 
-    /// The lab's `setunreliable`: drop 0.1 and delay 0..26 ms on every link, or neither.
+    /// The lab's `setunreliable`: drop 0.1 and delay 0..13 ms on every datagram (0..26 ms a round trip, as labrpc's), or neither.
     /// Long reordering is left as it is, as in labrpc.
     pub fn set_unreliable(&self, on: bool) -> Result<(), ClientError> {
         if on {

@@ -65,8 +65,12 @@ pub enum Change {
 
 /// labrpc drops a request or a reply with probability 100/1000.
 pub const UNRELIABLE_DROP: Probability = Probability(0.1);
-/// labrpc's short delay: rand 0..26 ms.
-pub const UNRELIABLE_DELAY: DelayRange = DelayRange::between_ms(0, 26);
+/// labrpc's short delay is rand 0..26 ms on a *request* only, so a round trip waits 0..26 ms,
+/// 13 ms on average. The proxy cannot tell a reply from a request and delays both, so each
+/// datagram draws half of it: a round trip then waits 0..26 ms, 13 ms on average, as in the lab.
+/// (0..26 ms on each datagram would double every round trip: a slower network than the lab's,
+/// against which the lab's times cannot be compared.)
+pub const UNRELIABLE_DELAY: DelayRange = DelayRange::between_ms(0, 13);
 /// labrpc's long reordering delays 600 of 900 *replies*, so 2/3 of round trips. The proxy cannot
 /// tell a reply from a request, so it delays each datagram with p = 1 - sqrt(1/3) ≈ 0.423: a
 /// request and its reply then both pass undelayed with probability (1 - p)² = 1/3, as in the lab.

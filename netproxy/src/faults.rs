@@ -77,7 +77,7 @@ fn draw_skewed(range: DelayRange, rng: &mut impl Rng) -> Duration {
     range.min() + rng.gen_range(Duration::ZERO..=bound)
 }
 
-/// The rules in force, in the commands' own words: `drop 0.1, delay 0ms..26ms`.
+/// The rules in force, in the commands' own words: `drop 0.1, delay 0ms..13ms`.
 impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let mut rules = Vec::new();
@@ -183,12 +183,12 @@ mod tests {
             delay: crate::command::UNRELIABLE_DELAY,
             ..Faults::default()
         };
-        assert_eq!(faults.to_string(), "drop 0.1, delay 0ms..26ms");
+        assert_eq!(faults.to_string(), "drop 0.1, delay 0ms..13ms");
         faults.set_reorder(Probability::new(0.25).unwrap(), DelayRange::ZERO);
         faults.duplicate = Probability::new(1.0).unwrap();
         assert_eq!(
             faults.to_string(),
-            "drop 0.1, delay 0ms..26ms, duplicate 1, reorder 0.25 0ms"
+            "drop 0.1, delay 0ms..13ms, duplicate 1, reorder 0.25 0ms"
         );
         assert_eq!(Faults::default().to_string(), "none");
     }

@@ -109,7 +109,7 @@ enum Cmd {
         #[command(flatten)]
         target: TargetArg,
     },
-    /// The lab's unreliable network on every link: drop 0.1, delay 0ms..26ms
+    /// The lab's unreliable network on every link: drop 0.1, delay 0ms..13ms (a round trip 0..26 ms, as labrpc's)
     Unreliable {
         /// Also the lab's long reordering: 2/3 of round trips delayed 200ms..2200ms
         #[arg(long)]

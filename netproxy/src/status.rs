@@ -247,7 +247,7 @@ mod tests {
              0     127.0.0.1:7000         127.0.0.1:7100\n\
              1     127.0.0.1:7001         127.0.0.1:7101  disconnected\n\
              links down: 0->1\n\
-             faults on 0->1 1->1: drop 0.1, delay 0ms..26ms\n\
+             faults on 0->1 1->1: drop 0.1, delay 0ms..13ms\n\
              faults on 1->0: drop 0.5\n\
              queued: 3 datagrams; seed 7\n"
         );

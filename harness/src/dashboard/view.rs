@@ -530,7 +530,7 @@ mod tests {
         assert!(!link("2", "0").cut, "one way only");
         let lossy = link("1", "0");
         assert!(lossy.lossy && lossy.delayed, "{lossy:?}");
-        assert_eq!(lossy.faults.as_deref(), Some("drop 0.1, delay 0ms..26ms"));
+        assert_eq!(lossy.faults.as_deref(), Some("drop 0.1, delay 0ms..13ms"));
         assert_eq!((net.delivered_per_s, net.lost_per_s), (20, 10));
         assert!(net.summary.contains("links down: 0->2"), "{}", net.summary);
         assert!(net.summary.contains("faults on 1->0"), "{}", net.summary);

@@ -827,7 +827,7 @@ mod tests {
         };
         let frame = plain(&reading(healthy_nodes(), Ok(proxy)));
         assert!(frame.contains("network (netproxy 127.0.0.1:7200): 12 datagrams delayed\n"));
-        assert!(frame.contains("  faults on all links: drop 0.1, delay 0ms..26ms (unreliable)\n"));
+        assert!(frame.contains("  faults on all links: drop 0.1, delay 0ms..13ms (unreliable)\n"));
 
         st.faults = rules(long, all).collect();
         let proxy = ProxyState {

@@ -262,7 +262,7 @@ fn display_is_canonical_and_parses_back() {
 #[test]
 fn presets_match_labrpc() {
     assert_eq!(UNRELIABLE_DROP.to_string(), "0.1");
-    assert_eq!(UNRELIABLE_DELAY.to_string(), "0ms..26ms");
+    assert_eq!(UNRELIABLE_DELAY.to_string(), "0ms..13ms");
     assert_eq!(LONG_REORDER_DELAY.to_string(), "200ms..2200ms");
     assert_eq!(LONG_REORDER.to_string(), "0.423");
 }

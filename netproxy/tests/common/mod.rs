@@ -37,7 +37,10 @@ pub fn secret_file() -> PathBuf {
     // Unique per call: the tests of one binary run on threads of one process.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!("netproxy-test-secret.{}.{call}", std::process::id()));
+    let tmp = dir.join(format!(
+        "netproxy-test-secret.{}.{call}",
+        std::process::id()
+    ));
     std::fs::write(&tmp, raft_auth::hex(&SECRET)).expect("write the test secret");
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::rename(&tmp, &path).expect("put the test secret in place");
