@@ -64,6 +64,10 @@ pub struct Raft {
     /// by every addressable id; only the configuration's voters count).
     /// Pre-candidate: whether peer `i` granted its pre-vote in round `pre_vote_round`.
     pub(super) votes: Vec<bool>,
+    /// Pre-candidate that stood as candidate in `current_term`: the votes it was granted there
+    /// (empty otherwise). Still counted, so that votes delayed past its election timer can
+    /// make it leader of that term (`election.rs`).
+    pub(super) term_votes: Vec<bool>,
     /// Numbers this peer's pre-vote rounds (§9.6), to tell their replies apart.
     pub(super) pre_vote_round: u64,
     /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id
@@ -118,6 +122,7 @@ impl Raft {
             leader_contact: now,
             election_deadline: now,
             votes: Vec::new(),
+            term_votes: Vec::new(),
             pre_vote_round: 0,
             progress: Vec::new(),
             commit_announce_at: None,
@@ -418,16 +423,18 @@ impl Raft {
         }
     }
 
-    /// A candidate, or a pre-candidate (§9.6). A pre-candidate counts only pre-votes (in
-    /// `handle_pre_vote_grant`): a vote from an election it held earlier in its term arrives
-    /// after that election ended, and is ignored like any such vote.
+    /// A candidate, or a pre-candidate (§9.6). A pre-candidate counts pre-votes (in
+    /// `handle_pre_vote_grant`) and, if it stood as candidate in its term, the votes of that
+    /// election that arrive late (`handle_vote_reply`).
     fn step_candidate(&mut self, from: NodeId, body: MessageBody) {
         match body {
             MessageBody::RequestVote {
                 last_log_index,
                 last_log_term,
             } => self.handle_request_vote(from, last_log_index, last_log_term),
-            MessageBody::RequestVoteReply { vote_granted } if self.role == Role::Candidate => {
+            MessageBody::RequestVoteReply { vote_granted }
+                if self.role == Role::Candidate || !self.term_votes.is_empty() =>
+            {
                 self.handle_vote_reply(from, vote_granted)
             }
             body @ (MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. }) => {
@@ -503,6 +510,7 @@ impl Raft {
         self.role = Role::Follower;
         self.leader_id = leader;
         self.votes.clear();
+        self.term_votes.clear();
         if old.0 == Role::Leader {
             // A leader runs no election timer; a deposed one starts it afresh instead of
             // inheriting a long-expired deadline (which would start a gratuitous election).
@@ -535,6 +543,11 @@ impl Raft {
     /// own pre-vote counts so far, and a fresh election timeout bounds the round.
     pub(super) fn become_pre_candidate(&mut self) {
         debug_assert_ne!(self.role, Role::Leader);
+        self.term_votes = match self.role {
+            Role::Candidate => std::mem::take(&mut self.votes),
+            Role::PreCandidate => std::mem::take(&mut self.term_votes),
+            Role::Follower | Role::Leader => Vec::new(),
+        };
         self.role = Role::PreCandidate;
         self.leader_id = None;
         self.pre_vote_round += 1;
@@ -553,6 +566,7 @@ impl Raft {
         };
         self.role = Role::Candidate;
         self.leader_id = None;
+        self.term_votes.clear();
         self.votes = vec![false; self.config.members as usize];
         self.votes[self.config.id as usize] = true;
         self.reset_election_timer();
@@ -566,6 +580,7 @@ impl Raft {
         self.role = Role::Leader;
         self.leader_id = Some(self.config.id);
         self.votes.clear();
+        self.term_votes.clear();
         let next_index = self.log.last_index() + 1;
         self.progress = (0..self.config.members)
             .map(|_| Progress::new(next_index, self.now))
@@ -680,6 +695,7 @@ impl Raft {
             Role::Follower => debug_assert!(
                 self.progress.is_empty()
                     && self.votes.is_empty()
+                    && self.term_votes.is_empty()
                     && self.commit_announce_at.is_none()
             ),
         }

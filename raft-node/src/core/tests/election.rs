@@ -87,6 +87,62 @@ fn candidate_needs_a_majority_of_distinct_grants() {
     assert_eq!(r.status().leader, Some(0));
 }
 
+/// §5.2 with delayed replies: a candidate whose election timer fired is a pre-candidate again in
+/// the same term (§9.6), and the votes of the election it held in that term still count. A
+/// majority of them makes it leader of that term, not of the next.
+#[test]
+fn votes_that_arrive_after_the_election_timer_still_win_the_term() {
+    let mut r = node(0, 5, 0, &[]);
+    campaign(&mut r);
+    r.step(vote_reply(1, 0, 1, true), ms(0));
+    let ready = time_out(&mut r);
+    assert_eq!((r.status().role, r.status().term), (Role::PreCandidate, 1));
+    assert!(ready
+        .messages
+        .iter()
+        .all(|m| matches!(m.body, MessageBody::PreVote { .. })));
+    let late = r.next_deadline() - ELECTION_MIN;
+    r.step(vote_reply(2, 0, 1, true), late);
+    assert_eq!(r.status().role, Role::Leader);
+    assert_eq!((r.status().term, r.status().leader), (1, Some(0)));
+}
+
+/// Late votes count only in the term they were cast for: once the pre-candidate stands again
+/// (a new term), or hears the term's leader, the old election's votes are gone.
+#[test]
+fn late_votes_of_an_earlier_election_do_not_count_in_the_next_or_after_a_leader() {
+    let mut r = node(0, 5, 0, &[]);
+    campaign(&mut r);
+    r.step(vote_reply(1, 0, 1, true), ms(0));
+    r.step(vote_reply(2, 0, 1, true), ms(0));
+    assert_eq!(r.status().role, Role::Leader);
+
+    // Stood in term 2 with one vote, timed out, then stood in term 3: term 2's votes are late
+    // and from an older term, and term 3 starts from its own vote alone.
+    let mut r = node(0, 5, 1, &[]);
+    campaign(&mut r);
+    r.step(vote_reply(1, 0, 2, true), ms(0));
+    campaign(&mut r);
+    assert_eq!((r.status().role, r.status().term), (Role::Candidate, 3));
+    r.step(vote_reply(2, 0, 2, true), ms(0));
+    r.step(vote_reply(3, 0, 3, true), ms(0));
+    assert_eq!(r.status().role, Role::Candidate);
+
+    // Stood in term 2, then heard term 2's leader: a follower counts no votes.
+    let mut r = node(0, 5, 1, &[]);
+    campaign(&mut r);
+    r.step(vote_reply(1, 0, 2, true), ms(0));
+    time_out(&mut r);
+    r.step(append(4, 0, 2, (0, 0), vec![], 0), ms(0));
+    assert_eq!(r.status().role, Role::Follower);
+    r.step(vote_reply(2, 0, 2, true), ms(0));
+    r.step(vote_reply(3, 0, 2, true), ms(0));
+    assert_eq!(
+        (r.status().role, r.status().leader),
+        (Role::Follower, Some(4))
+    );
+}
+
 /// §5.2: a new leader sends an initial empty AppendEntries to every peer. It appends no no-op
 /// entry (the lab asserts exact indices), so its log is unchanged.
 #[test]
