@@ -515,15 +515,17 @@ fn handle_request(
                     term,
                     is_leader: true,
                 },
-                // A leader handing over (§3.10) takes nothing, as the lab's Start of a
-                // non-leader.
-                Err(ProposeError::NotLeader { .. } | ProposeError::Transferring { .. }) => {
-                    Response::Started {
-                        index: 0,
-                        term: raft.status().term,
-                        is_leader: false,
-                    }
-                }
+                // A leader handing over (§3.10), or out of touch with its majority, takes
+                // nothing, as the lab's Start of a non-leader.
+                Err(
+                    ProposeError::NotLeader { .. }
+                    | ProposeError::Transferring { .. }
+                    | ProposeError::OutOfTouch { .. },
+                ) => Response::Started {
+                    index: 0,
+                    term: raft.status().term,
+                    is_leader: false,
+                },
                 Err(ProposeError::TooLarge { size, max }) => Response::Error {
                     message: format!(
                         "command of {size} bytes is larger than the {max}-byte limit of one entry"

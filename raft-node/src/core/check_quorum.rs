@@ -16,15 +16,33 @@
 //! which is rare even on the lab's lossy network. A leader that is cut off steps down one to two
 //! windows after it loses its majority.
 //!
+//! Proposals meet a tighter test. A leader that has heard from no majority within the *minimum*
+//! election timeout refuses them (`ProposeError::OutOfTouch`) while it waits for the window to
+//! end: from then on the followers' leader leases may have run out and they may have elected a
+//! newer leader, so an entry it accepted would most likely be overwritten, and its client would
+//! wait out a timeout (the lab's `one()` 2 s) instead of trying the next peer. A leader just
+//! reconnected after a partition used to accept one such command before it heard the new term.
+//!
 //! Safety: stepping down in the same term changes no persistent state (term, vote, log). It
 //! leaves the peer as it would be after a crash and restart, a follower in that term that
 //! voted for itself, which Raft handles anyway. Figure 2's properties are untouched.
 
 use super::raft::Raft;
 use super::trace::event;
-use super::Role;
+use super::{NodeId, Role};
 
 impl Raft {
+    /// Whether a majority (this leader included, when it votes) answered within the minimum
+    /// election timeout: the proposal test above.
+    pub(super) fn heard_from_majority_lately(&self) -> bool {
+        let id = self.config.id;
+        let lately = |p: NodeId| {
+            self.now.saturating_sub(self.progress[p as usize].heard_at)
+                < self.config.election_timeout_min
+        };
+        self.membership.has_quorum(|p| p == id || lately(p))
+    }
+
     /// Leader timer: at the end of each window, step down unless a majority was heard from.
     pub(super) fn tick_check_quorum(&mut self) {
         debug_assert_eq!(self.role, Role::Leader);

@@ -391,6 +391,11 @@ pub enum ProposeError {
     Transferring {
         to: NodeId,
     },
+    /// The leader has heard from no majority `within` the minimum election timeout, so a newer
+    /// leader may already lead (`check_quorum.rs`): try another peer.
+    OutOfTouch {
+        within: Duration,
+    },
     TooLarge {
         size: usize,
         max: usize,

@@ -21,7 +21,7 @@
 //! `read_index.rs` for rounds).
 //!
 //! `recent_active` records whether the follower answered anything since the leader's last
-//! CheckQuorum (`check_quorum.rs`).
+//! CheckQuorum, and `heard_at` when it last did (`check_quorum.rs`).
 //!
 //! Replies arrive lost, duplicated and reordered, so every update is monotone or guarded:
 //! `match_index` never decreases, a success never moves `next_index` backwards, a rejection
@@ -74,6 +74,8 @@ pub(crate) struct Progress {
     announce_due: bool,
     /// The follower answered since the last CheckQuorum.
     recent_active: bool,
+    /// When the follower last answered; a new leader's election counts as hearing from all.
+    pub heard_at: Time,
 }
 
 impl Progress {
@@ -92,12 +94,14 @@ impl Progress {
             commit_sent: 0,
             announce_due: false,
             recent_active: false,
+            heard_at: now,
         }
     }
 
-    /// The follower answered the leader (an AppendEntries or a snapshot chunk).
-    pub fn mark_active(&mut self) {
+    /// The follower answered the leader (an AppendEntries or a snapshot chunk) at `now`.
+    pub fn mark_active(&mut self, now: Time) {
         self.recent_active = true;
+        self.heard_at = now;
     }
 
     /// Whether the follower answered since the previous call (CheckQuorum's period, §6.2).

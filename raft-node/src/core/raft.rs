@@ -241,6 +241,11 @@ impl Raft {
         if let Some(transfer) = self.transfer {
             return Err(ProposeError::Transferring { to: transfer.to });
         }
+        if !self.heard_from_majority_lately() {
+            return Err(ProposeError::OutOfTouch {
+                within: self.config.election_timeout_min,
+            });
+        }
         let entry = Entry::command(
             self.hard_state.current_term,
             self.log.last_index() + 1,
@@ -460,7 +465,7 @@ impl Raft {
                 conflict_index,
                 read_round,
             } => {
-                self.progress[from as usize].mark_active();
+                self.progress[from as usize].mark_active(self.now);
                 self.handle_append_reply(from, success, match_index, conflict_term, conflict_index);
                 self.handle_read_ack(from, read_round);
             }
@@ -469,7 +474,7 @@ impl Raft {
                 done,
                 received,
             } => {
-                self.progress[from as usize].mark_active();
+                self.progress[from as usize].mark_active(self.now);
                 self.handle_snapshot_reply(from, last_included_index, done, received)
             }
             MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. } => {

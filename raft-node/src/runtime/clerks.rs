@@ -99,6 +99,8 @@ impl ClerkFront {
                 None
             }
             Err(ProposeError::NotLeader { leader }) => answer(Outcome::WrongLeader { leader }),
+            // A newer leader may lead elsewhere: the clerk tries the next node.
+            Err(ProposeError::OutOfTouch { .. }) => answer(Outcome::WrongLeader { leader: None }),
             // The clerk retries, at the target once it leads.
             Err(ProposeError::Transferring { to }) => {
                 answer(Outcome::WrongLeader { leader: Some(to) })

@@ -87,3 +87,29 @@ fn a_leader_hearing_from_a_majority_stays() {
     }
     assert_eq!((r.status().role, r.status().term), (Role::Follower, term));
 }
+
+/// A leader that has heard from no majority within the minimum election timeout refuses
+/// proposals (a newer leader may lead by then), though it still leads until CheckQuorum's window
+/// ends; one answer from a follower of three makes a majority again, and it accepts.
+#[test]
+fn a_leader_out_of_touch_refuses_proposals_until_it_hears_a_majority() {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    let heard = r.now;
+    assert!(r
+        .propose(b"a".to_vec(), heard + ELECTION_MIN - ms(1))
+        .is_ok());
+    take_synced(&mut r);
+    assert_eq!(
+        r.propose(b"b".to_vec(), heard + ELECTION_MIN),
+        Err(ProposeError::OutOfTouch {
+            within: ELECTION_MIN
+        })
+    );
+    assert_eq!(r.status().role, Role::Leader);
+    r.step(append_ok(2, 0, term, 1), heard + ELECTION_MIN + ms(1));
+    assert_eq!(
+        r.propose(b"b".to_vec(), heard + ELECTION_MIN + ms(1)),
+        Ok((2, term))
+    );
+}

@@ -48,12 +48,17 @@ fn a_lagging_target_is_caught_up_before_timeout_now() {
 #[test]
 fn an_unanswered_transfer_is_abandoned_after_an_election_timeout() {
     let mut r = node(0, 3, 0, &[]);
-    elect_and_sync(&mut r);
+    let term = elect_and_sync(&mut r);
     let start = r.now;
     r.transfer_leadership(2, start).unwrap();
     take_synced(&mut r);
     r.tick(start + ELECTION_TIMEOUT_MAX - ms(1));
     assert_eq!(r.transferring_to(), Some(2));
+    // Follower 1 keeps answering heartbeats (a leader out of touch refuses proposals anyway).
+    r.step(
+        append_ok(1, 0, term, 0),
+        start + ELECTION_TIMEOUT_MAX - ms(1),
+    );
     r.tick(start + ELECTION_TIMEOUT_MAX);
     assert_eq!(r.transferring_to(), None);
     assert_eq!(r.status().role, Role::Leader);
