@@ -17,6 +17,8 @@ pub mod node_client;
 pub mod ports;
 pub mod proxy;
 pub mod runlog;
+pub mod shardclerk;
+pub mod shardtest;
 pub mod stress;
 pub mod tester;
 pub mod timing;
