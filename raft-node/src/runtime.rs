@@ -326,12 +326,12 @@ impl Node {
             let timeout = if self.peers_readable || self.control.has_input() {
                 Duration::ZERO
             } else {
-                let driver = self
-                    .driver
-                    .as_ref()
-                    .filter(|_| self.raft.status().role == Role::Leader);
+                let store = self.service.as_deref().and_then(|s| s.shardkv());
+                let driver = (self.driver.as_ref().zip(store))
+                    .filter(|_| self.raft.status().role == Role::Leader)
+                    .and_then(|(d, store)| d.next_deadline(store));
                 let deadline = driver.map_or(self.raft.next_deadline(), |d| {
-                    d.next_deadline().min(self.raft.next_deadline())
+                    d.min(self.raft.next_deadline())
                 });
                 deadline.saturating_sub(self.now())
             };

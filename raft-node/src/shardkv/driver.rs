@@ -106,11 +106,11 @@ impl Driver {
     }
 
     /// When [`Driver::tick`] has something to do next, at the latest.
-    pub fn next_deadline(&self) -> Time {
-        self.pushes
-            .values()
-            .map(|p| p.next)
-            .fold(self.query.next, Time::min)
+    /// `None`: nothing to do until something arrives. The poll counts only while every shard
+    /// is settled (no Query is sent otherwise), so a group waiting for a shard does not spin.
+    pub fn next_deadline(&self, store: &ShardKvStore) -> Option<Time> {
+        let poll = (store.settled() || self.query.sent.is_some()).then_some(self.query.next);
+        self.pushes.values().map(|p| p.next).chain(poll).min()
     }
 
     fn request(&mut self, op: Op, now: Time) -> (ClerkRequest, Sent) {
@@ -365,6 +365,33 @@ mod tests {
             .expect("a Reconfigure");
         apply(&mut store, &entry);
         assert_eq!(store.config(), &c1);
+    }
+
+    /// A group waiting for a shard it receives has nothing to send: no deadline, so its loop
+    /// does not spin on a poll it will not make.
+    #[test]
+    fn a_receiving_group_has_no_deadline() {
+        let mut d = driver();
+        let mut store = ShardKvStore::new(ME);
+        apply(
+            &mut store,
+            &Command::Reconfigure {
+                config: config(1, [101; NSHARDS]),
+            }
+            .encode(),
+        );
+        let mut shards = [101; NSHARDS];
+        shards[2] = ME;
+        apply(
+            &mut store,
+            &Command::Reconfigure {
+                config: config(2, shards),
+            }
+            .encode(),
+        );
+        assert!(!store.settled());
+        assert!(d.tick(&store, Duration::from_secs(1)).is_empty());
+        assert_eq!(d.next_deadline(&store), None);
     }
 
     /// A shard given away is sent part by part to the new owner's servers, following leader
