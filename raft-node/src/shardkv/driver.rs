@@ -105,9 +105,9 @@ impl Driver {
         self.pushes.clear();
     }
 
-    /// When [`Driver::tick`] has something to do next, at the latest.
-    /// `None`: nothing to do until something arrives. The poll counts only while every shard
-    /// is settled (no Query is sent otherwise), so a group waiting for a shard does not spin.
+    /// When [`Driver::tick`] has something to do next, at the latest; `None`: nothing until a
+    /// reply or an applied entry changes something. The poll counts only while a Query may be
+    /// sent (every shard settled) or is awaited, so a group waiting for a shard does not spin.
     pub fn next_deadline(&self, store: &ShardKvStore) -> Option<Time> {
         let poll = (store.settled() || self.query.sent.is_some()).then_some(self.query.next);
         self.pushes.values().map(|p| p.next).chain(poll).min()
