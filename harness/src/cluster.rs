@@ -208,6 +208,10 @@ pub struct NodeSpec {
     pub args: Vec<String>,
 }
 
+/// Says how each process runs, given the layout and the run (or data) directory, where it may
+/// write files the processes read.
+pub type GroupSpecs<'a> = &'a dyn Fn(&Layout, &Path) -> io::Result<Vec<NodeSpec>>;
+
 pub struct Cluster {
     n: usize,
     /// Per node, when the nodes form several Raft groups; `None`: one group of all n.
@@ -298,13 +302,21 @@ impl Cluster {
     /// there: `just cluster`. With `netns` (the first three octets of a /24), each node runs
     /// in a network namespace of set 0 on that subnet, made after removing whatever a crashed
     /// run left of it.
+    /// With `specs` the processes form several Raft groups, as [`Cluster::launch_groups`] says
+    /// (not in namespaces).
     pub fn launch_foreground(
         n: usize,
         data_root: &Path,
         options: NodeOptions,
         base_port: u16,
         netns: Option<[u8; 3]>,
+        specs: Option<GroupSpecs<'_>>,
     ) -> io::Result<Cluster> {
+        if netns.is_some() && specs.is_some() {
+            return Err(io::Error::other(
+                "a cluster of several Raft groups does not run in network namespaces",
+            ));
+        }
         let mut layout = Layout::well_known(n, base_port);
         if let Some((addr, role)) = layout.first_taken() {
             return Err(io::Error::new(
@@ -330,8 +342,9 @@ impl Cluster {
             keep: true,
             quiet: true,
         };
+        let specs = specs.map(|f| f(&layout, data_root)).transpose()?;
         let log = RunLog::open(data_root.join("cluster.log"), true)?;
-        Cluster::spawn_all(layout, log, run_dir, None, netns, options, None)
+        Cluster::spawn_all(layout, log, run_dir, None, netns, options, specs)
     }
 
     fn spawn_all(

@@ -18,6 +18,7 @@ pub mod ports;
 pub mod proxy;
 pub mod runlog;
 pub mod shardclerk;
+pub mod shardcli;
 pub mod shardtest;
 pub mod stress;
 pub mod tester;

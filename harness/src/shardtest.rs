@@ -65,9 +65,61 @@ pub struct ShardTester {
     cancelled: Arc<AtomicBool>,
 }
 
-/// Which process is server `i` of group `gi`.
-fn process(n: usize, gi: usize, i: usize) -> usize {
+/// Which process is server `i` of group `gi` (groups of `n`).
+pub fn process(n: usize, gi: usize, i: usize) -> usize {
     NCTRLERS + gi * n + i
+}
+
+/// Every group server's name and address (its proxy face): what `--directory` holds.
+pub fn directory(layout: &Layout, groups: usize, n: usize) -> BTreeMap<String, SocketAddr> {
+    (0..groups)
+        .flat_map(|gi| {
+            (0..n).map(move |i| (server_name(gid_of(gi), i), layout.faces[process(n, gi, i)]))
+        })
+        .collect()
+}
+
+/// How each process of a sharded system runs: [`NCTRLERS`] controllers, then `groups` groups
+/// of `n` servers (`maxraftstate` theirs); writes the directory file into `dir`.
+pub fn specs(
+    layout: &Layout,
+    dir: &Path,
+    groups: usize,
+    n: usize,
+    maxraftstate: Option<u64>,
+) -> std::io::Result<Vec<NodeSpec>> {
+    let file = dir.join("directory");
+    let mut out = std::fs::File::create(&file)?;
+    for (name, addr) in directory(layout, groups, n) {
+        writeln!(out, "{name} {addr}")?;
+    }
+    let ctrlers: Vec<String> = (0..NCTRLERS).map(|j| layout.faces[j].to_string()).collect();
+    let mut specs: Vec<NodeSpec> = (0..NCTRLERS)
+        .map(|_| NodeSpec {
+            group: (0..NCTRLERS).collect(),
+            service: ServiceKind::ShardCtrler,
+            max_raft_state: None,
+            args: Vec::new(),
+        })
+        .collect();
+    for gi in 0..groups {
+        for _ in 0..n {
+            specs.push(NodeSpec {
+                group: (0..n).map(|i| process(n, gi, i)).collect(),
+                service: ServiceKind::ShardKv,
+                max_raft_state: maxraftstate,
+                args: vec![
+                    "--gid".into(),
+                    gid_of(gi).to_string(),
+                    "--ctrlers".into(),
+                    ctrlers.join(","),
+                    "--directory".into(),
+                    file.display().to_string(),
+                ],
+            });
+        }
+    }
+    Ok(specs)
 }
 
 impl ShardTester {
@@ -81,43 +133,7 @@ impl ShardTester {
             ..NodeOptions::lab()
         };
         let total = NCTRLERS + NGROUPS * n;
-        let specs = |layout: &Layout, dir: &Path| -> std::io::Result<Vec<NodeSpec>> {
-            let directory = dir.join("directory");
-            let mut file = std::fs::File::create(&directory)?;
-            for gi in 0..NGROUPS {
-                for i in 0..n {
-                    let face = layout.faces[process(n, gi, i)];
-                    writeln!(file, "{} {face}", server_name(gid_of(gi), i))?;
-                }
-            }
-            let ctrlers: Vec<String> = (0..NCTRLERS).map(|j| layout.faces[j].to_string()).collect();
-            let mut specs: Vec<NodeSpec> = (0..NCTRLERS)
-                .map(|_| NodeSpec {
-                    group: (0..NCTRLERS).collect(),
-                    service: ServiceKind::ShardCtrler,
-                    max_raft_state: None,
-                    args: Vec::new(),
-                })
-                .collect();
-            for gi in 0..NGROUPS {
-                for _ in 0..n {
-                    specs.push(NodeSpec {
-                        group: (0..n).map(|i| process(n, gi, i)).collect(),
-                        service: ServiceKind::ShardKv,
-                        max_raft_state: maxraftstate,
-                        args: vec![
-                            "--gid".into(),
-                            gid_of(gi).to_string(),
-                            "--ctrlers".into(),
-                            ctrlers.join(","),
-                            "--directory".into(),
-                            directory.display().to_string(),
-                        ],
-                    });
-                }
-            }
-            Ok(specs)
-        };
+        let specs = |layout: &Layout, dir: &Path| specs(layout, dir, NGROUPS, n, maxraftstate);
         let cluster = Cluster::launch_groups(&name, total, options, specs)
             .unwrap_or_else(|e| panic!("cannot start the sharded system: {e}"));
         if let Err(e) = cluster.log().record_panics() {
@@ -126,12 +142,7 @@ impl ShardTester {
         let proxy = cluster.proxy();
         let layout = cluster.layout().clone();
         let key = cluster.key();
-        let directory: BTreeMap<String, SocketAddr> = (0..NGROUPS)
-            .flat_map(|gi| {
-                let faces = &layout.faces;
-                (0..n).map(move |i| (server_name(gid_of(gi), i), faces[process(n, gi, i)]))
-            })
-            .collect();
+        let directory = directory(&layout, NGROUPS, n);
         let ctrler_faces = layout.faces[..NCTRLERS].to_vec();
         let cancelled = Arc::new(AtomicBool::new(false));
         let (mut mck, _) =
