@@ -41,7 +41,7 @@ stress TESTS N *ARGS: build
 lab-report *ARGS: build
     @"{{bin}}"/raft-lab-report "$@"
 
-# Run N nodes (default 5) and netproxy in the foreground (`--dashboard`, `--netns`: a network namespace per node, `--base-port P`); Ctrl-C stops them all
+# Run N nodes (default 5) and netproxy in the foreground (`--dashboard`, `--netns`: a network namespace per node, `--base-port P`; `--groups N [--join]`: a sharded KV); Ctrl-C stops them all
 cluster *ARGS: build
     @RUST_LOG="${RUST_LOG:-info}" "{{bin}}"/raft-lab cluster "$@"
 
@@ -126,6 +126,10 @@ transfer N: build
 # A KV clerk on the running cluster: `just kv put K V`, `just kv append K V`, `just kv get K` (--timeout S)
 kv +ARGS: build
     @"{{bin}}"/raft-lab kv "$@"
+
+# The shard controller of a sharded cluster (`just cluster --groups 3`): `just shard join 100 101`, `leave G…`, `move S G`, `query [N]`
+shard +ARGS: build
+    @"{{bin}}"/raft-lab shard "$@"
 
 # Split the running cluster into groups, e.g. `just partition 0,1 2,3,4`
 partition +GROUPS: build

@@ -31,6 +31,9 @@ pub enum ClerkError {
     Cancelled,
     /// The nodes host no service that takes the operation.
     NoService,
+    /// A replica group (lab 4B) that does not serve the key's shard: a sharded clerk
+    /// (`shardclerk`) routes by shard.
+    WrongGroup,
     /// An answer of another kind than the operation's (a node and this clerk disagree on the
     /// protocol).
     Unexpected(String),
@@ -45,6 +48,10 @@ impl std::fmt::Display for ClerkError {
                 f,
                 "the nodes host no service that takes this operation (start them with \
                  raft-node run --service kv, or shardctrler)"
+            ),
+            ClerkError::WrongGroup => write!(
+                f,
+                "the node's group does not serve this key's shard (a sharded clerk routes by shard)"
             ),
             ClerkError::Unexpected(answer) => write!(f, "an unexpected answer: {answer}"),
         }
@@ -184,6 +191,7 @@ impl Clerk {
             match self.await_reply(attempt_end) {
                 Some(outcome @ (Outcome::Ok { .. } | Outcome::Config(_))) => return Ok(outcome),
                 Some(Outcome::NoService) => return Err(ClerkError::NoService),
+                Some(Outcome::WrongGroup) => return Err(ClerkError::WrongGroup),
                 Some(Outcome::WrongLeader {
                     leader: Some(leader),
                 }) if (leader as usize) < self.servers.len() && leader as usize != self.leader => {

@@ -32,16 +32,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The most nodes one cluster may have (the lab uses at most 7).
+/// The most nodes one Raft cluster may have (the lab uses at most 7).
 pub const MAX_NODES: usize = 8;
+
+/// The most raft-node processes behind one proxy: a sharded system (lab 4B) runs 3 controllers
+/// and 3 groups of 3 ([`Cluster::launch_groups`]).
+pub const MAX_PROCESSES: usize = 12;
 
 /// The clerks (clients of the nodes' service) every cluster's proxy carries: a pool that a
 /// test takes its clerks from, since a running proxy cannot gain endpoints.
 pub const MAX_CLERKS: usize = 32;
 
-// A test cluster's ports: nodes, faces and controls of MAX_NODES each, the proxy's control
+// A test cluster's ports: nodes, faces and controls of MAX_PROCESSES each, the proxy's control
 // port, then clerks and clerk faces (Layout::in_block).
-const _: () = assert!(4 * MAX_NODES + 2 * MAX_CLERKS <= BLOCK_SIZE as usize);
+const _: () = assert!(3 * MAX_PROCESSES + 1 + 2 * MAX_CLERKS <= BLOCK_SIZE as usize);
 
 /// The first of `just cluster`'s well-known ports unless `--base-port` says otherwise.
 pub const DEFAULT_BASE_PORT: u16 = 7000;
@@ -150,13 +154,14 @@ impl Layout {
                 .map(|i| block.addr(i as u16))
                 .collect()
         };
+        const P: usize = MAX_PROCESSES;
         Layout {
             nodes: at(0, n),
-            faces: at(MAX_NODES, n),
-            controls: at(2 * MAX_NODES, n),
-            proxy_control: block.addr(3 * MAX_NODES as u16),
-            clerks: at(4 * MAX_NODES, MAX_CLERKS),
-            clerk_faces: at(4 * MAX_NODES + MAX_CLERKS, MAX_CLERKS),
+            faces: at(P, n),
+            controls: at(2 * P, n),
+            proxy_control: block.addr(3 * P as u16),
+            clerks: at(3 * P + 1, MAX_CLERKS),
+            clerk_faces: at(3 * P + 1 + MAX_CLERKS, MAX_CLERKS),
         }
     }
 }
@@ -189,8 +194,28 @@ impl NodeOptions {
     }
 }
 
+/// How one process of a cluster of several Raft groups runs ([`Cluster::launch_groups`]):
+/// the lab 4B layout, controllers and replica groups behind one proxy.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    /// The cluster's nodes (indices) that form its Raft group, itself included, in Raft-id
+    /// order: its `--id` is its position here, its `--peers` their faces.
+    pub group: Vec<usize>,
+    pub service: ServiceKind,
+    /// `--max-raft-state`.
+    pub max_raft_state: Option<u64>,
+    /// More `raft-node run` arguments (a replica group's `--gid`, `--ctrlers`, `--directory`).
+    pub args: Vec<String>,
+}
+
+/// Says how each process runs, given the layout and the run (or data) directory, where it may
+/// write files the processes read.
+pub type GroupSpecs<'a> = &'a dyn Fn(&Layout, &Path) -> io::Result<Vec<NodeSpec>>;
+
 pub struct Cluster {
     n: usize,
+    /// Per node, when the nodes form several Raft groups; `None`: one group of all n.
+    specs: Option<Vec<NodeSpec>>,
     cluster_id: u64,
     secret: Secret,
     secret_file: PathBuf,
@@ -223,7 +248,34 @@ impl Cluster {
         let layout = Layout::in_block(n, &block);
         let run_dir = RunDir::create(name)?;
         let log = RunLog::open(run_dir.path.join("run.log"), false)?;
-        Cluster::spawn_all(layout, log, run_dir, Some(block), None, options)
+        Cluster::spawn_all(layout, log, run_dir, Some(block), None, options, None)
+    }
+
+    /// Starts netproxy and `n` processes that form several Raft groups (every process an
+    /// endpoint of the one proxy, so every link between any two of them, and every clerk's,
+    /// passes its rules). `specs` gets the layout and the run directory (where it may write
+    /// files the processes read) and says how each process runs.
+    pub fn launch_groups(
+        name: &str,
+        n: usize,
+        options: NodeOptions,
+        specs: impl FnOnce(&Layout, &Path) -> io::Result<Vec<NodeSpec>>,
+    ) -> io::Result<Cluster> {
+        let block = PortBlock::reserve()?;
+        let layout = Layout::in_block(n, &block);
+        let run_dir = RunDir::create(name)?;
+        let specs = specs(&layout, &run_dir.path)?;
+        assert_eq!(specs.len(), n, "a spec per process");
+        let log = RunLog::open(run_dir.path.join("run.log"), false)?;
+        Cluster::spawn_all(
+            layout,
+            log,
+            run_dir,
+            Some(block),
+            None,
+            options,
+            Some(specs),
+        )
     }
 
     /// As [`Cluster::launch_with`], each node in a network namespace of its own (a free set of
@@ -234,7 +286,15 @@ impl Cluster {
         let layout = Layout::in_block(n, &block).in_namespaces(&netns);
         let run_dir = RunDir::create(name)?;
         let log = RunLog::open(run_dir.path.join("run.log"), false)?;
-        Cluster::spawn_all(layout, log, run_dir, Some(block), Some(netns), options)
+        Cluster::spawn_all(
+            layout,
+            log,
+            run_dir,
+            Some(block),
+            Some(netns),
+            options,
+            None,
+        )
     }
 
     /// Starts netproxy and `n` nodes on the well-known ports from `base_port` with their data
@@ -242,13 +302,21 @@ impl Cluster {
     /// there: `just cluster`. With `netns` (the first three octets of a /24), each node runs
     /// in a network namespace of set 0 on that subnet, made after removing whatever a crashed
     /// run left of it.
+    /// With `specs` the processes form several Raft groups, as [`Cluster::launch_groups`] says
+    /// (not in namespaces).
     pub fn launch_foreground(
         n: usize,
         data_root: &Path,
         options: NodeOptions,
         base_port: u16,
         netns: Option<[u8; 3]>,
+        specs: Option<GroupSpecs<'_>>,
     ) -> io::Result<Cluster> {
+        if netns.is_some() && specs.is_some() {
+            return Err(io::Error::other(
+                "a cluster of several Raft groups does not run in network namespaces",
+            ));
+        }
         let mut layout = Layout::well_known(n, base_port);
         if let Some((addr, role)) = layout.first_taken() {
             return Err(io::Error::new(
@@ -274,8 +342,9 @@ impl Cluster {
             keep: true,
             quiet: true,
         };
+        let specs = specs.map(|f| f(&layout, data_root)).transpose()?;
         let log = RunLog::open(data_root.join("cluster.log"), true)?;
-        Cluster::spawn_all(layout, log, run_dir, None, netns, options)
+        Cluster::spawn_all(layout, log, run_dir, None, netns, options, specs)
     }
 
     fn spawn_all(
@@ -285,12 +354,15 @@ impl Cluster {
         ports: Option<PortBlock>,
         netns: Option<Netns>,
         options: NodeOptions,
+        specs: Option<Vec<NodeSpec>>,
     ) -> io::Result<Cluster> {
         let n = layout.nodes.len();
-        assert!(
-            (1..=MAX_NODES).contains(&n),
-            "a cluster has 1..={MAX_NODES} nodes"
-        );
+        let max = if specs.is_some() {
+            MAX_PROCESSES
+        } else {
+            MAX_NODES
+        };
+        assert!((1..=max).contains(&n), "a cluster has 1..={max} nodes");
         // A new secret at every start: what was captured from an earlier run is not valid. It
         // is written under a name of its own and moved into place once every process is up, so
         // that a start that fails (`just cluster` while another one holds the ports) leaves the
@@ -303,6 +375,7 @@ impl Cluster {
         let started = spawn_proxy(&layout, &starting, &log).and_then(|proxy| {
             let mut cluster = Cluster {
                 n,
+                specs,
                 cluster_id: if ports.is_some() { rand::random() } else { 1 },
                 secret,
                 secret_file: starting.clone(),
@@ -459,7 +532,25 @@ impl Cluster {
     }
 
     fn spawn_node(&self, i: usize) -> io::Result<Child> {
-        let faces = join(&self.layout.faces);
+        let spec = self.specs.as_ref().map(|specs| &specs[i]);
+        let (id, faces, service, max_raft_state) = match spec {
+            Some(spec) => {
+                let id = spec
+                    .group
+                    .iter()
+                    .position(|&j| j == i)
+                    .expect("in its group");
+                let faces: Vec<SocketAddr> =
+                    spec.group.iter().map(|&j| self.layout.faces[j]).collect();
+                (id, join(&faces), spec.service, spec.max_raft_state)
+            }
+            None => (
+                i,
+                join(&self.layout.faces),
+                self.options.service,
+                self.options.max_raft_state,
+            ),
+        };
         let data_dir = self.data_dir(i);
         let t = &self.options.timers;
         let program = binary("raft-node")?;
@@ -468,7 +559,7 @@ impl Cluster {
             None => Command::new(program),
         };
         cmd.arg("run")
-            .args(["--id", &i.to_string()])
+            .args(["--id", &id.to_string()])
             .args(["--listen", &self.layout.nodes[i].to_string()])
             .args(["--peers", &faces])
             .args(["--control", &self.control_addr(i).to_string()])
@@ -486,10 +577,13 @@ impl Cluster {
                 ),
             ])
             .args(["--heartbeat", &format!("{}us", t.heartbeat.as_micros())])
-            .args(["--service", self.options.service.name()])
+            .args(["--service", service.name()])
             .args(["--snapshot-every", &self.options.snapshot_every.to_string()]);
-        if let Some(max) = self.options.max_raft_state {
+        if let Some(max) = max_raft_state {
             cmd.args(["--max-raft-state", &max.to_string()]);
+        }
+        if let Some(spec) = spec {
+            cmd.args(&spec.args);
         }
         if self.options.sync_every_entry {
             cmd.arg("--sync-every-entry");
@@ -664,7 +758,7 @@ mod tests {
     #[test]
     fn a_test_layout_gives_every_socket_its_own_port_of_the_block() {
         let block = PortBlock::reserve().unwrap();
-        let layout = Layout::in_block(MAX_NODES, &block);
+        let layout = Layout::in_block(MAX_PROCESSES, &block);
         assert_eq!(layout.clerks.len(), MAX_CLERKS);
         assert_eq!(layout.clerk_faces.len(), MAX_CLERKS);
         let ports: Vec<u16> = [

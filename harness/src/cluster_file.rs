@@ -19,6 +19,19 @@ pub struct ClusterFile {
     #[serde(default = "default_cluster_id")]
     pub cluster_id: u64,
     pub layout: Layout,
+    /// A sharded system (`raft-lab cluster --groups N`): how many replica groups, of how many
+    /// servers each, behind the controllers (`shardtest`'s process layout). Absent: one Raft
+    /// cluster of every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Sharded>,
+}
+
+/// The replica groups of a sharded system: group gi is gid 100+gi, its server i is process
+/// `shardtest::NCTRLERS + gi·per_group + i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sharded {
+    pub groups: usize,
+    pub per_group: usize,
 }
 
 impl ClusterFile {
@@ -70,6 +83,7 @@ pub fn resolve(secret_file: &Path, base_port: Option<u16>) -> Result<ClusterFile
                 base_port,
                 cluster_id: default_cluster_id(),
                 layout: Layout::well_known(MAX_NODES, base_port),
+                shards: None,
             })
         }
     }
@@ -92,6 +106,7 @@ mod tests {
             base_port: 8000,
             cluster_id: 7,
             layout: Layout::well_known(3, 8000),
+            shards: None,
         };
         written.write(dir.path()).unwrap();
         assert_eq!(resolve(&secret, None).unwrap(), written);

@@ -20,6 +20,7 @@ fn kv_cluster(name: &str) -> Cluster {
         base_port: layout.nodes[0].port(),
         cluster_id: cluster.key().id,
         layout,
+        shards: None,
     }
     .write(cluster.run_dir())
     .unwrap();

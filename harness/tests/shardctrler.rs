@@ -1,7 +1,8 @@
 //! The lab 4A shard controller hosted by real processes (`raft-node run --service
 //! shardctrler`), a clerk through netproxy: Join, Leave, Move and Query as the lab defines
 //! them, every configuration kept and rebuilt from the log after every node restarts, a
-//! retried change applied once, and a KV operation refused. (The lab's own 4A tests come next.)
+//! retried change applied once, and a KV operation refused. (The lab's own 4A tests are in
+//! tests/lab_4a.rs.)
 
 use harness::clerk::{Clerk, ClerkError};
 use harness::cluster::{Cluster, NodeOptions};

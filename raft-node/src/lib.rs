@@ -5,6 +5,7 @@
 //! - [`kv`]: the lab 3 key/value store and its clerk protocol.
 //! - [`service`]: the services a node hosts on its log (digest, KV), behind one interface.
 //! - [`shardctrler`]: the lab 4A shard controller's configurations and state machine.
+//! - [`shardkv`]: a lab 4B replica group: its state machine and its leader's polls and hand-offs.
 //! - [`control`]: the harness/CLI control channel.
 //! - [`logline`]: the log-line format every process writes.
 //! - [`runtime`]: the mio event loop that connects the core to its sockets.
@@ -19,6 +20,7 @@ pub mod logline;
 pub mod runtime;
 pub mod service;
 pub mod shardctrler;
+pub mod shardkv;
 pub mod sim;
 pub mod storage;
 pub mod wire;

@@ -5,8 +5,9 @@ use clap::{Args, Parser, Subcommand};
 use raft_auth::Secret;
 use raft_node::control::{self, read_frame, write_frame, Request, Response};
 use raft_node::core::Index;
-use raft_node::runtime::{self, logging, NodeConfig, ServiceKind};
+use raft_node::runtime::{self, logging, NodeConfig, ServiceKind, ShardKvConfig};
 use raft_node::storage::Storage;
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run one peer of a cluster.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Query or drive a running node over its control channel.
     Ctl(CtlArgs),
     /// Write a fresh cluster secret (32 random bytes, as hex) to FILE, readable by you only.
@@ -90,6 +91,16 @@ struct RunArgs {
     /// iteration changed at once (for measuring what group commit buys).
     #[arg(long)]
     sync_every_entry: bool,
+    /// With --service shardkv: this replica group's id (above 0).
+    #[arg(long, value_name = "G")]
+    gid: Option<u64>,
+    /// With --service shardkv: the shard controllers' addresses (their netproxy faces).
+    #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
+    ctrlers: Vec<SocketAddr>,
+    /// With --service shardkv: where every server named in a configuration is reached, one
+    /// `NAME ADDR` a line (the tester's `server-G-I` names and their netproxy faces).
+    #[arg(long, value_name = "FILE")]
+    directory: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +109,7 @@ enum ServiceArg {
     Digest,
     Kv,
     Shardctrler,
+    Shardkv,
 }
 
 #[derive(Args, Debug)]
@@ -132,7 +144,7 @@ enum CtlAction {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Ctl(args) => ctl(args),
         Command::Secret { file } => match Secret::create_file(&file) {
             Ok(_) => ExitCode::SUCCESS,
@@ -247,6 +259,30 @@ fn validate(
     if args.max_raft_state == Some(0) {
         return Err("--max-raft-state must be above 0 bytes".to_string());
     }
+    let shardkv = if args.service == ServiceArg::Shardkv {
+        let gid = match args.gid {
+            Some(gid) if gid > 0 => gid,
+            _ => return Err("--service shardkv needs --gid G, a group id above 0".to_string()),
+        };
+        if args.ctrlers.is_empty() {
+            return Err(
+                "--service shardkv needs --ctrlers ADDR,... (the shard controllers)".into(),
+            );
+        }
+        let Some(file) = &args.directory else {
+            return Err("--service shardkv needs --directory FILE (NAME ADDR a line)".into());
+        };
+        Some(ShardKvConfig {
+            gid,
+            ctrlers: args.ctrlers.clone(),
+            directory: read_directory(file)?,
+        })
+    } else {
+        if args.gid.is_some() || !args.ctrlers.is_empty() || args.directory.is_some() {
+            return Err("--gid, --ctrlers and --directory are for --service shardkv".into());
+        }
+        None
+    };
     Ok(NodeConfig {
         id: args.id,
         listen: args.listen,
@@ -263,11 +299,37 @@ fn validate(
             ServiceArg::Digest => ServiceKind::Digest,
             ServiceArg::Kv => ServiceKind::Kv,
             ServiceArg::Shardctrler => ServiceKind::ShardCtrler,
+            ServiceArg::Shardkv => ServiceKind::ShardKv,
         },
+        shardkv,
         snapshot_every: args.snapshot_every,
         max_raft_state: args.max_raft_state,
         sync_every_entry: args.sync_every_entry,
     })
+}
+
+/// A directory file: `NAME ADDR` a line; blank lines and `#` comments are skipped.
+fn read_directory(file: &std::path::Path) -> Result<BTreeMap<String, SocketAddr>, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("--directory {}: {e}", file.display()))?;
+    let mut directory = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || {
+            format!(
+                "--directory {} line {}: expected NAME ADDR, got {line:?}",
+                file.display(),
+                n + 1
+            )
+        };
+        let (name, addr) = line.split_once(char::is_whitespace).ok_or_else(bad)?;
+        let addr: SocketAddr = addr.trim().parse().map_err(|_| bad())?;
+        directory.insert(name.to_string(), addr);
+    }
+    Ok(directory)
 }
 
 /// Different for every node and every start, so peers do not time out in lockstep.
@@ -460,7 +522,7 @@ mod tests {
             .into_iter()
             .chain(flags.iter().flat_map(|&(f, v)| [f, v]));
         match Cli::try_parse_from(argv)?.command {
-            Command::Run(args) => Ok(args),
+            Command::Run(args) => Ok(*args),
             Command::Ctl(_) | Command::Secret { .. } => {
                 unreachable!("parsed a run command line")
             }

@@ -28,11 +28,13 @@ use crate::core::{
     Apply, Config, Index, LogMark, Membership, Message, NodeId, ProposeError, Raft, ReadState,
     Restored, Role, Status, Term, Time,
 };
-use crate::service::{DigestService, KvService, Service, ShardCtrlerService};
+use crate::kv::ClerkReply;
+use crate::service::{DigestService, KvService, Service, ShardCtrlerService, ShardKvService};
+use crate::shardkv::driver::Driver;
 use crate::storage::Storage;
 use clerks::ClerkFront;
 use control_server::{Close, Connection, ControlServer};
-use log::{error, info};
+use log::{debug, error, info};
 use mio::{Events, Poll, Registry, Token, Waker};
 use peers::{Incoming, PeerSocket};
 use std::collections::VecDeque;
@@ -84,6 +86,18 @@ pub struct NodeConfig {
     /// Group commit forced off: one sync per log entry instead of one per loop iteration. Only
     /// for measuring what group commit buys (`just bench`).
     pub sync_every_entry: bool,
+    /// What a replica group needs (`ServiceKind::ShardKv` only).
+    pub shardkv: Option<ShardKvConfig>,
+}
+
+/// A lab 4B replica group's place in the sharded system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardKvConfig {
+    pub gid: crate::shardctrler::config::Gid,
+    /// The shard controllers' addresses (their proxy faces).
+    pub ctrlers: Vec<SocketAddr>,
+    /// Server name (as configurations list them) → address (its proxy face).
+    pub directory: std::collections::BTreeMap<String, SocketAddr>,
 }
 
 /// Which service a node hosts.
@@ -98,6 +112,9 @@ pub enum ServiceKind {
     Kv,
     /// The lab 4A shard controller; clerks talk to it (`shardctrler`).
     ShardCtrler,
+    /// A lab 4B replica group (`shardkv`): clerks talk to it, its leader polls the controller
+    /// and hands shards to other groups.
+    ShardKv,
 }
 
 impl ServiceKind {
@@ -108,6 +125,7 @@ impl ServiceKind {
             ServiceKind::Digest => "digest",
             ServiceKind::Kv => "kv",
             ServiceKind::ShardCtrler => "shardctrler",
+            ServiceKind::ShardKv => "shardkv",
         }
     }
 }
@@ -148,7 +166,15 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         ServiceKind::Digest => Some(Box::new(DigestService::new())),
         ServiceKind::Kv => Some(Box::new(KvService::new())),
         ServiceKind::ShardCtrler => Some(Box::new(ShardCtrlerService::new())),
+        ServiceKind::ShardKv => {
+            let gid = config.shardkv.as_ref().map_or(0, |s| s.gid);
+            Some(Box::new(ShardKvService::new(gid)))
+        }
     };
+    let driver = (config.service == ServiceKind::ShardKv)
+        .then_some(config.shardkv.as_ref())
+        .flatten()
+        .map(|s| Driver::new(rand::random(), s.ctrlers.clone(), s.directory.clone()));
     if let Some(service) = &mut service {
         // Start from the restored snapshot; the entries after it are applied again as the
         // node learns they are committed.
@@ -163,7 +189,7 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
 
     let poll = Poll::new()?;
     let registry = poll.registry();
-    let peers = PeerSocket::bind(
+    let mut peers = PeerSocket::bind(
         config.listen,
         config.id,
         config.peers.clone(),
@@ -174,6 +200,9 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         registry,
         PEER,
     )?;
+    if driver.is_some() {
+        peers.take_replies();
+    }
     let control = ControlServer::bind(
         config.control,
         registry,
@@ -219,6 +248,7 @@ pub fn run(config: NodeConfig, storage: Storage, restored: Restored) -> io::Resu
         service,
         service_applied,
         clerks: ClerkFront::default(),
+        driver,
         noop_term: 0,
         snapshot_every: config.snapshot_every,
         max_raft_state: config.max_raft_state,
@@ -247,6 +277,8 @@ struct Node {
     /// wait for their sync).
     service_applied: Index,
     clerks: ClerkFront,
+    /// A replica group's leader's polls and hand-offs (`--service shardkv`).
+    driver: Option<Driver>,
     /// The last term this node proposed a leader's no-op in (KV only).
     noop_term: Term,
     snapshot_every: Index,
@@ -294,7 +326,14 @@ impl Node {
             let timeout = if self.peers_readable || self.control.has_input() {
                 Duration::ZERO
             } else {
-                self.raft.next_deadline().saturating_sub(self.now())
+                let store = self.service.as_deref().and_then(|s| s.shardkv());
+                let driver = (self.driver.as_ref().zip(store))
+                    .filter(|_| self.raft.status().role == Role::Leader)
+                    .and_then(|(d, store)| d.next_deadline(store));
+                let deadline = driver.map_or(self.raft.next_deadline(), |d| {
+                    d.min(self.raft.next_deadline())
+                });
+                deadline.saturating_sub(self.now())
             };
             if let Err(e) = poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -319,12 +358,15 @@ impl Node {
             if self.peers_readable {
                 let raft = &mut self.raft;
                 let mut requests = Vec::new();
+                let mut replies = Vec::new();
                 self.peers_readable =
                     self.peers
                         .drain(DATAGRAMS_PER_TURN, |incoming, source| match incoming {
                             Incoming::Peer(msg) => raft.step(msg, now),
                             Incoming::Clerk(request) => requests.push((request, source)),
+                            Incoming::Reply(reply) => replies.push(reply),
                         });
+                self.drive_replies(replies, now);
                 for (request, source) in requests {
                     let service = self.service.as_deref().and_then(|s| s.clerks());
                     if let Some((to, reply)) =
@@ -396,7 +438,56 @@ impl Node {
             self.peers.reply(to, &reply);
         }
         self.propose_noop(&status);
+        self.drive(&status);
         Ok(())
+    }
+
+    /// A replica group's leader: the controller polls and hand-offs due now (`shardkv::driver`).
+    /// A node that does not lead forgets what its driver had in flight.
+    fn drive(&mut self, status: &Status) {
+        let Some(driver) = &mut self.driver else {
+            return;
+        };
+        if status.role != Role::Leader {
+            driver.stop();
+            return;
+        }
+        let Some(store) = self.service.as_deref().and_then(|s| s.shardkv()) else {
+            return;
+        };
+        let now = self.origin.elapsed();
+        for (to, request) in driver.tick(store, now) {
+            debug!(
+                "shardkv: at configuration {}, sending seq {} to {to}: {}",
+                store.config().num,
+                request.seq,
+                describe(&request.op)
+            );
+            self.peers.request(to, &request);
+        }
+    }
+
+    /// Replies to the driver's requests: the entries they call for are proposed (and taken
+    /// with the next `Ready`).
+    fn drive_replies(&mut self, replies: Vec<ClerkReply>, now: Time) {
+        let (Some(driver), Some(store)) = (
+            &mut self.driver,
+            self.service.as_deref().and_then(|s| s.shardkv()),
+        ) else {
+            return;
+        };
+        if self.raft.status().role != Role::Leader {
+            return;
+        }
+        for reply in replies {
+            debug!("shardkv: seq {} answered {:?}", reply.seq, reply.outcome);
+            if let Some(entry) = driver.on_reply(reply, store, now) {
+                match self.raft.propose(entry, now) {
+                    Ok((index, _)) => info!("shardkv: proposed the driver's entry at {index}"),
+                    Err(e) => info!("shardkv: cannot propose the driver's entry: {e:?}"),
+                }
+            }
+        }
     }
 
     /// Carries out what waited for the persists now durable: reports each to the core, sends
@@ -486,6 +577,24 @@ impl Node {
                 error!("cannot propose the new leader's no-op: {e:?}");
             }
         }
+    }
+}
+
+/// A driver request in a log line: its operation without the shard's data.
+fn describe(op: &crate::kv::Op) -> String {
+    match op {
+        crate::kv::Op::InstallShard {
+            num,
+            shard,
+            part,
+            last,
+            data,
+            ..
+        } => format!(
+            "shard {shard} of configuration {num}, part {part} (last: {last}, {} keys)",
+            data.len()
+        ),
+        other => format!("{other:?}"),
     }
 }
 

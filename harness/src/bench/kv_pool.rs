@@ -210,7 +210,7 @@ impl Pool<'_> {
                 self.leader = slot.server;
                 return Ok(Some(i));
             }
-            Outcome::NoService | Outcome::Config(_) => {
+            Outcome::NoService | Outcome::Config(_) | Outcome::WrongGroup => {
                 return Err(io::Error::other(
                     "the nodes run no KV service (raft-node run --service kv)",
                 ))

@@ -5,14 +5,18 @@
 
 use clap::{Parser, Subcommand};
 use harness::clerk::{Clerk, ClerkError};
-use harness::cluster::{Cluster, Layout, NodeOptions, DEFAULT_BASE_PORT, MAX_CLERKS, MAX_NODES};
-use harness::cluster_file::{self, ClusterFile, FILE_NAME};
+use harness::cluster::{
+    Cluster, GroupSpecs, Layout, NodeOptions, DEFAULT_BASE_PORT, MAX_CLERKS, MAX_NODES,
+};
+use harness::cluster_file::{self, ClusterFile, Sharded, FILE_NAME};
 use harness::dashboard::replay::Replay;
 use harness::dashboard::view::View;
 use harness::dashboard::{self, Dashboard};
 use harness::netns;
 use harness::node_client::NodeClient;
 use harness::ports;
+use harness::shardcli::{self, ShardOp, System};
+use harness::shardtest;
 use harness::watch::{self, frame::Style, Watch};
 use raft_auth::Secret;
 use raft_node::control::NodeState;
@@ -89,6 +93,23 @@ enum Cmd {
         /// The namespaces' subnet, a /24 (the host takes .1, node i .(10+i)).
         #[arg(long, value_name = "A.B.C.0/24", default_value = "10.77.0.0/24", value_parser = subnet_24)]
         netns_subnet: [u8; 3],
+        /// A sharded KV (lab 4) instead: 3 shard controllers and N replica groups of 3 servers
+        /// (gids 100, 101, …; NODES and --service do not apply), none joined yet (`just shard
+        /// join 100`), or all with --join.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=3),
+              conflicts_with_all = ["netns", "dashboard"])]
+        groups: Option<u8>,
+        /// With --groups: join every group once the system is up.
+        #[arg(long, requires = "groups")]
+        join: bool,
+    },
+    /// The shard controller of a sharded cluster (`cluster --groups N`): join, leave, move, query.
+    Shard {
+        #[command(subcommand)]
+        op: ShardCmd,
+        /// Give up (exit 1) after this many seconds.
+        #[arg(long, default_value_t = 5.0, value_name = "SECONDS", global = true)]
+        timeout: f64,
     },
     /// Print a table of the running cluster's nodes.
     Status {
@@ -159,6 +180,8 @@ fn main() -> ExitCode {
             dashboard_port,
             netns,
             netns_subnet,
+            groups,
+            join,
         } => {
             let options = match service {
                 ClusterService::Kv => NodeOptions {
@@ -177,8 +200,12 @@ fn main() -> ExitCode {
                 netns: netns.then_some(netns_subnet),
             };
             let dashboard = dashboard.then_some(dashboard_port);
-            run_cluster(nodes as usize, data_dir, options, place, dashboard)
+            match groups {
+                Some(groups) => run_sharded(groups as usize, join, data_dir, max_raft_state, place),
+                None => run_cluster(nodes as usize, data_dir, options, place, dashboard, None),
+            }
         }
+        Cmd::Shard { op, timeout } => target().and_then(|t| shard(&t, op, timeout)),
         Cmd::Status { json } => target().and_then(|t| status(&t, Output::new(json))),
         Cmd::Submit { text, json } => target().and_then(|t| submit(&t, text, Output::new(json))),
         Cmd::Transfer { to } => target().and_then(|t| transfer(&t, to)),
@@ -225,12 +252,45 @@ fn subnet_24(text: &str) -> Result<[u8; 3], String> {
 }
 
 /// `dashboard`: serve it on this port, with control of the nodes.
+/// `cluster --groups N`: controllers and N groups of 3 behind one proxy (`harness::shardtest`'s
+/// layout), the groups joined with `join`.
+fn run_sharded(
+    groups: usize,
+    join: bool,
+    data_dir: PathBuf,
+    max_raft_state: u64,
+    place: Placement,
+) -> Result<(), String> {
+    const PER_GROUP: usize = 3;
+    let sharded = Sharded {
+        groups,
+        per_group: PER_GROUP,
+    };
+    let specs = move |layout: &Layout, dir: &Path| {
+        shardtest::specs(layout, dir, groups, PER_GROUP, Some(max_raft_state))
+    };
+    let n = shardtest::NCTRLERS + groups * PER_GROUP;
+    let joined = join.then_some(groups);
+    run_cluster(
+        n,
+        data_dir,
+        NodeOptions::lab(),
+        place,
+        None,
+        Some((sharded, &specs, joined)),
+    )
+}
+
+/// A sharded cluster's description, how its processes run, and how many groups to join.
+type ShardedStart<'a> = (Sharded, GroupSpecs<'a>, Option<usize>);
+
 fn run_cluster(
     n: usize,
     data_dir: PathBuf,
     options: NodeOptions,
     place: Placement,
     dashboard: Option<u16>,
+    sharded: Option<ShardedStart<'_>>,
 ) -> Result<(), String> {
     if place.netns.is_some() {
         if let Some(why) = netns::unavailable() {
@@ -256,13 +316,26 @@ fn run_cluster(
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
 
-    let cluster = Cluster::launch_foreground(n, &data_dir, options, place.base_port, place.netns)
-        .map_err(|e| format!("cannot start the cluster: {e}"))?;
+    let specs = sharded.as_ref().map(|(_, specs, _)| *specs);
+    let cluster =
+        Cluster::launch_foreground(n, &data_dir, options, place.base_port, place.netns, specs)
+            .map_err(|e| format!("cannot start the cluster: {e}"))?;
     let layout = cluster.layout().clone();
+    if let Some((system, _, Some(groups))) = &sharded {
+        let target = Target {
+            layout: layout.clone(),
+            cluster_id: cluster.key().id,
+            secret: cluster.secret().clone(),
+            sharded: Some(*system),
+        };
+        let gids = (0..*groups).map(shardtest::gid_of).collect();
+        shard(&target, ShardCmd::Join { gids }, 10.0)?;
+    }
     ClusterFile {
         base_port: place.base_port,
         cluster_id: cluster.key().id,
         layout: layout.clone(),
+        shards: sharded.as_ref().map(|(system, _, _)| *system),
     }
     .write(&data_dir)
     .map_err(|e| format!("cannot write {}: {e}", data_dir.join(FILE_NAME).display()))?;
@@ -326,6 +399,8 @@ struct Target {
     layout: Layout,
     cluster_id: u64,
     secret: Secret,
+    /// A sharded cluster's groups (`cluster --groups N`).
+    sharded: Option<Sharded>,
 }
 
 impl Target {
@@ -338,6 +413,7 @@ impl Target {
             layout: file.layout,
             cluster_id: file.cluster_id,
             secret,
+            sharded: file.shards,
         })
     }
 
@@ -351,6 +427,19 @@ impl Target {
 
     fn client(&self, i: usize) -> NodeClient {
         NodeClient::new(self.layout.controls[i], self.secret.clone())
+    }
+
+    /// The sharded system, or an error if the cluster is not one.
+    fn system(&self) -> Result<System<'_>, String> {
+        let sharded = self.sharded.ok_or(
+            "the running cluster is not sharded: start one with 'just cluster --groups 3'",
+        )?;
+        Ok(System {
+            layout: &self.layout,
+            key: self.key(),
+            secret: self.secret.clone(),
+            sharded,
+        })
     }
 
     /// Said when no node answers.
@@ -491,11 +580,54 @@ enum KvOp {
     Append { key: String, value: String },
 }
 
-fn kv(target: &Target, op: KvOp, timeout: f64, output: Output) -> Result<(), String> {
+#[derive(Subcommand)]
+enum ShardCmd {
+    /// Join groups GID… (one Join; each must have servers running).
+    Join {
+        #[arg(required = true, value_name = "GID")]
+        gids: Vec<u64>,
+    },
+    /// Leave groups GID… (one Leave).
+    Leave {
+        #[arg(required = true, value_name = "GID")]
+        gids: Vec<u64>,
+    },
+    /// Move SHARD (0..=9) to group GID.
+    Move { shard: usize, gid: u64 },
+    /// Print configuration N (the latest without N).
+    Query { num: Option<u64> },
+}
+
+/// `raft-lab shard …` against a sharded cluster.
+fn shard(target: &Target, op: ShardCmd, timeout: f64) -> Result<(), String> {
+    let deadline = deadline_in(timeout)?;
+    let system = target.system()?;
+    let op = match op {
+        ShardCmd::Join { gids } => ShardOp::Join(gids),
+        ShardCmd::Leave { gids } => ShardOp::Leave(gids),
+        ShardCmd::Move { shard, gid } => ShardOp::Move { shard, gid },
+        ShardCmd::Query { num } => ShardOp::Query(num),
+    };
+    if let Some(config) = system.shard(op, deadline)? {
+        print!("{}", shardcli::show(&config));
+    }
+    Ok(())
+}
+
+/// Now plus `timeout` seconds, which must be a positive number.
+fn deadline_in(timeout: f64) -> Result<Instant, String> {
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(format!(
             "--timeout {timeout}: give a positive number of seconds"
         ));
+    }
+    Ok(Instant::now() + Duration::from_secs_f64(timeout))
+}
+
+fn kv(target: &Target, op: KvOp, timeout: f64, output: Output) -> Result<(), String> {
+    deadline_in(timeout)?;
+    if target.sharded.is_some() {
+        return sharded_kv(target, op, timeout, output);
     }
     let n = poll_nodes(target)?.len();
     if n == 0 {
@@ -529,6 +661,26 @@ fn kv(target: &Target, op: KvOp, timeout: f64, output: Output) -> Result<(), Str
         )),
         Err(e) => Err(format!("{e} within {timeout} s (see 'just status')")),
     }
+}
+
+/// `raft-lab kv` on a sharded cluster: routed by shard, as the lab's clerk does.
+fn sharded_kv(target: &Target, op: KvOp, timeout: f64, output: Output) -> Result<(), String> {
+    let system = target.system()?;
+    let (name, key, op) = match op {
+        KvOp::Get { key } => ("get", key.clone(), Op::Get { key }),
+        KvOp::Put { key, value } => ("put", key.clone(), Op::Put { key, value }),
+        KvOp::Append { key, value } => ("append", key.clone(), Op::Append { key, value }),
+    };
+    let value = system.kv(op, deadline_in(timeout)?)?;
+    let is_get = name == "get";
+    if output == Output::Json {
+        let value = is_get.then_some(value);
+        return print_json(&json!({"op": name, "key": key, "value": value}));
+    }
+    if is_get {
+        println!("{value}");
+    }
+    Ok(())
 }
 
 /// The node that leads in the highest term, among those that answer.

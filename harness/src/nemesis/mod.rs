@@ -403,7 +403,7 @@ fn workload_op(
         Err(ClerkError::Timeout | ClerkError::Cancelled) => {
             history.finish(pending, "", Status::Timeout)
         }
-        Err(e @ (ClerkError::NoService | ClerkError::Unexpected(_))) => {
+        Err(e @ (ClerkError::NoService | ClerkError::WrongGroup | ClerkError::Unexpected(_))) => {
             panic!("the KV cluster cannot serve its workload: {e}")
         }
     }

@@ -131,8 +131,17 @@ fn parse_list(listing: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every test of `executables` whose name `pattern` matches anywhere (as Go's `-run`).
-/// No match is an error that shows what there is.
+/// The lab part a test file holds, as the lab's test names spell it: `lab_4b` → `4B`.
+fn lab_part(target: &str) -> Option<String> {
+    target
+        .strip_prefix("lab_")
+        .filter(|part| part.len() == 2)
+        .map(str::to_uppercase)
+}
+
+/// Every test of `executables` whose name `pattern` matches anywhere (as Go's `-run`), or whose
+/// lab part does (`4B` picks every test of `lab_4b`: the lab 4 tests keep the Go names, which
+/// carry no part). No match is an error that shows what there is.
 pub fn select(executables: &[Executable], pattern: &Regex) -> Result<Vec<TestCase>, String> {
     let mut all = Vec::new();
     for exe in executables {
@@ -146,7 +155,9 @@ pub fn select(executables: &[Executable], pattern: &Regex) -> Result<Vec<TestCas
     }
     let chosen: Vec<TestCase> = all
         .iter()
-        .filter(|(_, name)| pattern.is_match(name))
+        .filter(|(exe, name)| {
+            pattern.is_match(name) || lab_part(&exe.target).is_some_and(|p| pattern.is_match(&p))
+        })
         .map(|(exe, name)| TestCase {
             name: name.clone(),
             label: if seen[name.as_str()] > 1 {
@@ -182,6 +193,14 @@ fn no_match(pattern: &Regex, all: &[(&Executable, String)]) -> String {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn a_lab_file_names_its_part() {
+        assert_eq!(lab_part("lab_4b").as_deref(), Some("4B"));
+        assert_eq!(lab_part("lab_2a").as_deref(), Some("2A"));
+        assert_eq!(lab_part("membership"), None);
+        assert_eq!(lab_part("lab_extra"), None);
+    }
 
     #[test]
     fn reads_test_executables_from_cargos_json() {

@@ -54,6 +54,18 @@ pub enum Op {
     Query {
         num: Option<u64>,
     },
+    /// Between replica groups (lab 4B): part `part` of shard `shard` as the sender held it when
+    /// configuration `num` took it away, for the group `num` gives it to. A shard travels in
+    /// parts of a bounded size, in order, each its own log entry at the receiver; the last part
+    /// carries the shard's exactly-once table.
+    InstallShard {
+        num: u64,
+        shard: usize,
+        part: u32,
+        last: bool,
+        data: BTreeMap<String, String>,
+        table: BTreeMap<ClerkId, u64>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +93,10 @@ pub enum Outcome {
     WrongLeader { leader: Option<NodeId> },
     /// This node hosts no service that takes this operation (`raft-node run --service`).
     NoService,
+    /// A replica group (lab 4B) that does not serve the key's shard now: the lab's
+    /// ErrWrongGroup (the clerk asks the controller for the latest configuration). To a group
+    /// sending a shard: the receiver is not ready for that part yet.
+    WrongGroup,
 }
 
 /// What the KV service puts in the Raft log.
@@ -91,6 +107,11 @@ pub enum Command {
     NoOp,
     /// A clerk's Put or Append. Gets never enter the log: ReadIndex serves them.
     Op { clerk: ClerkId, seq: u64, op: Op },
+    /// A replica group (lab 4B) moves from its configuration to `config`, the next one.
+    Reconfigure { config: Config },
+    /// A replica group deletes shard `shard`, handed off at configuration `num`, now that the
+    /// receiving group has it committed.
+    DeleteShard { num: u64, shard: usize },
 }
 
 impl Command {

@@ -43,6 +43,9 @@ pub struct Applied {
     pub seq: u64,
     /// False for a retry of a write already applied, which changed nothing.
     pub fresh: bool,
+    /// Refused by a replica group that does not serve the key's shard (lab 4B): answered
+    /// `WrongGroup`, and nothing changed.
+    pub wrong_group: bool,
 }
 
 impl KvStore {
@@ -73,8 +76,14 @@ impl KvStore {
                 if fresh {
                     self.last_seq.insert(clerk, seq);
                 }
-                Ok(Some(Applied { clerk, seq, fresh }))
+                Ok(Some(Applied {
+                    clerk,
+                    seq,
+                    fresh,
+                    wrong_group: false,
+                }))
             }
+            other => Err(format!("not a KV entry: {other:?}")),
         }
     }
 
@@ -120,12 +129,18 @@ impl ClerkService for KvStore {
         match op {
             Op::Get { .. } => Some(Access::Read),
             Op::Put { .. } | Op::Append { .. } => Some(Access::Write),
-            Op::Join { .. } | Op::Leave { .. } | Op::Move { .. } | Op::Query { .. } => None,
+            Op::Join { .. }
+            | Op::Leave { .. }
+            | Op::Move { .. }
+            | Op::Query { .. }
+            | Op::InstallShard { .. } => None,
         }
     }
 
-    fn applied(&self, clerk: ClerkId, seq: u64) -> bool {
-        KvStore::applied(self, clerk, seq)
+    fn answer_now(&self, clerk: ClerkId, seq: u64, _op: &Op) -> Option<Outcome> {
+        KvStore::applied(self, clerk, seq).then(|| Outcome::Ok {
+            value: String::new(),
+        })
     }
 
     fn read(&self, op: &Op) -> Outcome {

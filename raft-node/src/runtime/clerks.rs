@@ -81,11 +81,13 @@ impl ClerkFront {
                 Err(e) => unreachable!("read_index refuses only as NotLeader: {e:?}"),
             };
         }
-        // Applied means committed: the answer is known, whoever leads.
-        if service.applied(clerk, seq) {
-            return answer(Outcome::Ok {
-                value: String::new(),
-            });
+        // Applied means committed: the answer is known, whoever leads. A refusal (a replica
+        // group's WrongGroup) comes from the leader only: a follower behind would turn the
+        // clerk away from a group that does serve the key.
+        if let Some(outcome) = service.answer_now(clerk, seq, &op) {
+            if matches!(outcome, Outcome::Ok { .. }) || raft.status().role == Role::Leader {
+                return answer(outcome);
+            }
         }
         let command = Command::Op { clerk, seq, op }.encode();
         match raft.propose(command, now) {
@@ -124,8 +126,12 @@ impl ClerkFront {
                 ClerkReply {
                     clerk: a.clerk,
                     seq: a.seq,
-                    outcome: Outcome::Ok {
-                        value: String::new(),
+                    outcome: if a.wrong_group {
+                        Outcome::WrongGroup
+                    } else {
+                        Outcome::Ok {
+                            value: String::new(),
+                        }
                     },
                 },
             )),

@@ -64,11 +64,20 @@ impl fmt::Display for Reject {
 pub enum Incoming {
     Peer(Message),
     Clerk(ClerkRequest),
+    /// An answer to a request this node sent as a clerk (a replica group's leader asks the
+    /// controller and other groups).
+    Reply(ClerkReply),
 }
 
-/// Decodes a datagram and checks that it is a message from one of our peers to us, or a clerk's
-/// request.
-pub fn admit(key: &ClusterKey, id: NodeId, members: u32, bytes: &[u8]) -> Result<Incoming, Reject> {
+/// Decodes a datagram and checks that it is a message from one of our peers to us, a clerk's
+/// request, or (if `takes_replies`: the node sends requests of its own) a reply to us.
+pub fn admit(
+    key: &ClusterKey,
+    id: NodeId,
+    members: u32,
+    takes_replies: bool,
+    bytes: &[u8],
+) -> Result<Incoming, Reject> {
     if bytes.len() > wire::MAX_DATAGRAM {
         return Err(Reject::Oversize(bytes.len()));
     }
@@ -81,6 +90,7 @@ pub fn admit(key: &ClusterKey, id: NodeId, members: u32, bytes: &[u8]) -> Result
     let msg = match payload {
         Payload::Peer(msg) => msg,
         Payload::ClerkRequest(request) => return Ok(Incoming::Clerk(request)),
+        Payload::ClerkReply(reply) if takes_replies => return Ok(Incoming::Reply(reply)),
         Payload::ClerkReply(_) => return Err(Reject::ClerkReply),
     };
     if msg.from >= members || msg.from == id {
@@ -167,6 +177,8 @@ pub struct PeerSocket {
     /// Where to send to each peer, by id (netproxy's faces in a test cluster).
     peers: Vec<SocketAddr>,
     key: ClusterKey,
+    /// Whether clerk replies are for us (a node that sends requests of its own).
+    takes_replies: bool,
     buf: Box<[u8]>,
     pub counters: Counters,
 }
@@ -188,9 +200,15 @@ impl PeerSocket {
             id,
             peers,
             key,
+            takes_replies: false,
             buf: vec![0; RECV_BUFFER].into_boxed_slice(),
             counters: Counters::default(),
         })
+    }
+
+    /// From now on clerk replies are delivered ([`Incoming::Reply`]), not dropped.
+    pub fn take_replies(&mut self) {
+        self.takes_replies = true;
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -217,7 +235,13 @@ impl PeerSocket {
                 }
             };
             let members = self.peers.len() as u32;
-            match admit(&self.key, self.id, members, &self.buf[..len]) {
+            match admit(
+                &self.key,
+                self.id,
+                members,
+                self.takes_replies,
+                &self.buf[..len],
+            ) {
                 Ok(incoming) => {
                     self.counters.received += 1;
                     match &incoming {
@@ -226,6 +250,7 @@ impl PeerSocket {
                         }
                         Incoming::Peer(_) => {}
                         Incoming::Clerk(_) => self.counters.clerk_requests += 1,
+                        Incoming::Reply(_) => {}
                     }
                     trace!("recv from {source}: {incoming:?}");
                     deliver(incoming, source);
@@ -251,6 +276,13 @@ impl PeerSocket {
         };
         let bytes = wire::encode(&self.key, msg);
         self.send_to(&bytes, addr, &format!("n{}", msg.to));
+    }
+
+    /// Sends a request of this node's own, as a clerk, to `to` (a controller's or another
+    /// group's face).
+    pub fn request(&mut self, to: SocketAddr, request: &ClerkRequest) {
+        let bytes = wire::encode_payload(&self.key, &Payload::ClerkRequest(request.clone()));
+        self.send_to(&bytes, to, &format!("server at {to}"));
     }
 
     /// Sends a clerk's reply to the address its request came from.
@@ -322,7 +354,7 @@ mod tests {
     }
 
     fn check(bytes: &[u8]) -> Result<Incoming, Reject> {
-        admit(&key(), ME, MEMBERS, bytes)
+        admit(&key(), ME, MEMBERS, false, bytes)
     }
 
     fn get(clerk: u64) -> ClerkRequest {
@@ -354,6 +386,20 @@ mod tests {
         assert_eq!(
             check(&wire::encode_payload(&key(), &reply)),
             Err(Reject::ClerkReply)
+        );
+        // A node that sends requests of its own (a replica group's leader) takes replies.
+        let Payload::ClerkReply(expected) = reply.clone() else {
+            unreachable!()
+        };
+        assert_eq!(
+            admit(
+                &key(),
+                ME,
+                MEMBERS,
+                true,
+                &wire::encode_payload(&key(), &reply)
+            ),
+            Ok(Incoming::Reply(expected))
         );
     }
 

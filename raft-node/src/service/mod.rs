@@ -6,6 +6,8 @@
 //! - [`kv`]: the lab 3 key/value store ([`crate::kv`]), which also answers clerks.
 //! - [`shardctrler`]: the lab 4A shard controller ([`crate::shardctrler`]), which answers
 //!   clerks too.
+//! - [`shardkv`]: a lab 4B replica group ([`crate::shardkv`]): clerks, and other groups
+//!   handing it shards.
 //!
 //! When to snapshot is the runtime's choice (`--snapshot-every`, `--max-raft-state`), not the
 //! service's: a service only knows how to take one.
@@ -13,14 +15,17 @@
 pub mod digest;
 pub mod kv;
 pub mod shardctrler;
+pub mod shardkv;
 
 use crate::core::Index;
 use crate::kv::protocol::{ClerkId, Command, Op, Outcome};
 use crate::kv::store::{Applied, KvStore};
+use crate::shardkv::store::ShardKvStore;
 
 pub use digest::DigestService;
 pub use kv::KvService;
 pub use shardctrler::ShardCtrlerService;
+pub use shardkv::ShardKvService;
 
 pub trait Service {
     /// Applies the committed command at `index` (the one after the last applied). A clerk's
@@ -35,6 +40,12 @@ pub trait Service {
 
     /// The KV store, if this service is one (its key count is in `GetState`).
     fn kv(&self) -> Option<&KvStore> {
+        None
+    }
+
+    /// The replica group's state, if this service is a lab 4B group (its leader polls the
+    /// controller and hands shards off from it: `runtime`'s shard driver).
+    fn shardkv(&self) -> Option<&ShardKvStore> {
         None
     }
 
@@ -64,8 +75,10 @@ pub trait ClerkService {
     /// How this service takes `op`; `None`: not at all (the clerk hears `NoService`).
     fn access(&self, op: &Op) -> Option<Access>;
 
-    /// Whether the clerk's write `seq` was applied already (a retry is answered at once).
-    fn applied(&self, clerk: ClerkId, seq: u64) -> bool;
+    /// The answer to the clerk's write `seq` if it is known without the log: `Ok` for a write
+    /// applied already (a retry), or a refusal (a replica group's `WrongGroup`). `None`: propose
+    /// it.
+    fn answer_now(&self, clerk: ClerkId, seq: u64, op: &Op) -> Option<Outcome>;
 
     /// A read's answer from the state as applied.
     fn read(&self, op: &Op) -> Outcome;

@@ -50,6 +50,7 @@ impl ShardCtrlerStore {
         let (clerk, seq, op) = match Command::decode(command)? {
             Command::NoOp => return Ok(None),
             Command::Op { clerk, seq, op } => (clerk, seq, op),
+            other => return Err(format!("not a shard controller entry: {other:?}")),
         };
         let fresh = !self.applied(clerk, seq);
         if fresh {
@@ -66,7 +67,12 @@ impl ShardCtrlerStore {
             self.configs.push(next);
             self.last_seq.insert(clerk, seq);
         }
-        Ok(Some(Applied { clerk, seq, fresh }))
+        Ok(Some(Applied {
+            clerk,
+            seq,
+            fresh,
+            wrong_group: false,
+        }))
     }
 
     /// The lab's Query: configuration `num`, or the latest for `None` or a number not yet made.
@@ -115,12 +121,14 @@ impl ClerkService for ShardCtrlerStore {
         match op {
             Op::Query { .. } => Some(Access::Read),
             Op::Join { .. } | Op::Leave { .. } | Op::Move { .. } => Some(Access::Write),
-            Op::Get { .. } | Op::Put { .. } | Op::Append { .. } => None,
+            Op::Get { .. } | Op::Put { .. } | Op::Append { .. } | Op::InstallShard { .. } => None,
         }
     }
 
-    fn applied(&self, clerk: ClerkId, seq: u64) -> bool {
-        ShardCtrlerStore::applied(self, clerk, seq)
+    fn answer_now(&self, clerk: ClerkId, seq: u64, _op: &Op) -> Option<Outcome> {
+        ShardCtrlerStore::applied(self, clerk, seq).then(|| Outcome::Ok {
+            value: String::new(),
+        })
     }
 
     fn read(&self, op: &Op) -> Outcome {

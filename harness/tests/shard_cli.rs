@@ -1,0 +1,107 @@
+//! `raft-lab shard …` and the sharded `raft-lab kv` against a sharded system (the layout of
+//! `raft-lab cluster --groups N`): Join, Move and Query through the controller, Get/Put routed by
+//! shard while shards move, and clear errors for a group the cluster lacks, a shard out of
+//! range and a Join of a group with no servers running.
+
+use harness::cluster::{binary, Cluster, NodeOptions};
+use harness::cluster_file::{ClusterFile, Sharded};
+use harness::shardtest::{self, process};
+use std::process::{Command, Output};
+
+const GROUPS: usize = 3;
+const PER_GROUP: usize = 3;
+
+fn sharded_system() -> Cluster {
+    let n = shardtest::NCTRLERS + GROUPS * PER_GROUP;
+    let cluster = Cluster::launch_groups("shard-cli", n, NodeOptions::lab(), |layout, dir| {
+        shardtest::specs(layout, dir, GROUPS, PER_GROUP, Some(64 * 1024))
+    })
+    .unwrap();
+    let layout = cluster.layout().clone();
+    ClusterFile {
+        base_port: layout.nodes[0].port(),
+        cluster_id: cluster.key().id,
+        layout,
+        shards: Some(Sharded {
+            groups: GROUPS,
+            per_group: PER_GROUP,
+        }),
+    }
+    .write(cluster.run_dir())
+    .unwrap();
+    cluster
+}
+
+fn raft_lab(cluster: &Cluster, args: &[&str]) -> Output {
+    Command::new(binary("raft-lab").unwrap())
+        .arg("--secret-file")
+        .arg(cluster.run_dir().join("secret"))
+        .args(args)
+        .env_remove("RAFT_LAB_BASE_PORT")
+        .output()
+        .unwrap()
+}
+
+/// Runs `raft-lab ARGS`, which must succeed; its stdout.
+fn ok(cluster: &Cluster, args: &[&str]) -> String {
+    let out = raft_lab(cluster, args);
+    assert!(
+        out.status.success(),
+        "raft-lab {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `raft-lab ARGS`, which must fail saying `why`.
+fn fails(cluster: &Cluster, args: &[&str], why: &str) {
+    let out = raft_lab(cluster, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "raft-lab {args:?} succeeded");
+    assert!(stderr.contains(why), "raft-lab {args:?}: {stderr}");
+}
+
+#[test]
+fn join_move_query_and_kv_by_shard() {
+    let mut cluster = sharded_system();
+    ok(&cluster, &["shard", "join", "100"]);
+    ok(&cluster, &["kv", "put", "5", "five"]);
+    ok(&cluster, &["kv", "put", "0", "zero"]);
+    ok(&cluster, &["shard", "join", "101"]);
+    let config = ok(&cluster, &["shard", "query"]);
+    assert!(config.starts_with("configuration 2\n"), "{config}");
+    assert!(
+        config.contains("group 101: server-101-0 server-101-1 server-101-2"),
+        "{config}"
+    );
+    // Key "5" is shard 3, key "0" shard 8: both to group 101, then read wherever they are.
+    ok(&cluster, &["shard", "move", "3", "101"]);
+    ok(&cluster, &["shard", "move", "8", "101"]);
+    assert!(ok(&cluster, &["shard", "query"]).contains("3:101"));
+    assert_eq!(ok(&cluster, &["kv", "get", "5"]), "five\n");
+    assert_eq!(ok(&cluster, &["kv", "get", "0"]), "zero\n");
+    let first = ok(&cluster, &["shard", "query", "1"]);
+    assert!(
+        first.starts_with("configuration 1\n") && !first.contains("group 101"),
+        "{first}"
+    );
+
+    fails(
+        &cluster,
+        &["shard", "join", "105"],
+        "no group 105 in this cluster: its groups are 100, 101, 102",
+    );
+    fails(
+        &cluster,
+        &["shard", "move", "10", "100"],
+        "shard 10 is out of range",
+    );
+    for i in 0..PER_GROUP {
+        cluster.crash(process(PER_GROUP, 2, i));
+    }
+    fails(
+        &cluster,
+        &["shard", "join", "102"],
+        "group 102 has no servers running",
+    );
+}
