@@ -1,13 +1,291 @@
 //! Membership changes and leadership transfer (Raft thesis chapter 4 and §3.10) on real
-//! processes through the proxy. So far: leadership transfer.
+//! processes through the proxy: nodes joining under load (learners, promoted once caught up),
+//! a follower and the leader removed, a removed node left running, every member replaced with
+//! the KV service running, and leadership moved to each follower.
 #![allow(non_snake_case)]
 
-use harness::timing::{ms, NodeTimers};
+use harness::timing::{election_timeout, ms, NodeTimers};
 use harness::{cmd_int, Tester};
+use raft_node::core::MembershipChange;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::thread::sleep;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a membership change may take to be accepted and committed, retries included.
+fn change_bound() -> Duration {
+    10 * election_timeout()
+}
+
+/// The node that leads now, as it says itself: the one of the highest term among those that
+/// answer and say they lead. Waits for one.
+fn leader(cfg: &Tester) -> usize {
+    let deadline = Instant::now() + change_bound();
+    loop {
+        let leader = (0..cfg.n())
+            .filter(|&i| cfg.is_connected(i))
+            .filter_map(|i| cfg.get_state(i).map(|s| (s, i)))
+            .filter(|&((_, is_leader), _)| is_leader)
+            .max();
+        if let Some((_, i)) = leader {
+            return i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader within {:?}",
+            change_bound()
+        );
+        sleep(ms(20));
+    }
+}
+
+/// Has the leader propose `change` until it accepts (refusals such as "not caught up" or "a
+/// change is pending" are retried), then waits until every node in `expect` (voters and
+/// learners) reports the configuration `expect` committed. Returns the change's index.
+fn change(cfg: &Tester, change: MembershipChange, expect: (&[usize], &[usize])) -> u64 {
+    let deadline = Instant::now() + change_bound();
+    let index = loop {
+        let leader = leader(cfg);
+        match cfg.change_membership(leader, change) {
+            Ok(index) => break index,
+            Err(why) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{change:?} still refused after {:?}: {why}",
+                    change_bound()
+                );
+                sleep(ms(20));
+            }
+        }
+    };
+    wait_config(cfg, expect.0, expect.1);
+    index
+}
+
+/// Waits until every node of the configuration (`voters`, `learners`) reports it, committed.
+fn wait_config(cfg: &Tester, voters: &[usize], learners: &[usize]) {
+    let ids = |ids: &[usize]| ids.iter().map(|&i| i as u32).collect::<Vec<_>>();
+    let (voters32, learners32) = (ids(voters), ids(learners));
+    let deadline = Instant::now() + change_bound();
+    loop {
+        let states: Vec<_> = (voters.iter().chain(learners))
+            .map(|&i| cfg.node_state(i))
+            .collect();
+        let done = states.iter().all(|s| {
+            s.as_ref().is_some_and(|s| {
+                s.voters == voters32
+                    && s.learners == learners32
+                    && s.commit_index >= s.membership_index
+            })
+        });
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "configuration voters {voters:?} learners {learners:?} not committed everywhere \
+             within {:?}: {:?}",
+            change_bound(),
+            states
+                .iter()
+                .map(|s| s.as_ref().map(|s| (
+                    s.id,
+                    s.voters.clone(),
+                    s.learners.clone(),
+                    s.membership_index,
+                    s.commit_index
+                )))
+                .collect::<Vec<_>>()
+        );
+        sleep(ms(20));
+    }
+}
+
+/// A client that commits `cmd_int(x)` for growing x through whichever node leads, expecting
+/// each on `expected` nodes at least, until `done`; what it saw committed goes to `committed`.
+fn load(cfg: &Tester, done: &AtomicBool, committed: &Mutex<Vec<(u64, i64)>>, expected: usize) {
+    let mut x = 1000;
+    while !done.load(Ordering::Acquire) {
+        x += 1;
+        let index = cfg.one(&cmd_int(x), expected, true);
+        committed.lock().unwrap().push((index, x));
+    }
+}
+
+/// Waits until the client has committed `more` more commands.
+fn wait_commits(committed: &Mutex<Vec<(u64, i64)>>, more: usize) {
+    let before = committed.lock().unwrap().len();
+    let deadline = Instant::now() + change_bound();
+    while committed.lock().unwrap().len() < before + more {
+        assert!(Instant::now() < deadline, "commits stalled");
+        sleep(ms(10));
+    }
+}
+
+/// Every command the client saw committed is at its index on every node of `nodes`.
+fn check_committed_on(cfg: &Tester, committed: &[(u64, i64)], nodes: usize) {
+    for &(index, x) in committed {
+        let (n, cmd) = cfg.n_committed(index);
+        assert!(n >= nodes, "index {index} is on {n} nodes, not {nodes}");
+        assert_eq!(cmd, Some(cmd_int(x)), "index {index} lost command {x}");
+    }
+}
+
+/// §4.2.1: two nodes join a 3-node cluster under client load, each as a learner promoted once
+/// caught up; no command the client saw committed is lost, commits never stall, and both new
+/// nodes apply the whole log from index 1.
+#[test]
+fn TestAddTwoNodesUnderLoad() {
+    let cfg = Tester::with_spares(3, 2, false);
+    cfg.begin("Test (membership): add two nodes to three, under load");
+    cfg.one(&cmd_int(1), 3, true);
+    let done = AtomicBool::new(false);
+    let committed = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| load(&cfg, &done, &committed, 3));
+        wait_commits(&committed, 5);
+        let mut voters = vec![0, 1, 2];
+        for new in [3, 4] {
+            cfg.join(new);
+            change(
+                &cfg,
+                MembershipChange::AddLearner(new as u32),
+                (&voters, &[new]),
+            );
+            wait_commits(&committed, 5);
+            voters.push(new);
+            change(&cfg, MembershipChange::Promote(new as u32), (&voters, &[]));
+            wait_commits(&committed, 5);
+        }
+        done.store(true, Ordering::Release);
+    });
+    // The new nodes apply everything, from index 1: wait for them to catch up with the last.
+    let committed = committed.into_inner().unwrap();
+    let last = committed.last().unwrap().0;
+    cfg.wait(last, 5, None);
+    check_committed_on(&cfg, &committed, 5);
+    let (n, _) = cfg.n_committed(1);
+    assert_eq!(n, 5, "index 1 is not on every node");
+    cfg.end();
+}
+
+/// §4.1: a follower leaves a 5-node cluster under load; the rest keep committing as four, and
+/// once it is gone for good the cluster goes on without it.
+#[test]
+fn TestRemoveFollower() {
+    let cfg = Tester::new(5, false, false);
+    cfg.begin("Test (membership): remove a follower, under load");
+    cfg.one(&cmd_int(1), 5, true);
+    let done = AtomicBool::new(false);
+    let committed = Mutex::new(Vec::new());
+    let leader0 = leader(&cfg);
+    let gone = (leader0 + 1) % 5;
+    let rest: Vec<usize> = (0..5).filter(|&i| i != gone).collect();
+    std::thread::scope(|s| {
+        s.spawn(|| load(&cfg, &done, &committed, 4));
+        wait_commits(&committed, 5);
+        change(&cfg, MembershipChange::Remove(gone as u32), (&rest, &[]));
+        cfg.retire(gone);
+        wait_commits(&committed, 10);
+        done.store(true, Ordering::Release);
+    });
+    let committed = committed.into_inner().unwrap();
+    cfg.wait(committed.last().unwrap().0, 4, None);
+    check_committed_on(&cfg, &committed, 4);
+    // Three of the four are a majority now: one more may fail and commits go on.
+    let other = *rest.iter().find(|&&i| i != leader(&cfg)).unwrap();
+    cfg.disconnect(other);
+    cfg.one(&cmd_int(7), 3, true);
+    cfg.end();
+}
+
+/// §4.2.2: the leader removes itself. It keeps leading until the change commits, then steps
+/// down; the others elect a leader among themselves and commits go on.
+#[test]
+fn TestRemoveLeader() {
+    let cfg = Tester::new(5, false, false);
+    cfg.begin("Test (membership): remove the leader, under load");
+    cfg.one(&cmd_int(1), 5, true);
+    let done = AtomicBool::new(false);
+    let committed = Mutex::new(Vec::new());
+    let old = leader(&cfg);
+    let rest: Vec<usize> = (0..5).filter(|&i| i != old).collect();
+    std::thread::scope(|s| {
+        s.spawn(|| load(&cfg, &done, &committed, 4));
+        wait_commits(&committed, 5);
+        let deadline = Instant::now() + change_bound();
+        let index = loop {
+            match cfg.change_membership(old, MembershipChange::Remove(old as u32)) {
+                Ok(index) => break index,
+                Err(why) => {
+                    assert!(Instant::now() < deadline, "the leader refused: {why}");
+                    sleep(ms(20));
+                }
+            }
+        };
+        wait_config(&cfg, &rest, &[]);
+        // Stepped down once the change committed, and a new leader among the rest follows.
+        let new = leader(&cfg);
+        assert_ne!(new, old, "the removed leader still leads");
+        assert!(rest.contains(&new));
+        let state = cfg.node_state(old).expect("the old leader runs");
+        assert!(
+            !state.is_leader,
+            "n{old} leads after its removal: {state:?}"
+        );
+        assert!(state.commit_index >= index);
+        wait_commits(&committed, 10);
+        done.store(true, Ordering::Release);
+    });
+    let committed = committed.into_inner().unwrap();
+    cfg.wait(committed.last().unwrap().0, 4, None);
+    check_committed_on(&cfg, &committed, 4);
+    cfg.retire(old);
+    cfg.one(&cmd_int(8), 4, true);
+    cfg.end();
+}
+
+/// §4.2.3: a removed node that keeps running (and never learns it was removed: the leader
+/// stops replicating to it at once) times out again and again, but Pre-Vote keeps it from
+/// disturbing the cluster: no term passes, the leader stays, commits go on. Cut off and
+/// reconnected, it still changes nothing.
+#[test]
+fn TestRemovedNodeDoesNotDisturb() {
+    let cfg = Tester::new(5, false, false);
+    cfg.begin("Test (membership): a removed node left running disturbs nobody");
+    cfg.one(&cmd_int(1), 5, true);
+    let old = leader(&cfg);
+    let gone = (old + 2) % 5;
+    let rest: Vec<usize> = (0..5).filter(|&i| i != gone).collect();
+    // Cut it off first, so it cannot learn of the change: the hardest case (§4.2.3).
+    cfg.disconnect(gone);
+    change(&cfg, MembershipChange::Remove(gone as u32), (&rest, &[]));
+    cfg.connect(gone);
+    let term = |i: usize| cfg.get_state(i).expect("running").0;
+    let before: Vec<_> = rest.iter().map(|&i| term(i)).collect();
+    let leader_before = leader(&cfg);
+    // Several election timeouts with the removed node timing out, and commits going on.
+    let until = Instant::now() + 4 * election_timeout();
+    let mut x = 100;
+    while Instant::now() < until {
+        x += 1;
+        cfg.one(&cmd_int(x), 4, false);
+        sleep(ms(50));
+    }
+    let after: Vec<_> = rest.iter().map(|&i| term(i)).collect();
+    assert_eq!(
+        before, after,
+        "the members' terms moved: the removed node disturbed them"
+    );
+    assert_eq!(leader(&cfg), leader_before, "leadership changed");
+    let removed = cfg.node_state(gone).expect("the removed node runs");
+    assert!(
+        removed.term <= before[0],
+        "the removed node's term grew past the cluster's: {removed:?}"
+    );
+    assert!(!removed.is_leader);
+    cfg.end();
+}
 
 /// Leadership moves to each follower in turn while a client keeps committing: each transfer
 /// ends with the target leading within one (maximum) election timeout, in the next term (one

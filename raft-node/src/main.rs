@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use raft_auth::Secret;
 use raft_node::control::{self, read_frame, write_frame, Request, Response};
-use raft_node::core::Index;
+use raft_node::core::{Index, MembershipChange};
 use raft_node::runtime::{self, logging, NodeConfig, ServiceKind};
 use raft_node::storage::Storage;
 use std::io;
@@ -52,6 +52,11 @@ struct RunArgs {
     /// keeps the positions aligned). The cluster size is their number.
     #[arg(long, value_name = "ADDR,...", value_delimiter = ',', required = true)]
     peers: Vec<SocketAddr>,
+    /// The bootstrap configuration: ids 0..N vote (default: every id of --peers). Ids beyond
+    /// join later as learners (`ctl add-learner`), so --peers may list more addresses than the
+    /// cluster starts with: every node of a cluster must be given the same --voters.
+    #[arg(long, value_name = "N")]
+    voters: Option<u32>,
     /// TCP address of the control channel.
     #[arg(long, value_name = "ADDR")]
     control: SocketAddr,
@@ -126,6 +131,14 @@ enum CtlAction {
     },
     /// Ask the node, the leader, to hand leadership to node TO (Raft thesis §3.10).
     Transfer { to: u32 },
+    /// Ask the node, the leader, to add node ID as a learner (Raft thesis §4.2.1): it receives
+    /// the log but does not vote.
+    AddLearner { id: u32 },
+    /// Ask the node, the leader, to make learner ID a voter; refused until ID has caught up.
+    Promote { id: u32 },
+    /// Ask the node, the leader, to remove node ID (a voter or a learner) from the
+    /// configuration; a leader that removes itself steps down once the change commits.
+    Remove { id: u32 },
     /// Ask the node to exit.
     Shutdown,
 }
@@ -227,6 +240,13 @@ fn validate(
             n - 1
         ));
     }
+    let voters = args.voters.unwrap_or(n as u32);
+    if voters == 0 || voters as usize > n {
+        return Err(format!(
+            "--voters {voters}: the bootstrap voters are ids 0..N, with N from 1 to the {n} \
+             address(es) of --peers"
+        ));
+    }
     let (min, max) = args.election_timeout;
     if args.heartbeat >= min {
         return Err(format!(
@@ -251,6 +271,7 @@ fn validate(
         id: args.id,
         listen: args.listen,
         peers: args.peers,
+        voters,
         control: args.control,
         cluster_id: args.cluster_id,
         secret,
@@ -332,6 +353,14 @@ fn ctl(args: CtlArgs) -> ExitCode {
     }
 }
 
+/// `0,1,2` (`-` for none).
+fn ids(ids: &[u32]) -> String {
+    if ids.is_empty() {
+        return "-".to_string();
+    }
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
 fn call(conn: &mut TcpStream, req: &Request) -> io::Result<Response> {
     write_frame(conn, req)?;
     read_frame(conn)
@@ -352,7 +381,7 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                 println!(
                     "id={} term={} role={:?} leader={leader} commit_index={} last_applied={} \
                      last_log_index={} snapshot_index={} raft_state_bytes={} \
-                     unauthenticated={}",
+                     unauthenticated={} voters={} learners={} membership_index={}",
                     s.id,
                     s.term,
                     s.role,
@@ -362,6 +391,9 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                     s.snapshot_index,
                     s.raft_state_bytes,
                     s.unauthenticated,
+                    ids(&s.voters),
+                    ids(&s.learners),
+                    s.membership_index,
                 );
             }
             other => return Err(unexpected(other)),
@@ -425,12 +457,32 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
             }
             other => return Err(unexpected(other)),
         },
+        CtlAction::AddLearner { id } => {
+            return ctl_membership(conn, MembershipChange::AddLearner(id))
+        }
+        CtlAction::Promote { id } => return ctl_membership(conn, MembershipChange::Promote(id)),
+        CtlAction::Remove { id } => return ctl_membership(conn, MembershipChange::Remove(id)),
         CtlAction::Shutdown => match call(conn, &Request::Shutdown)? {
             Response::ShuttingDown => println!("shutting down"),
             other => return Err(unexpected(other)),
         },
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One membership change: `index=I term=T` once it is in the leader's log, or why not.
+fn ctl_membership(conn: &mut TcpStream, change: MembershipChange) -> io::Result<ExitCode> {
+    match call(conn, &Request::ChangeMembership { change })? {
+        Response::MembershipProposed { index, term } => {
+            println!("index={index} term={term} (proposed {change:?}; in effect once committed)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Response::Error { message } => {
+            println!("refused: {message}");
+            Ok(ExitCode::FAILURE)
+        }
+        other => Err(unexpected(other)),
+    }
 }
 
 #[cfg(test)]
@@ -553,6 +605,16 @@ mod tests {
     fn id_must_index_peers() {
         let err = config(&[("--id", "3")]).unwrap_err();
         assert!(err.contains("--id 3"), "{err}");
+    }
+
+    #[test]
+    fn voters_are_a_prefix_of_peers() {
+        assert_eq!(config(&[]).unwrap().voters, 3);
+        assert_eq!(config(&[("--voters", "2")]).unwrap().voters, 2);
+        for bad in ["0", "4"] {
+            let err = config(&[("--voters", bad)]).unwrap_err();
+            assert!(err.contains("--voters"), "{err}");
+        }
     }
 
     #[test]

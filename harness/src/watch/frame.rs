@@ -574,6 +574,7 @@ mod tests {
                     addr: addr(7000 + id),
                     face: addr(7100 + id),
                     connected: !disconnected.contains(&id),
+                    removed: false,
                 })
                 .collect(),
             clerks: vec![],
@@ -899,6 +900,7 @@ mod tests {
                 addr: addr(7400 + id),
                 face: addr(7500 + id),
                 connected: true,
+                removed: false,
             })
             .collect();
         let (c1, c2) = (Endpoint::Clerk(1), Endpoint::Clerk(2));
@@ -946,6 +948,7 @@ mod tests {
             addr: addr(7400),
             face: addr(7500),
             connected: true,
+            removed: false,
         }];
         let frame = plain(&reading(
             healthy_nodes(),

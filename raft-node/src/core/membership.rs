@@ -71,7 +71,19 @@ pub enum MembershipError {
     LastVoter {
         id: NodeId,
     },
+    /// The learner has not caught up (§4.2.1): its log is more than [`CATCH_UP_MAX_LAG`]
+    /// entries behind the leader's, or it has not answered the leader lately. Promoting it now
+    /// could stall commits while it catches up; try again once it has.
+    NotCaughtUp {
+        id: NodeId,
+        match_index: Index,
+        last_index: Index,
+    },
 }
+
+/// How far (in entries) a learner's log may trail the leader's for it to be promoted: about
+/// one round of replication under load (§4.2.1).
+pub const CATCH_UP_MAX_LAG: Index = 64;
 
 impl fmt::Display for MembershipError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,6 +117,15 @@ impl fmt::Display for MembershipError {
             MembershipError::LastVoter { id } => {
                 write!(f, "n{id} is the last voter: the cluster would have none")
             }
+            MembershipError::NotCaughtUp {
+                id,
+                match_index,
+                last_index,
+            } => write!(
+                f,
+                "n{id} has not caught up (it holds the log through {match_index} of \
+                 {last_index}, or has not answered lately): promote it once it has"
+            ),
         }
     }
 }

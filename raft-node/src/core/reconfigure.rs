@@ -22,6 +22,7 @@
 //! with a majority of the voters of its latest configuration, whether it is one of them or
 //! not.
 
+use super::membership::CATCH_UP_MAX_LAG;
 use super::raft::Raft;
 use super::trace::event;
 use super::{
@@ -74,6 +75,9 @@ impl Raft {
             return Err(MembershipError::TermNotCommitted);
         }
         let next = self.membership.apply(change)?;
+        if let MembershipChange::Promote(id) = change {
+            self.check_caught_up(id)?;
+        }
         let index = self.log.last_index() + 1;
         let term = self.hard_state.current_term;
         if !self.membership.contains(id) {
@@ -103,6 +107,23 @@ impl Raft {
         self.confirm_reads();
         self.debug_check_invariants();
         Ok((index, term))
+    }
+
+    /// Leader: whether learner `id` has caught up (§4.2.1): it answered since the last
+    /// CheckQuorum and its match index is within [`CATCH_UP_MAX_LAG`] entries of the leader's
+    /// last index. A learner promoted before that would count in majorities it cannot yet
+    /// join, and could stall commits until it catches up.
+    fn check_caught_up(&self, id: NodeId) -> Result<(), MembershipError> {
+        let progress = &self.progress[id as usize];
+        let last_index = self.log.last_index();
+        if progress.is_active() && progress.match_index + CATCH_UP_MAX_LAG >= last_index {
+            return Ok(());
+        }
+        Err(MembershipError::NotCaughtUp {
+            id,
+            match_index: progress.match_index,
+            last_index,
+        })
     }
 
     /// Sets `membership` from the log: its latest configuration, else the bootstrap one. Call

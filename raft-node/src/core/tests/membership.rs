@@ -121,9 +121,55 @@ fn a_change_waits_for_the_leaders_term_and_for_the_previous_change() {
     );
     take_synced(&mut r);
     r.step(append_ok(1, 0, term, index), ms(4));
+    // §4.2.1: the learner has not answered yet, so it is not promoted.
+    assert_eq!(
+        r.propose_membership(MembershipChange::Promote(3), ms(5)),
+        Err(MembershipError::NotCaughtUp {
+            id: 3,
+            match_index: 0,
+            last_index: index
+        })
+    );
+    r.step(append_ok(3, 0, term, index), ms(5));
     assert!(r
         .propose_membership(MembershipChange::Promote(3), ms(5))
         .is_ok());
+}
+
+/// §4.2.1: a learner is promoted only once its log is within `CATCH_UP_MAX_LAG` entries of the
+/// leader's and it has answered lately.
+#[test]
+fn a_learner_is_promoted_only_once_caught_up() {
+    let mut r = node_of(0, 4, &[0, 1, 2], 0, &[]);
+    let term = leader_with_commit(&mut r, &[0, 1, 2]);
+    let (added, _) = r
+        .propose_membership(MembershipChange::AddLearner(3), ms(3))
+        .unwrap();
+    take_synced(&mut r);
+    r.step(append_ok(1, 0, term, added), ms(3));
+    let mut last = added;
+    for x in 0..crate::core::CATCH_UP_MAX_LAG + 10 {
+        last = r.propose(format!("x{x}").into_bytes(), ms(4)).unwrap().0;
+    }
+    take_synced(&mut r);
+    r.step(append_ok(1, 0, term, last), ms(4));
+    // Answered, but far behind.
+    r.step(append_ok(3, 0, term, 2), ms(4));
+    match r.propose_membership(MembershipChange::Promote(3), ms(5)) {
+        Err(MembershipError::NotCaughtUp {
+            id: 3,
+            match_index: 2,
+            last_index,
+        }) => assert_eq!(last_index, last),
+        other => panic!("promoted a lagging learner: {other:?}"),
+    }
+    // Within the bound.
+    r.step(append_ok(3, 0, term, last - 5), ms(5));
+    let (promoted, _) = r
+        .propose_membership(MembershipChange::Promote(3), ms(5))
+        .unwrap();
+    assert!(r.membership().is_voter(3));
+    assert!(promoted > last);
 }
 
 #[test]
