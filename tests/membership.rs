@@ -4,8 +4,12 @@
 //! the KV service running, and leadership moved to each follower.
 #![allow(non_snake_case)]
 
+use harness::kvtest::generic::{check_clnt_appends, check_linearizable};
+use harness::kvtest::KvTester;
+use harness::linearizability::HistoryRecorder;
 use harness::timing::{election_timeout, ms, NodeTimers};
 use harness::{cmd_int, Tester};
+use raft_node::control::NodeState;
 use raft_node::core::MembershipChange;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -17,15 +21,49 @@ fn change_bound() -> Duration {
     10 * election_timeout()
 }
 
-/// The node that leads now, as it says itself: the one of the highest term among those that
-/// answer and say they lead. Waits for one.
-fn leader(cfg: &Tester) -> usize {
+/// What the membership helpers need of a tester: the lab 2 one or the KV one.
+trait Members {
+    /// Node ids, spares included.
+    fn ids(&self) -> usize;
+    /// Node i's state as it reports it; `None` if it does not run (or does not answer).
+    fn state(&self, i: usize) -> Option<NodeState>;
+    /// Asks node i, the leader, for `change`: `Ok(index)` of its entry, or why not.
+    fn propose(&self, i: usize, change: MembershipChange) -> Result<u64, String>;
+}
+
+impl Members for Tester {
+    fn ids(&self) -> usize {
+        self.n()
+    }
+    fn state(&self, i: usize) -> Option<NodeState> {
+        self.node_state(i)
+    }
+    fn propose(&self, i: usize, change: MembershipChange) -> Result<u64, String> {
+        self.change_membership(i, change)
+    }
+}
+
+impl Members for KvTester {
+    fn ids(&self) -> usize {
+        self.n()
+    }
+    fn state(&self, i: usize) -> Option<NodeState> {
+        self.node_state(i)
+    }
+    fn propose(&self, i: usize, change: MembershipChange) -> Result<u64, String> {
+        self.change_membership(i, change)
+    }
+}
+
+/// The node that leads now, as it says itself: of those that say they lead, the one of the
+/// highest term. Waits for one.
+fn leader(cfg: &impl Members) -> usize {
     let deadline = Instant::now() + change_bound();
     loop {
-        let leader = (0..cfg.n())
-            .filter(|&i| cfg.is_connected(i))
-            .filter_map(|i| cfg.get_state(i).map(|s| (s, i)))
-            .filter(|&((_, is_leader), _)| is_leader)
+        let leader = (0..cfg.ids())
+            .filter_map(|i| cfg.state(i).map(|s| (s, i)))
+            .filter(|(s, _)| s.is_leader)
+            .map(|(s, i)| (s.term, i))
             .max();
         if let Some((_, i)) = leader {
             return i;
@@ -42,11 +80,11 @@ fn leader(cfg: &Tester) -> usize {
 /// Has the leader propose `change` until it accepts (refusals such as "not caught up" or "a
 /// change is pending" are retried), then waits until every node in `expect` (voters and
 /// learners) reports the configuration `expect` committed. Returns the change's index.
-fn change(cfg: &Tester, change: MembershipChange, expect: (&[usize], &[usize])) -> u64 {
+fn change(cfg: &impl Members, change: MembershipChange, expect: (&[usize], &[usize])) -> u64 {
     let deadline = Instant::now() + change_bound();
     let index = loop {
         let leader = leader(cfg);
-        match cfg.change_membership(leader, change) {
+        match cfg.propose(leader, change) {
             Ok(index) => break index,
             Err(why) => {
                 assert!(
@@ -63,13 +101,13 @@ fn change(cfg: &Tester, change: MembershipChange, expect: (&[usize], &[usize])) 
 }
 
 /// Waits until every node of the configuration (`voters`, `learners`) reports it, committed.
-fn wait_config(cfg: &Tester, voters: &[usize], learners: &[usize]) {
+fn wait_config(cfg: &impl Members, voters: &[usize], learners: &[usize]) {
     let ids = |ids: &[usize]| ids.iter().map(|&i| i as u32).collect::<Vec<_>>();
     let (voters32, learners32) = (ids(voters), ids(learners));
     let deadline = Instant::now() + change_bound();
     loop {
         let states: Vec<_> = (voters.iter().chain(learners))
-            .map(|&i| cfg.node_state(i))
+            .map(|&i| cfg.state(i))
             .collect();
         let done = states.iter().all(|s| {
             s.as_ref().is_some_and(|s| {
@@ -81,21 +119,14 @@ fn wait_config(cfg: &Tester, voters: &[usize], learners: &[usize]) {
         if done {
             return;
         }
+        let seen: Vec<_> = (states.iter().flatten())
+            .map(|s| (s.id, s.config_label(), s.membership_index, s.commit_index))
+            .collect();
         assert!(
             Instant::now() < deadline,
             "configuration voters {voters:?} learners {learners:?} not committed everywhere \
-             within {:?}: {:?}",
+             within {:?}: (id, configuration, its index, commit) {seen:?}",
             change_bound(),
-            states
-                .iter()
-                .map(|s| s.as_ref().map(|s| (
-                    s.id,
-                    s.voters.clone(),
-                    s.learners.clone(),
-                    s.membership_index,
-                    s.commit_index
-                )))
-                .collect::<Vec<_>>()
         );
         sleep(ms(20));
     }
@@ -215,7 +246,7 @@ fn TestRemoveLeader() {
         wait_commits(&committed, 5);
         let deadline = Instant::now() + change_bound();
         let index = loop {
-            match cfg.change_membership(old, MembershipChange::Remove(old as u32)) {
+            match cfg.propose(old, MembershipChange::Remove(old as u32)) {
                 Ok(index) => break index,
                 Err(why) => {
                     assert!(Instant::now() < deadline, "the leader refused: {why}");
@@ -350,5 +381,82 @@ fn TestTransferToEachFollowerUnderLoad() {
         assert_eq!(n, servers, "index {index} is not on every node");
         assert_eq!(cmd, Some(cmd_int(x)), "index {index} lost command {x}");
     }
+    cfg.end();
+}
+
+/// One KV client of the roll: appends to its own key, and reads it back expecting every append
+/// it made, all recorded for the linearizability check; returns how many appends it made.
+fn kv_client(cfg: &KvTester, history: &HistoryRecorder, done: &AtomicBool, cli: usize) -> u64 {
+    let mut ck = cfg.make_client(&[0, 1, 2]);
+    let log = Some((history, cli as u64));
+    let key = cli.to_string();
+    let mut last = String::new();
+    cfg.put(&mut ck, &key, &last, log);
+    let mut appends = 0u64;
+    let mut read = false;
+    while !done.load(Ordering::SeqCst) {
+        if read {
+            let v = cfg.get(&mut ck, &key, log);
+            assert_eq!(v, last, "get of key {key} lost appends");
+        } else {
+            let nv = format!("x {cli} {appends} y");
+            cfg.append(&mut ck, &key, &nv, log);
+            last += &nv;
+            appends += 1;
+        }
+        read = !read;
+    }
+    appends
+}
+
+/// Every member of a 3-node KV cluster is replaced in turn (a node joins as a learner, is
+/// promoted once caught up, by snapshot or by log, then an old member is removed and stopped)
+/// while clerks append and read: no append is lost and the whole history is linearizable.
+#[test]
+fn TestRollEveryMemberKV() {
+    let cfg = KvTester::with_spares(3, 3, false, 2000);
+    cfg.begin("Test (membership): replace each of 3 KV servers in turn, under load");
+    let history = HistoryRecorder::new();
+    let done = AtomicBool::new(false);
+    let counts: Vec<u64> = std::thread::scope(|s| {
+        let _cancel = cfg.cancel_on_panic();
+        let clients: Vec<_> = (0..3)
+            .map(|cli| {
+                let (cfg, history, done) = (&cfg, &history, &done);
+                s.spawn(move || kv_client(cfg, history, done, cli))
+            })
+            .collect();
+        sleep(ms(500));
+        let mut voters = vec![0, 1, 2];
+        for old in 0..3 {
+            let new = old + 3;
+            cfg.join(new);
+            change(
+                &cfg,
+                MembershipChange::AddLearner(new as u32),
+                (&voters, &[new]),
+            );
+            voters.push(new);
+            change(&cfg, MembershipChange::Promote(new as u32), (&voters, &[]));
+            voters.retain(|&v| v != old);
+            change(&cfg, MembershipChange::Remove(old as u32), (&voters, &[]));
+            cfg.retire(old);
+            sleep(ms(300));
+        }
+        sleep(ms(500));
+        done.store(true, Ordering::SeqCst);
+        clients
+            .into_iter()
+            .map(|c| c.join().unwrap_or_else(|_| panic!("a client failed")))
+            .collect()
+    });
+    // Read through the new members only: the old ones are gone.
+    let mut ck = cfg.make_client(&[3, 4, 5]);
+    for (cli, &appends) in counts.iter().enumerate() {
+        assert!(appends > 0, "client {cli} made no append");
+        let v = cfg.get(&mut ck, &cli.to_string(), Some((&history, 99)));
+        check_clnt_appends(cli, &v, appends);
+    }
+    check_linearizable(&cfg, &history);
     cfg.end();
 }

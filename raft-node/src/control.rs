@@ -149,6 +149,17 @@ pub struct NodeState {
 }
 
 impl NodeState {
+    /// The node's configuration in a few characters: `v0,1,2 l3` (voters, learners), `-` from
+    /// a node too old to say.
+    pub fn config_label(&self) -> String {
+        let ids = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        match (self.voters.is_empty(), self.learners.is_empty()) {
+            (true, _) => "-".to_string(),
+            (false, true) => format!("v{}", ids(&self.voters)),
+            (false, false) => format!("v{} l{}", ids(&self.voters), ids(&self.learners)),
+        }
+    }
+
     /// The role as status tables show it: `Follower`, `PreCandidate`, `Candidate`, `Leader`, or
     /// `Leader→n2` for a leader handing over to n2 (§3.10).
     pub fn role_label(&self) -> String {
