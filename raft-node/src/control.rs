@@ -146,6 +146,9 @@ pub struct NodeState {
     /// ...and the index of the entry that holds it (0: the bootstrap configuration).
     #[serde(default)]
     pub membership_index: Index,
+    /// C_old's voters while the configuration is joint (§4.3), else empty.
+    #[serde(default)]
+    pub outgoing: Vec<u32>,
 }
 
 impl NodeState {
@@ -153,11 +156,15 @@ impl NodeState {
     /// a node too old to say.
     pub fn config_label(&self) -> String {
         let ids = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        match (self.voters.is_empty(), self.learners.is_empty()) {
+        let mut label = match (self.voters.is_empty(), self.learners.is_empty()) {
             (true, _) => "-".to_string(),
             (false, true) => format!("v{}", ids(&self.voters)),
             (false, false) => format!("v{} l{}", ids(&self.voters), ids(&self.learners)),
+        };
+        if !self.outgoing.is_empty() {
+            label += &format!(" joint v{}", ids(&self.outgoing));
         }
+        label
     }
 
     /// The role as status tables show it: `Follower`, `PreCandidate`, `Candidate`, `Leader`, or

@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use raft_auth::Secret;
 use raft_node::control::{self, read_frame, write_frame, Request, Response};
-use raft_node::core::{Index, MembershipChange};
+use raft_node::core::{Index, MembershipChange, VoterSet};
 use raft_node::runtime::{self, logging, NodeConfig, ServiceKind};
 use raft_node::storage::Storage;
 use std::io;
@@ -139,6 +139,13 @@ enum CtlAction {
     /// Ask the node, the leader, to remove node ID (a voter or a learner) from the
     /// configuration; a leader that removes itself steps down once the change commits.
     Remove { id: u32 },
+    /// Ask the node, the leader, to make IDS (comma-separated) the voters through joint
+    /// consensus (Raft thesis §4.3): C_old,new, then C_new once that commits. Each must be a
+    /// member already (add new servers as learners first).
+    Joint {
+        #[arg(value_delimiter = ',', required = true)]
+        ids: Vec<u32>,
+    },
     /// Ask the node to exit.
     Shutdown,
 }
@@ -462,6 +469,13 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
         }
         CtlAction::Promote { id } => return ctl_membership(conn, MembershipChange::Promote(id)),
         CtlAction::Remove { id } => return ctl_membership(conn, MembershipChange::Remove(id)),
+        CtlAction::Joint { ids } => {
+            let Some(set) = VoterSet::of(ids.iter().copied()) else {
+                println!("refused: node ids are below 64");
+                return Ok(ExitCode::FAILURE);
+            };
+            return ctl_membership(conn, MembershipChange::Joint(set));
+        }
         CtlAction::Shutdown => match call(conn, &Request::Shutdown)? {
             Response::ShuttingDown => println!("shutting down"),
             other => return Err(unexpected(other)),

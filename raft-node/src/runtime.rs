@@ -620,5 +620,6 @@ fn node_state(
         voters: raft.membership().voters.iter().copied().collect(),
         learners: raft.membership().learners.iter().copied().collect(),
         membership_index: raft.membership_index(),
+        outgoing: raft.membership().outgoing.iter().copied().collect(),
     }
 }

@@ -28,5 +28,6 @@ pub fn known(id: u32, role: Role, term: Term, leader: Option<u32>) -> NodeState 
         voters: Vec::new(),
         learners: Vec::new(),
         membership_index: 0,
+        outgoing: Vec::new(),
     }
 }
