@@ -10,7 +10,7 @@ use harness::linearizability::HistoryRecorder;
 use harness::timing::{election_timeout, ms, NodeTimers};
 use harness::{cmd_int, Tester};
 use raft_node::control::NodeState;
-use raft_node::core::MembershipChange;
+use raft_node::core::{MembershipChange, VoterSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::thread::sleep;
@@ -458,5 +458,121 @@ fn TestRollEveryMemberKV() {
         check_clnt_appends(cli, &v, appends);
     }
     check_linearizable(&cfg, &history);
+    cfg.end();
+}
+
+/// Joint consensus (§4.3) on real processes: 3 -> 5 voters in one change, during partitions.
+/// Cut off with only the new servers, the leader cannot commit C_old,new (it has C_new's
+/// majority, not C_old's), and no node ever reports it committed while the old majority is
+/// elsewhere; with a majority of both on its side it commits C_old,new, then C_new, while the
+/// minority is still cut off, and after healing all five are voters and commits go on.
+#[test]
+fn TestJointThreeToFiveDuringPartition() {
+    let cfg = Tester::with_spares(3, 2, false);
+    cfg.begin("Test (membership): 3 -> 5 by joint consensus, during partitions");
+    cfg.one(&cmd_int(1), 3, true);
+    for new in [3, 4] {
+        cfg.join(new);
+    }
+    change(&cfg, MembershipChange::AddLearner(3), (&[0, 1, 2], &[3]));
+    change(&cfg, MembershipChange::AddLearner(4), (&[0, 1, 2], &[3, 4]));
+    cfg.one(&cmd_int(2), 5, true);
+    let five = VoterSet::of(0..5).unwrap();
+    let joint_committed =
+        |s: &NodeState| !s.outgoing.is_empty() && s.commit_index >= s.membership_index;
+
+    // The leader with the new servers only: C_new's majority (3 of 5), one of C_old's 3.
+    let leader0 = leader(&cfg);
+    let old: Vec<usize> = (0..3).filter(|&i| i != leader0).collect();
+    cfg.partition(&[&[leader0, 3, 4], &old]);
+    let index = loop {
+        match cfg.propose(leader0, MembershipChange::Joint(five)) {
+            Ok(index) => break index,
+            Err(why) if why.contains("not caught up") => sleep(ms(20)),
+            Err(why) => panic!("n{leader0} refused the joint change: {why}"),
+        }
+    };
+    let until = Instant::now() + 3 * election_timeout();
+    while Instant::now() < until {
+        for i in 0..5 {
+            if let Some(s) = cfg.state(i) {
+                assert!(
+                    !(joint_committed(&s) && s.membership_index == index),
+                    "n{i} committed C_old,new without a majority of C_old: {s:?}"
+                );
+                assert!(
+                    s.voters.len() < 5 || !s.outgoing.is_empty(),
+                    "n{i} reached C_new during the partition: {s:?}"
+                );
+            }
+        }
+        sleep(ms(20));
+    }
+    // The old majority on its own side went on as C_old.
+    let other = leader(&cfg);
+    assert!(old.contains(&other), "the old majority elected no leader");
+    cfg.heal();
+    // A command of the new term, so that its leader may change the configuration (Ongaro's
+    // rule: not before an entry of its term commits).
+    cfg.one(&cmd_int(10), 3, true);
+
+    // Now with a majority of both: the leader, one old follower and the new servers; the
+    // other old follower cut off.
+    let leader1 = leader(&cfg);
+    let alone = *(0..3)
+        .filter(|&i| i != leader1)
+        .collect::<Vec<_>>()
+        .last()
+        .unwrap();
+    let side: Vec<usize> = (0..5).filter(|&i| i != alone).collect();
+    cfg.partition(&[&side, &[alone]]);
+    // Unless the first attempt's entry survived the healing, propose it again.
+    let deadline = Instant::now() + change_bound();
+    loop {
+        let s = cfg.state(leader(&cfg)).expect("the leader answers");
+        if s.voters.len() == 5 {
+            break;
+        }
+        if s.commit_index >= s.membership_index {
+            match cfg.propose(leader(&cfg), MembershipChange::Joint(five)) {
+                Ok(_) => {}
+                Err(why) => assert!(Instant::now() < deadline, "joint change refused: {why}"),
+            }
+        }
+        assert!(Instant::now() < deadline, "no joint change accepted: {s:?}");
+        sleep(ms(20));
+    }
+    // C_old,new, then C_new, committed on the majority side while `alone` is cut off.
+    let want: Vec<u32> = (0..5).collect();
+    let deadline = Instant::now() + change_bound();
+    loop {
+        let states: Vec<_> = side.iter().filter_map(|&i| cfg.state(i)).collect();
+        let done = states.len() == side.len()
+            && states.iter().all(|s| {
+                s.voters == want && s.outgoing.is_empty() && s.commit_index >= s.membership_index
+            });
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "C_new not committed on the majority side: {:?}",
+            states
+                .iter()
+                .map(|s| (s.id, s.config_label(), s.membership_index, s.commit_index))
+                .collect::<Vec<_>>()
+        );
+        sleep(ms(20));
+    }
+    cfg.heal();
+    wait_config(&cfg, &[0, 1, 2, 3, 4], &[]);
+    cfg.one(&cmd_int(3), 5, true);
+    // Four of five now commit: two may fail.
+    let l = leader(&cfg);
+    let down: Vec<usize> = (0..5).filter(|&i| i != l).take(2).collect();
+    for &i in &down {
+        cfg.disconnect(i);
+    }
+    cfg.one(&cmd_int(4), 3, true);
     cfg.end();
 }

@@ -151,6 +151,17 @@ impl Tester {
         self.attach_applier(i);
     }
 
+    /// The proxy splits the nodes into `groups` (links within a group up, across groups down;
+    /// nodes in no group form one more).
+    pub fn partition(&self, groups: &[&[usize]]) {
+        self.proxy.partition(groups);
+    }
+
+    /// The proxy restores every link (every node it carries connected, no faults).
+    pub fn heal(&self) {
+        self.proxy.heal();
+    }
+
     /// Node i leaves for good: SIGKILLed and removed from netproxy (`remove-node`).
     pub fn retire(&self, i: usize) {
         self.connected.lock().unwrap()[i] = false;
