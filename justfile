@@ -123,6 +123,18 @@ submit TEXT *ARGS: build
 transfer N: build
     @"{{bin}}"/raft-lab transfer {{N}}
 
+# Start a node on the next id, add it as a learner, promote it once caught up (Raft thesis §4.2.1)
+add-node *ARGS: build
+    @"{{bin}}"/raft-lab add-node "$@"
+
+# Take node N out of the configuration (a leader steps down once that commits), then stop it
+remove-node N *ARGS: build
+    @"{{bin}}"/raft-lab remove-node "$@"
+
+# Replace node N: add a node on the next id (learner, then voter), then remove N
+replace-node N *ARGS: build
+    @"{{bin}}"/raft-lab replace-node "$@"
+
 # A KV clerk on the running cluster: `just kv put K V`, `just kv append K V`, `just kv get K` (--timeout S)
 kv +ARGS: build
     @"{{bin}}"/raft-lab kv "$@"

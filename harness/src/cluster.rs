@@ -147,6 +147,22 @@ impl Layout {
             .next()
     }
 
+    /// Where every node id the cluster may ever have ([`MAX_NODES`]) is reached: the faces,
+    /// those of ids not yet joined continuing the run of ports (`raft-node run --peers`). An
+    /// id resolves to the same face across restarts and joins.
+    pub fn peer_faces(&self) -> Vec<SocketAddr> {
+        extend(&self.faces, MAX_NODES)
+    }
+
+    /// Room for one more node, on the ports after the last node's: its own address, its face
+    /// and its control.
+    pub fn grow(&mut self) {
+        let n = self.nodes.len() + 1;
+        self.nodes = extend(&self.nodes, n);
+        self.faces = extend(&self.faces, n);
+        self.controls = extend(&self.controls, n);
+    }
+
     /// A test cluster's ports, all inside one reserved block.
     fn in_block(n: usize, block: &PortBlock) -> Layout {
         let at = |first: usize, count: usize| {
@@ -225,6 +241,10 @@ pub struct Cluster {
     run_dir: RunDir,
     _ports: Option<PortBlock>,
     proxy: Child,
+    /// The nodes the proxy carries (ids 0..proxy_nodes): those launched, then those joined.
+    proxy_nodes: usize,
+    /// The bootstrap configuration's voters, ids 0..voters: the nodes launched first.
+    voters: usize,
     nodes: Vec<Option<Child>>,
     /// The nodes' namespaces, if they run in namespaces: removed after every process is gone
     /// (fields drop after [`Cluster::drop`]).
@@ -276,6 +296,21 @@ impl Cluster {
             options,
             Some(specs),
         )
+    }
+
+    /// As [`Cluster::launch_with`], with room for `spares` more nodes that are not started:
+    /// ids n..n+spares, which join later ([`Cluster::add_node`]). `len()` counts them.
+    pub fn launch_with_spares(
+        name: &str,
+        n: usize,
+        spares: usize,
+        options: NodeOptions,
+    ) -> io::Result<Cluster> {
+        let block = PortBlock::reserve()?;
+        let layout = Layout::in_block(n + spares, &block);
+        let run_dir = RunDir::create(name)?;
+        let log = RunLog::open(run_dir.path.join("run.log"), false)?;
+        Cluster::spawn_some(layout, n, log, run_dir, Some(block), None, options, None)
     }
 
     /// As [`Cluster::launch_with`], each node in a network namespace of its own (a free set of
@@ -357,12 +392,31 @@ impl Cluster {
         specs: Option<Vec<NodeSpec>>,
     ) -> io::Result<Cluster> {
         let n = layout.nodes.len();
+        Cluster::spawn_some(layout, n, log, run_dir, ports, netns, options, specs)
+    }
+
+    /// Starts the proxy and the first `started` nodes of `layout` (all of them with `specs`).
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_some(
+        layout: Layout,
+        started: usize,
+        log: RunLog,
+        run_dir: RunDir,
+        ports: Option<PortBlock>,
+        netns: Option<Netns>,
+        options: NodeOptions,
+        specs: Option<Vec<NodeSpec>>,
+    ) -> io::Result<Cluster> {
+        let n = layout.nodes.len();
         let max = if specs.is_some() {
             MAX_PROCESSES
         } else {
             MAX_NODES
         };
-        assert!((1..=max).contains(&n), "a cluster has 1..={max} nodes");
+        assert!(
+            (1..=max).contains(&n) && (1..=n).contains(&started),
+            "a cluster has 1..={max} nodes"
+        );
         // A new secret at every start: what was captured from an earlier run is not valid. It
         // is written under a name of its own and moved into place once every process is up, so
         // that a start that fails (`just cluster` while another one holds the ports) leaves the
@@ -372,7 +426,8 @@ impl Cluster {
             .path
             .join(format!("secret.starting.{}", std::process::id()));
         let secret = Secret::create_file(&starting)?;
-        let started = spawn_proxy(&layout, &starting, &log).and_then(|proxy| {
+        let launched = started;
+        let started = spawn_proxy(&layout, launched, &starting, &log).and_then(|proxy| {
             let mut cluster = Cluster {
                 n,
                 specs,
@@ -385,11 +440,13 @@ impl Cluster {
                 run_dir,
                 _ports: ports,
                 proxy,
+                proxy_nodes: launched,
+                voters: launched,
                 nodes: (0..n).map(|_| None).collect(),
                 netns,
             };
             cluster.wait_until_listening(cluster.proxy_control(), None)?;
-            for i in 0..n {
+            for i in 0..launched {
                 cluster.start(i)?;
             }
             std::fs::rename(&starting, &secret_file)?;
@@ -474,6 +531,72 @@ impl Cluster {
         self.wait_until_listening(self.control_addr(i), Some(i))
     }
 
+    /// Node `i` joins the running cluster's network (netproxy `add-node` binds its face) and
+    /// starts with an empty data dir; it is not in the Raft configuration until the leader adds
+    /// it (a learner). `i` is the next id: a spare of [`Cluster::launch_with_spares`], or one
+    /// past the last node (its ports continue the layout's).
+    pub fn add_node(&mut self, i: usize) -> io::Result<()> {
+        if i != self.proxy_nodes {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("node {i} cannot join: the next id is {}", self.proxy_nodes),
+            ));
+        }
+        if i >= MAX_NODES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a cluster has at most {MAX_NODES} node ids"),
+            ));
+        }
+        if self.specs.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "nodes join a single Raft cluster, not a system of several Raft groups",
+            ));
+        }
+        if self.netns.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "nodes cannot join a cluster in network namespaces (each would need a \
+                 namespace of its own)",
+            ));
+        }
+        if i == self.n {
+            self.layout.grow();
+            self.nodes.push(None);
+            self.n += 1;
+        }
+        let (addr, face) = (self.layout.nodes[i], self.layout.faces[i]);
+        self.log
+            .event(Level::Info, "FAULT", &format!("add-node n{i} at {addr}"));
+        let (id, bound) = netproxy::Client::new(self.proxy_control(), self.secret.clone())
+            .add_node(addr, Some(face))
+            .map_err(|e| io::Error::other(format!("netproxy add-node {addr} {face}: {e}")))?;
+        if (id, bound) != (i, face) {
+            return Err(io::Error::other(format!(
+                "netproxy gave node {id} face {bound}, not node {i} face {face}"
+            )));
+        }
+        self.proxy_nodes += 1;
+        self.start(i)
+    }
+
+    /// Node `i` leaves for good: SIGKILLed if it runs, and cut off by netproxy (`remove-node`);
+    /// its id is not reused. Take it out of the Raft configuration first.
+    pub fn retire(&mut self, i: usize) -> io::Result<()> {
+        self.crash(i);
+        self.log
+            .event(Level::Info, "FAULT", &format!("remove-node n{i}"));
+        netproxy::Client::new(self.proxy_control(), self.secret.clone())
+            .remove_node(i)
+            .map_err(|e| io::Error::other(format!("netproxy remove-node {i}: {e}")))
+    }
+
+    /// The nodes the proxy carries: ids 0..this (some may have left since).
+    pub fn joined(&self) -> usize {
+        self.proxy_nodes
+    }
+
     /// SIGKILLs node `i` and reaps it: a crash, with whatever it had made durable kept.
     pub fn crash(&mut self, i: usize) {
         if let Some(child) = self.nodes[i].take() {
@@ -533,7 +656,9 @@ impl Cluster {
 
     fn spawn_node(&self, i: usize) -> io::Result<Child> {
         let spec = self.specs.as_ref().map(|specs| &specs[i]);
-        let (id, faces, service, max_raft_state) = match spec {
+        // A group of the lab 4B layout is fixed: its members are its voters (`--voters`
+        // defaults to all). A single cluster addresses every id it may ever have.
+        let (id, faces, voters, service, max_raft_state) = match spec {
             Some(spec) => {
                 let id = spec
                     .group
@@ -542,11 +667,13 @@ impl Cluster {
                     .expect("in its group");
                 let faces: Vec<SocketAddr> =
                     spec.group.iter().map(|&j| self.layout.faces[j]).collect();
-                (id, join(&faces), spec.service, spec.max_raft_state)
+                let voters = spec.group.len();
+                (id, join(&faces), voters, spec.service, spec.max_raft_state)
             }
             None => (
                 i,
-                join(&self.layout.faces),
+                join(&self.layout.peer_faces()),
+                self.voters,
                 self.options.service,
                 self.options.max_raft_state,
             ),
@@ -562,6 +689,7 @@ impl Cluster {
             .args(["--id", &id.to_string()])
             .args(["--listen", &self.layout.nodes[i].to_string()])
             .args(["--peers", &faces])
+            .args(["--voters", &voters.to_string()])
             .args(["--control", &self.control_addr(i).to_string()])
             .arg("--data-dir")
             .arg(&data_dir)
@@ -633,17 +761,34 @@ impl Drop for Cluster {
     }
 }
 
-fn spawn_proxy(layout: &Layout, secret_file: &Path, log: &RunLog) -> io::Result<Child> {
+/// Starts netproxy carrying the first `nodes` nodes of `layout` (the others join later).
+fn spawn_proxy(
+    layout: &Layout,
+    nodes: usize,
+    secret_file: &Path,
+    log: &RunLog,
+) -> io::Result<Child> {
     let mut cmd = Command::new(binary("netproxy")?);
     cmd.arg("--secret-file")
         .arg(secret_file)
         .arg("run")
-        .args(["--nodes", &join(&layout.nodes)])
-        .args(["--faces", &join(&layout.faces)])
+        .args(["--nodes", &join(&layout.nodes[..nodes])])
+        .args(["--faces", &join(&layout.faces[..nodes])])
         .args(["--clerks", &join(&layout.clerks)])
         .args(["--clerk-faces", &join(&layout.clerk_faces)])
         .args(["--control", &layout.proxy_control.to_string()]);
     spawn_logged(cmd, "proxy", log)
+}
+
+/// `addrs` continued to `len` addresses, each on the port after the one before it.
+fn extend(addrs: &[SocketAddr], len: usize) -> Vec<SocketAddr> {
+    let mut out = addrs.to_vec();
+    while out.len() < len {
+        let mut next = *out.last().expect("at least one address");
+        next.set_port(next.port() + 1);
+        out.push(next);
+    }
+    out
 }
 
 fn join(addrs: &[SocketAddr]) -> String {

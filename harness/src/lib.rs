@@ -5,6 +5,7 @@ pub mod applier;
 pub mod clerk;
 pub mod cluster;
 pub mod cluster_file;
+pub mod cluster_socket;
 pub mod ctrlertest;
 pub mod dashboard;
 pub mod kvtest;

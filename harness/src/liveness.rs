@@ -77,11 +77,13 @@ struct Expected {
 impl Liveness {
     /// Every node of `cluster` running (as launched), with the watchdog started.
     pub fn new(cluster: Arc<Mutex<Cluster>>) -> Liveness {
-        let (n, controls, secret, log_path) = {
+        let (n, running, controls, secret, log_path) = {
             let c = cluster.lock().unwrap();
+            let running: Vec<bool> = (0..c.len()).map(|i| c.is_alive(i)).collect();
             let controls = (0..c.len()).map(|i| c.control_addr(i)).collect();
             (
                 c.len(),
+                running,
                 controls,
                 c.secret().clone(),
                 c.log().path().to_path_buf(),
@@ -94,9 +96,9 @@ impl Liveness {
             log_path,
             nodes: Mutex::new(
                 (0..n)
-                    .map(|_| Expected {
+                    .map(|i| Expected {
                         incarnation: 0,
-                        running: true,
+                        running: running[i],
                         paused: false,
                         ended: Arc::new(AtomicBool::new(false)),
                     })
@@ -139,6 +141,29 @@ impl Liveness {
             .start(i)
             .unwrap_or_else(|e| panic!("cannot restart node {i}: {e}"));
         self.started(i);
+    }
+
+    /// Node i, a spare not started yet, joins the cluster's network and starts
+    /// ([`Cluster::add_node`]): it must run and answer from now on.
+    pub fn join(&self, i: usize) {
+        self.shared
+            .cluster
+            .lock()
+            .unwrap()
+            .add_node(i)
+            .unwrap_or_else(|e| panic!("node {i} cannot join: {e}"));
+        self.started(i);
+    }
+
+    /// Node i leaves for good: killed and cut off by netproxy ([`Cluster::retire`]).
+    pub fn retire(&self, i: usize) {
+        self.crashing(i);
+        self.shared
+            .cluster
+            .lock()
+            .unwrap()
+            .retire(i)
+            .unwrap_or_else(|e| panic!("node {i} cannot leave: {e}"));
     }
 
     /// The tester is about to crash node i: from now on its silence and its exit are expected.

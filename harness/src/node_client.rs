@@ -4,7 +4,7 @@ use raft_auth::Secret;
 use raft_node::control::{
     self, read_frame, write_frame, ApplyMsg, NodeState, Request, Response, SnapshotMsg,
 };
-use raft_node::core::{Index, Term};
+use raft_node::core::{Index, MembershipChange, Term};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
@@ -101,6 +101,19 @@ impl NodeClient {
             Response::TransferStarted => Ok(()),
             Response::Error { message } => Err(io::Error::other(message)),
             other => Err(unexpected("Transfer", &other)),
+        }
+    }
+
+    /// Asks this node, the leader, for a single-server membership change (§4.1): `Ok(Ok((index,
+    /// term)))` of its entry, `Ok(Err(why))` if the node refused it.
+    pub fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> io::Result<Result<(Index, Term), String>> {
+        match self.call(&Request::ChangeMembership { change })? {
+            Response::MembershipProposed { index, term } => Ok(Ok((index, term))),
+            Response::Error { message } => Ok(Err(message)),
+            other => Err(unexpected("ChangeMembership", &other)),
         }
     }
 

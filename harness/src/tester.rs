@@ -10,7 +10,8 @@ use crate::node_client::NodeClient;
 use crate::proxy::Proxy;
 use crate::runlog;
 use crate::timing::{self, NodeTimers};
-use raft_node::core::{Index, Term};
+use raft_node::control::NodeState;
+use raft_node::core::{Index, MembershipChange, Term};
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::io;
@@ -120,7 +121,9 @@ impl Tester {
             snapshot,
         };
         for i in 0..n {
-            tester.attach_applier(i);
+            if tester.liveness.incarnation(i).is_some() {
+                tester.attach_applier(i);
+            }
         }
         tester.set_unreliable(unreliable);
         tester
@@ -128,6 +131,55 @@ impl Tester {
 
     pub fn n(&self) -> usize {
         self.n
+    }
+
+    /// As [`Tester::new`] (no snapshots), with `spares` more node ids whose processes are not
+    /// started: they join later ([`Tester::join`]). `n()` counts them; until they join they
+    /// answer nothing, as crashed nodes.
+    pub fn with_spares(n: usize, spares: usize, unreliable: bool) -> Tester {
+        let options = crate::cluster::NodeOptions::lab();
+        let cluster = Cluster::launch_with_spares(&test_name(), n, spares, options)
+            .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+        Tester::on(cluster, unreliable, false)
+    }
+
+    /// Spare node i joins the network (netproxy `add-node`) and starts, empty; the leader
+    /// must then add it to the configuration.
+    pub fn join(&self, i: usize) {
+        self.liveness.join(i);
+        self.connected.lock().unwrap()[i] = true;
+        self.attach_applier(i);
+    }
+
+    /// The proxy splits the nodes into `groups` (links within a group up, across groups down;
+    /// nodes in no group form one more).
+    pub fn partition(&self, groups: &[&[usize]]) {
+        self.proxy.partition(groups);
+    }
+
+    /// The proxy restores every link (every node it carries connected, no faults).
+    pub fn heal(&self) {
+        self.proxy.heal();
+    }
+
+    /// Node i leaves for good: SIGKILLed and removed from netproxy (`remove-node`).
+    pub fn retire(&self, i: usize) {
+        self.connected.lock().unwrap()[i] = false;
+        self.liveness.retire(i);
+        self.clients[i].reset();
+    }
+
+    /// Asks node i, the leader, for a single-server membership change: `Ok(index)` of its entry,
+    /// `Err` the node's refusal (a crashed node refuses too).
+    pub fn change_membership(&self, i: usize, change: MembershipChange) -> Result<Index, String> {
+        self.call(i, |client| client.change_membership(change))
+            .map(|r| r.map(|(index, _)| index))
+            .unwrap_or_else(|| Err(format!("node {i} is crashed")))
+    }
+
+    /// Node i's whole state as it reports it (`None` if crashed).
+    pub fn node_state(&self, i: usize) -> Option<NodeState> {
+        self.call(i, NodeClient::get_state)
     }
 
     /// config.go begin: prints the description and starts the Passed line's counters.

@@ -89,6 +89,36 @@ impl Client {
         }
     }
 
+    /// A node joins with its own address `addr`; its face is `face`, or the port after the
+    /// last node's face. Returns its id and face.
+    pub fn add_node(
+        &self,
+        addr: SocketAddr,
+        face: Option<SocketAddr>,
+    ) -> Result<(usize, SocketAddr), ClientError> {
+        let body = self.send(&Command::AddNode { addr, face })?;
+        // "node 3 face 127.0.0.1:7103"
+        let words: Vec<&str> = body.split_whitespace().collect();
+        match words[..] {
+            ["node", id, "face", face] => match (id.parse(), face.parse()) {
+                (Ok(id), Ok(face)) => Ok((id, face)),
+                _ => Err(ClientError::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not an add-node reply: {body:?}"),
+                ))),
+            },
+            _ => Err(ClientError::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not an add-node reply: {body:?}"),
+            ))),
+        }
+    }
+
+    /// Node `id` leaves: nothing passes to or from it any more.
+    pub fn remove_node(&self, id: usize) -> Result<(), ClientError> {
+        self.send(&Command::RemoveNode(id)).map(drop)
+    }
+
     fn change(&self, change: Change) -> Result<(), ClientError> {
         self.send(&Command::Change(change)).map(drop)
     }

@@ -8,6 +8,7 @@
 use crate::endpoint::{is_link, Endpoint, Endpoints};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -18,6 +19,14 @@ pub enum Command {
     Status,
     Stats,
     ResetStats,
+    /// A node joins: the proxy binds the next face for it (FACE, or the port after the last
+    /// node's face) and carries its datagrams from then on. Its id is the next one.
+    AddNode {
+        addr: SocketAddr,
+        face: Option<SocketAddr>,
+    },
+    /// Node N leaves: nothing passes to or from it any more, and its id is not reused.
+    RemoveNode(usize),
 }
 
 /// A change to connectivity or to the fault rules; the daemon logs each one.
@@ -123,6 +132,14 @@ pub struct CommandError(String);
 impl Command {
     /// Rejects nodes and clerks the proxy does not have.
     pub fn check(&self, endpoints: Endpoints) -> Result<(), CommandError> {
+        if let Command::RemoveNode(id) = *self {
+            if id >= endpoints.nodes {
+                return error(format!(
+                    "node {id} does not exist (cluster has nodes 0..={})",
+                    endpoints.nodes.saturating_sub(1)
+                ));
+            }
+        }
         let Command::Change(change) = self else {
             return Ok(());
         };
@@ -270,6 +287,8 @@ const USAGE: &[(&str, &str)] = &[
     ("status", "status"),
     ("stats", "stats"),
     ("reset-stats", "reset-stats"),
+    ("add-node", "add-node ADDR [FACE]"),
+    ("remove-node", "remove-node NODE"),
 ];
 
 impl FromStr for Command {
@@ -284,6 +303,23 @@ impl FromStr for Command {
             ("status", []) => return Ok(Command::Status),
             ("stats", []) => return Ok(Command::Stats),
             ("reset-stats", []) => return Ok(Command::ResetStats),
+            ("add-node", [addr, face @ ..]) if face.len() <= 1 => {
+                let parse = |word: &str| {
+                    word.parse::<SocketAddr>().map_err(|_| {
+                        CommandError(format!("bad address \"{word}\": expected IP:PORT"))
+                    })
+                };
+                return Ok(Command::AddNode {
+                    addr: parse(addr)?,
+                    face: face.first().map(|f| parse(f)).transpose()?,
+                });
+            }
+            ("remove-node", [id]) => {
+                return match id.parse::<usize>() {
+                    Ok(id) => Ok(Command::RemoveNode(id)),
+                    Err(_) => error(format!("bad node \"{id}\": expected a node id (3)")),
+                }
+            }
             ("partition", groups) if !groups.is_empty() => parse_partition(groups)?,
             ("down", links) if !links.is_empty() => Change::Down(parse_links(links)?),
             ("up", links) if !links.is_empty() => Change::Up(parse_links(links)?),
@@ -507,6 +543,12 @@ impl fmt::Display for Command {
             Command::Status => f.write_str("status"),
             Command::Stats => f.write_str("stats"),
             Command::ResetStats => f.write_str("reset-stats"),
+            Command::AddNode { addr, face: None } => write!(f, "add-node {addr}"),
+            Command::AddNode {
+                addr,
+                face: Some(face),
+            } => write!(f, "add-node {addr} {face}"),
+            Command::RemoveNode(id) => write!(f, "remove-node {id}"),
         }
     }
 }
@@ -600,6 +642,12 @@ impl fmt::Display for FormatDuration {
         } else {
             write!(f, "{micros}us")
         }
+    }
+}
+
+impl CommandError {
+    pub fn new(message: impl Into<String>) -> CommandError {
+        CommandError(message.into())
     }
 }
 

@@ -102,6 +102,26 @@ impl Endpoints {
     pub fn link_count(self) -> usize {
         self.nodes * self.nodes + 2 * self.nodes * self.clerks
     }
+
+    /// A per-endpoint table of these endpoints re-laid for `grown` (which has every endpoint
+    /// of these and more): each endpoint keeps its value, new ones get `fill`.
+    pub fn regrow_endpoints<T: Clone>(self, table: &[T], grown: Endpoints, fill: T) -> Vec<T> {
+        let mut out = vec![fill; grown.len()];
+        for e in self.iter() {
+            out[grown.index(e)] = table[self.index(e)].clone();
+        }
+        out
+    }
+
+    /// A per-link table of these endpoints re-laid for `grown`: each link keeps its value,
+    /// new links get `fill`.
+    pub fn regrow_links<T: Clone>(self, table: &[T], grown: Endpoints, fill: T) -> Vec<T> {
+        let mut out = vec![fill; grown.len() * grown.len()];
+        for (from, to) in self.links() {
+            out[grown.link(from, to)] = table[self.link(from, to)].clone();
+        }
+        out
+    }
 }
 
 /// A bare number is a node, as in the command language.

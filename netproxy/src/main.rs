@@ -131,6 +131,22 @@ enum Cmd {
     },
     /// Zero every counter
     ResetStats,
+    /// A node joins at run time: bind the next face for it (the port after the last node's
+    /// face, or FACE) and carry its datagrams; prints its id and face
+    AddNode {
+        /// The node's own UDP address
+        #[arg(value_name = "ADDR")]
+        addr: String,
+        /// Where to bind its face (default: the port after the last node's face)
+        #[arg(value_name = "FACE")]
+        face: Option<String>,
+    },
+    /// Node N leaves at run time: its face closes and nothing passes to or from it; its id is
+    /// not reused
+    RemoveNode {
+        #[arg(value_name = "N")]
+        node: String,
+    },
 }
 
 #[derive(Args)]
@@ -349,6 +365,8 @@ fn words(cmd: &Cmd) -> Vec<&str> {
         Cmd::Status { .. } => ("status", vec![]),
         Cmd::Stats { .. } => ("stats", vec![]),
         Cmd::ResetStats => ("reset-stats", vec![]),
+        Cmd::AddNode { addr, face } => ("add-node", vec![Some(addr.as_str()), face.as_deref()]),
+        Cmd::RemoveNode { node } => ("remove-node", vec![Some(node.as_str())]),
     };
     std::iter::once(name)
         .chain(args.into_iter().flatten())

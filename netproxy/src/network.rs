@@ -19,6 +19,9 @@ pub struct Network {
     connected: Vec<bool>,
     up: Vec<bool>,
     faults: Vec<Faults>,
+    /// Nodes removed from the cluster (`remove-node`): nothing passes to or from them, and
+    /// `heal` does not bring them back. Indexed as `connected`.
+    removed: Vec<bool>,
 }
 
 impl Network {
@@ -30,7 +33,29 @@ impl Network {
             connected: vec![true; len],
             up: vec![true; links],
             faults: vec![Faults::default(); links],
+            removed: vec![false; len],
         }
+    }
+
+    /// One more node (`add-node`): its links up, without faults; everything else as it was.
+    pub fn add_node(&mut self) {
+        let old = self.endpoints;
+        let grown = Endpoints::new(old.nodes + 1, old.clerks);
+        self.connected = old.regrow_endpoints(&self.connected, grown, true);
+        self.removed = old.regrow_endpoints(&self.removed, grown, false);
+        self.up = old.regrow_links(&self.up, grown, true);
+        self.faults = old.regrow_links(&self.faults, grown, Faults::default());
+        self.endpoints = grown;
+    }
+
+    /// Node `id` leaves the cluster (`remove-node`): its id stays taken.
+    pub fn remove_node(&mut self, id: usize) {
+        let index = self.endpoints.index(Endpoint::Node(id));
+        self.removed[index] = true;
+    }
+
+    pub fn is_removed(&self, endpoint: Endpoint) -> bool {
+        self.removed[self.endpoints.index(endpoint)]
     }
 
     /// The state as `status` reports it: `addrs` gives each endpoint's address and face, and
@@ -49,6 +74,7 @@ impl Network {
                 addr,
                 face,
                 connected: self.is_connected(endpoint),
+                removed: self.is_removed(endpoint),
             }
         };
         Status {
@@ -81,7 +107,11 @@ impl Network {
 
     /// Whether a datagram may travel `from -> to` now.
     pub fn passes(&self, from: Endpoint, to: Endpoint) -> bool {
-        self.is_connected(from) && self.is_connected(to) && self.is_up(from, to)
+        self.is_connected(from)
+            && self.is_connected(to)
+            && self.is_up(from, to)
+            && !self.is_removed(from)
+            && !self.is_removed(to)
     }
 
     pub fn faults(&self, from: Endpoint, to: Endpoint) -> &Faults {
@@ -125,7 +155,11 @@ impl Network {
             }
             Change::Disconnect(endpoint) => self.connected[endpoints.index(*endpoint)] = false,
             Change::Connect(endpoint) => self.connected[endpoints.index(*endpoint)] = true,
-            Change::Heal => *self = Network::new(endpoints),
+            Change::Heal => {
+                let removed = std::mem::take(&mut self.removed);
+                *self = Network::new(endpoints);
+                self.removed = removed;
+            }
             Change::Drop { p, target } => self.set(*target, |f| f.drop = *p),
             Change::Delay { delay, target } => self.set(*target, |f| f.delay = *delay),
             Change::Duplicate { p, target } => self.set(*target, |f| f.duplicate = *p),

@@ -34,6 +34,9 @@ pub struct EndpointStatus {
     /// Where the others send to reach it, and where its datagrams appear to come from.
     pub face: SocketAddr,
     pub connected: bool,
+    /// A node taken out of the cluster (`remove-node`): its id is not reused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +58,11 @@ impl fmt::Display for Status {
         let table = |f: &mut fmt::Formatter, title: &str, rows: &[EndpointStatus], prefix| {
             writeln!(f, "{title:<5} address                face")?;
             for row in rows {
-                let state = if row.connected { "" } else { "  disconnected" };
+                let state = match (row.removed, row.connected) {
+                    (true, _) => "  removed",
+                    (false, true) => "",
+                    (false, false) => "  disconnected",
+                };
                 let name = format!("{prefix}{}", row.id);
                 writeln!(
                     f,
@@ -169,6 +176,7 @@ mod tests {
             addr: addr(port),
             face: addr(port + 100),
             connected,
+            removed: false,
         };
         let mut status = Status {
             seed: 1,
@@ -218,6 +226,7 @@ mod tests {
                     addr: addr(7000 + id as u16),
                     face: addr(7100 + id as u16),
                     connected: id == 0,
+                    removed: false,
                 })
                 .collect(),
             clerks: vec![],

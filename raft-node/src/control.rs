@@ -11,7 +11,7 @@
 //! commands after its index follow), each continuing the previous one without gaps, starting
 //! with the requested index or with a snapshot that covers it.
 
-use crate::core::{Index, Role, Term};
+use crate::core::{Index, MembershipChange, Role, Term};
 use raft_auth::Secret;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
@@ -57,6 +57,10 @@ pub enum Request {
     /// Hand leadership to node `to` (Raft thesis §3.10): answered `TransferStarted` by the
     /// leader, which refuses proposals until `to` leads or an election timeout passes.
     Transfer { to: u32 },
+    /// Ask the node, the leader, to change the configuration by one server (Raft thesis
+    /// §4.1): add a learner, promote a caught-up learner, remove a member. Answered
+    /// `MembershipProposed` (the change is in the leader's log, not yet committed) or `Error`.
+    ChangeMembership { change: MembershipChange },
     /// Exit the process cleanly.
     Shutdown,
 }
@@ -79,6 +83,11 @@ pub enum Response {
     SnapshotTaken,
     /// Answer to `Transfer`: under way.
     TransferStarted,
+    /// The change's entry is at `index` of the leader's log, in `term`.
+    MembershipProposed {
+        index: Index,
+        term: Term,
+    },
     /// Answer to `ServiceDigest`: the service's state through `applied` hashes to `digest`
     /// (64-bit FNV-1a of its snapshot); two replicas that applied the same entries agree.
     ServiceDigest {
@@ -128,9 +137,36 @@ pub struct NodeState {
     /// log as the Raft paper draws it, for the dashboard.
     #[serde(default)]
     pub tail: Vec<TermRun>,
+    /// The node's configuration (the latest in its log, committed or not): its voters...
+    #[serde(default)]
+    pub voters: Vec<u32>,
+    /// ...its learners...
+    #[serde(default)]
+    pub learners: Vec<u32>,
+    /// ...and the index of the entry that holds it (0: the bootstrap configuration).
+    #[serde(default)]
+    pub membership_index: Index,
+    /// C_old's voters while the configuration is joint (§4.3), else empty.
+    #[serde(default)]
+    pub outgoing: Vec<u32>,
 }
 
 impl NodeState {
+    /// The node's configuration in a few characters: `v0,1,2 l3` (voters, learners), `-` from
+    /// a node too old to say.
+    pub fn config_label(&self) -> String {
+        let ids = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let mut label = match (self.voters.is_empty(), self.learners.is_empty()) {
+            (true, _) => "-".to_string(),
+            (false, true) => format!("v{}", ids(&self.voters)),
+            (false, false) => format!("v{} l{}", ids(&self.voters), ids(&self.learners)),
+        };
+        if !self.outgoing.is_empty() {
+            label += &format!(" joint v{}", ids(&self.outgoing));
+        }
+        label
+    }
+
     /// The role as status tables show it: `Follower`, `PreCandidate`, `Candidate`, `Leader`, or
     /// `Leader→n2` for a leader handing over to n2 (§3.10).
     pub fn role_label(&self) -> String {

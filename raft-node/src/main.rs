@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use raft_auth::Secret;
 use raft_node::control::{self, read_frame, write_frame, Request, Response};
-use raft_node::core::Index;
+use raft_node::core::{Index, MembershipChange, VoterSet};
 use raft_node::runtime::{self, logging, NodeConfig, ServiceKind, ShardKvConfig};
 use raft_node::storage::Storage;
 use std::collections::BTreeMap;
@@ -53,6 +53,11 @@ struct RunArgs {
     /// keeps the positions aligned). The cluster size is their number.
     #[arg(long, value_name = "ADDR,...", value_delimiter = ',', required = true)]
     peers: Vec<SocketAddr>,
+    /// The bootstrap configuration: ids 0..N vote (default: every id of --peers). Ids beyond
+    /// join later as learners (`ctl add-learner`), so --peers may list more addresses than the
+    /// cluster starts with: every node of a cluster must be given the same --voters.
+    #[arg(long, value_name = "N")]
+    voters: Option<u32>,
     /// TCP address of the control channel.
     #[arg(long, value_name = "ADDR")]
     control: SocketAddr,
@@ -138,6 +143,21 @@ enum CtlAction {
     },
     /// Ask the node, the leader, to hand leadership to node TO (Raft thesis §3.10).
     Transfer { to: u32 },
+    /// Ask the node, the leader, to add node ID as a learner (Raft thesis §4.2.1): it receives
+    /// the log but does not vote.
+    AddLearner { id: u32 },
+    /// Ask the node, the leader, to make learner ID a voter; refused until ID has caught up.
+    Promote { id: u32 },
+    /// Ask the node, the leader, to remove node ID (a voter or a learner) from the
+    /// configuration; a leader that removes itself steps down once the change commits.
+    Remove { id: u32 },
+    /// Ask the node, the leader, to make IDS (comma-separated) the voters through joint
+    /// consensus (Raft thesis §4.3): C_old,new, then C_new once that commits. Each must be a
+    /// member already (add new servers as learners first).
+    Joint {
+        #[arg(value_delimiter = ',', required = true)]
+        ids: Vec<u32>,
+    },
     /// Ask the node to exit.
     Shutdown,
 }
@@ -239,6 +259,13 @@ fn validate(
             n - 1
         ));
     }
+    let voters = args.voters.unwrap_or(n as u32);
+    if voters == 0 || voters as usize > n {
+        return Err(format!(
+            "--voters {voters}: the bootstrap voters are ids 0..N, with N from 1 to the {n} \
+             address(es) of --peers"
+        ));
+    }
     let (min, max) = args.election_timeout;
     if args.heartbeat >= min {
         return Err(format!(
@@ -287,6 +314,7 @@ fn validate(
         id: args.id,
         listen: args.listen,
         peers: args.peers,
+        voters,
         control: args.control,
         cluster_id: args.cluster_id,
         secret,
@@ -394,6 +422,14 @@ fn ctl(args: CtlArgs) -> ExitCode {
     }
 }
 
+/// `0,1,2` (`-` for none).
+fn ids(ids: &[u32]) -> String {
+    if ids.is_empty() {
+        return "-".to_string();
+    }
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
 fn call(conn: &mut TcpStream, req: &Request) -> io::Result<Response> {
     write_frame(conn, req)?;
     read_frame(conn)
@@ -414,7 +450,7 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                 println!(
                     "id={} term={} role={:?} leader={leader} commit_index={} last_applied={} \
                      last_log_index={} snapshot_index={} raft_state_bytes={} \
-                     unauthenticated={}",
+                     unauthenticated={} voters={} learners={} membership_index={}",
                     s.id,
                     s.term,
                     s.role,
@@ -424,6 +460,9 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
                     s.snapshot_index,
                     s.raft_state_bytes,
                     s.unauthenticated,
+                    ids(&s.voters),
+                    ids(&s.learners),
+                    s.membership_index,
                 );
             }
             other => return Err(unexpected(other)),
@@ -487,12 +526,39 @@ fn ctl_action(conn: &mut TcpStream, action: CtlAction) -> io::Result<ExitCode> {
             }
             other => return Err(unexpected(other)),
         },
+        CtlAction::AddLearner { id } => {
+            return ctl_membership(conn, MembershipChange::AddLearner(id))
+        }
+        CtlAction::Promote { id } => return ctl_membership(conn, MembershipChange::Promote(id)),
+        CtlAction::Remove { id } => return ctl_membership(conn, MembershipChange::Remove(id)),
+        CtlAction::Joint { ids } => {
+            let Some(set) = VoterSet::of(ids.iter().copied()) else {
+                println!("refused: node ids are below 64");
+                return Ok(ExitCode::FAILURE);
+            };
+            return ctl_membership(conn, MembershipChange::Joint(set));
+        }
         CtlAction::Shutdown => match call(conn, &Request::Shutdown)? {
             Response::ShuttingDown => println!("shutting down"),
             other => return Err(unexpected(other)),
         },
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One membership change: `index=I term=T` once it is in the leader's log, or why not.
+fn ctl_membership(conn: &mut TcpStream, change: MembershipChange) -> io::Result<ExitCode> {
+    match call(conn, &Request::ChangeMembership { change })? {
+        Response::MembershipProposed { index, term } => {
+            println!("index={index} term={term} (proposed {change:?}; in effect once committed)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Response::Error { message } => {
+            println!("refused: {message}");
+            Ok(ExitCode::FAILURE)
+        }
+        other => Err(unexpected(other)),
+    }
 }
 
 #[cfg(test)]
@@ -615,6 +681,16 @@ mod tests {
     fn id_must_index_peers() {
         let err = config(&[("--id", "3")]).unwrap_err();
         assert!(err.contains("--id 3"), "{err}");
+    }
+
+    #[test]
+    fn voters_are_a_prefix_of_peers() {
+        assert_eq!(config(&[]).unwrap().voters, 3);
+        assert_eq!(config(&[("--voters", "2")]).unwrap().voters, 2);
+        for bad in ["0", "4"] {
+            let err = config(&[("--voters", bad)]).unwrap_err();
+            assert!(err.contains("--voters"), "{err}");
+        }
     }
 
     #[test]

@@ -25,8 +25,8 @@ mod sync_thread;
 
 use crate::control::{self, NodeState, Request, Response};
 use crate::core::{
-    Apply, Config, Index, LogMark, Membership, Message, NodeId, ProposeError, Raft, ReadState,
-    Restored, Role, Status, Term, Time,
+    Apply, Config, EntryKind, Index, LogMark, Membership, Message, NodeId, ProposeError, Raft,
+    ReadState, Restored, Role, Status, Term, Time,
 };
 use crate::kv::ClerkReply;
 use crate::service::{DigestService, KvService, Service, ShardCtrlerService, ShardKvService};
@@ -65,8 +65,13 @@ pub struct NodeConfig {
     pub id: NodeId,
     /// Our UDP address for peer datagrams.
     pub listen: SocketAddr,
-    /// Where to send to each peer, by id; the entry at our own id is unused.
+    /// Where to send to each peer, by id; the entry at our own id is unused. Every id the
+    /// cluster may ever have: a node added later is reached at its entry here (its netproxy
+    /// face), so an id resolves to the same address across restarts.
     pub peers: Vec<SocketAddr>,
+    /// The bootstrap configuration's voters: ids `0..voters` (the rest of `peers` join later
+    /// as learners, through membership changes).
+    pub voters: u32,
     /// Our TCP address for the control channel.
     pub control: SocketAddr,
     pub cluster_id: u64,
@@ -135,8 +140,8 @@ impl NodeConfig {
         Config {
             id: self.id,
             members: self.peers.len() as u32,
-            // A static cluster: every peer of --peers votes.
-            bootstrap: Membership::voters(0..self.peers.len() as u32),
+            // The first --voters peers vote; the others join later (`membership.rs`).
+            bootstrap: Membership::voters(0..self.voters),
             election_timeout_min: self.election_timeout_min,
             election_timeout_max: self.election_timeout_max,
             heartbeat_interval: self.heartbeat,
@@ -530,7 +535,11 @@ impl Node {
         for item in items {
             match item {
                 Apply::Entry(entry) => {
-                    let applied = service.apply(entry.index, &entry.command);
+                    // A configuration entry is Raft's, not the service's: it applies nothing.
+                    let applied = match entry.kind {
+                        EntryKind::Command => service.apply(entry.index, &entry.command),
+                        EntryKind::Membership(_) => None,
+                    };
                     self.service_applied = entry.index;
                     if let Some((to, reply)) = self.clerks.applied(entry.index, applied.as_ref()) {
                         self.peers.reply(to, &reply);
@@ -677,6 +686,15 @@ fn handle_request(
             };
             conn.reply(&resp);
         }
+        Request::ChangeMembership { change } => {
+            let resp = match raft.propose_membership(change, now) {
+                Ok((index, term)) => Response::MembershipProposed { index, term },
+                Err(e) => Response::Error {
+                    message: e.to_string(),
+                },
+            };
+            conn.reply(&resp);
+        }
         Request::Shutdown => {
             conn.reply(&Response::ShuttingDown);
             *stop = Some(Stop::Requested(conn.token()));
@@ -710,5 +728,9 @@ fn node_state(
         transferring_to: raft.transferring_to(),
         voted_for: raft.voted_for(),
         tail: control::tail_terms(s.last_log_index, |index| raft.term_of(index)),
+        voters: raft.membership().voters.iter().copied().collect(),
+        learners: raft.membership().learners.iter().copied().collect(),
+        membership_index: raft.membership_index(),
+        outgoing: raft.membership().outgoing.iter().copied().collect(),
     }
 }

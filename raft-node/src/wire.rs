@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 /// AppendEntries and its reply carry `read_round`; 4: the envelope carries a [`Payload`], clerk
 /// datagrams included; 5: a fixed header with the MAC replaces the rmp envelope; 6: TimeoutNow,
 /// leadership transfer; 7: entries carry their kind (command or configuration), and
-/// InstallSnapshot the snapshot's configuration).
-pub const PROTOCOL_VERSION: u8 = 7;
+/// InstallSnapshot the snapshot's configuration; 8: a configuration carries its outgoing voters,
+/// joint consensus, and clerk operations gain the shard controller's and the sharded KV's).
+pub const PROTOCOL_VERSION: u8 = 8;
 
 /// The largest datagram a node sends or accepts. Loopback UDP carries up to 65,507 bytes;
 /// the rest is headroom for the envelope.

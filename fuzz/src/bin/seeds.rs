@@ -175,6 +175,9 @@ fn control_frames() -> Vec<Vec<u8>> {
         },
         Request::ServiceDigest,
         Request::Transfer { to: 2 },
+        Request::ChangeMembership {
+            change: raft_node::core::MembershipChange::Joint(raft_node::core::VoterSet(0b111)),
+        },
         Request::Shutdown,
     ];
     let responses = [
@@ -202,7 +205,12 @@ fn control_frames() -> Vec<Vec<u8>> {
             transferring_to: None,
             voted_for: Some(1),
             tail: vec![TermRun { term: 2, count: 2 }, TermRun { term: 1, count: 3 }],
+            voters: vec![0, 1, 2],
+            learners: vec![3],
+            membership_index: 4,
+            outgoing: vec![],
         }),
+        Response::MembershipProposed { index: 6, term: 2 },
         Response::Apply(ApplyMsg {
             index: 5,
             term: 2,

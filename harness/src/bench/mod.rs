@@ -14,6 +14,7 @@ pub mod latency;
 pub mod procfs;
 pub mod report;
 pub mod throughput;
+pub mod transfer;
 
 use harness::cluster::Cluster;
 use harness::node_client::NodeClient;

@@ -170,6 +170,32 @@ pub fn failover_rows(rounds: &[Round], target: Duration) -> Vec<Row> {
     ]
 }
 
+/// Leadership transfer, request to the new leader's first commit (§3.10): median and max,
+/// against the thesis's bound of one election timeout.
+pub fn transfer_rows(rounds: &[Duration], bound: Duration) -> Vec<Row> {
+    let took = Percentiles::of(rounds.to_vec());
+    vec![
+        Row::new(
+            "transfer, request to the new leader's commit, median",
+            ms(took.p50),
+            Some((format!("< {}", ms(bound)), took.p50 < bound)),
+        ),
+        Row::new(
+            "  max",
+            ms(took.max),
+            Some((format!("< {}", ms(bound)), took.max < bound)),
+        ),
+    ]
+}
+
+pub fn transfer_json(rounds: &[Duration], bound: Duration) -> Value {
+    let took = Percentiles::of(rounds.to_vec());
+    json!({
+        "request_to_commit": percentiles_json(&took),
+        "target": {"max_below_ms": ms_json(bound), "pass": took.max < bound},
+    })
+}
+
 /// Throughput with group commit on and forced off (one fsync per entry) at one load, and the
 /// latency with it off against the floors measured around it, so the table shows what group
 /// commit buys.

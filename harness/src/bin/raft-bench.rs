@@ -5,7 +5,8 @@
 //! 2. commit latency, unloaded: one command at a time, `Start` to applied on the leader, with
 //!    the machine's floors measured around it (`bench/floor.rs`) and each figure's ratio to the
 //!    commit floor they compose;
-//! 3. failover: SIGKILL the leader, time until a command commits again;
+//! 3. failover: SIGKILL the leader, time until a command commits again; then leadership
+//!    transfer, from the request until the new leader commits (median and max of 10);
 //! 4. group commit forced off (one fsync per entry) against on, at a load a node syncing every
 //!    entry can carry (one `Start` in flight per submitter: at phase 1's load its syncs outlast
 //!    the election timeout and it loses its leader), then latency again, to show what syncing
@@ -26,7 +27,9 @@
 #[path = "../bench/mod.rs"]
 mod bench;
 
-use bench::{failover, kv, kv_memory, kv_report, latency, procfs, report, throughput, NODES};
+use bench::{
+    failover, kv, kv_memory, kv_report, latency, procfs, report, throughput, transfer, NODES,
+};
 use clap::{Parser, Subcommand, ValueEnum};
 use harness::cluster::{Cluster, NodeOptions};
 use harness::timing::NodeTimers;
@@ -188,6 +191,13 @@ fn run(args: &Args) -> io::Result<()> {
         rows.extend(report::failover_rows(&rounds, target));
         details.push(report::failover_details(&rounds));
         json.insert("failover".into(), report::failover_json(&rounds, target));
+        // Leadership transfer (§3.10): ten hand-overs, each bounded by an election timeout.
+        let rounds = transfer::run(&launch("transfer", timers)?, 10)?;
+        rows.extend(report::transfer_rows(&rounds, timers.election_max));
+        json.insert(
+            "transfer".into(),
+            report::transfer_json(&rounds, timers.election_max),
+        );
     }
     if args.runs(Phase::GroupCommitOff) {
         let options = NodeOptions {

@@ -1,5 +1,5 @@
 //! `raft-lab`: run a cluster in the foreground and talk to it (`just cluster`, `just status`,
-//! `just watch`, `just submit`, `just kv`, `just dashboard`); the commands that talk to it find it
+//! `just watch`, `just submit`, `just kv`, `just add-node`, `just dashboard`); the commands that talk to it find it
 //! through the `layout.json` it writes (`harness::cluster_file`). Proxy commands (partition,
 //! heal, ...) are netproxy's own CLI.
 
@@ -9,6 +9,7 @@ use harness::cluster::{
     Cluster, GroupSpecs, Layout, NodeOptions, DEFAULT_BASE_PORT, MAX_CLERKS, MAX_NODES,
 };
 use harness::cluster_file::{self, ClusterFile, Sharded, FILE_NAME};
+use harness::cluster_socket;
 use harness::dashboard::replay::Replay;
 use harness::dashboard::view::View;
 use harness::dashboard::{self, Dashboard};
@@ -20,6 +21,7 @@ use harness::shardtest;
 use harness::watch::{self, frame::Style, Watch};
 use raft_auth::Secret;
 use raft_node::control::NodeState;
+use raft_node::core::MembershipChange;
 use raft_node::kv::Op;
 use raft_node::runtime::ServiceKind;
 use raft_node::wire::ClusterKey;
@@ -127,6 +129,26 @@ enum Cmd {
     /// Ask the current leader to hand leadership to node N (Raft thesis §3.10), and wait until
     /// N leads.
     Transfer { to: usize },
+    /// Start a node on the next id, add it to the configuration as a learner, and promote it
+    /// to voter once it has caught up (Raft thesis §4.2.1).
+    AddNode {
+        /// Give up after this many seconds (waiting for the learner to catch up included).
+        #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+        timeout: f64,
+    },
+    /// Remove node N from the configuration (§4.1; a leader steps down once it commits), then
+    /// stop it and take it out of netproxy.
+    RemoveNode {
+        n: usize,
+        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+        timeout: f64,
+    },
+    /// Replace node N: add a node on the next id (learner, then voter), then remove N.
+    ReplaceNode {
+        n: usize,
+        #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+        timeout: f64,
+    },
     /// A KV clerk's operation on the running cluster (--service kv), retried across leaders.
     Kv {
         #[command(subcommand)]
@@ -209,6 +231,16 @@ fn main() -> ExitCode {
         Cmd::Status { json } => target().and_then(|t| status(&t, Output::new(json))),
         Cmd::Submit { text, json } => target().and_then(|t| submit(&t, text, Output::new(json))),
         Cmd::Transfer { to } => target().and_then(|t| transfer(&t, to)),
+        Cmd::AddNode { timeout } => {
+            seconds(timeout).and_then(|t| add_node(&cli.secret_file, cli.base_port, t))
+        }
+        Cmd::RemoveNode { n, timeout } => {
+            seconds(timeout).and_then(|t| remove_node(&cli.secret_file, cli.base_port, n, t))
+        }
+        Cmd::ReplaceNode { n, timeout } => seconds(timeout).and_then(|t| {
+            add_node(&cli.secret_file, cli.base_port, t)?;
+            remove_node(&cli.secret_file, cli.base_port, n, t)
+        }),
         Cmd::Kv { op, timeout, json } => {
             target().and_then(|t| kv(&t, op, timeout, Output::new(json)))
         }
@@ -331,14 +363,14 @@ fn run_cluster(
         let gids = (0..*groups).map(shardtest::gid_of).collect();
         shard(&target, ShardCmd::Join { gids }, 10.0)?;
     }
-    ClusterFile {
+    let file = ClusterFile {
         base_port: place.base_port,
         cluster_id: cluster.key().id,
         layout: layout.clone(),
         shards: sharded.as_ref().map(|(system, _, _)| *system),
-    }
-    .write(&data_dir)
-    .map_err(|e| format!("cannot write {}: {e}", data_dir.join(FILE_NAME).display()))?;
+    };
+    file.write(&data_dir)
+        .map_err(|e| format!("cannot write {}: {e}", data_dir.join(FILE_NAME).display()))?;
     eprintln!(
         "raft-lab: {n} nodes up (UDP {}..., control {}...{}), netproxy control {}, data and \
          log in {} (just logs {}; just timeline {})",
@@ -355,6 +387,9 @@ fn run_cluster(
         cluster.log().path().display()
     );
     let cluster = Arc::new(Mutex::new(cluster));
+    // `just add-node` and `just remove-node` ask this process to start and stop nodes.
+    cluster_socket::serve(&data_dir, Arc::clone(&cluster), file)
+        .map_err(|e| format!("cannot serve {}: {e}", cluster_socket::FILE_NAME))?;
     let dashboard = match dashboard {
         Some(port) => {
             let config = dashboard::Config {
@@ -388,6 +423,7 @@ fn run_cluster(
     }
     eprintln!("raft-lab: stopping");
     ClusterFile::remove(&data_dir);
+    cluster_socket::remove(&data_dir);
     // The dashboard first: it holds the cluster too.
     drop(dashboard);
     drop(cluster);
@@ -535,7 +571,7 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
         return print_json(&json!({ "nodes": nodes }));
     }
     println!(
-        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}",
+        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  config",
         "node",
         "role",
         "term",
@@ -551,7 +587,7 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
     for (i, state) in states.iter().enumerate() {
         match state {
             Some(s) => println!(
-                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}",
+                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  {}",
                 i,
                 s.role_label(),
                 s.term,
@@ -562,7 +598,8 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
                 s.snapshot_index,
                 s.raft_state_bytes,
                 s.kv_keys.map_or("-".to_string(), |k| k.to_string()),
-                s.unauthenticated
+                s.unauthenticated,
+                s.config_label()
             ),
             None => println!("{i:>4}  down"),
         }
@@ -747,6 +784,128 @@ fn transfer(target: &Target, to: usize) -> Result<(), String> {
         "node {to} did not take over within 2 s (down, cut off, or behind?); node {leader} \
          accepts commands again after an election timeout"
     ))
+}
+
+/// `--timeout SECONDS` as a duration.
+fn seconds(timeout: f64) -> Result<Duration, String> {
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(format!(
+            "--timeout {timeout}: give a positive number of seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(timeout))
+}
+
+/// A refusal that passes by itself: no leader yet, a change or a transfer under way, a term
+/// not committed yet, a learner still catching up.
+fn passes(refusal: &str) -> bool {
+    [
+        "try again",
+        "not committed yet",
+        "not caught up",
+        "not the leader",
+    ]
+    .iter()
+    .any(|what| refusal.contains(what))
+}
+
+/// Has the leader propose `change`, retrying refusals that pass, and waits until the leader
+/// reports a committed configuration for which `done` holds. Returns the change's index.
+fn propose_change(
+    target: &Target,
+    change: MembershipChange,
+    done: impl Fn(&NodeState) -> bool,
+    deadline: Instant,
+) -> Result<u64, String> {
+    let mut last = String::new();
+    let index = loop {
+        if Instant::now() > deadline {
+            return Err(format!("{change:?} not accepted in time: {last}"));
+        }
+        let leader = match current_leader(target) {
+            Ok(leader) => leader,
+            Err(e) => {
+                last = e;
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        match target.client(leader).change_membership(change) {
+            Ok(Ok((index, term))) => {
+                eprintln!(
+                    "raft-lab: node {leader} proposed {change:?} at index {index}, term {term}"
+                );
+                break index;
+            }
+            Ok(Err(why)) if passes(&why) => last = format!("node {leader}: {why}"),
+            Ok(Err(why)) => return Err(format!("node {leader} refused {change:?}: {why}")),
+            Err(e) => last = format!("node {leader}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    loop {
+        let committed = current_leader(target)
+            .ok()
+            .and_then(|leader| target.client(leader).get_state().ok())
+            .filter(|s| s.commit_index >= s.membership_index && done(s));
+        if let Some(s) = committed {
+            eprintln!("raft-lab: committed: {}", s.config_label());
+            return Ok(index);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{change:?} (index {index}) not committed in time; see 'just status'"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `just add-node`: a new process on the next id, added as a learner, promoted once caught up.
+fn add_node(secret_file: &Path, base_port: Option<u16>, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let id: u32 = cluster_socket::request(secret_file, "add-node")?
+        .parse()
+        .map_err(|e| format!("the cluster's answer to add-node: {e}"))?;
+    eprintln!("raft-lab: node {id} started; adding it as a learner");
+    // The cluster wrote the grown layout: read it again to reach the new node.
+    let target = Target::find(secret_file, base_port)?;
+    propose_change(
+        &target,
+        MembershipChange::AddLearner(id),
+        |s| s.learners.contains(&id) || s.voters.contains(&id),
+        deadline,
+    )?;
+    eprintln!("raft-lab: node {id} is a learner; promoting it once it has caught up");
+    propose_change(
+        &target,
+        MembershipChange::Promote(id),
+        |s| s.voters.contains(&id),
+        deadline,
+    )?;
+    println!("node {id} is a voter");
+    Ok(())
+}
+
+/// `just remove-node N`: N leaves the configuration, then its process stops and netproxy
+/// drops it.
+fn remove_node(
+    secret_file: &Path,
+    base_port: Option<u16>,
+    n: usize,
+    timeout: Duration,
+) -> Result<(), String> {
+    let target = Target::find(secret_file, base_port)?;
+    let id = n as u32;
+    propose_change(
+        &target,
+        MembershipChange::Remove(id),
+        |s| !s.voters.contains(&id) && !s.learners.contains(&id),
+        Instant::now() + timeout,
+    )?;
+    cluster_socket::request(secret_file, &format!("retire {n}"))?;
+    println!("node {n} removed and stopped");
+    Ok(())
 }
 
 /// The live view of the cluster (the proxy tells how many nodes it has).

@@ -417,6 +417,7 @@ mod tests {
                     addr: addr(7000 + id),
                     face: addr(7100 + id),
                     connected: true,
+                    removed: false,
                 })
                 .collect(),
             clerks: vec![],

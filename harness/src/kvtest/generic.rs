@@ -196,7 +196,7 @@ fn partitioner(cfg: &KvTester, done: &AtomicBool) {
 /// Porcupine over the whole history: an illegal one fails with the lab's message and its
 /// visualization; an unknown one passes, saying so, as the lab does. The history is written as
 /// JSON lines and HTML in the run's directory either way.
-fn check_linearizable(cfg: &KvTester, history: &HistoryRecorder) {
+pub fn check_linearizable(cfg: &KvTester, history: &HistoryRecorder) {
     let ops = history.history();
     let report = linearizability::check(&ops, LINEARIZABILITY_BUDGET);
     let html = linearizability::save_history(&cfg.run_dir(), &ops, &report);

@@ -85,6 +85,12 @@ impl KvTester {
     /// config.go make_config: `n` KV servers, all connected, reliable or not (never long delays
     /// or long reordering); `maxraftstate` −1 for no snapshots.
     pub fn new(n: usize, unreliable: bool, maxraftstate: i64) -> KvTester {
+        KvTester::with_spares(n, 0, unreliable, maxraftstate)
+    }
+
+    /// As [`KvTester::new`], with `spares` more server ids whose processes are not started:
+    /// they join later ([`KvTester::join`]). Clerks know every id's face from the start.
+    pub fn with_spares(n: usize, spares: usize, unreliable: bool, maxraftstate: i64) -> KvTester {
         let name = std::thread::current()
             .name()
             .unwrap_or("kv")
@@ -99,8 +105,9 @@ impl KvTester {
             max_raft_state: maxraftstate,
             ..NodeOptions::lab()
         };
-        let cluster = Cluster::launch_with(&name, n, options)
+        let cluster = Cluster::launch_with_spares(&name, n, spares, options)
             .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+        let n = cluster.len();
         if let Err(e) = cluster.log().record_panics() {
             eprintln!("cannot record failures in the run's log: {e}");
         }
@@ -240,6 +247,41 @@ impl KvTester {
     pub fn start_server(&self, i: usize) {
         self.proxy.disconnect(i);
         self.liveness.restart(i);
+    }
+
+    /// Spare server i joins the network (netproxy `add-node`, its clerk links up) and starts,
+    /// empty; the leader must then add it to the configuration.
+    pub fn join(&self, i: usize) {
+        self.liveness.join(i);
+    }
+
+    /// Server i leaves for good: SIGKILLed and removed from netproxy (`remove-node`).
+    pub fn retire(&self, i: usize) {
+        self.liveness.retire(i);
+    }
+
+    /// Server i's state as it reports it; `None` if it does not run or answer.
+    pub fn node_state(&self, i: usize) -> Option<raft_node::control::NodeState> {
+        self.liveness.incarnation(i)?;
+        let client = self.cluster.lock().unwrap().client(i);
+        client.get_state().ok()
+    }
+
+    /// Asks server i, the leader, for a single-server membership change: `Ok(index)` of its
+    /// entry, or why not.
+    pub fn change_membership(
+        &self,
+        i: usize,
+        change: raft_node::core::MembershipChange,
+    ) -> Result<u64, String> {
+        if self.liveness.incarnation(i).is_none() {
+            return Err(format!("server {i} does not run"));
+        }
+        let client = self.cluster.lock().unwrap().client(i);
+        match client.change_membership(change) {
+            Ok(result) => result.map(|(index, _)| index),
+            Err(e) => Err(format!("server {i}: {e}")),
+        }
     }
 
     /// config.go Leader: the first server that says it leads.

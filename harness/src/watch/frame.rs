@@ -178,7 +178,7 @@ fn node_table(
     }
     let _ = writeln!(
         out,
-        "{:>4}  {:<12}  {:>6}  {:>6}  {:>8}  {:>8}  {:>8}  {:>8}",
+        "{:>4}  {:<12}  {:>6}  {:>6}  {:>8}  {:>8}  {:>8}  {:>8}  config",
         "node", "role", "term", "leader", "commit", "applied", "log", "snapshot"
     );
     let disconnected = |i: usize| {
@@ -189,9 +189,19 @@ fn node_table(
                 .any(|node| node.id == i && !node.connected)
         })
     };
+    let removed = |i: usize| {
+        reading.proxy.state.as_ref().is_ok_and(|p| {
+            p.status
+                .nodes
+                .iter()
+                .any(|node| node.id == i && node.removed)
+        })
+    };
     for (i, node) in reading.nodes.iter().enumerate() {
         let mut notes = Vec::new();
-        if disconnected(i) {
+        if removed(i) {
+            notes.push("removed");
+        } else if disconnected(i) {
             notes.push("disconnected");
         }
         let state = match node {
@@ -233,7 +243,7 @@ fn node_table(
             }
         };
         let row = format!(
-            "{:>4}  {}  {}  {}  {:>8}  {:>8}  {:>8}  {:>8}",
+            "{:>4}  {}  {}  {}  {:>8}  {:>8}  {:>8}  {:>8}  {}",
             i,
             // The role as `just status` names it, a leader's transfer included (`Leader→n2`).
             cell(state.role_label(), 12, true, changed.role),
@@ -248,6 +258,8 @@ fn node_table(
             state.last_applied,
             state.last_log_index,
             state.snapshot_index,
+            // The node's own configuration: voters and learners (§4).
+            state.config_label(),
         );
         let row = match row_code {
             Some(code) => paint(style, code, &row),
@@ -550,6 +562,8 @@ mod tests {
             last_log_index: 413,
             snapshot_index: 400,
             raft_state_bytes: 9000,
+            voters: (0..N as u32).filter(|&v| v != 4).collect(),
+            learners: vec![4],
             ..known(id, role, term, leader)
         })
     }
@@ -574,6 +588,7 @@ mod tests {
                     addr: addr(7000 + id),
                     face: addr(7100 + id),
                     connected: !disconnected.contains(&id),
+                    removed: false,
                 })
                 .collect(),
             clerks: vec![],
@@ -666,17 +681,17 @@ mod tests {
         );
         let header = line_starting(&frame, "node");
         for column in [
-            "role", "term", "leader", "commit", "applied", "log", "snapshot",
+            "role", "term", "leader", "commit", "applied", "log", "snapshot", "config",
         ] {
             assert!(header.contains(column), "{header}");
         }
         assert_eq!(
             line_starting(&frame, "   2"),
-            "   2  Leader             7       2       412       411       413       400"
+            "   2  Leader             7       2       412       411       413       400  v0,1,2,3 l4"
         );
         assert_eq!(
             line_starting(&frame, "   0"),
-            "   0  Follower           7       2       412       411       413       400"
+            "   0  Follower           7       2       412       411       413       400  v0,1,2,3 l4"
         );
         assert!(frame
             .contains("network (netproxy 127.0.0.1:7200): all links up, no faults; 0 delayed\n"));
@@ -899,6 +914,7 @@ mod tests {
                 addr: addr(7400 + id),
                 face: addr(7500 + id),
                 connected: true,
+                removed: false,
             })
             .collect();
         let (c1, c2) = (Endpoint::Clerk(1), Endpoint::Clerk(2));
@@ -946,6 +962,7 @@ mod tests {
             addr: addr(7400),
             face: addr(7500),
             connected: true,
+            removed: false,
         }];
         let frame = plain(&reading(
             healthy_nodes(),

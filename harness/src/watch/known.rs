@@ -25,5 +25,9 @@ pub fn known(id: u32, role: Role, term: Term, leader: Option<u32>) -> NodeState 
         transferring_to: None,
         voted_for: None,
         tail: Vec::new(),
+        voters: Vec::new(),
+        learners: Vec::new(),
+        membership_index: 0,
+        outgoing: Vec::new(),
     }
 }

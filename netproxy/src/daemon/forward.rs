@@ -33,8 +33,8 @@ pub struct Forwarder {
     /// Each endpoint's own address, indexed by [`Endpoints::index`] (nodes, then clerks).
     addrs: Vec<SocketAddr>,
     /// Endpoint `e`'s face receives what is meant for `e` and sends what `e` sent; indexed as
-    /// `addrs`.
-    faces: Vec<UdpSocket>,
+    /// `addrs`. A removed node's face is closed (`None`).
+    faces: Vec<Option<UdpSocket>>,
     face_addrs: Vec<SocketAddr>,
     network: Network,
     /// Indexed by [`Endpoints::link`], as the network's tables are.
@@ -68,7 +68,7 @@ impl Forwarder {
         Ok(Forwarder {
             endpoints,
             addrs,
-            faces,
+            faces: faces.into_iter().map(Some).collect(),
             face_addrs,
             network: Network::new(endpoints),
             counters: vec![LinkCounters::default(); endpoints.len() * endpoints.len()],
@@ -92,7 +92,10 @@ impl Forwarder {
     pub fn drain(&mut self, face: usize, buf: &mut [u8]) {
         let to = self.endpoints.at(face);
         loop {
-            match self.faces[face].recv_from(buf) {
+            let Some(socket) = &self.faces[face] else {
+                return;
+            };
+            match socket.recv_from(buf) {
                 Ok((len, source)) => self.forward(source, to, &buf[..len]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -172,7 +175,10 @@ impl Forwarder {
     fn send(&mut self, from: Endpoint, to: Endpoint, datagram: &[u8]) {
         let endpoints = self.endpoints;
         let counters = &mut self.counters[endpoints.link(from, to)];
-        let face = &self.faces[endpoints.index(from)];
+        let Some(face) = &self.faces[endpoints.index(from)] else {
+            counters.dropped_down += 1;
+            return;
+        };
         match face.send_to(datagram, self.addrs[endpoints.index(to)]) {
             Ok(_) => {
                 counters.delivered += 1;
@@ -225,6 +231,51 @@ impl Forwarder {
 
     pub fn apply(&mut self, change: &Change) {
         self.network.apply(change);
+    }
+
+    /// The face the next node would get unless told: the port after the last node's face.
+    pub fn next_face(&self) -> SocketAddr {
+        let mut last = self.face_addrs[self.endpoints.nodes - 1];
+        last.set_port(last.port().wrapping_add(1));
+        last
+    }
+
+    /// A node joins with its own address `addr` and the face bound for it; returns its id.
+    /// Every per-endpoint and per-link table grows: the node's slot comes after the other
+    /// nodes', before the clerks', whose faces the caller re-registers under their new slots.
+    pub fn add_node(&mut self, addr: SocketAddr, face: UdpSocket) -> io::Result<usize> {
+        let old = self.endpoints;
+        let grown = Endpoints::new(old.nodes + 1, old.clerks);
+        let face_addr = face.local_addr()?;
+        let id = old.nodes;
+        self.addrs.insert(id, addr);
+        self.faces.insert(id, Some(face));
+        self.face_addrs.insert(id, face_addr);
+        self.counters = old.regrow_links(&self.counters, grown, LinkCounters::default());
+        self.delayed = old.regrow_links(&self.delayed, grown, 0);
+        self.network.add_node();
+        self.endpoints = grown;
+        Ok(id)
+    }
+
+    /// Node `id` leaves: its face is closed and handed back for deregistering, nothing passes
+    /// to or from it from now on, and its counters stay as they were.
+    pub fn remove_node(&mut self, id: usize) -> Option<UdpSocket> {
+        self.network.remove_node(id);
+        self.faces[self.endpoints.index(Endpoint::Node(id))].take()
+    }
+
+    pub fn is_removed(&self, id: usize) -> bool {
+        self.network.is_removed(Endpoint::Node(id))
+    }
+
+    /// The face of the endpoint in `slot`, if open (to register it under a new token).
+    pub fn face_mut(&mut self, slot: usize) -> Option<&mut UdpSocket> {
+        self.faces[slot].as_mut()
+    }
+
+    pub fn has_address(&self, addr: SocketAddr) -> bool {
+        self.addrs.contains(&addr)
     }
 
     pub fn stats(&self) -> Stats {

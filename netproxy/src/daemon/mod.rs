@@ -21,8 +21,10 @@ use std::time::Instant;
 const SHUTDOWN: Token = Token(0);
 const LISTENER: Token = Token(1);
 /// The face of the endpoint in slot `e` ([`Endpoints::index`]: nodes, then clerks) has
-/// `Token(FIRST_FACE + e)`; control connections follow the faces.
+/// `Token(FIRST_FACE + e)` (clerks' faces move up a slot when a node joins); control
+/// connections take the tokens from `FIRST_CONTROL`.
 const FIRST_FACE: usize = 2;
+const FIRST_CONTROL: usize = 1 << 24;
 
 /// Large enough for any UDP datagram.
 const MAX_DATAGRAM: usize = 64 * 1024;
@@ -85,7 +87,7 @@ impl Daemon {
         let addrs = [config.nodes, config.clerks].concat();
         Ok(Daemon {
             shutdown,
-            control: Control::new(listener, FIRST_FACE + endpoints.len(), config.secret),
+            control: Control::new(listener, FIRST_CONTROL, config.secret),
             forwarder: Forwarder::new(
                 endpoints,
                 addrs,
@@ -148,7 +150,7 @@ impl Daemon {
                         let forwarder = &mut self.forwarder;
                         let registry = self.poll.registry();
                         self.control
-                            .ready(token, registry, |line| execute(forwarder, line));
+                            .ready(token, registry, |line| execute(forwarder, registry, line));
                     }
                     Token(face) => self.forwarder.drain(face - FIRST_FACE, &mut self.buf),
                 }
@@ -159,7 +161,7 @@ impl Daemon {
 }
 
 /// Parses, checks and carries out one control request; returns the whole reply.
-fn execute(forwarder: &mut Forwarder, line: &str) -> String {
+fn execute(forwarder: &mut Forwarder, registry: &mio::Registry, line: &str) -> String {
     let cmd = match line.parse::<Command>() {
         Ok(cmd) => cmd,
         Err(e) => return rejected(line, &e),
@@ -180,8 +182,66 @@ fn execute(forwarder: &mut Forwarder, line: &str) -> String {
             forwarder.reset_stats();
             String::new()
         }
+        Command::AddNode { addr, face } => match add_node(forwarder, registry, addr, face) {
+            Ok((id, face)) => {
+                info!("add-node {addr}: node {id}, face {face}");
+                format!("node {id} face {face}\n")
+            }
+            Err(e) => return rejected(line, &e),
+        },
+        Command::RemoveNode(id) => {
+            if forwarder.is_removed(id) {
+                let e = crate::command::CommandError::new(format!("node {id} is removed already"));
+                return rejected(line, &e);
+            }
+            if let Some(mut face) = forwarder.remove_node(id) {
+                let _ = registry.deregister(&mut face);
+            }
+            info!("remove-node {id}");
+            String::new()
+        }
     };
     format!("ok\n{body}")
+}
+
+/// Binds the new node's face, registers it, and moves the clerks' faces up a slot.
+fn add_node(
+    forwarder: &mut Forwarder,
+    registry: &mio::Registry,
+    addr: SocketAddr,
+    face: Option<SocketAddr>,
+) -> Result<(usize, SocketAddr), crate::command::CommandError> {
+    use crate::command::CommandError;
+    if forwarder.has_address(addr) {
+        return Err(CommandError::new(format!(
+            "{addr} is an endpoint of this proxy already"
+        )));
+    }
+    let face_addr = face.unwrap_or_else(|| forwarder.next_face());
+    let mut socket = UdpSocket::bind(face_addr)
+        .map_err(|e| CommandError::new(format!("cannot bind a face on {face_addr}: {e}")))?;
+    enlarge_buffers(&socket);
+    let bound = socket
+        .local_addr()
+        .map_err(|e| CommandError::new(e.to_string()))?;
+    let id = forwarder.endpoints().nodes;
+    let clerks = forwarder.endpoints().clerks;
+    registry
+        .register(&mut socket, Token(FIRST_FACE + id), Interest::READABLE)
+        .map_err(|e| CommandError::new(format!("cannot poll the face: {e}")))?;
+    // Clerk k's face moves from slot id + k to id + 1 + k: re-register from the last down.
+    let id = forwarder
+        .add_node(addr, socket)
+        .map_err(|e| CommandError::new(e.to_string()))?;
+    for k in (0..clerks).rev() {
+        let slot = id + 1 + k;
+        if let Some(face) = forwarder.face_mut(slot) {
+            registry
+                .reregister(face, Token(FIRST_FACE + slot), Interest::READABLE)
+                .map_err(|e| CommandError::new(format!("cannot poll clerk c{k}'s face: {e}")))?;
+        }
+    }
+    Ok((id, bound))
 }
 
 fn rejected(line: &str, e: &crate::command::CommandError) -> String {

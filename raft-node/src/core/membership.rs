@@ -13,17 +13,53 @@
 //! term (Ongaro's 2015 correction; `Raft::propose_membership`).
 //!
 //! Learners (§4.2.1) receive the log but are never counted in a quorum and never campaign.
+//!
+//! Several voters change at once through joint consensus (§4.3): the leader appends C_old,new
+//! (`voters` the new voters, `outgoing` the old ones), in which every decision needs a majority
+//! of each; once that entry commits it appends C_new (`outgoing` empty) on its own
+//! (`Raft::leave_joint`). Any two configurations a step apart then have overlapping majorities
+//! again: C_old and C_old,new share C_old's, C_old,new and C_new share C_new's.
 
 use super::{Index, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// One configuration: voters and learners, disjoint.
+/// One configuration: voters and learners, disjoint; during a joint change (§4.3) also the
+/// outgoing voters, whose majority counts as well.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Membership {
     pub voters: BTreeSet<NodeId>,
     pub learners: BTreeSet<NodeId>,
+    /// C_old's voters while this is C_old,new; empty otherwise. Disjoint from `learners`.
+    #[serde(default)]
+    pub outgoing: BTreeSet<NodeId>,
+}
+
+/// A set of voters for a joint change, as a bit set of ids below 64: small and `Copy`, so a
+/// change stays a value every layer can pass around and log.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VoterSet(pub u64);
+
+impl VoterSet {
+    /// The set of `ids`; `None` if one is 64 or above.
+    pub fn of(ids: impl IntoIterator<Item = NodeId>) -> Option<VoterSet> {
+        let mut bits = 0u64;
+        for id in ids {
+            bits |= 1u64.checked_shl(id)?;
+        }
+        Some(VoterSet(bits))
+    }
+
+    pub fn ids(self) -> BTreeSet<NodeId> {
+        (0..64).filter(|&id| self.0 & (1 << id) != 0).collect()
+    }
+}
+
+impl fmt::Debug for VoterSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.ids()).finish()
+    }
 }
 
 /// A single-server change (§4.1).
@@ -35,6 +71,10 @@ pub enum MembershipChange {
     Promote(NodeId),
     /// A voter or a learner leaves the configuration.
     Remove(NodeId),
+    /// Joint consensus (§4.3): these become the voters, any number changing at once; each must
+    /// be a member already (a new server joins as a learner first). The voters that leave
+    /// leave the configuration; the learners that stay stay.
+    Joint(VoterSet),
 }
 
 /// Why a membership change was refused.
@@ -71,7 +111,28 @@ pub enum MembershipError {
     LastVoter {
         id: NodeId,
     },
+    /// A joint change to no voters at all.
+    NoVoters,
+    /// A joint change to the voters there are already.
+    NoChange,
+    /// The joint configuration of `index` is committed and its C_new about to be appended:
+    /// one change at a time.
+    LeavingJoint {
+        index: Index,
+    },
+    /// The learner has not caught up (§4.2.1): its log is more than [`CATCH_UP_MAX_LAG`]
+    /// entries behind the leader's, or it has not answered the leader lately. Promoting it now
+    /// could stall commits while it catches up; try again once it has.
+    NotCaughtUp {
+        id: NodeId,
+        match_index: Index,
+        last_index: Index,
+    },
 }
+
+/// How far (in entries) a learner's log may trail the leader's for it to be promoted: about
+/// one round of replication under load (§4.2.1).
+pub const CATCH_UP_MAX_LAG: Index = 64;
 
 impl fmt::Display for MembershipError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,6 +166,23 @@ impl fmt::Display for MembershipError {
             MembershipError::LastVoter { id } => {
                 write!(f, "n{id} is the last voter: the cluster would have none")
             }
+            MembershipError::NoVoters => {
+                write!(f, "a configuration needs a voter: name at least one")
+            }
+            MembershipError::NoChange => write!(f, "those are the voters already"),
+            MembershipError::LeavingJoint { index } => write!(
+                f,
+                "leaving the joint configuration of index {index}: try again shortly"
+            ),
+            MembershipError::NotCaughtUp {
+                id,
+                match_index,
+                last_index,
+            } => write!(
+                f,
+                "n{id} has not caught up (it holds the log through {match_index} of \
+                 {last_index}, or has not answered lately): promote it once it has"
+            ),
         }
     }
 }
@@ -115,11 +193,33 @@ impl Membership {
         Membership {
             voters: voters.into_iter().collect(),
             learners: BTreeSet::new(),
+            outgoing: BTreeSet::new(),
         }
     }
 
+    /// Whether `id` votes: in C_new, or in C_old during a joint change.
     pub fn is_voter(&self, id: NodeId) -> bool {
-        self.voters.contains(&id)
+        self.voters.contains(&id) || self.outgoing.contains(&id)
+    }
+
+    /// Whether this is C_old,new (§4.3).
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// Every voter, of C_new and C_old alike: whom a candidate asks.
+    pub fn all_voters(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (self.voters.iter())
+            .chain(self.outgoing.iter().filter(|id| !self.voters.contains(id)))
+            .copied()
+    }
+
+    /// C_new of this C_old,new: the outgoing voters gone.
+    pub fn leave_joint(&self) -> Membership {
+        Membership {
+            outgoing: BTreeSet::new(),
+            ..self.clone()
+        }
     }
 
     pub fn is_learner(&self, id: NodeId) -> bool {
@@ -130,17 +230,24 @@ impl Membership {
         self.is_voter(id) || self.is_learner(id)
     }
 
-    /// Voters and learners: everyone the leader replicates to.
+    /// Voters (both sets) and learners: everyone the leader replicates to.
     pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.voters.iter().chain(&self.learners).copied()
+        self.all_voters().chain(self.learners.iter().copied())
     }
 
     /// The largest `v` such that a majority of the voters have `value(voter) >= v`: the index a
-    /// majority holds, the read round a majority acknowledged.
+    /// majority holds, the read round a majority acknowledged. During a joint change, a
+    /// majority of each of C_old and C_new (§4.3).
     pub fn majority_value(&self, value: impl Fn(NodeId) -> u64) -> u64 {
-        let mut values: Vec<u64> = self.voters.iter().map(|&id| value(id)).collect();
-        values.sort_unstable_by(|a, b| b.cmp(a));
-        values.get(self.voters.len() / 2).copied().unwrap_or(0)
+        let of = |set: &BTreeSet<NodeId>| {
+            let mut values: Vec<u64> = set.iter().map(|&id| value(id)).collect();
+            values.sort_unstable_by(|a, b| b.cmp(a));
+            values.get(set.len() / 2).copied().unwrap_or(0)
+        };
+        match self.is_joint() {
+            true => of(&self.voters).min(of(&self.outgoing)),
+            false => of(&self.voters),
+        }
     }
 
     /// Whether the voters for which `granted` holds are a majority.
@@ -153,6 +260,20 @@ impl Membership {
     pub fn apply(&self, change: MembershipChange) -> Result<Membership, MembershipError> {
         let mut next = self.clone();
         match change {
+            MembershipChange::Joint(set) => {
+                let voters = set.ids();
+                if voters.is_empty() {
+                    return Err(MembershipError::NoVoters);
+                }
+                if voters == self.voters {
+                    return Err(MembershipError::NoChange);
+                }
+                if let Some(&id) = voters.iter().find(|&&id| !self.contains(id)) {
+                    return Err(MembershipError::NotALearner { id });
+                }
+                next.learners.retain(|id| !voters.contains(id));
+                next.outgoing = std::mem::replace(&mut next.voters, voters);
+            }
             MembershipChange::AddLearner(id) if self.contains(id) => {
                 return Err(MembershipError::AlreadyMember { id })
             }
@@ -190,6 +311,9 @@ impl fmt::Display for Membership {
                 .join(",")
         };
         write!(f, "voters {{{}}}", ids(&self.voters))?;
+        if self.is_joint() {
+            write!(f, " joint with {{{}}}", ids(&self.outgoing))?;
+        }
         if !self.learners.is_empty() {
             write!(f, " learners {{{}}}", ids(&self.learners))?;
         }

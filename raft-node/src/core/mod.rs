@@ -63,7 +63,7 @@ mod transfer;
 mod tests;
 
 pub use log::ENTRY_OVERHEAD;
-pub use membership::{Membership, MembershipChange, MembershipError};
+pub use membership::{Membership, MembershipChange, MembershipError, VoterSet, CATCH_UP_MAX_LAG};
 pub use raft::Raft;
 pub use transfer::TransferError;
 

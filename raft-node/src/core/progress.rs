@@ -104,6 +104,11 @@ impl Progress {
         self.heard_at = now;
     }
 
+    /// Whether the follower answered since the last `take_active`.
+    pub fn is_active(&self) -> bool {
+        self.recent_active
+    }
+
     /// Whether the follower answered since the previous call (CheckQuorum's period, §6.2).
     pub fn take_active(&mut self) -> bool {
         std::mem::take(&mut self.recent_active)

@@ -292,6 +292,7 @@ impl Raft {
             self.begin_read_round();
             self.send_appends();
             self.send_timeout_now();
+            self.leave_joint();
             self.step_down_if_removed();
         }
         let mut persist = self.log.take_unpersisted();

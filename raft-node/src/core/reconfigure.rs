@@ -22,6 +22,7 @@
 //! with a majority of the voters of its latest configuration, whether it is one of them or
 //! not.
 
+use super::membership::CATCH_UP_MAX_LAG;
 use super::raft::Raft;
 use super::trace::event;
 use super::{
@@ -57,12 +58,13 @@ impl Raft {
         if let Some(transfer) = self.transfer {
             return Err(MembershipError::Transferring { to: transfer.to });
         }
-        let id = match change {
+        let ids = match change {
             MembershipChange::AddLearner(id)
             | MembershipChange::Promote(id)
-            | MembershipChange::Remove(id) => id,
+            | MembershipChange::Remove(id) => [id].into(),
+            MembershipChange::Joint(set) => set.ids(),
         };
-        if id >= self.config.members {
+        if let Some(&id) = ids.iter().find(|&&id| id >= self.config.members) {
             return Err(MembershipError::UnknownNode { id });
         }
         if self.membership_index > self.commit_index {
@@ -70,21 +72,42 @@ impl Raft {
                 index: self.membership_index,
             });
         }
+        if self.membership.is_joint() {
+            return Err(MembershipError::LeavingJoint {
+                index: self.membership_index,
+            });
+        }
         if !self.committed_in_term() {
             return Err(MembershipError::TermNotCommitted);
         }
         let next = self.membership.apply(change)?;
-        let index = self.log.last_index() + 1;
-        let term = self.hard_state.current_term;
-        if !self.membership.contains(id) {
+        // Every learner that becomes a voter must have caught up (§4.2.1).
+        for &id in ids.iter().filter(|&&id| self.membership.is_learner(id)) {
+            if next.is_voter(id) {
+                self.check_caught_up(id)?;
+            }
+        }
+        let joining: Vec<NodeId> = (ids.iter().copied())
+            .filter(|&id| !self.membership.contains(id))
+            .collect();
+        for id in joining {
             // A member (re)joining: replicate to it from scratch, probing from the end.
             self.reset_progress(id);
         }
+        let (index, term) = self.append_membership(next, &format!("{change:?}"));
+        self.debug_check_invariants();
+        Ok((index, term))
+    }
+
+    /// Leader: appends a configuration entry, in effect at once.
+    fn append_membership(&mut self, next: Membership, why: &str) -> (Index, Term) {
+        let index = self.log.last_index() + 1;
+        let term = self.hard_state.current_term;
         event!(
             info,
             self,
             "CONFIG",
-            "proposing {change:?} at {index}: {} -> {next}",
+            "proposing {why} at {index}: {} -> {next}",
             self.membership
         );
         self.log.append(Entry {
@@ -101,8 +124,37 @@ impl Raft {
         // leader that had become the sole voter).
         self.maybe_commit();
         self.confirm_reads();
-        self.debug_check_invariants();
-        Ok((index, term))
+        (index, term)
+    }
+
+    /// Leader, in `take_ready`: once C_old,new is committed, C_new follows (§4.3), whichever
+    /// leader finds it so (the one that proposed it, or a later one). Not while a transfer
+    /// waits for the log to stop growing: the transfer ends within an election timeout.
+    pub(super) fn leave_joint(&mut self) {
+        if self.membership.is_joint()
+            && self.commit_index >= self.membership_index
+            && self.transfer.is_none()
+        {
+            let next = self.membership.leave_joint();
+            self.append_membership(next, "leaving the joint configuration");
+        }
+    }
+
+    /// Leader: whether learner `id` has caught up (§4.2.1): it answered since the last
+    /// CheckQuorum and its match index is within [`CATCH_UP_MAX_LAG`] entries of the leader's
+    /// last index. A learner promoted before that would count in majorities it cannot yet
+    /// join, and could stall commits until it catches up.
+    fn check_caught_up(&self, id: NodeId) -> Result<(), MembershipError> {
+        let progress = &self.progress[id as usize];
+        let last_index = self.log.last_index();
+        if progress.is_active() && progress.match_index + CATCH_UP_MAX_LAG >= last_index {
+            return Ok(());
+        }
+        Err(MembershipError::NotCaughtUp {
+            id,
+            match_index: progress.match_index,
+            last_index,
+        })
     }
 
     /// Sets `membership` from the log: its latest configuration, else the bootstrap one. Call
@@ -159,12 +211,7 @@ impl Raft {
     /// Every other voter: whom a (pre-)candidate asks.
     pub(super) fn other_voters(&self) -> Vec<NodeId> {
         let id = self.config.id;
-        self.membership
-            .voters
-            .iter()
-            .copied()
-            .filter(|&p| p != id)
-            .collect()
+        self.membership.all_voters().filter(|&p| p != id).collect()
     }
 
     /// Leader, in `take_ready`: a leader that is not in the configuration it committed has

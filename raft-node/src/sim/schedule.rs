@@ -29,7 +29,7 @@ use super::invariants::LIVENESS;
 use super::network::Faults;
 use super::reads::Outcome;
 use super::unsynced::SyncLatency;
-use crate::core::{Index, MembershipChange, NodeId, Role, Time, ENTRY_OVERHEAD};
+use crate::core::{Index, MembershipChange, NodeId, Role, Time, VoterSet, ENTRY_OVERHEAD};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::fmt;
@@ -361,9 +361,10 @@ fn chaos(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Vio
     Ok(())
 }
 
-/// Asks the leader for a random single-server change of its configuration: of the kinds it
-/// could take (add a peer outside it as a learner, promote a learner, remove a member, itself
-/// or the last voter included), one drawn evenly, on a peer drawn evenly. It refuses while its
+/// Asks the leader for a random change of its configuration: a joint change to a random set of
+/// its members (one draw in four), else a single-server change of the kinds it could take (add
+/// a peer outside it as a learner, promote a learner, remove a member, itself or the last voter
+/// included), one drawn evenly, on a peer drawn evenly. It refuses while its
 /// previous change or its term's first entry is uncommitted, and the last voter's removal.
 fn reconfigure(c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Violation> {
     let Some(leader) = c.leader() else {
@@ -383,6 +384,15 @@ fn reconfigure(c: &mut Cluster, rng: &mut SmallRng) -> Result<(), Violation> {
         (m.members().collect(), MembershipChange::Remove),
     ];
     let kinds: Vec<_> = kinds.iter().filter(|(ids, _)| !ids.is_empty()).collect();
+    // One draw in four (of leaders with a learner or two voters, so that several can change)
+    // is a joint change (§4.3): the voters become a random non-empty subset of the members.
+    let members: Vec<NodeId> = m.members().collect();
+    if members.len() >= 2 && rng.gen_range(0..4) == 0 {
+        let voters = members.iter().copied().filter(|_| rng.gen_bool(0.6));
+        let set = VoterSet::of(voters).expect("simulated ids are below 64");
+        c.reconfigure(leader, MembershipChange::Joint(set))?;
+        return Ok(());
+    }
     let (ids, change) = kinds[rng.gen_range(0..kinds.len())];
     let id = ids[rng.gen_range(0..ids.len())];
     c.reconfigure(leader, change(id))?;
@@ -423,6 +433,13 @@ fn leader_churn(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<
     Ok(())
 }
 
+/// Whether leader `id`'s configuration is one it stays in: not joint (its leader appends C_new
+/// at once, §4.3), and with `id` a voter (else it steps down once that commits).
+fn config_settled(c: &Cluster, id: NodeId) -> bool {
+    let m = c.raft(id).membership();
+    !m.is_joint() && m.is_voter(id)
+}
+
 /// Heals everything and waits, up to [`liveness_bound`], for one leader that every peer
 /// follows, for every peer to apply everything committed and for every read to end; then
 /// asks the leader for a read and proposes a no-op, and the read must be confirmed within the
@@ -436,7 +453,21 @@ fn heal_and_settle(params: &Params, c: &mut Cluster) -> Result<Duration, Violati
     c.heal()?;
     let healed = c.now;
     let deadline = healed + liveness_bound(&faults);
-    let agreed = c.agree(b"final".to_vec(), deadline)?;
+    let mut agreed = c.agree(b"final".to_vec(), deadline)?;
+    // A joint configuration is left once "final" commits it (§4.3); a leader that C_new leaves
+    // out then steps down, and the next one needs a command of its own term to commit what
+    // came before it (§5.4.2): once a leader that stays leads, offer it one if it needs it.
+    let stays = |c: &Cluster| c.leader().is_some_and(|l| config_settled(c, l));
+    for _ in 0..2 {
+        if agreed.is_none() || !c.run_until(deadline, stays)? {
+            break;
+        }
+        let status = c.raft(c.leader().expect("a leader that stays")).status();
+        if status.commit_index >= status.last_log_index {
+            break;
+        }
+        agreed = c.agree(b"final2".to_vec(), deadline)?;
+    }
     let settled = |c: &Cluster| {
         let statuses: Vec<_> = c.statuses().collect();
         let leaders: Vec<_> = statuses.iter().filter(|s| s.role == Role::Leader).collect();
@@ -445,6 +476,7 @@ fn heal_and_settle(params: &Params, c: &mut Cluster) -> Result<Duration, Violati
         let in_configuration = c.in_configuration();
         statuses.len() == c.members() as usize
             && leaders.len() == 1
+            && config_settled(c, leaders[0].id)
             && statuses
                 .iter()
                 .filter(|s| in_configuration.contains(&s.id))

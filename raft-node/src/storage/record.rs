@@ -66,10 +66,15 @@ pub(super) fn encode_entry(buf: &mut Vec<u8>, entry: &Entry) {
     });
 }
 
-/// A configuration: `voters: u32` ids (u32 each), then `learners: u32` ids. Shared by
-/// configuration entries and the snapshot file.
+/// A configuration: `voters: u32` ids (u32 each), then `learners: u32` ids, then, for C_old,new
+/// only (§4.3), `outgoing: u32` ids. Shared by configuration entries and the snapshot file; a
+/// configuration that is not joint is written as before joint consensus existed.
 pub(super) fn encode_membership(buf: &mut Vec<u8>, membership: &Membership) {
-    for set in [&membership.voters, &membership.learners] {
+    let outgoing = membership.is_joint().then_some(&membership.outgoing);
+    for set in [&membership.voters, &membership.learners]
+        .into_iter()
+        .chain(outgoing)
+    {
         buf.extend_from_slice(&(set.len() as u32).to_le_bytes());
         for id in set {
             buf.extend_from_slice(&id.to_le_bytes());
@@ -79,8 +84,7 @@ pub(super) fn encode_membership(buf: &mut Vec<u8>, membership: &Membership) {
 
 /// The configuration [`encode_membership`] wrote as exactly `bytes`.
 pub(super) fn decode_membership(bytes: &[u8]) -> Result<Membership, String> {
-    let mut rest = bytes;
-    let mut set = || -> Result<BTreeSet<NodeId>, String> {
+    fn set(rest: &mut &[u8]) -> Result<BTreeSet<NodeId>, String> {
         let count = rest.get(..4).ok_or("configuration cut short")?;
         let count = le_u32(count) as usize;
         let len = count
@@ -88,20 +92,36 @@ pub(super) fn decode_membership(bytes: &[u8]) -> Result<Membership, String> {
             .ok_or("configuration count overflows")?;
         let ids = rest.get(4..4 + len).ok_or("configuration cut short")?;
         let set: BTreeSet<NodeId> = ids.chunks_exact(4).map(le_u32).collect();
-        rest = &rest[4 + len..];
+        *rest = &rest[4 + len..];
         match set.len() == count {
             true => Ok(set),
             false => Err("configuration repeats an id".to_owned()),
         }
+    }
+    let mut rest = bytes;
+    let (voters, learners) = (set(&mut rest)?, set(&mut rest)?);
+    // C_old,new's outgoing voters, present only in a joint configuration.
+    let joint = !rest.is_empty();
+    let outgoing = match joint {
+        true => set(&mut rest)?,
+        false => BTreeSet::new(),
     };
-    let (voters, learners) = (set()?, set()?);
-    if !rest.is_empty() || voters.is_empty() || !voters.is_disjoint(&learners) {
+    if !rest.is_empty()
+        || voters.is_empty()
+        || (joint && outgoing.is_empty())
+        || !voters.is_disjoint(&learners)
+        || !outgoing.is_disjoint(&learners)
+    {
         return Err(format!(
             "{} bytes are not a configuration with voters, disjoint from its learners",
             bytes.len()
         ));
     }
-    Ok(Membership { voters, learners })
+    Ok(Membership {
+        voters,
+        learners,
+        outgoing,
+    })
 }
 
 /// Appends `record` (an entry's command must be within `MAX_COMMAND_LEN`).
@@ -200,10 +220,21 @@ mod tests {
             command: Vec::new(),
             kind: EntryKind::Membership(membership),
         };
+        // C_old,new (§4.3): its outgoing voters are a third set.
+        let joint = Entry {
+            index: 9,
+            kind: EntryKind::Membership(Membership {
+                voters: [0, 1].into(),
+                learners: [2].into(),
+                outgoing: [0, 5, 7].into(),
+            }),
+            ..config.clone()
+        };
         let mut buf = Vec::new();
         let records = [
             Record::Entry(entry),
             Record::Entry(config),
+            Record::Entry(joint),
             Record::Truncate(5),
             Record::Base(11),
         ];

@@ -121,9 +121,55 @@ fn a_change_waits_for_the_leaders_term_and_for_the_previous_change() {
     );
     take_synced(&mut r);
     r.step(append_ok(1, 0, term, index), ms(4));
+    // §4.2.1: the learner has not answered yet, so it is not promoted.
+    assert_eq!(
+        r.propose_membership(MembershipChange::Promote(3), ms(5)),
+        Err(MembershipError::NotCaughtUp {
+            id: 3,
+            match_index: 0,
+            last_index: index
+        })
+    );
+    r.step(append_ok(3, 0, term, index), ms(5));
     assert!(r
         .propose_membership(MembershipChange::Promote(3), ms(5))
         .is_ok());
+}
+
+/// §4.2.1: a learner is promoted only once its log is within `CATCH_UP_MAX_LAG` entries of the
+/// leader's and it has answered lately.
+#[test]
+fn a_learner_is_promoted_only_once_caught_up() {
+    let mut r = node_of(0, 4, &[0, 1, 2], 0, &[]);
+    let term = leader_with_commit(&mut r, &[0, 1, 2]);
+    let (added, _) = r
+        .propose_membership(MembershipChange::AddLearner(3), ms(3))
+        .unwrap();
+    take_synced(&mut r);
+    r.step(append_ok(1, 0, term, added), ms(3));
+    let mut last = added;
+    for x in 0..crate::core::CATCH_UP_MAX_LAG + 10 {
+        last = r.propose(format!("x{x}").into_bytes(), ms(4)).unwrap().0;
+    }
+    take_synced(&mut r);
+    r.step(append_ok(1, 0, term, last), ms(4));
+    // Answered, but far behind.
+    r.step(append_ok(3, 0, term, 2), ms(4));
+    match r.propose_membership(MembershipChange::Promote(3), ms(5)) {
+        Err(MembershipError::NotCaughtUp {
+            id: 3,
+            match_index: 2,
+            last_index,
+        }) => assert_eq!(last_index, last),
+        other => panic!("promoted a lagging learner: {other:?}"),
+    }
+    // Within the bound.
+    r.step(append_ok(3, 0, term, last - 5), ms(5));
+    let (promoted, _) = r
+        .propose_membership(MembershipChange::Promote(3), ms(5))
+        .unwrap();
+    assert!(r.membership().is_voter(3));
+    assert!(promoted > last);
 }
 
 #[test]
@@ -455,4 +501,92 @@ fn removing_a_silent_voter_confirms_the_reads_that_waited_for_it() {
         .unwrap();
     let confirmed: Vec<u64> = take_synced(&mut r).reads.iter().map(|r| r.id).collect();
     assert_eq!(confirmed, vec![7]);
+}
+
+/// Joint consensus (§4.3): 3 -> 5 voters at once. While C_old,new is the configuration, an
+/// entry commits only with a majority of C_old and a majority of C_new; once C_old,new
+/// commits, the leader appends C_new on its own, and C_new's majorities alone count after it.
+#[test]
+fn a_joint_change_needs_both_majorities_then_leaves_for_c_new() {
+    let mut r = node_of(0, 5, &[0, 1, 2], 0, &[]);
+    let term = leader_with_commit(&mut r, &[0, 1, 2]);
+    let mut index = r.status().commit_index;
+    for learner in [3, 4] {
+        let (added, _) = r
+            .propose_membership(MembershipChange::AddLearner(learner), ms(3))
+            .unwrap();
+        take_synced(&mut r);
+        for p in [1, 3, 4] {
+            r.step(append_ok(p, 0, term, added), ms(3));
+        }
+        assert_eq!(r.status().commit_index, added);
+        index = added;
+    }
+    take_synced(&mut r);
+    let five = crate::core::VoterSet::of(0..5).unwrap();
+    let (joint, _) = r
+        .propose_membership(MembershipChange::Joint(five), ms(4))
+        .unwrap();
+    assert!(r.membership().is_joint());
+    assert_eq!(r.membership().outgoing, [0, 1, 2].into());
+    take_synced(&mut r);
+    // C_new's majority (0, 3, 4) without C_old's (only 0 of 0, 1, 2): not committed.
+    r.step(append_ok(3, 0, term, joint), ms(5));
+    r.step(append_ok(4, 0, term, joint), ms(5));
+    assert_eq!(
+        r.status().commit_index,
+        index,
+        "C_old's majority is missing"
+    );
+    // n1 completes C_old's majority.
+    r.step(append_ok(1, 0, term, joint), ms(5));
+    assert_eq!(r.status().commit_index, joint);
+    // The leader leaves the joint configuration by itself.
+    take_synced(&mut r);
+    assert_eq!(r.membership(), &Membership::voters(0..5));
+    let c_new = r.membership_index();
+    assert_eq!(c_new, joint + 1);
+    // C_new's majority alone commits it: 0, 3, 4.
+    r.step(append_ok(3, 0, term, c_new), ms(6));
+    r.step(append_ok(4, 0, term, c_new), ms(6));
+    assert_eq!(r.status().commit_index, c_new);
+}
+
+/// A joint change is refused with its reason: to no voters, to the same voters, naming a
+/// server outside the configuration, or while the previous one is not yet left.
+#[test]
+fn joint_changes_that_make_no_sense_are_refused() {
+    use crate::core::VoterSet;
+    let mut r = node_of(0, 5, &[0, 1, 2], 0, &[]);
+    let term = leader_with_commit(&mut r, &[0, 1, 2]);
+    let joint =
+        |ids: &[NodeId]| MembershipChange::Joint(VoterSet::of(ids.iter().copied()).unwrap());
+    assert_eq!(
+        r.propose_membership(joint(&[]), ms(3)),
+        Err(MembershipError::NoVoters)
+    );
+    assert_eq!(
+        r.propose_membership(joint(&[0, 1, 2]), ms(3)),
+        Err(MembershipError::NoChange)
+    );
+    assert_eq!(
+        r.propose_membership(joint(&[0, 3]), ms(3)),
+        Err(MembershipError::NotALearner { id: 3 })
+    );
+    // Two voters replaced by... one fewer: 0, 1, 2 -> 0. Fine; then nothing until it is left.
+    let (index, _) = r.propose_membership(joint(&[0]), ms(3)).unwrap();
+    assert_eq!(
+        r.propose_membership(MembershipChange::Remove(1), ms(3)),
+        Err(MembershipError::ChangePending { index })
+    );
+    take_synced(&mut r);
+    r.step(append_ok(1, 0, term, index), ms(4));
+    assert_eq!(r.status().commit_index, index);
+    // Committed, C_new not yet appended (that happens in take_ready): still refused.
+    assert_eq!(
+        r.propose_membership(MembershipChange::Remove(1), ms(4)),
+        Err(MembershipError::LeavingJoint { index })
+    );
+    take_synced(&mut r);
+    assert_eq!(r.membership(), &Membership::voters([0]));
 }
