@@ -11,7 +11,6 @@ use crate::clerk::Clerk;
 use crate::cluster::{Cluster, NodeOptions};
 use crate::liveness::Liveness;
 use crate::proxy::Proxy;
-use crate::runlog;
 use crate::timing::{self, NodeTimers};
 use raft_node::kv::Op;
 use raft_node::runtime::ServiceKind;
@@ -23,9 +22,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// config.go: a whole test must finish within this (ms).
-const TEST_TIME_LIMIT_MS: u64 = 120_000;
 
 pub struct CtrlerTester {
     n: usize,
@@ -162,23 +158,13 @@ impl CtrlerTester {
     /// config.go cleanup's time check (and the servers' liveness): call at the test's end.
     pub fn cleanup(&self) {
         self.liveness.check();
-        if self.created.elapsed() > timing::ms(TEST_TIME_LIMIT_MS) {
-            panic!("test took longer than 120 seconds");
-        }
+        timing::check_test_time_limit(self.created);
     }
 }
 
 impl Drop for CtrlerTester {
     fn drop(&mut self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        let watchdog = self.liveness.end();
-        self.cluster
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .kill_all();
-        if let Some(watchdog) = watchdog {
-            let _ = watchdog.join();
-        }
-        runlog::stop_recording_panics();
+        self.liveness.shut_down(&self.cluster);
     }
 }

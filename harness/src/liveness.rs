@@ -200,6 +200,18 @@ impl Liveness {
         node.incarnation += 1;
     }
 
+    /// What every lab tester does when it drops: stops the watchdog, kills every process (which
+    /// ends every apply stream and control call, so the threads reading them finish), waits for
+    /// the watchdog, and stops recording panics in the run's log.
+    pub fn shut_down(&self, cluster: &Mutex<Cluster>) {
+        let watchdog = self.end();
+        cluster.lock().unwrap_or_else(|e| e.into_inner()).kill_all();
+        if let Some(watchdog) = watchdog {
+            let _ = watchdog.join();
+        }
+        crate::runlog::stop_recording_panics();
+    }
+
     /// The test is over: every node may now go away. Stops the watchdog (it ends by itself
     /// within a period, or when a call it is waiting on fails because the node was killed).
     pub fn end(&self) -> Option<JoinHandle<()>> {

@@ -18,7 +18,6 @@ use crate::cluster::{Cluster, Layout, NodeOptions, NodeSpec};
 use crate::ctrlertest::CtrlerClerk;
 use crate::liveness::Liveness;
 use crate::proxy::Proxy;
-use crate::runlog;
 use crate::shardclerk::ShardClerk;
 use crate::timing::{self, NodeTimers};
 use raft_node::runtime::ServiceKind;
@@ -31,9 +30,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// config.go: a whole test must finish within this (ms).
-const TEST_TIME_LIMIT_MS: u64 = 120_000;
 
 /// Controllers, and replica groups (gids 100, 101, 102).
 pub const NCTRLERS: usize = 3;
@@ -289,23 +285,13 @@ impl ShardTester {
     /// config.go cleanup's time check: call at the test's end.
     pub fn cleanup(&self) {
         self.check();
-        if self.created.elapsed() > timing::ms(TEST_TIME_LIMIT_MS) {
-            panic!("test took longer than 120 seconds");
-        }
+        timing::check_test_time_limit(self.created);
     }
 }
 
 impl Drop for ShardTester {
     fn drop(&mut self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        let watchdog = self.liveness.end();
-        self.cluster
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .kill_all();
-        if let Some(watchdog) = watchdog {
-            let _ = watchdog.join();
-        }
-        runlog::stop_recording_panics();
+        self.liveness.shut_down(&self.cluster);
     }
 }

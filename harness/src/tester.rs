@@ -8,7 +8,6 @@ use crate::cluster::Cluster;
 use crate::liveness::{answer_bound, Liveness};
 use crate::node_client::NodeClient;
 use crate::proxy::Proxy;
-use crate::runlog;
 use crate::timing::{self, NodeTimers};
 use raft_node::control::NodeState;
 use raft_node::core::{Index, MembershipChange, Term};
@@ -19,9 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{sleep, JoinHandle};
 use std::time::Instant;
-
-/// config.go checkTimeout: a whole test must finish within this (lab milliseconds).
-const TEST_TIME_LIMIT_MS: u64 = 120_000;
 
 /// Encodes one of the lab's int commands (decimal text, so logs and `ctl watch` read well).
 pub fn cmd_int(x: i64) -> Vec<u8> {
@@ -232,9 +228,7 @@ impl Tester {
     }
 
     fn check_timeout(&self) {
-        if self.created.elapsed() > timing::ms(TEST_TIME_LIMIT_MS) {
-            panic!("test took longer than 120 seconds");
-        }
+        timing::check_test_time_limit(self.created);
     }
 
     fn check_apply_errors(&self) {
@@ -531,17 +525,7 @@ impl Tester {
 impl Drop for Tester {
     fn drop(&mut self) {
         self.finished.store(true, Ordering::Relaxed);
-        let watchdog = self.liveness.end();
-        // Killing the processes ends every apply stream and every control call, so the
-        // applier threads and the watchdog finish.
-        self.cluster
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .kill_all();
-        if let Some(watchdog) = watchdog {
-            let _ = watchdog.join();
-        }
-        runlog::stop_recording_panics();
+        self.liveness.shut_down(&self.cluster);
         for handle in self
             .appliers
             .get_mut()

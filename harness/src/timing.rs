@@ -55,3 +55,13 @@ impl NodeTimers {
         }
     }
 }
+
+/// config.go checkTimeout: a whole test must finish within 120 s (lab time, scaled).
+///
+/// # Panics
+/// If the test that started at `created` took longer: every lab tester calls it at its end.
+pub fn check_test_time_limit(created: std::time::Instant) {
+    if created.elapsed() > ms(120_000) {
+        panic!("test took longer than 120 seconds");
+    }
+}

@@ -13,8 +13,8 @@ use crate::cluster::{Cluster, NodeOptions};
 use crate::linearizability::{HistoryRecorder, OpKind, Status};
 use crate::liveness::Liveness;
 use crate::proxy::Proxy;
+use crate::timing;
 use crate::timing::NodeTimers;
-use crate::{runlog, timing};
 use raft_node::runtime::ServiceKind;
 use raft_node::wire::ClusterKey;
 use std::net::SocketAddr;
@@ -22,9 +22,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// config.go: a whole test must finish within this (ms).
-const TEST_TIME_LIMIT_MS: u64 = 120_000;
 
 /// kvraft's electionTimeout: 1 s (scaled like every wait of the harness).
 pub fn election_timeout() -> std::time::Duration {
@@ -166,9 +163,7 @@ impl KvTester {
     /// / 2: a request and its reply, Raft's and clerks' alike) and clerk operations.
     pub fn end(&self) {
         self.check();
-        if self.created.elapsed() > timing::ms(TEST_TIME_LIMIT_MS) {
-            panic!("test took longer than 120 seconds");
-        }
+        timing::check_test_time_limit(self.created);
         let begin = self
             .begin
             .lock()
@@ -392,14 +387,6 @@ impl KvTester {
 impl Drop for KvTester {
     fn drop(&mut self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        let watchdog = self.liveness.end();
-        self.cluster
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .kill_all();
-        if let Some(watchdog) = watchdog {
-            let _ = watchdog.join();
-        }
-        runlog::stop_recording_panics();
+        self.liveness.shut_down(&self.cluster);
     }
 }
