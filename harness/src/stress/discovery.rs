@@ -140,8 +140,9 @@ fn lab_part(target: &str) -> Option<String> {
 }
 
 /// Every test of `executables` whose name `pattern` matches anywhere (as Go's `-run`), or whose
-/// lab part does (`4B` picks every test of `lab_4b`: the lab 4 tests keep the Go names, which
-/// carry no part). No match is an error that shows what there is.
+/// file's name or lab part does (`membership` picks every test of `tests/membership.rs`; `4B`
+/// every test of `lab_4b`: the lab 4 tests keep the Go names, which carry no part). No match is
+/// an error that shows what there is.
 pub fn select(executables: &[Executable], pattern: &Regex) -> Result<Vec<TestCase>, String> {
     let mut all = Vec::new();
     for exe in executables {
@@ -156,7 +157,9 @@ pub fn select(executables: &[Executable], pattern: &Regex) -> Result<Vec<TestCas
     let chosen: Vec<TestCase> = all
         .iter()
         .filter(|(exe, name)| {
-            pattern.is_match(name) || lab_part(&exe.target).is_some_and(|p| pattern.is_match(&p))
+            pattern.is_match(name)
+                || pattern.is_match(&exe.target)
+                || lab_part(&exe.target).is_some_and(|p| pattern.is_match(&p))
         })
         .map(|(exe, name)| TestCase {
             name: name.clone(),
