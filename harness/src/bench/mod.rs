@@ -4,6 +4,7 @@
 //! Each phase runs on its own fresh 3-node cluster, so one phase's log or crashed nodes never
 //! colour the next one's figures.
 
+pub mod catchup;
 pub mod failover;
 pub mod floor;
 pub mod kv;

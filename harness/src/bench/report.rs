@@ -2,6 +2,7 @@
 //! figure (CPU and datagrams per commit, the failover rounds); or, with `--json`, one JSON
 //! object of the same figures and targets.
 
+use super::catchup;
 use super::failover::Round;
 use super::floor::{self, At, Floors};
 use super::latency::{self, OUTLIER_FACTOR, TARGET_P50_RATIO, TARGET_P99_RATIO};
@@ -193,6 +194,44 @@ pub fn transfer_json(rounds: &[Duration], bound: Duration) -> Value {
     json!({
         "request_to_commit": percentiles_json(&took),
         "target": {"max_below_ms": ms_json(bound), "pass": took.max < bound},
+    })
+}
+
+/// Learner catch-up (§4.2.1): the time from AddLearner until the learner holds the log, against
+/// the time the cluster took to commit that log in the first place (the same bytes, through the
+/// same proxy: a learner that receives slower than the cluster replicates has a bottleneck of
+/// its own).
+pub fn catchup_rows(outcome: &catchup::Outcome) -> Vec<Row> {
+    let mib = outcome.bytes >> 20;
+    vec![
+        Row::new(
+            &format!("learner catch-up, {mib} MiB of log"),
+            format!(
+                "{} ({:.0} MiB/s)",
+                ms(outcome.caught_up),
+                outcome.rate(outcome.caught_up)
+            ),
+            Some((
+                format!(
+                    "≤ {} (committing it: {:.0} MiB/s)",
+                    ms(outcome.written),
+                    outcome.rate(outcome.written)
+                ),
+                outcome.caught_up <= outcome.written,
+            )),
+        ),
+        Row::new("  AddLearner to promoted", ms(outcome.promoted), None),
+    ]
+}
+
+pub fn catchup_json(outcome: &catchup::Outcome) -> Value {
+    json!({
+        "bytes": outcome.bytes,
+        "entries": outcome.entries,
+        "caught_up_ms": ms_json(outcome.caught_up),
+        "promoted_ms": ms_json(outcome.promoted),
+        "committed_ms": ms_json(outcome.written),
+        "target": {"caught_up_at_most_committed": outcome.caught_up <= outcome.written},
     })
 }
 

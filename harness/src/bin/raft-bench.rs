@@ -7,6 +7,7 @@
 //!    commit floor they compose;
 //! 3. failover: SIGKILL the leader, time until a command commits again; then leadership
 //!    transfer, from the request until the new leader commits (median and max of 10);
+//!    then a learner catching up `--catchup-mb` of log (`bench/catchup.rs`);
 //! 4. group commit forced off (one fsync per entry) against on, at a load a node syncing every
 //!    entry can carry (one `Start` in flight per submitter: at phase 1's load its syncs outlast
 //!    the election timeout and it loses its leader), then latency again, to show what syncing
@@ -28,7 +29,8 @@
 mod bench;
 
 use bench::{
-    failover, kv, kv_memory, kv_report, latency, procfs, report, throughput, transfer, NODES,
+    catchup, failover, kv, kv_memory, kv_report, latency, procfs, report, throughput, transfer,
+    NODES,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use harness::cluster::{Cluster, NodeOptions};
@@ -73,6 +75,9 @@ struct Args {
     /// Failover: rounds of kill, commit, restart
     #[arg(long, default_value_t = 10, value_parser = at_least_one())]
     rounds: u32,
+    /// Catch-up: MiB of log a new learner receives
+    #[arg(long, default_value_t = 100, value_parser = at_least_one())]
+    catchup_mb: u32,
     /// Print the figures, floors, ratios and targets as one JSON object on stdout (the table
     /// goes to stderr); `kv` too
     #[arg(long, global = true)]
@@ -128,6 +133,7 @@ enum Phase {
     Throughput,
     Latency,
     Failover,
+    Catchup,
     GroupCommitOff,
 }
 
@@ -198,6 +204,15 @@ fn run(args: &Args) -> io::Result<()> {
             "transfer".into(),
             report::transfer_json(&rounds, timers.election_max),
         );
+    }
+    if args.runs(Phase::Catchup) {
+        let options = NodeOptions {
+            timers,
+            ..NodeOptions::lab()
+        };
+        let outcome = catchup::run(options, u64::from(args.catchup_mb))?;
+        rows.extend(report::catchup_rows(&outcome));
+        json.insert("catchup".into(), report::catchup_json(&outcome));
     }
     if args.runs(Phase::GroupCommitOff) {
         let options = NodeOptions {

@@ -36,6 +36,10 @@ struct Cli {
     /// A new fault this often, e.g. 3s.
     #[arg(long, default_value = "3s", value_parser = parse_seconds)]
     fault_every: Duration,
+    /// No membership faults (voters removed, added, replaced): the configuration stays as
+    /// launched.
+    #[arg(long)]
+    no_membership: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         nodes: cli.nodes,
         keys: cli.keys,
         fault_every: cli.fault_every,
+        membership: !cli.no_membership,
         ..Options::default()
     };
     if let Err(e) = opts.check() {

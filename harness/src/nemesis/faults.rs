@@ -34,6 +34,14 @@ pub enum Fault {
     /// The leader asked to hand leadership to `to` (§3.10), with the faults of the others:
     /// proposals stop while it lasts, and the new leader must lose nothing.
     Transfer { from: usize, to: usize },
+    /// A voter taken out of the configuration (§4.1; the leader too, §4.2.2); it keeps running,
+    /// and must not disturb the others (§4.2.3).
+    RemoveVoter(usize),
+    /// A node that does not vote added: a learner first, promoted once caught up (§4.2.1). A
+    /// spare id starts its process on an empty data dir; a removed node rejoins with its log.
+    AddVoter(usize),
+    /// Several voters replaced at once by joint consensus (§4.3): these become the voters.
+    Joint(Vec<usize>),
 }
 
 impl fmt::Display for Fault {
@@ -59,6 +67,9 @@ impl fmt::Display for Fault {
             Fault::KillAll => write!(f, "SIGKILL every node, restart"),
             Fault::Pause(n) => write!(f, "SIGSTOP n{n}"),
             Fault::Transfer { from, to } => write!(f, "transfer leadership n{from} -> n{to}"),
+            Fault::RemoveVoter(n) => write!(f, "remove voter n{n}, left running"),
+            Fault::AddVoter(n) => write!(f, "add voter n{n} (a learner, promoted once caught up)"),
+            Fault::Joint(voters) => write!(f, "joint change to voters {voters:?}"),
         }
     }
 }
@@ -77,16 +88,28 @@ impl Fault {
             Fault::KillAll => "kill all",
             Fault::Pause(_) => "pause",
             Fault::Transfer { .. } => "transfer",
+            Fault::RemoveVoter(_) => "remove voter",
+            Fault::AddVoter(_) => "add voter",
+            Fault::Joint(_) => "joint change",
         }
     }
 }
 
-/// Draws the next fault for a cluster of `n` nodes whose leader is `leader` (if one is known).
-pub fn draw(rng: &mut SmallRng, n: usize, leader: Option<usize>) -> Fault {
-    let mut nodes: Vec<usize> = (0..n).collect();
+/// Draws the next fault for a cluster whose configuration has `voters` and whose leader is
+/// `leader` (if one is known). Network and process faults hit voters only. `outside` are the
+/// ids that may be added (none: no membership faults); a removal or a joint change keeps at
+/// least three voters, so that a minority can still fail.
+pub fn draw(
+    rng: &mut SmallRng,
+    voters: &[usize],
+    outside: &[usize],
+    leader: Option<usize>,
+) -> Fault {
+    let n = voters.len();
+    let mut nodes = voters.to_vec();
     nodes.shuffle(rng);
-    let leader = leader.unwrap_or(nodes[0]);
-    match rng.gen_range(0..11) {
+    let leader = leader.filter(|l| voters.contains(l)).unwrap_or(nodes[0]);
+    match rng.gen_range(0..14) {
         0 => {
             let cut = rng.gen_range(1..n);
             Fault::Halves(nodes[..cut].to_vec(), nodes[cut..].to_vec())
@@ -126,6 +149,26 @@ pub fn draw(rng: &mut SmallRng, n: usize, leader: Option<usize>) -> Fault {
                 .find(|&&i| i != leader)
                 .expect("two nodes at least"),
         },
+        11 if n > 3 => Fault::RemoveVoter(if rng.gen_bool(0.5) { leader } else { nodes[0] }),
+        12 if !outside.is_empty() => Fault::AddVoter(*outside.choose(rng).expect("not empty")),
+        13 if !outside.is_empty() => {
+            // One or two voters (the leader among them half the time) replaced by as many
+            // outsiders, in one joint change.
+            let count = rng.gen_range(1..=outside.len().min(2));
+            let mut leaving = nodes.clone();
+            if rng.gen_bool(0.5) {
+                leaving.retain(|&i| i != leader);
+                leaving.insert(0, leader);
+            }
+            let mut joining = outside.to_vec();
+            joining.shuffle(rng);
+            let mut next: Vec<usize> = (nodes.iter().copied())
+                .filter(|i| !leaving[..count].contains(i))
+                .chain(joining[..count].iter().copied())
+                .collect();
+            next.sort_unstable();
+            Fault::Joint(next)
+        }
         _ => Fault::Pause(if rng.gen_bool(0.5) { leader } else { nodes[0] }),
     }
 }
@@ -191,13 +234,13 @@ mod tests {
     fn draws_are_seeded_and_cover_every_kind() {
         let draws = |seed| {
             let mut rng = SmallRng::seed_from_u64(seed);
-            (0..200)
-                .map(|_| draw(&mut rng, 5, Some(2)))
+            (0..300)
+                .map(|_| draw(&mut rng, &[0, 1, 2, 3, 4], &[5, 6], Some(2)))
                 .collect::<Vec<_>>()
         };
         assert_eq!(draws(7), draws(7));
         let kinds: std::collections::BTreeSet<_> = draws(7).iter().map(Fault::kind).collect();
-        assert_eq!(kinds.len(), 10, "{kinds:?}");
+        assert_eq!(kinds.len(), 13, "{kinds:?}");
         for fault in draws(8) {
             if let Fault::Kill(nodes) = &fault {
                 assert!(nodes.len() <= 2, "more than a minority killed: {nodes:?}");
@@ -208,6 +251,36 @@ mod tests {
                     "a transfer from the leader n2 to another node"
                 );
             }
+            if let Fault::Joint(voters) = &fault {
+                let joining = voters.iter().filter(|&&i| i >= 5).count();
+                assert!(
+                    voters.len() == 5 && (1..=2).contains(&joining),
+                    "a joint change replaces one or two voters by outsiders: {voters:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn faults_hit_voters_only_and_keep_three() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let voters = [0, 2, 5];
+        for _ in 0..500 {
+            let fault = draw(&mut rng, &voters, &[], None);
+            assert!(
+                !matches!(
+                    fault,
+                    Fault::RemoveVoter(_) | Fault::AddVoter(_) | Fault::Joint(_)
+                ),
+                "three voters and no outsider: no membership change, got {fault}"
+            );
+            let hit = match &fault {
+                Fault::Kill(nodes) | Fault::Ring(nodes) => nodes.clone(),
+                Fault::IsolateLeader(i) | Fault::Pause(i) => vec![*i],
+                Fault::Halves(a, b) => a.iter().chain(b).copied().collect(),
+                _ => continue,
+            };
+            assert!(hit.iter().all(|i| voters.contains(i)), "{fault}");
         }
     }
 }

@@ -1,15 +1,19 @@
 //! The nemesis (Jepsen-style, seeded): a KV cluster through netproxy, clerks running a random
 //! Get/Put/Append workload on a few keys, and faults drawn from the seed every few seconds —
 //! partitions of many shapes, one-way cuts, the lab's unreliable network with long reordering,
-//! SIGKILL of a minority, of the leader or of everyone, SIGSTOP. At the end everything is
-//! healed and the run must show: a linearizable history, every replica in the same state, and
-//! no node that exited on its own.
+//! SIGKILL of a minority, of the leader or of everyone, SIGSTOP, leadership transfers — and
+//! membership changes: voters removed (the leader too) and left running, nodes added (learners
+//! promoted once caught up: fresh spare ids, or removed nodes rejoining with their logs), voters
+//! replaced by joint consensus; the other faults hit whoever votes at the time. At the end
+//! everything is healed, the first configuration restored, and the run must show: a
+//! linearizable history, every replica in the same state, and no node that exited on its own.
 //!
 //! A clerk gives up on an operation after [`OP_TIMEOUT`]: a Put/Append it gave up on is in the
 //! history as indeterminate (it may have been applied at any time after its call, or never), a
 //! Get it gave up on read nothing. Nothing is left out.
 
 pub mod faults;
+pub mod members;
 pub mod report;
 
 use crate::clerk::{Clerk, ClerkError};
@@ -18,6 +22,8 @@ use crate::linearizability::{self, HistoryRecorder, OpKind, Status, Verdict};
 use crate::liveness::Liveness;
 use crate::proxy::Proxy;
 use faults::Fault;
+use members::Step;
+use raft_node::control::NodeState;
 use raft_node::kv::Op;
 use raft_node::runtime::ServiceKind;
 use rand::rngs::SmallRng;
@@ -34,6 +40,10 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long the healed cluster gets to answer the final reads and bring every replica level.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long the nemesis gives the cluster, healed, to reach a configuration it asked for: the
+/// new leader after a crash, learners catching up, and each change committed.
+const CHANGE_BOUND: Duration = Duration::from_secs(10);
 
 /// The linearizability checker's budget; running out of it is a failure here (the nemesis
 /// never passes what it could not check).
@@ -52,6 +62,9 @@ pub struct Options {
     pub fault_every: Duration,
     /// `--max-raft-state` of the nodes: small, so snapshots and InstallSnapshot happen.
     pub max_raft_state: u64,
+    /// Membership faults on: voters removed, added and replaced (the spare ids are those above
+    /// `nodes`, up to the cluster's maximum).
+    pub membership: bool,
 }
 
 impl Default for Options {
@@ -64,6 +77,7 @@ impl Default for Options {
             keys: 5,
             fault_every: Duration::from_secs(3),
             max_raft_state: 4096,
+            membership: true,
         }
     }
 }
@@ -99,7 +113,13 @@ pub fn run(opts: &Options) -> Report {
         max_raft_state: Some(opts.max_raft_state),
         ..NodeOptions::lab()
     };
-    let mut cluster = Cluster::launch_with(&format!("nemesis-{}", opts.seed), opts.nodes, options)
+    let spares = if opts.membership {
+        crate::cluster::MAX_NODES - opts.nodes
+    } else {
+        0
+    };
+    let name = format!("nemesis-{}", opts.seed);
+    let mut cluster = Cluster::launch_with_spares(&name, opts.nodes, spares, options)
         .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
     // The history and the log are the run's output, passed or not.
     cluster.keep_run_dir();
@@ -110,12 +130,14 @@ pub fn run(opts: &Options) -> Report {
     let cluster = Arc::new(Mutex::new(cluster));
     let liveness = Liveness::new(Arc::clone(&cluster));
     let nemesis = Nemesis {
-        n: opts.nodes,
+        voters: (0..opts.nodes).collect(),
+        membership: opts.membership,
         cluster: &cluster,
         liveness: &liveness,
         proxy: &proxy,
         killed: Vec::new(),
         paused: None,
+        violations: Vec::new(),
     };
 
     let history = HistoryRecorder::new();
@@ -145,7 +167,7 @@ pub fn run(opts: &Options) -> Report {
                 }
             });
         }
-        report.faults = nemesis.run(opts, started);
+        (report.faults, report.violations) = nemesis.run(opts, started);
         stop.store(true, Ordering::SeqCst);
     });
     report.workload_time = started.elapsed();
@@ -201,28 +223,35 @@ pub fn run(opts: &Options) -> Report {
     report
 }
 
-/// The nemesis's hold on the cluster: the fault in force and what healing it takes.
+/// The nemesis's hold on the cluster: the configuration it made, the fault in force and what
+/// healing it takes.
 struct Nemesis<'a> {
-    n: usize,
+    /// The voters of the configuration, as the last membership change left them.
+    voters: Vec<usize>,
+    membership: bool,
     cluster: &'a Mutex<Cluster>,
     liveness: &'a Liveness,
     proxy: &'a Proxy,
     /// Nodes killed by the fault in force, restarted at the heal.
     killed: Vec<usize>,
     paused: Option<usize>,
+    /// What went wrong in the nemesis's own work: a configuration the healed cluster did not
+    /// reach.
+    violations: Vec<String>,
 }
 
 impl Nemesis<'_> {
-    /// Applies a fault every `fault_every` until the run's time is up, then heals. Returns the
-    /// faults applied, with when.
-    fn run(mut self, opts: &Options, started: Instant) -> Vec<(Duration, Fault)> {
+    /// Applies a fault every `fault_every` until the run's time is up, then heals and restores
+    /// the first configuration. Returns the faults applied, with when, and the violations seen.
+    fn run(mut self, opts: &Options, started: Instant) -> (Vec<(Duration, Fault)>, Vec<String>) {
         let mut rng = SmallRng::seed_from_u64(opts.seed);
         let mut applied = Vec::new();
         // The workload gets a fault-free start.
         sleep(opts.fault_every.min(opts.time));
         while started.elapsed() + opts.fault_every <= opts.time {
             self.heal();
-            let fault = faults::draw(&mut rng, self.n, self.leader());
+            let outside = self.outside();
+            let fault = faults::draw(&mut rng, &self.voters, &outside, self.leader());
             self.cluster.lock().unwrap().log().event(
                 log::Level::Info,
                 "FAULT",
@@ -233,15 +262,31 @@ impl Nemesis<'_> {
             sleep(opts.fault_every);
         }
         self.heal();
+        if self.membership {
+            self.reconfigure(&(0..opts.nodes).collect::<Vec<_>>());
+        }
         sleep(opts.time.saturating_sub(started.elapsed()));
-        applied
+        (applied, self.violations)
+    }
+
+    /// The ids a membership fault may add: nodes that run outside the configuration (removed
+    /// ones), and the next spare id, if any is left.
+    fn outside(&self) -> Vec<usize> {
+        if !self.membership {
+            return Vec::new();
+        }
+        let cluster = self.cluster.lock().unwrap();
+        let spare = cluster.joined();
+        (0..cluster.len().min(spare + 1))
+            .filter(|i| !self.voters.contains(i))
+            .collect()
     }
 
     fn apply(&mut self, fault: &Fault) {
         match fault {
             Fault::Halves(a, b) => self.proxy.partition(&[a, b]),
             Fault::IsolateLeader(l) => {
-                let rest: Vec<usize> = (0..self.n).filter(|i| i != l).collect();
+                let rest: Vec<usize> = self.voters.iter().copied().filter(|i| i != l).collect();
                 self.proxy.partition(&[&[*l], &rest]);
             }
             Fault::OneWay(links) => self.proxy.cut_one_way(links),
@@ -259,7 +304,7 @@ impl Nemesis<'_> {
                 }
             }
             Fault::KillAll => {
-                for i in 0..self.n {
+                for i in self.voters.clone() {
                     self.kill(i);
                 }
                 sleep(Duration::from_millis(200));
@@ -290,7 +335,62 @@ impl Nemesis<'_> {
                     self.paused = Some(*i);
                 }
             }
+            Fault::RemoveVoter(i) => {
+                let target: Vec<usize> = self.voters.iter().copied().filter(|v| v != i).collect();
+                self.reconfigure(&target);
+            }
+            Fault::AddVoter(i) => {
+                let mut target = self.voters.clone();
+                target.push(*i);
+                target.sort_unstable();
+                self.reconfigure(&target);
+            }
+            Fault::Joint(target) => self.reconfigure(target),
         }
+    }
+
+    /// Brings the configuration to `target` voters and no learners, one change at a time
+    /// through whichever node leads (a refused change is asked again); an id that never ran
+    /// joins the network and starts first. Not there within [`CHANGE_BOUND`] is a violation:
+    /// the network is healed and every node runs while it tries.
+    fn reconfigure(&mut self, target: &[usize]) {
+        for &id in target {
+            while self.cluster.lock().unwrap().joined() <= id {
+                let next = self.cluster.lock().unwrap().joined();
+                self.liveness.join(next);
+            }
+        }
+        let deadline = Instant::now() + CHANGE_BOUND;
+        let (mut seen, mut refused) = (String::new(), String::new());
+        while Instant::now() < deadline {
+            if let Some((i, state)) = self.leader_state() {
+                seen = format!("n{i} leads with {}", state.config_label());
+                match members::next_step(&state, target) {
+                    Step::Done => {
+                        self.voters = target.to_vec();
+                        return;
+                    }
+                    Step::Wait => {}
+                    Step::Propose(change) => {
+                        let cluster = self.cluster.lock().unwrap();
+                        match cluster.client(i).change_membership(change) {
+                            Ok(Ok((index, _))) => cluster.log().event(
+                                log::Level::Info,
+                                "FAULT",
+                                &format!("nemesis: n{i} proposed {change:?} at index {index}"),
+                            ),
+                            Ok(Err(why)) => refused = why,
+                            Err(e) => refused = e.to_string(),
+                        }
+                    }
+                }
+            }
+            sleep(Duration::from_millis(20));
+        }
+        self.violations.push(format!(
+            "the healed cluster did not reach voters {target:?} within {CHANGE_BOUND:?} (last \
+             seen: {seen}; last refusal: {refused})"
+        ));
     }
 
     fn kill(&mut self, i: usize) {
@@ -319,15 +419,20 @@ impl Nemesis<'_> {
 
     /// The node that says it leads in the highest term, among those expected to answer.
     fn leader(&self) -> Option<usize> {
+        self.leader_state().map(|(i, _)| i)
+    }
+
+    /// As [`Nemesis::leader`], with the state the leader reported.
+    fn leader_state(&self) -> Option<(usize, NodeState)> {
         let cluster = self.cluster.lock().unwrap();
-        (0..self.n)
+        (0..cluster.joined())
             .filter(|&i| self.liveness.incarnation(i).is_some())
             .filter_map(|i| {
                 let s = cluster.client(i).get_state().ok()?;
-                s.is_leader.then_some((s.term, i))
+                s.is_leader.then_some((s.term, i, s))
             })
-            .max()
-            .map(|(_, i)| i)
+            .max_by_key(|(term, i, _)| (*term, *i))
+            .map(|(_, i, s)| (i, s))
     }
 }
 
