@@ -59,17 +59,115 @@ impl std::fmt::Display for ClerkError {
 }
 
 pub struct Clerk {
-    socket: UdpSocket,
+    socket: ClerkSocket,
     /// Where to send to reach each node: netproxy's faces, or the nodes themselves.
     servers: Vec<SocketAddr>,
-    key: ClusterKey,
-    id: ClerkId,
     seq: u64,
     /// The node that answered last; tried first.
     leader: usize,
+}
+
+/// What every clerk (this one and the sharded one) talks through: its socket under a random
+/// clerk id, the cluster key, and when to stop retrying.
+pub(crate) struct ClerkSocket {
+    socket: UdpSocket,
+    key: ClusterKey,
+    pub id: ClerkId,
     /// Once set, operations stop retrying ([`ClerkError::Cancelled`]).
-    cancel: Option<Arc<AtomicBool>>,
+    pub cancel: Option<Arc<AtomicBool>>,
     buf: Vec<u8>,
+}
+
+impl ClerkSocket {
+    pub fn bind(bind: SocketAddr, key: ClusterKey) -> io::Result<ClerkSocket> {
+        Ok(ClerkSocket {
+            socket: UdpSocket::bind(bind)?,
+            key,
+            id: rand::random(),
+            cancel: None,
+            buf: vec![0; MAX_DATAGRAM + 1],
+        })
+    }
+
+    /// The sealed datagram of request `seq` for `op`, resent unchanged on every retry.
+    pub fn request(&self, seq: u64, op: Op) -> Vec<u8> {
+        let request = Payload::ClerkRequest(ClerkRequest {
+            clerk: self.id,
+            seq,
+            op,
+        });
+        wire::encode_payload(&self.key, &request)
+    }
+
+    pub fn send(&self, datagram: &[u8], to: SocketAddr) {
+        // A send error (a port with nothing behind it, for one) is one more silent node.
+        let _ = self.socket.send_to(datagram, to);
+    }
+
+    /// The outcome of request `seq` from whichever node answers it by `until`; answers to
+    /// earlier requests (late duplicates) and bad datagrams are ignored.
+    pub fn await_reply(&mut self, seq: u64, until: Instant) -> Option<Outcome> {
+        loop {
+            let left = until.checked_duration_since(Instant::now())?;
+            if left.is_zero() {
+                return None;
+            }
+            self.socket.set_read_timeout(Some(left)).ok()?;
+            let len = match self.socket.recv_from(&mut self.buf) {
+                Ok((len, _)) => len,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return None
+                }
+                // An ICMP error from an earlier send; the next receive is clean.
+                Err(_) => continue,
+            };
+            if let Ok(Payload::ClerkReply(ClerkReply {
+                clerk,
+                seq: answered,
+                outcome,
+            })) = wire::decode(&self.key, &self.buf[..len])
+            {
+                if clerk == self.id && answered == seq {
+                    return Some(outcome);
+                }
+            }
+        }
+    }
+
+    /// Why to stop retrying, if it is time: the deadline passed, or the owner cancelled.
+    pub fn check_stop(&self, deadline: Option<Instant>) -> Result<(), ClerkError> {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(ClerkError::Timeout);
+        }
+        if (self.cancel.as_ref()).is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Err(ClerkError::Cancelled);
+        }
+        Ok(())
+    }
+}
+
+/// A clerk made by `make` at the first of `endpoints` (netproxy's clerk addresses) that no
+/// other clerk holds, and which endpoint it is.
+pub(crate) fn at_free_endpoint<C>(
+    endpoints: &[SocketAddr],
+    mut make: impl FnMut(SocketAddr) -> io::Result<C>,
+) -> io::Result<(C, usize)> {
+    for (k, &addr) in endpoints.iter().enumerate() {
+        match make(addr) {
+            Ok(clerk) => return Ok((clerk, k)),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("all {} clerk endpoints are taken", endpoints.len()),
+    ))
 }
 
 impl Clerk {
@@ -78,21 +176,16 @@ impl Clerk {
     /// the nodes) of the cluster `key` names and authenticates.
     pub fn new(bind: SocketAddr, servers: Vec<SocketAddr>, key: ClusterKey) -> io::Result<Clerk> {
         assert!(!servers.is_empty(), "a clerk needs at least one server");
-        let socket = UdpSocket::bind(bind)?;
         Ok(Clerk {
-            socket,
+            socket: ClerkSocket::bind(bind, key)?,
             servers,
-            key,
-            id: rand::random(),
             seq: 0,
             leader: 0,
-            cancel: None,
-            buf: vec![0; MAX_DATAGRAM + 1],
         })
     }
 
     pub fn id(&self) -> ClerkId {
-        self.id
+        self.socket.id
     }
 
     /// Which server to try first (the default is server 0).
@@ -102,7 +195,7 @@ impl Clerk {
 
     /// Operations stop retrying once `flag` is set.
     pub fn cancel_with(&mut self, flag: Arc<AtomicBool>) {
-        self.cancel = Some(flag);
+        self.socket.cancel = Some(flag);
     }
 
     /// The first of `endpoints` (netproxy's clerk addresses) that no other clerk holds: a clerk
@@ -112,17 +205,9 @@ impl Clerk {
         servers: Vec<SocketAddr>,
         key: ClusterKey,
     ) -> io::Result<(Clerk, usize)> {
-        for (k, &addr) in endpoints.iter().enumerate() {
-            match Clerk::new(addr, servers.clone(), key.clone()) {
-                Ok(clerk) => return Ok((clerk, k)),
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!("all {} clerk endpoints are taken", endpoints.len()),
-        ))
+        at_free_endpoint(endpoints, |addr| {
+            Clerk::new(addr, servers.clone(), key.clone())
+        })
     }
 
     /// The lab's Get: retries until it succeeds.
@@ -149,7 +234,7 @@ impl Clerk {
     fn forever(&mut self, op: Op) -> String {
         match self.call(op, None) {
             Ok(value) => value,
-            Err(e) => panic!("clerk {:x}: {e}", self.id),
+            Err(e) => panic!("clerk {:x}: {e}", self.socket.id),
         }
     }
 
@@ -177,18 +262,12 @@ impl Clerk {
     /// Runs `op` until a node completes it or `deadline` passes; returns the node's answer.
     fn request(&mut self, op: Op, deadline: Option<Instant>) -> Result<Outcome, ClerkError> {
         self.seq += 1;
-        let request = Payload::ClerkRequest(ClerkRequest {
-            clerk: self.id,
-            seq: self.seq,
-            op,
-        });
-        let datagram = wire::encode_payload(&self.key, &request);
+        let datagram = self.socket.request(self.seq, op);
         loop {
             let attempt_end = Instant::now() + ATTEMPT_TIMEOUT;
             let attempt_end = deadline.map_or(attempt_end, |d| d.min(attempt_end));
-            // A send error (a port with nothing behind it, for one) is one more silent node.
-            let _ = self.socket.send_to(&datagram, self.servers[self.leader]);
-            match self.await_reply(attempt_end) {
+            self.socket.send(&datagram, self.servers[self.leader]);
+            match self.socket.await_reply(self.seq, attempt_end) {
                 Some(outcome @ (Outcome::Ok { .. } | Outcome::Config(_))) => return Ok(outcome),
                 Some(Outcome::NoService) => return Err(ClerkError::NoService),
                 Some(Outcome::WrongGroup) => return Err(ClerkError::WrongGroup),
@@ -201,51 +280,7 @@ impl Clerk {
                     self.leader = (self.leader + 1) % self.servers.len();
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(ClerkError::Timeout);
-            }
-            if self
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::SeqCst))
-            {
-                return Err(ClerkError::Cancelled);
-            }
-        }
-    }
-
-    /// The outcome of the current request from whichever node answers it by `until`; answers
-    /// to earlier requests (late duplicates) and bad datagrams are ignored.
-    fn await_reply(&mut self, until: Instant) -> Option<Outcome> {
-        loop {
-            let left = until.checked_duration_since(Instant::now())?;
-            if left.is_zero() {
-                return None;
-            }
-            self.socket.set_read_timeout(Some(left)).ok()?;
-            let len = match self.socket.recv_from(&mut self.buf) {
-                Ok((len, _)) => len,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return None
-                }
-                // An ICMP error from an earlier send; the next receive is clean.
-                Err(_) => continue,
-            };
-            if let Ok(Payload::ClerkReply(ClerkReply {
-                clerk,
-                seq,
-                outcome,
-            })) = wire::decode(&self.key, &self.buf[..len])
-            {
-                if clerk == self.id && seq == self.seq {
-                    return Some(outcome);
-                }
-            }
+            self.socket.check_stop(deadline)?;
         }
     }
 }

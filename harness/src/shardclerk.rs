@@ -8,15 +8,15 @@
 //! new owner recognises a write the old one applied. Group servers are reached by the names the
 //! configuration lists, through the directory (name → proxy face) the tester hands out.
 
-use crate::clerk::{ClerkError, ATTEMPT_TIMEOUT};
-use raft_node::kv::{ClerkId, ClerkReply, ClerkRequest, Op, Outcome};
+use crate::clerk::{at_free_endpoint, ClerkError, ClerkSocket, ATTEMPT_TIMEOUT};
+use raft_node::kv::{ClerkId, Op, Outcome};
 use raft_node::shardctrler::config::{Config, Gid};
 use raft_node::shardkv::key2shard;
-use raft_node::wire::{self, ClusterKey, Payload, MAX_DATAGRAM};
+use raft_node::wire::ClusterKey;
 use std::collections::BTreeMap;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,9 +29,7 @@ const PASS_PAUSE: Duration = Duration::from_millis(100);
 const QUERY_SEQ: u64 = 1 << 63;
 
 pub struct ShardClerk {
-    socket: UdpSocket,
-    key: ClusterKey,
-    id: ClerkId,
+    socket: ClerkSocket,
     seq: u64,
     queries: u64,
     ctrlers: Vec<SocketAddr>,
@@ -41,8 +39,6 @@ pub struct ShardClerk {
     config: Config,
     /// The server (index in its group's list) that answered last, per group.
     leaders: BTreeMap<Gid, usize>,
-    cancel: Option<Arc<AtomicBool>>,
-    buf: Vec<u8>,
 }
 
 impl ShardClerk {
@@ -56,9 +52,7 @@ impl ShardClerk {
     ) -> io::Result<ShardClerk> {
         assert!(!ctrlers.is_empty(), "a sharded clerk needs the controllers");
         Ok(ShardClerk {
-            socket: UdpSocket::bind(bind)?,
-            key,
-            id: rand::random(),
+            socket: ClerkSocket::bind(bind, key)?,
             seq: 0,
             queries: 0,
             ctrlers,
@@ -66,8 +60,6 @@ impl ShardClerk {
             directory,
             config: Config::default(),
             leaders: BTreeMap::new(),
-            cancel: None,
-            buf: vec![0; MAX_DATAGRAM + 1],
         })
     }
 
@@ -78,26 +70,18 @@ impl ShardClerk {
         directory: Arc<BTreeMap<String, SocketAddr>>,
         key: ClusterKey,
     ) -> io::Result<(ShardClerk, usize)> {
-        for (k, &addr) in endpoints.iter().enumerate() {
-            match ShardClerk::new(addr, ctrlers.clone(), Arc::clone(&directory), key.clone()) {
-                Ok(clerk) => return Ok((clerk, k)),
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!("all {} clerk endpoints are taken", endpoints.len()),
-        ))
+        at_free_endpoint(endpoints, |addr| {
+            ShardClerk::new(addr, ctrlers.clone(), Arc::clone(&directory), key.clone())
+        })
     }
 
     pub fn id(&self) -> ClerkId {
-        self.id
+        self.socket.id
     }
 
     /// Operations stop retrying once `flag` is set.
     pub fn cancel_with(&mut self, flag: Arc<AtomicBool>) {
-        self.cancel = Some(flag);
+        self.socket.cancel = Some(flag);
     }
 
     pub fn get(&mut self, key: &str) -> String {
@@ -121,7 +105,7 @@ impl ShardClerk {
     fn forever(&mut self, op: Op) -> String {
         match self.call(op, None) {
             Ok(value) => value,
-            Err(e) => panic!("sharded clerk {:x}: {e}", self.id),
+            Err(e) => panic!("sharded clerk {:x}: {e}", self.socket.id),
         }
     }
 
@@ -136,12 +120,7 @@ impl ShardClerk {
             }
         };
         self.seq += 1;
-        let request = Payload::ClerkRequest(ClerkRequest {
-            clerk: self.id,
-            seq: self.seq,
-            op,
-        });
-        let datagram = wire::encode_payload(&self.key, &request);
+        let datagram = self.socket.request(self.seq, op);
         let shard = key2shard(&key);
         loop {
             let gid = self.config.shards[shard];
@@ -161,8 +140,11 @@ impl ShardClerk {
                     at += 1;
                     continue;
                 };
-                let _ = self.socket.send_to(&datagram, addr);
-                match self.await_reply(self.seq, Instant::now() + ATTEMPT_TIMEOUT) {
+                self.socket.send(&datagram, addr);
+                match self
+                    .socket
+                    .await_reply(self.seq, Instant::now() + ATTEMPT_TIMEOUT)
+                {
                     Some(Outcome::Ok { value }) => {
                         self.leaders.insert(gid, at);
                         return Ok(value);
@@ -174,10 +156,10 @@ impl ShardClerk {
                     Some(Outcome::NoService) => return Err(ClerkError::NoService),
                     _ => at += 1,
                 }
-                self.check_stop(deadline)?;
+                self.socket.check_stop(deadline)?;
             }
             self.leaders.insert(gid, at % servers.len().max(1));
-            self.check_stop(deadline)?;
+            self.socket.check_stop(deadline)?;
             std::thread::sleep(PASS_PAUSE);
             self.config = self.query(deadline)?;
         }
@@ -187,17 +169,14 @@ impl ShardClerk {
     pub fn query(&mut self, deadline: Option<Instant>) -> Result<Config, ClerkError> {
         self.queries += 1;
         let seq = QUERY_SEQ | self.queries;
-        let request = Payload::ClerkRequest(ClerkRequest {
-            clerk: self.id,
-            seq,
-            op: Op::Query { num: None },
-        });
-        let datagram = wire::encode_payload(&self.key, &request);
+        let datagram = self.socket.request(seq, Op::Query { num: None });
         loop {
-            let _ = self
+            self.socket
+                .send(&datagram, self.ctrlers[self.ctrler_leader]);
+            match self
                 .socket
-                .send_to(&datagram, self.ctrlers[self.ctrler_leader]);
-            match self.await_reply(seq, Instant::now() + ATTEMPT_TIMEOUT) {
+                .await_reply(seq, Instant::now() + ATTEMPT_TIMEOUT)
+            {
                 Some(Outcome::Config(config)) => return Ok(config),
                 Some(Outcome::WrongLeader {
                     leader: Some(leader),
@@ -206,55 +185,7 @@ impl ShardClerk {
                 }
                 _ => self.ctrler_leader = (self.ctrler_leader + 1) % self.ctrlers.len(),
             }
-            self.check_stop(deadline)?;
-        }
-    }
-
-    fn check_stop(&self, deadline: Option<Instant>) -> Result<(), ClerkError> {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(ClerkError::Timeout);
-        }
-        if self
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::SeqCst))
-        {
-            return Err(ClerkError::Cancelled);
-        }
-        Ok(())
-    }
-
-    /// The outcome of request `seq` from whoever answers it by `until`; anything else is
-    /// ignored.
-    fn await_reply(&mut self, seq: u64, until: Instant) -> Option<Outcome> {
-        loop {
-            let left = until.checked_duration_since(Instant::now())?;
-            if left.is_zero() {
-                return None;
-            }
-            self.socket.set_read_timeout(Some(left)).ok()?;
-            let len = match self.socket.recv_from(&mut self.buf) {
-                Ok((len, _)) => len,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return None
-                }
-                Err(_) => continue,
-            };
-            if let Ok(Payload::ClerkReply(ClerkReply {
-                clerk,
-                seq: s,
-                outcome,
-            })) = wire::decode(&self.key, &self.buf[..len])
-            {
-                if clerk == self.id && s == seq {
-                    return Some(outcome);
-                }
-            }
+            self.socket.check_stop(deadline)?;
         }
     }
 }
