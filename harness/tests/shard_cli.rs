@@ -2,11 +2,14 @@
 //! `raft-lab cluster --groups N`): Join, Move and Query through the controller, Get/Put routed by
 //! shard while shards move, and clear errors for a group the cluster lacks, a shard out of
 //! range and a Join of a group with no servers running; `status` and `watch` showing the
-//! configuration, the groups' leaders and the shards' owners and states.
+//! configuration, the groups' leaders and the shards' owners and states; every process logging
+//! under its own index.
 
 use harness::cluster::{binary, Cluster, NodeOptions};
 use harness::cluster_file::{ClusterFile, Sharded};
+use harness::logs::parse::{read_log, Record, Who};
 use harness::shardtest::{self, process};
+use std::collections::BTreeSet;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -115,6 +118,21 @@ fn join_move_query_and_kv_by_shard() {
     let frame = ok(&cluster, &["watch", "--once"]);
     assert!(frame.contains("\nshards: configuration 4, "), "{frame}");
     assert!(frame.contains("\n    3    101  serving\n"), "{frame}");
+    // Every process logs under its own index, not its Raft id within its group: run.log has
+    // lines from n0 to n11, and `just logs` reads them.
+    let log = std::fs::File::open(cluster.log().path()).unwrap();
+    let records = read_log(std::io::BufReader::new(log)).unwrap();
+    let writers: BTreeSet<u32> = (records.iter())
+        .filter_map(|r| match r {
+            Record::Line(line) => match line.who {
+                Who::Node(id) => Some(id),
+                _ => None,
+            },
+            Record::Raw { .. } => None,
+        })
+        .collect();
+    let n = (shardtest::NCTRLERS + GROUPS * PER_GROUP) as u32;
+    assert_eq!(writers, (0..n).collect(), "the processes that logged");
     let first = ok(&cluster, &["shard", "query", "1"]);
     assert!(
         first.starts_with("configuration 1\n") && !first.contains("group 101"),
