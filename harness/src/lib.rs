@@ -21,6 +21,7 @@ pub mod runlog;
 pub mod shardclerk;
 pub mod shardcli;
 pub mod shardtest;
+pub mod shardview;
 pub mod stress;
 pub mod tester;
 pub mod timing;

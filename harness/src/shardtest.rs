@@ -90,28 +90,34 @@ pub fn specs(
         writeln!(out, "{name} {addr}")?;
     }
     let ctrlers: Vec<String> = (0..NCTRLERS).map(|j| layout.faces[j].to_string()).collect();
+    // Every process logs as its index in the system (`n0`..), not its Raft id within its
+    // group, so run.log names each process once.
+    let log_id = |p: usize| ["--log-id".to_string(), p.to_string()];
     let mut specs: Vec<NodeSpec> = (0..NCTRLERS)
-        .map(|_| NodeSpec {
+        .map(|p| NodeSpec {
             group: (0..NCTRLERS).collect(),
             service: ServiceKind::ShardCtrler,
             max_raft_state: None,
-            args: Vec::new(),
+            args: log_id(p).into(),
         })
         .collect();
     for gi in 0..groups {
-        for _ in 0..n {
+        for i in 0..n {
             specs.push(NodeSpec {
                 group: (0..n).map(|i| process(n, gi, i)).collect(),
                 service: ServiceKind::ShardKv,
                 max_raft_state: maxraftstate,
-                args: vec![
+                args: [
                     "--gid".into(),
                     gid_of(gi).to_string(),
                     "--ctrlers".into(),
                     ctrlers.join(","),
                     "--directory".into(),
                     file.display().to_string(),
-                ],
+                ]
+                .into_iter()
+                .chain(log_id(process(n, gi, i)))
+                .collect(),
             });
         }
     }

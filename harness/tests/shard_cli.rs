@@ -1,12 +1,17 @@
 //! `raft-lab shard …` and the sharded `raft-lab kv` against a sharded system (the layout of
 //! `raft-lab cluster --groups N`): Join, Move and Query through the controller, Get/Put routed by
 //! shard while shards move, and clear errors for a group the cluster lacks, a shard out of
-//! range and a Join of a group with no servers running.
+//! range and a Join of a group with no servers running; `status` and `watch` showing the
+//! configuration, the groups' leaders and the shards' owners and states; every process logging
+//! under its own index.
 
 use harness::cluster::{binary, Cluster, NodeOptions};
 use harness::cluster_file::{ClusterFile, Sharded};
+use harness::logs::parse::{read_log, Record, Who};
 use harness::shardtest::{self, process};
+use std::collections::BTreeSet;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 const GROUPS: usize = 3;
 const PER_GROUP: usize = 3;
@@ -53,6 +58,22 @@ fn ok(cluster: &Cluster, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `raft-lab ARGS` until its stdout satisfies `check` (10 s at most); that stdout.
+fn ok_until(cluster: &Cluster, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = ok(cluster, args);
+        if check(&out) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "raft-lab {args:?} never showed it; the last:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Runs `raft-lab ARGS`, which must fail saying `why`.
 fn fails(cluster: &Cluster, args: &[&str], why: &str) {
     let out = raft_lab(cluster, args);
@@ -80,6 +101,38 @@ fn join_move_query_and_kv_by_shard() {
     assert!(ok(&cluster, &["shard", "query"]).contains("3:101"));
     assert_eq!(ok(&cluster, &["kv", "get", "5"]), "five\n");
     assert_eq!(ok(&cluster, &["kv", "get", "0"]), "zero\n");
+    // Status and watch show the configuration, each group's leader, each shard's owner and
+    // state; shard 3 serves at 101 once its hand-off is over.
+    let status = ok_until(&cluster, &["status"], |s| {
+        s.contains("shards: configuration 4, controller leader ")
+            && s.contains("\n    3    101  serving\n")
+            && !s.contains("handing it off")
+    });
+    for gid in ["100", "101"] {
+        let row = status
+            .lines()
+            .find(|l| l.starts_with(&format!("  {gid}  ")))
+            .unwrap();
+        assert!(!row.contains("none") && row.contains("(n"), "{status}");
+    }
+    let frame = ok(&cluster, &["watch", "--once"]);
+    assert!(frame.contains("\nshards: configuration 4, "), "{frame}");
+    assert!(frame.contains("\n    3    101  serving\n"), "{frame}");
+    // Every process logs under its own index, not its Raft id within its group: run.log has
+    // lines from n0 to n11, and `just logs` reads them.
+    let log = std::fs::File::open(cluster.log().path()).unwrap();
+    let records = read_log(std::io::BufReader::new(log)).unwrap();
+    let writers: BTreeSet<u32> = (records.iter())
+        .filter_map(|r| match r {
+            Record::Line(line) => match line.who {
+                Who::Node(id) => Some(id),
+                _ => None,
+            },
+            Record::Raw { .. } => None,
+        })
+        .collect();
+    let n = (shardtest::NCTRLERS + GROUPS * PER_GROUP) as u32;
+    assert_eq!(writers, (0..n).collect(), "the processes that logged");
     let first = ok(&cluster, &["shard", "query", "1"]);
     assert!(
         first.starts_with("configuration 1\n") && !first.contains("group 101"),

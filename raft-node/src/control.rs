@@ -12,6 +12,8 @@
 //! with the requested index or with a snapshot that covers it.
 
 use crate::core::{Index, MembershipChange, Role, Term};
+use crate::shardctrler::config::Gid;
+use crate::shardkv::store::ShardState;
 use raft_auth::Secret;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
@@ -149,6 +151,21 @@ pub struct NodeState {
     /// C_old's voters while the configuration is joint (§4.3), else empty.
     #[serde(default)]
     pub outgoing: Vec<u32>,
+    /// A replica group's shards as this node has applied them (`None`: not a lab 4B group).
+    #[serde(default)]
+    pub shards: Option<Box<ShardsState>>,
+}
+
+/// What a replica group's node has applied of the sharded KV (lab 4B): `raft-lab status` and
+/// `watch` draw shard owners and states from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardsState {
+    pub gid: Gid,
+    /// The configuration it is at, and that configuration's owner of each shard.
+    pub config: u64,
+    pub owners: Vec<Gid>,
+    /// The shards it holds, by number, and how.
+    pub held: Vec<(usize, ShardState)>,
 }
 
 impl NodeState {

@@ -46,6 +46,10 @@ struct RunArgs {
     /// This node's id: its position in --peers.
     #[arg(long)]
     id: u32,
+    /// The id its log lines carry (`n<ID>`; default: --id): a process of a sharded system logs
+    /// as its index among all the system's processes, so run.log names each process once.
+    #[arg(long, value_name = "ID")]
+    log_id: Option<u32>,
     /// UDP address to receive peer datagrams on.
     #[arg(long, value_name = "ADDR")]
     listen: SocketAddr,
@@ -188,6 +192,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let log_id = args.log_id.unwrap_or(args.id);
     let config = match validate(args, secret, default_seed) {
         Ok(config) => config,
         Err(msg) => {
@@ -195,7 +200,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logging::init(config.id);
+    logging::init(log_id);
     // Opening creates a missing data dir and fails at once on one we cannot write, or on
     // durable state that does not check out: never start empty over a damaged store.
     let opened = Storage::open(&data_dir).and_then(|(storage, restored)| {

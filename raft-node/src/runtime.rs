@@ -386,8 +386,9 @@ impl Node {
             let (counters, disk_size) = (&self.peers.counters, self.sync.disk_size());
             let service = self.service.as_deref().map(|s| (s, self.service_applied));
             let kv = service.and_then(|(s, _)| s.kv());
+            let shards = service.and_then(|(s, _)| s.shardkv());
             self.control.serve(poll.registry(), |conn, req| {
-                let state = |raft: &Raft| node_state(raft, disk_size, counters, kv);
+                let state = |raft: &Raft| node_state(raft, disk_size, counters, kv, shards);
                 handle_request(raft, state, service, conn, req, now, stop)
             });
 
@@ -708,6 +709,7 @@ fn node_state(
     raft_state_bytes: u64,
     counters: &peers::Counters,
     kv: Option<&crate::kv::KvStore>,
+    shards: Option<&crate::shardkv::store::ShardKvStore>,
 ) -> NodeState {
     let s = raft.status();
     NodeState {
@@ -732,5 +734,15 @@ fn node_state(
         learners: raft.membership().learners.iter().copied().collect(),
         membership_index: raft.membership_index(),
         outgoing: raft.membership().outgoing.iter().copied().collect(),
+        shards: shards.map(|store| {
+            Box::new(control::ShardsState {
+                gid: store.gid(),
+                config: store.config().num,
+                owners: store.config().shards.to_vec(),
+                held: (store.shards().iter())
+                    .map(|(&shard, s)| (shard, s.state.clone()))
+                    .collect(),
+            })
+        }),
     }
 }

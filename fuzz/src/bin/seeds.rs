@@ -209,6 +209,7 @@ fn control_frames() -> Vec<Vec<u8>> {
             learners: vec![3],
             membership_index: 4,
             outgoing: vec![],
+            shards: None,
         }),
         Response::MembershipProposed { index: 6, term: 2 },
         Response::Apply(ApplyMsg {

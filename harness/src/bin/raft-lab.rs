@@ -18,6 +18,7 @@ use harness::node_client::NodeClient;
 use harness::ports;
 use harness::shardcli::{self, ShardOp, System};
 use harness::shardtest;
+use harness::shardview;
 use harness::watch::{self, frame::Style, Watch};
 use raft_auth::Secret;
 use raft_node::control::NodeState;
@@ -604,6 +605,10 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
             None => println!("{i:>4}  down"),
         }
     }
+    if let Some(sharded) = target.sharded {
+        let nodes: Vec<_> = states.iter().map(Option::as_ref).collect();
+        print!("\n{}", shardview::render(&nodes, sharded));
+    }
     Ok(())
 }
 
@@ -911,7 +916,8 @@ fn remove_node(
 /// The live view of the cluster (the proxy tells how many nodes it has).
 fn watch(target: &Target, once: bool, output: Output) -> Result<(), String> {
     let layout = &target.layout;
-    let mut watch = Watch::new(&layout.controls, layout.proxy_control, &target.secret);
+    let mut watch =
+        Watch::new(&layout.controls, layout.proxy_control, &target.secret).sharded(target.sharded);
     if once || !std::io::stdout().is_terminal() {
         // A first stats snapshot, so that the frame shows rates over a full window.
         let first = watch.poll();

@@ -3,9 +3,11 @@
 //! a progress bar; prints seeds/s and steps/s at the end. On the first failure it prints the
 //! failure report (seed, step, property, last events, the replay command) and exits 1.
 //! `--json`: the summary as one JSON document on stdout (the failure's report in it too).
+//! `--shards`: the replica groups' reconfiguration model's seeds instead (`just sim N --shards`).
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use raft_node::shardkv;
 use raft_node::sim::{run_seed, Report};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ struct Args {
     /// Print the summary as one JSON document on stdout (a failure too, its report in it)
     #[arg(long)]
     json: bool,
+    /// Run the replica groups' reconfiguration model (`raft_node::shardkv::model`: shards
+    /// moving between groups under faults) instead of the Raft simulator
+    #[arg(long)]
+    shards: bool,
 }
 
 /// The summary `--json` prints.
@@ -75,14 +81,10 @@ fn main() -> ExitCode {
         *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(info.to_string());
     }));
 
-    let bar = ProgressBar::new(args.count);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
+    let bar = progress_bar(args.count);
+    if args.shards {
+        return run_shards(&args, end, bar);
+    }
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut failure = None;
@@ -167,6 +169,153 @@ fn main() -> ExitCode {
         totals.slowest_seed
     );
     ExitCode::SUCCESS
+}
+
+fn progress_bar(count: u64) -> ProgressBar {
+    let bar = ProgressBar::new(count);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// `--shards`: the reconfiguration model's seeds, stopping at the first failure.
+fn run_shards(args: &Args, end: u64, bar: ProgressBar) -> ExitCode {
+    let started = Instant::now();
+    let mut totals = ShardTotals::default();
+    let mut failure = None;
+    for seed in args.from..end {
+        match shardkv::model::run_seed(seed) {
+            Ok(report) => {
+                totals.add(&report);
+                bar.inc(1);
+            }
+            Err(report) => {
+                bar.abandon();
+                eprintln!(
+                    "\nseed {seed} failed, after {} seeds that passed",
+                    seed - args.from
+                );
+                let panic = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(panic) = &panic {
+                    eprintln!("{panic}");
+                }
+                eprintln!("{report}");
+                failure = Some(Failure {
+                    seed,
+                    panic,
+                    report: report.to_string(),
+                });
+                break;
+            }
+        }
+    }
+    if failure.is_none() {
+        bar.finish_and_clear();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let failed = failure.is_some();
+    if args.json {
+        let passed = failure.as_ref().map_or(args.count, |f| f.seed - args.from);
+        let summary = ShardSummary {
+            from: args.from,
+            seeds: args.count,
+            passed,
+            seconds: secs,
+            seeds_per_s: passed as f64 / secs,
+            totals,
+            failure,
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("the summary serialises")
+        );
+    } else if !failed {
+        let t = &totals;
+        println!(
+            "{} seeds passed (seeds {}..{end}) in {secs:.1} s: {:.1} seeds/s, {:.0} steps/s",
+            args.count,
+            args.from,
+            args.count as f64 / secs,
+            t.steps as f64 / secs,
+        );
+        println!(
+            "{} steps, {} configurations, {} shard parts applied, {} shards arrived ({} in \
+             several parts), {} deleted at their old owners, {} appends and {} reads \
+             acknowledged, {} leader changes, {} group restarts from snapshot, {} snapshots, \
+             {} messages dropped and {} duplicated",
+            t.steps,
+            t.configs,
+            t.parts,
+            t.arrived,
+            t.multipart,
+            t.deleted,
+            t.appends,
+            t.reads,
+            t.leader_changes,
+            t.restarts,
+            t.snapshots,
+            t.dropped,
+            t.duplicated,
+        );
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The summary `--shards --json` prints.
+#[derive(Serialize)]
+struct ShardSummary {
+    from: u64,
+    seeds: u64,
+    passed: u64,
+    seconds: f64,
+    seeds_per_s: f64,
+    #[serde(flatten)]
+    totals: ShardTotals,
+    failure: Option<Failure>,
+}
+
+#[derive(Default, Serialize)]
+struct ShardTotals {
+    steps: u64,
+    configs: u64,
+    parts: u64,
+    arrived: u64,
+    multipart: u64,
+    deleted: u64,
+    appends: u64,
+    reads: u64,
+    leader_changes: u64,
+    restarts: u64,
+    snapshots: u64,
+    dropped: u64,
+    duplicated: u64,
+}
+
+impl ShardTotals {
+    fn add(&mut self, r: &shardkv::model::Report) {
+        self.steps += r.steps;
+        self.configs += r.configs;
+        self.parts += r.parts;
+        self.arrived += r.arrived;
+        self.multipart += r.multipart;
+        self.deleted += r.deleted;
+        self.appends += r.appends;
+        self.reads += r.reads;
+        self.leader_changes += r.leader_changes;
+        self.restarts += r.restarts;
+        self.snapshots += r.snapshots;
+        self.dropped += r.dropped;
+        self.duplicated += r.duplicated;
+    }
 }
 
 #[derive(Default, Serialize)]

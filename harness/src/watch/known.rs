@@ -29,5 +29,6 @@ pub fn known(id: u32, role: Role, term: Term, leader: Option<u32>) -> NodeState 
         learners: Vec::new(),
         membership_index: 0,
         outgoing: Vec::new(),
+        shards: None,
     }
 }

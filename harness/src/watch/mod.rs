@@ -8,7 +8,9 @@ pub mod frame;
 pub mod known;
 pub mod terminal;
 
+use crate::cluster_file::Sharded;
 use crate::node_client::NodeClient;
+use crate::shardview;
 use changes::Changes;
 use frame::{NodeReading, ProxyReading, ProxyState, Reading, Style, Traffic, Unanswered};
 use netproxy::{Client, ClientError, Stats};
@@ -36,6 +38,8 @@ pub struct Watch {
     /// Stats snapshots of the last [`RATE_WINDOW`], oldest first.
     samples: VecDeque<(Instant, Stats)>,
     changes: Changes,
+    /// A sharded system's layout: the frame adds its shards ([`crate::shardview`]).
+    sharded: Option<Sharded>,
 }
 
 impl Watch {
@@ -51,14 +55,28 @@ impl Watch {
             proxy: Client::with_timeout(proxy, CALL_TIMEOUT, secret.clone()),
             samples: VecDeque::new(),
             changes: Changes::default(),
+            sharded: None,
         }
+    }
+
+    /// For a sharded system (`cluster --groups N`): each frame ends with the configuration,
+    /// the groups' leaders and the shards' owners and states.
+    pub fn sharded(mut self, sharded: Option<Sharded>) -> Watch {
+        self.sharded = sharded;
+        self
     }
 
     /// Polls everything and renders the frame, with changes highlighted in the ANSI style.
     pub fn frame(&mut self, style: Style) -> String {
         let reading = self.poll();
         let recent = self.changes.observe(&reading.nodes, Instant::now());
-        frame::render(&reading, &recent, style)
+        let mut frame = frame::render(&reading, &recent, style);
+        if let Some(sharded) = self.sharded {
+            let nodes: Vec<_> = reading.nodes.iter().map(|n| n.as_ref().ok()).collect();
+            frame.push('\n');
+            frame.push_str(&shardview::render(&nodes, sharded));
+        }
+        frame
     }
 
     /// Asks every node and the proxy at once, so the poll takes as long as the slowest answer

@@ -1,4 +1,6 @@
-//! Event logging with the prefix every core line carries: `n{id} t{term} {TOPIC}`.
+//! Event logging with the prefix every core line carries: `t{term} {TOPIC}`, the term of the
+//! very moment. Who wrote it (`n{id}`) is the process logger's to say (`runtime::logging`):
+//! a process of a sharded system logs under its index in the system, not its Raft id.
 //!
 //! Topics: ELECT, VOTE, APPEND, COMMIT, SNAP, READ, APPLY, PERSIST (see `crate::logline`).
 //! Levels: info for elections, leadership, term changes, commit index advances and snapshots
@@ -11,8 +13,7 @@ use super::MessageBody;
 macro_rules! event {
     ($level:ident, $raft:expr, $topic:expr, $($arg:tt)+) => {
         ::log::$level!(
-            "n{} t{} {} {}",
-            $raft.config.id,
+            "t{} {} {}",
             $raft.hard_state.current_term,
             $topic,
             format_args!($($arg)+)

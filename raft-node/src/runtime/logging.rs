@@ -1,8 +1,9 @@
 //! The node's logger: every line in the common format of [`crate::logline`], prefixed with the
-//! node id and its current term (`n2 t5 TOPIC ...`), so the interleaved logs of a cluster read
-//! as one story.
+//! node's log id and its current term (`n2 t5 TOPIC ...`), so the interleaved logs of a cluster
+//! read as one story. The log id is the Raft id, except in a sharded system, where every
+//! process logs as its index in the system (`raft-node run --log-id`).
 
-use crate::core::{NodeId, Term};
+use crate::core::Term;
 use crate::logline::{monotonic_micros, Stamp};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,15 +13,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static TERM: AtomicU64 = AtomicU64::new(0);
 
 /// Installs the logger: `RUST_LOG` filters as usual and defaults to `info`.
-pub fn init(id: NodeId) {
+pub fn init(id: u32) {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format(move |buf, record| {
             let stamp = Stamp(monotonic_micros());
             let level = record.level();
             let target = record.target();
-            // The core writes id, term and topic itself, with the term of the very moment.
+            // The core writes term and topic itself, with the term of the very moment.
             if target.starts_with("raft_node::core") {
-                writeln!(buf, "{stamp} {level:<5} {}", record.args())
+                writeln!(buf, "{stamp} {level:<5} n{id} {}", record.args())
             } else {
                 let term = TERM.load(Ordering::Relaxed);
                 let topic = topic(target);

@@ -6,12 +6,15 @@
 //!   receiving, sending) with its data and exactly-once table, and every entry that changes them.
 //! - [`driver`]: what the group's leader sends: the controller polls and the shard hand-offs,
 //!   IO-free (the runtime moves its datagrams).
+//! - [`model`]: a seeded model test of several groups' reconfiguration, store and driver
+//!   driven directly, with its invariants checked at every step.
 //!
 //! Ownership is decided when an entry is applied, never when a request arrives: a Put/Append
 //! for a shard the group does not serve at that point of its log is refused (`WrongGroup`) and
 //! changes nothing, its exactly-once table included.
 
 pub mod driver;
+pub mod model;
 pub mod store;
 
 use crate::shardctrler::config::NSHARDS;
