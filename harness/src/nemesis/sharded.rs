@@ -517,7 +517,7 @@ fn settle(
 /// What is wrong with one server's shards at configuration `num`, whose group owns `owned`:
 /// another configuration, a shard not serving, a shard missing, or one it does not own (a
 /// hand-off whose data was not deleted).
-fn misplaced(states: &ShardStates, num: u64, owned: &BTreeSet<usize>) -> Option<String> {
+pub fn misplaced(states: &ShardStates, num: u64, owned: &BTreeSet<usize>) -> Option<String> {
     if states.config != num {
         return Some(format!("at configuration {}, not {num}", states.config));
     }
