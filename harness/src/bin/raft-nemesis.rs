@@ -42,16 +42,24 @@ struct Cli {
     /// A new fault this often, e.g. 3s.
     #[arg(long, default_value = "3s", value_parser = parse_seconds)]
     fault_every: Duration,
+    /// Sharded: a Join, Leave or Move about this often, e.g. 500ms or 2s.
+    #[arg(long, default_value = "500ms", value_parser = parse_seconds)]
+    reconfig_every: Duration,
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let (number, unit) = match s.strip_suffix('m') {
-        Some(n) => (n, 60.0),
-        None => (s.strip_suffix('s').unwrap_or(s), 1.0),
+    let (number, unit) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s.strip_suffix('s').unwrap_or(s), 1.0)
     };
     match number.parse::<f64>() {
         Ok(x) if x > 0.0 && x.is_finite() => Ok(Duration::from_secs_f64(x * unit)),
-        _ => Err(format!("{s:?}: give a positive time such as 60s or 2m")),
+        _ => Err(format!(
+            "{s:?}: give a positive time such as 500ms, 60s or 2m"
+        )),
     }
 }
 
@@ -69,6 +77,7 @@ fn main() -> ExitCode {
                 groups,
                 keys: cli.keys.unwrap_or(ShardedOptions::default().keys),
                 fault_every: cli.fault_every,
+                reconfig_every: cli.reconfig_every,
                 ..ShardedOptions::default()
             };
             if let Err(e) = opts.check() {

@@ -1,7 +1,7 @@
 //! The sharded nemesis (`just nemesis --groups 3`): the lab 4B system through netproxy (three
 //! controllers, replica groups of three), clerks running Get/Put/Append over keys on every
 //! shard, a schedule of Joins, Leaves and Moves, and faults drawn from the seed
-//! ([`shard_faults`]). At the end everything is healed and every group joined, and the run must
+//! ([`shard_faults`]), half of them with the unreliable network on top. At the end everything is healed and every group joined, and the run must
 //! show: a linearizable history (which also says no acked write was lost), no append applied
 //! twice, every shard served (a Get of every key answers) by exactly one group, each group's
 //! replicas equal, and no group holding anything of a shard it does not own (a hand-off deletes
@@ -78,7 +78,7 @@ impl Default for ShardedOptions {
             groups: 3,
             keys: 2 * NSHARDS,
             fault_every: Duration::from_secs(3),
-            reconfig_every: Duration::from_secs(2),
+            reconfig_every: Duration::from_millis(500),
             max_raft_state: 4096,
         }
     }
@@ -408,20 +408,32 @@ struct Nemesis<'a> {
 impl Nemesis<'_> {
     /// Applies a fault every `fault_every` until the run's time is up, then heals. Returns the
     /// faults applied, with when.
-    fn run(mut self, opts: &ShardedOptions, started: Instant) -> Vec<(Duration, ShardFault)> {
+    fn run(mut self, opts: &ShardedOptions, started: Instant) -> Vec<(Duration, ShardFault, bool)> {
         let mut rng = SmallRng::seed_from_u64(opts.seed);
         let mut applied = Vec::new();
         sleep(opts.fault_every.min(opts.time));
         while started.elapsed() + opts.fault_every <= opts.time {
             self.heal();
             let fault = shard_faults::draw(&mut rng, self.groups);
+            // Half the faults come with lost and late datagrams on top: a reply lost while its
+            // shard moves is what makes a clerk retry a write at the new owner, which only the
+            // shard's own exactly-once table then recognises.
+            let lossy = fault != ShardFault::Unreliable && rng.gen_bool(0.5);
+            let shown = if lossy {
+                format!("{fault} + unreliable")
+            } else {
+                fault.to_string()
+            };
             self.cluster.lock().unwrap().log().event(
                 log::Level::Info,
                 "FAULT",
-                &format!("nemesis: {fault}"),
+                &format!("nemesis: {shown}"),
             );
             self.apply(&fault);
-            applied.push((started.elapsed(), fault));
+            if lossy {
+                self.proxy.set_unreliable(true);
+            }
+            applied.push((started.elapsed(), fault, lossy));
             sleep(opts.fault_every);
         }
         self.heal();
@@ -589,7 +601,8 @@ pub struct ShardedReport {
     pub workload_time: Duration,
     pub ops: OpCounts,
     pub latencies: Latencies,
-    pub faults: Vec<(Duration, ShardFault)>,
+    /// Every fault, with when it began and whether the network was unreliable on top.
+    pub faults: Vec<(Duration, ShardFault, bool)>,
     /// Every Join, Leave and Move applied, with when (the final Join included).
     pub reconfigs: Vec<(Duration, String)>,
     pub final_config: Option<Config>,
@@ -641,13 +654,20 @@ impl fmt::Display for ShardedReport {
         )?;
         write_ops(f, &self.ops, &self.latencies)?;
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-        for (_, fault) in &self.faults {
+        for (_, fault, _) in &self.faults {
             *kinds.entry(fault.kind()).or_default() += 1;
         }
         let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-        writeln!(f, "faults: {} ({})", self.faults.len(), kinds.join(", "))?;
-        for (at, fault) in &self.faults {
-            writeln!(f, "  {:>6.1} s  {fault}", at.as_secs_f64())?;
+        let lossy = self.faults.iter().filter(|(_, _, lossy)| *lossy).count();
+        writeln!(
+            f,
+            "faults: {} ({}); {lossy} with the unreliable network on top",
+            self.faults.len(),
+            kinds.join(", ")
+        )?;
+        for (at, fault, lossy) in &self.faults {
+            let on_top = if *lossy { " + unreliable" } else { "" };
+            writeln!(f, "  {:>6.1} s  {fault}{on_top}", at.as_secs_f64())?;
         }
         writeln!(f, "configuration changes: {}", self.reconfigs.len())?;
         for (at, change) in &self.reconfigs {
