@@ -94,6 +94,15 @@ impl NodeClient {
         }
     }
 
+    /// The shards this replica group node holds as applied, with their states and sizes.
+    pub fn shard_states(&self) -> io::Result<raft_node::control::ShardStates> {
+        match self.call(&Request::ShardStates)? {
+            Response::ShardStates(states) => Ok(states),
+            Response::Error { message } => Err(io::Error::other(message)),
+            other => Err(unexpected("ShardStates", &other)),
+        }
+    }
+
     /// Asks this node, the leader, to hand leadership to `to` (§3.10); an error names why it
     /// refused.
     pub fn transfer(&self, to: u32) -> io::Result<()> {

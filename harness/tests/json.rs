@@ -187,3 +187,41 @@ fn raft_bench_kv_prints_json() {
     assert!(doc["first_level"]["put"]["pass"].is_boolean(), "{doc}");
     assert!(doc["memory"].is_null());
 }
+
+/// `raft-bench shardkv --json`, a short run: every figure in one document on stdout.
+#[test]
+fn raft_bench_shardkv_prints_json() {
+    let out = Command::new(binary("raft-bench").unwrap())
+        .args(["shardkv", "--json", "--clerks", "2", "--keys", "10"])
+        .args(["--secs", "1", "--warmup-secs", "0", "--shard-mb", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let levels = doc["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 3, "{doc}");
+    for (i, level) in levels.iter().enumerate() {
+        assert_eq!(level["groups"], i + 1);
+        assert!(level["ops_per_s"].as_f64().unwrap() > 0.0, "{level}");
+        assert!(
+            level["latency"]["p99_ms"].as_f64().unwrap() > 0.0,
+            "{level}"
+        );
+    }
+    assert_eq!(levels[0]["scaling"], 1.0);
+    for phase in ["migration", "move_back"] {
+        let m = &doc[phase];
+        assert!(m["bytes"].as_u64().unwrap() >= 1_000_000, "{m}");
+        assert_ne!(m["from"], m["to"], "{m}");
+        assert!(m["served_s"].as_f64().unwrap() > 0.0, "{m}");
+        assert!(m["deleted_s"].as_f64().unwrap() > 0.0, "{m}");
+    }
+    assert_eq!(doc["migration"]["from"], doc["move_back"]["to"]);
+    let other = &doc["other_shards"];
+    assert!(other["p99_ratio"].as_f64().unwrap() > 0.0, "{other}");
+    assert!(other["pass"].is_boolean(), "{other}");
+}

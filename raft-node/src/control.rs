@@ -65,6 +65,9 @@ pub enum Request {
     ChangeMembership { change: MembershipChange },
     /// Exit the process cleanly.
     Shutdown,
+    /// The shards a replica group's node holds as applied (`--service shardkv`), with their
+    /// states and sizes: to see a hand-off finish and the old owner keep nothing.
+    ShardStates,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +107,26 @@ pub enum Response {
     Error {
         message: String,
     },
+    /// Answer to `ShardStates`.
+    ShardStates(ShardStates),
+}
+
+/// A replica group node's shards through its applied index `applied`: at configuration
+/// `config`, each shard it holds (any state; absent ones it holds nothing of).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardStates {
+    pub applied: Index,
+    pub config: u64,
+    pub shards: Vec<HeldShard>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldShard {
+    pub shard: usize,
+    pub state: ShardState,
+    pub keys: u64,
+    /// Key and value bytes.
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

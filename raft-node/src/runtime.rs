@@ -678,6 +678,29 @@ fn handle_request(
             };
             conn.reply(&resp);
         }
+        Request::ShardStates => {
+            let resp = match service.and_then(|(s, applied)| Some((s.shardkv()?, applied))) {
+                Some((store, applied)) => Response::ShardStates(control::ShardStates {
+                    applied,
+                    config: store.config().num,
+                    shards: store
+                        .shards()
+                        .iter()
+                        .map(|(&shard, s)| control::HeldShard {
+                            shard,
+                            state: s.state.clone(),
+                            keys: s.data.len() as u64,
+                            bytes: s.data.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum(),
+                        })
+                        .collect(),
+                }),
+                None => Response::Error {
+                    message: "this node is not a replica group's (raft-node run --service shardkv)"
+                        .to_string(),
+                },
+            };
+            conn.reply(&resp);
+        }
         Request::Transfer { to } => {
             let resp = match raft.transfer_leadership(to, now) {
                 Ok(()) => Response::TransferStarted,

@@ -14,6 +14,8 @@ pub mod kv_report;
 pub mod latency;
 pub mod procfs;
 pub mod report;
+pub mod shardkv;
+pub mod shardkv_report;
 pub mod throughput;
 pub mod transfer;
 

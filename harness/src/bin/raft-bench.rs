@@ -17,6 +17,10 @@
 //! Put/Get latency at several clerk counts, a single clerk's latency against the machine's
 //! floors measured in the same run, and the memory and snapshot install of a million keys.
 //!
+//! `raft-bench shardkv` (`just bench shardkv`) measures the sharded KV (`bench/shardkv.rs`):
+//! ops/s with one, two and three groups joined, the move of a shard of 10 MB, and the p99 of
+//! the other shards while it moves.
+//!
 //! It prints progress as it goes and a table at the end, each figure next to its target (with
 //! `--json`, `kv` too, the table goes to stderr and stdout gets one JSON object of the figures). A
 //! missed target is reported, not failed: this is a measurement (exit 0); only a cluster that
@@ -29,8 +33,8 @@
 mod bench;
 
 use bench::{
-    catchup, failover, kv, kv_memory, kv_report, latency, procfs, report, throughput, transfer,
-    NODES,
+    catchup, failover, kv, kv_memory, kv_report, latency, procfs, report, shardkv, shardkv_report,
+    throughput, transfer, NODES,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use harness::cluster::{Cluster, NodeOptions};
@@ -89,6 +93,31 @@ enum Command {
     /// Measure the KV service: ops/s and Put/Get latency by clerk count, a single clerk's
     /// latency against the machine's floors, the memory and snapshot install of many keys
     Kv(KvArgs),
+    /// Measure the sharded KV (3 controllers, 3 groups of 3): ops/s and p50/p99 with 1, 2 and
+    /// 3 groups joined, the move of a 10 MB shard, other shards' p99 while it moves
+    Shardkv(ShardkvArgs),
+}
+
+#[derive(clap::Args)]
+struct ShardkvArgs {
+    /// Clerks (one thread and clerk endpoint each) at every group count and in the migration
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..harness::cluster::MAX_CLERKS as i64 - 1))]
+    clerks: u32,
+    /// Keys the workload draws from, uniformly, spread over the ten shards (at least 10)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..))]
+    keys: u32,
+    /// Bytes per value
+    #[arg(long, default_value_t = 32)]
+    value_size: u16,
+    /// Seconds of load before each measured window
+    #[arg(long, default_value_t = 1)]
+    warmup_secs: u64,
+    /// Seconds measured at each group count, and without a migration
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    secs: u64,
+    /// Megabytes of the shard moved
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    shard_mb: u32,
 }
 
 #[derive(clap::Args)]
@@ -152,6 +181,7 @@ fn main() -> ExitCode {
     }
     let result = match &args.command {
         Some(Command::Kv(kv_args)) => run_kv(kv_args, args.json),
+        Some(Command::Shardkv(shard_args)) => run_shardkv(shard_args, args.json),
         None => run(&args),
     };
     match result {
@@ -305,6 +335,38 @@ fn run_kv(args: &KvArgs, json: bool) -> io::Result<()> {
     if json {
         eprint!("{text}");
         println!("{}", kv_report::json(&levels, &floors, memory.as_ref()));
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+fn run_shardkv(args: &ShardkvArgs, json: bool) -> io::Result<()> {
+    eprintln!(
+        "raft-bench shardkv: 3 controllers + {} groups of {} raft-nodes + netproxy on loopback, \
+         fsync on; {} CPUs; load average {}",
+        shardkv::GROUPS,
+        shardkv::GROUP_SIZE,
+        thread_count(),
+        procfs::load_average()?
+    );
+    let settings = shardkv::Settings {
+        clerks: args.clerks as usize,
+        keys: args.keys as usize,
+        value_size: usize::from(args.value_size),
+        warmup: Duration::from_secs(args.warmup_secs),
+        window: Duration::from_secs(args.secs),
+        shard_mb: args.shard_mb as usize,
+    };
+    let outcome = shardkv::run(&settings)?;
+    let text = format!(
+        "\n{}\nload average at the end: {}\n",
+        report::table(&shardkv_report::rows(&outcome)),
+        procfs::load_average()?
+    );
+    if json {
+        eprint!("{text}");
+        println!("{}", shardkv_report::json(&outcome));
     } else {
         print!("{text}");
     }

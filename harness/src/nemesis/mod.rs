@@ -15,6 +15,8 @@
 pub mod faults;
 pub mod members;
 pub mod report;
+pub mod shard_faults;
+pub mod sharded;
 
 use crate::clerk::{Clerk, ClerkError};
 use crate::cluster::{Cluster, NodeOptions};
@@ -162,8 +164,9 @@ pub fn run(opts: &Options) -> Report {
                 let mut n = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     n += 1;
-                    let op = draw_op(&mut rng, k, n, opts.keys);
-                    workload_op(&mut clerk, op, k as u64, history, latencies);
+                    let op = draw_op(&mut rng, k, n, opts.keys, key_name);
+                    let call = |op, deadline| clerk.call(op, Some(deadline));
+                    workload_op(call, op, k as u64, OP_TIMEOUT, history, latencies);
                 }
             });
         }
@@ -473,9 +476,10 @@ pub fn key_name(i: usize) -> String {
 }
 
 /// The next operation of clerk `k`: half Gets, a quarter Puts, a quarter Appends, on a random
-/// key; values unique to the clerk and operation, so a read shows which writes it saw.
-fn draw_op(rng: &mut SmallRng, k: usize, n: u64, keys: usize) -> Op {
-    let key = key_name(rng.gen_range(0..keys));
+/// one of `keys` keys (named by `name`); values unique to the clerk and operation, so a read
+/// shows which writes it saw.
+fn draw_op(rng: &mut SmallRng, k: usize, n: u64, keys: usize, name: fn(usize) -> String) -> Op {
+    let key = name(rng.gen_range(0..keys));
     let value = format!("c{k}.{n} ");
     match rng.gen_range(0..4) {
         0 | 1 => Op::Get { key },
@@ -484,11 +488,13 @@ fn draw_op(rng: &mut SmallRng, k: usize, n: u64, keys: usize) -> Op {
     }
 }
 
-/// Runs one operation and records it: ok, or indeterminate if the clerk gave up.
+/// Runs one operation through `call` (a clerk's, given a deadline `timeout` away) and records
+/// it: ok, or indeterminate if the clerk gave up.
 fn workload_op(
-    clerk: &mut Clerk,
+    call: impl FnOnce(Op, Instant) -> Result<String, ClerkError>,
     op: Op,
     cli: u64,
+    timeout: Duration,
     history: &HistoryRecorder,
     latencies: &Mutex<Latencies>,
 ) {
@@ -500,7 +506,7 @@ fn workload_op(
     };
     let t0 = Instant::now();
     let pending = history.call(cli, kind, &key, &input);
-    match clerk.call(op, Some(t0 + OP_TIMEOUT)) {
+    match call(op, t0 + timeout) {
         Ok(value) => {
             history.finish(pending, &value, Status::Ok);
             latencies.lock().unwrap().record(kind, t0.elapsed());

@@ -107,6 +107,47 @@ fn ms(d: Option<Duration>) -> String {
     })
 }
 
+/// The operations table: by kind, completed and indeterminate, p50 and p99.
+pub fn write_ops(f: &mut fmt::Formatter<'_>, ops: &OpCounts, latencies: &Latencies) -> fmt::Result {
+    writeln!(
+        f,
+        "{:<8} {:>8} {:>14} {:>10} {:>10}",
+        "op", "ok", "indeterminate", "p50", "p99"
+    )?;
+    for kind in ["get", "put", "append"] {
+        let (ok, timeout) = ops.by_kind.get(kind).copied().unwrap_or_default();
+        writeln!(
+            f,
+            "{:<8} {:>8} {:>14} {:>10} {:>10}",
+            kind,
+            ok,
+            timeout,
+            ms(latencies.percentile(kind, 0.5)),
+            ms(latencies.percentile(kind, 0.99))
+        )?;
+    }
+    Ok(())
+}
+
+/// The linearizability check's line.
+pub fn write_verdict(
+    f: &mut fmt::Formatter<'_>,
+    verdict: Option<Verdict>,
+    check_time: Duration,
+) -> fmt::Result {
+    writeln!(
+        f,
+        "linearizability: {} in {:.2} s",
+        match verdict {
+            Some(Verdict::Ok) => "ok",
+            Some(Verdict::Illegal) => "NOT linearizable",
+            Some(Verdict::Unknown) => "unknown (out of time)",
+            None => "not checked",
+        },
+        check_time.as_secs_f64()
+    )
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -117,23 +158,7 @@ impl fmt::Display for Report {
             self.clients,
             self.workload_time.as_secs_f64()
         )?;
-        writeln!(
-            f,
-            "{:<8} {:>8} {:>14} {:>10} {:>10}",
-            "op", "ok", "indeterminate", "p50", "p99"
-        )?;
-        for kind in ["get", "put", "append"] {
-            let (ok, timeout) = self.ops.by_kind.get(kind).copied().unwrap_or_default();
-            writeln!(
-                f,
-                "{:<8} {:>8} {:>14} {:>10} {:>10}",
-                kind,
-                ok,
-                timeout,
-                ms(self.latencies.percentile(kind, 0.5)),
-                ms(self.latencies.percentile(kind, 0.99))
-            )?;
-        }
+        write_ops(f, &self.ops, &self.latencies)?;
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
         for (_, fault) in &self.faults {
             *kinds.entry(fault.kind()).or_default() += 1;
@@ -144,17 +169,7 @@ impl fmt::Display for Report {
             writeln!(f, "  {:>6.1} s  {fault}", at.as_secs_f64())?;
         }
         writeln!(f, "leader changes: {}", self.leader_changes)?;
-        writeln!(
-            f,
-            "linearizability: {} in {:.2} s",
-            match self.verdict {
-                Some(Verdict::Ok) => "ok",
-                Some(Verdict::Illegal) => "NOT linearizable",
-                Some(Verdict::Unknown) => "unknown (out of time)",
-                None => "not checked",
-            },
-            self.check_time.as_secs_f64()
-        )?;
+        write_verdict(f, self.verdict, self.check_time)?;
         writeln!(
             f,
             "history: {0}/history.jsonl, {0}/history.html; log: {0}/run.log",

@@ -173,15 +173,14 @@ impl Driver {
                 push.target += 1;
             }
             push.target %= servers.len();
-            let parts = store.parts(shard);
-            let index = (push.part as usize).min(parts.len().saturating_sub(1));
-            let Some(part) = parts.get(index).cloned() else {
+            let index = push.part.min(store.part_count(shard).saturating_sub(1));
+            let Some(part) = store.part(shard, index) else {
                 continue;
             };
             let op = Op::InstallShard {
                 num: config.num,
                 shard,
-                part: index as u32,
+                part: index,
                 last: part.last,
                 data: part.data,
                 table: part.table,
@@ -251,8 +250,7 @@ impl Driver {
         push.sent.clear();
         match reply.outcome {
             Outcome::Ok { .. } => {
-                let parts = store.parts(shard).len() as u32;
-                if push.part + 1 >= parts {
+                if push.part + 1 >= store.part_count(shard) {
                     push.next = now + DELETE_RECHECK;
                     return Some(
                         Command::DeleteShard {

@@ -139,41 +139,38 @@ impl ShardKvStore {
             .map(|(&shard, _)| (shard, self.config.shards[shard]))
     }
 
-    /// Shard `shard` (being sent) cut into parts of at most [`PART_BYTES`], in key order: the
-    /// same parts on every replica and after every restart. At least one part.
-    pub fn parts(&self, shard: usize) -> Vec<Part> {
-        let Some(s) = self.shards.get(&shard) else {
-            return Vec::new();
-        };
-        let mut parts = vec![BTreeMap::new()];
-        let mut size = 0;
-        for (k, v) in &s.data {
-            let len = k.len() + v.len();
-            let current = parts.last_mut().expect("one part at least");
-            if !current.is_empty() && size + len > PART_BYTES {
-                parts.push(BTreeMap::new());
-                size = 0;
-            }
-            size += len;
-            parts
-                .last_mut()
-                .expect("one part at least")
-                .insert(k.clone(), v.clone());
+    /// How many parts shard `shard` is sent in (at least one; zero for a shard not held).
+    pub fn part_count(&self, shard: usize) -> u32 {
+        match self.shards.get(&shard) {
+            Some(s) => numbered(s).last().map_or(1, |(part, _)| part + 1),
+            None => 0,
         }
-        let n = parts.len();
-        parts
-            .into_iter()
-            .enumerate()
-            .map(|(i, data)| Part {
-                data,
-                last: i + 1 == n,
-                table: if i + 1 == n {
-                    s.table.clone()
-                } else {
-                    BTreeMap::new()
-                },
-            })
-            .collect()
+    }
+
+    /// Part `index` of shard `shard` (being sent): the shard cut into parts of at most
+    /// [`PART_BYTES`], in key order, the same parts on every replica and after every restart;
+    /// the table rides on the last. Only this part's keys are copied: a leader sends a large
+    /// shard one part at a time, and copying it whole per part would cost its size squared.
+    pub fn part(&self, shard: usize, index: u32) -> Option<Part> {
+        let s = self.shards.get(&shard)?;
+        let count = self.part_count(shard);
+        if index >= count {
+            return None;
+        }
+        let last = index + 1 == count;
+        Some(Part {
+            data: numbered(s)
+                .skip_while(|&(part, _)| part < index)
+                .take_while(|&(part, _)| part == index)
+                .map(|(_, (k, v))| (k.clone(), v.clone()))
+                .collect(),
+            last,
+            table: if last {
+                s.table.clone()
+            } else {
+                BTreeMap::new()
+            },
+        })
     }
 
     /// Applies one committed entry. `Ok(None)` for the entries nobody waits on; an entry that
@@ -344,6 +341,23 @@ impl ShardKvStore {
     }
 }
 
+/// Each key and value of `s` in key order, with the part it is sent in: a part takes keys
+/// until the next would take it past [`PART_BYTES`] (a larger value travels alone).
+fn numbered(s: &Shard) -> impl Iterator<Item = (u32, (&String, &String))> {
+    let (mut part, mut size, mut keys) = (0, 0, 0);
+    s.data.iter().map(move |(k, v)| {
+        let len = k.len() + v.len();
+        if keys > 0 && size + len > PART_BYTES {
+            part += 1;
+            size = 0;
+            keys = 0;
+        }
+        size += len;
+        keys += 1;
+        (part, (k, v))
+    })
+}
+
 /// Gets are reads (ReadIndex), answered from the applied state if the key's shard is served
 /// there; Puts, Appends and incoming shard parts go through the log.
 impl ClerkService for ShardKvStore {
@@ -430,6 +444,12 @@ mod tests {
         s.read(&Op::Get { key: key.into() })
     }
 
+    fn all_parts(s: &ShardKvStore, shard: usize) -> Vec<Part> {
+        (0..s.part_count(shard))
+            .map(|i| s.part(shard, i).unwrap())
+            .collect()
+    }
+
     fn install(num: u64, shard: usize, part: &Part, index: u32) -> Op {
         Op::InstallShard {
             num,
@@ -458,7 +478,7 @@ mod tests {
         // Not settled: config 3 waits.
         reconfigure(&mut s, config(3, [ME; NSHARDS]));
         assert_eq!(s.config().num, 2);
-        let parts = s.parts(8);
+        let parts = all_parts(&s, 8);
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].data["0"], "a");
         assert_eq!(parts[0].table[&1], 1);
@@ -481,7 +501,7 @@ mod tests {
         let mut to_me = [101; NSHARDS];
         to_me[8] = ME;
         reconfigure(&mut sender, config(2, to_me));
-        let parts = sender.parts(8);
+        let parts = all_parts(&sender, 8);
         assert_eq!(parts.len(), 2, "split at PART_BYTES");
 
         let mut s = ShardKvStore::new(ME);
@@ -518,6 +538,44 @@ mod tests {
                 value: String::new()
             })
         );
+    }
+
+    /// Parts cover the shard exactly, in key order, each within PART_BYTES unless one value
+    /// alone is larger; the table rides on the last only.
+    #[test]
+    fn parts_cut_a_shard_into_datagram_sized_pieces() {
+        let mut s = ShardKvStore::new(ME);
+        reconfigure(&mut s, config(1, [ME; NSHARDS]));
+        for i in 0..40 {
+            let value = "x".repeat(if i == 7 { PART_BYTES + 5 } else { 3000 });
+            write(&mut s, 1, i + 1, put(&format!("0{i:02}"), &value));
+        }
+        let parts = all_parts(&s, 8);
+        assert_eq!(s.part(8, parts.len() as u32), None);
+        assert_eq!(
+            ShardKvStore::new(ME).part_count(3),
+            0,
+            "a shard not held has no parts"
+        );
+        assert_eq!(s.part_count(3), 1, "an empty shard is one empty part");
+        let mut keys = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let bytes: usize = part.data.iter().map(|(k, v)| k.len() + v.len()).sum();
+            assert!(
+                bytes <= PART_BYTES || part.data.len() == 1,
+                "part {i}: {bytes}"
+            );
+            assert_eq!(part.last, i + 1 == parts.len());
+            assert_eq!(part.table.is_empty(), !part.last);
+            keys.extend(part.data.keys().cloned());
+        }
+        assert_eq!(
+            keys,
+            s.shards()[&8].data.keys().cloned().collect::<Vec<_>>()
+        );
+        assert!(parts
+            .iter()
+            .any(|p| p.data.len() == 1 && p.data.contains_key("007")));
     }
 
     /// Configurations apply one at a time, in order: a skipped or repeated number changes
