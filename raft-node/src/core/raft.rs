@@ -14,6 +14,7 @@
 use super::log::{RaftLog, ENTRY_OVERHEAD};
 use super::progress::Progress;
 use super::read_index::Reads;
+use super::relay::Reach;
 use super::snapshot::PendingSnapshot;
 use super::trace::{event, topic};
 use super::transfer::Transfer;
@@ -84,6 +85,8 @@ pub struct Raft {
     pub(super) transfer: Option<Transfer>,
     /// The latest time any input reported; effects built in `take_ready` happen at this time.
     pub(super) now: Time,
+    /// Who reaches whom, for relaying (`relay.rs`).
+    pub(super) reach: Reach,
     /// Messages produced since the last `take_ready`.
     messages: Vec<Message>,
 }
@@ -130,6 +133,7 @@ impl Raft {
             reads: Reads::default(),
             transfer: None,
             now,
+            reach: Reach::new(config.members),
             messages: Vec::new(),
             config,
         };
@@ -156,11 +160,16 @@ impl Raft {
         self.advance_clock(now);
         let (id, members) = (self.config.id, self.config.members);
         // Term::MAX is refused too: no election could follow it (terms must grow).
-        if msg.to != id || msg.from >= members || msg.from == id || msg.term == Term::MAX {
+        let bad_via = msg
+            .via
+            .is_some_and(|via| via >= members || via == id || via == msg.from);
+        if msg.to != id || msg.from >= members || msg.from == id || msg.term == Term::MAX || bad_via
+        {
             event!(trace, self, topic(&msg.body), "ignoring {msg:?}");
             return;
         }
         event!(trace, self, topic(&msg.body), "recv {msg:?}");
+        self.note_received(&msg);
         match msg.body {
             // A pre-vote and a grant are about a term no peer has entered: Figure 2's term rule
             // does not apply to them (`pre_vote.rs`).
@@ -612,12 +621,17 @@ impl Raft {
     /// Queues a message to `to` stamped with `term` (pre-votes are about a term not entered).
     pub(super) fn send_in(&mut self, term: Term, to: NodeId, body: MessageBody) {
         event!(trace, self, topic(&body), "send t{term} to n{to}: {body:?}");
-        self.messages.push(Message {
+        let msg = Message {
             from: self.config.id,
             to,
             term,
             body,
-        });
+            via: None,
+            hears: self.hears(),
+        };
+        let relayed = self.relay_copy(&msg);
+        self.messages.push(msg);
+        self.messages.extend(relayed);
     }
 
     /// Replication to `id` starts afresh: a member joining, probing from the end of the log.
