@@ -12,8 +12,7 @@
 //!   proves the relay's link to us, not the sender's; a relay hears the sender of what it
 //!   forwards, [`Raft::forwarded`]). Every message carries the sender's `hears` bitmap: bit `p`
 //!   is set iff it heard peer `p` within [`Raft::reach_window`] and `p` has not left one of its
-//!   requests unanswered for a minimum election timeout since (ids from 64 on are never
-//!   relayed);
+//!   requests unanswered for two heartbeat intervals since (ids from 64 on are never relayed);
 //! - the latest bitmap each peer reported, and when it arrived;
 //! - since when it has been waiting for an answer from each peer: the first request it sent the
 //!   peer after it last heard from it, by any path.
@@ -22,11 +21,13 @@
 //! a message to `t` is also sent through a relay iff relaying is on (`Config::relay`) and either
 //! `t`'s latest report (no older than the window) says `t` does not hear this peer although
 //! this peer has been sending to `t` since a heartbeat interval before that report arrived, or
-//! this peer has waited for an answer from `t` for a minimum election timeout. The relay is a
+//! this peer has waited for an answer from `t` for two heartbeat intervals. The relay is a
 //! member of the configuration, other than both ends, whose report says it hears this peer, and
-//! that is known to reach `t` (`t`'s report says it hears the relay, or the relay's says it hears
-//! `t`: one of them is enough, both are preferred; then the relay that last brought a message
-//! from `t`; then the lowest id). At most one relay copy per message, one hop at most: the copy
+//! that is known to reach `t`: best, `t`'s report says it hears the relay (the very link the
+//! copy takes); else the relay's report says it hears `t` (the reverse link, which a one-way
+//! cut leaves down: choosing on it alone, a follower sent every reply through a relay that
+//! could not reach the leader, seed 5383); ties go to the relay that last brought a message
+//! from `t`, then to the lowest id. At most one relay copy per message, one hop at most: the copy
 //! carries `via: Some(relay)`, and the relay forwards it to `t` as it is (the runtime forwards
 //! the sealed datagram without decoding it).
 //!
@@ -88,7 +89,7 @@ impl Raft {
     }
 
     /// The `hears` bitmap this peer reports: whom it heard directly within the window, less the
-    /// peers that have left its requests unanswered for a minimum election timeout (what it
+    /// peers that have left its requests unanswered for two heartbeat intervals (what it
     /// heard from them is older than what it knows now: they do not answer it).
     pub(super) fn hears(&self) -> u64 {
         let window = self.reach_window();
@@ -101,8 +102,8 @@ impl Raft {
             .fold(0, |bits, p| bits | 1 << p)
     }
 
-    /// Whether `peer` has left a request of this peer's unanswered for a minimum election
-    /// timeout.
+    /// Whether `peer` has left a request of this peer's unanswered for two heartbeat intervals
+    /// (a round trip takes far less).
     fn silent(&self, peer: NodeId) -> bool {
         self.reach.waiting[peer as usize]
             .is_some_and(|since| self.now >= since + 2 * self.config.heartbeat_interval)
@@ -169,8 +170,8 @@ impl Raft {
             .map(|(bits, _)| bits)
     }
 
-    /// Whether `to` is not reached directly: it has not answered for a minimum election
-    /// timeout, or its report says it has not heard this peer although this peer has been
+    /// Whether `to` is not reached directly: it has not answered for two heartbeat intervals,
+    /// or its report says it has not heard this peer although this peer has been
     /// sending to it since a heartbeat interval before the report arrived (a report that merely
     /// predates this peer's first message says nothing).
     fn needs_relay(&self, to: NodeId) -> bool {
@@ -197,11 +198,14 @@ impl Raft {
                 if !has(report, id) {
                     return None;
                 }
+                // `to` hears the relay: the link the copy takes. The relay hearing `to` shows
+                // only the reverse link, most often but not always two-way (a one-way cut).
                 let heard_by_target = target_report.is_some_and(|bits| has(bits, r));
                 let hears_target = has(report, to);
-                let score = u8::from(heard_by_target) + u8::from(hears_target);
-                // Higher is better: both signs, then the previous relay, then the lowest id.
-                (score > 0).then_some(((score, previous == Some(r)), std::cmp::Reverse(r)))
+                (heard_by_target || hears_target).then_some((
+                    (heard_by_target, hears_target, previous == Some(r)),
+                    std::cmp::Reverse(r),
+                ))
             })
             .max()
             .map(|(_, std::cmp::Reverse(r))| r)
