@@ -92,14 +92,15 @@ impl Raft {
     /// peers that have left its requests unanswered for two heartbeat intervals (what it
     /// heard from them is older than what it knows now: they do not answer it).
     pub(super) fn hears(&self) -> u64 {
-        let window = self.reach_window();
-        let now = self.now;
         (0..self.config.members.min(BITS))
-            .filter(|&p| {
-                let heard = self.reach.heard[p as usize].is_some_and(|at| now < at + window);
-                heard && !self.silent(p)
-            })
+            .filter(|&p| self.hears_recently(p) && !self.silent(p))
             .fold(0, |bits, p| bits | 1 << p)
+    }
+
+    /// Whether a datagram from `peer` arrived directly within the window.
+    fn hears_recently(&self, peer: NodeId) -> bool {
+        let window = self.reach_window();
+        self.reach.heard[peer as usize].is_some_and(|at| self.now < at + window)
     }
 
     /// Whether `peer` has left a request of this peer's unanswered for two heartbeat intervals
@@ -194,16 +195,23 @@ impl Raft {
             .members()
             .filter(|&r| r != id && r != to && r < self.config.members)
             .filter_map(|r| {
-                let report = self.report(r)?;
-                if !has(report, id) {
-                    return None;
-                }
-                // `to` hears the relay: the link the copy takes. The relay hearing `to` shows
+                let report = self.report(r);
+                // The first hop: the relay's report says it hears this peer; without a report
+                // (a follower sends nothing to another follower), that this peer hears the
+                // relay, the reverse link, is the hint. A report that leaves this peer out
+                // rules the relay out.
+                let hears_me = match report {
+                    Some(bits) if has(bits, id) => true,
+                    Some(_) => return None,
+                    None if self.hears_recently(r) => false,
+                    None => return None,
+                };
+                // The second: `to` hears the relay, the very link; the relay hearing `to` shows
                 // only the reverse link, most often but not always two-way (a one-way cut).
                 let heard_by_target = target_report.is_some_and(|bits| has(bits, r));
-                let hears_target = has(report, to);
+                let hears_target = report.is_some_and(|bits| has(bits, to));
                 (heard_by_target || hears_target).then_some((
-                    (heard_by_target, hears_target, previous == Some(r)),
+                    (heard_by_target, hears_me, hears_target, previous == Some(r)),
                     std::cmp::Reverse(r),
                 ))
             })
