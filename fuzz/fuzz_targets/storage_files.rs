@@ -516,6 +516,7 @@ fn check_log(restored: &Restored) {
         heartbeat_interval: Duration::from_millis(100),
         max_append_bytes: 60_000,
         seed: 1,
+        relay: true,
     };
     Raft::new(config, restored.clone(), Duration::ZERO);
 }

@@ -87,6 +87,8 @@ fn forged_datagrams_and_control_clients_change_nothing() {
                 to: to as u32,
                 term: 1_000_000,
                 body,
+                via: None,
+                hears: 0,
             };
             let forged = wire::encode(&stranger(&cluster), &msg);
             let stripped = without_mac(&wire::encode(&cluster.key(), &msg));

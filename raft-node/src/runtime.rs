@@ -147,6 +147,9 @@ impl NodeConfig {
             heartbeat_interval: self.heartbeat,
             max_append_bytes: MAX_APPEND_BYTES,
             seed: self.seed,
+            // The UDP transport does not forward relayed copies yet (issue 16, step 1's runtime
+            // half): a copy sent straight to its target would claim a relay it never passed.
+            relay: false,
         }
     }
 }

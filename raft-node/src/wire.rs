@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 /// datagrams included; 5: a fixed header with the MAC replaces the rmp envelope; 6: TimeoutNow,
 /// leadership transfer; 7: entries carry their kind (command or configuration), and
 /// InstallSnapshot the snapshot's configuration; 8: a configuration carries its outgoing voters,
-/// joint consensus, and clerk operations gain the shard controller's and the sharded KV's).
-pub const PROTOCOL_VERSION: u8 = 8;
+/// joint consensus, and clerk operations gain the shard controller's and the sharded KV's; 9:
+/// every message carries `via` and `hears`, for relaying).
+pub const PROTOCOL_VERSION: u8 = 9;
 
 /// The largest datagram a node sends or accepts. Loopback UDP carries up to 65,507 bytes;
 /// the rest is headroom for the envelope.
@@ -155,6 +156,8 @@ mod tests {
                 last_log_index: 2,
                 last_log_term: 1,
             },
+            via: None,
+            hears: 0,
         }
     }
 

@@ -262,6 +262,8 @@ fn bad_datagrams(to: u32) -> Vec<Vec<u8>> {
             last_log_index: 1_000,
             last_log_term: 1_000,
         },
+        via: None,
+        hears: 0,
     };
     let ours = key(CLUSTER_ID, SECRET);
     let good = wire::encode(&ours, &msg(1, to));

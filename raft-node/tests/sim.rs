@@ -87,3 +87,18 @@ fn sim_replay() {
     assert_eq!(first, second, "seed {seed} ran differently twice");
     println!("{first:?}");
 }
+
+/// The constrained election (`sim::constrained_election`): with relaying, a command commits
+/// within four maximum election timeouts of the cut on every seed tried; without it, the
+/// liveness check fails (no one is elected).
+#[test]
+fn constrained_election_commits_only_with_relaying() {
+    for seed in 0..20 {
+        let worst = raft_node::sim::constrained_election(seed, true)
+            .unwrap_or_else(|violation| panic!("seed {seed} with relaying: {violation}"));
+        assert!(worst <= raft_node::sim::STRETCH, "seed {seed}: {worst:?}");
+        let violation = raft_node::sim::constrained_election(seed, false)
+            .expect_err("without relaying the constrained election elects no one");
+        assert_eq!(violation.invariant, "liveness", "seed {seed}: {violation}");
+    }
+}

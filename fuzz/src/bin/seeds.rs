@@ -115,6 +115,8 @@ fn datagrams() -> Vec<Vec<u8>> {
                 to: 0,
                 term: 3,
                 body,
+                via: None,
+                hears: 0,
             };
             wire::encode(&key(), &msg)
         })

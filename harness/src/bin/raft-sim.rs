@@ -8,7 +8,7 @@
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use raft_node::shardkv;
-use raft_node::sim::{run_seed, Report};
+use raft_node::sim::{run_seed_with, Report, Style};
 use serde::Serialize;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -30,6 +30,13 @@ struct Args {
     /// Print the summary as one JSON document on stdout (a failure too, its report in it)
     #[arg(long)]
     json: bool,
+    /// Turn relaying off (`core::relay`): the partial-connectivity seeds' liveness check then
+    /// fails (the README names seeds)
+    #[arg(long)]
+    no_relay: bool,
+    /// Run only the partial-connectivity seeds among them (2 in 13)
+    #[arg(long)]
+    partial_only: bool,
     /// Run the replica groups' reconfiguration model (`raft_node::shardkv::model`: shards
     /// moving between groups under faults) instead of the Raft simulator
     #[arg(long)]
@@ -89,7 +96,11 @@ fn main() -> ExitCode {
     let mut totals = Totals::default();
     let mut failure = None;
     for seed in args.from..end {
-        match run_seed(seed) {
+        if args.partial_only && !matches!(seed % 13, 1 | 9) {
+            bar.inc(1);
+            continue;
+        }
+        match run_seed_with(seed, !args.no_relay) {
             Ok(report) => {
                 totals.add(&report);
                 bar.inc(1);
@@ -155,7 +166,9 @@ fn main() -> ExitCode {
     println!(
         "{} steps, {} entries committed, {} reads confirmed and {} failed, {} terms with a \
          leader, {} crashes ({} with a sync under way), {} leadership transfers, {} \
-         configuration changes; slowest settling after heal {:?} (seed {})",
+         configuration changes; slowest settling after heal {:?} (seed {}); {} partial-\
+         connectivity seeds, longest without a commit while a majority was within two hops \
+         {:?} (seed {}); {} relayed datagrams",
         totals.steps,
         totals.committed,
         totals.reads,
@@ -166,7 +179,11 @@ fn main() -> ExitCode {
         totals.transfers,
         totals.reconfigurations,
         Duration::from_secs_f64(totals.slowest_settling_s),
-        totals.slowest_seed
+        totals.slowest_seed,
+        totals.partial_seeds,
+        Duration::from_secs_f64(totals.partial_worst_s),
+        totals.partial_worst_seed,
+        totals.relayed,
     );
     ExitCode::SUCCESS
 }
@@ -338,6 +355,13 @@ struct Totals {
     /// The longest liveness phase (settling after the heal), and its seed.
     slowest_settling_s: f64,
     slowest_seed: u64,
+    /// Partial-connectivity seeds run, and the longest any went without a commit while a
+    /// majority was within two two-way hops (the liveness check's bound is 2.4 s).
+    partial_seeds: u64,
+    partial_worst_s: f64,
+    partial_worst_seed: u64,
+    /// Relayed copies sent.
+    relayed: usize,
 }
 
 impl Totals {
@@ -351,6 +375,14 @@ impl Totals {
         self.crashes_unsynced += report.crashes_unsynced;
         self.transfers += report.transfers;
         self.reconfigurations += report.reconfigurations;
+        self.relayed += report.relayed;
+        if report.style == Style::Partial {
+            self.partial_seeds += 1;
+            if report.partial_worst.as_secs_f64() > self.partial_worst_s {
+                self.partial_worst_s = report.partial_worst.as_secs_f64();
+                self.partial_worst_seed = report.seed;
+            }
+        }
         if report.liveness.as_secs_f64() > self.slowest_settling_s {
             self.slowest_settling_s = report.liveness.as_secs_f64();
             self.slowest_seed = report.seed;

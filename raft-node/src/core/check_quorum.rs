@@ -10,11 +10,14 @@
 //! the majority from accepting commands it can never commit (the lab's `one()` waits 2 s on each
 //! one it submits there).
 //!
-//! The check runs once per window of the maximum election timeout, counting the followers that
-//! answered anything (AppendEntries, snapshot chunks) during the window. A connected leader
-//! steps down by mistake only if most followers' replies for a whole window are lost or delayed,
-//! which is rare even on the lab's lossy network. A leader that is cut off steps down one to two
-//! windows after it loses its majority.
+//! The check runs every quarter of a maximum election timeout, counting the followers that
+//! answered anything (AppendEntries, snapshot chunks) within the last maximum election timeout
+//! (a new leader counts every follower as having answered when it was elected). A connected
+//! leader steps down by mistake only if most followers' replies for a whole timeout are lost or
+//! delayed, which is rare even on the lab's lossy network. A leader that is cut off steps down
+//! one to one and a quarter timeouts after it loses its majority (it was one to two with
+//! windows counted apart, which is most of the time a partial partition leaves without a
+//! leader, issue 16).
 //!
 //! Proposals meet a tighter test. A leader that has heard from no majority within the *minimum*
 //! election timeout refuses them (`ProposeError::OutOfTouch`) while it waits for the window to
@@ -43,20 +46,22 @@ impl Raft {
         self.membership.has_quorum(|p| p == id || lately(p))
     }
 
-    /// Leader timer: at the end of each window, step down unless a majority was heard from.
+    /// Leader timer, every quarter of a maximum election timeout: step down unless a majority
+    /// answered within the last maximum election timeout.
     pub(super) fn tick_check_quorum(&mut self) {
         debug_assert_eq!(self.role, Role::Leader);
         if self.now < self.check_quorum_at {
             return;
         }
-        self.check_quorum_at = self.now + self.config.election_timeout_max;
-        // The leader never answers itself, so its own entry is never active: count it apart
-        // (when it is a voter: a leader removing itself counts only the others, §4.2.2).
-        let active: Vec<bool> = self.progress.iter_mut().map(|p| p.take_active()).collect();
-        let id = self.config.id;
+        let window = self.config.election_timeout_max;
+        self.check_quorum_at = self.now + window / 4;
+        // The leader never answers itself: count it apart (when it is a voter: a leader
+        // removing itself counts only the others, §4.2.2).
+        let (id, now) = (self.config.id, self.now);
+        let progress = &self.progress;
         if !self
             .membership
-            .has_quorum(|p| p == id || active[p as usize])
+            .has_quorum(|p| p == id || progress[p as usize].active_within(now, window))
         {
             event!(
                 info,
@@ -64,7 +69,7 @@ impl Raft {
                 "ELECT",
                 "CheckQuorum: heard from no majority of {} in {:?}, stepping down",
                 self.membership,
-                self.config.election_timeout_max
+                window
             );
             self.become_follower(self.hard_state.current_term, None);
         }

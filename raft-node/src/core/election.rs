@@ -6,10 +6,20 @@
 //! round (`pre_vote.rs`). Resetting it on any other message (a denied RequestVote, a stale
 //! AppendEntries, a pre-vote, granted or not) lets a peer with an out-of-date log keep the
 //! cluster leaderless.
+//!
+//! A (pre-)candidate asks again, every heartbeat interval, the voters that have not answered its
+//! request (§5.1: servers retry RPCs that get no response in a timely manner). Without that a
+//! request lost on the way costs a whole election timeout: under partial connectivity, a
+//! leader that can only send keeps its followers' timers reset until CheckQuorum deposes it,
+//! and two losses in the elections after it cost more than the four maximum election timeouts
+//! the simulator allows (seed 13456). A repeated request also gets its relayed copy
+//! (`relay.rs`) within the round: the first goes out direct, before the voter is known to be
+//! out of reach. A voter that granted and is asked again grants again (its vote is already
+//! for this candidate); one that refused has answered and is not asked again in the round.
 
 use super::raft::Raft;
 use super::trace::event;
-use super::{Index, MessageBody, NodeId, Role, Term};
+use super::{Index, MessageBody, NodeId, Role, Term, Time};
 use rand::Rng;
 
 impl Raft {
@@ -42,12 +52,81 @@ impl Raft {
         self.become_candidate();
         event!(info, self, "ELECT", "starting election");
         // A sole voter has its majority already; it leads once its vote is durable.
-        let body = MessageBody::RequestVote {
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
+        self.request_votes(self.other_voters());
+    }
+
+    /// Sends this (pre-)candidate's request to `voters`: a RequestVote in its term, or a
+    /// PreVote of its round about the next term.
+    pub(super) fn request_votes(&mut self, voters: Vec<NodeId>) {
+        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
+        let (term, body) = match self.role {
+            Role::Candidate => (
+                self.hard_state.current_term,
+                MessageBody::RequestVote {
+                    last_log_index,
+                    last_log_term,
+                },
+            ),
+            Role::PreCandidate => (
+                self.hard_state.current_term + 1,
+                MessageBody::PreVote {
+                    last_log_index,
+                    last_log_term,
+                    round: self.pre_vote_round,
+                },
+            ),
+            Role::Follower | Role::Leader => unreachable!("votes asked by a {:?}", self.role),
         };
-        for peer in self.other_voters() {
-            self.send(peer, body.clone());
+        for peer in voters {
+            self.send_in(term, peer, body.clone());
+        }
+    }
+
+    /// A new round of requests: only this peer has answered it, the others are asked again in
+    /// a heartbeat interval.
+    pub(super) fn start_vote_retry(&mut self) {
+        self.answered = vec![false; self.config.members as usize];
+        self.answered[self.config.id as usize] = true;
+        self.vote_retry_at = self.now + self.config.heartbeat_interval;
+    }
+
+    /// No round under way (a follower or a leader).
+    pub(super) fn stop_vote_retry(&mut self) {
+        self.answered.clear();
+        self.vote_retry_at = Time::MAX;
+    }
+
+    /// Records that `from` answered this round's request (a grant or a refusal): a pre-vote
+    /// reply naming the current round, or a vote reply in the candidate's term.
+    pub(super) fn note_vote_answer(&mut self, from: NodeId, term: Term, body: &MessageBody) {
+        let answers = match (self.role, body) {
+            (Role::PreCandidate, MessageBody::PreVoteReply { round, .. }) => {
+                *round == self.pre_vote_round
+            }
+            (Role::Candidate, MessageBody::RequestVoteReply { .. }) => {
+                term == self.hard_state.current_term
+            }
+            _ => false,
+        };
+        if answers {
+            self.answered[from as usize] = true;
+        }
+    }
+
+    /// (Pre-)candidate timer: the voters that have not answered are asked again.
+    pub(super) fn tick_vote_retry(&mut self) {
+        if self.now < self.vote_retry_at {
+            return;
+        }
+        self.vote_retry_at = self.now + self.config.heartbeat_interval;
+        let silent: Vec<NodeId> = self
+            .other_voters()
+            .into_iter()
+            .filter(|&p| !self.answered[p as usize])
+            .collect();
+        if !silent.is_empty() {
+            event!(debug, self, "ELECT", "asking {silent:?} again");
+            self.request_votes(silent);
         }
     }
 

@@ -39,7 +39,8 @@
 //! log entries, §6.4), `transfer` (leadership transfer, §3.10), `membership` (the configuration
 //! as data: voters, learners, majorities), `reconfigure` (configuration entries in the log and
 //! single-server changes, thesis chapter 4), `progress` (per-follower flow control), `log` (the
-//! in-memory log, offset by the snapshot, and its durable bookkeeping).
+//! in-memory log, offset by the snapshot, and its durable bookkeeping), `relay` (messages for
+//! peers not reached directly go through one that reaches them too).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -54,6 +55,7 @@ mod progress;
 mod raft;
 mod read_index;
 mod reconfigure;
+mod relay;
 mod replication;
 mod snapshot;
 mod trace;
@@ -128,6 +130,11 @@ pub struct Message {
     pub to: NodeId,
     pub term: Term,
     pub body: MessageBody,
+    /// `Some(r)`: this copy travels through peer `r`, which forwards it to `to` unchanged
+    /// (`relay.rs`); `None`: sent directly.
+    pub via: Option<NodeId>,
+    /// Whom the sender heard directly lately: bit `p` for peer `p` (`relay.rs`).
+    pub hears: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +261,9 @@ pub struct Config {
     pub max_append_bytes: usize,
     /// Seed of the core's random number generator (election timeouts).
     pub seed: u64,
+    /// Relay messages for peers not reached directly through a peer that reaches them
+    /// (`relay.rs`). Off only to show what it changes.
+    pub relay: bool,
 }
 
 /// The service's state up to and including `last_included_index` (Figure 13), which replaces

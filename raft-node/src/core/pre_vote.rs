@@ -54,15 +54,7 @@ impl Raft {
             // A one-member cluster is its own majority.
             return self.campaign();
         }
-        let term = self.hard_state.current_term + 1;
-        let body = MessageBody::PreVote {
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-            round: self.pre_vote_round,
-        };
-        for peer in self.other_voters() {
-            self.send_in(term, peer, body.clone());
-        }
+        self.request_votes(self.other_voters());
     }
 
     /// A pre-vote for `term`: granted iff `term` is newer than this peer's, the sender's log is at

@@ -20,8 +20,8 @@
 //! followers have not heard of a newer one (see `replication.rs` for when it announces it, and
 //! `read_index.rs` for rounds).
 //!
-//! `recent_active` records whether the follower answered anything since the leader's last
-//! CheckQuorum, and `heard_at` when it last did (`check_quorum.rs`).
+//! `heard_at` records when the follower last answered anything (`check_quorum.rs`), and
+//! `answered` whether it ever answered this leader (a learner catching up, `reconfigure.rs`).
 //!
 //! Replies arrive lost, duplicated and reordered, so every update is monotone or guarded:
 //! `match_index` never decreases, a success never moves `next_index` backwards, a rejection
@@ -72,10 +72,11 @@ pub(crate) struct Progress {
     /// AppendEntries carries both. (An empty AppendEntries overtaking a batch on the network
     /// would be rejected, and the rejection would drop the follower back to Probe.)
     announce_due: bool,
-    /// The follower answered since the last CheckQuorum.
-    recent_active: bool,
-    /// When the follower last answered; a new leader's election counts as hearing from all.
+    /// When the follower last answered (the leader's election for a new leader): CheckQuorum
+    /// counts the followers that answered within the last maximum election timeout.
     pub heard_at: Time,
+    /// The follower answered this leader at least once.
+    answered: bool,
 }
 
 impl Progress {
@@ -93,25 +94,26 @@ impl Progress {
             heartbeat_due: true,
             commit_sent: 0,
             announce_due: false,
-            recent_active: false,
             heard_at: now,
+            answered: false,
         }
     }
 
-    /// The follower answered the leader (an AppendEntries or a snapshot chunk) at `now`.
+    /// The follower answered the leader (an AppendEntries or a snapshot chunk).
     pub fn mark_active(&mut self, now: Time) {
-        self.recent_active = true;
-        self.heard_at = now;
+        self.heard_at = self.heard_at.max(now);
+        self.answered = true;
     }
 
-    /// Whether the follower answered since the last `take_active`.
-    pub fn is_active(&self) -> bool {
-        self.recent_active
+    /// Whether the follower answered this leader, last within `window` of `now`.
+    pub fn answered_within(&self, now: Time, window: Time) -> bool {
+        self.answered && self.active_within(now, window)
     }
 
-    /// Whether the follower answered since the previous call (CheckQuorum's period, §6.2).
-    pub fn take_active(&mut self) -> bool {
-        std::mem::take(&mut self.recent_active)
+    /// Whether the follower answered within `window` of `now`, its election counting as an
+    /// answer (CheckQuorum, §6.2).
+    pub fn active_within(&self, now: Time, window: Time) -> bool {
+        now < self.heard_at + window
     }
 
     /// Whether a message should go to this follower now, given the leader's last index.

@@ -14,6 +14,7 @@
 use super::log::{RaftLog, ENTRY_OVERHEAD};
 use super::progress::Progress;
 use super::read_index::Reads;
+use super::relay::Reach;
 use super::snapshot::PendingSnapshot;
 use super::trace::{event, topic};
 use super::transfer::Transfer;
@@ -70,6 +71,10 @@ pub struct Raft {
     pub(super) term_votes: Vec<bool>,
     /// Numbers this peer's pre-vote rounds (§9.6), to tell their replies apart.
     pub(super) pre_vote_round: u64,
+    /// Pre-candidate and candidate: whether voter `i` answered this round's request, granting
+    /// or not; the others are asked again at `vote_retry_at` (`election.rs`).
+    pub(super) answered: Vec<bool>,
+    pub(super) vote_retry_at: Time,
     /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id
     /// (every addressable id; only the configuration's members are sent to).
     /// The leader's own entry tracks its durable log: `match_index == log.durable()`.
@@ -84,6 +89,8 @@ pub struct Raft {
     pub(super) transfer: Option<Transfer>,
     /// The latest time any input reported; effects built in `take_ready` happen at this time.
     pub(super) now: Time,
+    /// Who reaches whom, for relaying (`relay.rs`).
+    pub(super) reach: Reach,
     /// Messages produced since the last `take_ready`.
     messages: Vec<Message>,
 }
@@ -124,12 +131,15 @@ impl Raft {
             votes: Vec::new(),
             term_votes: Vec::new(),
             pre_vote_round: 0,
+            answered: Vec::new(),
+            vote_retry_at: Time::MAX,
             progress: Vec::new(),
             commit_announce_at: None,
             check_quorum_at: now,
             reads: Reads::default(),
             transfer: None,
             now,
+            reach: Reach::new(config.members),
             messages: Vec::new(),
             config,
         };
@@ -156,11 +166,17 @@ impl Raft {
         self.advance_clock(now);
         let (id, members) = (self.config.id, self.config.members);
         // Term::MAX is refused too: no election could follow it (terms must grow).
-        if msg.to != id || msg.from >= members || msg.from == id || msg.term == Term::MAX {
+        let bad_via = msg
+            .via
+            .is_some_and(|via| via >= members || via == id || via == msg.from);
+        if msg.to != id || msg.from >= members || msg.from == id || msg.term == Term::MAX || bad_via
+        {
             event!(trace, self, topic(&msg.body), "ignoring {msg:?}");
             return;
         }
         event!(trace, self, topic(&msg.body), "recv {msg:?}");
+        self.note_received(&msg);
+        self.note_vote_answer(msg.from, msg.term, &msg.body);
         match msg.body {
             // A pre-vote and a grant are about a term no peer has entered: Figure 2's term rule
             // does not apply to them (`pre_vote.rs`).
@@ -215,6 +231,8 @@ impl Raft {
             Role::Follower | Role::PreCandidate | Role::Candidate => {
                 if self.now >= self.election_deadline {
                     self.pre_campaign();
+                } else {
+                    self.tick_vote_retry();
                 }
             }
         }
@@ -280,7 +298,9 @@ impl Raft {
                 .next_leader_deadline()
                 .min(self.check_quorum_at)
                 .min(self.transfer.map_or(Time::MAX, |t| t.deadline)),
-            Role::Follower | Role::PreCandidate | Role::Candidate => self.election_deadline,
+            Role::Follower | Role::PreCandidate | Role::Candidate => {
+                self.election_deadline.min(self.vote_retry_at)
+            }
         }
     }
 
@@ -517,6 +537,7 @@ impl Raft {
         self.leader_id = leader;
         self.votes.clear();
         self.term_votes.clear();
+        self.stop_vote_retry();
         if old.0 == Role::Leader {
             // A leader runs no election timer; a deposed one starts it afresh instead of
             // inheriting a long-expired deadline (which would start a gratuitous election).
@@ -560,6 +581,7 @@ impl Raft {
         self.votes = vec![false; self.config.members as usize];
         self.votes[self.config.id as usize] = true;
         self.reset_election_timer();
+        self.start_vote_retry();
     }
 
     /// §5.2: start an election — new term, vote for self (persisted before any RequestVote
@@ -576,6 +598,7 @@ impl Raft {
         self.votes = vec![false; self.config.members as usize];
         self.votes[self.config.id as usize] = true;
         self.reset_election_timer();
+        self.start_vote_retry();
     }
 
     /// §5.2: won the election. No no-op entry is appended (the lab asserts exact indices); the
@@ -587,6 +610,7 @@ impl Raft {
         self.leader_id = Some(self.config.id);
         self.votes.clear();
         self.term_votes.clear();
+        self.stop_vote_retry();
         let next_index = self.log.last_index() + 1;
         self.progress = (0..self.config.members)
             .map(|_| Progress::new(next_index, self.now))
@@ -612,12 +636,17 @@ impl Raft {
     /// Queues a message to `to` stamped with `term` (pre-votes are about a term not entered).
     pub(super) fn send_in(&mut self, term: Term, to: NodeId, body: MessageBody) {
         event!(trace, self, topic(&body), "send t{term} to n{to}: {body:?}");
-        self.messages.push(Message {
+        let msg = Message {
             from: self.config.id,
             to,
             term,
             body,
-        });
+            via: None,
+            hears: self.hears(),
+        };
+        let relayed = self.relay_copy(&msg);
+        self.messages.push(msg);
+        self.messages.extend(relayed);
     }
 
     /// Replication to `id` starts afresh: a member joining, probing from the end of the log.

@@ -140,14 +140,16 @@ impl Raft {
         }
     }
 
-    /// Leader: whether learner `id` has caught up (§4.2.1): it answered since the last
-    /// CheckQuorum and its match index is within [`CATCH_UP_MAX_LAG`] entries of the leader's
+    /// Leader: whether learner `id` has caught up (§4.2.1): it answered within CheckQuorum's
+    /// window and its match index is within [`CATCH_UP_MAX_LAG`] entries of the leader's
     /// last index. A learner promoted before that would count in majorities it cannot yet
     /// join, and could stall commits until it catches up.
     fn check_caught_up(&self, id: NodeId) -> Result<(), MembershipError> {
         let progress = &self.progress[id as usize];
         let last_index = self.log.last_index();
-        if progress.is_active() && progress.match_index + CATCH_UP_MAX_LAG >= last_index {
+        if progress.answered_within(self.now, self.config.election_timeout_max)
+            && progress.match_index + CATCH_UP_MAX_LAG >= last_index
+        {
             return Ok(());
         }
         Err(MembershipError::NotCaughtUp {

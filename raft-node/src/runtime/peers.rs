@@ -350,6 +350,8 @@ mod tests {
                 last_log_index: 2,
                 last_log_term: 1,
             },
+            via: None,
+            hears: 0,
         }
     }
 

@@ -58,6 +58,7 @@ pub fn config(id: NodeId, members: u32) -> Config {
         heartbeat_interval: HEARTBEAT,
         max_append_bytes: MAX_APPEND_BYTES,
         seed: 0,
+        relay: true,
     }
 }
 
@@ -134,6 +135,9 @@ pub struct Stats {
     /// Snapshots that services received in their apply stream (installs and restarts).
     pub snapshots_applied: usize,
     pub crashes: usize,
+    /// Relayed copies sent (to their relay) and forwarded by a live relay (`core::relay`).
+    pub relayed: usize,
+    pub forwarded: usize,
 }
 
 pub struct Cluster {
@@ -184,11 +188,24 @@ impl Cluster {
         faults: Faults,
         max_append_bytes: usize,
     ) -> Cluster {
+        Cluster::with_relay(members, voters, seed, faults, max_append_bytes, true)
+    }
+
+    /// As [`Cluster::with_voters`], relaying (`core::relay`) on or off.
+    pub fn with_relay(
+        members: u32,
+        voters: u32,
+        seed: u64,
+        faults: Faults,
+        max_append_bytes: usize,
+        relay: bool,
+    ) -> Cluster {
         let configs = (0..members)
             .map(|id| Config {
                 seed: seed.wrapping_mul(31).wrapping_add(u64::from(id)),
                 max_append_bytes,
                 bootstrap: Membership::voters(0..voters),
+                relay,
                 ..config(id, members)
             })
             .collect();
@@ -377,8 +394,10 @@ impl Cluster {
                     }
                 }
             } else if next_message == Some(at) {
-                if let Some(Some(msg)) = self.net.arrive() {
-                    self.deliver(msg)?;
+                match self.net.arrive() {
+                    Some(Some((msg, at))) if at != msg.to => self.forward(at, msg),
+                    Some(Some((msg, _))) => self.deliver(msg)?,
+                    _ => {}
                 }
             } else {
                 for id in 0..self.members() {
@@ -737,6 +756,19 @@ impl Cluster {
         self.end(Some(to))
     }
 
+    /// A relayed copy reached its relay `at`: a live relay forwards it as it is (as the runtime
+    /// does, without looking inside) and its core learns that the sender reaches it. Not a step:
+    /// nothing Raft checks changes.
+    fn forward(&mut self, at: NodeId, msg: Message) {
+        let now = self.now;
+        let Some(raft) = self.peers[at as usize].raft.as_mut() else {
+            return;
+        };
+        raft.forwarded(msg.from, now);
+        self.stats.forwarded += 1;
+        self.net.forward(msg, now);
+    }
+
     fn tick(&mut self, id: NodeId) -> Result<(), Violation> {
         self.begin(Action::Tick(id));
         let now = self.now;
@@ -933,6 +965,12 @@ impl Cluster {
 
     fn send(&mut self, msg: Message) -> Result<(), Violation> {
         self.stats.datagrams += 1;
+        if msg.via.is_some() {
+            // A copy of a message just sent directly: checked and counted with it.
+            self.stats.relayed += 1;
+            self.net.send(msg, self.now);
+            return Ok(());
+        }
         let prospective = matches!(
             msg.body,
             MessageBody::PreVote { .. }

@@ -40,6 +40,7 @@ mod cluster;
 mod disk;
 mod invariants;
 mod network;
+mod partial;
 mod reads;
 mod schedule;
 mod service;
@@ -53,6 +54,7 @@ pub use cluster::{
 pub use disk::Disk;
 pub use invariants::Broken;
 pub use network::{Faults, Links, Network};
+pub use partial::{constrained_election, two_hop_majority, STRETCH};
 pub use reads::Outcome;
-pub use schedule::{liveness_bound, run_seed, Failure, Params, Report, Style};
+pub use schedule::{liveness_bound, run_seed, run_seed_with, Failure, Params, Report, Style};
 pub use unsynced::SyncLatency;

@@ -125,6 +125,8 @@ struct InFlight {
     at: Time,
     seq: u64,
     msg: Message,
+    /// The link it travels: `msg.from -> msg.to`, or one of the two hops of a relayed copy.
+    hop: (NodeId, NodeId),
 }
 
 impl PartialEq for InFlight {
@@ -165,9 +167,22 @@ impl Network {
         }
     }
 
-    /// Sends `msg` at `now`; returns how many copies are in flight (0 if it was lost).
+    /// Sends `msg` at `now` (a relayed copy to its relay); returns how many copies are in flight
+    /// (0 if it was lost).
     pub fn send(&mut self, msg: Message, now: Time) -> usize {
-        if !self.links.passes(msg.from, msg.to) || self.rng.gen_bool(self.faults.drop) {
+        let hop = (msg.from, msg.via.unwrap_or(msg.to));
+        self.send_hop(msg, hop, now)
+    }
+
+    /// The relay `msg.via` forwards the relayed copy `msg` to `msg.to`, as it is.
+    pub fn forward(&mut self, msg: Message, now: Time) -> usize {
+        let relay = msg.via.expect("a relayed copy");
+        let hop = (relay, msg.to);
+        self.send_hop(msg, hop, now)
+    }
+
+    fn send_hop(&mut self, msg: Message, hop: (NodeId, NodeId), now: Time) -> usize {
+        if !self.links.passes(hop.0, hop.1) || self.rng.gen_bool(self.faults.drop) {
             return 0;
         }
         let copies = if self.rng.gen_bool(self.faults.duplicate) {
@@ -185,6 +200,7 @@ impl Network {
                 at: now + delay,
                 seq: self.seq,
                 msg: msg.clone(),
+                hop,
             }));
         }
         copies
@@ -195,11 +211,12 @@ impl Network {
         self.queue.peek().map(|m| m.0.at)
     }
 
-    /// The next datagram to arrive, if its link is still up (else it is lost on the way).
-    /// `None` when nothing is in flight.
-    pub fn arrive(&mut self) -> Option<Option<Message>> {
-        let Reverse(InFlight { msg, .. }) = self.queue.pop()?;
-        Some(self.links.passes(msg.from, msg.to).then_some(msg))
+    /// The next datagram to arrive and the peer it arrives at (the relay, for a relayed copy on
+    /// its first hop), if its link is still up (else it is lost on the way). `None` when nothing
+    /// is in flight.
+    pub fn arrive(&mut self) -> Option<Option<(Message, NodeId)>> {
+        let Reverse(InFlight { msg, hop, .. }) = self.queue.pop()?;
+        Some(self.links.passes(hop.0, hop.1).then_some((msg, hop.1)))
     }
 
     fn jitter(&mut self, max: Duration) -> Duration {

@@ -19,7 +19,7 @@ fn hard_state(current_term: u64, voted_for: Option<u32>) -> Option<Persist> {
 #[test]
 fn follower_times_out_and_campaigns() {
     let mut r = node(0, 3, 2, &[1, 2]);
-    let deadline = r.next_deadline();
+    let deadline = r.election_deadline;
     assert!(deadline >= ELECTION_MIN && deadline < ELECTION_MAX);
 
     r.tick(deadline - ms(1));
@@ -41,13 +41,13 @@ fn follower_times_out_and_campaigns() {
 #[test]
 fn election_timeouts_are_randomized() {
     let mut deadlines: Vec<_> = (0..10)
-        .map(|id| node(id, 10, 0, &[]).next_deadline())
+        .map(|id| node(id, 10, 0, &[]).election_deadline)
         .collect();
     let mut r = node(0, 3, 0, &[]);
     for _ in 0..10 {
-        let start = r.next_deadline();
+        let start = r.election_deadline;
         time_out(&mut r);
-        deadlines.push(r.next_deadline() - start);
+        deadlines.push(r.election_deadline - start);
     }
     assert!(deadlines
         .iter()
@@ -65,7 +65,7 @@ fn election_timeouts_are_deterministic_per_seed() {
         (0..5)
             .map(|_| {
                 time_out(&mut r);
-                r.next_deadline()
+                r.election_deadline
             })
             .collect::<Vec<_>>()
     };
@@ -101,7 +101,7 @@ fn votes_that_arrive_after_the_election_timer_still_win_the_term() {
         .messages
         .iter()
         .all(|m| matches!(m.body, MessageBody::PreVote { .. })));
-    let late = r.next_deadline() - ELECTION_MIN;
+    let late = r.election_deadline - ELECTION_MIN;
     r.step(vote_reply(2, 0, 1, true), late);
     assert_eq!(r.status().role, Role::Leader);
     assert_eq!((r.status().term, r.status().leader), (1, Some(0)));
@@ -218,7 +218,7 @@ fn vote_only_for_an_up_to_date_log() {
 #[test]
 fn stale_term_requests_are_refused() {
     let mut r = node(0, 3, 3, &[1]);
-    let deadline = r.next_deadline();
+    let deadline = r.election_deadline;
     r.step(request_vote(1, 0, 2, (9, 2)), ms(5));
     r.step(append(2, 0, 2, (1, 1), vec![entry(2, 2)], 2), ms(5));
     let ready = take_synced(&mut r);
@@ -230,7 +230,7 @@ fn stale_term_requests_are_refused() {
             append_reject(0, 2, 3, 0, (None, 0)),
         ]
     );
-    assert_eq!(r.next_deadline(), deadline);
+    assert_eq!(r.election_deadline, deadline);
     assert_eq!(r.status().last_log_index, 1);
     assert_eq!(r.status().leader, None);
 }
@@ -270,23 +270,23 @@ fn candidate_yields_to_a_leader_of_its_term() {
 #[test]
 fn election_timer_resets_only_on_grant_or_leader_contact() {
     let mut r = node(0, 3, 2, &[1, 2]);
-    let deadline = r.next_deadline();
+    let deadline = r.election_deadline;
 
     // A denied vote (the candidate's log is behind) in a newer term: the term is adopted,
     // the timer keeps running.
     r.step(request_vote(1, 0, 3, (1, 1)), ms(100));
     assert_eq!(r.status().term, 3);
-    assert_eq!(r.next_deadline(), deadline);
+    assert_eq!(r.election_deadline, deadline);
 
     r.step(append(2, 0, 2, (2, 2), vec![], 2), ms(150));
-    assert_eq!(r.next_deadline(), deadline);
+    assert_eq!(r.election_deadline, deadline);
 
     r.step(request_vote(2, 0, 3, (2, 2)), ms(200));
-    assert!(r.next_deadline() >= ms(200) + ELECTION_MIN);
+    assert!(r.election_deadline >= ms(200) + ELECTION_MIN);
 
-    let now = r.next_deadline() - ms(1);
+    let now = r.election_deadline - ms(1);
     r.step(append(2, 0, 3, (2, 2), vec![], 2), now);
-    assert!(r.next_deadline() >= now + ELECTION_MIN);
+    assert!(r.election_deadline >= now + ELECTION_MIN);
     assert_eq!(r.status().role, Role::Follower);
 }
 
@@ -304,7 +304,7 @@ fn candidate_restarts_election_on_timeout() {
     );
     r.step(
         pre_vote_reply(0, 2, 6, true, 2),
-        r.next_deadline() - ELECTION_MIN,
+        r.election_deadline - ELECTION_MIN,
     );
     let ready = take_synced(&mut r);
     assert_eq!(r.status().role, Role::Candidate);
@@ -321,7 +321,8 @@ fn candidate_restarts_election_on_timeout() {
 fn leader_heartbeats_instead_of_campaigning() {
     let mut r = node(0, 3, 0, &[]);
     let term = elect_and_sync(&mut r);
-    r.tick(ms(10_000));
+    // Past any follower's election timeout (CheckQuorum has not yet missed the followers).
+    r.tick(r.now + ELECTION_MAX - ms(1));
     let ready = take_synced(&mut r);
     assert_eq!(r.status().role, Role::Leader);
     assert_eq!(r.status().term, term);
@@ -340,7 +341,7 @@ fn deposed_leader_restarts_its_election_timer() {
     let term = elect_and_sync(&mut r);
     r.step(append_ok(2, 0, term + 1, 0), ms(5_000));
     assert_eq!(r.status().role, Role::Follower);
-    assert!(r.next_deadline() >= ms(5_000) + ELECTION_MIN);
+    assert!(r.election_deadline >= ms(5_000) + ELECTION_MIN);
     r.tick(ms(5_000) + ELECTION_MIN - ms(1));
     assert_eq!(r.status().role, Role::Follower);
 }
@@ -359,4 +360,49 @@ fn single_member_cluster_leads_and_commits_alone() {
     assert!(ready.apply.is_empty());
     assert_eq!(r.status().commit_index, 1);
     assert_eq!(take_synced(&mut r).apply.len(), 1);
+}
+
+/// §5.1: a pre-candidate, then a candidate, asks again every heartbeat interval the voters that
+/// have not answered its request (a lost request would otherwise cost a whole election
+/// timeout); a voter that answered, granting or refusing, is not asked again in that round.
+#[test]
+fn unanswered_voters_are_asked_again_every_heartbeat() {
+    let mut r = node(0, 5, 2, &[1, 2]);
+    let t0 = r.election_deadline;
+    time_out(&mut r);
+    assert_eq!(r.status().role, Role::PreCandidate);
+    r.step(pre_vote_reply(1, 0, 2, false, 1), t0 + ms(5));
+    r.step(pre_vote_reply(2, 0, 3, true, 1), t0 + ms(6));
+    r.tick(t0 + HEARTBEAT - ms(1));
+    assert!(take_synced(&mut r).messages.is_empty());
+    assert_eq!(r.next_deadline(), t0 + HEARTBEAT);
+    r.tick(t0 + HEARTBEAT);
+    assert_eq!(
+        unreported(take_synced(&mut r)).messages,
+        vec![pre_vote(0, 3, 3, (2, 2), 1), pre_vote(0, 4, 3, (2, 2), 1)]
+    );
+    // A grant from the repeated request completes the majority: a real election.
+    let t1 = t0 + HEARTBEAT + ms(3);
+    r.step(pre_vote_reply(3, 0, 3, true, 1), t1);
+    assert_eq!(r.status().role, Role::Candidate);
+    take_synced(&mut r);
+    r.step(vote_reply(1, 0, 3, false), t1 + ms(2));
+    r.tick(t1 + HEARTBEAT);
+    assert_eq!(
+        unreported(take_synced(&mut r)).messages,
+        vec![
+            request_vote(0, 2, 3, (2, 2)),
+            request_vote(0, 3, 3, (2, 2)),
+            request_vote(0, 4, 3, (2, 2)),
+        ]
+    );
+    // Elected: no more requests.
+    r.step(vote_reply(2, 0, 3, true), t1 + HEARTBEAT + ms(1));
+    r.step(vote_reply(4, 0, 3, true), t1 + HEARTBEAT + ms(1));
+    assert_eq!(r.status().role, Role::Leader);
+    let ready = take_synced(&mut r);
+    assert!(ready
+        .messages
+        .iter()
+        .all(|m| matches!(m.body, MessageBody::AppendEntries { .. })));
 }

@@ -93,6 +93,8 @@ pub fn msg(from: NodeId, to: NodeId, term: Term, body: MessageBody) -> Message {
         to,
         term,
         body,
+        via: None,
+        hears: 0,
     }
 }
 
@@ -209,14 +211,23 @@ pub fn append_reject(
 /// Takes `raft`'s effects as a runtime that syncs in line does: the persist is durable at once
 /// and reported (`Raft::persisted`), so a leader counts its own copy of what it appended.
 pub fn take_synced(raft: &mut Raft) -> Ready {
-    let ready = raft.take_ready();
+    let ready = unreported(raft.take_ready());
     raft.persisted(ready.log_mark, ms(0));
+    ready
+}
+
+/// `ready` with every message's `hears` bitmap cleared, so that messages compare equal to the
+/// builders' (which report nothing); the relay tests look at the bitmaps themselves.
+pub fn unreported(mut ready: Ready) -> Ready {
+    for m in &mut ready.messages {
+        m.hears = 0;
+    }
     ready
 }
 
 /// Fires `raft`'s election timer (the latest it can be due) and returns the resulting effects.
 pub fn time_out(raft: &mut Raft) -> Ready {
-    let deadline = raft.next_deadline();
+    let deadline = raft.election_deadline;
     raft.tick(deadline);
     take_synced(raft)
 }
@@ -224,7 +235,7 @@ pub fn time_out(raft: &mut Raft) -> Ready {
 /// Fires `raft`'s election timer and grants its pre-votes from every peer (§9.6), so that it
 /// starts a real election; returns the effects (its RequestVotes).
 pub fn campaign(raft: &mut Raft) -> Ready {
-    let now = raft.next_deadline();
+    let now = raft.election_deadline;
     for m in time_out(raft).messages {
         let MessageBody::PreVote { round, .. } = m.body else {
             panic!("not a pre-vote: {m:?}");
@@ -239,7 +250,7 @@ pub fn campaign(raft: &mut Raft) -> Ready {
 pub fn elect(raft: &mut Raft) -> Ready {
     campaign(raft);
     let status = raft.status();
-    let now = raft.next_deadline() - ELECTION_MIN;
+    let now = raft.election_deadline - ELECTION_MIN;
     let members = raft.config.members;
     for peer in (0..members).filter(|&p| p != status.id) {
         raft.step(vote_reply(peer, status.id, status.term, true), now);

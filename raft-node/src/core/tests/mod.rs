@@ -9,6 +9,7 @@
 //! - `check_quorum`: a leader that loses its majority steps down (thesis §6.2).
 //! - `pre_vote`: Pre-Vote and leader stickiness (thesis §9.6), on single cores and a cluster.
 //! - `read_index`: linearizable reads by ReadIndex (thesis §6.4), on single cores and a cluster.
+//! - `relay`: relaying through a peer that reaches both ends (issue 16).
 //! - `transfer`: leadership transfer (thesis §3.10), on single cores and whole clusters.
 //! - `membership`: configuration changes (thesis chapter 4): the configuration in the log and
 //!   the snapshot, voters-only quorums, learners, the leader's rules, removing the leader.
@@ -29,6 +30,7 @@ mod membership;
 mod pre_vote;
 mod properties;
 mod read_index;
+mod relay;
 mod replication;
 mod snapshot;
 mod transfer;

@@ -52,6 +52,8 @@ fn an_unanswered_transfer_is_abandoned_after_an_election_timeout() {
     let start = r.now;
     r.transfer_leadership(2, start).unwrap();
     take_synced(&mut r);
+    // Peer 1 answers, so CheckQuorum keeps the leader.
+    r.step(append_ok(1, 0, r.status().term, 0), start + ms(10));
     r.tick(start + ELECTION_TIMEOUT_MAX - ms(1));
     assert_eq!(r.transferring_to(), Some(2));
     // Follower 1 keeps answering heartbeats (a leader out of touch refuses proposals anyway).

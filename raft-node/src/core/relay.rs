@@ -1,0 +1,221 @@
+//! Relaying: a message for a peer that this one cannot reach directly also goes through a peer
+//! that reaches both (issue 16, partial connectivity).
+//!
+//! Why: Pre-Vote and CheckQuorum survive most partial partitions, not all. In the *constrained
+//! election* (OmniPaxos, EuroSys '23) only node 0 reaches a majority, its log is behind so no
+//! one votes for it, and the others reach only node 0, so none of them collects a majority:
+//! no leader until the network heals. With relaying the others reach each other through node 0,
+//! the most up-to-date of them wins, and replicates through node 0.
+//!
+//! What each peer knows, all of it from messages it receives:
+//! - whom it hears: the last time a datagram from each peer arrived directly (a relayed message
+//!   proves the relay's link to us, not the sender's; a relay hears the sender of what it
+//!   forwards, [`Raft::forwarded`]). Every message carries the sender's `hears` bitmap: bit `p`
+//!   is set iff it heard peer `p` within [`Raft::reach_window`] and `p` has not left one of its
+//!   requests unanswered for two heartbeat intervals since (ids from 64 on are never relayed);
+//! - the latest bitmap each peer reported, and when it arrived;
+//! - since when it has been waiting for an answer from each peer: the first request it sent the
+//!   peer after it last heard from it, by any path.
+//!
+//! The rule, decided here in the IO-free core so that the simulator runs what the runtime runs:
+//! a message to `t` is also sent through a relay iff relaying is on (`Config::relay`) and either
+//! `t`'s latest report (no older than the window) says `t` does not hear this peer although
+//! this peer has been sending to `t` since a heartbeat interval before that report arrived, or
+//! this peer has waited for an answer from `t` for two heartbeat intervals. The relay is a
+//! member of the configuration, other than both ends, whose report says it hears this peer, and
+//! that is known to reach `t`: best, `t`'s report says it hears the relay (the very link the
+//! copy takes); else the relay's report says it hears `t` (the reverse link, which a one-way
+//! cut leaves down: choosing on it alone, a follower sent every reply through a relay that
+//! could not reach the leader, seed 5383); ties go to the relay that last brought a message
+//! from `t`, then to the lowest id. At most one relay copy per message, one hop at most: the copy
+//! carries `via: Some(relay)`, and the relay forwards it to `t` as it is (the runtime forwards
+//! the sealed datagram without decoding it).
+//!
+//! A fully connected cluster relays nothing: every request is answered within a round trip, and
+//! every report names its sender's correspondents. A crashed peer is heard by no one, so no
+//! relay qualifies for it once the reports age out.
+//!
+//! Safety: a relayed message is the same message, duplicated and delayed, which Raft already
+//! tolerates; no rule of Raft changes (votes, terms, logs, commit), so every invariant of Figure
+//! 2 and every simulator check stays valid. Relaying only makes a lossy network less lossy.
+
+use super::raft::Raft;
+use super::trace::event;
+use super::{Message, NodeId, Time};
+
+/// What one peer knows of who reaches whom.
+#[derive(Clone, Debug)]
+pub(super) struct Reach {
+    /// When a datagram from each peer last arrived directly.
+    heard: Vec<Option<Time>>,
+    /// The latest `hears` bitmap each peer reported, and when it arrived.
+    reports: Vec<Option<(u64, Time)>>,
+    /// The first request sent to each peer since it was last heard from (by any path).
+    waiting: Vec<Option<Time>>,
+    /// The relay that last brought a message from each peer.
+    relayed_by: Vec<Option<NodeId>>,
+    /// The first message sent to each peer since its report last named this peer.
+    unheard_since: Vec<Option<Time>>,
+    /// Relayed copies this peer made.
+    pub relayed: u64,
+}
+
+/// Bitmaps name ids below this.
+const BITS: NodeId = 64;
+
+fn has(bits: u64, id: NodeId) -> bool {
+    id < BITS && bits & (1 << id) != 0
+}
+
+impl Reach {
+    pub fn new(members: u32) -> Reach {
+        let n = members as usize;
+        Reach {
+            heard: vec![None; n],
+            reports: vec![None; n],
+            waiting: vec![None; n],
+            relayed_by: vec![None; n],
+            unheard_since: vec![None; n],
+            relayed: 0,
+        }
+    }
+}
+
+impl Raft {
+    /// How long a datagram counts as "heard", and a report as current: two maximum election
+    /// timeouts, so that the reports from one election round are still current in the next.
+    pub(super) fn reach_window(&self) -> Time {
+        2 * self.config.election_timeout_max
+    }
+
+    /// The `hears` bitmap this peer reports: whom it heard directly within the window, less the
+    /// peers that have left its requests unanswered for two heartbeat intervals (what it
+    /// heard from them is older than what it knows now: they do not answer it).
+    pub(super) fn hears(&self) -> u64 {
+        (0..self.config.members.min(BITS))
+            .filter(|&p| self.hears_recently(p) && !self.silent(p))
+            .fold(0, |bits, p| bits | 1 << p)
+    }
+
+    /// Whether a datagram from `peer` arrived directly within the window.
+    fn hears_recently(&self, peer: NodeId) -> bool {
+        let window = self.reach_window();
+        self.reach.heard[peer as usize].is_some_and(|at| self.now < at + window)
+    }
+
+    /// Whether `peer` has left a request of this peer's unanswered for two heartbeat intervals
+    /// (a round trip takes far less).
+    fn silent(&self, peer: NodeId) -> bool {
+        self.reach.waiting[peer as usize]
+            .is_some_and(|since| self.now >= since + 2 * self.config.heartbeat_interval)
+    }
+
+    /// A message arrived (checked: `via` is neither end). Records what it shows.
+    pub(super) fn note_received(&mut self, msg: &Message) {
+        let now = self.now;
+        let reach = &mut self.reach;
+        let from = msg.from as usize;
+        match msg.via {
+            None => reach.heard[from] = Some(now),
+            Some(relay) => {
+                reach.heard[relay as usize] = Some(now);
+                reach.relayed_by[from] = Some(relay);
+            }
+        }
+        reach.reports[from] = Some((msg.hears, now));
+        reach.waiting[from] = None;
+        if has(msg.hears, self.config.id) {
+            reach.unheard_since[from] = None;
+        }
+    }
+
+    /// The runtime forwarded a relayed datagram from `from` (this peer was its relay): the link
+    /// from `from` works. Nothing else changes.
+    pub fn forwarded(&mut self, from: NodeId, now: Time) {
+        self.advance_clock(now);
+        if from < self.config.members && from != self.config.id {
+            self.reach.heard[from as usize] = Some(self.now);
+        }
+    }
+
+    /// Relayed copies this peer has made since it started.
+    pub fn relayed(&self) -> u64 {
+        self.reach.relayed
+    }
+
+    /// `msg` is queued to go out directly: notes a request's wait for an answer, and returns the
+    /// relayed copy if one should go too.
+    pub(super) fn relay_copy(&mut self, msg: &Message) -> Option<Message> {
+        let to = msg.to as usize;
+        if msg.body.is_request() && self.reach.waiting[to].is_none() {
+            self.reach.waiting[to] = Some(self.now);
+        }
+        self.reach.unheard_since[to].get_or_insert(self.now);
+        if !self.config.relay || !self.needs_relay(msg.to) {
+            return None;
+        }
+        let relay = self.pick_relay(msg.to)?;
+        self.reach.relayed += 1;
+        event!(trace, self, "RELAY", "to n{} via n{relay}", msg.to);
+        Some(Message {
+            via: Some(relay),
+            ..msg.clone()
+        })
+    }
+
+    fn report(&self, id: NodeId) -> Option<u64> {
+        let window = self.reach_window();
+        let now = self.now;
+        self.reach.reports[id as usize]
+            .filter(|(_, at)| now < *at + window)
+            .map(|(bits, _)| bits)
+    }
+
+    /// Whether `to` is not reached directly: it has not answered for two heartbeat intervals,
+    /// or its report says it has not heard this peer although this peer has been
+    /// sending to it since a heartbeat interval before the report arrived (a report that merely
+    /// predates this peer's first message says nothing).
+    fn needs_relay(&self, to: NodeId) -> bool {
+        let window = self.reach_window();
+        let since = self.reach.unheard_since[to as usize];
+        let says_unheard = self.reach.reports[to as usize].is_some_and(|(bits, at)| {
+            self.now < at + window
+                && !has(bits, self.config.id)
+                && since.is_some_and(|since| at >= since + self.config.heartbeat_interval)
+        });
+        says_unheard || self.silent(to)
+    }
+
+    /// The best relay to `to` (see the module docs), if any qualifies.
+    fn pick_relay(&self, to: NodeId) -> Option<NodeId> {
+        let id = self.config.id;
+        let target_report = self.report(to);
+        let previous = self.reach.relayed_by[to as usize];
+        self.membership
+            .members()
+            .filter(|&r| r != id && r != to && r < self.config.members)
+            .filter_map(|r| {
+                let report = self.report(r);
+                // The first hop: the relay's report says it hears this peer; without a report
+                // (a follower sends nothing to another follower), that this peer hears the
+                // relay, the reverse link, is the hint. A report that leaves this peer out
+                // rules the relay out.
+                let hears_me = match report {
+                    Some(bits) if has(bits, id) => true,
+                    Some(_) => return None,
+                    None if self.hears_recently(r) => false,
+                    None => return None,
+                };
+                // The second: `to` hears the relay, the very link; the relay hearing `to` shows
+                // only the reverse link, most often but not always two-way (a one-way cut).
+                let heard_by_target = target_report.is_some_and(|bits| has(bits, r));
+                let hears_target = report.is_some_and(|bits| has(bits, to));
+                (heard_by_target || hears_target).then_some((
+                    (heard_by_target, hears_me, hears_target, previous == Some(r)),
+                    std::cmp::Reverse(r),
+                ))
+            })
+            .max()
+            .map(|(_, std::cmp::Reverse(r))| r)
+    }
+}

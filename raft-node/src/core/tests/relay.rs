@@ -1,0 +1,116 @@
+//! Relaying (`core/relay.rs`, issue 16): on a fully connected cluster nothing is relayed; a
+//! follower cut off one way from its leader keeps following it through a relay; the bitmaps
+//! messages carry name whom their sender hears.
+
+use super::helpers::*;
+use crate::core::Role;
+use crate::sim::{Cluster, Faults, Violation};
+
+/// Every term with a leader: (term, leader) of each live peer that leads.
+fn leaders(c: &Cluster) -> Vec<(u64, u32)> {
+    c.statuses()
+        .filter(|s| s.role == Role::Leader)
+        .map(|s| (s.term, s.id))
+        .collect()
+}
+
+/// A fully connected cluster, through an election, commands, a leadership transfer and a
+/// crash and restart of a follower, sends no relayed datagram.
+#[test]
+fn a_fully_connected_cluster_relays_nothing() -> Result<(), Violation> {
+    for seed in 0..10 {
+        let mut c = Cluster::new(5, seed, Faults::reliable());
+        c.run_for(ms(2_000))?;
+        let leader = c.leader().expect("a leader");
+        for i in 0..30u8 {
+            c.propose(c.leader().expect("a leader"), vec![i])?;
+            c.run_for(ms(30))?;
+        }
+        c.transfer(leader, (leader + 1) % 5)?;
+        c.run_for(ms(2_000))?;
+        let leader = c.leader().expect("a leader after the transfer");
+        c.propose(leader, vec![99])?;
+        c.run_for(ms(3_000))?;
+        assert_eq!(c.stats.relayed, 0, "seed {seed}");
+        assert_eq!(c.stats.forwarded, 0, "seed {seed}");
+        assert!(c.committed().len() >= 31, "seed {seed}");
+    }
+    Ok(())
+}
+
+/// The link from the leader to one follower is cut: its AppendEntries reach the follower through
+/// another peer, so the follower applies every command, no election takes place and no term
+/// changes.
+#[test]
+fn a_follower_the_leader_cannot_reach_follows_through_a_relay() -> Result<(), Violation> {
+    for seed in 0..10 {
+        let mut c = Cluster::new(3, seed, Faults::reliable());
+        c.run_for(ms(1_000))?;
+        let leader = c.leader().expect("a leader");
+        let term = c.raft(leader).status().term;
+        let cut = (leader + 1) % 3;
+        c.cut(leader, cut)?;
+        for i in 0..40u8 {
+            c.propose(leader, vec![i])?;
+            c.run_for(ms(100))?;
+        }
+        c.run_for(ms(500))?;
+        assert_eq!(leaders(&c), vec![(term, leader)], "seed {seed}");
+        for s in c.statuses() {
+            assert_eq!(s.term, term, "seed {seed}: n{} changed term", s.id);
+        }
+        let committed = c.committed().len() as u64;
+        assert!(committed >= 40, "seed {seed}: {committed} committed");
+        assert_eq!(c.peers[cut as usize].applied, committed, "seed {seed}");
+        assert!(c.stats.relayed > 0 && c.stats.forwarded > 0, "seed {seed}");
+    }
+    Ok(())
+}
+
+/// Without relaying the same follower never hears the leader: it lags (Pre-Vote keeps it from
+/// disturbing the leader), which is what the relay changes.
+#[test]
+fn without_relaying_that_follower_lags() -> Result<(), Violation> {
+    let mut c = Cluster::with_relay(3, 3, 1, Faults::reliable(), 64_000, false);
+    c.run_for(ms(1_000))?;
+    let leader = c.leader().expect("a leader");
+    let cut = (leader + 1) % 3;
+    c.cut(leader, cut)?;
+    for i in 0..20u8 {
+        c.propose(leader, vec![i])?;
+        c.run_for(ms(100))?;
+    }
+    assert!(c.committed().len() >= 20);
+    assert!(c.peers[cut as usize].applied < c.committed().len() as u64);
+    assert_eq!(c.stats.relayed, 0);
+    Ok(())
+}
+
+/// The bitmap a message carries names the peers its sender heard directly, and a relayed copy
+/// goes through a peer that hears both ends.
+#[test]
+fn messages_report_whom_their_sender_hears() {
+    let mut a = node(0, 3, 1, &[]);
+    // Peer 1 hears 0 and 2; peer 2 says it hears only 1.
+    let mut hello = pre_vote(1, 0, 2, (0, 0), 1);
+    hello.hears = 0b101;
+    a.step(hello, ms(10));
+    let mut from_2 = pre_vote(2, 0, 2, (0, 0), 1);
+    from_2.hears = 0b010;
+    a.step(from_2.clone(), ms(10));
+    // The replies go directly: 2's report predates anything 0 sent it.
+    let messages = a.take_ready().messages;
+    assert!(messages.iter().all(|m| m.via.is_none()));
+    assert_eq!(messages.last().map(|m| (m.to, m.hears)), Some((2, 0b110)));
+    // A heartbeat interval later 2 still does not hear 0: the reply to 2 also goes through 1,
+    // which hears both.
+    from_2.body = pre_vote(2, 0, 2, (0, 0), 2).body;
+    a.step(from_2, ms(10) + HEARTBEAT);
+    let to_2: Vec<_> = a.take_ready().messages;
+    assert!(to_2.iter().all(|m| m.to == 2));
+    assert_eq!(
+        to_2.iter().map(|m| m.via).collect::<Vec<_>>(),
+        vec![None, Some(1)]
+    );
+    assert_eq!(a.relayed(), 1);
+}
