@@ -20,7 +20,7 @@ pub mod sharded;
 
 use crate::clerk::{Clerk, ClerkError};
 use crate::cluster::{Cluster, NodeOptions};
-use crate::linearizability::{self, HistoryRecorder, OpKind, Status, Verdict};
+use crate::linearizability::{self, HistoryRecorder, OpKind, Operation, Status, Verdict};
 use crate::liveness::Liveness;
 use crate::proxy::Proxy;
 use faults::Fault;
@@ -32,6 +32,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use report::{Latencies, Report};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::sleep;
@@ -202,22 +203,9 @@ pub fn run(opts: &Options) -> Report {
     let ops = history.history();
     report.ops.count(&ops);
     report.latencies = latencies.into_inner().unwrap();
-    let check = linearizability::check(&ops, CHECK_BUDGET);
-    report.check_time = check.elapsed;
-    linearizability::save_history(&run_dir, &ops, &check);
-    match check.verdict {
-        Verdict::Ok => {}
-        Verdict::Illegal => report.violations.push(format!(
-            "the history is not linearizable (see {}):\n{}",
-            run_dir.join("history.html").display(),
-            check.explain(&ops)
-        )),
-        Verdict::Unknown => report.violations.push(format!(
-            "the linearizability check ran out of its {CHECK_BUDGET:?} budget: not known to be \
-             linearizable"
-        )),
-    }
-    report.verdict = Some(check.verdict);
+    let (verdict, check_time, violation) = check_history(&ops, &run_dir);
+    (report.verdict, report.check_time) = (Some(verdict), check_time);
+    report.violations.extend(violation);
 
     if let Some(watchdog) = liveness.end() {
         cluster.lock().unwrap_or_else(|e| e.into_inner()).kill_all();
@@ -460,6 +448,30 @@ fn converge(cluster: &Mutex<Cluster>, liveness: &Liveness, n: usize) -> Result<(
         "the replicas did not converge within {CONVERGE_TIMEOUT:?}: (node, (applied, digest)) = \
          {last:?}"
     ))
+}
+
+/// Checks `ops` within [`CHECK_BUDGET`] and keeps the history and its picture in `run_dir`:
+/// the verdict, how long the check took, and what is wrong, if anything (running out of the
+/// budget is a failure: the nemesis never passes what it could not check).
+pub(crate) fn check_history(
+    ops: &[Operation],
+    run_dir: &Path,
+) -> (Verdict, Duration, Option<String>) {
+    let check = linearizability::check(ops, CHECK_BUDGET);
+    linearizability::save_history(run_dir, ops, &check);
+    let violation = match check.verdict {
+        Verdict::Ok => None,
+        Verdict::Illegal => Some(format!(
+            "the history is not linearizable (see {}):\n{}",
+            run_dir.join("history.html").display(),
+            check.explain(ops)
+        )),
+        Verdict::Unknown => Some(format!(
+            "the linearizability check ran out of its {CHECK_BUDGET:?} budget: not known to be \
+             linearizable"
+        )),
+    };
+    (check.verdict, check.elapsed, violation)
 }
 
 /// The leader changes the nodes' logs recorded, counted from their "became leader" lines.

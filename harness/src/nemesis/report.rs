@@ -5,7 +5,7 @@ use super::Options;
 use crate::linearizability::{OpKind, Operation, Status, Verdict};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -129,12 +129,17 @@ pub fn write_ops(f: &mut fmt::Formatter<'_>, ops: &OpCounts, latencies: &Latenci
     Ok(())
 }
 
-/// The linearizability check's line.
-pub fn write_verdict(
+/// A run's last lines: leader changes, the linearizability check, where the history and log
+/// are, and PASS or every violation.
+pub fn write_end(
     f: &mut fmt::Formatter<'_>,
+    leader_changes: usize,
     verdict: Option<Verdict>,
     check_time: Duration,
+    run_dir: &Path,
+    violations: &[String],
 ) -> fmt::Result {
+    writeln!(f, "leader changes: {leader_changes}")?;
     writeln!(
         f,
         "linearizability: {} in {:.2} s",
@@ -145,7 +150,21 @@ pub fn write_verdict(
             None => "not checked",
         },
         check_time.as_secs_f64()
-    )
+    )?;
+    writeln!(
+        f,
+        "history: {0}/history.jsonl, {0}/history.html; log: {0}/run.log",
+        run_dir.display()
+    )?;
+    if violations.is_empty() {
+        write!(f, "PASS")
+    } else {
+        writeln!(f, "FAIL: {} violation(s)", violations.len())?;
+        for v in violations {
+            writeln!(f, "  - {v}")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Report {
@@ -168,21 +187,13 @@ impl fmt::Display for Report {
         for (at, fault) in &self.faults {
             writeln!(f, "  {:>6.1} s  {fault}", at.as_secs_f64())?;
         }
-        writeln!(f, "leader changes: {}", self.leader_changes)?;
-        write_verdict(f, self.verdict, self.check_time)?;
-        writeln!(
+        write_end(
             f,
-            "history: {0}/history.jsonl, {0}/history.html; log: {0}/run.log",
-            self.run_dir.display()
-        )?;
-        if self.passed() {
-            write!(f, "PASS")
-        } else {
-            writeln!(f, "FAIL: {} violation(s)", self.violations.len())?;
-            for v in &self.violations {
-                writeln!(f, "  - {v}")?;
-            }
-            Ok(())
-        }
+            self.leader_changes,
+            self.verdict,
+            self.check_time,
+            &self.run_dir,
+            &self.violations,
+        )
     }
 }

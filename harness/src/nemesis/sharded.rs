@@ -7,12 +7,12 @@
 //! replicas equal, and no group holding anything of a shard it does not own (a hand-off deletes
 //! what it sent) — read from every server's applied state over its control channel.
 
-use super::report::{write_ops, write_verdict, Latencies, OpCounts};
+use super::report::{write_end, write_ops, Latencies, OpCounts};
 use super::shard_faults::{self, ShardFault, GROUP_SIZE};
-use super::{count_leader_changes, draw_op, panic_text, workload_op, OP_TIMEOUT};
+use super::{check_history, count_leader_changes, draw_op, panic_text, workload_op, OP_TIMEOUT};
 use crate::clerk::Clerk;
 use crate::cluster::{Cluster, Layout, NodeOptions, MAX_CLERKS, MAX_PROCESSES};
-use crate::linearizability::{self, HistoryRecorder, OpKind, Operation, Status, Verdict};
+use crate::linearizability::{HistoryRecorder, OpKind, Operation, Status, Verdict};
 use crate::liveness::Liveness;
 use crate::proxy::Proxy;
 use crate::shardclerk::ShardClerk;
@@ -42,9 +42,6 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
 /// group out because an earlier Leave it gave up on applied late); faults heal every few
 /// seconds, so a controller group silent this long is a failure.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The linearizability checker's budget; running out of it is a failure.
-const CHECK_BUDGET: Duration = Duration::from_secs(60);
 
 /// The clerk endpoints kept for the controller clerk and the final reads; workload clerks take
 /// the others.
@@ -250,22 +247,9 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
     report.violations.extend(doubled_appends(&ops));
     report.ops.count(&ops);
     report.latencies = latencies.into_inner().unwrap();
-    let check = linearizability::check(&ops, CHECK_BUDGET);
-    report.check_time = check.elapsed;
-    linearizability::save_history(&run_dir, &ops, &check);
-    match check.verdict {
-        Verdict::Ok => {}
-        Verdict::Illegal => report.violations.push(format!(
-            "the history is not linearizable (see {}):\n{}",
-            run_dir.join("history.html").display(),
-            check.explain(&ops)
-        )),
-        Verdict::Unknown => report.violations.push(format!(
-            "the linearizability check ran out of its {CHECK_BUDGET:?} budget: not known to be \
-             linearizable"
-        )),
-    }
-    report.verdict = Some(check.verdict);
+    let (verdict, check_time, violation) = check_history(&ops, &run_dir);
+    (report.verdict, report.check_time) = (Some(verdict), check_time);
+    report.violations.extend(violation);
     finish(report, &cluster, &liveness)
 }
 
@@ -696,22 +680,14 @@ impl fmt::Display for ShardedReport {
                 None => writeln!(f, "  group {gid}: no server answered")?,
             }
         }
-        writeln!(f, "leader changes: {}", self.leader_changes)?;
-        write_verdict(f, self.verdict, self.check_time)?;
-        writeln!(
+        write_end(
             f,
-            "history: {0}/history.jsonl, {0}/history.html; log: {0}/run.log",
-            self.run_dir.display()
-        )?;
-        if self.passed() {
-            write!(f, "PASS")
-        } else {
-            writeln!(f, "FAIL: {} violation(s)", self.violations.len())?;
-            for v in &self.violations {
-                writeln!(f, "  - {v}")?;
-            }
-            Ok(())
-        }
+            self.leader_changes,
+            self.verdict,
+            self.check_time,
+            &self.run_dir,
+            &self.violations,
+        )
     }
 }
 
