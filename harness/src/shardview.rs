@@ -6,6 +6,7 @@
 
 use crate::cluster_file::Sharded;
 use crate::shardtest::{gid_of, process, NCTRLERS};
+use crate::watch::frame::RaftGroup;
 use raft_node::control::{NodeState, ShardsState};
 use raft_node::shardkv::store::ShardState;
 use std::fmt::Write;
@@ -51,18 +52,39 @@ fn shard_list(view: &ShardsState, keep: impl Fn(&ShardState) -> bool) -> String 
     }
 }
 
-/// The sharded part of the status: `nodes` by process index (`None`: not answering).
-pub fn render(nodes: &[Option<&NodeState>], sharded: Sharded) -> String {
-    let mut out = String::new();
-    let ctrlers: Vec<usize> = (0..NCTRLERS).collect();
-    let groups: Vec<(u64, Vec<usize>)> = (0..sharded.groups)
+/// The replica groups' gids and their members' process indexes.
+fn replica_groups(sharded: Sharded) -> Vec<(u64, Vec<usize>)> {
+    (0..sharded.groups)
         .map(|gi| {
             let members = (0..sharded.per_group)
                 .map(|i| process(sharded.per_group, gi, i))
                 .collect();
             (gid_of(gi), members)
         })
-        .collect();
+        .collect()
+}
+
+/// Every Raft cluster of the system, named as the tables show them: `ctrl` for the
+/// controllers, then each replica group by its gid.
+pub fn raft_groups(sharded: Sharded) -> Vec<RaftGroup> {
+    let ctrl = RaftGroup {
+        name: "ctrl".into(),
+        members: (0..NCTRLERS).collect(),
+    };
+    let groups = replica_groups(sharded)
+        .into_iter()
+        .map(|(gid, members)| RaftGroup {
+            name: gid.to_string(),
+            members,
+        });
+    std::iter::once(ctrl).chain(groups).collect()
+}
+
+/// The sharded part of the status: `nodes` by process index (`None`: not answering).
+pub fn render(nodes: &[Option<&NodeState>], sharded: Sharded) -> String {
+    let mut out = String::new();
+    let ctrlers: Vec<usize> = (0..NCTRLERS).collect();
+    let groups = replica_groups(sharded);
     let views: Vec<Option<&ShardsState>> = groups
         .iter()
         .map(|(_, members)| group_view(nodes, members))

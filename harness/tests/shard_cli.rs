@@ -115,7 +115,15 @@ fn join_move_query_and_kv_by_shard() {
             .unwrap();
         assert!(!row.contains("none") && row.contains("(n"), "{status}");
     }
+    // The node table names each process's Raft group: the controllers, then 100, 101, 102.
+    assert!(status.starts_with("group  node  role"), "{status}");
+    assert!(status.contains("\nctrl      0  "), "{status}");
+    assert!(status.contains("\n100       3  "), "{status}");
+    assert!(status.contains("\n102      11  "), "{status}");
     let frame = ok(&cluster, &["watch", "--once"]);
+    // Twelve processes are four clusters, not one: no single leader or term in the header.
+    assert!(frame.contains("  4 Raft groups, "), "{frame}");
+    assert!(frame.contains("\n100       3  "), "{frame}");
     assert!(frame.contains("\nshards: configuration 4, "), "{frame}");
     assert!(frame.contains("\n    3    101  serving\n"), "{frame}");
     // Every process logs under its own index, not its Raft id within its group: run.log has

@@ -19,7 +19,7 @@ use harness::ports;
 use harness::shardcli::{self, ShardOp, System};
 use harness::shardtest;
 use harness::shardview;
-use harness::watch::{self, frame::Style, Watch};
+use harness::watch::{self, frame, frame::Style, Watch};
 use raft_auth::Secret;
 use raft_node::control::NodeState;
 use raft_node::core::MembershipChange;
@@ -571,8 +571,16 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
             .collect();
         return print_json(&json!({ "nodes": nodes }));
     }
+    // A sharded system's processes form several Raft clusters: a `group` column says which
+    // each row belongs to (its `leader` is an id within that group).
+    let groups = target
+        .sharded
+        .map(shardview::raft_groups)
+        .unwrap_or_default();
+    let group_cell = |row| frame::group_cell(&groups, row);
     println!(
-        "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  config",
+        "{}{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  config",
+        group_cell(None),
         "node",
         "role",
         "term",
@@ -588,7 +596,8 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
     for (i, state) in states.iter().enumerate() {
         match state {
             Some(s) => println!(
-                "{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  {}",
+                "{}{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  {}",
+                group_cell(Some(i)),
                 i,
                 s.role_label(),
                 s.term,
@@ -602,7 +611,7 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
                 s.unauthenticated,
                 s.config_label()
             ),
-            None => println!("{i:>4}  down"),
+            None => println!("{}{i:>4}  down", group_cell(Some(i))),
         }
     }
     if let Some(sharded) = target.sharded {

@@ -156,20 +156,16 @@ pub fn run(opts: &Options) -> Report {
 
     let mut report = Report::new(opts, run_dir.clone());
     let started = Instant::now();
+    let workload = Workload {
+        stop: &stop,
+        history: &history,
+        latencies: &latencies,
+    };
     std::thread::scope(|s| {
         for k in 0..opts.clients {
-            let (history, latencies, stop) = (&history, &latencies, &stop);
-            let mut clerk = clerk_at(k);
-            let mut rng = SmallRng::seed_from_u64(opts.seed ^ (k as u64 + 1).wrapping_mul(0x9e37));
-            s.spawn(move || {
-                let mut n = 0u64;
-                while !stop.load(Ordering::SeqCst) {
-                    n += 1;
-                    let op = draw_op(&mut rng, k, n, opts.keys, key_name);
-                    let call = |op, deadline| clerk.call(op, Some(deadline));
-                    workload_op(call, op, k as u64, OP_TIMEOUT, history, latencies);
-                }
-            });
+            let (workload, mut clerk) = (&workload, clerk_at(k));
+            let call = move |op, deadline| clerk.call(op, Some(deadline));
+            s.spawn(move || workload.run_clerk(k, opts.seed, opts.keys, key_name, call));
         }
         (report.faults, report.violations) = nemesis.run(opts, started);
         stop.store(true, Ordering::SeqCst);
@@ -500,13 +496,40 @@ fn draw_op(rng: &mut SmallRng, k: usize, n: u64, keys: usize, name: fn(usize) ->
     }
 }
 
-/// Runs one operation through `call` (a clerk's, given a deadline `timeout` away) and records
-/// it: ok, or indeterminate if the clerk gave up.
+/// What the clerks of a campaign share: when to stop, and where their operations go.
+pub(crate) struct Workload<'a> {
+    pub stop: &'a AtomicBool,
+    pub history: &'a HistoryRecorder,
+    pub latencies: &'a Mutex<Latencies>,
+}
+
+impl Workload<'_> {
+    /// Clerk `k`'s operations until `stop`: drawn from `seed` over `keys` keys (named by
+    /// `name`), each run through `call` (its clerk's, given a deadline) and recorded.
+    pub(crate) fn run_clerk(
+        &self,
+        k: usize,
+        seed: u64,
+        keys: usize,
+        name: fn(usize) -> String,
+        mut call: impl FnMut(Op, Instant) -> Result<String, ClerkError>,
+    ) {
+        let mut rng = SmallRng::seed_from_u64(seed ^ (k as u64 + 1).wrapping_mul(0x9e37));
+        let mut n = 0u64;
+        while !self.stop.load(Ordering::SeqCst) {
+            n += 1;
+            let op = draw_op(&mut rng, k, n, keys, name);
+            workload_op(&mut call, op, k as u64, self.history, self.latencies);
+        }
+    }
+}
+
+/// Runs one operation through `call` (a clerk's, given a deadline [`OP_TIMEOUT`] away) and
+/// records it: ok, or indeterminate if the clerk gave up.
 fn workload_op(
     call: impl FnOnce(Op, Instant) -> Result<String, ClerkError>,
     op: Op,
     cli: u64,
-    timeout: Duration,
     history: &HistoryRecorder,
     latencies: &Mutex<Latencies>,
 ) {
@@ -518,7 +541,7 @@ fn workload_op(
     };
     let t0 = Instant::now();
     let pending = history.call(cli, kind, &key, &input);
-    match call(op, t0 + timeout) {
+    match call(op, t0 + OP_TIMEOUT) {
         Ok(value) => {
             history.finish(pending, &value, Status::Ok);
             latencies.lock().unwrap().record(kind, t0.elapsed());

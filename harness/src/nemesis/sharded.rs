@@ -9,7 +9,7 @@
 
 use super::report::{write_end, write_ops, Latencies, OpCounts};
 use super::shard_faults::{self, ShardFault, GROUP_SIZE};
-use super::{check_history, count_leader_changes, draw_op, panic_text, workload_op, OP_TIMEOUT};
+use super::{check_history, count_leader_changes, panic_text, Workload};
 use crate::clerk::Clerk;
 use crate::cluster::{Cluster, Layout, NodeOptions, MAX_CLERKS, MAX_PROCESSES};
 use crate::linearizability::{HistoryRecorder, OpKind, Operation, Status, Verdict};
@@ -170,20 +170,16 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
         killed: Vec::new(),
     };
     let started = Instant::now();
+    let workload = Workload {
+        stop: &stop,
+        history: &history,
+        latencies: &latencies,
+    };
     std::thread::scope(|s| {
         for k in 0..opts.clients {
-            let (history, latencies, stop) = (&history, &latencies, &stop);
-            let mut clerk = shard_clerk(k);
-            let mut rng = SmallRng::seed_from_u64(opts.seed ^ (k as u64 + 1).wrapping_mul(0x9e37));
-            s.spawn(move || {
-                let mut n = 0u64;
-                while !stop.load(Ordering::SeqCst) {
-                    n += 1;
-                    let op = draw_op(&mut rng, k, n, opts.keys, key_name);
-                    let call = |op, deadline| clerk.call(op, Some(deadline));
-                    workload_op(call, op, k as u64, OP_TIMEOUT, history, latencies);
-                }
-            });
+            let (workload, mut clerk) = (&workload, shard_clerk(k));
+            let call = move |op, deadline| clerk.call(op, Some(deadline));
+            s.spawn(move || workload.run_clerk(k, opts.seed, opts.keys, key_name, call));
         }
         let schedule = s.spawn(|| reconfigure(&mut ctrl, opts, &events, &stop, started));
         report.faults = nemesis.run(opts, started);

@@ -86,14 +86,37 @@ fn start(style: Style, code: &str) -> String {
     }
 }
 
+/// One of several Raft clusters behind one proxy (a sharded system's controllers and replica
+/// groups): each elects its own leader, in terms of its own, so leaders are judged group by
+/// group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftGroup {
+    /// As the table's `group` column shows it.
+    pub name: String,
+    /// Process indexes (the table's rows).
+    pub members: Vec<usize>,
+}
+
 /// The whole frame: a header line, the node table, the network's faults and its traffic. Every
-/// line ends with `\n`.
-pub fn render(reading: &Reading, recent: &Recent, style: Style) -> String {
+/// line ends with `\n`. `groups`: the Raft clusters among the nodes, or none for one cluster
+/// of them all.
+pub fn render(reading: &Reading, recent: &Recent, style: Style, groups: &[RaftGroup]) -> String {
     let mut out = String::new();
-    let leader = current_leader(&reading.nodes);
-    header(&mut out, reading, leader, recent, style);
+    let leaders: Vec<Option<(usize, u64)>> = if groups.is_empty() {
+        vec![current_leader(&reading.nodes)]
+    } else {
+        (groups.iter())
+            .map(|g| leader_among(&reading.nodes, g.members.iter().copied()))
+            .collect()
+    };
+    if groups.is_empty() {
+        header(&mut out, reading, leaders[0], recent, style);
+    } else {
+        groups_header(&mut out, reading, &leaders, recent, style);
+    }
     out.push('\n');
-    node_table(&mut out, reading, leader, recent, style);
+    let current: Vec<usize> = leaders.iter().flatten().map(|&(id, _)| id).collect();
+    node_table(&mut out, reading, &current, groups, recent, style);
     out.push('\n');
     match &reading.proxy.state {
         Ok(proxy) => {
@@ -115,10 +138,19 @@ pub fn render(reading: &Reading, recent: &Recent, style: Style) -> String {
 /// The answering leader of the highest term: `(id, term)`. Another node that still believes it
 /// leads an older term (cut off from the rest) is a stale leader.
 pub(crate) fn current_leader(nodes: &[NodeReading]) -> Option<(usize, u64)> {
-    nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| n.as_ref().ok().filter(|s| s.is_leader).map(|s| (s.term, i)))
+    leader_among(nodes, 0..nodes.len())
+}
+
+/// [`current_leader`] among the processes `members` only.
+fn leader_among(
+    nodes: &[NodeReading],
+    members: impl Iterator<Item = usize>,
+) -> Option<(usize, u64)> {
+    members
+        .filter_map(|i| {
+            let s = nodes.get(i)?.as_ref().ok()?;
+            s.is_leader.then_some((s.term, i))
+        })
         .max()
         .map(|(term, i)| (i, term))
 }
@@ -152,6 +184,34 @@ fn header(
     );
 }
 
+/// A sharded system's header: no one leader or term, but how many of its clusters have a
+/// leader (each group's is named in the shards' part of the frame).
+fn groups_header(
+    out: &mut String,
+    reading: &Reading,
+    leaders: &[Option<(usize, u64)>],
+    recent: &Recent,
+    style: Style,
+) {
+    let answering = reading.nodes.iter().filter(|n| n.is_ok()).count();
+    let led = leaders.iter().flatten().count();
+    let text = format!("{} Raft groups, {led} with a leader", leaders.len());
+    let code = if recent.nodes.iter().any(|c| c.leader) {
+        CHANGED
+    } else if led == leaders.len() {
+        GREEN
+    } else {
+        RED
+    };
+    let _ = writeln!(
+        out,
+        "raft-lab watch  {}  {}  {answering}/{} nodes answering",
+        clock(reading.at),
+        paint(style, code, &text),
+        reading.nodes.len(),
+    );
+}
+
 /// `HH:MM:SS.mmm UTC`, the logs' clock.
 fn clock(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -165,10 +225,25 @@ fn clock(at: SystemTime) -> String {
     )
 }
 
+/// The `group` column's cell of process `row` (`None`: the heading), empty for one cluster.
+pub fn group_cell(groups: &[RaftGroup], row: Option<usize>) -> String {
+    if groups.is_empty() {
+        return String::new();
+    }
+    let name = match row {
+        None => "group",
+        Some(i) => (groups.iter().find(|g| g.members.contains(&i))).map_or("-", |g| &g.name),
+    };
+    format!("{name:<5}  ")
+}
+
+/// `leaders`: the current leader of each Raft group. With `groups`, a `group` column leads each
+/// row (a node's `leader` is an id within its group).
 fn node_table(
     out: &mut String,
     reading: &Reading,
-    leader: Option<(usize, u64)>,
+    leaders: &[usize],
+    groups: &[RaftGroup],
     recent: &Recent,
     style: Style,
 ) {
@@ -176,10 +251,19 @@ fn node_table(
         let _ = writeln!(out, "{}", paint(style, RED, "no node answers"));
         return;
     }
+    let group_cell = |row| group_cell(groups, row);
     let _ = writeln!(
         out,
-        "{:>4}  {:<12}  {:>6}  {:>6}  {:>8}  {:>8}  {:>8}  {:>8}  config",
-        "node", "role", "term", "leader", "commit", "applied", "log", "snapshot"
+        "{}{:>4}  {:<12}  {:>6}  {:>6}  {:>8}  {:>8}  {:>8}  {:>8}  config",
+        group_cell(None),
+        "node",
+        "role",
+        "term",
+        "leader",
+        "commit",
+        "applied",
+        "log",
+        "snapshot"
     );
     let disconnected = |i: usize| {
         reading.proxy.state.as_ref().is_ok_and(|p| {
@@ -211,12 +295,12 @@ fn node_table(
                     Unanswered::Down => "down".to_string(),
                     Unanswered::Silent(e) => format!("not answering ({e})"),
                 };
-                let row = format!("{i:>4}  {text}");
+                let row = format!("{}{i:>4}  {text}", group_cell(Some(i)));
                 let _ = writeln!(out, "{}{}", paint(style, RED, &row), note_text(&notes));
                 continue;
             }
         };
-        let is_current = leader.is_some_and(|(id, _)| id == i);
+        let is_current = leaders.contains(&i);
         if state.is_leader && !is_current {
             notes.push("stale leader");
         }
@@ -243,7 +327,8 @@ fn node_table(
             }
         };
         let row = format!(
-            "{:>4}  {}  {}  {}  {:>8}  {:>8}  {:>8}  {:>8}  {}",
+            "{}{:>4}  {}  {}  {}  {:>8}  {:>8}  {:>8}  {:>8}  {}",
+            group_cell(Some(i)),
             i,
             // The role as `just status` names it, a leader's transfer included (`Leader→n2`).
             cell(state.role_label(), 12, true, changed.role),
@@ -661,7 +746,7 @@ mod tests {
     }
 
     fn plain(reading: &Reading) -> String {
-        render(reading, &Recent::default(), Style::Plain)
+        render(reading, &Recent::default(), Style::Plain, &[])
     }
 
     fn line_starting<'a>(frame: &'a str, prefix: &str) -> &'a str {
@@ -733,6 +818,49 @@ mod tests {
     }
 
     #[test]
+    fn clusters_sharing_the_proxy_are_judged_group_by_group() {
+        // A sharded layout: processes 0-1 one group, 2-4 another, each led in its own term;
+        // the higher term of one group makes the other's leader no stale leader.
+        let mut nodes = healthy_nodes();
+        nodes[0] = node(0, Role::Leader, 3, Some(0));
+        nodes[1] = node(1, Role::Follower, 3, Some(0));
+        let groups = [
+            RaftGroup {
+                name: "ctrl".into(),
+                members: vec![0, 1],
+            },
+            RaftGroup {
+                name: "100".into(),
+                members: vec![2, 3, 4],
+            },
+        ];
+        let r = reading(nodes, Err("connection refused".into()));
+        let frame = render(&r, &Recent::default(), Style::Plain, &groups);
+        assert!(
+            frame.starts_with(
+                "raft-lab watch  12:34:56.789 UTC  2 Raft groups, 2 with a leader  5/5 nodes answering\n"
+            ),
+            "{frame}"
+        );
+        assert!(line_starting(&frame, "group  node  role").ends_with("config"));
+        let row = line_starting(&frame, "ctrl      0  Leader");
+        assert!(!row.contains("stale"), "{frame}");
+        assert!(line_starting(&frame, "100       2  Leader").contains("  7  "));
+
+        // Group 100 loses its leader: the header says so, in red.
+        let mut nodes = r.nodes.clone();
+        nodes[2] = Err(Unanswered::Down);
+        let r = reading(nodes, Err("connection refused".into()));
+        let coloured = render(&r, &Recent::default(), Style::Ansi, &groups);
+        assert!(
+            coloured.contains("\x1b[31m2 Raft groups, 1 with a leader\x1b[0m"),
+            "{coloured}"
+        );
+        let plain = render(&r, &Recent::default(), Style::Plain, &groups);
+        assert_eq!(line_starting(&plain, "100       2"), "100       2  down");
+    }
+
+    #[test]
     fn down_and_silent_nodes_and_a_stale_leader_are_named() {
         let mut nodes = healthy_nodes();
         // Node 0 was cut off while it led term 5; it still thinks it leads.
@@ -767,7 +895,7 @@ mod tests {
         assert!(
             frame.ends_with("netproxy at 127.0.0.1:7200 is not answering: connection refused\n")
         );
-        let coloured = render(&reading, &Recent::default(), Style::Ansi);
+        let coloured = render(&reading, &Recent::default(), Style::Ansi, &[]);
         assert!(coloured.contains("\x1b[31mno leader\x1b[0m"), "{coloured}");
     }
 
@@ -870,7 +998,7 @@ mod tests {
         };
         recent.nodes[4].term = true;
         recent.nodes[2].role = true;
-        let frame = render(&reading, &recent, Style::Ansi);
+        let frame = render(&reading, &recent, Style::Ansi, &[]);
         let leader_row = frame.lines().find(|l| l.contains("Leader")).unwrap();
         // The leader's changed role is highlighted, and its row stays green after it.
         assert!(

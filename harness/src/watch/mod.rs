@@ -70,7 +70,8 @@ impl Watch {
     pub fn frame(&mut self, style: Style) -> String {
         let reading = self.poll();
         let recent = self.changes.observe(&reading.nodes, Instant::now());
-        let mut frame = frame::render(&reading, &recent, style);
+        let groups = self.sharded.map(shardview::raft_groups).unwrap_or_default();
+        let mut frame = frame::render(&reading, &recent, style, &groups);
         if let Some(sharded) = self.sharded {
             let nodes: Vec<_> = reading.nodes.iter().map(|n| n.as_ref().ok()).collect();
             frame.push('\n');
