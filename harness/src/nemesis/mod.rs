@@ -143,9 +143,7 @@ pub fn run(opts: &Options) -> Report {
         violations: Vec::new(),
     };
 
-    let history = HistoryRecorder::new();
-    let latencies = Mutex::new(Latencies::default());
-    let stop = AtomicBool::new(false);
+    let workload = Workload::new();
     let clerk_at = |k: usize| {
         let mut clerk = Clerk::new(layout.clerks[k], layout.faces.clone(), key.clone())
             .unwrap_or_else(|e| panic!("cannot open clerk c{k}: {e}"));
@@ -156,11 +154,6 @@ pub fn run(opts: &Options) -> Report {
 
     let mut report = Report::new(opts, run_dir.clone());
     let started = Instant::now();
-    let workload = Workload {
-        stop: &stop,
-        history: &history,
-        latencies: &latencies,
-    };
     std::thread::scope(|s| {
         for k in 0..opts.clients {
             let (workload, mut clerk) = (&workload, clerk_at(k));
@@ -168,24 +161,17 @@ pub fn run(opts: &Options) -> Report {
             s.spawn(move || workload.run_clerk(k, opts.seed, opts.keys, key_name, call));
         }
         (report.faults, report.violations) = nemesis.run(opts, started);
-        stop.store(true, Ordering::SeqCst);
+        workload.stop.store(true, Ordering::SeqCst);
     });
     report.workload_time = started.elapsed();
 
     // The final reads: every key, through a fresh clerk, recorded like every other read.
     let mut reader = clerk_at(crate::cluster::MAX_CLERKS - 1);
-    for key in 0..opts.keys {
-        let key = key_name(key);
-        let deadline = Instant::now() + CONVERGE_TIMEOUT;
-        let op = history.call(u64::MAX, OpKind::Get, &key, "");
-        match reader.call(Op::Get { key: key.clone() }, Some(deadline)) {
-            Ok(value) => history.finish(op, &value, Status::Ok),
-            Err(e) => {
-                history.finish(op, "", Status::Timeout);
-                report.violations.push(format!(
-                    "the healed cluster did not answer Get({key:?}): {e}"
-                ));
-            }
+    for key in (0..opts.keys).map(key_name) {
+        if let Err(e) = workload.final_read(&key, |op, d| reader.call(op, Some(d))) {
+            (report.violations).push(format!(
+                "the healed cluster did not answer Get({key:?}): {e}"
+            ));
         }
     }
     if let Err(e) = converge(&cluster, &liveness, opts.nodes) {
@@ -196,9 +182,9 @@ pub fn run(opts: &Options) -> Report {
     }
     report.leader_changes = count_leader_changes(&cluster);
 
-    let ops = history.history();
+    let (ops, latencies) = workload.finish();
     report.ops.count(&ops);
-    report.latencies = latencies.into_inner().unwrap();
+    report.latencies = latencies;
     let (verdict, check_time, violation) = check_history(&ops, &run_dir);
     (report.verdict, report.check_time) = (Some(verdict), check_time);
     report.violations.extend(violation);
@@ -497,13 +483,23 @@ fn draw_op(rng: &mut SmallRng, k: usize, n: u64, keys: usize, name: fn(usize) ->
 }
 
 /// What the clerks of a campaign share: when to stop, and where their operations go.
-pub(crate) struct Workload<'a> {
-    pub stop: &'a AtomicBool,
-    pub history: &'a HistoryRecorder,
-    pub latencies: &'a Mutex<Latencies>,
+pub(crate) struct Workload {
+    /// Set when the faults are over: each clerk finishes the operation it is in and stops.
+    pub stop: AtomicBool,
+    history: HistoryRecorder,
+    latencies: Mutex<Latencies>,
 }
 
-impl Workload<'_> {
+impl Workload {
+    /// An empty history whose clock starts now.
+    pub(crate) fn new() -> Workload {
+        Workload {
+            stop: AtomicBool::new(false),
+            history: HistoryRecorder::new(),
+            latencies: Mutex::default(),
+        }
+    }
+
     /// Clerk `k`'s operations until `stop`: drawn from `seed` over `keys` keys (named by
     /// `name`), each run through `call` (its clerk's, given a deadline) and recorded.
     pub(crate) fn run_clerk(
@@ -519,8 +515,35 @@ impl Workload<'_> {
         while !self.stop.load(Ordering::SeqCst) {
             n += 1;
             let op = draw_op(&mut rng, k, n, keys, name);
-            workload_op(&mut call, op, k as u64, self.history, self.latencies);
+            workload_op(&mut call, op, k as u64, &self.history, &self.latencies);
         }
+    }
+
+    /// A final read of `key` through `call` (a fresh clerk's, given a deadline
+    /// [`CONVERGE_TIMEOUT`] away), recorded like every other read; the clerk's error if the
+    /// healed system did not answer.
+    pub(crate) fn final_read(
+        &self,
+        key: &str,
+        call: impl FnOnce(Op, Instant) -> Result<String, ClerkError>,
+    ) -> Result<(), ClerkError> {
+        let op = self.history.call(u64::MAX, OpKind::Get, key, "");
+        let get = Op::Get { key: key.into() };
+        let answer = call(get, Instant::now() + CONVERGE_TIMEOUT);
+        match &answer {
+            Ok(value) => self.history.finish(op, value, Status::Ok),
+            Err(_) => self.history.finish(op, "", Status::Timeout),
+        }
+        answer.map(drop)
+    }
+
+    /// The history and the latencies, once every clerk is done.
+    pub(crate) fn finish(self) -> (Vec<Operation>, Latencies) {
+        let latencies = self
+            .latencies
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        (self.history.history(), latencies)
     }
 }
 

@@ -12,7 +12,7 @@ use super::shard_faults::{self, ShardFault, GROUP_SIZE};
 use super::{check_history, count_leader_changes, panic_text, Workload};
 use crate::clerk::Clerk;
 use crate::cluster::{Cluster, Layout, NodeOptions, MAX_CLERKS, MAX_PROCESSES};
-use crate::linearizability::{HistoryRecorder, OpKind, Operation, Status, Verdict};
+use crate::linearizability::{OpKind, Operation, Status, Verdict};
 use crate::liveness::Liveness;
 use crate::proxy::Proxy;
 use crate::shardclerk::ShardClerk;
@@ -159,9 +159,7 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
         return finish(report, &cluster, &liveness);
     }
 
-    let history = HistoryRecorder::new();
-    let latencies = Mutex::new(Latencies::default());
-    let stop = AtomicBool::new(false);
+    let workload = Workload::new();
     let nemesis = Nemesis {
         groups: opts.groups,
         cluster: &cluster,
@@ -170,18 +168,14 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
         killed: Vec::new(),
     };
     let started = Instant::now();
-    let workload = Workload {
-        stop: &stop,
-        history: &history,
-        latencies: &latencies,
-    };
     std::thread::scope(|s| {
         for k in 0..opts.clients {
             let (workload, mut clerk) = (&workload, shard_clerk(k));
             let call = move |op, deadline| clerk.call(op, Some(deadline));
             s.spawn(move || workload.run_clerk(k, opts.seed, opts.keys, key_name, call));
         }
-        let schedule = s.spawn(|| reconfigure(&mut ctrl, opts, &events, &stop, started));
+        let stop = &workload.stop;
+        let schedule = s.spawn(|| reconfigure(&mut ctrl, opts, &events, stop, started));
         report.faults = nemesis.run(opts, started);
         stop.store(true, Ordering::SeqCst);
         if let Err(e) = schedule.join().expect("the schedule does not panic") {
@@ -221,28 +215,21 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
     // The final reads: every key (so every shard), through a fresh clerk, recorded like every
     // other read.
     let mut reader = shard_clerk(READER);
-    for i in 0..opts.keys {
-        let key = key_name(i);
-        let deadline = Instant::now() + CONVERGE_TIMEOUT;
-        let op = history.call(u64::MAX, OpKind::Get, &key, "");
-        match reader.call(Op::Get { key: key.clone() }, Some(deadline)) {
-            Ok(value) => history.finish(op, &value, Status::Ok),
-            Err(e) => {
-                history.finish(op, "", Status::Timeout);
-                report.violations.push(format!(
-                    "shard {} did not answer Get({key:?}) once healed: {e}",
-                    raft_node::shardkv::key2shard(&key)
-                ));
-            }
+    for key in (0..opts.keys).map(key_name) {
+        if let Err(e) = workload.final_read(&key, |op, d| reader.call(op, Some(d))) {
+            let shard = raft_node::shardkv::key2shard(&key);
+            (report.violations).push(format!(
+                "shard {shard} did not answer Get({key:?}) once healed: {e}"
+            ));
         }
     }
     report.holdings = holdings(&cluster, opts.groups);
     report.reconfigs = events.take();
 
-    let ops = history.history();
+    let (ops, latencies) = workload.finish();
     report.violations.extend(doubled_appends(&ops));
     report.ops.count(&ops);
-    report.latencies = latencies.into_inner().unwrap();
+    report.latencies = latencies;
     let (verdict, check_time, violation) = check_history(&ops, &run_dir);
     (report.verdict, report.check_time) = (Some(verdict), check_time);
     report.violations.extend(violation);
