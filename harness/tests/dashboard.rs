@@ -39,6 +39,7 @@ fn start(name: &str) -> (Arc<Mutex<Cluster>>, Dashboard) {
         key,
         cluster: Some(Arc::clone(&cluster)),
         port: 0,
+        sharded: None,
     })
     .unwrap();
     (cluster, dashboard)

@@ -398,6 +398,7 @@ fn run_cluster(
                 key: cluster.lock().unwrap().key(),
                 cluster: Some(Arc::clone(&cluster)),
                 port,
+                sharded: None,
             };
             let served = Dashboard::start(config)
                 .map_err(|e| format!("cannot serve the dashboard on port {port}: {e}"))?;
@@ -513,6 +514,7 @@ fn serve_dashboard(target: &Target, port: u16) -> Result<(), String> {
         key: target.key(),
         cluster: None,
         port,
+        sharded: target.sharded,
     };
     let served = Dashboard::start(config).map_err(|e| cannot_serve(port, e))?;
     eprintln!(
@@ -939,7 +941,7 @@ fn watch(target: &Target, once: bool, output: Output) -> Result<(), String> {
         }
         std::thread::sleep(watch::RATE_WINDOW);
         if output == Output::Json {
-            return print_json(&View::new(&watch.poll(), &[]));
+            return print_json(&View::new(&watch.poll(), &[], &watch.groups()));
         }
         print!("{}", watch.frame(Style::Plain));
         return Ok(());

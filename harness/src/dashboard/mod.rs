@@ -13,6 +13,7 @@ pub mod replay;
 pub mod view;
 
 use crate::cluster::{Cluster, Layout};
+use crate::cluster_file::Sharded;
 use crate::watch::{Watch, REFRESH};
 use actions::{NodeControl, Outcome};
 use raft_node::wire::ClusterKey;
@@ -58,6 +59,8 @@ pub struct Config {
     pub cluster: Option<Arc<Mutex<Cluster>>>,
     /// The port to serve on (0: any free one).
     pub port: u16,
+    /// A sharded system's layout (`cluster --groups N`): leaders are judged group by group.
+    pub sharded: Option<Sharded>,
 }
 
 /// A running dashboard; dropping it stops the server and the poller.
@@ -149,7 +152,8 @@ impl Dashboard {
             &config.layout.controls,
             config.layout.proxy_control,
             &config.key.secret,
-        );
+        )
+        .sharded(config.sharded);
         let live = Live {
             layout: config.layout,
             key: config.key,
@@ -291,13 +295,13 @@ fn poll_loop(shared: &Shared, mut source: Source) {
                 if let Some(p) = nodes.and_then(NodeControl::processes) {
                     processes = p;
                 }
-                (View::new(&reading, &processes), None)
+                (View::new(&reading, &processes, &watch.groups()), None)
             }
             Source::Replay(replay) => {
                 let clock = shared.lock().clock.expect("a replay has a clock");
                 let log = replay.path.display().to_string();
                 (
-                    View::new(&replay.reading(clock.at_us), &[]),
+                    View::new(&replay.reading(clock.at_us), &[], &[]),
                     Some((log, clock)),
                 )
             }

@@ -174,7 +174,7 @@ mod tests {
     fn a_moment_of_the_log_reads_as_the_dashboard_would_have_seen_it() {
         let replay = replay();
         assert_eq!(replay.span(), (1_000_000, 3_200_000));
-        let view = |at| View::new(&replay.reading(at), &[]);
+        let view = |at| View::new(&replay.reading(at), &[], &[]);
 
         let led = view(1_500_000);
         assert_eq!((led.leader, led.term), (Some(0), Some(1)));

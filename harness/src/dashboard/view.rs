@@ -2,7 +2,7 @@
 //! that `just watch` draws (so both show one model), serialised to JSON for the page; and the
 //! [`Events`] strip derived from successive views.
 
-use crate::watch::frame::{self, NodeReading, Reading, Traffic, Unanswered};
+use crate::watch::frame::{self, NodeReading, RaftGroup, Reading, Traffic, Unanswered};
 use netproxy::stats::LinkCounters;
 use netproxy::status::Status;
 use netproxy::Endpoint;
@@ -31,24 +31,41 @@ pub struct Process {
 pub struct View {
     /// Milliseconds since the Unix epoch when the poll was made.
     pub at_ms: u64,
-    /// The answering leader of the highest term.
+    /// The answering leader of the highest term (none for a sharded system: see `groups`).
     pub leader: Option<usize>,
-    /// The highest term any answering node is in.
+    /// The highest term any answering node is in (none for a sharded system).
     pub term: Option<u64>,
+    /// A sharded system's Raft clusters, each with its own leader and term; empty for one
+    /// cluster.
+    pub groups: Vec<GroupView>,
     pub nodes: Vec<NodeCard>,
     pub network: Network,
+}
+
+/// One Raft cluster of a sharded system.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupView {
+    /// `ctrl` for the controllers, else the gid.
+    pub name: String,
+    /// Its processes (node cards).
+    pub members: Vec<usize>,
+    /// Its answering leader of the highest term, and that term.
+    pub leader: Option<usize>,
+    pub term: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeCard {
     pub id: usize,
+    /// Its Raft cluster's name in a sharded system.
+    pub group: Option<String>,
     /// `up`, `down` (nothing listens), `silent` (no answer in time), `killed` or `paused`.
     pub status: &'static str,
     /// Why a node that is not up did not answer.
     pub why: Option<String>,
     /// Its answer to `GetState` (a replay's holds what the log tells: see [`super::replay`]).
     pub state: Option<NodeState>,
-    /// Believes it leads, but an answering node leads a later term.
+    /// Believes it leads, but an answering node of its Raft cluster leads a later term.
     pub stale_leader: bool,
     /// Not cut off by `netproxy disconnect`.
     pub connected: bool,
@@ -94,23 +111,45 @@ pub struct LinkView {
 
 impl View {
     /// `processes`: by node id, what the dashboard did to each (empty when it runs no cluster).
-    pub fn new(reading: &Reading, processes: &[Process]) -> View {
-        let leader = frame::current_leader(&reading.nodes);
+    /// `groups`: the Raft clusters among the nodes, or none for one cluster of them all.
+    pub fn new(reading: &Reading, processes: &[Process], groups: &[RaftGroup]) -> View {
         let status = reading.proxy.state.as_ref().ok().map(|p| &p.status);
+        let groups: Vec<GroupView> = (groups.iter())
+            .map(|g| {
+                let leader = frame::leader_among(&reading.nodes, g.members.iter().copied());
+                GroupView {
+                    name: g.name.clone(),
+                    members: g.members.clone(),
+                    leader: leader.map(|(id, _)| id),
+                    term: leader.map(|(_, term)| term),
+                }
+            })
+            .collect();
+        let one_leader = frame::current_leader(&reading.nodes);
         let nodes = (reading.nodes.iter().enumerate())
             .map(|(id, node)| {
                 let process = processes.get(id).copied().unwrap_or_default();
-                card(id, node, process, leader, status)
+                // The node's own cluster's leader is the one that can make it stale.
+                let (group, leader) = match groups.iter().find(|g| g.members.contains(&id)) {
+                    Some(g) => (Some(g.name.clone()), g.leader.zip(g.term)),
+                    None => (None, one_leader),
+                };
+                NodeCard {
+                    group,
+                    ..card(id, node, process, leader, status)
+                }
             })
             .collect();
+        let one_cluster = groups.is_empty();
         View {
             at_ms: reading
                 .at
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_millis() as u64,
-            leader: leader.map(|(id, _)| id),
-            term: reading.nodes.iter().flatten().map(|s| s.term).max(),
+            leader: one_leader.filter(|_| one_cluster).map(|(id, _)| id),
+            term: (reading.nodes.iter().flatten().map(|s| s.term).max()).filter(|_| one_cluster),
+            groups,
             nodes,
             network: network(reading),
         }
@@ -137,6 +176,7 @@ fn card(
     };
     NodeCard {
         id,
+        group: None,
         status: status_word,
         why,
         stale_leader: state
@@ -256,6 +296,14 @@ pub struct Events {
     commit_from: Option<u64>,
 }
 
+/// A sharded system's group and its leader, as the events strip says it: `100: n5 leads term 2`.
+fn group_leader(group: &GroupView) -> String {
+    match (group.leader, group.term) {
+        (Some(id), Some(term)) => format!("{}: n{id} leads term {term}", group.name),
+        _ => format!("{}: no leader", group.name),
+    }
+}
+
 impl Events {
     pub fn list(&self) -> impl Iterator<Item = &Event> {
         self.events.iter()
@@ -273,10 +321,27 @@ impl Events {
                 None => "no leader".into(),
             };
             let term = view.term.map_or(String::new(), |t| format!(", term {t}"));
-            self.push(view.at_ms, "leader", format!("watching: {leader}{term}"));
+            let text = if view.groups.is_empty() {
+                format!("watching: {leader}{term}")
+            } else {
+                let groups: Vec<String> = view.groups.iter().map(group_leader).collect();
+                format!("watching: {}", groups.join(", "))
+            };
+            self.push(view.at_ms, "leader", text);
             return;
         };
         let at = view.at_ms;
+        if !view.groups.is_empty() {
+            // Several logs with terms of their own: a leader change is told group by group,
+            // and commit indexes of different logs make no one range.
+            for (group, was) in view.groups.iter().zip(&last.groups) {
+                if (group.leader, group.term) != (was.leader, was.term) {
+                    self.push(at, "leader", group_leader(group));
+                }
+            }
+            self.nodes(&last, view);
+            return;
+        }
         if last.term != view.term {
             if let Some(term) = view.term {
                 self.push(at, "term", format!("term {term}"));
@@ -301,6 +366,12 @@ impl Events {
                 self.commit(at, before, now);
             }
         }
+        self.nodes(&last, view);
+    }
+
+    /// What changed at each node and in the network since `last`.
+    fn nodes(&mut self, last: &View, view: &View) {
+        let at = view.at_ms;
         for node in &view.nodes {
             let was = last.nodes.get(node.id);
             // A campaign seen as it starts; one that ends within a poll shows by its outcome.
@@ -481,6 +552,65 @@ mod tests {
         }
     }
 
+    /// A sharded system's clusters (process 0 the controllers, 1-2 a replica group): each has
+    /// its leader and term, a leader is stale only against its own group, and the events say
+    /// leader changes group by group.
+    #[test]
+    fn a_sharded_view_judges_leaders_group_by_group() {
+        let groups = [
+            RaftGroup {
+                name: "ctrl".into(),
+                members: vec![0],
+            },
+            RaftGroup {
+                name: "100".into(),
+                members: vec![1, 2],
+            },
+        ];
+        let nodes = vec![
+            node(0, Role::Leader, 3, 4),
+            node(1, Role::Leader, 7, 9),
+            node(2, Role::Follower, 7, 9),
+        ];
+        let view = View::new(&reading(1_000, nodes, status(&[], vec![])), &[], &groups);
+        assert_eq!(
+            (view.leader, view.term),
+            (None, None),
+            "no one leader or term"
+        );
+        let leaders: Vec<_> = (view.groups.iter())
+            .map(|g| (g.name.as_str(), g.leader, g.term))
+            .collect();
+        assert_eq!(
+            leaders,
+            [("ctrl", Some(0), Some(3)), ("100", Some(1), Some(7))]
+        );
+        assert!(
+            view.nodes.iter().all(|n| !n.stale_leader),
+            "term 3 < 7 is another log's"
+        );
+        assert_eq!(view.nodes[2].group.as_deref(), Some("100"));
+
+        let mut events = Events::default();
+        events.observe(&view);
+        let nodes = vec![
+            node(0, Role::Leader, 3, 4),
+            node(1, Role::Leader, 7, 9),
+            node(2, Role::Leader, 8, 9),
+        ];
+        let later = View::new(&reading(1_200, nodes, status(&[], vec![])), &[], &groups);
+        assert!(later.nodes[1].stale_leader && !later.nodes[0].stale_leader);
+        events.observe(&later);
+        let texts: Vec<&str> = events.list().map(|e| e.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "watching: ctrl: n0 leads term 3, 100: n1 leads term 7",
+                "100: n2 leads term 8"
+            ]
+        );
+    }
+
     #[test]
     fn a_view_has_the_leader_the_cards_and_every_link() {
         let unreliable = Faults {
@@ -504,7 +634,11 @@ mod tests {
             paused: true,
         };
         let reading = reading(1234, nodes, status(&[(0, 2)], vec![rule]));
-        let view = View::new(&reading, &[Process::default(), Process::default(), paused]);
+        let view = View::new(
+            &reading,
+            &[Process::default(), Process::default(), paused],
+            &[],
+        );
         assert_eq!(
             (view.at_ms, view.leader, view.term),
             (1234, Some(1), Some(4))
@@ -560,7 +694,7 @@ mod tests {
                 })
                 .collect()
         };
-        let view = |at, nodes, status| View::new(&reading(at, nodes, status), &[]);
+        let view = |at, nodes, status| View::new(&reading(at, nodes, status), &[], &[]);
         events.observe(&view(0, leading(0, 1, 1), healthy.clone()));
         assert_eq!(texts(&events), ["leader watching: leader n0, term 1"]);
 

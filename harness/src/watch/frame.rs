@@ -142,7 +142,7 @@ pub(crate) fn current_leader(nodes: &[NodeReading]) -> Option<(usize, u64)> {
 }
 
 /// [`current_leader`] among the processes `members` only.
-fn leader_among(
+pub(crate) fn leader_among(
     nodes: &[NodeReading],
     members: impl Iterator<Item = usize>,
 ) -> Option<(usize, u64)> {

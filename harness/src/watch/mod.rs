@@ -12,7 +12,9 @@ use crate::cluster_file::Sharded;
 use crate::node_client::NodeClient;
 use crate::shardview;
 use changes::Changes;
-use frame::{NodeReading, ProxyReading, ProxyState, Reading, Style, Traffic, Unanswered};
+use frame::{
+    NodeReading, ProxyReading, ProxyState, RaftGroup, Reading, Style, Traffic, Unanswered,
+};
 use netproxy::{Client, ClientError, Stats};
 use raft_auth::Secret;
 use std::collections::VecDeque;
@@ -66,12 +68,16 @@ impl Watch {
         self
     }
 
+    /// The Raft clusters among the nodes: none (one cluster of them all) unless sharded.
+    pub fn groups(&self) -> Vec<RaftGroup> {
+        self.sharded.map(shardview::raft_groups).unwrap_or_default()
+    }
+
     /// Polls everything and renders the frame, with changes highlighted in the ANSI style.
     pub fn frame(&mut self, style: Style) -> String {
         let reading = self.poll();
         let recent = self.changes.observe(&reading.nodes, Instant::now());
-        let groups = self.sharded.map(shardview::raft_groups).unwrap_or_default();
-        let mut frame = frame::render(&reading, &recent, style, &groups);
+        let mut frame = frame::render(&reading, &recent, style, &self.groups());
         if let Some(sharded) = self.sharded {
             let nodes: Vec<_> = reading.nodes.iter().map(|n| n.as_ref().ok()).collect();
             frame.push('\n');

@@ -39,8 +39,15 @@ function clock(ms) {
 function render(f) {
   frame = f;
   const v = f.view;
-  $("leader").textContent = v.leader === null ? "none" : "n" + v.leader;
-  $("term").textContent = v.term === null ? "-" : v.term;
+  if (v.groups.length) {
+    // A sharded system: each Raft group has its own leader and term.
+    const each = (f) => v.groups.map((g) => g.name + " " + f(g)).join(" · ");
+    $("leader").textContent = each((g) => (g.leader === null ? "none" : "n" + g.leader));
+    $("term").textContent = each((g) => (g.term === null ? "-" : g.term));
+  } else {
+    $("leader").textContent = v.leader === null ? "none" : "n" + v.leader;
+    $("term").textContent = v.term === null ? "-" : v.term;
+  }
   $("answering").textContent = v.nodes.filter((n) => n.state).length + "/" + v.nodes.length;
   $("clock").textContent = clock(v.at_ms);
   renderReplay(f.replay);
@@ -60,7 +67,7 @@ function renderCards(v) {
     const cls = "card " + role + " " + n.status + (n.stale_leader ? " stale" : "");
     const card = el("div", { class: cls, "data-node": n.id, "data-role": role });
     const title = el("div", { class: "title" });
-    const name = el("span", {}, "n" + n.id + " ");
+    const name = el("span", {}, "n" + n.id + (n.group === null ? "" : " · " + n.group) + " ");
     // A leader handing over (§3.10) says to whom, as `just status` does.
     const shown = s && s.transferring_to != null ? role + "→n" + s.transferring_to : role;
     name.append(el("span", { class: "role" }, shown));
