@@ -153,6 +153,47 @@ impl Tester {
         self.proxy.partition(groups);
     }
 
+    /// The proxy cuts each directed link `from -> to` between nodes (the reverse stays up).
+    pub fn cut_one_way(&self, links: &[(usize, usize)]) {
+        self.proxy.cut_one_way(links);
+    }
+
+    /// The proxy cuts both directions of each link between nodes.
+    pub fn cut(&self, links: &[(usize, usize)]) {
+        self.proxy.cut(links);
+    }
+
+    /// The proxy brings both directions of each link between nodes back up.
+    pub fn restore(&self, links: &[(usize, usize)]) {
+        self.proxy.restore(links);
+    }
+
+    /// What node i applied at `index`, if it did (as its apply stream reported it).
+    pub fn applied(&self, i: usize, index: Index) -> Option<Vec<u8>> {
+        self.applies.applied(i, index)
+    }
+
+    /// How many elections the nodes have started so far (their `starting election` lines in
+    /// the run's log; each is a candidate entering a new term). A node writes the line as it
+    /// becomes a candidate, so an election that began before this call is counted.
+    pub fn elections_started(&self) -> usize {
+        let path = self.cluster.lock().unwrap().log().path().to_path_buf();
+        let file = std::fs::File::open(&path)
+            .unwrap_or_else(|e| panic!("cannot read the run's log {}: {e}", path.display()));
+        let records = crate::logs::parse::read_log(std::io::BufReader::new(file))
+            .unwrap_or_else(|e| panic!("cannot read the run's log {}: {e}", path.display()));
+        (records.iter())
+            .filter(|r| match r {
+                crate::logs::parse::Record::Line(line) => {
+                    matches!(line.who, crate::logs::parse::Who::Node(_))
+                        && line.topic == "ELECT"
+                        && line.text == "starting election"
+                }
+                crate::logs::parse::Record::Raw { .. } => false,
+            })
+            .count()
+    }
+
     /// The proxy restores every link (every node it carries connected, no faults).
     pub fn heal(&self) {
         self.proxy.heal();
