@@ -62,6 +62,15 @@ struct Begin {
     max_index0: Index,
 }
 
+/// A node standing for election in `term` (`won: false`), or winning it (`won: true`), as the
+/// run's log tells it ([`Tester::elections`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Election {
+    pub node: u32,
+    pub term: Term,
+    pub won: bool,
+}
+
 pub struct Tester {
     n: usize,
     cluster: Arc<Mutex<Cluster>>,
@@ -173,25 +182,33 @@ impl Tester {
         self.applies.applied(i, index)
     }
 
-    /// How many elections the nodes have started so far (their `starting election` lines in
-    /// the run's log; each is a candidate entering a new term). A node writes the line as it
-    /// becomes a candidate, so an election that began before this call is counted.
-    pub fn elections_started(&self) -> usize {
+    /// The elections in the run's log so far, in order: each node's `starting election` (it
+    /// stood, in the term of the line) and `became leader` (it won that term) lines. A node
+    /// writes each line as it happens, so every election that began before this call is in it.
+    pub fn elections(&self) -> Vec<Election> {
+        use crate::logs::parse::{read_log, Record, Who};
         let path = self.cluster.lock().unwrap().log().path().to_path_buf();
-        let file = std::fs::File::open(&path)
-            .unwrap_or_else(|e| panic!("cannot read the run's log {}: {e}", path.display()));
-        let records = crate::logs::parse::read_log(std::io::BufReader::new(file))
+        let records = std::fs::File::open(&path)
+            .and_then(|file| read_log(std::io::BufReader::new(file)))
             .unwrap_or_else(|e| panic!("cannot read the run's log {}: {e}", path.display()));
         (records.iter())
-            .filter(|r| match r {
-                crate::logs::parse::Record::Line(line) => {
-                    matches!(line.who, crate::logs::parse::Who::Node(_))
-                        && line.topic == "ELECT"
-                        && line.text == "starting election"
+            .filter_map(|r| match r {
+                Record::Line(line) if line.topic == "ELECT" => {
+                    let (Who::Node(node), Some(term)) = (line.who, line.term) else {
+                        return None;
+                    };
+                    let won = if line.text == "starting election" {
+                        false
+                    } else if line.text.starts_with("became leader") {
+                        true
+                    } else {
+                        return None;
+                    };
+                    Some(Election { node, term, won })
                 }
-                crate::logs::parse::Record::Raw { .. } => false,
+                _ => None,
             })
-            .count()
+            .collect()
     }
 
     /// The proxy restores every link (every node it carries connected, no faults).
