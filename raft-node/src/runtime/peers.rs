@@ -617,6 +617,55 @@ mod tests {
         }
     }
 
+    /// The largest messages the core makes, an AppendEntries of one entry as large as it
+    /// takes and a whole snapshot chunk, still fit one datagram once relayed, on both hops.
+    #[test]
+    fn the_largest_messages_fit_one_datagram_relayed() {
+        let max = crate::runtime::MAX_APPEND_BYTES;
+        let bodies = [
+            MessageBody::AppendEntries {
+                prev_log_index: u64::MAX - 1,
+                prev_log_term: u64::MAX,
+                entries: vec![crate::core::Entry::command(
+                    u64::MAX,
+                    u64::MAX,
+                    vec![0xff; max - crate::core::ENTRY_OVERHEAD],
+                )],
+                leader_commit: u64::MAX,
+                read_round: u64::MAX,
+            },
+            MessageBody::InstallSnapshot {
+                last_included_index: u64::MAX,
+                last_included_term: u64::MAX,
+                membership: crate::core::Membership::voters(0..8),
+                offset: u64::MAX,
+                data: vec![0xff; max],
+                done: true,
+            },
+        ];
+        for body in bodies {
+            let msg = Message {
+                from: 7,
+                to: 6,
+                term: u64::MAX,
+                body,
+                via: Some(5),
+                hears: u64::MAX,
+            };
+            let direct = wire::encode(&key(), &msg).len();
+            let first = wire::encode_relay(&key(), &msg, 5);
+            let Ok(Payload::Relay(relay)) = wire::decode(&key(), &first) else {
+                panic!("a relay envelope decodes as one");
+            };
+            let second = wire::encode_payload(&key(), &Payload::Relayed(relay)).len();
+            println!(
+                "direct {direct} bytes, relayed {} and {second} bytes",
+                first.len()
+            );
+            assert!(first.len().max(second) <= wire::MAX_DATAGRAM);
+        }
+    }
+
     /// As relay (ME is 1): an envelope from 0 to 2 via ME is forwarded; one naming another
     /// relay, ME as an end, ends that are no peers, or the same node twice is refused.
     #[test]
