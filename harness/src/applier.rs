@@ -204,6 +204,11 @@ impl ApplyLog {
         Ok((count, cmd.cloned()))
     }
 
+    /// What node `i` applied at `index`, if it did.
+    pub fn applied(&self, i: usize, index: Index) -> Option<Vec<u8>> {
+        self.inner.lock().unwrap().logs[i].get(&index).cloned()
+    }
+
     pub fn max_index(&self) -> Index {
         self.inner.lock().unwrap().max_index
     }

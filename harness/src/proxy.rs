@@ -52,17 +52,34 @@ impl Proxy {
 
     /// Cuts each directed link `from -> to` between nodes (one way: the reverse stays up).
     pub fn cut_one_way(&self, links: &[(usize, usize)]) {
+        self.links(links, false, true);
+    }
+
+    /// Cuts both directions of each link between nodes.
+    pub fn cut(&self, links: &[(usize, usize)]) {
+        self.links(links, true, true);
+    }
+
+    /// Brings both directions of each link between nodes back up.
+    pub fn restore(&self, links: &[(usize, usize)]) {
+        self.links(links, true, false);
+    }
+
+    fn links(&self, links: &[(usize, usize)], both_ways: bool, down: bool) {
         let links: Vec<netproxy::command::Link> = links
             .iter()
             .map(|&(from, to)| netproxy::command::Link {
                 from: Endpoint::Node(from),
                 to: Endpoint::Node(to),
-                both_ways: false,
+                both_ways,
             })
             .collect();
-        self.client
-            .down(&links)
-            .unwrap_or_else(|e| panic!("netproxy down {links:?}: {e}"));
+        let (verb, done) = if down {
+            ("down", self.client.down(&links))
+        } else {
+            ("up", self.client.up(&links))
+        };
+        done.unwrap_or_else(|e| panic!("netproxy {verb} {links:?}: {e}"));
     }
 
     /// Every link up, every node and clerk connected, every fault cleared.

@@ -62,6 +62,15 @@ struct Begin {
     max_index0: Index,
 }
 
+/// A node standing for election in `term` (`won: false`), or winning it (`won: true`), as the
+/// run's log tells it ([`Tester::elections`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Election {
+    pub node: u32,
+    pub term: Term,
+    pub won: bool,
+}
+
 pub struct Tester {
     n: usize,
     cluster: Arc<Mutex<Cluster>>,
@@ -151,6 +160,55 @@ impl Tester {
     /// nodes in no group form one more).
     pub fn partition(&self, groups: &[&[usize]]) {
         self.proxy.partition(groups);
+    }
+
+    /// The proxy cuts each directed link `from -> to` between nodes (the reverse stays up).
+    pub fn cut_one_way(&self, links: &[(usize, usize)]) {
+        self.proxy.cut_one_way(links);
+    }
+
+    /// The proxy cuts both directions of each link between nodes.
+    pub fn cut(&self, links: &[(usize, usize)]) {
+        self.proxy.cut(links);
+    }
+
+    /// The proxy brings both directions of each link between nodes back up.
+    pub fn restore(&self, links: &[(usize, usize)]) {
+        self.proxy.restore(links);
+    }
+
+    /// What node i applied at `index`, if it did (as its apply stream reported it).
+    pub fn applied(&self, i: usize, index: Index) -> Option<Vec<u8>> {
+        self.applies.applied(i, index)
+    }
+
+    /// The elections in the run's log so far, in order: each node's `starting election` (it
+    /// stood, in the term of the line) and `became leader` (it won that term) lines. A node
+    /// writes each line as it happens, so every election that began before this call is in it.
+    pub fn elections(&self) -> Vec<Election> {
+        use crate::logs::parse::{read_log, Record, Who};
+        let path = self.cluster.lock().unwrap().log().path().to_path_buf();
+        let records = std::fs::File::open(&path)
+            .and_then(|file| read_log(std::io::BufReader::new(file)))
+            .unwrap_or_else(|e| panic!("cannot read the run's log {}: {e}", path.display()));
+        (records.iter())
+            .filter_map(|r| match r {
+                Record::Line(line) if line.topic == "ELECT" => {
+                    let (Who::Node(node), Some(term)) = (line.who, line.term) else {
+                        return None;
+                    };
+                    let won = if line.text == "starting election" {
+                        false
+                    } else if line.text.starts_with("became leader") {
+                        true
+                    } else {
+                        return None;
+                    };
+                    Some(Election { node, term, won })
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The proxy restores every link (every node it carries connected, no faults).

@@ -177,7 +177,30 @@ pub struct NodeState {
     /// A replica group's shards as this node has applied them (`None`: not a lab 4B group).
     #[serde(default)]
     pub shards: Option<Box<ShardsState>>,
+    /// Relayed copies (issue 16, `core::relay`) this node sent, forwarded, took and refused.
+    #[serde(default)]
+    pub relay: Box<RelayStats>,
 }
+
+/// A node's relaying since it started, and the relayed routes it uses now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayStats {
+    /// Copies of its own messages sent through a relay.
+    pub sent: u64,
+    /// Copies it forwarded, as the relay.
+    pub forwarded: u64,
+    /// Copies that reached it through a relay.
+    pub received: u64,
+    /// Relay envelopes it refused: not its to forward or take, or a copy whose inner datagram
+    /// did not check.
+    pub dropped: u64,
+    /// (target, relay): the routes it sent a copy on within the last [`RELAY_ROUTE_WINDOW`].
+    pub routes: Vec<(u32, u32)>,
+}
+
+/// How recent a relayed copy makes its route current in [`RelayStats::routes`]: the live view's
+/// rate window.
+pub const RELAY_ROUTE_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a replica group's node has applied of the sharded KV (lab 4B): `raft-lab status` and
 /// `watch` draw shard owners and states from it.

@@ -147,9 +147,8 @@ impl NodeConfig {
             heartbeat_interval: self.heartbeat,
             max_append_bytes: MAX_APPEND_BYTES,
             seed: self.seed,
-            // The UDP transport does not forward relayed copies yet (issue 16, step 1's runtime
-            // half): a copy sent straight to its target would claim a relay it never passed.
-            relay: false,
+            // `runtime/peers.rs` carries relayed copies through their relay (issue 16).
+            relay: true,
         }
     }
 }
@@ -373,6 +372,7 @@ impl Node {
                             Incoming::Peer(msg) => raft.step(msg, now),
                             Incoming::Clerk(request) => requests.push((request, source)),
                             Incoming::Reply(reply) => replies.push(reply),
+                            Incoming::Forwarded(from) => raft.forwarded(from, now),
                         });
                 self.drive_replies(replies, now);
                 for (request, source) in requests {
@@ -386,12 +386,12 @@ impl Node {
                 }
             }
             let (raft, stop) = (&mut self.raft, &mut self.stop);
-            let (counters, disk_size) = (&self.peers.counters, self.sync.disk_size());
+            let (peers, disk_size) = (&self.peers, self.sync.disk_size());
             let service = self.service.as_deref().map(|s| (s, self.service_applied));
             let kv = service.and_then(|(s, _)| s.kv());
             let shards = service.and_then(|(s, _)| s.shardkv());
             self.control.serve(poll.registry(), |conn, req| {
-                let state = |raft: &Raft| node_state(raft, disk_size, counters, kv, shards);
+                let state = |raft: &Raft| node_state(raft, disk_size, peers, kv, shards);
                 handle_request(raft, state, service, conn, req, now, stop)
             });
 
@@ -733,11 +733,12 @@ fn handle_request(
 fn node_state(
     raft: &Raft,
     raft_state_bytes: u64,
-    counters: &peers::Counters,
+    peers: &PeerSocket,
     kv: Option<&crate::kv::KvStore>,
     shards: Option<&crate::shardkv::store::ShardKvStore>,
 ) -> NodeState {
     let s = raft.status();
+    let counters = &peers.counters;
     NodeState {
         id: s.id,
         term: s.term,
@@ -769,6 +770,13 @@ fn node_state(
                     .map(|(&shard, s)| (shard, s.state.clone()))
                     .collect(),
             })
+        }),
+        relay: Box::new(control::RelayStats {
+            sent: counters.relay_sent,
+            forwarded: counters.relay_forwarded,
+            received: counters.relay_received,
+            dropped: counters.relay_dropped,
+            routes: peers.relay_routes(control::RELAY_ROUTE_WINDOW),
         }),
     }
 }

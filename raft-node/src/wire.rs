@@ -9,8 +9,15 @@
 //! ```
 //! The header is fixed so that version, cluster and MAC are checked before a byte of the body is
 //! decoded: a stranger's datagram costs one hash and is dropped.
+//!
+//! A relayed copy (`core::relay`) is a whole sealed datagram of the sender's, carried as opaque
+//! bytes in a [`Relay`] envelope on each of its two hops: [`Payload::Relay`] from the sender to
+//! the relay, [`Payload::Relayed`] from the relay to the target. Each hop's envelope is sealed by
+//! the node that sends it; the relay reads only the envelope, and the target checks the inner
+//! datagram's own MAC and that it says what the envelope says ([`open_relayed`]), so a copy
+//! changed on its way is dropped, not stepped.
 
-use crate::core::Message;
+use crate::core::{Message, NodeId};
 use crate::kv::{ClerkReply, ClerkRequest};
 use raft_auth::{Secret, MAC_LEN};
 use serde::{Deserialize, Serialize};
@@ -21,8 +28,8 @@ use serde::{Deserialize, Serialize};
 /// leadership transfer; 7: entries carry their kind (command or configuration), and
 /// InstallSnapshot the snapshot's configuration; 8: a configuration carries its outgoing voters,
 /// joint consensus, and clerk operations gain the shard controller's and the sharded KV's; 9:
-/// every message carries `via` and `hears`, for relaying).
-pub const PROTOCOL_VERSION: u8 = 9;
+/// every message carries `via` and `hears`, for relaying; 10: the relay envelopes).
+pub const PROTOCOL_VERSION: u8 = 10;
 
 /// The largest datagram a node sends or accepts. Loopback UDP carries up to 65,507 bytes;
 /// the rest is headroom for the envelope.
@@ -51,6 +58,80 @@ pub enum Payload {
     ClerkRequest(ClerkRequest),
     /// A node's answer, to the clerk's address.
     ClerkReply(ClerkReply),
+    /// A relayed copy on its first hop: for `via` to forward to `to`.
+    Relay(Relay),
+    /// A relayed copy on its second hop: `via` forwarded it.
+    Relayed(Relay),
+}
+
+/// A relayed copy of the message `from` sent to `to`, through `via`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relay {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub via: NodeId,
+    /// The sender's own sealed datagram of the message (its `via` set): the relay forwards it
+    /// without decoding it.
+    #[serde(with = "serde_bytes")]
+    pub inner: Vec<u8>,
+}
+
+/// Why a relayed copy's inner datagram was refused at its target.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RelayedError {
+    /// The inner datagram is not an authenticated peer message of this protocol and cluster.
+    Inner(String),
+    /// It is, but not the message the envelope announces (sender, target or relay differ).
+    Mismatch {
+        from: NodeId,
+        to: NodeId,
+        via: Option<NodeId>,
+    },
+}
+
+impl std::fmt::Display for RelayedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RelayedError::Inner(e) => write!(f, "relayed copy: inner datagram: {e}"),
+            RelayedError::Mismatch { from, to, via } => write!(
+                f,
+                "relayed copy: the inner message (n{from} to n{to} via {via:?}) is not the \
+                 envelope's"
+            ),
+        }
+    }
+}
+
+/// The message a relayed copy carries, once its inner datagram authenticates and names the
+/// envelope's sender, target and relay.
+pub fn open_relayed(key: &ClusterKey, relay: &Relay) -> Result<Message, RelayedError> {
+    let msg = match decode(key, &relay.inner) {
+        Ok(Payload::Peer(msg)) => msg,
+        Ok(_) => return Err(RelayedError::Inner("not a peer message".to_string())),
+        Err(e) => return Err(RelayedError::Inner(e.to_string())),
+    };
+    if (msg.from, msg.to, msg.via) != (relay.from, relay.to, Some(relay.via)) {
+        return Err(RelayedError::Mismatch {
+            from: msg.from,
+            to: msg.to,
+            via: msg.via,
+        });
+    }
+    Ok(msg)
+}
+
+/// The first hop of `msg`'s relayed copy (`msg.via` is the relay): the sealed datagram of the
+/// message, in an envelope sealed as well.
+pub fn encode_relay(key: &ClusterKey, msg: &Message, via: NodeId) -> Vec<u8> {
+    encode_payload(
+        key,
+        &Payload::Relay(Relay {
+            from: msg.from,
+            to: msg.to,
+            via,
+            inner: encode(key, msg),
+        }),
+    )
 }
 
 #[derive(Debug)]
@@ -224,6 +305,83 @@ mod tests {
         assert!(matches!(
             decode(&key(1), &[PROTOCOL_VERSION]),
             Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    fn relayed(msg: &Message) -> Relay {
+        let Ok(Payload::Relay(relay)) = decode(&key(1), &encode_relay(&key(1), msg, 2)) else {
+            panic!("a relay envelope decodes as one");
+        };
+        relay
+    }
+
+    fn vote_via(relay: NodeId) -> Message {
+        Message {
+            via: Some(relay),
+            ..vote()
+        }
+    }
+
+    #[test]
+    fn a_relayed_copy_opens_to_its_message() {
+        let relay = relayed(&vote_via(2));
+        assert_eq!((relay.from, relay.to, relay.via), (0, 1, 2));
+        assert_eq!(open_relayed(&key(1), &relay), Ok(vote_via(2)));
+    }
+
+    /// The relay cannot change a byte of the copy, nor pass one off as another's: the inner
+    /// datagram's MAC and its ends are checked at the target.
+    #[test]
+    fn a_changed_or_misattributed_relayed_copy_does_not_open() {
+        let good = relayed(&vote_via(2));
+        for i in HEADER..good.inner.len() {
+            let mut bad = good.clone();
+            bad.inner[i] ^= 0x20;
+            assert!(
+                matches!(open_relayed(&key(1), &bad), Err(RelayedError::Inner(_))),
+                "byte {i}"
+            );
+        }
+        for bad in [
+            Relay {
+                from: 2,
+                ..good.clone()
+            },
+            Relay {
+                to: 2,
+                ..good.clone()
+            },
+            Relay {
+                via: 0,
+                ..good.clone()
+            },
+        ] {
+            assert!(matches!(
+                open_relayed(&key(1), &bad),
+                Err(RelayedError::Mismatch { .. })
+            ));
+        }
+        // Sealed with another secret, or no peer message inside.
+        let foreign = Relay {
+            inner: encode(&key(9), &vote_via(2)),
+            ..good.clone()
+        };
+        assert!(matches!(
+            open_relayed(&key(1), &foreign),
+            Err(RelayedError::Inner(_))
+        ));
+        let clerk = Payload::ClerkRequest(crate::kv::ClerkRequest {
+            clerk: 1,
+            seq: 1,
+            op: crate::kv::Op::Get { key: "k".into() },
+        });
+        let not_peer = Relay {
+            inner: encode_payload(&key(1), &clerk),
+            ..good
+        };
+        assert!(matches!(
+            open_relayed(&key(1), &not_peer),
+            Err(RelayedError::Inner(_))
         ));
     }
 

@@ -120,12 +120,31 @@ fn datagrams() -> Vec<Vec<u8>> {
             };
             wire::encode(&key(), &msg)
         })
+        .chain(relayed())
         .chain(
             clerk_payloads()
                 .iter()
                 .map(|p| wire::encode_payload(&key(), p)),
         )
         .collect()
+}
+
+/// A relayed copy on each of its hops (the target's `open_relayed` opens the second).
+fn relayed() -> Vec<Vec<u8>> {
+    let msg = Message {
+        from: 1,
+        to: 0,
+        term: 3,
+        body: MessageBody::RequestVoteReply { vote_granted: true },
+        via: Some(2),
+        hears: 0b110,
+    };
+    let first = wire::encode_relay(&key(), &msg, 2);
+    let Ok(Payload::Relay(relay)) = wire::decode(&key(), &first) else {
+        unreachable!("a relay envelope decodes as one");
+    };
+    let second = wire::encode_payload(&key(), &Payload::Relayed(relay));
+    vec![first, second]
 }
 
 /// A clerk's requests and a node's replies, in the same envelope as peer messages.
@@ -212,6 +231,13 @@ fn control_frames() -> Vec<Vec<u8>> {
             membership_index: 4,
             outgoing: vec![],
             shards: None,
+            relay: Box::new(control::RelayStats {
+                sent: 3,
+                forwarded: 2,
+                received: 1,
+                dropped: 0,
+                routes: vec![(2, 1)],
+            }),
         }),
         Response::MembershipProposed { index: 6, term: 2 },
         Response::Apply(ApplyMsg {

@@ -581,7 +581,7 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
         .unwrap_or_default();
     let group_cell = |row| frame::group_cell(&groups, row);
     println!(
-        "{}{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  config",
+        "{}{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  {:>13}  config",
         group_cell(None),
         "node",
         "role",
@@ -593,12 +593,13 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
         "snapshot",
         "disk",
         "kv keys",
-        "unauth"
+        "unauth",
+        "relay s/f/r/d"
     );
     for (i, state) in states.iter().enumerate() {
         match state {
             Some(s) => println!(
-                "{}{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  {}",
+                "{}{:>4}  {:<9}  {:>5}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>7}  {:>7}  {:>13}  {}",
                 group_cell(Some(i)),
                 i,
                 s.role_label(),
@@ -611,6 +612,7 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
                 s.raft_state_bytes,
                 s.kv_keys.map_or("-".to_string(), |k| k.to_string()),
                 s.unauthenticated,
+                relay_label(&s.relay),
                 s.config_label()
             ),
             None => println!("{}{i:>4}  down", group_cell(Some(i))),
@@ -621,6 +623,12 @@ fn status(target: &Target, output: Output) -> Result<(), String> {
         print!("\n{}", shardview::render(&nodes, sharded));
     }
     Ok(())
+}
+
+/// A node's relayed copies (issue 16): sent through a relay / forwarded as one / received
+/// through one / refused.
+fn relay_label(r: &raft_node::control::RelayStats) -> String {
+    format!("{}/{}/{}/{}", r.sent, r.forwarded, r.received, r.dropped)
 }
 
 #[derive(Subcommand)]

@@ -132,7 +132,38 @@ pub fn render(reading: &Reading, recent: &Recent, style: Style, groups: &[RaftGr
             let _ = writeln!(out, "{}", paint(style, RED, &line));
         }
     }
+    relayed(&mut out, &reading.nodes);
     out
+}
+
+/// Relaying (issue 16): the routes the nodes sent relayed copies on in the last second, as
+/// `from->to via relay`, and the copies since they started; nothing while no node ever relayed.
+/// The proxy cannot tell a relayed copy from any other datagram, so the nodes say.
+fn relayed(out: &mut String, nodes: &[NodeReading]) {
+    let states: Vec<&NodeState> = nodes.iter().flatten().collect();
+    let total = |f: fn(&NodeState) -> u64| states.iter().map(|s| f(s)).sum::<u64>();
+    let (sent, forwarded, received, dropped) = (
+        total(|s| s.relay.sent),
+        total(|s| s.relay.forwarded),
+        total(|s| s.relay.received),
+        total(|s| s.relay.dropped),
+    );
+    if sent + forwarded + received + dropped == 0 {
+        return;
+    }
+    let routes: Vec<String> = (states.iter())
+        .flat_map(|s| (s.relay.routes.iter()).map(|(to, via)| format!("{}->{to} via {via}", s.id)))
+        .collect();
+    let now = if routes.is_empty() {
+        "none now".to_string()
+    } else {
+        routes.join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "relayed (last 1 s): {now}; copies since start: {sent} sent, {forwarded} forwarded, \
+         {received} received, {dropped} refused"
+    );
 }
 
 /// The answering leader of the highest term: `(id, term)`. Another node that still believes it
@@ -897,6 +928,36 @@ mod tests {
         );
         let coloured = render(&reading, &Recent::default(), Style::Ansi, &[]);
         assert!(coloured.contains("\x1b[31mno leader\x1b[0m"), "{coloured}");
+    }
+
+    /// The constrained election's relaying: 1 and 3 reach each other through 0.
+    #[test]
+    fn relayed_routes_are_listed_and_nothing_is_said_without_relaying() {
+        let proxy = heartbeats(status(&[], &[]), 10, Duration::from_secs(1));
+        let frame = plain(&reading(healthy_nodes(), Ok(proxy.clone())));
+        assert!(!frame.contains("relayed"), "{frame}");
+        let mut nodes = healthy_nodes();
+        for (i, to) in [(1, 3), (3, 1)] {
+            let mut state = nodes[i].clone().unwrap();
+            state.relay = Box::new(raft_node::control::RelayStats {
+                sent: 20,
+                received: 19,
+                routes: vec![(to, 0)],
+                ..Default::default()
+            });
+            nodes[i] = Ok(state);
+        }
+        let mut relay = nodes[0].clone().unwrap();
+        relay.relay.forwarded = 40;
+        nodes[0] = Ok(relay);
+        let frame = plain(&reading(nodes, Ok(proxy)));
+        assert!(
+            frame.ends_with(
+                "relayed (last 1 s): 1->3 via 0, 3->1 via 0; copies since start: 40 sent, 40 \
+                 forwarded, 38 received, 0 refused\n"
+            ),
+            "{frame}"
+        );
     }
 
     #[test]

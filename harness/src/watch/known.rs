@@ -30,5 +30,6 @@ pub fn known(id: u32, role: Role, term: Term, leader: Option<u32>) -> NodeState 
         membership_index: 0,
         outgoing: Vec::new(),
         shards: None,
+        relay: Default::default(),
     }
 }

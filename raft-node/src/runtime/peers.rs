@@ -4,16 +4,23 @@
 //! UDP is lossy by contract (netproxy drops, delays and reorders on purpose) and Raft
 //! retransmits, so nothing here ever waits: a datagram that cannot be decoded, is not for us or
 //! cannot be sent right now is counted and dropped.
+//!
+//! Relayed copies (`core::relay`, `wire::Relay`): a message the core addressed `via` a relay
+//! goes to the relay in a [`Payload::Relay`] envelope; a relay forwards such an envelope to its
+//! target as a [`Payload::Relayed`] one, resealed, without decoding the message inside (one hop:
+//! a relay never relays what it received relayed); the target steps the inner message only once
+//! its own MAC checks and it names the envelope's sender, target and relay.
 
 use crate::core::{Message, NodeId};
 use crate::kv::{ClerkReply, ClerkRequest};
-use crate::wire::{self, ClusterKey, DecodeError, Payload};
+use crate::wire::{self, ClusterKey, DecodeError, Payload, Relay};
 use log::{debug, error, trace, warn};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 /// Room for the largest UDP payload, so the kernel never truncates a datagram silently and an
 /// oversize one can be recognised and counted.
@@ -34,6 +41,9 @@ pub enum Reject {
     To(NodeId),
     /// A clerk's reply, which only clerks receive.
     ClerkReply,
+    /// A relay envelope this node may not take: not its relay or target, ends that are no
+    /// peers, or an inner datagram that does not check ([`wire::open_relayed`]).
+    Relay(String),
 }
 
 impl fmt::Display for Reject {
@@ -55,6 +65,7 @@ impl fmt::Display for Reject {
             Reject::From(from) => write!(f, "sender n{from} is not a peer"),
             Reject::To(to) => write!(f, "addressed to n{to}"),
             Reject::ClerkReply => write!(f, "a clerk reply, sent to a node"),
+            Reject::Relay(why) => write!(f, "{why}"),
         }
     }
 }
@@ -67,17 +78,28 @@ pub enum Incoming {
     /// An answer to a request this node sent as a clerk (a replica group's leader asks the
     /// controller and other groups).
     Reply(ClerkReply),
+    /// This node forwarded a relayed copy from this peer, as its relay: the core learns that
+    /// the peer reaches it.
+    Forwarded(NodeId),
 }
 
-/// Decodes a datagram and checks that it is a message from one of our peers to us, a clerk's
-/// request, or (if `takes_replies`: the node sends requests of its own) a reply to us.
+/// What [`admit`] let in: something for the node, or a relayed copy to forward.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admitted {
+    In(Incoming),
+    Forward(Relay),
+}
+
+/// Decodes a datagram and checks that it is a message from one of our peers to us (directly or
+/// relayed), a clerk's request, (if `takes_replies`: the node sends requests of its own) a reply
+/// to us, or a relayed copy for us to forward.
 pub fn admit(
     key: &ClusterKey,
     id: NodeId,
     members: u32,
     takes_replies: bool,
     bytes: &[u8],
-) -> Result<Incoming, Reject> {
+) -> Result<Admitted, Reject> {
     if bytes.len() > wire::MAX_DATAGRAM {
         return Err(Reject::Oversize(bytes.len()));
     }
@@ -87,11 +109,35 @@ pub fn admit(
         DecodeError::Cluster(c) => Reject::Cluster(c),
         DecodeError::Unauthenticated => Reject::Unauthenticated,
     })?;
+    let peer = |p: NodeId| p < members && p != id;
     let msg = match payload {
         Payload::Peer(msg) => msg,
-        Payload::ClerkRequest(request) => return Ok(Incoming::Clerk(request)),
-        Payload::ClerkReply(reply) if takes_replies => return Ok(Incoming::Reply(reply)),
+        Payload::ClerkRequest(request) => return Ok(Admitted::In(Incoming::Clerk(request))),
+        Payload::ClerkReply(reply) if takes_replies => {
+            return Ok(Admitted::In(Incoming::Reply(reply)))
+        }
         Payload::ClerkReply(_) => return Err(Reject::ClerkReply),
+        Payload::Relay(relay) => {
+            let ok = relay.via == id && peer(relay.from) && peer(relay.to);
+            return if ok && relay.from != relay.to {
+                Ok(Admitted::Forward(relay))
+            } else {
+                Err(Reject::Relay(format!(
+                    "a relay envelope n{} to n{} via n{}, not for this node to forward",
+                    relay.from, relay.to, relay.via
+                )))
+            };
+        }
+        Payload::Relayed(relay) => {
+            let ok = relay.to == id && peer(relay.from) && peer(relay.via);
+            if !ok || relay.from == relay.via {
+                return Err(Reject::Relay(format!(
+                    "a relayed copy n{} to n{} via n{}, not for this node",
+                    relay.from, relay.to, relay.via
+                )));
+            }
+            wire::open_relayed(key, &relay).map_err(|e| Reject::Relay(e.to_string()))?
+        }
     };
     if msg.from >= members || msg.from == id {
         return Err(Reject::From(msg.from));
@@ -99,7 +145,7 @@ pub fn admit(
     if msg.to != id {
         return Err(Reject::To(msg.to));
     }
-    Ok(Incoming::Peer(msg))
+    Ok(Admitted::In(Incoming::Peer(msg)))
 }
 
 /// Datagram counts, logged at shutdown.
@@ -127,6 +173,15 @@ pub struct Counters {
     pub dropped_would_block: u64,
     pub send_errors: u64,
     pub recv_errors: u64,
+    /// Relayed copies of this node's messages sent to a relay.
+    pub relay_sent: u64,
+    /// Relayed copies this node forwarded as the relay (also in `received`).
+    pub relay_forwarded: u64,
+    /// Relayed copies that reached this node and were stepped (also in `received`).
+    pub relay_received: u64,
+    /// Relay envelopes refused ([`Reject::Relay`]): not this node's to forward or take, or an
+    /// inner datagram that does not check.
+    pub relay_dropped: u64,
 }
 
 impl Counters {
@@ -140,6 +195,7 @@ impl Counters {
             Reject::From(_) => &mut self.dropped_from,
             Reject::To(_) => &mut self.dropped_to,
             Reject::ClerkReply => &mut self.dropped_clerk_reply,
+            Reject::Relay(_) => &mut self.relay_dropped,
         };
         *counter += 1;
     }
@@ -150,7 +206,9 @@ impl fmt::Display for Counters {
         write!(
             f,
             "datagrams in={} (requests {}, clerks {}) out={}; dropped in: oversize={} malformed={} \
-             version={} cluster={} unauthenticated={} from={} to={} clerk_reply={}; dropped out: oversize={} would_block={} send_error={}; recv_error={}",
+             version={} cluster={} unauthenticated={} from={} to={} clerk_reply={} relay={}; dropped out: \
+             oversize={} would_block={} send_error={}; recv_error={}; relayed: sent={} forwarded={} \
+             received={}",
             self.received,
             self.requests_received,
             self.clerk_requests,
@@ -163,10 +221,14 @@ impl fmt::Display for Counters {
             self.dropped_from,
             self.dropped_to,
             self.dropped_clerk_reply,
+            self.relay_dropped,
             self.dropped_oversize_out,
             self.dropped_would_block,
             self.send_errors,
             self.recv_errors,
+            self.relay_sent,
+            self.relay_forwarded,
+            self.relay_received,
         )
     }
 }
@@ -181,6 +243,8 @@ pub struct PeerSocket {
     takes_replies: bool,
     buf: Box<[u8]>,
     pub counters: Counters,
+    /// By target: the relay this node last sent a relayed copy through, and when.
+    routes: Vec<Option<(NodeId, Instant)>>,
 }
 
 impl PeerSocket {
@@ -195,6 +259,7 @@ impl PeerSocket {
         let mut socket = UdpSocket::bind(listen)
             .map_err(|e| io::Error::new(e.kind(), format!("binding UDP {listen}: {e}")))?;
         registry.register(&mut socket, token, Interest::READABLE)?;
+        let peers_len = peers.len();
         Ok(PeerSocket {
             socket,
             id,
@@ -203,6 +268,7 @@ impl PeerSocket {
             takes_replies: false,
             buf: vec![0; RECV_BUFFER].into_boxed_slice(),
             counters: Counters::default(),
+            routes: vec![None; peers_len],
         })
     }
 
@@ -242,15 +308,25 @@ impl PeerSocket {
                 self.takes_replies,
                 &self.buf[..len],
             ) {
-                Ok(incoming) => {
+                Ok(Admitted::Forward(relay)) => {
+                    self.counters.received += 1;
+                    let from = relay.from;
+                    self.forward(relay);
+                    deliver(Incoming::Forwarded(from), source);
+                }
+                Ok(Admitted::In(incoming)) => {
                     self.counters.received += 1;
                     match &incoming {
-                        Incoming::Peer(msg) if msg.body.is_request() => {
-                            self.counters.requests_received += 1
+                        Incoming::Peer(msg) => {
+                            if msg.body.is_request() {
+                                self.counters.requests_received += 1;
+                            }
+                            if msg.via.is_some() {
+                                self.counters.relay_received += 1;
+                            }
                         }
-                        Incoming::Peer(_) => {}
                         Incoming::Clerk(_) => self.counters.clerk_requests += 1,
-                        Incoming::Reply(_) => {}
+                        Incoming::Reply(_) | Incoming::Forwarded(_) => {}
                     }
                     trace!("recv from {source}: {incoming:?}");
                     deliver(incoming, source);
@@ -264,18 +340,52 @@ impl PeerSocket {
         true
     }
 
-    /// Sends `msg` to its peer, or counts why it could not.
+    /// Sends `msg` to its peer, or a relayed copy of it (`msg.via`) to its relay, or counts why
+    /// it could not.
     pub fn send(&mut self, msg: &Message) {
-        let Some(&addr) = self
-            .peers
-            .get(msg.to as usize)
-            .filter(|_| msg.to != self.id)
-        else {
-            error!("the core addressed a message to n{}, not a peer", msg.to);
+        let hop = msg.via.unwrap_or(msg.to);
+        let is_peer = |p: NodeId| p != self.id && (p as usize) < self.peers.len();
+        if !is_peer(msg.to) || !is_peer(hop) {
+            error!(
+                "the core addressed a message to n{} via {:?}: not a peer",
+                msg.to, msg.via
+            );
             return;
-        };
-        let bytes = wire::encode(&self.key, msg);
-        self.send_to(&bytes, addr, &format!("n{}", msg.to));
+        }
+        let addr = self.peers[hop as usize];
+        match msg.via {
+            None => {
+                let bytes = wire::encode(&self.key, msg);
+                self.send_to(&bytes, addr, &format!("n{}", msg.to));
+            }
+            Some(via) => {
+                let bytes = wire::encode_relay(&self.key, msg, via);
+                if self.send_to(&bytes, addr, &format!("n{} via n{via}", msg.to)) {
+                    self.counters.relay_sent += 1;
+                    self.routes[msg.to as usize] = Some((via, Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// Forwards a relayed copy to its target, resealed as this node's [`Payload::Relayed`].
+    fn forward(&mut self, relay: Relay) {
+        let (to, from) = (relay.to, relay.from);
+        let addr = self.peers[to as usize];
+        let bytes = wire::encode_payload(&self.key, &Payload::Relayed(relay));
+        if self.send_to(&bytes, addr, &format!("n{to} from n{from}")) {
+            self.counters.relay_forwarded += 1;
+        }
+    }
+
+    /// The relayed routes this node sent a copy on within `within`: (target, relay).
+    pub fn relay_routes(&self, within: Duration) -> Vec<(NodeId, NodeId)> {
+        (self.routes.iter().enumerate())
+            .filter_map(|(to, route)| {
+                let (via, at) = (*route)?;
+                (at.elapsed() < within).then_some((to as NodeId, via))
+            })
+            .collect()
     }
 
     /// Sends a request of this node's own, as a clerk, to `to` (a controller's or another
@@ -291,7 +401,8 @@ impl PeerSocket {
         self.send_to(&bytes, to, &format!("clerk {:x}", reply.clerk));
     }
 
-    fn send_to(&mut self, bytes: &[u8], addr: SocketAddr, who: &str) {
+    /// Sends one datagram; returns whether it left.
+    fn send_to(&mut self, bytes: &[u8], addr: SocketAddr, who: &str) -> bool {
         if bytes.len() > wire::MAX_DATAGRAM {
             self.counters.dropped_oversize_out += 1;
             error!(
@@ -299,20 +410,23 @@ impl PeerSocket {
                 bytes.len(),
                 wire::MAX_DATAGRAM
             );
-            return;
+            return false;
         }
         match self.socket.send_to(bytes, addr) {
             Ok(_) => {
                 self.counters.sent += 1;
                 trace!("sent {} bytes to {who} at {addr}", bytes.len());
+                true
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.counters.dropped_would_block += 1;
                 debug!("dropped a message to {who}: send buffer full");
+                false
             }
             Err(e) => {
                 self.counters.send_errors += 1;
                 debug!("sending to {who} at {addr}: {e}");
+                false
             }
         }
     }
@@ -356,7 +470,10 @@ mod tests {
     }
 
     fn check(bytes: &[u8]) -> Result<Incoming, Reject> {
-        admit(&key(), ME, MEMBERS, false, bytes)
+        admit(&key(), ME, MEMBERS, false, bytes).map(|a| match a {
+            Admitted::In(incoming) => incoming,
+            Admitted::Forward(relay) => panic!("not a relayed copy to forward: {relay:?}"),
+        })
     }
 
     fn get(clerk: u64) -> ClerkRequest {
@@ -401,7 +518,7 @@ mod tests {
                 true,
                 &wire::encode_payload(&key(), &reply)
             ),
-            Ok(Incoming::Reply(expected))
+            Ok(Admitted::In(Incoming::Reply(expected)))
         );
     }
 
@@ -490,6 +607,206 @@ mod tests {
     fn rejects_an_oversize_datagram() {
         let bytes = vec![0u8; wire::MAX_DATAGRAM + 1];
         assert_eq!(check(&bytes), Err(Reject::Oversize(wire::MAX_DATAGRAM + 1)));
+    }
+
+    fn relay_of(msg: &Message) -> Relay {
+        let via = msg.via.expect("a relayed copy");
+        match wire::decode(&key(), &wire::encode_relay(&key(), msg, via)) {
+            Ok(Payload::Relay(relay)) => relay,
+            other => panic!("a relay envelope decodes as one: {other:?}"),
+        }
+    }
+
+    /// The largest messages the core makes, an AppendEntries of one entry as large as it
+    /// takes and a whole snapshot chunk, still fit one datagram once relayed, on both hops.
+    #[test]
+    fn the_largest_messages_fit_one_datagram_relayed() {
+        let max = crate::runtime::MAX_APPEND_BYTES;
+        let bodies = [
+            MessageBody::AppendEntries {
+                prev_log_index: u64::MAX - 1,
+                prev_log_term: u64::MAX,
+                entries: vec![crate::core::Entry::command(
+                    u64::MAX,
+                    u64::MAX,
+                    vec![0xff; max - crate::core::ENTRY_OVERHEAD],
+                )],
+                leader_commit: u64::MAX,
+                read_round: u64::MAX,
+            },
+            MessageBody::InstallSnapshot {
+                last_included_index: u64::MAX,
+                last_included_term: u64::MAX,
+                membership: crate::core::Membership::voters(0..8),
+                offset: u64::MAX,
+                data: vec![0xff; max],
+                done: true,
+            },
+        ];
+        for body in bodies {
+            let msg = Message {
+                from: 7,
+                to: 6,
+                term: u64::MAX,
+                body,
+                via: Some(5),
+                hears: u64::MAX,
+            };
+            let direct = wire::encode(&key(), &msg).len();
+            let first = wire::encode_relay(&key(), &msg, 5);
+            let Ok(Payload::Relay(relay)) = wire::decode(&key(), &first) else {
+                panic!("a relay envelope decodes as one");
+            };
+            let second = wire::encode_payload(&key(), &Payload::Relayed(relay)).len();
+            println!(
+                "direct {direct} bytes, relayed {} and {second} bytes",
+                first.len()
+            );
+            assert!(first.len().max(second) <= wire::MAX_DATAGRAM);
+        }
+    }
+
+    /// As relay (ME is 1): an envelope from 0 to 2 via ME is forwarded; one naming another
+    /// relay, ME as an end, ends that are no peers, or the same node twice is refused.
+    #[test]
+    fn a_relay_forwards_only_what_names_it_between_two_peers() {
+        let envelope = |relay: Relay| wire::encode_payload(&key(), &Payload::Relay(relay));
+        let good = relay_of(&Message {
+            via: Some(ME),
+            ..vote(0, 2)
+        });
+        assert_eq!(
+            admit(&key(), ME, MEMBERS, false, &envelope(good.clone())),
+            Ok(Admitted::Forward(good.clone()))
+        );
+        for bad in [
+            Relay {
+                via: 2,
+                ..good.clone()
+            },
+            Relay {
+                from: ME,
+                ..good.clone()
+            },
+            Relay {
+                to: ME,
+                ..good.clone()
+            },
+            Relay {
+                to: MEMBERS,
+                ..good.clone()
+            },
+            Relay {
+                from: 2,
+                ..good.clone()
+            },
+        ] {
+            assert!(
+                matches!(check(&envelope(bad.clone())), Err(Reject::Relay(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// As target: a relayed copy from 0 via 2 is stepped as the message inside, `via` and all;
+    /// a copy whose inner datagram was changed, or that is not for ME, is refused.
+    #[test]
+    fn a_target_takes_a_relayed_copy_only_when_its_inner_datagram_checks() {
+        let forwarded = |relay: Relay| wire::encode_payload(&key(), &Payload::Relayed(relay));
+        let msg = Message {
+            via: Some(2),
+            ..vote(0, ME)
+        };
+        let good = relay_of(&msg);
+        assert_eq!(check(&forwarded(good.clone())), Ok(Incoming::Peer(msg)));
+        let mut changed = good.clone();
+        let last = changed.inner.len() - 1;
+        changed.inner[last] ^= 1;
+        let mut unsealed = good.clone();
+        unsealed.inner[wire::BODY - 1] ^= 1;
+        for bad in [
+            changed,
+            unsealed,
+            Relay {
+                to: 2,
+                ..good.clone()
+            },
+            Relay {
+                via: 0,
+                ..good.clone()
+            },
+            Relay {
+                via: ME,
+                ..good.clone()
+            },
+            Relay { from: 2, ..good },
+        ] {
+            assert!(
+                matches!(check(&forwarded(bad.clone())), Err(Reject::Relay(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// Three sockets on loopback: 0 sends a message to 2 through 1. The relay forwards it (and
+    /// hands over `Forwarded(0)`), the target steps it with `via: Some(1)`, and each counts its
+    /// part; a direct message is no relayed copy anywhere.
+    #[test]
+    fn a_relayed_copy_crosses_two_hops_of_real_sockets() {
+        let poll = mio::Poll::new().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut nodes: Vec<PeerSocket> = (0..3)
+            .map(|id| {
+                let peers = vec![loopback; 3];
+                PeerSocket::bind(
+                    loopback,
+                    id,
+                    peers,
+                    key(),
+                    poll.registry(),
+                    Token(id as usize),
+                )
+                .unwrap()
+            })
+            .collect();
+        let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.local_addr().unwrap()).collect();
+        for node in &mut nodes {
+            node.peers = addrs.clone();
+        }
+        let msg = Message {
+            via: Some(1),
+            ..vote(0, 2)
+        };
+        nodes[0].send(&msg);
+        nodes[0].send(&vote(0, 2));
+        assert_eq!(nodes[0].relay_routes(Duration::from_secs(60)), vec![(2, 1)]);
+
+        let mut at_relay = Vec::new();
+        let mut at_target = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while at_target.len() < 2 && Instant::now() < deadline {
+            nodes[1].drain(usize::MAX, |incoming, _| at_relay.push(incoming));
+            nodes[2].drain(usize::MAX, |incoming, _| at_target.push(incoming));
+        }
+        assert_eq!(at_relay, vec![Incoming::Forwarded(0)]);
+        at_target.sort_by_key(|i| format!("{i:?}"));
+        assert_eq!(
+            at_target,
+            vec![Incoming::Peer(vote(0, 2)), Incoming::Peer(msg)]
+        );
+        let relay = |n: &PeerSocket| {
+            let c = &n.counters;
+            (
+                c.relay_sent,
+                c.relay_forwarded,
+                c.relay_received,
+                c.relay_dropped,
+            )
+        };
+        assert_eq!(relay(&nodes[0]), (1, 0, 0, 0));
+        assert_eq!(relay(&nodes[1]), (0, 1, 0, 0));
+        assert_eq!(relay(&nodes[2]), (0, 0, 1, 0));
+        assert_eq!(nodes[0].counters.sent, 2);
     }
 
     /// End to end through a real socket: every reject is counted, nothing panics, and a good
