@@ -79,6 +79,7 @@ fn forged_datagrams_and_control_clients_change_nothing() {
                 entries: Vec::new(),
                 leader_commit: 0,
                 read_round: 0,
+                flow_epoch: 0,
             },
         ];
         for body in bodies {

@@ -84,6 +84,7 @@ fn datagrams() -> Vec<Vec<u8>> {
             entries: vec![entry(4), entry(5), config],
             leader_commit: 3,
             read_round: 7,
+            flow_epoch: 2,
         },
         MessageBody::AppendEntriesReply {
             success: false,
@@ -91,6 +92,7 @@ fn datagrams() -> Vec<Vec<u8>> {
             conflict_term: Some(1),
             conflict_index: 2,
             read_round: 7,
+            flow_epoch: 2,
         },
         MessageBody::InstallSnapshot {
             last_included_index: 10,

@@ -168,7 +168,7 @@ fn main() -> ExitCode {
          leader, {} crashes ({} with a sync under way), {} leadership transfers, {} \
          configuration changes; slowest settling after heal {:?} (seed {}); {} partial-\
          connectivity seeds, longest without a commit while a majority was within two hops \
-         {:?} (seed {}); {} relayed datagrams",
+         {:?} (seed {}); {} relayed datagrams; {} stale rejections ignored",
         totals.steps,
         totals.committed,
         totals.reads,
@@ -184,6 +184,7 @@ fn main() -> ExitCode {
         Duration::from_secs_f64(totals.partial_worst_s),
         totals.partial_worst_seed,
         totals.relayed,
+        totals.stale_rejections,
     );
     ExitCode::SUCCESS
 }
@@ -362,6 +363,8 @@ struct Totals {
     partial_worst_seed: u64,
     /// Relayed copies sent.
     relayed: usize,
+    /// Rejections above match_index from an earlier flow epoch, ignored as stale.
+    stale_rejections: usize,
 }
 
 impl Totals {
@@ -376,6 +379,7 @@ impl Totals {
         self.transfers += report.transfers;
         self.reconfigurations += report.reconfigurations;
         self.relayed += report.relayed;
+        self.stale_rejections += report.stale_rejections;
         if report.style == Style::Partial {
             self.partial_seeds += 1;
             if report.partial_worst.as_secs_f64() > self.partial_worst_s {

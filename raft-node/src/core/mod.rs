@@ -51,7 +51,7 @@ mod election;
 mod log;
 mod membership;
 mod pre_vote;
-mod progress;
+pub(crate) mod progress;
 mod raft;
 mod read_index;
 mod reconfigure;
@@ -168,6 +168,9 @@ pub enum MessageBody {
         /// in the reply: a reply to round r or later confirms the reads waiting for round r
         /// (§6.4, `read_index.rs`).
         read_round: u64,
+        /// The leader's flow epoch for this follower (`progress.rs`), echoed in the reply: a
+        /// rejection answering an earlier epoch is stale and does not move `next_index`.
+        flow_epoch: u64,
     },
     AppendEntriesReply {
         /// On success: the highest index known to match the leader's log
@@ -183,6 +186,9 @@ pub enum MessageBody {
         conflict_index: Index,
         /// The request's `read_round` (0 when a request of an older term is refused).
         read_round: u64,
+        /// The request's `flow_epoch` (0, which no epoch is, when a request of an older term is
+        /// refused).
+        flow_epoch: u64,
     },
     /// Figure 13: one chunk of the leader's snapshot, bytes `[offset, offset + data.len())` of
     /// `data`; `done` on the last. Sized like an AppendEntries, so it fits one datagram.

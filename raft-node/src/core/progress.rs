@@ -25,9 +25,17 @@
 //!
 //! Replies arrive lost, duplicated and reordered, so every update is monotone or guarded:
 //! `match_index` never decreases, a success never moves `next_index` backwards, a rejection
-//! is ignored when a success already covered its index or, while probing, when it answers an
-//! older request than the outstanding probe, and a snapshot acknowledgement is acted on only
-//! when it moves the offset (so a duplicated one cannot double the chunks in flight).
+//! is acted on only when it answers a request of the current *flow epoch*, and a snapshot
+//! acknowledgement only when it moves the offset (so a duplicated one cannot double the chunks
+//! in flight).
+//!
+//! Flow epochs: each time the leader gives up on what it sent a follower and starts over from
+//! another point (it backs up to Probe, or switches to the snapshot) it begins a new epoch.
+//! Every AppendEntries carries the epoch it was sent in and the reply echoes it. A rejection's
+//! `prev_log_index` alone cannot tell a stale answer from a current one: after backing up, the
+//! new pipeline sends requests with the same `prev_log_index` values as the old one, so a late
+//! duplicate of an old rejection above `match_index` would reset a pipeline that is working.
+//! Within an epoch at most one rejection is acted on, since acting on it starts the next.
 
 use super::{Index, Time};
 use std::collections::VecDeque;
@@ -77,6 +85,9 @@ pub(crate) struct Progress {
     pub heard_at: Time,
     /// The follower answered this leader at least once.
     answered: bool,
+    /// The current flow epoch (above). Starts at 1: 0 marks the refusal of a request of an
+    /// older term, which answers no epoch.
+    epoch: u64,
 }
 
 impl Progress {
@@ -96,7 +107,28 @@ impl Progress {
             announce_due: false,
             heard_at: now,
             answered: false,
+            epoch: 1,
         }
+    }
+
+    /// Replication to this follower starts afresh within the leader's term (a member joining):
+    /// as [`Progress::new`], in a later epoch than anything sent it before.
+    pub fn restart(&mut self, next_index: Index, now: Time) {
+        let epoch = self.epoch + 1;
+        *self = Progress {
+            epoch,
+            ..Progress::new(next_index, now)
+        };
+    }
+
+    /// The flow epoch an AppendEntries sent now belongs to.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Probe, Replicate or Snapshot (above).
+    pub fn state(&self) -> FlowState {
+        self.state
     }
 
     /// The follower answered the leader (an AppendEntries or a snapshot chunk).
@@ -162,6 +194,7 @@ impl Progress {
                 self.state = FlowState::Snapshot { index, offset: 0 };
                 self.awaiting_reply = false;
                 self.inflight.clear();
+                self.epoch += 1;
                 0
             }
         }
@@ -229,6 +262,7 @@ impl Progress {
         self.inflight.clear();
         self.state = FlowState::Probe;
         self.next_index = self.match_index + 1;
+        self.epoch += 1;
         true
     }
 
@@ -256,27 +290,24 @@ impl Progress {
         advanced
     }
 
-    /// A rejection of the AppendEntries whose `prev_log_index` was `rejected`, with `hint` the
-    /// leader's fast-backup guess for the new `next_index`. Returns whether it was acted on.
+    /// A rejection of the AppendEntries whose `prev_log_index` was `rejected`, sent in flow
+    /// epoch `epoch`, with `hint` the leader's fast-backup guess for the new `next_index`.
+    /// Returns whether it was acted on.
     ///
-    /// Stale rejections are ignored: one at or below `match_index` predates a success (within a
-    /// term a follower's matching prefix only grows), in Probe one that does not answer the
-    /// outstanding probe (`next_index - 1`) answers an older request, and while sending a
-    /// snapshot every rejection predates it.
-    pub fn on_reject(&mut self, rejected: Index, hint: Index) -> bool {
-        if rejected <= self.match_index {
+    /// Stale rejections are ignored: one of an earlier epoch answers a request the leader has
+    /// already given up on (while probing, an older probe; while sending the snapshot, an
+    /// AppendEntries from before it), and one at or below `match_index` predates a success
+    /// (within a term a follower's matching prefix only grows).
+    pub fn on_reject(&mut self, rejected: Index, hint: Index, epoch: u64) -> bool {
+        if epoch != self.epoch || rejected <= self.match_index {
             return false;
-        }
-        match self.state {
-            FlowState::Probe if rejected + 1 != self.next_index => return false,
-            FlowState::Snapshot { .. } => return false,
-            FlowState::Probe | FlowState::Replicate => {}
         }
         // Back up strictly below the rejected point, never to or below a known match.
         self.next_index = hint.clamp(self.match_index + 1, rejected);
         self.state = FlowState::Probe;
         self.awaiting_reply = false;
         self.inflight.clear();
+        self.epoch += 1;
         true
     }
 }

@@ -381,6 +381,13 @@ impl Raft {
         }
     }
 
+    /// A leader's flow control towards `peer` (`progress.rs`), for the simulator's counters.
+    /// `None` unless this peer leads.
+    pub(crate) fn progress_of(&self, peer: NodeId) -> Option<&Progress> {
+        let progress = self.progress.get(peer as usize)?;
+        (self.role == Role::Leader).then_some(progress)
+    }
+
     /// Figure 2's `votedFor` in the current term.
     pub fn voted_for(&self) -> Option<NodeId> {
         self.hard_state.voted_for
@@ -420,13 +427,14 @@ impl Raft {
                 entries,
                 leader_commit,
                 read_round,
+                flow_epoch,
             } => self.handle_append_entries(
                 from,
                 prev_log_index,
                 prev_log_term,
                 entries,
                 leader_commit,
-                read_round,
+                (read_round, flow_epoch),
             ),
             MessageBody::InstallSnapshot {
                 last_included_index,
@@ -485,9 +493,11 @@ impl Raft {
                 conflict_term,
                 conflict_index,
                 read_round,
+                flow_epoch,
             } => {
                 self.progress[from as usize].mark_active(self.now);
-                self.handle_append_reply(from, success, match_index, conflict_term, conflict_index);
+                let conflict = (conflict_term, conflict_index);
+                self.handle_append_reply(from, success, match_index, conflict, flow_epoch);
                 self.handle_read_ack(from, read_round);
             }
             MessageBody::InstallSnapshotReply {
@@ -651,7 +661,8 @@ impl Raft {
 
     /// Replication to `id` starts afresh: a member joining, probing from the end of the log.
     pub(super) fn reset_progress(&mut self, id: NodeId) {
-        self.progress[id as usize] = Progress::new(self.log.last_index() + 1, self.now);
+        let next_index = self.log.last_index() + 1;
+        self.progress[id as usize].restart(next_index, self.now);
     }
 
     /// Figure 2: a request from an older term is answered "false" with this peer's term, so its
@@ -673,6 +684,7 @@ impl Raft {
                 conflict_term: None,
                 conflict_index: 0,
                 read_round: 0,
+                flow_epoch: 0,
             },
             // Figure 13 step 1: reply immediately. No snapshot ends at index 0, so no transfer
             // takes this for its progress.

@@ -43,7 +43,7 @@ impl Raft {
         mut prev_log_term: Term,
         mut entries: Vec<Entry>,
         leader_commit: Index,
-        read_round: u64,
+        (read_round, flow_epoch): (u64, u64),
     ) {
         debug_assert_eq!(self.role, Role::Follower);
         self.heard_from_leader(leader);
@@ -60,16 +60,17 @@ impl Raft {
 
         // Step 2: reply false if the log has no entry at prev_log_index with prev_log_term,
         // telling the leader where to resume (fast backup).
+        let echo = (read_round, flow_epoch);
         match self.log.term(prev_log_index) {
             None => {
                 let conflict_index = self.log.last_index() + 1;
                 let conflict = (None, conflict_index);
-                return self.reject_append(leader, prev_log_index, conflict, read_round);
+                return self.reject_append(leader, prev_log_index, conflict, echo);
             }
             Some(term) if term != prev_log_term => {
                 let conflict_index = self.log.first_index_of_term(term).unwrap_or(prev_log_index);
                 let conflict = (Some(term), conflict_index);
-                return self.reject_append(leader, prev_log_index, conflict, read_round);
+                return self.reject_append(leader, prev_log_index, conflict, echo);
             }
             Some(_) => {}
         }
@@ -99,6 +100,7 @@ impl Raft {
             conflict_term: None,
             conflict_index: 0,
             read_round,
+            flow_epoch,
         };
         self.send(leader, reply);
     }
@@ -156,7 +158,7 @@ impl Raft {
         leader: NodeId,
         prev_log_index: Index,
         (conflict_term, conflict_index): (Option<Term>, Index),
-        read_round: u64,
+        (read_round, flow_epoch): (u64, u64),
     ) {
         event!(
             debug,
@@ -173,6 +175,7 @@ impl Raft {
                 conflict_term,
                 conflict_index,
                 read_round,
+                flow_epoch,
             },
         );
     }
@@ -183,8 +186,8 @@ impl Raft {
         from: NodeId,
         success: bool,
         match_index: Index,
-        conflict_term: Option<Term>,
-        conflict_index: Index,
+        (conflict_term, conflict_index): (Option<Term>, Index),
+        flow_epoch: u64,
     ) {
         debug_assert_eq!(self.role, Role::Leader);
         if match_index > self.log.last_index() {
@@ -212,7 +215,7 @@ impl Raft {
             .and_then(|term| self.log.last_index_of_term(term))
             .map_or(conflict_index, |last| last + 1);
         let progress = &mut self.progress[from as usize];
-        if progress.on_reject(match_index, hint) {
+        if progress.on_reject(match_index, hint, flow_epoch) {
             event!(
                 debug,
                 self,
@@ -310,13 +313,16 @@ impl Raft {
             .entries_from(next_index, self.config.max_append_bytes)
             .to_vec();
         let last = prev_log_index + entries.len() as Index;
-        self.progress[to as usize].on_sent(last, self.commit_index, self.now);
+        let read_round = self.read_round();
+        let progress = &mut self.progress[to as usize];
+        progress.on_sent(last, self.commit_index, self.now);
         let body = MessageBody::AppendEntries {
             prev_log_index,
             prev_log_term,
             entries,
             leader_commit: self.commit_index,
-            read_round: self.read_round(),
+            read_round,
+            flow_epoch: progress.epoch(),
         };
         self.send(to, body);
     }

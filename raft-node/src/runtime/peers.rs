@@ -633,6 +633,7 @@ mod tests {
                 )],
                 leader_commit: u64::MAX,
                 read_round: u64::MAX,
+                flow_epoch: u64::MAX,
             },
             MessageBody::InstallSnapshot {
                 last_included_index: u64::MAX,

@@ -27,6 +27,7 @@ use super::reads::{Outcome, Reads};
 use super::service;
 use super::trace::{Action, PeerState, Summary, Trace};
 use super::unsynced::{SyncLatency, Unsynced, Waiting};
+use crate::core::progress::FlowState;
 use crate::core::{
     Apply, Config, Entry, Index, Membership, MembershipChange, Message, MessageBody, NodeId, Raft,
     Restored, Role, Term, Time,
@@ -138,6 +139,10 @@ pub struct Stats {
     /// Relayed copies sent (to their relay) and forwarded by a live relay (`core::relay`).
     pub relayed: usize,
     pub forwarded: usize,
+    /// Rejections delivered to their leader from an earlier flow epoch (`core::progress`) that
+    /// the rejected index alone would have taken for current, resetting the pipeline: late or
+    /// duplicated answers the leader now ignores as stale.
+    pub stale_rejections: usize,
 }
 
 pub struct Cluster {
@@ -747,11 +752,9 @@ impl Cluster {
         self.stats.delivered += 1;
         self.begin(Action::Deliver(Summary::of(&msg)));
         let now = self.now;
-        self.peers[to as usize]
-            .raft
-            .as_mut()
-            .expect("up")
-            .step(msg, now);
+        let raft = self.peers[to as usize].raft.as_mut().expect("up");
+        self.stats.stale_rejections += usize::from(is_stale_rejection(raft, &msg));
+        raft.step(msg, now);
         self.collect(to)?;
         self.end(Some(to))
     }
@@ -997,4 +1000,30 @@ impl Cluster {
         self.net.send(msg, self.now);
         Ok(())
     }
+}
+
+/// Whether `msg` is a rejection in `raft`'s term, from a follower it leads, of an earlier flow
+/// epoch, that the rejected index alone would not have told from a current one: above the
+/// follower's match_index, and while probing naming the outstanding probe's prev_log_index
+/// (`Stats::stale_rejections`).
+fn is_stale_rejection(raft: &Raft, msg: &Message) -> bool {
+    let MessageBody::AppendEntriesReply {
+        success: false,
+        match_index: rejected,
+        flow_epoch,
+        ..
+    } = msg.body
+    else {
+        return false;
+    };
+    let Some(progress) = raft.progress_of(msg.from) else {
+        return false;
+    };
+    let plausible = rejected > progress.match_index
+        && match progress.state() {
+            FlowState::Probe => rejected + 1 == progress.next_index,
+            FlowState::Replicate => true,
+            FlowState::Snapshot { .. } => false,
+        };
+    msg.term == raft.status().term && plausible && flow_epoch != progress.epoch()
 }

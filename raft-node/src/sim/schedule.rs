@@ -230,6 +230,8 @@ pub struct Report {
     pub partial_worst: Duration,
     /// Relayed copies sent (`core::relay`).
     pub relayed: usize,
+    /// Stale rejections above match_index ignored by their leader (`Stats::stale_rejections`).
+    pub stale_rejections: usize,
     /// Reads confirmed and failed (the others were lost in crashes).
     pub reads: usize,
     pub failed_reads: usize,
@@ -324,6 +326,7 @@ fn run(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<Report, V
         liveness,
         partial_worst,
         relayed: c.stats.relayed,
+        stale_rejections: c.stats.stale_rejections,
         reads,
         failed_reads,
         trace_digest: c.trace_digest(),

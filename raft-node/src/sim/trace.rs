@@ -107,12 +107,14 @@ enum Body {
         entries: usize,
         commit: Index,
         read_round: u64,
+        flow_epoch: u64,
     },
     AppendEntriesReply {
         success: bool,
         match_index: Index,
         conflict: (Option<Term>, Index),
         read_round: u64,
+        flow_epoch: u64,
     },
     InstallSnapshot {
         last: (Index, Term),
@@ -162,11 +164,13 @@ impl Summary {
                 entries,
                 leader_commit,
                 read_round,
+                flow_epoch,
             } => Body::AppendEntries {
                 prev: (*prev_log_index, *prev_log_term),
                 entries: entries.len(),
                 commit: *leader_commit,
                 read_round: *read_round,
+                flow_epoch: *flow_epoch,
             },
             MessageBody::AppendEntriesReply {
                 success,
@@ -174,11 +178,13 @@ impl Summary {
                 conflict_term,
                 conflict_index,
                 read_round,
+                flow_epoch,
             } => Body::AppendEntriesReply {
                 success: *success,
                 match_index: *match_index,
                 conflict: (*conflict_term, *conflict_index),
                 read_round: *read_round,
+                flow_epoch: *flow_epoch,
             },
             MessageBody::InstallSnapshot {
                 last_included_index,
@@ -381,9 +387,11 @@ impl fmt::Display for Summary {
                 entries,
                 commit,
                 read_round,
+                flow_epoch,
             } => write!(
                 f,
-                "AppendEntries prev {}@t{} +{entries} commit {commit} round {read_round}",
+                "AppendEntries prev {}@t{} +{entries} commit {commit} round {read_round} epoch \
+                 {flow_epoch}",
                 prev.0, prev.1
             ),
             Body::AppendEntriesReply {
@@ -391,10 +399,11 @@ impl fmt::Display for Summary {
                 match_index,
                 conflict,
                 read_round,
+                flow_epoch,
             } => write!(
                 f,
                 "AppendEntriesReply success={success} match {match_index} conflict {:?}@{} round \
-                 {read_round}",
+                 {read_round} epoch {flow_epoch}",
                 conflict.0, conflict.1
             ),
             Body::InstallSnapshot {

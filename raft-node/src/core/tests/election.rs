@@ -227,7 +227,7 @@ fn stale_term_requests_are_refused() {
         ready.messages,
         vec![
             vote_reply(0, 1, 3, false),
-            append_reject(0, 2, 3, 0, (None, 0)),
+            in_epoch(append_reject(0, 2, 3, 0, (None, 0)), 0),
         ]
     );
     assert_eq!(r.election_deadline, deadline);

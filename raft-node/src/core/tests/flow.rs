@@ -244,7 +244,10 @@ fn a_refused_older_append_does_not_reset_a_pipeline() {
     let mut f = node(1, 3, 3, &twelve);
     f.step(append(0, 1, 2, (10, 1), entries(11, &[1, 1]), 0), ms(0));
     let refusal = take_synced(&mut f).messages;
-    assert_eq!(refusal, vec![append_reject(1, 0, 3, 0, (None, 0))]);
+    assert_eq!(
+        refusal,
+        vec![in_epoch(append_reject(1, 0, 3, 0, (None, 0)), 0)]
+    );
 
     let mut r = node(0, 3, 2, &twelve);
     elect(&mut r);
@@ -280,4 +283,50 @@ fn idle_leader_sends_one_heartbeat_per_interval() {
         }
     }
     assert_eq!(sent, 20);
+}
+
+/// A late duplicate of an old rejection does not reset the pipeline that replaced it: the
+/// rejection answers a request sent before the leader backed up, even though it names a
+/// `prev_log_index` above `match_index` that the new pipeline has also sent.
+#[test]
+fn a_late_duplicate_of_an_old_rejection_does_not_reset_the_pipeline() {
+    let mut r = small_batches(10 + crate::core::ENTRY_OVERHEAD);
+    let mut f = node(1, 2, 0, &[]);
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        r.propose(vec![7; 10], ms(0)).unwrap();
+        sent.extend(take_synced(&mut r).messages);
+    }
+    assert_eq!(to(&sent, 1), vec![(0, vec![1]), (1, vec![2]), (2, vec![3])]);
+    // The first batch is lost: the follower refuses the other two.
+    let mut refusals = Vec::new();
+    for m in &sent[1..] {
+        f.step(m.clone(), ms(1));
+        refusals.extend(take_synced(&mut f).messages);
+    }
+    assert_eq!(refusals.len(), 2);
+    r.step(refusals[0].clone(), ms(2));
+    let probe = take_synced(&mut r).messages;
+    assert_eq!(to(&probe, 1), vec![(0, vec![1])]);
+    f.step(probe[0].clone(), ms(3));
+    r.step(take_synced(&mut f).messages[0].clone(), ms(4));
+    let pipeline = take_synced(&mut r).messages;
+    assert_eq!(to(&pipeline, 1), vec![(1, vec![2]), (2, vec![3])]);
+
+    // The refusal of the old (2, [3]) arrives now, after the new one was sent: it answers
+    // nothing in flight, so nothing is resent and next_index stays past the pipeline.
+    r.step(refusals[1].clone(), ms(5));
+    assert!(to(&take_synced(&mut r).messages, 1).is_empty());
+    assert_eq!(r.progress[1].next_index, 4);
+    for m in pipeline {
+        f.step(m, ms(6));
+        for reply in take_synced(&mut f).messages {
+            r.step(reply, ms(6));
+        }
+    }
+    assert_eq!(r.progress[1].match_index, 3);
+    // A duplicate of the first refusal, the one that made the leader probe, changes nothing.
+    r.step(refusals[0].clone(), ms(7));
+    r.propose(vec![7; 10], ms(7)).unwrap();
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(3, vec![4])]);
 }

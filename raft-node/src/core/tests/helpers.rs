@@ -168,6 +168,7 @@ pub fn append(
             entries,
             leader_commit,
             read_round: 0,
+            flow_epoch: 1,
         },
     )
 }
@@ -183,6 +184,7 @@ pub fn append_ok(from: NodeId, to: NodeId, term: Term, match_index: Index) -> Me
             conflict_term: None,
             conflict_index: 0,
             read_round: 0,
+            flow_epoch: 1,
         },
     )
 }
@@ -204,8 +206,20 @@ pub fn append_reject(
             conflict_term: conflict.0,
             conflict_index: conflict.1,
             read_round: 0,
+            flow_epoch: 1,
         },
     )
+}
+
+/// `m`, an AppendEntries or its reply, in flow epoch `epoch` (the builders' is 1, a new
+/// leader's first).
+pub fn in_epoch(mut m: Message, epoch: u64) -> Message {
+    match &mut m.body {
+        MessageBody::AppendEntries { flow_epoch, .. }
+        | MessageBody::AppendEntriesReply { flow_epoch, .. } => *flow_epoch = epoch,
+        body => panic!("not an AppendEntries or its reply: {body:?}"),
+    }
+    m
 }
 
 /// Takes `raft`'s effects as a runtime that syncs in line does: the persist is durable at once

@@ -180,7 +180,7 @@ fn fast_backup_to_the_leaders_last_entry_of_the_conflict_term() {
     let ready = take_synced(&mut r);
     assert_eq!(
         ready.messages,
-        vec![append(0, 1, 6, (5, 4), entries(6, &[5, 5]), 0)]
+        vec![in_epoch(append(0, 1, 6, (5, 4), entries(6, &[5, 5]), 0), 2)]
     );
 }
 
@@ -194,7 +194,7 @@ fn fast_backup_skips_a_term_the_leader_lacks() {
     let ready = take_synced(&mut r);
     assert_eq!(
         ready.messages,
-        vec![append(0, 1, 6, (2, 1), entries(3, &[3; 4]), 0)]
+        vec![in_epoch(append(0, 1, 6, (2, 1), entries(3, &[3; 4]), 0), 2)]
     );
 }
 
@@ -207,7 +207,10 @@ fn fast_backup_to_the_end_of_a_short_log() {
     let ready = take_synced(&mut r);
     assert_eq!(
         ready.messages,
-        vec![append(0, 2, 6, (1, 1), entries(2, &[2, 3, 4, 5]), 0)]
+        vec![in_epoch(
+            append(0, 2, 6, (1, 1), entries(2, &[2, 3, 4, 5]), 0),
+            2
+        )]
     );
 }
 
@@ -219,24 +222,28 @@ fn fast_backup_always_moves_back_and_stays_in_range() {
     first_probe(&mut r, 1);
     r.step(append_reject(1, 0, 6, 3, (None, 9)), ms(0));
     assert_eq!(prev_of(&take_synced(&mut r).messages[0]), (2, 1));
-    r.step(append_reject(1, 0, 6, 2, (None, 0)), ms(0));
+    r.step(in_epoch(append_reject(1, 0, 6, 2, (None, 0)), 2), ms(0));
     assert_eq!(prev_of(&take_synced(&mut r).messages[0]), (0, 3));
 }
 
-/// Stale replies: a rejection older than a later success (prev at or below match_index) and a
-/// Probe-state rejection that does not answer the outstanding probe change nothing.
+/// Stale replies: a rejection of an earlier flow epoch (its request was given up on when the
+/// leader backed up), and one at or below match_index (older than a later success), change
+/// nothing.
 #[test]
 fn stale_rejections_are_ignored() {
     let mut r = node(0, 3, 1, &[1, 1, 1, 1, 1, 1]);
     first_probe(&mut r, 1);
-    // Outstanding probe has prev 6; this rejection answers some older request.
-    r.step(append_reject(1, 0, 2, 4, (None, 2)), ms(0));
+    r.step(append_reject(1, 0, 2, 6, (None, 5)), ms(0));
+    assert_eq!(prev_of(&take_synced(&mut r).messages[0]), (4, 2));
+    // A duplicate of that rejection, or any answer of the first epoch, is stale.
+    r.step(append_reject(1, 0, 2, 6, (None, 5)), ms(0));
+    r.step(append_reject(1, 0, 2, 6, (None, 1)), ms(0));
     assert!(take_synced(&mut r).messages.is_empty());
-    assert_eq!(r.progress[1].next_index, 7);
+    assert_eq!(r.progress[1].next_index, 5);
 
     r.step(append_ok(1, 0, 2, 6), ms(0));
-    r.step(append_reject(1, 0, 2, 5, (None, 1)), ms(0));
-    r.step(append_reject(1, 0, 2, 6, (None, 1)), ms(0));
+    r.step(in_epoch(append_reject(1, 0, 2, 5, (None, 1)), 2), ms(0));
+    r.step(in_epoch(append_reject(1, 0, 2, 6, (None, 1)), 2), ms(0));
     assert_eq!(r.progress[1].match_index, 6);
     assert_eq!(r.progress[1].next_index, 7);
     assert!(take_synced(&mut r).messages.is_empty());

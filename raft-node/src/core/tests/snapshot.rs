@@ -156,9 +156,13 @@ fn a_lagging_follower_gets_the_snapshot_in_chunks() {
         command: b"y".to_vec(),
         kind: EntryKind::Command,
     };
-    assert_eq!(sent, vec![append(0, 1, 2, (5, 2), vec![y], 5)]);
+    // Epoch 3: the rejection began the second, the snapshot the third.
+    assert_eq!(sent, vec![in_epoch(append(0, 1, 2, (5, 2), vec![y], 5), 3)]);
     f.step(sent[0].clone(), ms(10));
-    assert_eq!(take_synced(&mut f).messages, vec![append_ok(1, 0, 2, 6)]);
+    assert_eq!(
+        take_synced(&mut f).messages,
+        vec![in_epoch(append_ok(1, 0, 2, 6), 3)]
+    );
 }
 
 /// A lost chunk, or a lost acknowledgement, is resent from the last acknowledged offset when
