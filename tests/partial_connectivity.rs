@@ -233,43 +233,53 @@ fn chained_cut_holds_no_election() {
     cfg.end();
 }
 
-/// A leader that can only send (every link into it cut): it hears no one, CheckQuorum deposes
-/// it, and the others elect one leader, once. The old leader, hearing nothing, stays in its term
-/// (its pre-votes raise no term), and the new leader keeps committing.
-#[test]
-fn leader_that_can_only_send_is_replaced_once() {
-    let cfg = Tester::new(3, false, false);
-    cfg.begin("Test (16): a leader that can only send is replaced, once");
+/// A leader cut one way from both followers (`into` it: it can only send; else it can only
+/// receive) is replaced by one election, within four maximum election timeouts, and the new
+/// leader keeps committing. Returns the old leader, the new one, its term and every node's term
+/// once four more election timeouts have passed (long enough for any further election to show).
+fn replaced_once(cfg: &Tester, into: bool) -> (usize, usize, u64, Vec<u64>) {
     let old = cfg.check_one_leader();
-    commit(&cfg, 100, 1, 3);
+    commit(cfg, 100, 1, 3);
     let term = cfg.get_state(old).expect("running").0;
     let mark = cfg.elections().len();
-    let into_old: Vec<(usize, usize)> = (0..3).filter(|&i| i != old).map(|i| (i, old)).collect();
-    cfg.cut_one_way(&into_old);
+    let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    let cut: Vec<(usize, usize)> = (others.iter())
+        .map(|&i| if into { (i, old) } else { (old, i) })
+        .collect();
+    cfg.cut_one_way(&cut);
 
-    let others: Vec<usize> = into_old.iter().map(|&(i, _)| i).collect();
     let bound = 4 * election_max();
-    let Some((leader, new_term, took)) = new_leader(&cfg, &others, term, 5 * bound) else {
+    let Some((leader, new_term, took)) = new_leader(cfg, &others, term, 5 * bound) else {
         panic!("no new leader within {:?}", 5 * bound);
     };
     assert!(
         took <= bound,
         "a new leader after {took:?}; the bound is {bound:?}"
     );
-    commit(&cfg, 200, 10, 2);
-    // Long enough for any further election to show.
+    commit(cfg, 200, 10, 2);
     let quiet = Instant::now();
     while quiet.elapsed() < 4 * election_max() {
-        commit(&cfg, 300, 1, 2);
+        commit(cfg, 300, 1, 2);
     }
-    let now = terms(&cfg);
-    let election_terms = one_leader_elected(&cfg, mark, (leader, new_term), &[old]);
+    let now = terms(cfg);
+    let election_terms = one_leader_elected(cfg, mark, (leader, new_term), &[old]);
     assert_eq!(new_term, term + election_terms as u64, "terms {now:?}");
+    assert_eq!(cfg.get_state(leader), Some((new_term, true)));
+    (old, leader, term, now)
+}
+
+/// A leader that can only send (every link into it cut): it hears no one, CheckQuorum deposes
+/// it, and the others elect one leader, once. The old leader, hearing nothing, stays in its term
+/// (its pre-votes raise no term).
+#[test]
+fn leader_that_can_only_send_is_replaced_once() {
+    let cfg = Tester::new(3, false, false);
+    cfg.begin("Test (16): a leader that can only send is replaced, once");
+    let (old, leader, term, now) = replaced_once(&cfg, true);
     for i in 0..3 {
-        let expect = if i == old { term } else { new_term };
+        let expect = if i == old { term } else { now[leader] };
         assert_eq!(now[i], expect, "n{i}'s term; terms {now:?}");
     }
-    assert_eq!(cfg.get_state(leader), Some((new_term, true)));
     cfg.end();
 }
 
@@ -280,33 +290,10 @@ fn leader_that_can_only_send_is_replaced_once() {
 fn leader_that_can_only_receive_is_replaced_once() {
     let cfg = Tester::new(3, false, false);
     cfg.begin("Test (16): a leader that can only receive is replaced, once");
-    let old = cfg.check_one_leader();
-    commit(&cfg, 100, 1, 3);
-    let term = cfg.get_state(old).expect("running").0;
-    let mark = cfg.elections().len();
-    let out_of_old: Vec<(usize, usize)> = (0..3).filter(|&i| i != old).map(|i| (old, i)).collect();
-    cfg.cut_one_way(&out_of_old);
-
-    let others: Vec<usize> = out_of_old.iter().map(|&(_, i)| i).collect();
-    let bound = 4 * election_max();
-    let Some((leader, new_term, took)) = new_leader(&cfg, &others, term, 5 * bound) else {
-        panic!("no new leader within {:?}", 5 * bound);
-    };
-    assert!(
-        took <= bound,
-        "a new leader after {took:?}; the bound is {bound:?}"
-    );
-    commit(&cfg, 200, 10, 2);
-    let quiet = Instant::now();
-    while quiet.elapsed() < 4 * election_max() {
-        commit(&cfg, 300, 1, 2);
-    }
-    let now = terms(&cfg);
-    let election_terms = one_leader_elected(&cfg, mark, (leader, new_term), &[old]);
-    assert_eq!(new_term, term + election_terms as u64, "terms {now:?}");
+    let (old, leader, _, now) = replaced_once(&cfg, false);
+    let new_term = now[leader];
     assert_eq!(now, vec![new_term; 3], "every node in the new term");
     assert_eq!(cfg.get_state(old), Some((new_term, false)));
-    assert_eq!(cfg.get_state(leader), Some((new_term, true)));
     cfg.end();
 }
 
