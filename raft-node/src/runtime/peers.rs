@@ -356,11 +356,11 @@ impl PeerSocket {
         match msg.via {
             None => {
                 let bytes = wire::encode(&self.key, msg);
-                self.send_to(&bytes, addr, &format!("n{}", msg.to));
+                self.send_to(&bytes, addr, format_args!("n{}", msg.to));
             }
             Some(via) => {
                 let bytes = wire::encode_relay(&self.key, msg, via);
-                if self.send_to(&bytes, addr, &format!("n{} via n{via}", msg.to)) {
+                if self.send_to(&bytes, addr, format_args!("n{} via n{via}", msg.to)) {
                     self.counters.relay_sent += 1;
                     self.routes[msg.to as usize] = Some((via, Instant::now()));
                 }
@@ -373,7 +373,7 @@ impl PeerSocket {
         let (to, from) = (relay.to, relay.from);
         let addr = self.peers[to as usize];
         let bytes = wire::encode_payload(&self.key, &Payload::Relayed(relay));
-        if self.send_to(&bytes, addr, &format!("n{to} from n{from}")) {
+        if self.send_to(&bytes, addr, format_args!("n{to} from n{from}")) {
             self.counters.relay_forwarded += 1;
         }
     }
@@ -392,17 +392,18 @@ impl PeerSocket {
     /// group's face).
     pub fn request(&mut self, to: SocketAddr, request: &ClerkRequest) {
         let bytes = wire::encode_payload(&self.key, &Payload::ClerkRequest(request.clone()));
-        self.send_to(&bytes, to, &format!("server at {to}"));
+        self.send_to(&bytes, to, format_args!("server at {to}"));
     }
 
     /// Sends a clerk's reply to the address its request came from.
     pub fn reply(&mut self, to: SocketAddr, reply: &ClerkReply) {
         let bytes = wire::encode_payload(&self.key, &Payload::ClerkReply(reply.clone()));
-        self.send_to(&bytes, to, &format!("clerk {:x}", reply.clerk));
+        self.send_to(&bytes, to, format_args!("clerk {:x}", reply.clerk));
     }
 
-    /// Sends one datagram; returns whether it left.
-    fn send_to(&mut self, bytes: &[u8], addr: SocketAddr, who: &str) -> bool {
+    /// Sends one datagram; returns whether it left. `who` names the destination in the log
+    /// lines, formatted only if one is written: this runs for every datagram sent.
+    fn send_to(&mut self, bytes: &[u8], addr: SocketAddr, who: fmt::Arguments<'_>) -> bool {
         if bytes.len() > wire::MAX_DATAGRAM {
             self.counters.dropped_oversize_out += 1;
             error!(
