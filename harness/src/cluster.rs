@@ -264,9 +264,20 @@ impl Cluster {
 
     /// As [`Cluster::launch`], with nodes run as `options` say.
     pub fn launch_with(name: &str, n: usize, options: NodeOptions) -> io::Result<Cluster> {
+        Cluster::launch_under(&RunDir::root(), name, n, options)
+    }
+
+    /// As [`Cluster::launch_with`], with the run directory (log and data dirs) under `root`
+    /// instead of the usual place: a benchmark puts it on another file system.
+    pub fn launch_under(
+        root: &Path,
+        name: &str,
+        n: usize,
+        options: NodeOptions,
+    ) -> io::Result<Cluster> {
         let block = PortBlock::reserve()?;
         let layout = Layout::in_block(n, &block);
-        let run_dir = RunDir::create(name)?;
+        let run_dir = RunDir::create_under(root, name)?;
         let log = RunLog::open(run_dir.path.join("run.log"), false)?;
         Cluster::spawn_all(layout, log, run_dir, Some(block), None, options, None)
     }
@@ -861,11 +872,19 @@ struct RunDir {
 }
 
 impl RunDir {
-    fn create(name: &str) -> io::Result<RunDir> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let root = std::env::var_os("RAFT_LAB_RUN_DIR")
+    /// Where run directories go: `$RAFT_LAB_RUN_DIR`, else `$TMPDIR/raft-lab-runs`.
+    fn root() -> PathBuf {
+        std::env::var_os("RAFT_LAB_RUN_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| std::env::temp_dir().join("raft-lab-runs"));
+            .unwrap_or_else(|| std::env::temp_dir().join("raft-lab-runs"))
+    }
+
+    fn create(name: &str) -> io::Result<RunDir> {
+        RunDir::create_under(&RunDir::root(), name)
+    }
+
+    fn create_under(root: &Path, name: &str) -> io::Result<RunDir> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
         let path = root.join(format!(
             "{name}-{}-{}",
             std::process::id(),

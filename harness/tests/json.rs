@@ -146,6 +146,37 @@ fn raft_sim_prints_its_summary_as_json() {
     assert!(summary["slowest_settling_s"].as_f64().unwrap() > 0.0);
 }
 
+/// `raft-bench --only latency --json`, a short run: the commit latency, its floors and ratios,
+/// and, where the machine has the in-memory file system, the same commit with the data dirs
+/// there and the disk's share of the p50.
+#[test]
+fn raft_bench_latency_prints_json() {
+    let out = Command::new(binary("raft-bench").unwrap())
+        .args(["--only", "latency", "--json", "--samples", "50"])
+        .args(["--floor-samples", "20"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let latency = &doc["latency"];
+    assert_eq!(latency["commit"]["samples"], 50, "{latency}");
+    let fsync = &latency["floors"]["fdatasync"];
+    assert!(fsync["max_ms"].as_f64().unwrap() >= fsync["p99_ms"].as_f64().unwrap());
+    assert!(latency["ratios"]["p50_to_floor_p50"].as_f64().unwrap() > 0.0);
+    assert!(latency["targets"]["p50"]["pass"].is_boolean());
+    if std::path::Path::new("/dev/shm").is_dir() {
+        let in_memory = &latency["in_memory"];
+        assert_eq!(in_memory["commit"]["samples"], 50, "{in_memory}");
+        assert!(in_memory["disk_share_of_p50_ms"].as_f64().is_some());
+    } else {
+        assert!(latency["in_memory"].is_null());
+    }
+}
+
 /// `raft-bench kv --json`, a short run: every figure in one document on stdout.
 #[test]
 fn raft_bench_kv_prints_json() {

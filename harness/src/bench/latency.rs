@@ -9,10 +9,14 @@
 //! compose (issue 21).
 
 use super::floor::{self, At, Floors};
-use super::{command, ms, node_clients, wait_for_leader, Applies, Percentiles, SETTLE_TIMEOUT};
-use harness::cluster::Cluster;
+use super::{
+    command, ms, node_clients, wait_for_leader, Applies, Percentiles, NODES, SETTLE_TIMEOUT,
+};
+use harness::cluster::{Cluster, NodeOptions};
 use harness::node_client::NodeClient;
+use harness::timing::NodeTimers;
 use std::io;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The commit p50, at most this many times the commit floor's p50 composition.
@@ -122,6 +126,34 @@ pub fn run(cluster: &Cluster, settings: &Settings) -> io::Result<Outcome> {
     }
     floors.take(cluster.run_dir(), half, Some(client))?;
     Ok(Outcome::of(samples, floors.floors()))
+}
+
+/// Where the phase runs a second time with the data dirs in memory (tmpfs), where an
+/// fdatasync costs next to nothing: what is left of a commit is the network and the nodes' own
+/// work (wakeups, encoding, the hand-offs to and from the storage thread), and the difference
+/// from the first run is the disk's share.
+pub const IN_MEMORY_ROOT: &str = "/dev/shm";
+
+/// Runs the phase on a fresh cluster whose data dirs are under [`IN_MEMORY_ROOT`]; `None` if
+/// this machine has no such directory.
+pub fn run_in_memory(timers: NodeTimers, settings: &Settings) -> io::Result<Option<Outcome>> {
+    let root = Path::new(IN_MEMORY_ROOT);
+    if !root.is_dir() {
+        return Ok(None);
+    }
+    let root = root.join("raft-lab-runs");
+    std::fs::create_dir_all(&root)
+        .map_err(|e| io::Error::other(format!("{}: {e}", root.display())))?;
+    let options = NodeOptions {
+        timers,
+        ..NodeOptions::lab()
+    };
+    eprintln!(
+        "latency again, the data dirs in memory ({}):",
+        root.display()
+    );
+    let cluster = Cluster::launch_under(&root, "raft-bench-latency-in-memory", NODES, options)?;
+    run(&cluster, settings).map(Some)
 }
 
 /// Submits `cmd` to `leader` and waits for it on the apply stream; returns the time between.

@@ -113,13 +113,58 @@ pub fn latency_rows(o: &latency::Outcome) -> Vec<Row> {
     rows
 }
 
+/// The same commit with the data dirs in memory (`latency::run_in_memory`) against its own
+/// floors, and the disk's share of the commit p50: the difference between the two runs' p50s.
+pub fn in_memory_rows(
+    on_disk: &latency::Outcome,
+    in_memory: Option<&latency::Outcome>,
+) -> Vec<Row> {
+    let what = "  with the data dirs in memory (tmpfs): commit p50";
+    let Some(m) = in_memory else {
+        let skipped = format!("skipped: no {}", latency::IN_MEMORY_ROOT);
+        return vec![Row::new(what, skipped, None)];
+    };
+    let (p50, fsync) = (on_disk.latency.p50, on_disk.floors.fsync.p50);
+    let share = p50.saturating_sub(m.latency.p50);
+    vec![
+        Row::new(
+            what,
+            format!(
+                "{} = {:.2}× its floor {}",
+                ms(m.latency.p50),
+                m.ratio(m.latency.p50, At::P50),
+                ms(m.floors.commit(At::P50))
+            ),
+            None,
+        ),
+        Row::new(
+            "  the disk's share of the commit p50 (the difference)",
+            format!(
+                "{} = {:.2}× fdatasync p50, {:.2}× behind another's",
+                ms(share),
+                floor::ratio(share, fsync),
+                floor::ratio(share, on_disk.floors.fsync_behind.p50)
+            ),
+            None,
+        ),
+    ]
+}
+
+/// The figures of the run with the data dirs in memory, and the disk's share of the p50.
+pub fn in_memory_json(on_disk: &latency::Outcome, in_memory: &latency::Outcome) -> Value {
+    let mut value = latency_figures_json(in_memory);
+    let share = on_disk.latency.p50.saturating_sub(in_memory.latency.p50);
+    value["disk_share_of_p50_ms"] = ms_json(share).into();
+    value
+}
+
 /// The floors measured and the commit floor they compose, p50 / p99 each.
 fn floor_rows(floors: &Floors) -> Vec<Row> {
     let pair = |p: &Percentiles| format!("{} / {}", ms(p.p50), ms(p.p99));
     vec![
         Row::new(
-            "  floor: fdatasync of a 64-byte append, p50 / p99",
-            pair(&floors.fsync),
+            "  floor: fdatasync of a 64-byte append, p50 / p99 (max)",
+            format!("{} ({})", pair(&floors.fsync), ms(floors.fsync.max)),
             None,
         ),
         Row::new(
@@ -422,7 +467,11 @@ fn latency_figures_json(o: &latency::Outcome) -> Value {
     json!({
         "commit": percentiles_json(p),
         "floors": {
-            "fdatasync": pair(&f.fsync),
+            "fdatasync": {
+                "p50_ms": ms_json(f.fsync.p50),
+                "p99_ms": ms_json(f.fsync.p99),
+                "max_ms": ms_json(f.fsync.max),
+            },
             "fdatasync_behind_another": pair(&f.fsync_behind),
             "udp_rtt_netproxy": pair(&f.rtt),
             "tcp_rtt_control": pair(f.tcp.as_ref().expect("measured with the leader")),

@@ -217,9 +217,16 @@ fn run(args: &Args) -> io::Result<()> {
         );
     }
     if args.runs(Phase::Latency) {
-        let outcome = latency::run(&launch("latency", timers)?, &latency_settings(args))?;
+        let settings = latency_settings(args);
+        let outcome = latency::run(&launch("latency", timers)?, &settings)?;
+        let in_memory = latency::run_in_memory(timers, &settings)?;
         rows.extend(report::latency_rows(&outcome));
-        json.insert("latency".into(), report::latency_json(&outcome));
+        rows.extend(report::in_memory_rows(&outcome, in_memory.as_ref()));
+        let mut value = report::latency_json(&outcome);
+        if let Some(m) = &in_memory {
+            value["in_memory"] = report::in_memory_json(&outcome, m);
+        }
+        json.insert("latency".into(), value);
     }
     if args.runs(Phase::Failover) {
         let rounds = failover::run(&mut launch("failover", timers)?, args.rounds as usize)?;
