@@ -473,6 +473,8 @@ const READ_PAGE: &str = "return {
     tails: Array.from(document.querySelectorAll('.card')).map(c =>
         Array.from(c.querySelectorAll('.tail .blk')).map(b => Number(b.dataset.term))),
     cuts: document.querySelectorAll('#graph line.link.cut').length,
+    relayed: Array.from(document.querySelectorAll('#graph path.relayed'))
+        .map(p => p.querySelector('title').textContent.split(':')[0]),
 };";
 
 /// Whether Chromium and chromedriver are here; if not, says that `test` skipped.
@@ -524,6 +526,34 @@ fn the_page_shows_the_leader_and_a_partition_clicked_in_the_browser() {
             }
         });
         assert_eq!(browser.script(READ_PAGE)["cuts"], 0);
+        assert_eq!(browser.script(READ_PAGE)["relayed"], json!([]));
+
+        // The leader and a follower cut from each other both ways: each relays through the
+        // third node, and the graph draws both routes past it (issue 16).
+        let (follower, third) = ((leader + 1) % 3, (leader + 2) % 3);
+        let (status, reply) = post(
+            &dashboard,
+            "/api/proxy",
+            &format!("down {leader}<->{follower}"),
+        );
+        assert_eq!(status, 200, "{reply}");
+        until("relayed routes drawn", || {
+            let page = browser.script(READ_PAGE);
+            let mut routes: Vec<String> = serde_json::from_value(page["relayed"].clone()).unwrap();
+            routes.sort();
+            let mut want = vec![
+                format!("{leader}->{follower} via {third}"),
+                format!("{follower}->{leader} via {third}"),
+            ];
+            want.sort();
+            (routes == want).then_some(()).ok_or(page.to_string())
+        });
+        let (status, reply) = post(
+            &dashboard,
+            "/api/proxy",
+            &format!("up {leader}<->{follower}"),
+        );
+        assert_eq!(status, 200, "{reply}");
 
         browser.click("#isolate-leader");
         until("cut links drawn", || {

@@ -40,6 +40,17 @@ pub struct View {
     pub groups: Vec<GroupView>,
     pub nodes: Vec<NodeCard>,
     pub network: Network,
+    /// The routes relayed copies took in the last second (issue 16), as the nodes report them:
+    /// the proxy cannot tell a relayed copy from any other datagram.
+    pub relayed: Vec<RelayedRoute>,
+}
+
+/// `from` reached `to` through `via` (endpoint names, as in [`Network::links`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RelayedRoute {
+    pub from: String,
+    pub to: String,
+    pub via: String,
 }
 
 /// One Raft cluster of a sharded system.
@@ -141,6 +152,7 @@ impl View {
             })
             .collect();
         let one_cluster = groups.is_empty();
+        let relayed = relayed_routes(&reading.nodes, &groups);
         View {
             at_ms: reading
                 .at
@@ -152,8 +164,33 @@ impl View {
             groups,
             nodes,
             network: network(reading),
+            relayed,
         }
     }
+}
+
+/// Each answering node's relayed routes, its Raft ids turned into processes: in a sharded
+/// system a node's ids index its own group's members.
+fn relayed_routes(nodes: &[NodeReading], groups: &[GroupView]) -> Vec<RelayedRoute> {
+    let mut routes = Vec::new();
+    for (id, state) in nodes.iter().enumerate() {
+        let Ok(state) = state else { continue };
+        let members = groups.iter().find(|g| g.members.contains(&id));
+        let process = |raft_id: u32| match members {
+            Some(g) => g.members.get(raft_id as usize).copied(),
+            None => Some(raft_id as usize),
+        };
+        for &(to, via) in &state.relay.routes {
+            if let (Some(to), Some(via)) = (process(to), process(via)) {
+                routes.push(RelayedRoute {
+                    from: id.to_string(),
+                    to: to.to_string(),
+                    via: via.to_string(),
+                });
+            }
+        }
+    }
+    routes
 }
 
 fn card(
@@ -669,6 +706,52 @@ mod tests {
         assert_eq!((net.delivered_per_s, net.lost_per_s), (20, 10));
         assert!(net.summary.contains("links down: 0->2"), "{}", net.summary);
         assert!(net.summary.contains("faults on 1->0"), "{}", net.summary);
+    }
+
+    /// The constrained election's relaying: 1 and 2 reach each other through 0; in a sharded
+    /// system a group's Raft ids name its own members.
+    #[test]
+    fn relayed_routes_are_the_nodes_own_in_process_names() {
+        let relaying = |id: u32, routes: Vec<(u32, u32)>| -> NodeReading {
+            let mut state = node(id, Role::Follower, 2, 0).unwrap();
+            state.relay.routes = routes;
+            Ok(state)
+        };
+        let nodes = vec![
+            relaying(0, vec![]),
+            relaying(1, vec![(2, 0)]),
+            relaying(2, vec![(1, 0)]),
+        ];
+        let view = View::new(
+            &reading(1_000, nodes.clone(), status(&[], vec![])),
+            &[],
+            &[],
+        );
+        let route = |from: &str, to: &str, via: &str| RelayedRoute {
+            from: from.into(),
+            to: to.into(),
+            via: via.into(),
+        };
+        assert_eq!(view.relayed, [route("1", "2", "0"), route("2", "1", "0")]);
+
+        // One group whose Raft ids 0, 1, 2 are processes 2, 0, 1.
+        let groups = [RaftGroup {
+            name: "100".into(),
+            members: vec![2, 0, 1],
+        }];
+        let nodes = vec![
+            relaying(1, vec![(2, 0)]),
+            relaying(2, vec![(5, 0)]),
+            relaying(0, vec![]),
+        ];
+        let view = View::new(&reading(1_000, nodes, status(&[], vec![])), &[], &groups);
+        assert_eq!(
+            view.relayed,
+            [route("0", "1", "2")],
+            "ids within the group; one it lacks is left out"
+        );
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["relayed"][0]["via"], "2");
     }
 
     fn texts(events: &Events) -> Vec<String> {

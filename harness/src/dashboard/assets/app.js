@@ -52,7 +52,7 @@ function render(f) {
   $("clock").textContent = clock(v.at_ms);
   renderReplay(f.replay);
   renderCards(v);
-  renderGraph(v.network, v.nodes);
+  renderGraph(v.network, v.nodes, v.relayed);
   renderEvents(f.events);
   syncSelects(v);
   updateCli();
@@ -175,7 +175,7 @@ function positions(endpoints) {
   return at;
 }
 
-function renderGraph(net, nodes) {
+function renderGraph(net, nodes, relayed) {
   $("net-summary").textContent = net.error ? "netproxy at " + net.addr + ": " + net.error : net.summary;
   const at = positions(net.endpoints);
   const links = $("links");
@@ -200,6 +200,27 @@ function renderGraph(net, nodes) {
       links.append(el("svg:text", { class: "rate" + (l.cut ? " cut" : ""), x: tx, y: ty, "text-anchor": "middle" }, label));
     }
   }
+  // Relayed routes (issue 16): a curve from the sender past its relay to the target.
+  for (const r of relayed) {
+    if (!at[r.from] || !at[r.to] || !at[r.via]) continue;
+    const [ax, ay] = at[r.from], [bx, by] = at[r.to], [vx, vy] = at[r.via];
+    const mx = (ax + bx) / 2, my = (ay + by) / 2;
+    const d = Math.hypot(mx - vx, my - vy) || 1;
+    // The curve's middle passes just outside the relay's circle, on the side facing the pair.
+    const px = vx + ((mx - vx) / d) * 28, py = vy + ((my - vy) / d) * 28;
+    // Each direction of a pair on its own side, as the links are.
+    const len = Math.hypot(bx - ax, by - ay) || 1;
+    const cx = 2 * px - mx - ((by - ay) / len) * 8, cy = 2 * py - my + ((bx - ax) / len) * 8;
+    // Both ends clear of the circles, toward the control point.
+    const clear = (x, y) => {
+      const l = Math.hypot(cx - x, cy - y) || 1;
+      return [x + ((cx - x) / l) * 22, y + ((cy - y) / l) * 22];
+    };
+    const [sx, sy] = clear(ax, ay), [ex, ey] = clear(bx, by);
+    const path = el("svg:path", { class: "relayed", d: `M${sx},${sy} Q${cx},${cy} ${ex},${ey}`, "marker-end": "url(#arrow)" });
+    path.append(el("svg:title", {}, r.from + "->" + r.to + " via " + r.via + ": relayed copies in the last second"));
+    links.append(path);
+  }
   const eps = $("endpoints");
   eps.replaceChildren();
   for (const e of net.endpoints.length ? net.endpoints : nodes.map((n) => String(n.id))) {
@@ -219,7 +240,7 @@ function renderGraph(net, nodes) {
       g.append(el("svg:text", { x: x, y: y + 10, "text-anchor": "middle" }, sub));
       g.addEventListener("click", () => {
         picked.has(node.id) ? picked.delete(node.id) : picked.add(node.id);
-        renderGraph(net, nodes);
+        renderGraph(net, nodes, relayed);
         updateCli();
       });
     }
