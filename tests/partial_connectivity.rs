@@ -330,6 +330,71 @@ fn flapping_link_holds_no_election() {
     cfg.end();
 }
 
+/// A follower the leader cannot reach (the link leader -> follower cut, the other way up): it
+/// hears the leader through the other follower, so no one stands for election, no term
+/// changes, and every command reaches all three.
+#[test]
+fn follower_cut_one_way_holds_no_election() {
+    let cfg = Tester::new(3, false, false);
+    cfg.begin("Test (16): a follower the leader cannot reach holds no election");
+    let leader = cfg.check_one_leader();
+    let follower = (leader + 1) % 3;
+    commit(&cfg, 100, 1, 3);
+    let term = cfg.get_state(leader).expect("running").0;
+    let mark = cfg.elections().len();
+    cfg.cut_one_way(&[(leader, follower)]);
+
+    let start = Instant::now();
+    let mut x = 200;
+    while start.elapsed() < 8 * election_max() {
+        cfg.one(&cmd_int(x), 3, false);
+        x += 1;
+    }
+    assert_eq!(terms(&cfg), vec![term; 3], "no node changed its term");
+    assert_eq!(cfg.elections()[mark..], [], "no election");
+    assert_eq!(cfg.get_state(leader), Some((term, true)));
+    let received = cfg.node_state(follower).expect("running").relay.received;
+    assert!(
+        received > 0,
+        "the follower heard the leader through the relay"
+    );
+    cfg.end();
+}
+
+/// A stranded node: one follower of five cut off from every other for eight election
+/// timeouts, then reconnected. Alone it cannot win a pre-vote, so it never stands and its term
+/// stays; the other four keep their leader and commit; back, it catches up without an
+/// election, and no node's term changed.
+#[test]
+fn stranded_node_rejoins_without_an_election() {
+    let cfg = Tester::new(5, false, false);
+    cfg.begin("Test (16): a stranded node rejoins without an election");
+    let leader = cfg.check_one_leader();
+    let stranded = (leader + 1) % 5;
+    commit(&cfg, 100, 1, 5);
+    let term = cfg.get_state(leader).expect("running").0;
+    let mark = cfg.elections().len();
+    cfg.disconnect(stranded);
+
+    let start = Instant::now();
+    let mut x = 200;
+    while start.elapsed() < 8 * election_max() {
+        cfg.one(&cmd_int(x), 4, false);
+        x += 1;
+    }
+    assert_eq!(
+        cfg.get_state(stranded),
+        Some((term, false)),
+        "alone, it stays"
+    );
+    cfg.connect(stranded);
+    cfg.one(&cmd_int(x), 5, true);
+    assert_eq!(terms(&cfg), vec![term; 5], "no node changed its term");
+    assert_eq!(cfg.elections()[mark..], [], "no election");
+    assert_eq!(cfg.get_state(leader), Some((term, true)));
+    cfg.end();
+}
+
 /// A fully connected cluster relays nothing: through its first election, commands, a
 /// leadership transfer and more commands, no node sends, forwards or receives a relayed copy.
 #[test]
