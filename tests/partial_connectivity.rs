@@ -202,19 +202,16 @@ fn constrained_election() {
     cfg.end();
 }
 
-/// The chained cut: three nodes, the leader cut from one follower (both ways). The follower
-/// still hears the leader through the other follower, and the leader hears its replies the
-/// same way: no election at all, and every command reaches all three.
-#[test]
-fn chained_cut_holds_no_election() {
-    let cfg = Tester::new(3, false, false);
-    cfg.begin("Test (16): a leader cut from one follower keeps it, through a relay");
+/// Three nodes; `cut` takes the leader and a follower and cuts links between them. Commits for
+/// eight maximum election timeouts, every command on all three, and checks that no node stood
+/// for election and no term changed. Returns the leader and the follower.
+fn no_election_across(cfg: &Tester, cut: impl FnOnce(usize, usize)) -> (usize, usize) {
     let leader = cfg.check_one_leader();
     let follower = (leader + 1) % 3;
-    commit(&cfg, 100, 1, 3);
+    commit(cfg, 100, 1, 3);
     let term = cfg.get_state(leader).expect("running").0;
     let mark = cfg.elections().len();
-    cfg.cut(&[(leader, follower)]);
+    cut(leader, follower);
 
     let start = Instant::now();
     let mut x = 200;
@@ -222,9 +219,22 @@ fn chained_cut_holds_no_election() {
         cfg.one(&cmd_int(x), 3, false);
         x += 1;
     }
-    assert_eq!(terms(&cfg), vec![term; 3], "no node changed its term");
+    assert_eq!(terms(cfg), vec![term; 3], "no node changed its term");
     assert_eq!(cfg.elections()[mark..], [], "no election");
     assert_eq!(cfg.get_state(leader), Some((term, true)));
+    (leader, follower)
+}
+
+/// The chained cut: three nodes, the leader cut from one follower (both ways). The follower
+/// still hears the leader through the other follower, and the leader hears its replies the
+/// same way: no election at all, and every command reaches all three.
+#[test]
+fn chained_cut_holds_no_election() {
+    let cfg = Tester::new(3, false, false);
+    cfg.begin("Test (16): a leader cut from one follower keeps it, through a relay");
+    let (leader, _) = no_election_across(&cfg, |leader, follower| {
+        cfg.cut(&[(leader, follower)]);
+    });
     let relay = cfg.node_state(leader).expect("running").relay;
     assert!(
         relay.sent > 0 && relay.received > 0,
@@ -337,22 +347,9 @@ fn flapping_link_holds_no_election() {
 fn follower_cut_one_way_holds_no_election() {
     let cfg = Tester::new(3, false, false);
     cfg.begin("Test (16): a follower the leader cannot reach holds no election");
-    let leader = cfg.check_one_leader();
-    let follower = (leader + 1) % 3;
-    commit(&cfg, 100, 1, 3);
-    let term = cfg.get_state(leader).expect("running").0;
-    let mark = cfg.elections().len();
-    cfg.cut_one_way(&[(leader, follower)]);
-
-    let start = Instant::now();
-    let mut x = 200;
-    while start.elapsed() < 8 * election_max() {
-        cfg.one(&cmd_int(x), 3, false);
-        x += 1;
-    }
-    assert_eq!(terms(&cfg), vec![term; 3], "no node changed its term");
-    assert_eq!(cfg.elections()[mark..], [], "no election");
-    assert_eq!(cfg.get_state(leader), Some((term, true)));
+    let (_, follower) = no_election_across(&cfg, |leader, follower| {
+        cfg.cut_one_way(&[(leader, follower)]);
+    });
     let received = cfg.node_state(follower).expect("running").relay.received;
     assert!(
         received > 0,

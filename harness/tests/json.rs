@@ -49,6 +49,27 @@ fn raft_lab(cluster: &Cluster, args: &[&str]) -> Value {
     })
 }
 
+/// `BIN ARGS` (a tool of this workspace, no cluster; `args` split at spaces); its stdout parsed
+/// as one JSON document.
+fn json_of(bin: &str, args: &str) -> Value {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let out = Command::new(binary(bin).unwrap())
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{bin} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{bin} {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
 fn leader(cluster: &Cluster) -> usize {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -124,16 +145,7 @@ fn watch_json_without_once_is_refused() {
 /// `raft-sim N --json`: the summary, its totals adding up.
 #[test]
 fn raft_sim_prints_its_summary_as_json() {
-    let out = Command::new(binary("raft-sim").unwrap())
-        .args(["3", "--from", "10", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = json_of("raft-sim", "3 --from 10 --json");
     assert_eq!(
         (&summary["from"], &summary["seeds"], &summary["passed"]),
         (&10.into(), &3.into(), &3.into())
@@ -151,17 +163,10 @@ fn raft_sim_prints_its_summary_as_json() {
 /// there and the disk's share of the p50.
 #[test]
 fn raft_bench_latency_prints_json() {
-    let out = Command::new(binary("raft-bench").unwrap())
-        .args(["--only", "latency", "--json", "--samples", "50"])
-        .args(["--floor-samples", "20"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let doc = json_of(
+        "raft-bench",
+        "--only latency --json --samples 50 --floor-samples 20",
     );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let latency = &doc["latency"];
     assert_eq!(latency["commit"]["samples"], 50, "{latency}");
     let fsync = &latency["floors"]["fdatasync"];
@@ -180,26 +185,10 @@ fn raft_bench_latency_prints_json() {
 /// `raft-bench kv --json`, a short run: every figure in one document on stdout.
 #[test]
 fn raft_bench_kv_prints_json() {
-    let out = Command::new(binary("raft-bench").unwrap())
-        .args([
-            "kv",
-            "--json",
-            "--clerks",
-            "2",
-            "--secs",
-            "1",
-            "--warmup-secs",
-            "0",
-        ])
-        .args(["--floor-samples", "20", "--load-keys", "0"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let doc = json_of(
+        "raft-bench",
+        "kv --json --clerks 2 --secs 1 --warmup-secs 0 --floor-samples 20 --load-keys 0",
     );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let level = &doc["levels"][0];
     assert_eq!(level["clerks"], 2);
     let ops = level["ops_per_s"].as_f64().unwrap();
@@ -222,17 +211,10 @@ fn raft_bench_kv_prints_json() {
 /// `raft-bench shardkv --json`, a short run: every figure in one document on stdout.
 #[test]
 fn raft_bench_shardkv_prints_json() {
-    let out = Command::new(binary("raft-bench").unwrap())
-        .args(["shardkv", "--json", "--clerks", "2", "--keys", "10"])
-        .args(["--secs", "1", "--warmup-secs", "0", "--shard-mb", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let doc = json_of(
+        "raft-bench",
+        "shardkv --json --clerks 2 --keys 10 --secs 1 --warmup-secs 0 --shard-mb 1",
     );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let levels = doc["levels"].as_array().unwrap();
     assert_eq!(levels.len(), 3, "{doc}");
     for (i, level) in levels.iter().enumerate() {
