@@ -21,7 +21,7 @@ fn campaign(seed: u64) -> Vec<&'static str> {
     println!("{report}");
     assert!(report.passed(), "nemesis seed {seed} failed:\n{report}");
     assert!(!report.faults.is_empty(), "no fault was applied");
-    let _ = std::fs::remove_dir_all(&report.run_dir);
+    let _ = std::fs::remove_dir_all(&report.outcome.run_dir);
     report
         .faults
         .iter()
@@ -72,5 +72,5 @@ fn sharded_nemesis_seed_1() {
         3,
         "every group joined at the end"
     );
-    let _ = std::fs::remove_dir_all(&report.run_dir);
+    let _ = std::fs::remove_dir_all(&report.outcome.run_dir);
 }

@@ -160,34 +160,31 @@ pub fn run(opts: &Options) -> Report {
             let call = move |op, deadline| clerk.call(op, Some(deadline));
             s.spawn(move || workload.run_clerk(k, opts.seed, opts.keys, key_name, call));
         }
-        (report.faults, report.violations) = nemesis.run(opts, started);
+        (report.faults, report.outcome.violations) = nemesis.run(opts, started);
         workload.stop.store(true, Ordering::SeqCst);
     });
-    report.workload_time = started.elapsed();
+    let outcome = &mut report.outcome;
+    outcome.workload_time = started.elapsed();
 
     // The final reads: every key, through a fresh clerk, recorded like every other read.
     let mut reader = clerk_at(crate::cluster::MAX_CLERKS - 1);
     for key in (0..opts.keys).map(key_name) {
         if let Err(e) = workload.final_read(&key, |op, d| reader.call(op, Some(d))) {
-            (report.violations).push(format!(
+            (outcome.violations).push(format!(
                 "the healed cluster did not answer Get({key:?}): {e}"
             ));
         }
     }
     if let Err(e) = converge(&cluster, &liveness, opts.nodes) {
-        report.violations.push(e);
+        outcome.violations.push(e);
     }
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| liveness.check())) {
-        report.violations.push(panic_text(payload));
+        outcome.violations.push(panic_text(payload));
     }
-    report.leader_changes = count_leader_changes(&cluster);
+    outcome.leader_changes = count_leader_changes(&cluster);
 
     let (ops, latencies) = workload.finish();
-    report.ops.count(&ops);
-    report.latencies = latencies;
-    let (verdict, check_time, violation) = check_history(&ops, &run_dir);
-    (report.verdict, report.check_time) = (Some(verdict), check_time);
-    report.violations.extend(violation);
+    outcome.check(&ops, latencies);
 
     if let Some(watchdog) = liveness.end() {
         cluster.lock().unwrap_or_else(|e| e.into_inner()).kill_all();

@@ -1,23 +1,22 @@
 //! What a nemesis run saw, and its table.
 
 use super::faults::Fault;
-use super::Options;
+use super::{check_history, Options};
 use crate::linearizability::{OpKind, Operation, Status, Verdict};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+/// What both campaigns report alike: the workload's operations and their latencies, the
+/// leader changes, the linearizability check, every violation, and where the run's files are.
 #[derive(Debug)]
-pub struct Report {
+pub struct Outcome {
     pub seed: u64,
-    pub nodes: usize,
     pub clients: usize,
     pub workload_time: Duration,
     pub ops: OpCounts,
     pub latencies: Latencies,
-    /// Every fault, with when it began.
-    pub faults: Vec<(Duration, Fault)>,
     /// Elections won during the run, by the nodes' logs.
     pub leader_changes: usize,
     pub verdict: Option<Verdict>,
@@ -27,16 +26,14 @@ pub struct Report {
     pub run_dir: PathBuf,
 }
 
-impl Report {
-    pub fn new(opts: &Options, run_dir: PathBuf) -> Report {
-        Report {
-            seed: opts.seed,
-            nodes: opts.nodes,
-            clients: opts.clients,
+impl Outcome {
+    pub fn new(seed: u64, clients: usize, run_dir: PathBuf) -> Outcome {
+        Outcome {
+            seed,
+            clients,
             workload_time: Duration::ZERO,
             ops: OpCounts::default(),
             latencies: Latencies::default(),
-            faults: Vec::new(),
             leader_changes: 0,
             verdict: None,
             check_time: Duration::ZERO,
@@ -47,6 +44,39 @@ impl Report {
 
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// The finished workload's history: counted, its latencies kept, checked for
+    /// linearizability (the history written beside the run's log).
+    pub fn check(&mut self, ops: &[Operation], latencies: Latencies) {
+        self.ops.count(ops);
+        self.latencies = latencies;
+        let (verdict, check_time, violation) = check_history(ops, &self.run_dir);
+        (self.verdict, self.check_time) = (Some(verdict), check_time);
+        self.violations.extend(violation);
+    }
+}
+
+/// A single Raft cluster's campaign (`run`).
+#[derive(Debug)]
+pub struct Report {
+    pub nodes: usize,
+    /// Every fault, with when it began.
+    pub faults: Vec<(Duration, Fault)>,
+    pub outcome: Outcome,
+}
+
+impl Report {
+    pub fn new(opts: &Options, run_dir: PathBuf) -> Report {
+        Report {
+            nodes: opts.nodes,
+            faults: Vec::new(),
+            outcome: Outcome::new(opts.seed, opts.clients, run_dir),
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.outcome.passed()
     }
 }
 
@@ -108,7 +138,8 @@ fn ms(d: Option<Duration>) -> String {
 }
 
 /// The operations table: by kind, completed and indeterminate, p50 and p99.
-pub fn write_ops(f: &mut fmt::Formatter<'_>, ops: &OpCounts, latencies: &Latencies) -> fmt::Result {
+fn write_ops(f: &mut fmt::Formatter<'_>, o: &Outcome) -> fmt::Result {
+    let (ops, latencies) = (&o.ops, &o.latencies);
     writeln!(
         f,
         "{:<8} {:>8} {:>14} {:>10} {:>10}",
@@ -131,69 +162,71 @@ pub fn write_ops(f: &mut fmt::Formatter<'_>, ops: &OpCounts, latencies: &Latenci
 
 /// A run's last lines: leader changes, the linearizability check, where the history and log
 /// are, and PASS or every violation.
-pub fn write_end(
-    f: &mut fmt::Formatter<'_>,
-    leader_changes: usize,
-    verdict: Option<Verdict>,
-    check_time: Duration,
-    run_dir: &Path,
-    violations: &[String],
-) -> fmt::Result {
-    writeln!(f, "leader changes: {leader_changes}")?;
+fn write_end(f: &mut fmt::Formatter<'_>, o: &Outcome) -> fmt::Result {
+    writeln!(f, "leader changes: {}", o.leader_changes)?;
     writeln!(
         f,
         "linearizability: {} in {:.2} s",
-        match verdict {
+        match o.verdict {
             Some(Verdict::Ok) => "ok",
             Some(Verdict::Illegal) => "NOT linearizable",
             Some(Verdict::Unknown) => "unknown (out of time)",
             None => "not checked",
         },
-        check_time.as_secs_f64()
+        o.check_time.as_secs_f64()
     )?;
     writeln!(
         f,
         "history: {0}/history.jsonl, {0}/history.html; log: {0}/run.log",
-        run_dir.display()
+        o.run_dir.display()
     )?;
-    if violations.is_empty() {
+    if o.violations.is_empty() {
         write!(f, "PASS")
     } else {
-        writeln!(f, "FAIL: {} violation(s)", violations.len())?;
-        for v in violations {
+        writeln!(f, "FAIL: {} violation(s)", o.violations.len())?;
+        for v in &o.violations {
             writeln!(f, "  - {v}")?;
         }
         Ok(())
     }
 }
 
+/// A campaign's table: `header` (its first line), the operations, what `middle` writes (the
+/// faults and what else the campaign did), then the end.
+pub fn write_table(
+    f: &mut fmt::Formatter<'_>,
+    header: fmt::Arguments<'_>,
+    o: &Outcome,
+    middle: impl FnOnce(&mut fmt::Formatter<'_>) -> fmt::Result,
+) -> fmt::Result {
+    writeln!(
+        f,
+        "{header}, {:.1} s of workload",
+        o.workload_time.as_secs_f64()
+    )?;
+    write_ops(f, o)?;
+    middle(f)?;
+    write_end(f, o)
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "nemesis seed {}: {} nodes, {} clients, {:.1} s of workload",
-            self.seed,
-            self.nodes,
-            self.clients,
-            self.workload_time.as_secs_f64()
-        )?;
-        write_ops(f, &self.ops, &self.latencies)?;
-        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-        for (_, fault) in &self.faults {
-            *kinds.entry(fault.kind()).or_default() += 1;
-        }
-        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-        writeln!(f, "faults: {} ({})", self.faults.len(), kinds.join(", "))?;
-        for (at, fault) in &self.faults {
-            writeln!(f, "  {:>6.1} s  {fault}", at.as_secs_f64())?;
-        }
-        write_end(
-            f,
-            self.leader_changes,
-            self.verdict,
-            self.check_time,
-            &self.run_dir,
-            &self.violations,
-        )
+        let o = &self.outcome;
+        let header = format_args!(
+            "nemesis seed {}: {} nodes, {} clients",
+            o.seed, self.nodes, o.clients
+        );
+        write_table(f, header, o, |f| {
+            let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+            for (_, fault) in &self.faults {
+                *kinds.entry(fault.kind()).or_default() += 1;
+            }
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            writeln!(f, "faults: {} ({})", self.faults.len(), kinds.join(", "))?;
+            for (at, fault) in &self.faults {
+                writeln!(f, "  {:>6.1} s  {fault}", at.as_secs_f64())?;
+            }
+            Ok(())
+        })
     }
 }

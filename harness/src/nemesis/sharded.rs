@@ -7,12 +7,12 @@
 //! replicas equal, and no group holding anything of a shard it does not own (a hand-off deletes
 //! what it sent) — read from every server's applied state over its control channel.
 
-use super::report::{write_end, write_ops, Latencies, OpCounts};
+use super::report::{write_table, Outcome};
 use super::shard_faults::{self, ShardFault, GROUP_SIZE};
-use super::{check_history, count_leader_changes, panic_text, Workload};
+use super::{count_leader_changes, panic_text, Workload};
 use crate::clerk::Clerk;
 use crate::cluster::{Cluster, Layout, NodeOptions, MAX_CLERKS, MAX_PROCESSES};
-use crate::linearizability::{OpKind, Operation, Status, Verdict};
+use crate::linearizability::{OpKind, Operation, Status};
 use crate::liveness::Liveness;
 use crate::proxy::Proxy;
 use crate::shardclerk::ShardClerk;
@@ -155,7 +155,7 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
     let all: Vec<Gid> = (0..opts.groups).map(gid_of).collect();
     let events = Events::new(&cluster);
     if let Err(e) = change(&mut ctrl, join(&all), &events, Instant::now()) {
-        report.violations.push(e);
+        report.outcome.violations.push(e);
         return finish(report, &cluster, &liveness);
     }
 
@@ -179,10 +179,10 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
         report.faults = nemesis.run(opts, started);
         stop.store(true, Ordering::SeqCst);
         if let Err(e) = schedule.join().expect("the schedule does not panic") {
-            report.violations.push(e);
+            report.outcome.violations.push(e);
         }
     });
-    report.workload_time = started.elapsed();
+    report.outcome.workload_time = started.elapsed();
 
     // Every group joined again: the final configuration, which every group must reach.
     let missing = |config: &Config| -> Vec<Gid> {
@@ -203,11 +203,11 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
     match final_config {
         Ok(config) => {
             if let Err(e) = settle(&cluster, &liveness, &config, opts.groups) {
-                report.violations.push(e);
+                report.outcome.violations.push(e);
             }
             report.final_config = Some(config);
         }
-        Err(e) => report.violations.push(format!(
+        Err(e) => report.outcome.violations.push(format!(
             "the healed controllers did not give a configuration with every group: {e}"
         )),
     }
@@ -218,7 +218,7 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
     for key in (0..opts.keys).map(key_name) {
         if let Err(e) = workload.final_read(&key, |op, d| reader.call(op, Some(d))) {
             let shard = raft_node::shardkv::key2shard(&key);
-            (report.violations).push(format!(
+            (report.outcome.violations).push(format!(
                 "shard {shard} did not answer Get({key:?}) once healed: {e}"
             ));
         }
@@ -227,12 +227,8 @@ pub fn run(opts: &ShardedOptions) -> ShardedReport {
     report.reconfigs = events.take();
 
     let (ops, latencies) = workload.finish();
-    report.violations.extend(doubled_appends(&ops));
-    report.ops.count(&ops);
-    report.latencies = latencies;
-    let (verdict, check_time, violation) = check_history(&ops, &run_dir);
-    (report.verdict, report.check_time) = (Some(verdict), check_time);
-    report.violations.extend(violation);
+    report.outcome.violations.extend(doubled_appends(&ops));
+    report.outcome.check(&ops, latencies);
     finish(report, &cluster, &liveness)
 }
 
@@ -243,9 +239,9 @@ fn finish(
     liveness: &Liveness,
 ) -> ShardedReport {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| liveness.check())) {
-        report.violations.push(panic_text(payload));
+        report.outcome.violations.push(panic_text(payload));
     }
-    report.leader_changes = count_leader_changes(cluster);
+    report.outcome.leader_changes = count_leader_changes(cluster);
     if let Some(watchdog) = liveness.end() {
         cluster.lock().unwrap_or_else(|e| e.into_inner()).kill_all();
         let _ = watchdog.join();
@@ -562,12 +558,7 @@ fn doubled_appends(ops: &[Operation]) -> Vec<String> {
 
 #[derive(Debug)]
 pub struct ShardedReport {
-    pub seed: u64,
     pub groups: usize,
-    pub clients: usize,
-    pub workload_time: Duration,
-    pub ops: OpCounts,
-    pub latencies: Latencies,
     /// Every fault, with when it began and whether the network was unreliable on top.
     pub faults: Vec<(Duration, ShardFault, bool)>,
     /// Every Join, Leave and Move applied, with when (the final Join included).
@@ -575,102 +566,79 @@ pub struct ShardedReport {
     pub final_config: Option<Config>,
     /// Each group's shards at the end, as one of its servers reports them.
     pub holdings: Vec<(Gid, Option<ShardStates>)>,
-    pub leader_changes: usize,
-    pub verdict: Option<Verdict>,
-    pub check_time: Duration,
-    pub violations: Vec<String>,
-    pub run_dir: PathBuf,
+    pub outcome: Outcome,
 }
 
 impl ShardedReport {
     fn new(opts: &ShardedOptions, run_dir: PathBuf) -> ShardedReport {
         ShardedReport {
-            seed: opts.seed,
             groups: opts.groups,
-            clients: opts.clients,
-            workload_time: Duration::ZERO,
-            ops: OpCounts::default(),
-            latencies: Latencies::default(),
             faults: Vec::new(),
             reconfigs: Vec::new(),
             final_config: None,
             holdings: Vec::new(),
-            leader_changes: 0,
-            verdict: None,
-            check_time: Duration::ZERO,
-            violations: Vec::new(),
-            run_dir,
+            outcome: Outcome::new(opts.seed, opts.clients, run_dir),
         }
     }
 
     pub fn passed(&self) -> bool {
-        self.violations.is_empty()
+        self.outcome.passed()
     }
 }
 
 impl fmt::Display for ShardedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "sharded nemesis seed {}: {} groups of {GROUP_SIZE}, {NCTRLERS} controllers, {} \
-             clients, {:.1} s of workload",
-            self.seed,
-            self.groups,
-            self.clients,
-            self.workload_time.as_secs_f64()
-        )?;
-        write_ops(f, &self.ops, &self.latencies)?;
-        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-        for (_, fault, _) in &self.faults {
-            *kinds.entry(fault.kind()).or_default() += 1;
-        }
-        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-        let lossy = self.faults.iter().filter(|(_, _, lossy)| *lossy).count();
-        writeln!(
-            f,
-            "faults: {} ({}); {lossy} with the unreliable network on top",
-            self.faults.len(),
-            kinds.join(", ")
-        )?;
-        for (at, fault, lossy) in &self.faults {
-            let on_top = if *lossy { " + unreliable" } else { "" };
-            writeln!(f, "  {:>6.1} s  {fault}{on_top}", at.as_secs_f64())?;
-        }
-        writeln!(f, "configuration changes: {}", self.reconfigs.len())?;
-        for (at, change) in &self.reconfigs {
-            writeln!(f, "  {:>6.1} s  {change}", at.as_secs_f64())?;
-        }
-        if let Some(config) = &self.final_config {
+        let o = &self.outcome;
+        let header = format_args!(
+            "sharded nemesis seed {}: {} groups of {GROUP_SIZE}, {NCTRLERS} controllers, {} clients",
+            o.seed, self.groups, o.clients
+        );
+        write_table(f, header, o, |f| {
+            let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+            for (_, fault, _) in &self.faults {
+                *kinds.entry(fault.kind()).or_default() += 1;
+            }
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            let lossy = self.faults.iter().filter(|(_, _, lossy)| *lossy).count();
             writeln!(
                 f,
-                "final configuration {}: shards {:?}",
-                config.num, config.shards
+                "faults: {} ({}); {lossy} with the unreliable network on top",
+                self.faults.len(),
+                kinds.join(", ")
             )?;
-        }
-        for (gid, states) in &self.holdings {
-            match states {
-                Some(s) => {
-                    let shards: Vec<String> = (s.shards.iter())
-                        .map(|h| format!("{}:{}k/{}B", h.shard, h.keys, h.bytes))
-                        .collect();
-                    writeln!(
-                        f,
-                        "  group {gid} at configuration {}: {}",
-                        s.config,
-                        shards.join(" ")
-                    )?
-                }
-                None => writeln!(f, "  group {gid}: no server answered")?,
+            for (at, fault, lossy) in &self.faults {
+                let on_top = if *lossy { " + unreliable" } else { "" };
+                writeln!(f, "  {:>6.1} s  {fault}{on_top}", at.as_secs_f64())?;
             }
-        }
-        write_end(
-            f,
-            self.leader_changes,
-            self.verdict,
-            self.check_time,
-            &self.run_dir,
-            &self.violations,
-        )
+            writeln!(f, "configuration changes: {}", self.reconfigs.len())?;
+            for (at, change) in &self.reconfigs {
+                writeln!(f, "  {:>6.1} s  {change}", at.as_secs_f64())?;
+            }
+            if let Some(config) = &self.final_config {
+                writeln!(
+                    f,
+                    "final configuration {}: shards {:?}",
+                    config.num, config.shards
+                )?;
+            }
+            for (gid, states) in &self.holdings {
+                match states {
+                    Some(s) => {
+                        let shards: Vec<String> = (s.shards.iter())
+                            .map(|h| format!("{}:{}k/{}B", h.shard, h.keys, h.bytes))
+                            .collect();
+                        writeln!(
+                            f,
+                            "  group {gid} at configuration {}: {}",
+                            s.config,
+                            shards.join(" ")
+                        )?
+                    }
+                    None => writeln!(f, "  group {gid}: no server answered")?,
+                }
+            }
+            Ok(())
+        })
     }
 }
 
