@@ -209,6 +209,16 @@ pub fn write_table(
     write_end(f, o)
 }
 
+/// How many of each kind, as `crash ×2, partition ×1`, kinds in order.
+pub fn by_kind<'a>(kinds: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for kind in kinds {
+        *counts.entry(kind).or_default() += 1;
+    }
+    let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    counts.join(", ")
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = &self.outcome;
@@ -217,16 +227,24 @@ impl fmt::Display for Report {
             o.seed, self.nodes, o.clients
         );
         write_table(f, header, o, |f| {
-            let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-            for (_, fault) in &self.faults {
-                *kinds.entry(fault.kind()).or_default() += 1;
-            }
-            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-            writeln!(f, "faults: {} ({})", self.faults.len(), kinds.join(", "))?;
+            let kinds = by_kind(self.faults.iter().map(|(_, fault)| fault.kind()));
+            writeln!(f, "faults: {} ({kinds})", self.faults.len())?;
             for (at, fault) in &self.faults {
                 writeln!(f, "  {:>6.1} s  {fault}", at.as_secs_f64())?;
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_counted_in_order() {
+        let kinds = ["partition", "crash", "partition"].into_iter();
+        assert_eq!(by_kind(kinds), "crash ×1, partition ×2");
+        assert_eq!(by_kind(std::iter::empty()), "");
     }
 }

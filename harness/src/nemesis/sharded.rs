@@ -7,7 +7,7 @@
 //! replicas equal, and no group holding anything of a shard it does not own (a hand-off deletes
 //! what it sent) — read from every server's applied state over its control channel.
 
-use super::report::{write_table, Outcome};
+use super::report::{by_kind, write_table, Outcome};
 use super::shard_faults::{self, ShardFault, GROUP_SIZE};
 use super::{count_leader_changes, panic_text, Workload};
 use crate::clerk::Clerk;
@@ -24,7 +24,7 @@ use raft_node::shardkv::store::ShardState;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -594,17 +594,12 @@ impl fmt::Display for ShardedReport {
             o.seed, self.groups, o.clients
         );
         write_table(f, header, o, |f| {
-            let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-            for (_, fault, _) in &self.faults {
-                *kinds.entry(fault.kind()).or_default() += 1;
-            }
-            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            let kinds = by_kind(self.faults.iter().map(|(_, fault, _)| fault.kind()));
             let lossy = self.faults.iter().filter(|(_, _, lossy)| *lossy).count();
             writeln!(
                 f,
-                "faults: {} ({}); {lossy} with the unreliable network on top",
-                self.faults.len(),
-                kinds.join(", ")
+                "faults: {} ({kinds}); {lossy} with the unreliable network on top",
+                self.faults.len()
             )?;
             for (at, fault, lossy) in &self.faults {
                 let on_top = if *lossy { " + unreliable" } else { "" };
