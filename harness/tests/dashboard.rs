@@ -5,8 +5,11 @@
 //! them) the browser test says it skipped and passes.
 
 use harness::cluster::{Cluster, NodeOptions};
+use harness::cluster_file::Sharded;
 use harness::dashboard::replay::Replay;
 use harness::dashboard::{Config, Dashboard, CONTROL_HEADER};
+use harness::shardcli::{ShardOp, System};
+use harness::shardtest;
 use raft_node::runtime::ServiceKind;
 use serde_json::{json, Value};
 use std::io::{self, Read, Write};
@@ -313,6 +316,97 @@ fn the_json_state_shows_the_cluster_and_the_controls_act_on_it() {
         texts.iter().any(|t| t.starts_with("kill -KILL ")),
         "{texts:?}"
     );
+}
+
+/// A sharded system (`raft-lab cluster --groups 1 --dashboard`: three controllers, one replica
+/// group of three): the state judges each Raft group's leader, a KV put and get go through a
+/// shard clerk to the group that owns the key, and a replica-group server killed from the page
+/// restarts with its own arguments and serves again.
+#[test]
+fn a_sharded_system_is_shown_group_by_group_and_its_servers_restart() {
+    let n = shardtest::NCTRLERS + 3;
+    let cluster = Cluster::launch_groups("dashboard-sharded", n, NodeOptions::lab(), |l, dir| {
+        shardtest::specs(l, dir, 1, 3, Some(64 * 1024))
+    })
+    .unwrap();
+    let sharded = Sharded {
+        groups: 1,
+        per_group: 3,
+    };
+    let (layout, key) = (cluster.layout().clone(), cluster.key());
+    let system = System {
+        layout: &layout,
+        key: key.clone(),
+        secret: key.secret.clone(),
+        sharded,
+    };
+    let gid = shardtest::gid_of(0);
+    let deadline = Instant::now() + DEADLINE;
+    system.shard(ShardOp::Join(vec![gid]), deadline).unwrap();
+    let cluster = Arc::new(Mutex::new(cluster));
+    let dashboard = Dashboard::start(Config {
+        layout: layout.clone(),
+        key,
+        cluster: Some(Arc::clone(&cluster)),
+        port: 0,
+        sharded: Some(sharded),
+    })
+    .unwrap();
+
+    let leaders = until("a leader in each Raft group", || {
+        let state = state(&dashboard);
+        let groups = state["view"]["groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let leaders: Vec<(String, u64)> = (groups.iter())
+            .filter_map(|g| Some((g["name"].as_str()?.to_string(), g["leader"].as_u64()?)))
+            .collect();
+        (leaders.len() == 2)
+            .then_some(leaders)
+            .ok_or(state["view"].to_string())
+    });
+    let group = gid.to_string();
+    assert_eq!(
+        (leaders[0].0.as_str(), leaders[1].0.as_str()),
+        ("ctrl", group.as_str())
+    );
+
+    let (status, outcome) = post(&dashboard, "/api/kv", "put greeting hello");
+    assert_eq!(status, 200, "{outcome}");
+    // A server of the group, not its leader: killed, restarted, and it serves again.
+    let server = (0..3)
+        .map(|i| shardtest::process(shardtest::NCTRLERS, 0, i))
+        .find(|&p| p as u64 != leaders[1].1)
+        .unwrap();
+    let card_status = |want: &'static str| {
+        until(&format!("card of n{server} {want}"), || {
+            let state = self::state(&dashboard);
+            let card = &state["view"]["nodes"][server];
+            (card["status"] == want && card["group"] == group.as_str())
+                .then_some(())
+                .ok_or(card.to_string())
+        })
+    };
+    let (status, outcome) = post(&dashboard, "/api/node", &format!("kill {server}"));
+    assert_eq!(status, 200, "{outcome}");
+    card_status("killed");
+    let (status, outcome) = post(&dashboard, "/api/kv", "append greeting !");
+    assert_eq!(status, 200, "two of three servers still commit: {outcome}");
+    let (status, outcome) = post(&dashboard, "/api/node", &format!("restart {server}"));
+    assert_eq!(status, 200, "{outcome}");
+    card_status("up");
+    until("the restarted server applies the append", || {
+        let state = self::state(&dashboard);
+        let card = &state["view"]["nodes"][server]["state"];
+        let leader = &state["view"]["nodes"][leaders[1].1 as usize]["state"];
+        (card["last_applied"] == leader["last_applied"] && card["last_applied"].as_u64() > Some(0))
+            .then_some(())
+            .ok_or(format!("{card} against {leader}"))
+    });
+    let (status, outcome) = post(&dashboard, "/api/kv", "get greeting");
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["message"], "\"hello!\"", "{outcome}");
 }
 
 /// The term in the strip's "nN leads term T" entry for `node`.

@@ -100,7 +100,7 @@ enum Cmd {
         /// (gids 100, 101, …; NODES and --service do not apply), none joined yet (`just shard
         /// join 100`), or all with --join.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=3),
-              conflicts_with_all = ["netns", "dashboard"])]
+              conflicts_with = "netns")]
         groups: Option<u8>,
         /// With --groups: join every group once the system is up.
         #[arg(long, requires = "groups")]
@@ -224,7 +224,10 @@ fn main() -> ExitCode {
             };
             let dashboard = dashboard.then_some(dashboard_port);
             match groups {
-                Some(groups) => run_sharded(groups as usize, join, data_dir, max_raft_state, place),
+                Some(groups) => {
+                    let sharding = (groups as usize, join, max_raft_state);
+                    run_sharded(sharding, data_dir, place, dashboard)
+                }
                 None => run_cluster(nodes as usize, data_dir, options, place, dashboard, None),
             }
         }
@@ -284,15 +287,13 @@ fn subnet_24(text: &str) -> Result<[u8; 3], String> {
     }
 }
 
-/// `dashboard`: serve it on this port, with control of the nodes.
 /// `cluster --groups N`: controllers and N groups of 3 behind one proxy (`harness::shardtest`'s
-/// layout), the groups joined with `join`.
+/// layout), the groups joined with `join`, each server's `--max-raft-state`.
 fn run_sharded(
-    groups: usize,
-    join: bool,
+    (groups, join, max_raft_state): (usize, bool, u64),
     data_dir: PathBuf,
-    max_raft_state: u64,
     place: Placement,
+    dashboard: Option<u16>,
 ) -> Result<(), String> {
     const PER_GROUP: usize = 3;
     let sharded = Sharded {
@@ -309,7 +310,7 @@ fn run_sharded(
         data_dir,
         NodeOptions::lab(),
         place,
-        None,
+        dashboard,
         Some((sharded, &specs, joined)),
     )
 }
@@ -317,6 +318,8 @@ fn run_sharded(
 /// A sharded cluster's description, how its processes run, and how many groups to join.
 type ShardedStart<'a> = (Sharded, GroupSpecs<'a>, Option<usize>);
 
+/// `cluster`: netproxy and `n` nodes in the foreground until Ctrl-C; `dashboard`: serve it on
+/// this port, with control of the nodes.
 fn run_cluster(
     n: usize,
     data_dir: PathBuf,
@@ -398,7 +401,7 @@ fn run_cluster(
                 key: cluster.lock().unwrap().key(),
                 cluster: Some(Arc::clone(&cluster)),
                 port,
-                sharded: None,
+                sharded: sharded.as_ref().map(|(system, _, _)| *system),
             };
             let served = Dashboard::start(config)
                 .map_err(|e| format!("cannot serve the dashboard on port {port}: {e}"))?;

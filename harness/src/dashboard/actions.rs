@@ -4,7 +4,9 @@
 use super::view::Process;
 use crate::clerk::{Clerk, ClerkError};
 use crate::cluster::{Cluster, Layout, DEFAULT_BASE_PORT};
+use crate::cluster_file::Sharded;
 use crate::node_client::NodeClient;
+use crate::shardcli::System;
 use log::Level;
 use netproxy::{Client, Command};
 use raft_auth::Secret;
@@ -102,6 +104,55 @@ pub fn submit(
 
 /// A KV clerk's `put K V`, `append K V` or `get K` through the proxy (`raft-lab kv`).
 pub fn kv(layout: &Layout, key: &ClusterKey, nodes: usize, line: &str) -> Outcome {
+    let (shown, op) = match kv_op(line) {
+        Ok(parsed) => parsed,
+        Err(refused) => return refused,
+    };
+    if nodes == 0 {
+        return Outcome::new(shown, Err("no node answers".into()));
+    }
+    let is_get = matches!(op, Op::Get { .. });
+    let faces = layout.faces[..nodes].to_vec();
+    let result = match Clerk::at_free_endpoint(&layout.clerks, faces, key.clone()) {
+        Err(e) => Err(format!("cannot open a clerk's socket: {e}")),
+        Ok((mut clerk, k)) => match clerk.call(op, Some(Instant::now() + KV_TIMEOUT)) {
+            Ok(value) if is_get => Ok(format!("c{k}: {value:?}")),
+            Ok(_) => Ok(format!("c{k}: done")),
+            Err(ClerkError::Timeout) => Err(format!(
+                "c{k}: no node completed it within {} s; it may still be applied",
+                KV_TIMEOUT.as_secs()
+            )),
+            Err(e) => Err(format!("c{k}: {e}")),
+        },
+    };
+    Outcome::new(shown, result)
+}
+
+/// The same on a sharded system (`raft-lab cluster --groups N`): a shard clerk routes it to
+/// the group that owns the key's shard, as the sharded `raft-lab kv` does.
+pub fn sharded_kv(layout: &Layout, key: &ClusterKey, sharded: Sharded, line: &str) -> Outcome {
+    let (shown, op) = match kv_op(line) {
+        Ok(parsed) => parsed,
+        Err(refused) => return refused,
+    };
+    let is_get = matches!(op, Op::Get { .. });
+    let system = System {
+        layout,
+        key: key.clone(),
+        secret: key.secret.clone(),
+        sharded,
+    };
+    let result = match system.kv(op, Instant::now() + KV_TIMEOUT) {
+        Ok(value) if is_get => Ok(format!("{value:?}")),
+        Ok(_) => Ok("done".to_string()),
+        Err(e) => Err(e),
+    };
+    Outcome::new(shown, result)
+}
+
+/// The command line a KV control shows, and its operation; or the refusal of a line that is
+/// not one.
+fn kv_op(line: &str) -> Result<(String, Op), Outcome> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let op = match words.as_slice() {
         ["get", key] => Some(Op::Get {
@@ -119,26 +170,13 @@ pub fn kv(layout: &Layout, key: &ClusterKey, nodes: usize, line: &str) -> Outcom
     };
     let quoted: Vec<String> = words.iter().map(|w| shell_word(w)).collect();
     let shown = format!("raft-lab kv {}", quoted.join(" "));
-    let Some(op) = op else {
-        return Outcome::new(shown, Err("say put K V, append K V or get K".into()));
-    };
-    if nodes == 0 {
-        return Outcome::new(shown, Err("no node answers".into()));
+    match op {
+        Some(op) => Ok((shown, op)),
+        None => Err(Outcome::new(
+            shown,
+            Err("say put K V, append K V or get K".into()),
+        )),
     }
-    let faces = layout.faces[..nodes].to_vec();
-    let result = match Clerk::at_free_endpoint(&layout.clerks, faces, key.clone()) {
-        Err(e) => Err(format!("cannot open a clerk's socket: {e}")),
-        Ok((mut clerk, k)) => match clerk.call(op, Some(Instant::now() + KV_TIMEOUT)) {
-            Ok(value) if words[0] == "get" => Ok(format!("c{k}: {value:?}")),
-            Ok(_) => Ok(format!("c{k}: done")),
-            Err(ClerkError::Timeout) => Err(format!(
-                "c{k}: no node completed it within {} s; it may still be applied",
-                KV_TIMEOUT.as_secs()
-            )),
-            Err(e) => Err(format!("c{k}: {e}")),
-        },
-    };
-    Outcome::new(shown, result)
 }
 
 /// Kill, restart, pause and resume of the nodes of a cluster this process runs: only such a
@@ -276,9 +314,8 @@ impl Nodes {
                 done = self.done.lock().unwrap();
                 done.killed.remove(&i);
                 (
-                    format!(
-                        "raft-node run --id {i} ... (raft-lab cluster starts it on its data dir)"
-                    ),
+                    // Its own arguments: in a sharded system `--id` is its place in its group.
+                    format!("raft-node run ... (raft-lab cluster starts node {i} again on its data dir)"),
                     result,
                 )
             }

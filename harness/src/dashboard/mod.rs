@@ -84,6 +84,8 @@ struct Live {
     layout: Layout,
     key: ClusterKey,
     nodes: Option<NodeControl>,
+    /// A sharded system: KV operations go through a shard clerk.
+    sharded: Option<Sharded>,
 }
 
 /// Where frames come from.
@@ -158,6 +160,7 @@ impl Dashboard {
             layout: config.layout,
             key: config.key,
             nodes,
+            sharded: config.sharded,
         };
         Dashboard::serve(config.port, Some(live), None, Source::Live(watch))
     }
@@ -484,7 +487,10 @@ fn act(shared: &Shared, url: &str, body: &str) -> Outcome {
     match url {
         "/api/proxy" => actions::proxy(layout.proxy_control, &live.key.secret, body),
         "/api/submit" => actions::submit(&layout.controls, &live.key.secret, leader, body),
-        "/api/kv" => actions::kv(layout, &live.key, nodes, body),
+        "/api/kv" => match live.sharded {
+            Some(sharded) => actions::sharded_kv(layout, &live.key, sharded, body),
+            None => actions::kv(layout, &live.key, nodes, body),
+        },
         _ => match &live.nodes {
             Some(control) => control.act(body),
             None => Outcome {

@@ -326,7 +326,7 @@ function cli(api, body, why) {
     default: {
       const [verb, id] = body.split(" ");
       const sig = { kill: "KILL", pause: "STOP", resume: "CONT" }[verb];
-      return sig ? "kill -" + sig + " " + pid() : "raft-node run --id " + id + " ... (raft-lab cluster starts it on its data dir)";
+      return sig ? "kill -" + sig + " " + pid() : "raft-node run ... (raft-lab cluster starts node " + id + " again on its data dir)";
     }
   }
 }
