@@ -94,41 +94,9 @@ fn main() -> ExitCode {
     }
     let started = Instant::now();
     let mut totals = Totals::default();
-    let mut failure = None;
-    for seed in args.from..end {
-        if args.partial_only && !matches!(seed % 13, 1 | 9) {
-            bar.inc(1);
-            continue;
-        }
-        match run_seed_with(seed, !args.no_relay) {
-            Ok(report) => {
-                totals.add(&report);
-                bar.inc(1);
-            }
-            Err(report) => {
-                bar.abandon();
-                eprintln!(
-                    "\nseed {seed} failed, after {} seeds that passed",
-                    seed - args.from
-                );
-                let panic = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(panic) = &panic {
-                    eprintln!("{panic}");
-                }
-                // The report ends with the command that replays it.
-                eprintln!("{report}");
-                failure = Some(Failure {
-                    seed,
-                    panic,
-                    report: report.to_string(),
-                });
-                break;
-            }
-        }
-    }
-    if failure.is_none() {
-        bar.finish_and_clear();
-    }
+    let skip = |seed: u64| args.partial_only && !matches!(seed % 13, 1 | 9);
+    let run = |seed| run_seed_with(seed, !args.no_relay);
+    let failure = each_seed(&args, end, &bar, skip, run, |r| totals.add(r));
     let secs = started.elapsed().as_secs_f64();
     if args.json {
         let passed = failure.as_ref().map_or(args.count, |f| f.seed - args.from);
@@ -202,14 +170,25 @@ fn progress_bar(count: u64) -> ProgressBar {
 }
 
 /// `--shards`: the reconfiguration model's seeds, stopping at the first failure.
-fn run_shards(args: &Args, end: u64, bar: ProgressBar) -> ExitCode {
-    let started = Instant::now();
-    let mut totals = ShardTotals::default();
-    let mut failure = None;
+/// Runs `run` on each seed from `args.from` to `end` in turn (a seed `skip` names is only
+/// counted), handing each passing report to `add`; stops at the first failure and prints it,
+/// with the core's panic if it panicked (its report ends with the command that replays it).
+fn each_seed<P, F: std::fmt::Display>(
+    args: &Args,
+    end: u64,
+    bar: &ProgressBar,
+    skip: impl Fn(u64) -> bool,
+    run: impl Fn(u64) -> Result<P, F>,
+    mut add: impl FnMut(&P),
+) -> Option<Failure> {
     for seed in args.from..end {
-        match shardkv::model::run_seed(seed) {
+        if skip(seed) {
+            bar.inc(1);
+            continue;
+        }
+        match run(seed) {
             Ok(report) => {
-                totals.add(&report);
+                add(&report);
                 bar.inc(1);
             }
             Err(report) => {
@@ -223,18 +202,23 @@ fn run_shards(args: &Args, end: u64, bar: ProgressBar) -> ExitCode {
                     eprintln!("{panic}");
                 }
                 eprintln!("{report}");
-                failure = Some(Failure {
+                return Some(Failure {
                     seed,
                     panic,
                     report: report.to_string(),
                 });
-                break;
             }
         }
     }
-    if failure.is_none() {
-        bar.finish_and_clear();
-    }
+    bar.finish_and_clear();
+    None
+}
+
+fn run_shards(args: &Args, end: u64, bar: ProgressBar) -> ExitCode {
+    let started = Instant::now();
+    let mut totals = ShardTotals::default();
+    let run = shardkv::model::run_seed;
+    let failure = each_seed(args, end, &bar, |_| false, run, |r| totals.add(r));
     let secs = started.elapsed().as_secs_f64();
     let failed = failure.is_some();
     if args.json {
