@@ -407,6 +407,27 @@ fn a_sharded_system_is_shown_group_by_group_and_its_servers_restart() {
     let (status, outcome) = post(&dashboard, "/api/kv", "get greeting");
     assert_eq!(status, 200, "{outcome}");
     assert_eq!(outcome["message"], "\"hello!\"", "{outcome}");
+
+    // The page: each of the group's three servers shows the ten shards it serves.
+    if !have_chromium("a_sharded_system_is_shown_group_by_group_and_its_servers_restart") {
+        return;
+    }
+    let browser = Browser::start();
+    let url = format!("http://{}/", dashboard.addr());
+    browser.call("POST", "/url", json!({ "url": url }));
+    let serving = "return Array.from(document.querySelectorAll('.card')).map(c =>
+        Array.from(c.querySelectorAll('.shards .shard.serving')).map(s => Number(s.textContent)));";
+    until("every server's shards on its card", || {
+        let shown = browser.script(serving);
+        let all: Vec<u64> = (0..10).collect();
+        let cards: Vec<Vec<u64>> =
+            serde_json::from_value(shown.clone()).map_err(|e| e.to_string())?;
+        let servers = (0..3).map(|i| shardtest::process(shardtest::NCTRLERS, 0, i));
+        let ok = cards.len() == n
+            && servers.clone().all(|p| cards[p] == all)
+            && (0..shardtest::NCTRLERS).all(|p| cards[p].is_empty());
+        ok.then_some(()).ok_or(shown.to_string())
+    });
 }
 
 /// The term in the strip's "nN leads term T" entry for `node`.

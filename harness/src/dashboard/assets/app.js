@@ -58,6 +58,20 @@ function render(f) {
   updateCli();
 }
 
+// A replica-group server's shards (lab 4): the configuration it is at, and each shard it
+// holds by number, coloured by how (serving, receiving parts, sending to its new owner).
+function shardRow(sh) {
+  const row = el("div", { class: "shards" });
+  row.append(el("span", { class: "k" }, "config " + sh.config + " shards"));
+  for (const [shard, state] of sh.held) {
+    const how = typeof state === "string" ? state : Object.keys(state)[0];
+    const tip = how === "Receiving" ? "receiving, " + state.Receiving.next_part + " parts arrived" : how.toLowerCase();
+    row.append(el("span", { class: "shard " + how.toLowerCase(), title: "shard " + shard + ": " + tip }, String(shard)));
+  }
+  if (!sh.held.length) row.append(el("span", { class: "k" }, " none"));
+  return row;
+}
+
 function renderCards(v) {
   const box = $("cards");
   box.replaceChildren();
@@ -93,6 +107,7 @@ function renderCards(v) {
         ["vote", s.voted_for === null ? "-" : "n" + s.voted_for, "pid", n.process.pid === null ? "-" : n.process.pid],
       ];
       card.append(table(rows));
+      if (s.shards) card.append(shardRow(s.shards));
       card.append(logTail(s));
     } else {
       card.append(el("div", { class: "why" }, n.why || ""));
