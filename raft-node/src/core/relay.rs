@@ -171,6 +171,12 @@ impl Raft {
             .map(|(bits, _)| bits)
     }
 
+    /// Whether a repeated request to `to` may get through: it has not been silent for long, or
+    /// a relay copy would go with it (`election.rs`, vote retries).
+    pub(super) fn worth_asking_again(&self, to: NodeId) -> bool {
+        !self.silent(to) || (self.config.relay && self.pick_relay(to).is_some())
+    }
+
     /// Whether `to` is not reached directly: it has not answered for two heartbeat intervals,
     /// or its report says it has not heard this peer although this peer has been
     /// sending to it since a heartbeat interval before the report arrived (a report that merely

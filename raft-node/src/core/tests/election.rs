@@ -364,7 +364,8 @@ fn single_member_cluster_leads_and_commits_alone() {
 
 /// §5.1: a pre-candidate, then a candidate, asks again every heartbeat interval the voters that
 /// have not answered its request (a lost request would otherwise cost a whole election
-/// timeout); a voter that answered, granting or refusing, is not asked again in that round.
+/// timeout); a voter that answered, granting or refusing, is not asked again in that round, nor
+/// is one silent for two heartbeat intervals that no relay reaches.
 #[test]
 fn unanswered_voters_are_asked_again_every_heartbeat() {
     let mut r = node(0, 5, 2, &[1, 2]);
@@ -388,13 +389,11 @@ fn unanswered_voters_are_asked_again_every_heartbeat() {
     take_synced(&mut r);
     r.step(vote_reply(1, 0, 3, false), t1 + ms(2));
     r.tick(t1 + HEARTBEAT);
+    // n4 has not answered since the pre-vote at t0, two heartbeat intervals ago, and no peer
+    // reports hearing it: another direct copy would most likely be lost too.
     assert_eq!(
         unreported(take_synced(&mut r)).messages,
-        vec![
-            request_vote(0, 2, 3, (2, 2)),
-            request_vote(0, 3, 3, (2, 2)),
-            request_vote(0, 4, 3, (2, 2)),
-        ]
+        vec![request_vote(0, 2, 3, (2, 2)), request_vote(0, 3, 3, (2, 2))]
     );
     // Elected: no more requests.
     r.step(vote_reply(2, 0, 3, true), t1 + HEARTBEAT + ms(1));
