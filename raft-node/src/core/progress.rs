@@ -228,6 +228,12 @@ impl Progress {
         }
     }
 
+    /// A new leader's first AppendEntries to this follower waits for the heartbeat timer
+    /// (a voter that has just granted its vote, `Raft::become_leader`).
+    pub fn defer_first_heartbeat(&mut self) {
+        self.heartbeat_due = false;
+    }
+
     /// The leader's commit index is `commit`: if this follower was last sent an older one, an
     /// AppendEntries is due to announce it.
     pub fn announce_commit(&mut self, commit: Index) {

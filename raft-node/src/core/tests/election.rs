@@ -160,6 +160,41 @@ fn new_leader_sends_empty_append_entries_and_no_noop() {
     assert_eq!(r.status().last_log_index, 2);
 }
 
+/// A quick election (won within half a heartbeat interval of standing): the voters that granted
+/// reset their election timers when they did, so their first AppendEntries waits for the
+/// heartbeat timer, one message fewer per election; a peer that has not voted for the leader
+/// is told at once. A slow one (`new_leader_sends_empty_append_entries_and_no_noop`) tells
+/// everyone at once.
+#[test]
+fn quick_election_defers_the_voters_first_heartbeat() {
+    let mut r = node(0, 5, 1, &[1, 1]);
+    campaign(&mut r);
+    let stood = r.stood_at;
+    let won = stood + ms(10);
+    r.step(vote_reply(1, 0, 2, true), won);
+    r.step(vote_reply(2, 0, 2, true), won);
+    assert_eq!(r.status().role, Role::Leader);
+    assert_eq!(
+        take_synced(&mut r).messages,
+        vec![
+            append(0, 3, 2, (2, 1), vec![], 0),
+            append(0, 4, 2, (2, 1), vec![], 0),
+        ]
+    );
+    r.tick(won + HEARTBEAT - ms(1));
+    assert!(take_synced(&mut r).messages.is_empty());
+    // Due one interval after winning: well before the voters' timers, armed at `stood` or
+    // later, can fire.
+    assert!(won + HEARTBEAT < stood + ELECTION_MIN);
+    r.tick(won + HEARTBEAT);
+    assert_eq!(
+        take_synced(&mut r).messages,
+        (1..5)
+            .map(|p| append(0, p, 2, (2, 1), vec![], 0))
+            .collect::<Vec<_>>()
+    );
+}
+
 /// §5.2: at most one vote per term, first come first served; the vote is persisted in the same
 /// `Ready` as the reply (so before it is sent). A repeated request from the same candidate is
 /// granted again.

@@ -260,11 +260,13 @@ pub fn campaign(raft: &mut Raft) -> Ready {
 }
 
 /// Makes `raft` the leader of the next term with the votes of every peer; returns the effects of
-/// winning (the initial heartbeats).
+/// winning (the initial heartbeats). The votes arrive just before the voters' timers could
+/// fire, so every peer gets its initial AppendEntries at once (a quick election defers the
+/// voters' to the heartbeat timer: `election::quick_election_defers_the_voters_first_heartbeat`).
 pub fn elect(raft: &mut Raft) -> Ready {
     campaign(raft);
     let status = raft.status();
-    let now = raft.election_deadline - ELECTION_MIN;
+    let now = raft.stood_at + ELECTION_MIN - ms(1);
     let members = raft.config.members;
     for peer in (0..members).filter(|&p| p != status.id) {
         raft.step(vote_reply(peer, status.id, status.term, true), now);
