@@ -249,6 +249,13 @@ impl Progress {
         self.announce_due = true;
     }
 
+    /// Whether the AppendEntries about to be sent, if it carries no entries, only announces a
+    /// commit index or read round to a follower known to match: no heartbeat is due, and
+    /// nothing is in flight whose loss a reply would reveal.
+    pub fn only_announcing(&self) -> bool {
+        self.state == FlowState::Replicate && !self.heartbeat_due && self.inflight.is_empty()
+    }
+
     /// Whether this follower now needs a heartbeat.
     pub fn heartbeat_expired(&self, now: Time, interval: Time) -> bool {
         now >= self.last_sent + interval

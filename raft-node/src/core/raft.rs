@@ -431,13 +431,14 @@ impl Raft {
                 leader_commit,
                 read_round,
                 flow_epoch,
+                wants_ack,
             } => self.handle_append_entries(
                 from,
                 prev_log_index,
                 prev_log_term,
                 entries,
                 leader_commit,
-                (read_round, flow_epoch),
+                (read_round, flow_epoch, wants_ack),
             ),
             MessageBody::InstallSnapshot {
                 last_included_index,

@@ -147,7 +147,7 @@ impl Raft {
     /// relayed copy if one should go too.
     pub(super) fn relay_copy(&mut self, msg: &Message) -> Option<Message> {
         let to = msg.to as usize;
-        if msg.body.is_request() && self.reach.waiting[to].is_none() {
+        if msg.body.expects_reply() && self.reach.waiting[to].is_none() {
             self.reach.waiting[to] = Some(self.now);
         }
         self.reach.unheard_since[to].get_or_insert(self.now);

@@ -169,8 +169,24 @@ pub fn append(
             leader_commit,
             read_round: 0,
             flow_epoch: 1,
+            wants_ack: true,
         },
     )
+}
+
+/// A commit announcement: an empty AppendEntries asking for no reply to a success.
+pub fn announce(
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    prev: (Index, Term),
+    commit: Index,
+) -> Message {
+    let mut m = append(from, to, term, prev, vec![], commit);
+    if let MessageBody::AppendEntries { wants_ack, .. } = &mut m.body {
+        *wants_ack = false;
+    }
+    m
 }
 
 pub fn append_ok(from: NodeId, to: NodeId, term: Term, match_index: Index) -> Message {
