@@ -80,6 +80,7 @@ fn forged_datagrams_and_control_clients_change_nothing() {
                 leader_commit: 0,
                 read_round: 0,
                 flow_epoch: 0,
+                wants_ack: true,
             },
         ];
         for body in bodies {

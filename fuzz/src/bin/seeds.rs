@@ -85,6 +85,7 @@ fn datagrams() -> Vec<Vec<u8>> {
             leader_commit: 3,
             read_round: 7,
             flow_epoch: 2,
+            wants_ack: true,
         },
         MessageBody::AppendEntriesReply {
             success: false,

@@ -16,6 +16,10 @@
 //! (`relay.rs`) within the round: the first goes out direct, before the voter is known to be
 //! out of reach. A voter that granted and is asked again grants again (its vote is already
 //! for this candidate); one that refused has answered and is not asked again in the round.
+//! Nor is a voter that has left this peer's requests unanswered for two heartbeat intervals
+//! and that no relay reaches (`relay.rs`): another direct copy is most likely lost too (a
+//! peer cut off asked all others every interval, the bulk of the lab's election traffic); the
+//! next round asks it again.
 
 use super::raft::Raft;
 use super::trace::event;
@@ -122,7 +126,7 @@ impl Raft {
         let silent: Vec<NodeId> = self
             .other_voters()
             .into_iter()
-            .filter(|&p| !self.answered[p as usize])
+            .filter(|&p| !self.answered[p as usize] && self.worth_asking_again(p))
             .collect();
         if !silent.is_empty() {
             event!(debug, self, "ELECT", "asking {silent:?} again");

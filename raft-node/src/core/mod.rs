@@ -171,6 +171,9 @@ pub enum MessageBody {
         /// The leader's flow epoch for this follower (`progress.rs`), echoed in the reply: a
         /// rejection answering an earlier epoch is stale and does not move `next_index`.
         flow_epoch: u64,
+        /// Whether a success is answered. False only on a commit announcement whose success
+        /// would tell the leader nothing (`replication.rs`); a rejection is always answered.
+        wants_ack: bool,
     },
     AppendEntriesReply {
         /// On success: the highest index known to match the leader's log
@@ -232,6 +235,15 @@ impl Message {
 }
 
 impl MessageBody {
+    /// Whether this is a request that its sender waits to see answered (`relay.rs` takes a
+    /// peer that leaves such requests unanswered for out of reach).
+    pub fn expects_reply(&self) -> bool {
+        match self {
+            MessageBody::AppendEntries { wants_ack, .. } => *wants_ack,
+            body => body.is_request(),
+        }
+    }
+
     /// Whether this is a request (an RPC in the lab's sense), not a reply: what the lab's
     /// `rpcCount` counts on the receiving server.
     pub fn is_request(&self) -> bool {

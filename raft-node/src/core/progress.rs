@@ -228,6 +228,12 @@ impl Progress {
         }
     }
 
+    /// A new leader's first AppendEntries to this follower waits for the heartbeat timer
+    /// (a voter that has just granted its vote, `Raft::become_leader`).
+    pub fn defer_first_heartbeat(&mut self) {
+        self.heartbeat_due = false;
+    }
+
     /// The leader's commit index is `commit`: if this follower was last sent an older one, an
     /// AppendEntries is due to announce it.
     pub fn announce_commit(&mut self, commit: Index) {
@@ -241,6 +247,13 @@ impl Progress {
     /// it has caught up.
     pub fn announce_read_round(&mut self) {
         self.announce_due = true;
+    }
+
+    /// Whether the AppendEntries about to be sent, if it carries no entries, only announces a
+    /// commit index or read round to a follower known to match: no heartbeat is due, and
+    /// nothing is in flight whose loss a reply would reveal.
+    pub fn only_announcing(&self) -> bool {
+        self.state == FlowState::Replicate && !self.heartbeat_due && self.inflight.is_empty()
     }
 
     /// Whether this follower now needs a heartbeat.

@@ -75,6 +75,8 @@ pub struct Raft {
     /// or not; the others are asked again at `vote_retry_at` (`election.rs`).
     pub(super) answered: Vec<bool>,
     pub(super) vote_retry_at: Time,
+    /// Candidate: when it entered `current_term` (the earliest its voters granted a vote).
+    pub(super) stood_at: Time,
     /// Leader: Figure 2's `next_index[]`/`match_index[]` with flow control, indexed by peer id
     /// (every addressable id; only the configuration's members are sent to).
     /// The leader's own entry tracks its durable log: `match_index == log.durable()`.
@@ -133,6 +135,7 @@ impl Raft {
             pre_vote_round: 0,
             answered: Vec::new(),
             vote_retry_at: Time::MAX,
+            stood_at: now,
             progress: Vec::new(),
             commit_announce_at: None,
             check_quorum_at: now,
@@ -428,13 +431,14 @@ impl Raft {
                 leader_commit,
                 read_round,
                 flow_epoch,
+                wants_ack,
             } => self.handle_append_entries(
                 from,
                 prev_log_index,
                 prev_log_term,
                 entries,
                 leader_commit,
-                (read_round, flow_epoch),
+                (read_round, flow_epoch, wants_ack),
             ),
             MessageBody::InstallSnapshot {
                 last_included_index,
@@ -607,24 +611,33 @@ impl Raft {
         self.term_votes.clear();
         self.votes = vec![false; self.config.members as usize];
         self.votes[self.config.id as usize] = true;
+        self.stood_at = self.now;
         self.reset_election_timer();
         self.start_vote_retry();
     }
 
     /// §5.2: won the election. No no-op entry is appended (the lab asserts exact indices); the
-    /// initial empty AppendEntries go out at the next `take_ready`.
+    /// initial empty AppendEntries go out at the next `take_ready`, except to the voters that
+    /// granted this term's vote if the election was quick (see [`Raft::voters_wait_a_heartbeat`]).
     pub(super) fn become_leader(&mut self) {
         debug_assert_eq!(self.role, Role::Candidate);
         debug_assert_eq!(self.durable_term, self.hard_state.current_term);
         self.role = Role::Leader;
         self.leader_id = Some(self.config.id);
-        self.votes.clear();
+        let next_index = self.log.last_index() + 1;
+        let (now, quick) = (self.now, self.voters_wait_a_heartbeat());
+        let votes = std::mem::take(&mut self.votes);
+        self.progress = (0..self.config.members as usize)
+            .map(|p| {
+                let mut progress = Progress::new(next_index, now);
+                if quick && votes[p] {
+                    progress.defer_first_heartbeat();
+                }
+                progress
+            })
+            .collect();
         self.term_votes.clear();
         self.stop_vote_retry();
-        let next_index = self.log.last_index() + 1;
-        self.progress = (0..self.config.members)
-            .map(|_| Progress::new(next_index, self.now))
-            .collect();
         self.progress[self.config.id as usize].on_success(self.log.durable());
         self.check_quorum_at = self.now + self.config.election_timeout_max;
         self.reset_reads();
@@ -636,6 +649,18 @@ impl Raft {
             self.log.last_index(),
             self.commit_index
         );
+    }
+
+    /// Whether the voters that granted this term's vote can wait a heartbeat interval for the
+    /// leader's first AppendEntries: each reset its election timer when it granted, no earlier
+    /// than this candidacy began, so it cannot time out before `stood_at + election_timeout_min`;
+    /// a heartbeat due one interval from now arrives well before that if the election took at
+    /// most half an interval (a round trip, on any working network). Those voters then cost one
+    /// message fewer per election; the peers that did not vote for this leader (or not yet)
+    /// are told at once, as §5.2 asks, so that they do not start an election.
+    fn voters_wait_a_heartbeat(&self) -> bool {
+        let interval = self.config.heartbeat_interval;
+        self.now + interval + interval / 2 <= self.stood_at + self.config.election_timeout_min
     }
 
     /// Queues a message to `to`, stamped with this peer's current term.

@@ -168,6 +168,12 @@ impl Raft {
         self.reads.round
     }
 
+    /// Leader: whether `peer` acknowledged the latest round begun (so a reply to it
+    /// confirms no read).
+    pub(super) fn read_round_acked(&self, peer: NodeId) -> bool {
+        self.reads.acked[peer as usize] >= self.reads.round
+    }
+
     /// Leader: `from` answered, in this term, an AppendEntries of round `round`.
     pub(super) fn handle_read_ack(&mut self, from: NodeId, round: u64) {
         debug_assert_eq!(self.role, Role::Leader);

@@ -147,7 +147,7 @@ impl Raft {
     /// relayed copy if one should go too.
     pub(super) fn relay_copy(&mut self, msg: &Message) -> Option<Message> {
         let to = msg.to as usize;
-        if msg.body.is_request() && self.reach.waiting[to].is_none() {
+        if msg.body.expects_reply() && self.reach.waiting[to].is_none() {
             self.reach.waiting[to] = Some(self.now);
         }
         self.reach.unheard_since[to].get_or_insert(self.now);
@@ -169,6 +169,12 @@ impl Raft {
         self.reach.reports[id as usize]
             .filter(|(_, at)| now < *at + window)
             .map(|(bits, _)| bits)
+    }
+
+    /// Whether a repeated request to `to` may get through: it has not been silent for long, or
+    /// a relay copy would go with it (`election.rs`, vote retries).
+    pub(super) fn worth_asking_again(&self, to: NodeId) -> bool {
+        !self.silent(to) || (self.config.relay && self.pick_relay(to).is_some())
     }
 
     /// Whether `to` is not reached directly: it has not answered for two heartbeat intervals,

@@ -14,7 +14,11 @@
 //!   a commit index advance is announced [`COMMIT_ANNOUNCE_DELAY`] later to every follower not
 //!   sent it in the meantime, with an empty AppendEntries. Under load the appends that go out
 //!   within the delay carry it and nothing extra is sent; a lone command costs one more
-//!   round trip per follower.
+//!   message per follower. The announcement asks for no reply (`wants_ack: false`) when the
+//!   follower is known to match and has acknowledged the latest ReadIndex round: a success
+//!   would tell the leader nothing (no entries, nothing in flight, no read to confirm), and
+//!   CheckQuorum and the proposal test hear the follower through the heartbeats, which are
+//!   always answered. A follower whose log does not match still rejects it.
 //! - Fast backup (§5.3, the paragraph on rejected AppendEntries): a rejection names the
 //!   follower's term at `prev_log_index` and the first index of that term (or its log length if
 //!   too short), so the leader skips a whole conflicting term per round trip.
@@ -43,7 +47,7 @@ impl Raft {
         mut prev_log_term: Term,
         mut entries: Vec<Entry>,
         leader_commit: Index,
-        (read_round, flow_epoch): (u64, u64),
+        (read_round, flow_epoch, wants_ack): (u64, u64, bool),
     ) {
         debug_assert_eq!(self.role, Role::Follower);
         self.heard_from_leader(leader);
@@ -93,6 +97,9 @@ impl Raft {
         if commit > self.commit_index {
             self.commit_index = commit;
             event!(info, self, "COMMIT", "commit_index={commit}");
+        }
+        if !wants_ack {
+            return;
         }
         let reply = MessageBody::AppendEntriesReply {
             success: true,
@@ -314,6 +321,9 @@ impl Raft {
             .to_vec();
         let last = prev_log_index + entries.len() as Index;
         let read_round = self.read_round();
+        let wants_ack = !entries.is_empty()
+            || !self.progress[to as usize].only_announcing()
+            || !self.read_round_acked(to);
         let progress = &mut self.progress[to as usize];
         progress.on_sent(last, self.commit_index, self.now);
         let body = MessageBody::AppendEntries {
@@ -323,6 +333,7 @@ impl Raft {
             leader_commit: self.commit_index,
             read_round,
             flow_epoch: progress.epoch(),
+            wants_ack,
         };
         self.send(to, body);
     }

@@ -635,6 +635,7 @@ mod tests {
                 leader_commit: u64::MAX,
                 read_round: u64::MAX,
                 flow_epoch: u64::MAX,
+                wants_ack: true,
             },
             MessageBody::InstallSnapshot {
                 last_included_index: u64::MAX,

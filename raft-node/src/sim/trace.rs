@@ -108,6 +108,7 @@ enum Body {
         commit: Index,
         read_round: u64,
         flow_epoch: u64,
+        wants_ack: bool,
     },
     AppendEntriesReply {
         success: bool,
@@ -165,12 +166,14 @@ impl Summary {
                 leader_commit,
                 read_round,
                 flow_epoch,
+                wants_ack,
             } => Body::AppendEntries {
                 prev: (*prev_log_index, *prev_log_term),
                 entries: entries.len(),
                 commit: *leader_commit,
                 read_round: *read_round,
                 flow_epoch: *flow_epoch,
+                wants_ack: *wants_ack,
             },
             MessageBody::AppendEntriesReply {
                 success,
@@ -388,11 +391,14 @@ impl fmt::Display for Summary {
                 commit,
                 read_round,
                 flow_epoch,
+                wants_ack,
             } => write!(
                 f,
                 "AppendEntries prev {}@t{} +{entries} commit {commit} round {read_round} epoch \
-                 {flow_epoch}",
-                prev.0, prev.1
+                 {flow_epoch}{}",
+                prev.0,
+                prev.1,
+                if wants_ack { "" } else { " no-ack" }
             ),
             Body::AppendEntriesReply {
                 success,

@@ -78,7 +78,8 @@ fn figure_8_old_term_entries_commit_only_indirectly() {
 
 /// §5.3: followers learn the commit index from the leader's next AppendEntries; when none goes
 /// out within COMMIT_ANNOUNCE_DELAY of the commit, an empty one announces it, and the follower
-/// applies.
+/// applies. A follower known to match answers no announcement (its success would tell the
+/// leader nothing); one whose log does not match still rejects it.
 #[test]
 fn followers_learn_the_commit_index_within_the_announce_delay() {
     let mut leader = node(0, 3, 0, &[]);
@@ -104,15 +105,25 @@ fn followers_learn_the_commit_index_within_the_announce_delay() {
     leader.tick(announce_at);
     let messages = take_synced(&mut leader).messages;
     // n2 has not acknowledged its batch yet: its announcement waits for that answer.
-    assert_eq!(messages, vec![append(0, 1, term, (1, term), vec![], 1)]);
+    assert_eq!(messages, vec![announce(0, 1, term, (1, term), 1)]);
     follower.step(messages[0].clone(), announce_at + ms(1));
-    assert_eq!(take_synced(&mut follower).apply.len(), 1);
+    let ready = take_synced(&mut follower);
+    assert_eq!(ready.apply.len(), 1);
+    assert!(ready.messages.is_empty());
     assert_eq!(follower.status().commit_index, 1);
 
     leader.step(append_ok(2, 0, term, 1), announce_at + ms(1));
     assert_eq!(
         take_synced(&mut leader).messages,
-        vec![append(0, 2, term, (1, term), vec![], 1)]
+        vec![announce(0, 2, term, (1, term), 1)]
+    );
+
+    // A follower that lacks the entry rejects the announcement all the same.
+    let mut behind = node(2, 3, term, &[]);
+    behind.step(announce(0, 2, term, (1, term), 1), announce_at + ms(2));
+    assert_eq!(
+        take_synced(&mut behind).messages,
+        vec![append_reject(2, 0, term, 1, (None, 1))]
     );
 }
 

@@ -169,8 +169,24 @@ pub fn append(
             leader_commit,
             read_round: 0,
             flow_epoch: 1,
+            wants_ack: true,
         },
     )
+}
+
+/// A commit announcement: an empty AppendEntries asking for no reply to a success.
+pub fn announce(
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    prev: (Index, Term),
+    commit: Index,
+) -> Message {
+    let mut m = append(from, to, term, prev, vec![], commit);
+    if let MessageBody::AppendEntries { wants_ack, .. } = &mut m.body {
+        *wants_ack = false;
+    }
+    m
 }
 
 pub fn append_ok(from: NodeId, to: NodeId, term: Term, match_index: Index) -> Message {
@@ -260,11 +276,13 @@ pub fn campaign(raft: &mut Raft) -> Ready {
 }
 
 /// Makes `raft` the leader of the next term with the votes of every peer; returns the effects of
-/// winning (the initial heartbeats).
+/// winning (the initial heartbeats). The votes arrive just before the voters' timers could
+/// fire, so every peer gets its initial AppendEntries at once (a quick election defers the
+/// voters' to the heartbeat timer: `election::quick_election_defers_the_voters_first_heartbeat`).
 pub fn elect(raft: &mut Raft) -> Ready {
     campaign(raft);
     let status = raft.status();
-    let now = raft.election_deadline - ELECTION_MIN;
+    let now = raft.stood_at + ELECTION_MIN - ms(1);
     let members = raft.config.members;
     for peer in (0..members).filter(|&p| p != status.id) {
         raft.step(vote_reply(peer, status.id, status.term, true), now);
