@@ -8,8 +8,9 @@
 //!   back (fast backup, see `replication.rs`).
 //! - **Replicate**: the follower acknowledged a match, so the leader streams: after sending a
 //!   batch it advances `next_index` past it without waiting (pipelining), keeping at most
-//!   [`MAX_INFLIGHT`] unacknowledged batches. A rejection, or a heartbeat interval with batches
-//!   still unacknowledged (presumed lost), drops back to Probe from `match_index + 1`.
+//!   [`MAX_INFLIGHT`] unacknowledged batches. A rejection for a conflicting term, or a heartbeat
+//!   interval with batches still unacknowledged (presumed lost), drops back to Probe from
+//!   `match_index + 1`; a follower that is only short streams again from where its log ends.
 //! - **Snapshot**: `next_index` fell behind the leader's snapshot, so the entries it needs are
 //!   gone (§7). The leader sends its snapshot one chunk at a time (Figure 13), each from the
 //!   offset the follower last acknowledged, and resends when the heartbeat timer fires with the
@@ -256,6 +257,12 @@ impl Progress {
         self.state == FlowState::Replicate && !self.heartbeat_due && self.inflight.is_empty()
     }
 
+    /// Where the entries sent and not yet acknowledged begin, while pipelining some.
+    pub fn unacknowledged_from(&self) -> Option<Index> {
+        (self.state == FlowState::Replicate && !self.inflight.is_empty())
+            .then_some(self.match_index + 1)
+    }
+
     /// Whether this follower now needs a heartbeat.
     pub fn heartbeat_expired(&self, now: Time, interval: Time) -> bool {
         now >= self.last_sent + interval
@@ -304,20 +311,32 @@ impl Progress {
     }
 
     /// A rejection of the AppendEntries whose `prev_log_index` was `rejected`, sent in flow
-    /// epoch `epoch`, with `hint` the leader's fast-backup guess for the new `next_index`.
-    /// Returns whether it was acted on.
+    /// epoch `epoch`, with `hint` the leader's fast-backup guess for the new `next_index`;
+    /// `short`: the follower's log ends before `rejected` (no conflicting term). Returns
+    /// whether it was acted on.
     ///
     /// Stale rejections are ignored: one of an earlier epoch answers a request the leader has
     /// already given up on (while probing, an older probe; while sending the snapshot, an
     /// AppendEntries from before it), and one at or below `match_index` predates a success
     /// (within a term a follower's matching prefix only grows).
-    pub fn on_reject(&mut self, rejected: Index, hint: Index, epoch: u64) -> bool {
+    ///
+    /// A follower that is only short while pipelining most often received a batch before the
+    /// one in front of it (datagrams reorder), and matches through its last entry: the leader
+    /// streams again from there, staying in Replicate (if it does not match there, the next
+    /// rejection names a conflicting term). Backing up to Probe instead, one
+    /// request per round trip, made every reordering cost round trips, and a lost probe a
+    /// heartbeat interval (under the lab's unreliable network, a follower's rejections came
+    /// every few milliseconds). A conflicting term means the leader does not know where the
+    /// logs match: it probes.
+    pub fn on_reject(&mut self, rejected: Index, hint: Index, short: bool, epoch: u64) -> bool {
         if epoch != self.epoch || rejected <= self.match_index {
             return false;
         }
         // Back up strictly below the rejected point, never to or below a known match.
         self.next_index = hint.clamp(self.match_index + 1, rejected);
-        self.state = FlowState::Probe;
+        if !(short && self.state == FlowState::Replicate) {
+            self.state = FlowState::Probe;
+        }
         self.awaiting_reply = false;
         self.inflight.clear();
         self.epoch += 1;

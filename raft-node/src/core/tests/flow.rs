@@ -4,7 +4,7 @@
 
 use super::helpers::*;
 use crate::core::progress::MAX_INFLIGHT;
-use crate::core::replication::COMMIT_ANNOUNCE_DELAY;
+use crate::core::replication::{COMMIT_ANNOUNCE_DELAY, REPEAT_UNACKNOWLEDGED_BYTES};
 use crate::core::{Config, Index, Message, MessageBody, ProposeError, Raft};
 
 /// (prev_log_index, entry indices) of an AppendEntries.
@@ -96,6 +96,14 @@ fn propose_errors() {
     );
 }
 
+/// Commands too large for a batch to repeat them ([`REPEAT_UNACKNOWLEDGED_BYTES`]).
+fn propose_large(r: &mut Raft, n: usize) {
+    for _ in 0..n {
+        r.propose(vec![7; REPEAT_UNACKNOWLEDGED_BYTES], ms(0))
+            .unwrap();
+    }
+}
+
 /// Pipelining: in Replicate each iteration's new entries go out at once, up to MAX_INFLIGHT
 /// unacknowledged batches; an acknowledgement reopens the window.
 #[test]
@@ -104,7 +112,7 @@ fn in_flight_window_is_bounded() {
     let term = elect_and_sync(&mut r);
     let mut sent = Vec::new();
     for _ in 0..MAX_INFLIGHT + 2 {
-        propose_n(&mut r, 1);
+        propose_large(&mut r, 1);
         sent.extend(to(&take_synced(&mut r).messages, 1));
     }
     let expected: Vec<_> = (1..=MAX_INFLIGHT as Index)
@@ -118,6 +126,37 @@ fn in_flight_window_is_bounded() {
         to(&take_synced(&mut r).messages, 1),
         vec![(n, vec![n + 1, n + 2])]
     );
+}
+
+/// While the unacknowledged entries are small, each pipelined batch carries them again: a
+/// batch that overtakes the ones before it is accepted whole, and its acknowledgement covers
+/// them.
+#[test]
+fn small_unacknowledged_entries_ride_again_with_new_ones() {
+    let mut r = node(0, 3, 0, &[]);
+    elect_and_sync(&mut r);
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        propose_n(&mut r, 1);
+        sent.extend(
+            take_synced(&mut r)
+                .messages
+                .into_iter()
+                .filter(|m| m.to == 1),
+        );
+    }
+    let shapes: Vec<_> = sent.iter().map(shape).collect();
+    assert_eq!(
+        shapes,
+        vec![(0, vec![1]), (0, vec![1, 2]), (0, vec![1, 2, 3])]
+    );
+    let mut f = node(1, 3, 0, &[]);
+    f.step(sent[2].clone(), ms(1));
+    r.step(take_synced(&mut f).messages[0].clone(), ms(2));
+    assert_eq!(r.progress[1].match_index, 3);
+    // Acknowledged through 3: the next batch starts after it.
+    propose_n(&mut r, 1);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(3, vec![4])]);
 }
 
 /// Probe: until a follower is known to match, one AppendEntries at a time; new proposals wait
@@ -196,8 +235,12 @@ fn unanswered_batches_are_resent_from_match_index() {
     r.step(append_ok(1, 0, term, 3), t0 + HEARTBEAT + ms(5));
     propose_n(&mut r, 1);
     assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(3, vec![4, 5])]);
+    // Streaming again: 4 and 5 are unacknowledged and ride along with 6.
     propose_n(&mut r, 1);
-    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(5, vec![6])]);
+    assert_eq!(
+        to(&take_synced(&mut r).messages, 1),
+        vec![(3, vec![4, 5, 6])]
+    );
 }
 
 /// An unanswered probe is repeated once per heartbeat interval.
@@ -212,17 +255,42 @@ fn unanswered_probe_is_repeated_each_heartbeat() {
     assert_eq!(to(&take_synced(&mut r).messages, 1), first);
 }
 
-/// A rejection while pipelining drops the follower back to Probe: one AppendEntries from the
-/// backed-up next_index, and the later in-flight batches' rejections are recognised as stale.
+/// A rejection for a conflicting term while pipelining drops the follower back to Probe: one
+/// AppendEntries from the backed-up next_index, and the later in-flight batches' rejections
+/// are recognised as stale.
 #[test]
-fn rejection_while_pipelining_falls_back_to_probe() {
+fn conflicting_rejection_while_pipelining_falls_back_to_probe() {
     let mut r = node(0, 3, 0, &[]);
     let term = elect_and_sync(&mut r);
     for _ in 0..3 {
         propose_n(&mut r, 1);
         take_synced(&mut r);
     }
-    // The first batch was lost: the follower refuses the second and third.
+    // The follower holds an entry 1 of another term: it refuses the second and third.
+    let other = Some(term - 1);
+    r.step(append_reject(1, 0, term, 1, (other, 1)), ms(1));
+    assert_eq!(
+        to(&take_synced(&mut r).messages, 1),
+        vec![(0, vec![1, 2, 3])]
+    );
+    r.step(append_reject(1, 0, term, 2, (other, 1)), ms(1));
+    propose_n(&mut r, 1);
+    assert!(to(&take_synced(&mut r).messages, 1).is_empty());
+    r.step(append_ok(1, 0, term, 3), ms(2));
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(3, vec![4])]);
+}
+
+/// A follower that is only short while pipelining (the first batch lost or overtaken) gets
+/// the entries from where its log ends, and the pipeline goes on without waiting for that
+/// answer; the refusals of the other batches in flight are stale.
+#[test]
+fn short_rejection_while_pipelining_streams_again() {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    for _ in 0..3 {
+        propose_n(&mut r, 1);
+        take_synced(&mut r);
+    }
     r.step(append_reject(1, 0, term, 1, (None, 1)), ms(1));
     assert_eq!(
         to(&take_synced(&mut r).messages, 1),
@@ -230,9 +298,12 @@ fn rejection_while_pipelining_falls_back_to_probe() {
     );
     r.step(append_reject(1, 0, term, 2, (None, 1)), ms(1));
     propose_n(&mut r, 1);
-    assert!(to(&take_synced(&mut r).messages, 1).is_empty());
-    r.step(append_ok(1, 0, term, 3), ms(2));
-    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(3, vec![4])]);
+    assert_eq!(
+        to(&take_synced(&mut r).messages, 1),
+        vec![(0, vec![1, 2, 3, 4])]
+    );
+    r.step(append_ok(1, 0, term, 4), ms(2));
+    assert_eq!(r.progress[1].match_index, 4);
 }
 
 /// An AppendEntries its leader sent in an older term, delayed until that node leads again, is
@@ -286,7 +357,7 @@ fn idle_leader_sends_one_heartbeat_per_interval() {
 }
 
 /// A late duplicate of an old rejection does not reset the pipeline that replaced it: the
-/// rejection answers a request sent before the leader backed up, even though it names a
+/// rejection answers a request sent before the leader started over, even though it names a
 /// `prev_log_index` above `match_index` that the new pipeline has also sent.
 #[test]
 fn a_late_duplicate_of_an_old_rejection_does_not_reset_the_pipeline() {
@@ -305,13 +376,13 @@ fn a_late_duplicate_of_an_old_rejection_does_not_reset_the_pipeline() {
         refusals.extend(take_synced(&mut f).messages);
     }
     assert_eq!(refusals.len(), 2);
+    // The follower is only short: the leader streams the three again in a new epoch.
     r.step(refusals[0].clone(), ms(2));
-    let probe = take_synced(&mut r).messages;
-    assert_eq!(to(&probe, 1), vec![(0, vec![1])]);
-    f.step(probe[0].clone(), ms(3));
-    r.step(take_synced(&mut f).messages[0].clone(), ms(4));
     let pipeline = take_synced(&mut r).messages;
-    assert_eq!(to(&pipeline, 1), vec![(1, vec![2]), (2, vec![3])]);
+    assert_eq!(
+        to(&pipeline, 1),
+        vec![(0, vec![1]), (1, vec![2]), (2, vec![3])]
+    );
 
     // The refusal of the old (2, [3]) arrives now, after the new one was sent: it answers
     // nothing in flight, so nothing is resent and next_index stays past the pipeline.
