@@ -372,7 +372,7 @@ impl Node {
                             Incoming::Peer(msg) => raft.step(msg, now),
                             Incoming::Clerk(request) => requests.push((request, source)),
                             Incoming::Reply(reply) => replies.push(reply),
-                            Incoming::Forwarded(from) => raft.forwarded(from, now),
+                            Incoming::Forwarded { from, to } => raft.forwarded(from, to, now),
                         });
                 self.drive_replies(replies, now);
                 for (request, source) in requests {

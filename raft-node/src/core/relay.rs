@@ -11,8 +11,9 @@
 //! - whom it hears: the last time a datagram from each peer arrived directly (a relayed message
 //!   proves the relay's link to us, not the sender's; a relay hears the sender of what it
 //!   forwards, [`Raft::forwarded`]). Every message carries the sender's `hears` bitmap: bit `p`
-//!   is set iff it heard peer `p` within [`Raft::reach_window`] and `p` has not left one of its
-//!   requests unanswered for two heartbeat intervals since (ids from 64 on are never relayed);
+//!   is set iff it heard peer `p` within [`Raft::reach_window`] and since then `p` has neither
+//!   left one of its requests unanswered nor left unheard relayed datagrams it forwarded to
+//!   `p`, for two heartbeat intervals (ids from 64 on are never relayed);
 //! - the latest bitmap each peer reported, and when it arrived;
 //! - since when it has been waiting for an answer from each peer: the first request it sent the
 //!   peer after it last heard from it, by any path.
@@ -22,9 +23,10 @@
 //! `t`'s latest report (no older than the window) says `t` does not hear this peer although
 //! this peer has been sending to `t` since a heartbeat interval before that report arrived, or
 //! this peer has waited for an answer from `t` for two heartbeat intervals. The relay is a
-//! member of the configuration, other than both ends, whose report says it hears this peer, and
-//! that is known to reach `t`: best, `t`'s report says it hears the relay (the very link the
-//! copy takes); else the relay's report says it hears `t` (the reverse link, which a one-way
+//! member of the configuration, other than both ends and not silent itself, whose report says
+//! it hears this peer, and that is known to reach `t`: best, `t`'s report says it hears the
+//! relay (the very link the copy takes; not while `t` is silent: that report predates the
+//! silence); else the relay's report says it hears `t` (the reverse link, which a one-way
 //! cut leaves down: choosing on it alone, a follower sent every reply through a relay that
 //! could not reach the leader, seed 5383); ties go to the relay that last brought a message
 //! from `t`, then to the lowest id. At most one relay copy per message, one hop at most: the copy
@@ -32,8 +34,11 @@
 //! the sealed datagram without decoding it).
 //!
 //! A fully connected cluster relays nothing: every request is answered within a round trip, and
-//! every report names its sender's correspondents. A crashed peer is heard by no one, so no
-//! relay qualifies for it once the reports age out.
+//! every report names its sender's correspondents. A crashed or cut-off peer is heard by no
+//! one: a relay that forwards to it in vain stops naming it after two heartbeat intervals, and
+//! the others once the reports age out; a cut-off peer itself relays nothing once the peers it
+//! asks have been silent for two intervals (in the lab's ManyElections2A, relayed copies to
+//! and from cut-off peers were a third of all datagrams).
 //!
 //! Safety: a relayed message is the same message, duplicated and delayed, which Raft already
 //! tolerates; no rule of Raft changes (votes, terms, logs, commit), so every invariant of Figure
@@ -56,6 +61,8 @@ pub(super) struct Reach {
     relayed_by: Vec<Option<NodeId>>,
     /// The first message sent to each peer since its report last named this peer.
     unheard_since: Vec<Option<Time>>,
+    /// The first relayed datagram this peer forwarded to each peer since it last heard it.
+    forwarding: Vec<Option<Time>>,
     /// Relayed copies this peer made.
     pub relayed: u64,
 }
@@ -76,6 +83,7 @@ impl Reach {
             waiting: vec![None; n],
             relayed_by: vec![None; n],
             unheard_since: vec![None; n],
+            forwarding: vec![None; n],
             relayed: 0,
         }
     }
@@ -89,12 +97,21 @@ impl Raft {
     }
 
     /// The `hears` bitmap this peer reports: whom it heard directly within the window, less the
-    /// peers that have left its requests unanswered for two heartbeat intervals (what it
-    /// heard from them is older than what it knows now: they do not answer it).
+    /// peers that have left its requests unanswered for two heartbeat intervals, and those it
+    /// has forwarded relayed datagrams to for as long without hearing from them (what it heard
+    /// from them is older than what it knows now; a relay that went on naming a peer cut off
+    /// since drew relayed copies to it for the whole window).
     pub(super) fn hears(&self) -> u64 {
         (0..self.config.members.min(BITS))
-            .filter(|&p| self.hears_recently(p) && !self.silent(p))
+            .filter(|&p| self.hears_recently(p) && !self.silent(p) && !self.forwarding_unheard(p))
             .fold(0, |bits, p| bits | 1 << p)
+    }
+
+    /// Whether this peer has forwarded relayed datagrams to `peer` for two heartbeat intervals
+    /// without hearing from it directly.
+    fn forwarding_unheard(&self, peer: NodeId) -> bool {
+        self.reach.forwarding[peer as usize]
+            .is_some_and(|since| self.now >= since + 2 * self.config.heartbeat_interval)
     }
 
     /// Whether a datagram from `peer` arrived directly within the window.
@@ -115,12 +132,11 @@ impl Raft {
         let now = self.now;
         let reach = &mut self.reach;
         let from = msg.from as usize;
-        match msg.via {
-            None => reach.heard[from] = Some(now),
-            Some(relay) => {
-                reach.heard[relay as usize] = Some(now);
-                reach.relayed_by[from] = Some(relay);
-            }
+        let direct = msg.via.map_or(from, |relay| relay as usize);
+        reach.heard[direct] = Some(now);
+        reach.forwarding[direct] = None;
+        if let Some(relay) = msg.via {
+            reach.relayed_by[from] = Some(relay);
         }
         reach.reports[from] = Some((msg.hears, now));
         reach.waiting[from] = None;
@@ -129,12 +145,17 @@ impl Raft {
         }
     }
 
-    /// The runtime forwarded a relayed datagram from `from` (this peer was its relay): the link
-    /// from `from` works. Nothing else changes.
-    pub fn forwarded(&mut self, from: NodeId, now: Time) {
+    /// The runtime forwarded a relayed datagram from `from` to `to` (this peer was its relay):
+    /// the link from `from` works, and `to` has something to answer. Nothing else changes.
+    pub fn forwarded(&mut self, from: NodeId, to: NodeId, now: Time) {
         self.advance_clock(now);
-        if from < self.config.members && from != self.config.id {
+        let members = self.config.members;
+        if from < members && from != self.config.id {
             self.reach.heard[from as usize] = Some(self.now);
+            self.reach.forwarding[from as usize] = None;
+        }
+        if to < members && to != self.config.id {
+            self.reach.forwarding[to as usize].get_or_insert(self.now);
         }
     }
 
@@ -195,11 +216,14 @@ impl Raft {
     /// The best relay to `to` (see the module docs), if any qualifies.
     fn pick_relay(&self, to: NodeId) -> Option<NodeId> {
         let id = self.config.id;
-        let target_report = self.report(to);
+        // A report from a peer that has left this one's requests unanswered since is older
+        // than what this peer knows: it tells nothing of now (a peer cut off went on
+        // drawing relayed copies for the whole window on the strength of its last report).
+        let target_report = self.report(to).filter(|_| !self.silent(to));
         let previous = self.reach.relayed_by[to as usize];
         self.membership
             .members()
-            .filter(|&r| r != id && r != to && r < self.config.members)
+            .filter(|&r| r != id && r != to && r < self.config.members && !self.silent(r))
             .filter_map(|r| {
                 let report = self.report(r);
                 // The first hop: the relay's report says it hears this peer; without a report

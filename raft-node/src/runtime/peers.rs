@@ -78,9 +78,12 @@ pub enum Incoming {
     /// An answer to a request this node sent as a clerk (a replica group's leader asks the
     /// controller and other groups).
     Reply(ClerkReply),
-    /// This node forwarded a relayed copy from this peer, as its relay: the core learns that
-    /// the peer reaches it.
-    Forwarded(NodeId),
+    /// This node forwarded a relayed copy from `from` to `to`, as its relay: the core learns
+    /// that `from` reaches it, and that `to` has something to answer.
+    Forwarded {
+        from: NodeId,
+        to: NodeId,
+    },
 }
 
 /// What [`admit`] let in: something for the node, or a relayed copy to forward.
@@ -310,9 +313,9 @@ impl PeerSocket {
             ) {
                 Ok(Admitted::Forward(relay)) => {
                     self.counters.received += 1;
-                    let from = relay.from;
+                    let (from, to) = (relay.from, relay.to);
                     self.forward(relay);
-                    deliver(Incoming::Forwarded(from), source);
+                    deliver(Incoming::Forwarded { from, to }, source);
                 }
                 Ok(Admitted::In(incoming)) => {
                     self.counters.received += 1;
@@ -326,7 +329,7 @@ impl PeerSocket {
                             }
                         }
                         Incoming::Clerk(_) => self.counters.clerk_requests += 1,
-                        Incoming::Reply(_) | Incoming::Forwarded(_) => {}
+                        Incoming::Reply(_) | Incoming::Forwarded { .. } => {}
                     }
                     trace!("recv from {source}: {incoming:?}");
                     deliver(incoming, source);
@@ -752,7 +755,7 @@ mod tests {
     }
 
     /// Three sockets on loopback: 0 sends a message to 2 through 1. The relay forwards it (and
-    /// hands over `Forwarded(0)`), the target steps it with `via: Some(1)`, and each counts its
+    /// hands over `Forwarded { from: 0, to: 2 }`), the target steps it with `via: Some(1)`, and each counts its
     /// part; a direct message is no relayed copy anywhere.
     #[test]
     fn a_relayed_copy_crosses_two_hops_of_real_sockets() {
@@ -791,7 +794,7 @@ mod tests {
             nodes[1].drain(usize::MAX, |incoming, _| at_relay.push(incoming));
             nodes[2].drain(usize::MAX, |incoming, _| at_target.push(incoming));
         }
-        assert_eq!(at_relay, vec![Incoming::Forwarded(0)]);
+        assert_eq!(at_relay, vec![Incoming::Forwarded { from: 0, to: 2 }]);
         at_target.sort_by_key(|i| format!("{i:?}"));
         assert_eq!(
             at_target,

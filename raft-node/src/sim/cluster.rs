@@ -767,7 +767,7 @@ impl Cluster {
         let Some(raft) = self.peers[at as usize].raft.as_mut() else {
             return;
         };
-        raft.forwarded(msg.from, now);
+        raft.forwarded(msg.from, msg.to, now);
         self.stats.forwarded += 1;
         self.net.forward(msg, now);
     }

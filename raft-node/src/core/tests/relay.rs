@@ -114,3 +114,46 @@ fn messages_report_whom_their_sender_hears() {
     );
     assert_eq!(a.relayed(), 1);
 }
+
+/// A relay that has forwarded datagrams to a peer for two heartbeat intervals without hearing
+/// from it stops naming it in its bitmap (the senders stop choosing it for that peer), and
+/// names it again once it hears from it.
+#[test]
+fn a_relay_stops_naming_a_peer_it_forwards_to_in_vain() {
+    let mut r = node(1, 3, 1, &[]);
+    r.step(pre_vote(2, 1, 2, (0, 0), 1), ms(10));
+    assert_eq!(r.hears() & 0b100, 0b100);
+    r.forwarded(0, 2, ms(20));
+    r.tick(ms(20) + 2 * HEARTBEAT - ms(1));
+    assert_eq!(r.hears() & 0b100, 0b100, "not yet two intervals");
+    r.tick(ms(20) + 2 * HEARTBEAT);
+    assert_eq!(r.hears() & 0b100, 0, "forwarded in vain for two intervals");
+    r.step(pre_vote(2, 1, 2, (0, 0), 2), ms(20) + 2 * HEARTBEAT + ms(1));
+    assert_eq!(r.hears() & 0b100, 0b100, "heard again");
+}
+
+/// A peer cut off from everyone sends no relayed copy once its requests have gone unanswered
+/// for two heartbeat intervals, though the last reports it got (still within the window) say
+/// every peer hears every other: those reports are older than the silence.
+#[test]
+fn a_peer_nobody_answers_relays_nothing() {
+    let mut a = node(0, 3, 1, &[]);
+    for from in [1, 2] {
+        let mut hello = pre_vote(from, 0, 1, (0, 0), 1);
+        hello.hears = 0b111;
+        a.step(hello, ms(10));
+    }
+    take_synced(&mut a);
+    let stood = a.election_deadline;
+    let round = time_out(&mut a).messages;
+    assert_eq!(round.len(), 2);
+    let mut t = stood;
+    while t < stood + 4 * HEARTBEAT {
+        t += ms(10);
+        a.tick(t);
+        for m in take_synced(&mut a).messages {
+            assert_eq!(m.via, None, "relayed at {t:?}: {m:?}");
+        }
+    }
+    assert_eq!(a.relayed(), 0);
+}
