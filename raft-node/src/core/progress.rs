@@ -72,6 +72,8 @@ pub(crate) struct Progress {
     /// When an AppendEntries or a chunk was last sent; the next heartbeat is due one interval
     /// later.
     pub last_sent: Time,
+    /// The last entry the latest AppendEntries carried (or would have: its `prev_log_index`).
+    sent_through: Index,
     /// Send an AppendEntries at the next flush even if it carries no entries.
     heartbeat_due: bool,
     /// The `leader_commit` of the last AppendEntries sent.
@@ -103,6 +105,7 @@ impl Progress {
             awaiting_reply: false,
             inflight: VecDeque::new(),
             last_sent: now,
+            sent_through: 0,
             heartbeat_due: true,
             commit_sent: 0,
             announce_due: false,
@@ -170,6 +173,7 @@ impl Progress {
     pub fn on_sent(&mut self, last: Index, commit: Index, now: Time) {
         debug_assert!(!matches!(self.state, FlowState::Snapshot { .. }));
         self.last_sent = now;
+        self.sent_through = last;
         self.heartbeat_due = false;
         self.commit_sent = commit;
         self.announce_due = false;
@@ -266,6 +270,31 @@ impl Progress {
     /// Whether this follower now needs a heartbeat.
     pub fn heartbeat_expired(&self, now: Time, interval: Time) -> bool {
         now >= self.last_sent + interval
+    }
+
+    /// When what this follower was sent is presumed lost before its heartbeat falls due
+    /// (`replication.rs`, `send_appends`), given the leader's last index, `timeout`
+    /// and the heartbeat `interval`; `None` while nothing is owed or the follower is not heard:
+    /// - entries proposed since it was last sent anything are held back behind what it was
+    ///   sent (the probe, a full window of batches): `timeout` after the last message to it
+    ///   or from it;
+    /// - it answered within the last interval, so it is up, but has left the latest message
+    ///   to it (a batch, the probe, a snapshot chunk) unanswered: `timeout` after that
+    ///   message, while it still counts as up.
+    pub fn stall_deadline(&self, last_index: Index, timeout: Time, interval: Time) -> Option<Time> {
+        let (unanswered, blocked) = match self.state {
+            FlowState::Probe => (self.awaiting_reply, self.awaiting_reply),
+            FlowState::Replicate => (
+                !self.inflight.is_empty(),
+                self.inflight.len() >= MAX_INFLIGHT,
+            ),
+            FlowState::Snapshot { .. } => (self.awaiting_reply, false),
+        };
+        let held_back = (blocked && last_index > self.sent_through)
+            .then(|| self.last_sent.max(self.heard_at) + timeout);
+        let lost = Some(self.last_sent + timeout)
+            .filter(|&at| unanswered && self.answered && at < self.heard_at + interval);
+        held_back.into_iter().chain(lost).min()
     }
 
     /// The heartbeat timer fired: nothing was sent for a whole interval. A probe or snapshot

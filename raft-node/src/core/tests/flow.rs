@@ -177,6 +177,80 @@ fn probe_sends_one_at_a_time() {
     assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(4, vec![5])]);
 }
 
+/// A follower silent behind its probe (crashed, or cut off) gets the entries proposed since,
+/// a stall timeout after it was last sent anything rather than at its next heartbeat: one
+/// probe per batch of proposals, nothing more while none come.
+#[test]
+fn entries_held_behind_an_unanswered_probe_wait_a_stall_timeout_only() {
+    let mut r = node(0, 3, 0, &[]);
+    elect(&mut r);
+    let term = r.status().term;
+    let t0 = r.now;
+    r.step(append_ok(2, 0, term, 0), t0 + ms(1));
+    take_synced(&mut r);
+    propose_n(&mut r, 1);
+    let sent = take_synced(&mut r).messages;
+    assert_eq!(to(&sent, 1), vec![]);
+    let stall = r.progress[1].last_sent + HEARTBEAT / 3;
+    assert_eq!(r.next_deadline(), stall);
+    r.tick(stall);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(0, vec![1])]);
+    // Nothing new since: no stall, its next message is its heartbeat.
+    assert_eq!(
+        r.progress[1].stall_deadline(1, HEARTBEAT / 3, HEARTBEAT),
+        None
+    );
+    r.tick(stall + HEARTBEAT / 3);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![]);
+    // A proposal a stall timeout after that probe goes at once; the next waits for its own.
+    propose_n(&mut r, 1);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(0, vec![1, 2])]);
+    propose_n(&mut r, 1);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![]);
+    r.tick(stall + HEARTBEAT / 3 * 2 - ms(1));
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![]);
+    r.tick(stall + HEARTBEAT / 3 * 2);
+    assert_eq!(
+        to(&take_synced(&mut r).messages, 1),
+        vec![(0, vec![1, 2, 3])]
+    );
+}
+
+/// A follower that answers, but not the latest batch (lost on the way, or its answer), gets
+/// the entries again a stall timeout after it, from its match, not at the heartbeat; one that
+/// has answered nothing for a heartbeat interval gets no such probe.
+#[test]
+fn a_batch_an_answering_follower_leaves_unanswered_goes_again_after_a_stall_timeout() {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    let t0 = r.now;
+    propose_n(&mut r, 1);
+    take_synced(&mut r);
+    r.step(append_ok(2, 0, term, 1), t0 + ms(1));
+    take_synced(&mut r);
+    let overdue = r.progress[1].last_sent + HEARTBEAT / 3;
+    assert!(r.next_deadline() <= overdue);
+    r.tick(overdue - ms(1));
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![]);
+    r.tick(overdue);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(0, vec![1])]);
+    // Still unanswered: again a timeout later, then no more once 1 has been silent for an
+    // interval (its heartbeat probes it from then on).
+    let mut probes = 1;
+    let mut t = overdue;
+    while t < t0 + 3 * HEARTBEAT {
+        t += ms(5);
+        r.tick(t);
+        probes += to(&take_synced(&mut r).messages, 1).len();
+    }
+    assert_eq!(probes, 4, "two timeouts, then heartbeats only");
+    let quiet_from = t0 + HEARTBEAT;
+    assert!(
+        r.progress[1].last_sent >= quiet_from,
+        "the heartbeat still goes"
+    );
+}
+
 /// Heartbeats: a follower sent nothing for `heartbeat_interval` gets an AppendEntries from
 /// next_index — never repeating acknowledged entries — carrying the commit index.
 #[test]

@@ -165,34 +165,39 @@ fn a_lagging_follower_gets_the_snapshot_in_chunks() {
     );
 }
 
-/// A lost chunk, or a lost acknowledgement, is resent from the last acknowledged offset when
-/// the heartbeat timer fires; the follower discards what it already holds and says so.
+/// A lost chunk, or a lost acknowledgement, is resent from the last acknowledged offset a stall
+/// timeout after the chunk, the follower having answered within the heartbeat interval (it is
+/// up; else at the heartbeat); the follower discards what it already holds and says so.
 #[test]
-fn lost_chunks_and_acknowledgements_are_resent_on_the_heartbeat() {
+fn lost_chunks_and_acknowledgements_are_resent() {
     let data = data();
     let snap = snapshot(5, 2, &data);
     let (mut leader, first) = leader_with_snapshot(&data);
     let sent_at = leader.now;
-    leader.tick(sent_at + HEARTBEAT - ms(1));
+    let resend = sent_at + HEARTBEAT / 3;
+    leader.tick(resend - ms(1));
     assert!(to_peer(take_synced(&mut leader).messages, 1).is_empty());
-    leader.tick(sent_at + HEARTBEAT);
+    leader.tick(resend);
     assert_eq!(to_peer(take_synced(&mut leader).messages, 1), first);
 
     let mut f = node(1, 3, 1, &[]);
-    f.step(first[0].clone(), sent_at + HEARTBEAT);
-    let t = sent_at + HEARTBEAT + ms(1);
+    f.step(first[0].clone(), resend);
+    let t = resend + ms(1);
     leader.step(take_synced(&mut f).messages[0].clone(), t);
     let second = to_peer(take_synced(&mut leader).messages, 1);
     assert_eq!(second, vec![chunk(0, 1, 2, &snap, 30, 60)]);
     f.step(second[0].clone(), t);
     take_synced(&mut f); // The acknowledgement of 60 bytes is lost.
 
-    leader.tick(t + HEARTBEAT);
+    leader.tick(t + HEARTBEAT / 3 - ms(1));
+    assert!(to_peer(take_synced(&mut leader).messages, 1).is_empty());
+    let t = t + HEARTBEAT / 3;
+    leader.tick(t);
     assert_eq!(to_peer(take_synced(&mut leader).messages, 1), second);
-    f.step(second[0].clone(), t + HEARTBEAT);
+    f.step(second[0].clone(), t);
     let reply = take_synced(&mut f).messages;
     assert_eq!(reply, vec![snapshot_reply(1, 0, 2, 5, false, 60)]);
-    leader.step(reply[0].clone(), t + HEARTBEAT);
+    leader.step(reply[0].clone(), t);
     assert_eq!(
         to_peer(take_synced(&mut leader).messages, 1),
         vec![chunk(0, 1, 2, &snap, 60, 75)]
