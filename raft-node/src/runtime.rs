@@ -654,9 +654,7 @@ fn handle_request(
                     ),
                 },
             };
-            // Start's index is where the command will appear if it is ever committed (the
-            // lab's Start): a crash before the persist may undo it, so it need not wait.
-            conn.reply_at_once(&resp);
+            conn.reply(&resp);
         }
         Request::GetState => {
             conn.reply(&Response::State(state(raft)));

@@ -160,15 +160,6 @@ impl OutBuf {
         self.buf.extend_from_slice(frame);
     }
 
-    /// Pushes `frame` released at once if everything before it is.
-    fn push_released(&mut self, frame: &[u8]) {
-        let free = self.released == self.end();
-        self.push(frame);
-        if free {
-            self.released = self.end();
-        }
-    }
-
     /// Bytes not yet written, released or not.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.pos
@@ -314,13 +305,6 @@ impl Connection {
 
     pub fn reply(&mut self, resp: &Response) {
         self.out.push(&control::encode_frame(resp));
-    }
-
-    /// An answer that reports nothing a crash could undo beyond what the lab allows (Start's
-    /// index): it leaves without waiting for the iteration's persist, unless earlier output
-    /// still waits (bytes never overtake earlier ones).
-    pub fn reply_at_once(&mut self, resp: &Response) {
-        self.out.push_released(&control::encode_frame(resp));
     }
 
     /// Turns this connection into an apply stream starting at `from`, first replaying
