@@ -374,8 +374,8 @@ impl Nemesis<'_> {
     fn run(mut self, opts: &ShardedOptions, started: Instant) -> Vec<(Duration, ShardFault, bool)> {
         let mut rng = SmallRng::seed_from_u64(opts.seed);
         let mut applied = Vec::new();
-        sleep(opts.fault_every.min(opts.time));
-        while started.elapsed() + opts.fault_every <= opts.time {
+        for at in super::fault_schedule(opts.time, opts.fault_every) {
+            sleep(at.saturating_sub(started.elapsed()));
             self.heal();
             let fault = shard_faults::draw(&mut rng, self.groups);
             // Half the faults come with lost and late datagrams on top: a reply lost while its
@@ -397,7 +397,6 @@ impl Nemesis<'_> {
                 self.proxy.set_unreliable(true);
             }
             applied.push((started.elapsed(), fault, lossy));
-            sleep(opts.fault_every);
         }
         self.heal();
         sleep(opts.time.saturating_sub(started.elapsed()));
