@@ -151,6 +151,7 @@ impl Raft {
         let vote_granted = free && up_to_date;
         if vote_granted {
             self.hard_state.voted_for = Some(candidate);
+            self.granted_at = Some(self.now);
             self.reset_election_timer();
             event!(info, self, "VOTE", "granted to n{candidate}");
         } else {

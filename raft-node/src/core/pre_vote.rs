@@ -11,7 +11,8 @@
 //! whether it would get its vote in the next term, and changes neither its term nor its vote.
 //! A peer grants the pre-vote iff that term is newer than its own, the sender's log is at least
 //! as up-to-date as its own (§5.4.1), and it is not in a leader lease, meaning it has not heard
-//! from a current leader within the minimum election timeout. This last condition is leader
+//! from a current leader within the minimum election timeout (nor, within it, granted its vote
+//! to another candidate, which it expects to have won). This last condition is leader
 //! stickiness: a leader that is still heard from has no need to be replaced. Only with a
 //! majority of grants (its own included) does the pre-candidate start the real election (§5.2).
 //! If its timer fires first, it asks again in a new round. Replies name the round they answer,
@@ -71,7 +72,7 @@ impl Raft {
         let current_term = self.hard_state.current_term;
         let newer = term > current_term;
         let up_to_date = self.is_up_to_date(last_log_index, last_log_term);
-        let in_lease = self.in_leader_lease();
+        let in_lease = self.in_leader_lease() || self.awaits_its_candidate(from, term);
         let vote_granted = newer && up_to_date && !in_lease;
         event!(
             debug,
@@ -115,6 +116,25 @@ impl Raft {
         if self.won_votes() {
             self.campaign();
         }
+    }
+
+    /// The same stickiness for a leader not heard from yet: a peer that granted its vote in
+    /// the current term to another candidate within the minimum election timeout refuses a
+    /// pre-vote for the next term from anyone else, expecting its candidate to have won. A
+    /// quick election's voters get the new leader's first AppendEntries only at its first
+    /// heartbeat (`Raft::voters_wait_a_heartbeat`), and meanwhile, knowing no leader, they
+    /// granted a pre-candidate that stood just then the next term (the constrained election
+    /// on real processes: the new leader deposed 56 ms after it won). Its own candidate is not
+    /// refused: if it lost, its next round needs the vote.
+    fn awaits_its_candidate(&self, from: NodeId, term: Term) -> bool {
+        let current = self.hard_state.current_term;
+        self.hard_state
+            .voted_for
+            .is_some_and(|c| c != from && c != self.config.id)
+            && term == current + 1
+            && self
+                .granted_at
+                .is_some_and(|at| self.now < at + self.config.election_timeout_min)
     }
 
     /// Leader stickiness (§9.6): a peer that heard from the current leader less than the

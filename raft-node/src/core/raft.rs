@@ -57,6 +57,9 @@ pub struct Raft {
     pub(super) leader_id: Option<NodeId>,
     /// When `leader_id` was last heard from (its lease, §9.6).
     pub(super) leader_contact: Time,
+    /// When this peer last granted its vote to another peer (volatile): until the candidate's
+    /// first AppendEntries, it refuses other pre-candidates a while (`pre_vote.rs`).
+    pub(super) granted_at: Option<Time>,
     /// Followers, pre-candidates and candidates start a pre-vote round when `now` reaches this.
     pub(super) election_deadline: Time,
     /// Draws election timeouts; seeded from `config.seed`, the core's only randomness.
@@ -129,6 +132,7 @@ impl Raft {
             role: Role::Follower,
             leader_id: None,
             leader_contact: now,
+            granted_at: None,
             election_deadline: now,
             votes: Vec::new(),
             term_votes: Vec::new(),

@@ -102,6 +102,36 @@ fn a_follower_in_a_leader_lease_refuses_pre_votes() {
     assert_eq!(r.status().term, 2);
 }
 
+/// A peer that has just granted its vote, and heard from no leader since (a quick election's
+/// voters wait a heartbeat for the first AppendEntries), refuses another pre-candidate for the
+/// minimum election timeout, but not the candidate it voted for.
+#[test]
+fn a_peer_that_just_voted_refuses_other_pre_candidates_a_while() {
+    let mut r = voter(1, 3, 1, None, &[1]);
+    let t = ms(1_000);
+    r.step(request_vote(0, 1, 2, (1, 1)), t);
+    assert_eq!(
+        take_synced(&mut r).messages,
+        vec![vote_reply(1, 0, 2, true)]
+    );
+    r.step(pre_vote(2, 1, 3, (1, 1), 1), t + ELECTION_MIN - ms(1));
+    assert_eq!(
+        take_synced(&mut r).messages,
+        vec![pre_vote_reply(1, 2, 2, false, 1)]
+    );
+    r.step(pre_vote(0, 1, 3, (1, 1), 1), t + ELECTION_MIN - ms(1));
+    assert_eq!(
+        take_synced(&mut r).messages,
+        vec![pre_vote_reply(1, 0, 3, true, 1)]
+    );
+    r.step(pre_vote(2, 1, 3, (1, 1), 2), t + ELECTION_MIN);
+    assert_eq!(
+        take_synced(&mut r).messages,
+        vec![pre_vote_reply(1, 2, 3, true, 2)]
+    );
+    assert_eq!(r.status().term, 2);
+}
+
 /// §9.6: a leader is in its own lease: it refuses pre-votes and keeps leading.
 #[test]
 fn a_leader_refuses_pre_votes() {
