@@ -16,9 +16,8 @@
 //!   produced them are durable: [`ControlServer::hold`] marks the output so far as waiting for
 //!   the storage thread's persist of that iteration, [`ControlServer::release`] frees it when
 //!   that persist completes. No answer reports a term, vote or index a crash could still undo,
-//!   except Start's while the leader's backlog is short ([`Connection::reply_at_once`]): its
-//!   index is where the command will appear if it is ever committed, a promise a crash may
-//!   break anyway;
+//!   except Start's, which leaves at once ([`Connection::reply_at_once`]): its index is where
+//!   the command will appear if it is ever committed, a promise a crash may break anyway;
 //! - each connection gets at most [`REQUESTS_PER_TURN`] requests per loop iteration, and none
 //!   while more than [`PAUSE_READING_AT`] of its answers wait unread, so a client that writes
 //!   without pause neither holds the loop (heartbeats, syncs) nor grows our memory: TCP's flow
@@ -159,15 +158,6 @@ pub struct OutBuf {
 impl OutBuf {
     pub fn push(&mut self, frame: &[u8]) {
         self.buf.extend_from_slice(frame);
-    }
-
-    /// Pushes `frame`, released at once if everything before it is.
-    fn push_released(&mut self, frame: &[u8]) {
-        let free = self.released == self.end();
-        self.push(frame);
-        if free {
-            self.released = self.end();
-        }
     }
 
     /// Bytes not yet written, released or not.
@@ -315,13 +305,6 @@ impl Connection {
 
     pub fn reply(&mut self, resp: &Response) {
         self.out.push(&control::encode_frame(resp));
-    }
-
-    /// An answer that leaves without waiting for the iteration's persist, unless earlier
-    /// output still waits (bytes never overtake earlier ones): Start's, while the leader's
-    /// backlog is short (`runtime.rs`).
-    pub fn reply_at_once(&mut self, resp: &Response) {
-        self.out.push_released(&control::encode_frame(resp));
     }
 
     /// Turns this connection into an apply stream starting at `from`, first replaying
