@@ -15,9 +15,7 @@
 //! - answers leave only in `flush_all`, and only once the changes of the loop iteration that
 //!   produced them are durable: [`ControlServer::hold`] marks the output so far as waiting for
 //!   the storage thread's persist of that iteration, [`ControlServer::release`] frees it when
-//!   that persist completes. No answer reports a term, vote or index a crash could still undo,
-//!   except Start's, which leaves at once ([`Connection::reply_at_once`]): its index is where
-//!   the command will appear if it is ever committed, a promise a crash may break anyway;
+//!   that persist completes. No answer reports a term, vote or index a crash could still undo;
 //! - each connection gets at most [`REQUESTS_PER_TURN`] requests per loop iteration, and none
 //!   while more than [`PAUSE_READING_AT`] of its answers wait unread, so a client that writes
 //!   without pause neither holds the loop (heartbeats, syncs) nor grows our memory: TCP's flow
