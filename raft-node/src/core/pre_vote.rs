@@ -16,7 +16,8 @@
 //! stickiness: a leader that is still heard from has no need to be replaced. Only with a
 //! majority of grants (its own included) does the pre-candidate start the real election (§5.2).
 //! If its timer fires first, it asks again in a new round. Replies name the round they answer,
-//! so a grant that arrives late from an earlier round is not counted.
+//! so a grant that arrives late from an earlier round is not counted. A peer still in term 0
+//! skips the round (its election cannot depose anyone: [`Raft::pre_campaign`]).
 //!
 //! A pre-vote and a grant are not evidence that a newer term exists (their term is one that no
 //! peer has entered), so Figure 2's rule "a higher term makes you a follower" does not apply to
@@ -42,6 +43,14 @@ impl Raft {
             // A learner, or a peer that knows it was removed (§4.2.3).
             self.reset_election_timer();
             return;
+        }
+        if self.hard_state.current_term == 0 {
+            // Nothing to protect: every leader leads a term of at least 1, and a RequestVote
+            // for term 1 raises no peer past term 1, so it deposes no one (a term-1 leader's
+            // voters refuse it, §5.2). The pre-vote round would cost a round trip and a message
+            // per peer at every cluster's first election, and buy nothing.
+            event!(info, self, "ELECT", "timeout in term 0: no pre-vote needed");
+            return self.campaign();
         }
         self.become_pre_candidate();
         event!(

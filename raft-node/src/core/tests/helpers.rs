@@ -263,10 +263,15 @@ pub fn time_out(raft: &mut Raft) -> Ready {
 }
 
 /// Fires `raft`'s election timer and grants its pre-votes from every peer (§9.6), so that it
-/// starts a real election; returns the effects (its RequestVotes).
+/// starts a real election; returns the effects (its RequestVotes). In term 0 there is no
+/// pre-vote round: the timer starts the election.
 pub fn campaign(raft: &mut Raft) -> Ready {
     let now = raft.election_deadline;
-    for m in time_out(raft).messages {
+    let ready = time_out(raft);
+    if raft.status().role == Role::Candidate {
+        return ready;
+    }
+    for m in ready.messages {
         let MessageBody::PreVote { round, .. } = m.body else {
             panic!("not a pre-vote: {m:?}");
         };

@@ -40,6 +40,26 @@ fn a_timed_out_follower_pre_votes_for_the_next_term_and_changes_nothing() {
     );
 }
 
+/// In term 0 there is nothing for a pre-vote to protect: every leader leads a term of at least 1,
+/// and a RequestVote for term 1 raises no peer past it. The timer starts the election at once.
+#[test]
+fn a_peer_in_term_0_campaigns_without_a_pre_vote_round() {
+    let mut r = voter(0, 3, 0, None, &[]);
+    let ready = time_out(&mut r);
+    assert_eq!(r.status().role, Role::Candidate);
+    assert_eq!(
+        r.hard_state,
+        HardState {
+            current_term: 1,
+            voted_for: Some(0)
+        }
+    );
+    assert_eq!(
+        ready.messages,
+        vec![request_vote(0, 1, 1, (0, 0)), request_vote(0, 2, 1, (0, 0))]
+    );
+}
+
 /// §9.6: a pre-vote is granted iff its term is newer than the receiver's and the sender's log is
 /// at least as up-to-date (§5.4.1). A grant carries the pre-vote's term, a refusal the
 /// receiver's. Either way the receiver's term, vote, log and election timer stay as they were.
