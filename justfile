@@ -37,7 +37,7 @@ test *ARGS: build
 stress TESTS N *ARGS: build
     @"{{bin}}"/raft-stress "$@"
 
-# Run the lab 2 suite once, one test at a time; each test's seconds and RPCs beside the Go lab's (`--json`)
+# Run the lab 2 suite once, one test at a time; each test's seconds and RPCs beside the Go lab's (`--runs N`: medians of N runs; `--json`)
 lab-report *ARGS: build
     @"{{bin}}"/raft-lab-report "$@"
 

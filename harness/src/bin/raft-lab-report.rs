@@ -1,10 +1,10 @@
-//! `raft-lab-report` (`just lab-report`): runs the lab 2 suite once, one test at a time as the
-//! Go tester does, and prints each test's seconds and RPCs beside the Go reference solution's
-//! (`harness::stress::lab_report`).
+//! `raft-lab-report` (`just lab-report`): runs the lab 2 suite once (or `--runs N` times), one
+//! test at a time as the Go tester does, and prints each test's seconds and RPCs beside the Go
+//! reference solution's (`harness::stress::lab_report`).
 
 use clap::Parser;
 use harness::stress::discovery::{self, TestCase, DEFAULT_CARGO_ARGS};
-use harness::stress::lab_report::{self, Row};
+use harness::stress::lab_report::{self, Passed, Row};
 use regex::Regex;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
@@ -15,8 +15,8 @@ const SETUP_FAILED: u8 = 2;
 #[derive(Parser)]
 #[command(
     version,
-    about = "Run the lab 2 suite once, one test at a time; print each test's seconds and RPCs \
-             beside the Go lab's on this kind of machine",
+    about = "Run the lab 2 suite once (or --runs N times), one test at a time; print each \
+             test's seconds and RPCs beside the Go lab's on this kind of machine",
     after_help = "Exit status: 0 every test passed (whatever the figures), 1 a test failed, 2 the \
                   tests could not be built or found."
 )]
@@ -24,6 +24,10 @@ struct Cli {
     /// Which tests: a regular expression matched anywhere in a test's name
     #[arg(default_value = "2A|2B|2C|2D", value_parser = parse_pattern)]
     tests: Regex,
+    /// Run the suite this many times (one test after another, round after round) and judge
+    /// each test on its medians
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
     /// One JSON document instead of the table
     #[arg(long)]
     json: bool,
@@ -59,13 +63,28 @@ fn main() -> ExitCode {
     // that took 0.9 s instead of 0.4). Flush first, so the figures are the cluster's.
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
-    let rows: Vec<Row> = tests.iter().map(run).collect();
+    let mut rows: Vec<Row> = (tests.iter())
+        .map(|t| Row {
+            test: t.name.clone(),
+            runs: Vec::new(),
+        })
+        .collect();
+    // Round after round rather than each test N times in a row, so that a slow stretch of the
+    // machine (a neighbour, a writeback) spreads over the tests instead of landing on one.
+    for round in 1..=cli.runs {
+        for (test, row) in tests.iter().zip(&mut rows) {
+            if cli.runs > 1 {
+                eprint!("[{round}/{}] ", cli.runs);
+            }
+            row.runs.push(run(test));
+        }
+    }
     if cli.json {
         println!("{:#}", lab_report::json(&rows));
     } else {
         print!("{}", lab_report::render(&rows));
     }
-    if rows.iter().all(|r| r.measured.is_ok()) {
+    if rows.iter().all(|r| r.measured().is_ok()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -73,7 +92,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs one test alone and reads its `Passed` line.
-fn run(test: &TestCase) -> Row {
+fn run(test: &TestCase) -> Result<Passed, String> {
     eprint!("{} ... ", test.name);
     let start = Instant::now();
     let output = Command::new(&test.exe.path)
@@ -91,10 +110,7 @@ fn run(test: &TestCase) -> Row {
         Ok(_) => eprintln!("{:.1} s", start.elapsed().as_secs_f64()),
         Err(why) => eprintln!("FAILED ({why})"),
     }
-    Row {
-        test: test.name.clone(),
-        measured,
-    }
+    measured
 }
 
 /// Why a test failed: its panic message (which names its kept run directory), else its status.
