@@ -276,8 +276,8 @@ impl Progress {
     /// (`replication.rs`, `send_appends`), given the leader's last index, `timeout`
     /// and the heartbeat `interval`; `None` while nothing is owed or the follower is not heard:
     /// - entries proposed since it was last sent anything are held back behind what it was
-    ///   sent (the probe, a full window of batches): `timeout` after the last message to it
-    ///   or from it;
+    ///   sent (the probe, a full window of batches, a snapshot chunk): `timeout` after the last
+    ///   message to it or from it;
     /// - it answered within the last interval, so it is up, but has left the latest message
     ///   to it (a batch, the probe, a snapshot chunk) unanswered: `timeout` after that
     ///   message, while it still counts as up.
@@ -288,7 +288,7 @@ impl Progress {
                 !self.inflight.is_empty(),
                 self.inflight.len() >= MAX_INFLIGHT,
             ),
-            FlowState::Snapshot { .. } => (self.awaiting_reply, false),
+            FlowState::Snapshot { .. } => (self.awaiting_reply, self.awaiting_reply),
         };
         let held_back = (blocked && last_index > self.sent_through)
             .then(|| self.last_sent.max(self.heard_at) + timeout);

@@ -324,7 +324,7 @@ impl Raft {
     /// What a follower was sent is presumed lost, and it is probed again from its match, before
     /// its heartbeat falls due ([`Progress::stall_deadline`]), [`Raft::stall_timeout`] after:
     /// - entries proposed since it was last sent anything are held back behind its unanswered
-    ///   probe or full window, and it has answered nothing since. A follower that crashed and
+    ///   probe, snapshot chunk or full window, and it has answered nothing since. A follower that crashed and
     ///   restarted, or was cut off and reconnected, got its first message up to a heartbeat
     ///   interval after the next command (the lab's crash tests spent a tenth of their time
     ///   so); one that is still gone costs one datagram more per batch of proposals, at most
@@ -348,8 +348,7 @@ impl Raft {
                     debug,
                     self,
                     "APPEND",
-                    "n{peer}: batches unacknowledged for {timeout:?} with entries waiting, \
-                     probing from {}",
+                    "n{peer}: batches unacknowledged for {timeout:?}, probing from {}",
                     self.progress[peer as usize].next_index
                 );
             }

@@ -204,6 +204,35 @@ fn lost_chunks_and_acknowledgements_are_resent() {
     );
 }
 
+/// A follower silent behind an unanswered chunk (it crashed or was cut off during the transfer)
+/// gets the chunk again a stall timeout after its last message once entries are proposed, as
+/// one silent behind a probe does, not at its next heartbeat: a restarted follower that had
+/// been sent a snapshot otherwise waited a heartbeat interval (the lab's crash tests, 5 of 30
+/// restarts in one run).
+#[test]
+fn a_silent_follower_behind_an_unanswered_chunk_gets_it_again_once_entries_wait() {
+    let (mut leader, first) = leader_with_snapshot(&data());
+    // n1 says nothing more: its chunk goes again at its heartbeats until it no longer counts
+    // as up. n2 keeps answering, so the leader keeps its quorum.
+    let mut t = leader.now;
+    while t < leader.progress[1].heard_at + 2 * HEARTBEAT {
+        t += ms(5);
+        leader.tick(t);
+        take_synced(&mut leader);
+        leader.step(append_ok(2, 0, 2, 5), t);
+        take_synced(&mut leader);
+    }
+    let last_sent = leader.progress[1].last_sent;
+    leader.propose(b"y".to_vec(), t).unwrap();
+    assert!(to_peer(take_synced(&mut leader).messages, 1).is_empty());
+    let stall = last_sent + HEARTBEAT / 3;
+    assert!(stall < last_sent + HEARTBEAT);
+    leader.tick(stall - ms(1));
+    assert!(to_peer(take_synced(&mut leader).messages, 1).is_empty());
+    leader.tick(stall);
+    assert_eq!(to_peer(take_synced(&mut leader).messages, 1), first);
+}
+
 /// The follower accepts only the chunk that continues what it holds: a chunk ahead of it
 /// (reordered), behind it (duplicated) or of another snapshot is discarded, and the answer
 /// tells the leader where to resume. A duplicate of the last chunk after installing is
