@@ -235,17 +235,9 @@ pub fn render(rows: &[Row]) -> String {
     out
 }
 
-/// The same as one JSON document: the medians, and each run.
+/// The same as one JSON document: each test's figures as before (the medians, with several
+/// runs), and every run under `runs`.
 pub fn json(rows: &[Row]) -> Value {
-    let figures = |p: &Passed| {
-        json!({
-            "secs": p.secs,
-            "peers": p.peers,
-            "rpcs": p.rpcs,
-            "bytes": p.bytes,
-            "commits": p.commits,
-        })
-    };
     let tests: Vec<Value> = rows
         .iter()
         .map(|row| {
@@ -254,7 +246,12 @@ pub fn json(rows: &[Row]) -> Value {
                 .map(|g| json!({"secs": g.secs, "rpcs": g.rpcs}));
             let runs: Vec<Value> = (row.runs.iter())
                 .map(|r| match r {
-                    Ok(p) => figures(p),
+                    Ok(p) => json!({
+                        "secs": p.secs,
+                        "rpcs": p.rpcs,
+                        "bytes": p.bytes,
+                        "commits": p.commits,
+                    }),
                     Err(why) => json!({"error": why}),
                 })
                 .collect();
@@ -262,7 +259,11 @@ pub fn json(rows: &[Row]) -> Value {
                 Ok(p) => json!({
                     "test": row.test,
                     "passed": true,
-                    "median": figures(&p),
+                    "secs": p.secs,
+                    "peers": p.peers,
+                    "rpcs": p.rpcs,
+                    "bytes": p.bytes,
+                    "commits": p.commits,
                     "runs": runs,
                     "go": go,
                     "fixed_time": row.fixed_time(),
@@ -363,10 +364,19 @@ mod tests {
         let two = row(vec![passed(0.4, 16), passed(0.6, 14)]);
         assert_eq!(two.measured().map(|p| (p.secs, p.rpcs)), Ok((0.6, 16)));
         assert_eq!(two.within(), Some(false));
-        let table = render(&[three]);
+        let rows = [three];
+        let table = render(&rows);
         assert!(table.contains("0.4–0.6"), "{table}");
         assert!(table.contains("14–20"), "{table}");
         assert!(table.contains("(medians of 3 runs)"), "{table}");
+        let doc = json(&rows);
+        let test = &doc["tests"][0];
+        assert_eq!(
+            (test["secs"].as_f64(), test["rpcs"].as_u64()),
+            (Some(0.5), Some(15))
+        );
+        assert_eq!(test["runs"].as_array().map(Vec::len), Some(3));
+        assert_eq!(test["runs"][1]["rpcs"].as_u64(), Some(14));
     }
 
     #[test]
