@@ -5,7 +5,8 @@
 //! vote, hears from the current leader (AppendEntries, InstallSnapshot), or starts a pre-vote
 //! round (`pre_vote.rs`). Resetting it on any other message (a denied RequestVote, a stale
 //! AppendEntries, a pre-vote, granted or not) lets a peer with an out-of-date log keep the
-//! cluster leaderless.
+//! cluster leaderless. A pre-vote from such a peer, to a peer that hears no leader, does the
+//! opposite: it brings the timer forward (`pre_vote.rs`, `Raft::stand_soon`), never back.
 //!
 //! A (pre-)candidate asks again, every heartbeat interval, the voters that have not answered its
 //! request (§5.1: servers retry RPCs that get no response in a timely manner). Without that a

@@ -23,9 +23,14 @@
 //! peer has entered), so Figure 2's rule "a higher term makes you a follower" does not apply to
 //! them. It does apply to a refusal that carries a newer term: the pre-candidate is behind.
 //!
+//! A peer that hears no leader and refuses a pre-vote because the asker's log is behind its own
+//! brings its own election timer forward ([`Raft::stand_soon`]): an election is due, the asker
+//! cannot win it, and this peer might.
+//!
 //! Safety: a pre-vote changes no Raft state on either side. No term, vote or log changes,
-//! nothing is persisted, and the receiver's election timer is left alone. Pre-voting only
-//! decides whether a peer starts an election. An election that is never started, or a pre-vote
+//! nothing is persisted, and the receiver's election timer is left alone or brought forward
+//! (timing, on which no safety argument rests). Pre-voting only decides whether, and at most
+//! how soon, a peer starts an election. An election that is never started, or a pre-vote
 //! that is refused or ignored, looks to the rest of the cluster exactly like messages that were
 //! lost, and Raft tolerates lost messages. So Election Safety, Log Matching, Leader Completeness
 //! and State Machine Safety hold as proven for Figure 2. Pre-Vote changes only liveness: a peer
@@ -33,7 +38,8 @@
 
 use super::raft::Raft;
 use super::trace::event;
-use super::{Index, MessageBody, NodeId, Role, Term};
+use super::{Index, MessageBody, NodeId, Role, Term, Time};
+use rand::Rng;
 
 impl Raft {
     /// The election timer fired: a new pre-vote round, asking every peer about the term after
@@ -91,6 +97,9 @@ impl Raft {
              in_lease={in_lease}",
             if vote_granted { "granted" } else { "refused" }
         );
+        if !up_to_date && !in_lease {
+            self.stand_soon(from);
+        }
         // A refusal carries this peer's term, so a pre-candidate that is behind catches up.
         let reply_term = if vote_granted { term } else { current_term };
         self.send_in(
@@ -101,6 +110,40 @@ impl Raft {
                 round,
             },
         );
+    }
+
+    /// A peer whose log is behind this one's asked for an election while this peer hears no
+    /// leader: an election is due, the asker cannot win it (§5.4.1 refuses it the votes of every
+    /// peer as up-to-date as this one), and this peer might. Waiting out its own timer would
+    /// leave the cluster leaderless for up to a maximum election timeout more (the lab's
+    /// TestPersist22C: a restarted peer, the only one holding the last entry, waited 0.4–0.6 s
+    /// for its timer while the two behind it asked in vain). So it brings its timer forward to
+    /// a random point within half the timeout's spread: the peers that the same request woke
+    /// seldom stand at the same moment. Only ever earlier, never later, and only for a
+    /// follower or a pre-candidate (a candidate is already standing), so a peer with an
+    /// out-of-date log can hasten an election but never put one off (`election.rs`); and what
+    /// it starts is a pre-vote round, which a majority that hears a leader refuses.
+    fn stand_soon(&mut self, asker: NodeId) {
+        if !matches!(self.role, Role::Follower | Role::PreCandidate) || !self.may_campaign() {
+            return;
+        }
+        let spread = (self.config.election_timeout_max - self.config.election_timeout_min) / 2;
+        let delay = if spread.is_zero() {
+            spread
+        } else {
+            self.rng.gen_range(Time::ZERO..spread)
+        };
+        if self.now + delay < self.election_deadline {
+            self.election_deadline = self.now + delay;
+            event!(
+                info,
+                self,
+                "ELECT",
+                "n{asker} asks for an election with a log behind mine and I hear no leader: \
+                 standing in {}ms",
+                delay.as_millis()
+            );
+        }
     }
 
     /// A pre-vote granted for `term`. It counts only if it answers this pre-candidate's current

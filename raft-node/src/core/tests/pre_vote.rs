@@ -1,12 +1,16 @@
 //! Pre-Vote and leader stickiness (Raft thesis §9.6).
 
 use super::helpers::*;
-use crate::core::{HardState, Persist, Raft, Restored, Role};
+use crate::core::{Config, HardState, Persist, Raft, Restored, Role};
 use crate::sim::{Cluster, Faults, Violation};
 
 /// Peer `id` of `members` in `term`, having voted for `voted_for`, with an entry of each term
 /// in `log_terms`.
 fn voter(id: u32, members: u32, term: u64, voted_for: Option<u32>, log_terms: &[u64]) -> Raft {
+    voter_of(config(id, members), term, voted_for, log_terms)
+}
+
+fn voter_of(config: Config, term: u64, voted_for: Option<u32>, log_terms: &[u64]) -> Raft {
     let restored = Restored {
         hard_state: HardState {
             current_term: term,
@@ -15,7 +19,7 @@ fn voter(id: u32, members: u32, term: u64, voted_for: Option<u32>, log_terms: &[
         snapshot: None,
         entries: log(log_terms),
     };
-    Raft::new(config(id, members), restored, ms(0))
+    Raft::new(config, restored, ms(0))
 }
 
 /// §9.6: an election timeout makes a follower a pre-candidate that asks every peer about the
@@ -62,7 +66,8 @@ fn a_peer_in_term_0_campaigns_without_a_pre_vote_round() {
 
 /// §9.6: a pre-vote is granted iff its term is newer than the receiver's and the sender's log is
 /// at least as up-to-date (§5.4.1). A grant carries the pre-vote's term, a refusal the
-/// receiver's. Either way the receiver's term, vote, log and election timer stay as they were.
+/// receiver's. Either way the receiver's term, vote and log stay as they were, and its election
+/// timer too unless the sender's log is behind (then it may come forward: the next test).
 #[test]
 fn pre_votes_are_granted_on_term_and_log_and_change_nothing() {
     // The receiver is in term 2; its log ends at index 3, term 2.
@@ -94,9 +99,80 @@ fn pre_votes_are_granted_on_term_and_log_and_change_nothing() {
                 voted_for: None
             }
         );
-        assert_eq!(r.election_deadline, deadline);
+        if r.is_up_to_date(last.0, last.1) {
+            assert_eq!(r.election_deadline, deadline);
+        }
+        assert!(r.election_deadline <= deadline);
         assert_eq!(r.status().role, Role::Follower);
     }
+}
+
+/// A follower that hears no leader and refuses a pre-vote because the asker's log is behind its
+/// own stands itself within half the election timeout's spread, not at its own timeout: the
+/// asker cannot win, and this peer might. The timer only ever comes forward.
+#[test]
+fn a_peer_hearing_no_leader_stands_soon_when_a_peer_behind_it_asks() {
+    let soon = (ELECTION_MAX - ELECTION_MIN) / 2;
+    for seed in 0..20 {
+        let config = Config {
+            seed,
+            ..config(1, 3)
+        };
+        let mut r = voter_of(config, 2, None, &[1, 1, 2]);
+        let t = ms(10);
+        let deadline = r.election_deadline;
+        r.step(pre_vote(0, 1, 3, (2, 2), 1), t);
+        take_synced(&mut r);
+        assert!(
+            r.election_deadline < t + soon,
+            "seed {seed}: standing at {:?}, not before {:?}",
+            r.election_deadline,
+            t + soon
+        );
+        // A second asker may bring it forward again, but never puts it off.
+        let brought = r.election_deadline;
+        assert!(brought < deadline);
+        r.step(pre_vote(2, 1, 3, (3, 1), 1), t + ms(1));
+        take_synced(&mut r);
+        assert!(r.election_deadline <= brought);
+        let ready = time_out(&mut r);
+        assert_eq!(r.status().role, Role::PreCandidate);
+        assert_eq!(
+            ready.messages,
+            vec![pre_vote(1, 0, 3, (3, 2), 1), pre_vote(1, 2, 3, (3, 2), 1)]
+        );
+    }
+}
+
+/// A peer that hears a leader (leader stickiness, §9.6), or that stands already as a candidate,
+/// leaves its timer alone when a peer behind it asks for an election; so does one whose asker
+/// is as up-to-date as itself (refused only for its term or a lease).
+#[test]
+fn a_peer_in_a_lease_or_standing_or_asked_by_an_equal_keeps_its_timer() {
+    // In the current leader's lease.
+    let mut r = voter(1, 3, 2, None, &[1, 2]);
+    r.step(append(0, 1, 2, (2, 2), vec![], 2), ms(1_000));
+    take_synced(&mut r);
+    let deadline = r.election_deadline;
+    r.step(
+        pre_vote(2, 1, 3, (1, 1), 1),
+        ms(1_000) + ELECTION_MIN - ms(1),
+    );
+    assert_eq!(r.election_deadline, deadline);
+
+    // A candidate.
+    let mut r = voter(1, 3, 2, None, &[1, 2]);
+    campaign(&mut r);
+    assert_eq!(r.status().role, Role::Candidate);
+    let deadline = r.election_deadline;
+    r.step(pre_vote(2, 1, 4, (1, 1), 1), r.stood_at);
+    assert_eq!(r.election_deadline, deadline);
+
+    // An asker as up-to-date, in a term that is not newer.
+    let mut r = voter(1, 3, 2, None, &[1, 2]);
+    let deadline = r.election_deadline;
+    r.step(pre_vote(2, 1, 2, (2, 2), 1), ms(10));
+    assert_eq!(r.election_deadline, deadline);
 }
 
 /// §9.6, leader stickiness: a follower that heard from the current leader less than the
