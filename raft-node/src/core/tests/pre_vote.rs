@@ -144,7 +144,8 @@ fn a_peer_hearing_no_leader_stands_soon_when_a_peer_behind_it_asks() {
     }
 }
 
-/// A peer that hears a leader (leader stickiness, §9.6), or that stands already as a candidate,
+/// A peer that hears a leader (leader stickiness, §9.6), or that stood already (a pre-candidate
+/// or candidate: its rounds would otherwise come as often as those of every peer behind it),
 /// leaves its timer alone when a peer behind it asks for an election; so does one whose asker
 /// is as up-to-date as itself (refused only for its term or a lease).
 #[test]
@@ -158,6 +159,14 @@ fn a_peer_in_a_lease_or_standing_or_asked_by_an_equal_keeps_its_timer() {
         pre_vote(2, 1, 3, (1, 1), 1),
         ms(1_000) + ELECTION_MIN - ms(1),
     );
+    assert_eq!(r.election_deadline, deadline);
+
+    // A pre-candidate.
+    let mut r = voter(1, 3, 2, None, &[1, 2]);
+    time_out(&mut r);
+    assert_eq!(r.status().role, Role::PreCandidate);
+    let deadline = r.election_deadline;
+    r.step(pre_vote(2, 1, 3, (1, 1), 1), r.now + ms(1));
     assert_eq!(r.election_deadline, deadline);
 
     // A candidate.
