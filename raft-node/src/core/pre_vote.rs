@@ -13,7 +13,10 @@
 //! as up-to-date as its own (§5.4.1), and it is not in a leader lease, meaning it has not heard
 //! from a current leader within the minimum election timeout (nor, within it, granted its vote
 //! to another candidate, which it expects to have won). This last condition is leader
-//! stickiness: a leader that is still heard from has no need to be replaced. Only with a
+//! stickiness: a leader that is still heard from has no need to be replaced. The lease does not
+//! hold against the leader itself: a leader never pre-votes, so one that asks has stopped
+//! leading (it restarted, or CheckQuorum deposed it), and its followers' leases, kept alive by
+//! its AppendEntries still on their way, guard nothing. Only with a
 //! majority of grants (its own included) does the pre-candidate start the real election (§5.2).
 //! If its timer fires first, it asks again in a new round. Replies name the round they answer,
 //! so a grant that arrives late from an earlier round is not counted. A peer still in term 0
@@ -87,7 +90,8 @@ impl Raft {
         let current_term = self.hard_state.current_term;
         let newer = term > current_term;
         let up_to_date = self.is_up_to_date(last_log_index, last_log_term);
-        let in_lease = self.in_leader_lease() || self.awaits_its_candidate(from, term);
+        let in_lease = (self.in_leader_lease() && self.leader_id != Some(from))
+            || self.awaits_its_candidate(from, term);
         let vote_granted = newer && up_to_date && !in_lease;
         event!(
             debug,

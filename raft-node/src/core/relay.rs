@@ -31,7 +31,9 @@
 //! could not reach the leader, seed 5383); ties go to the relay that last brought a message
 //! from `t`, then to the lowest id. At most one relay copy per message, one hop at most: the copy
 //! carries `via: Some(relay)`, and the relay forwards it to `t` as it is (the runtime forwards
-//! the sealed datagram without decoding it).
+//! the sealed datagram without decoding it). A reply to a request that came relayed also goes
+//! back through that relay, whatever the reports say, and a reply that needs a relay the rule
+//! cannot find goes through the peer heard from last ([`Raft::way_back`]).
 //!
 //! A fully connected cluster relays nothing: every request is answered within a round trip, and
 //! every report names its sender's correspondents. A crashed or cut-off peer is heard by no
@@ -59,6 +61,8 @@ pub(super) struct Reach {
     waiting: Vec<Option<Time>>,
     /// The relay that last brought a message from each peer.
     relayed_by: Vec<Option<NodeId>>,
+    /// How the latest message from each peer came: through this relay, or directly (`None`).
+    came_via: Vec<Option<NodeId>>,
     /// The first message sent to each peer since its report last named this peer.
     unheard_since: Vec<Option<Time>>,
     /// The first relayed datagram this peer forwarded to each peer since it last heard it.
@@ -82,6 +86,7 @@ impl Reach {
             reports: vec![None; n],
             waiting: vec![None; n],
             relayed_by: vec![None; n],
+            came_via: vec![None; n],
             unheard_since: vec![None; n],
             forwarding: vec![None; n],
             relayed: 0,
@@ -138,6 +143,7 @@ impl Raft {
         if let Some(relay) = msg.via {
             reach.relayed_by[from] = Some(relay);
         }
+        reach.came_via[from] = msg.via;
         reach.reports[from] = Some((msg.hears, now));
         reach.waiting[from] = None;
         if has(msg.hears, self.config.id) {
@@ -172,10 +178,12 @@ impl Raft {
             self.reach.waiting[to] = Some(self.now);
         }
         self.reach.unheard_since[to].get_or_insert(self.now);
-        if !self.config.relay || !self.needs_relay(msg.to) {
+        if !self.config.relay {
             return None;
         }
-        let relay = self.pick_relay(msg.to)?;
+        let needs = self.needs_relay(msg.to);
+        let relay = if needs { self.pick_relay(msg.to) } else { None };
+        let relay = relay.or_else(|| self.way_back(msg, needs))?;
         self.reach.relayed += 1;
         event!(trace, self, "RELAY", "to n{} via n{relay}", msg.to);
         Some(Message {
@@ -211,6 +219,43 @@ impl Raft {
                 && since.is_some_and(|since| at >= since + self.config.heartbeat_interval)
         });
         says_unheard || self.silent(to)
+    }
+
+    /// A reply's relay when the rule above finds none: the relay its request came by, else,
+    /// if the sender is not reached directly, the peer this one heard from last. A reply goes
+    /// to a peer just heard from, so it is alive, and the cost is one copy.
+    ///
+    /// The relay of the request: the sender relayed because it does not hear this peer,
+    /// whatever its report says. That report names this peer for up to a reach window after
+    /// their link went down, so this peer answered directly into the cut, while the relay,
+    /// hearing nothing from this peer, stopped naming it, and the sender lost its one way here
+    /// (simulator seed 2050: a leader elected through a relay never heard a follower's
+    /// acknowledgements, and committed nothing in 2.4 s).
+    ///
+    /// The peer heard last: a follower talks only to its leader, so no other peer's report
+    /// names it once a relay has forwarded to it in vain, and the rule finds no relay for its
+    /// replies however long they go unheard (seed 2635: the leader resent the same
+    /// AppendEntries every 33 ms for 0.6 s, then CheckQuorum deposed it).
+    fn way_back(&self, msg: &Message, needs: bool) -> Option<NodeId> {
+        if msg.body.is_request() {
+            return None;
+        }
+        let to = msg.to;
+        let usable = |r: NodeId| {
+            r != to && r != self.config.id && r < self.config.members && !self.silent(r)
+        };
+        if let Some(relay) = self.reach.came_via[to as usize] {
+            if self.membership.members().any(|m| m == relay) && usable(relay) {
+                return Some(relay);
+            }
+        }
+        if !needs {
+            return None;
+        }
+        self.membership
+            .members()
+            .filter(|&r| usable(r) && self.hears_recently(r))
+            .max_by_key(|&r| self.reach.heard[r as usize])
     }
 
     /// The best relay to `to` (see the module docs), if any qualifies.

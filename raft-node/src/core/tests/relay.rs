@@ -157,3 +157,57 @@ fn a_peer_nobody_answers_relays_nothing() {
     }
     assert_eq!(a.relayed(), 0);
 }
+
+/// A reply goes back through the relay its request came by, as well as directly, even though
+/// the sender's report still names this peer (it heard it within the window); a reply to a
+/// request that came directly goes only directly.
+#[test]
+fn a_reply_goes_back_through_the_relay_its_request_came_by() {
+    let mut a = node(0, 3, 1, &[]);
+    let mut relayed = pre_vote(1, 0, 2, (0, 0), 1);
+    relayed.hears = 0b111;
+    relayed.via = Some(2);
+    a.step(relayed, ms(10));
+    let replies = take_synced(&mut a).messages;
+    assert_eq!(
+        replies.iter().map(|m| (m.to, m.via)).collect::<Vec<_>>(),
+        vec![(1, None), (1, Some(2))]
+    );
+    let mut direct = pre_vote(1, 0, 2, (0, 0), 2);
+    direct.hears = 0b111;
+    a.step(direct, ms(20));
+    let replies = take_synced(&mut a).messages;
+    assert_eq!(
+        replies.iter().map(|m| (m.to, m.via)).collect::<Vec<_>>(),
+        vec![(1, None)]
+    );
+    assert_eq!(a.relayed(), 1);
+}
+
+/// A reply that needs a relay (the leader's report says it does not hear this follower, though
+/// it has replied for a heartbeat interval) goes through the peer heard from last when no
+/// report qualifies one: here peer 2's last report leaves this follower out.
+#[test]
+fn a_reply_no_report_can_route_goes_through_the_peer_heard_last() {
+    let mut a = node(0, 3, 1, &[]);
+    let mut from_2 = pre_vote(2, 0, 2, (0, 0), 1);
+    from_2.hears = 0b010;
+    a.step(from_2, ms(10));
+    take_synced(&mut a);
+    let heartbeat = |at| {
+        let mut m = append(1, 0, 1, (0, 0), vec![], 0);
+        m.hears = 0b100;
+        (m, at)
+    };
+    let (m, at) = heartbeat(ms(20));
+    a.step(m, at);
+    let replies = take_synced(&mut a).messages;
+    assert!(replies.iter().all(|m| m.via.is_none()), "{replies:?}");
+    let (m, at) = heartbeat(ms(20) + HEARTBEAT);
+    a.step(m, at);
+    let replies = take_synced(&mut a).messages;
+    assert_eq!(
+        replies.iter().map(|m| (m.to, m.via)).collect::<Vec<_>>(),
+        vec![(1, None), (1, Some(2))]
+    );
+}
