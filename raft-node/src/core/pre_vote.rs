@@ -26,9 +26,9 @@
 //! peer has entered), so Figure 2's rule "a higher term makes you a follower" does not apply to
 //! them. It does apply to a refusal that carries a newer term: the pre-candidate is behind.
 //!
-//! A peer that hears no leader and refuses a pre-vote because the asker's log is behind its own
-//! brings its own election timer forward ([`Raft::stand_soon`]): an election is due, the asker
-//! cannot win it, and this peer might.
+//! A follower that hears no leader and refuses a pre-vote because the asker's log is behind its
+//! own brings its own election timer forward ([`Raft::stand_soon`]): an election is due, the
+//! asker cannot win it, and this peer might.
 //!
 //! Safety: a pre-vote changes no Raft state on either side. No term, vote or log changes,
 //! nothing is persisted, and the receiver's election timer is left alone or brought forward
