@@ -151,7 +151,7 @@ impl Raft {
             config,
         };
         raft.refresh_membership();
-        raft.reset_election_timer();
+        raft.start_election_timer();
         event!(
             info,
             raft,

@@ -1,7 +1,7 @@
 //! Leader election: §5.1 (terms), §5.2 (election, timers), §5.4.1 (election restriction).
 
 use super::helpers::*;
-use crate::core::{HardState, MessageBody, Persist, Raft, Role};
+use crate::core::{Config, HardState, MessageBody, Persist, Raft, Role};
 
 fn hard_state(current_term: u64, voted_for: Option<u32>) -> Option<Persist> {
     Some(Persist {
@@ -20,7 +20,7 @@ fn hard_state(current_term: u64, voted_for: Option<u32>) -> Option<Persist> {
 fn follower_times_out_and_campaigns() {
     let mut r = node(0, 3, 2, &[1, 2]);
     let deadline = r.election_deadline;
-    assert!(deadline >= ELECTION_MIN && deadline < ELECTION_MAX);
+    assert!(deadline >= HEARTBEAT && deadline < ELECTION_MIN);
 
     r.tick(deadline - ms(1));
     let ready = take_synced(&mut r);
@@ -55,6 +55,51 @@ fn election_timeouts_are_randomized() {
     deadlines.sort();
     deadlines.dedup();
     assert!(deadlines.len() > 15, "timeouts repeat: {deadlines:?}");
+}
+
+/// A peer restarted from a persisted term stands after a timeout drawn from
+/// [heartbeat interval, minimum election timeout): a leader would have reached it by then. A
+/// peer with nothing persisted waits an ordinary timeout, and so does every later timer.
+#[test]
+fn a_restarted_peer_stands_after_a_heartbeat_interval_a_new_one_waits_the_ordinary_timeout() {
+    let seeds = 0..20;
+    let restarted: Vec<_> = (seeds.clone())
+        .map(|seed| {
+            let config = Config {
+                seed,
+                ..config(0, 3)
+            };
+            Raft::new(config, restored(2, &[1, 2]), ms(0)).election_deadline
+        })
+        .collect();
+    assert!(
+        restarted
+            .iter()
+            .all(|&d| d >= HEARTBEAT && d < ELECTION_MIN),
+        "{restarted:?}"
+    );
+    let spread = *restarted.iter().max().unwrap() - *restarted.iter().min().unwrap();
+    assert!(spread > (ELECTION_MIN - HEARTBEAT) / 2, "{restarted:?}");
+    for seed in seeds {
+        let config = Config {
+            seed,
+            ..config(0, 3)
+        };
+        let r = Raft::new(config, restored(0, &[]), ms(0));
+        assert!(r.election_deadline >= ELECTION_MIN && r.election_deadline < ELECTION_MAX);
+        let mut r = node(seed as u32 % 3, 3, 2, &[1, 2]);
+        let start = r.election_deadline;
+        time_out(&mut r);
+        let next = r.election_deadline - start;
+        assert!(next >= ELECTION_MIN && next < ELECTION_MAX, "{next:?}");
+    }
+
+    // One that hears the leader before its timer fires waits an ordinary timeout from then.
+    let mut r = node(1, 3, 2, &[1, 2]);
+    let heard = r.election_deadline - ms(1);
+    r.step(append(0, 1, 2, (2, 2), vec![], 2), heard);
+    take_synced(&mut r);
+    assert!(r.election_deadline >= heard + ELECTION_MIN);
 }
 
 /// §5.2: a candidate of the same seed draws the same timeouts (the core's only randomness).

@@ -76,7 +76,7 @@ pub fn node_of(
 }
 
 /// What a peer restarted in `term` with `log_terms` (no vote cast) finds on disk.
-fn restored(term: Term, log_terms: &[Term]) -> Restored {
+pub fn restored(term: Term, log_terms: &[Term]) -> Restored {
     Restored {
         hard_state: HardState {
             current_term: term,

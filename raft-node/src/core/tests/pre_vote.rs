@@ -119,6 +119,8 @@ fn a_peer_hearing_no_leader_stands_soon_when_a_peer_behind_it_asks() {
             ..config(1, 3)
         };
         let mut r = voter_of(config, 2, None, &[1, 1, 2]);
+        // Past its restart (whose first timeout is short already): an ordinary timer.
+        r.reset_election_timer();
         let t = ms(10);
         let deadline = r.election_deadline;
         r.step(pre_vote(0, 1, 3, (2, 2), 1), t);
