@@ -44,6 +44,9 @@ use std::collections::VecDeque;
 /// Unacknowledged AppendEntries batches a leader keeps in flight to one follower.
 pub const MAX_INFLIGHT: usize = 8;
 
+/// The shortest interval between pings to a silent follower ([`Progress::ping_deadline`]).
+pub const MIN_PING_INTERVAL: Time = Time::from_millis(1);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FlowState {
     Probe,
@@ -67,8 +70,16 @@ pub(crate) struct Progress {
     /// Probe and Snapshot: a message (the probe, a chunk) is outstanding and no other is sent
     /// until it is answered or the heartbeat timer fires.
     awaiting_reply: bool,
-    /// Replicate: the last index of each unacknowledged batch, oldest first.
-    inflight: VecDeque<Index>,
+    /// Replicate: the last index of each unacknowledged batch and when it went, oldest first.
+    inflight: VecDeque<(Index, Time)>,
+    /// The smoothed round trip of this follower's batches (RFC 6298's SRTT, gain 1/8): from
+    /// a batch's sending to the success that acknowledges it. `None` before the first.
+    srtt: Option<Time>,
+    /// When the last ping went ([`Progress::ping_deadline`]), the leader's last index then, and
+    /// how many went since the follower last answered.
+    pinged_at: Time,
+    pinged_through: Index,
+    pings_unanswered: u32,
     /// When an AppendEntries or a chunk was last sent; the next heartbeat is due one interval
     /// later.
     pub last_sent: Time,
@@ -104,6 +115,10 @@ impl Progress {
             state: FlowState::Probe,
             awaiting_reply: false,
             inflight: VecDeque::new(),
+            srtt: None,
+            pinged_at: now,
+            pinged_through: 0,
+            pings_unanswered: 0,
             last_sent: now,
             sent_through: 0,
             heartbeat_due: true,
@@ -139,6 +154,7 @@ impl Progress {
     pub fn mark_active(&mut self, now: Time) {
         self.heard_at = self.heard_at.max(now);
         self.answered = true;
+        self.pings_unanswered = 0;
     }
 
     /// Whether the follower answered this leader, last within `window` of `now`.
@@ -180,7 +196,7 @@ impl Progress {
         match self.state {
             FlowState::Probe => self.awaiting_reply = true,
             FlowState::Replicate if last >= self.next_index => {
-                self.inflight.push_back(last);
+                self.inflight.push_back((last, now));
                 self.next_index = last + 1;
             }
             FlowState::Replicate | FlowState::Snapshot { .. } => {}
@@ -297,6 +313,50 @@ impl Progress {
         held_back.into_iter().chain(lost).min()
     }
 
+    /// When this follower is due a ping (`replication.rs`, `Raft::maybe_ping`): it is owed
+    /// entries proposed since it was last sent or pinged, held back behind what it was sent
+    /// (the probe, a full window of batches), and it has been silent for `silence`; one
+    /// round-trip timeout after the last message to it: four smoothed round trips (at least
+    /// [`MIN_PING_INTERVAL`]), doubled for every ping it left unanswered (RFC 6298's backoff:
+    /// a follower that stays down is pinged ever less often), at most `silence`. `srtt`: its
+    /// own, else the leader's smallest. `None` while it is sent the snapshot, or without any
+    /// round trip to go by.
+    pub fn ping_deadline(
+        &self,
+        last_index: Index,
+        silence: Time,
+        srtt: Option<Time>,
+    ) -> Option<Time> {
+        let blocked = match self.state {
+            FlowState::Probe => self.awaiting_reply,
+            FlowState::Replicate => self.inflight.len() >= MAX_INFLIGHT,
+            FlowState::Snapshot { .. } => false,
+        };
+        if !blocked || last_index <= self.sent_through.max(self.pinged_through) {
+            return None;
+        }
+        let backoff = 1 << self.pings_unanswered.min(16);
+        let rto = (self.srtt.or(srtt)? * 4 * backoff).clamp(MIN_PING_INTERVAL, silence);
+        Some((self.heard_at + silence).max(self.last_sent.max(self.pinged_at) + rto))
+    }
+
+    /// Where a ping asks the follower to match: the end of what it was sent.
+    pub fn ping_point(&self) -> Index {
+        self.sent_through
+    }
+
+    /// Records a ping sent at `now`, when the leader's last index was `last_index`.
+    pub fn on_ping(&mut self, last_index: Index, now: Time) {
+        self.pinged_at = now;
+        self.pinged_through = last_index;
+        self.pings_unanswered += 1;
+    }
+
+    /// The smoothed round trip of this follower's batches, once measured.
+    pub fn srtt(&self) -> Option<Time> {
+        self.srtt
+    }
+
     /// The heartbeat timer fired: nothing was sent for a whole interval. A probe or snapshot
     /// chunk still unanswered is repeated; batches still unacknowledged are presumed lost, so
     /// the leader no longer knows where the follower's log ends and probes again from the last
@@ -317,12 +377,23 @@ impl Progress {
 
     /// A success reply (or an installed snapshot) says the follower's log matches through
     /// `index`. Returns whether `match_index` advanced. Old or duplicated successes carry
-    /// smaller indices and change nothing (both indices only grow).
-    pub fn on_success(&mut self, index: Index) -> bool {
+    /// smaller indices and change nothing (both indices only grow). `now`: when it arrived;
+    /// the newest batch it acknowledges gives a round-trip sample (its own acknowledgement or
+    /// a later one's that covers it, so a lost acknowledgement does not inflate it).
+    pub fn on_success(&mut self, index: Index, now: Time) -> bool {
         let advanced = index > self.match_index;
         self.match_index = self.match_index.max(index);
-        while self.inflight.front().is_some_and(|&last| last <= index) {
+        let mut acknowledged = None;
+        while let Some(&(last, sent)) = self.inflight.front() {
+            if last > index {
+                break;
+            }
+            acknowledged = Some(sent);
             self.inflight.pop_front();
+        }
+        if let Some(sent) = acknowledged {
+            let sample = now.saturating_sub(sent);
+            self.srtt = Some(self.srtt.map_or(sample, |srtt| (srtt * 7 + sample) / 8));
         }
         match self.state {
             FlowState::Snapshot { index: sending, .. } if self.match_index < sending => {

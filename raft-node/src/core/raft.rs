@@ -291,7 +291,7 @@ impl Raft {
         self.advance_clock(now);
         self.durable_term = self.durable_term.max(mark.current_term);
         if self.log.persisted(mark.index, mark.term) && self.role == Role::Leader {
-            self.progress[self.config.id as usize].on_success(self.log.durable());
+            self.progress[self.config.id as usize].on_success(self.log.durable(), self.now);
             self.maybe_commit();
         }
         self.maybe_become_leader();
@@ -642,7 +642,7 @@ impl Raft {
             .collect();
         self.term_votes.clear();
         self.stop_vote_retry();
-        self.progress[self.config.id as usize].on_success(self.log.durable());
+        self.progress[self.config.id as usize].on_success(self.log.durable(), now);
         self.check_quorum_at = self.now + self.config.election_timeout_max;
         self.reset_reads();
         event!(

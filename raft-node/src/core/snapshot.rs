@@ -225,7 +225,7 @@ impl Raft {
         if done {
             // The follower's log now matches through the snapshot. That is at most the commit
             // index (a snapshot covers applied entries only), so nothing new commits.
-            if progress.on_success(last_included_index) {
+            if progress.on_success(last_included_index, self.now) {
                 event!(
                     debug,
                     self,

@@ -5,7 +5,7 @@
 use super::helpers::*;
 use crate::core::progress::MAX_INFLIGHT;
 use crate::core::replication::{COMMIT_ANNOUNCE_DELAY, REPEAT_UNACKNOWLEDGED_BYTES};
-use crate::core::{Config, Index, Message, MessageBody, ProposeError, Raft};
+use crate::core::{Config, Index, Message, MessageBody, ProposeError, Raft, Term, Time};
 
 /// (prev_log_index, entry indices) of an AppendEntries.
 fn shape(m: &Message) -> (Index, Vec<Index>) {
@@ -474,4 +474,103 @@ fn a_late_duplicate_of_an_old_rejection_does_not_reset_the_pipeline() {
     r.step(refusals[0].clone(), ms(7));
     r.propose(vec![7; 10], ms(7)).unwrap();
     assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(3, vec![4])]);
+}
+
+/// A leader of 3 whose followers answered entry 1 after 2 ms (the smoothed round trip), then
+/// follower 1 went silent: a full window of batches (entries 2..=9, one each 3 ms) went
+/// unanswered, and entry 10 is held back. Returns the leader, its term and when 1 last answered.
+fn leader_with_a_silent_follower() -> (Raft, Term, Time) {
+    let mut r = node(0, 3, 0, &[]);
+    let term = elect_and_sync(&mut r);
+    let t0 = r.now;
+    propose_n(&mut r, 1);
+    take_synced(&mut r);
+    r.step(append_ok(1, 0, term, 1), t0 + ms(2));
+    r.step(append_ok(2, 0, term, 1), t0 + ms(2));
+    take_synced(&mut r);
+    assert_eq!(r.progress[1].srtt(), Some(ms(2)));
+    for i in 1..=MAX_INFLIGHT as u64 {
+        r.tick(t0 + ms(2 + 3 * i));
+        propose_n(&mut r, 1);
+        // Each carries the small unacknowledged entries again.
+        let batch = (1, (2..=i + 1).collect());
+        assert_eq!(to(&take_synced(&mut r).messages, 1), vec![batch]);
+        r.step(append_ok(2, 0, term, i + 1), t0 + ms(2 + 3 * i));
+        take_synced(&mut r);
+    }
+    propose_n(&mut r, 1);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![]);
+    (r, term, t0 + ms(2))
+}
+
+/// A follower silent for a stall timeout, owed entries held back behind its full window, is
+/// pinged: an empty AppendEntries at the end of what it was sent, a round-trip timeout (four
+/// smoothed round trips, doubled for each ping unanswered) after the last message to it, and
+/// not before it has been silent for a stall timeout. Restarted, it rejects the ping as too short, and the leader streams again
+/// at once from where its log ends. No new proposal, no further ping.
+#[test]
+fn a_silent_follower_owed_entries_is_pinged_and_a_restarted_one_is_caught_up_at_once() {
+    let (mut r, term, heard) = leader_with_a_silent_follower();
+    let silence = HEARTBEAT / 3;
+    let ping = heard + silence;
+    assert!(r.next_deadline() <= ping);
+    r.tick(ping - ms(1));
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![]);
+    r.tick(ping);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(9, vec![])]);
+    r.tick(ping + ms(16));
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![]);
+    // A proposal: pinged again, a round-trip timeout after the last ping, doubled for the
+    // one unanswered (16 ms).
+    propose_n(&mut r, 1);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(9, vec![])]);
+    assert!(
+        r.progress[1].last_sent + silence > ping + ms(17),
+        "before any stall probe"
+    );
+
+    // It restarted with entry 1 only.
+    r.step(append_reject(1, 0, term, 9, (None, 2)), ping + ms(17));
+    assert_eq!(
+        to(&take_synced(&mut r).messages, 1),
+        vec![(1, (2..=11).collect())]
+    );
+}
+
+/// A follower that received everything but whose answers were lost acknowledges the ping, and
+/// the entries held back go at once.
+#[test]
+fn a_pinged_follower_that_has_everything_reopens_its_window() {
+    let (mut r, term, heard) = leader_with_a_silent_follower();
+    r.tick(heard + HEARTBEAT / 3);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(9, vec![])]);
+    r.step(append_ok(1, 0, term, 9), heard + HEARTBEAT / 3 + ms(1));
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(9, vec![10])]);
+}
+
+/// A follower no round trip was measured to (down since before this leader's election) is
+/// pinged by the leader's fastest round trip.
+#[test]
+fn a_follower_never_heard_is_pinged_by_the_fastest_round_trip() {
+    let mut r = node(0, 3, 0, &[]);
+    elect(&mut r);
+    let (term, elected) = (r.status().term, r.now);
+    r.step(append_ok(2, 0, term, 0), elected);
+    take_synced(&mut r);
+    propose_n(&mut r, 1);
+    take_synced(&mut r);
+    r.step(append_ok(2, 0, term, 1), elected + ms(2));
+    take_synced(&mut r);
+    // Its probe goes again a stall timeout after the first, carrying entry 1; entry 2 is held
+    // back behind it. The stall timeout after that, it would be probed again; it is pinged
+    // a round-trip timeout (8 ms) after the probe.
+    let stall = elected + HEARTBEAT / 3;
+    r.tick(stall);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(0, vec![1])]);
+    propose_n(&mut r, 1);
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![]);
+    r.tick(stall + ms(8) - ms(1));
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![]);
+    r.tick(stall + ms(8));
+    assert_eq!(to(&take_synced(&mut r).messages, 1), vec![(1, vec![])]);
 }
