@@ -336,11 +336,12 @@ impl Raft {
     /// What a follower was sent is presumed lost, and it is probed again from its match, before
     /// its heartbeat falls due ([`Progress::stall_deadline`]), [`Raft::stall_timeout`] after:
     /// - entries proposed since it was last sent anything are held back behind its unanswered
-    ///   probe, snapshot chunk or full window, and it has answered nothing since. A follower that crashed and
-    ///   restarted, or was cut off and reconnected, got its first message up to a heartbeat
-    ///   interval after the next command (the lab's crash tests spent a tenth of their time
-    ///   so); one that is still gone costs one datagram more per batch of proposals, at most
-    ///   one per timeout;
+    ///   probe, snapshot chunk or full window, and it has answered nothing since. A follower
+    ///   that crashed and restarted, or was cut off and reconnected, got its first message up
+    ///   to a heartbeat interval after the next command (the lab's crash tests spent a tenth
+    ///   of their time so); one that is still gone costs one datagram more per batch of
+    ///   proposals, at most one per timeout (one silent for a stall timeout is pinged sooner,
+    ///   `maybe_ping`);
     /// - it answers (it did within the last heartbeat interval) but not the latest message:
     ///   under the lab's unreliable network, a lost batch to the one follower left up held
     ///   the commit a whole heartbeat interval. One that stops answering costs at most the
@@ -377,24 +378,26 @@ impl Raft {
         }
     }
 
-    /// Pings `peer` if it is due one ([`Progress::ping_deadline`], `srtt` the leader's fastest
-    /// round trip): it has been silent for a
-    /// stall timeout while entries proposed since were held back behind what it was sent. An
-    /// empty AppendEntries at the end of what it was sent, one round-trip timeout after the
-    /// last message to it, asks where it stands: a follower that crashed and restarted lost
-    /// whatever was in flight and rejects it (too short), so the leader streams again from where
-    /// its log ends; one that received everything and whose answers were lost acknowledges it
-    /// all. Without it a restarted follower waited for the stall timeout after the leader's
-    /// last message: in one run of the lab's TestSnapshotInstallCrash2D, 25 of 30 restarts
-    /// took `one()` a second look, 20 ms later. A follower that stays down costs small
-    /// datagrams ever further apart (up to a stall timeout) while commands arrive, and none
-    /// while none do.
+    /// Pings `peer` if it is due one ([`Progress::ping_deadline`]; `srtt` is the leader's
+    /// fastest round trip): it has been silent for a stall timeout while entries proposed
+    /// since were held back behind what it was sent. An empty AppendEntries at the end of what
+    /// it was sent, one round-trip timeout after the last message to it, asks where it stands:
+    /// a follower that crashed and restarted lost whatever was in flight and rejects it (too
+    /// short), so the leader streams again from where its log ends; one that received
+    /// everything and whose answers were lost acknowledges it all. Without it a restarted
+    /// follower waited for the stall timeout after the leader's last message: in one run of the
+    /// lab's TestSnapshotInstallCrash2D, 25 of 30 restarts took `one()` a second look, 20 ms
+    /// later. A follower that stays down costs small datagrams ever further apart (up to a
+    /// stall timeout) while commands arrive, and none while none do.
     ///
     /// [`Progress::ping_deadline`]: super::progress::Progress::ping_deadline
     fn maybe_ping(&mut self, peer: NodeId, srtt: Option<Time>) {
         let (now, last_index, silence) = (self.now, self.log.last_index(), self.stall_timeout());
         let progress = &self.progress[peer as usize];
-        if (progress.ping_deadline(last_index, silence, srtt)).is_none_or(|at| now < at) {
+        if progress
+            .ping_deadline(last_index, silence, srtt)
+            .is_none_or(|at| now < at)
+        {
             return;
         }
         let prev_log_index = progress.ping_point().max(self.log.snapshot_index());
