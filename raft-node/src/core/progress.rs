@@ -288,6 +288,15 @@ impl Progress {
         now >= self.last_sent + interval
     }
 
+    /// Whether nothing more may go to this follower until it answers: its probe or snapshot
+    /// chunk is outstanding, or its window of batches is full.
+    fn blocked(&self) -> bool {
+        match self.state {
+            FlowState::Replicate => self.inflight.len() >= MAX_INFLIGHT,
+            FlowState::Probe | FlowState::Snapshot { .. } => self.awaiting_reply,
+        }
+    }
+
     /// When what this follower was sent is presumed lost before its heartbeat falls due
     /// (`replication.rs`, `send_appends`), given the leader's last index, `timeout`
     /// and the heartbeat `interval`; `None` while nothing is owed or the follower is not heard:
@@ -298,15 +307,11 @@ impl Progress {
     ///   to it (a batch, the probe, a snapshot chunk) unanswered: `timeout` after that
     ///   message, while it still counts as up.
     pub fn stall_deadline(&self, last_index: Index, timeout: Time, interval: Time) -> Option<Time> {
-        let (unanswered, blocked) = match self.state {
-            FlowState::Probe => (self.awaiting_reply, self.awaiting_reply),
-            FlowState::Replicate => (
-                !self.inflight.is_empty(),
-                self.inflight.len() >= MAX_INFLIGHT,
-            ),
-            FlowState::Snapshot { .. } => (self.awaiting_reply, self.awaiting_reply),
+        let unanswered = match self.state {
+            FlowState::Replicate => !self.inflight.is_empty(),
+            FlowState::Probe | FlowState::Snapshot { .. } => self.awaiting_reply,
         };
-        let held_back = (blocked && last_index > self.sent_through)
+        let held_back = (self.blocked() && last_index > self.sent_through)
             .then(|| self.last_sent.max(self.heard_at) + timeout);
         let lost = Some(self.last_sent + timeout)
             .filter(|&at| unanswered && self.answered && at < self.heard_at + interval);
@@ -327,12 +332,11 @@ impl Progress {
         silence: Time,
         srtt: Option<Time>,
     ) -> Option<Time> {
-        let blocked = match self.state {
-            FlowState::Probe => self.awaiting_reply,
-            FlowState::Replicate => self.inflight.len() >= MAX_INFLIGHT,
-            FlowState::Snapshot { .. } => false,
-        };
-        if !blocked || last_index <= self.sent_through.max(self.pinged_through) {
+        let sending_snapshot = matches!(self.state, FlowState::Snapshot { .. });
+        if sending_snapshot
+            || !self.blocked()
+            || last_index <= self.sent_through.max(self.pinged_through)
+        {
             return None;
         }
         let backoff = 1 << self.pings_unanswered.min(16);
