@@ -109,6 +109,7 @@ fn datagrams() -> Vec<Vec<u8>> {
             received: 4,
         },
         MessageBody::TimeoutNow,
+        MessageBody::CommitQuery { commit: 9 },
     ];
     bodies
         .into_iter()

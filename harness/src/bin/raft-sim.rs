@@ -136,7 +136,8 @@ fn main() -> ExitCode {
          leader, {} crashes ({} with a sync under way), {} leadership transfers, {} \
          configuration changes; slowest settling after heal {:?} (seed {}); {} partial-\
          connectivity seeds, longest without a commit while a majority was within two hops \
-         {:?} (seed {}); {} relayed datagrams; {} stale rejections ignored",
+         {:?} (seed {}); {} relayed datagrams; {} stale rejections ignored; {} commit queries \
+         ({} to a leader ahead)",
         totals.steps,
         totals.committed,
         totals.reads,
@@ -153,6 +154,8 @@ fn main() -> ExitCode {
         totals.partial_worst_seed,
         totals.relayed,
         totals.stale_rejections,
+        totals.commit_queries,
+        totals.commit_queries_told,
     );
     ExitCode::SUCCESS
 }
@@ -349,6 +352,9 @@ struct Totals {
     relayed: usize,
     /// Rejections above match_index from an earlier flow epoch, ignored as stale.
     stale_rejections: usize,
+    /// Commit queries delivered, and those a leader ahead answered.
+    commit_queries: usize,
+    commit_queries_told: usize,
 }
 
 impl Totals {
@@ -364,6 +370,8 @@ impl Totals {
         self.reconfigurations += report.reconfigurations;
         self.relayed += report.relayed;
         self.stale_rejections += report.stale_rejections;
+        self.commit_queries += report.commit_queries;
+        self.commit_queries_told += report.commit_queries_told;
         if report.style == Style::Partial {
             self.partial_seeds += 1;
             if report.partial_worst.as_secs_f64() > self.partial_worst_s {

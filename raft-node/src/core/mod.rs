@@ -218,6 +218,13 @@ pub enum MessageBody {
         /// leader sends from there.
         received: u64,
     },
+    /// A follower holds entries it acknowledged a stall timeout ago and still does not know to
+    /// be committed; it knows commits through `commit`. The leader, if its commit index is
+    /// ahead, announces it again (`replication.rs`): the announcement asks for no reply, so
+    /// only the follower can tell it was lost.
+    CommitQuery {
+        commit: Index,
+    },
 }
 
 impl Message {
@@ -240,6 +247,8 @@ impl MessageBody {
     pub fn expects_reply(&self) -> bool {
         match self {
             MessageBody::AppendEntries { wants_ack, .. } => *wants_ack,
+            // Answered only when the leader knows more.
+            MessageBody::CommitQuery { .. } => false,
             body => body.is_request(),
         }
     }
@@ -252,7 +261,8 @@ impl MessageBody {
             | MessageBody::PreVote { .. }
             | MessageBody::AppendEntries { .. }
             | MessageBody::InstallSnapshot { .. }
-            | MessageBody::TimeoutNow => true,
+            | MessageBody::TimeoutNow
+            | MessageBody::CommitQuery { .. } => true,
             MessageBody::RequestVoteReply { .. }
             | MessageBody::PreVoteReply { .. }
             | MessageBody::AppendEntriesReply { .. }

@@ -263,6 +263,13 @@ impl Progress {
         }
     }
 
+    /// The follower says it knows commits through `commit` only (its announcement was lost):
+    /// announce the leader's again, as if only `commit` had been sent.
+    pub fn resend_commit(&mut self, commit: Index) {
+        self.commit_sent = self.commit_sent.min(commit);
+        self.announce_due = true;
+    }
+
     /// The leader began a ReadIndex round: an AppendEntries is due to carry it (§6.4). A
     /// follower being sent the snapshot gets none; the round is confirmed without it, or when
     /// it has caught up.

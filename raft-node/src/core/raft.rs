@@ -86,6 +86,9 @@ pub struct Raft {
     pub(super) progress: Vec<Progress>,
     /// Leader: when to announce the commit index to followers not sent it since it advanced.
     pub(super) commit_announce_at: Option<Time>,
+    /// Follower: the last entry it acknowledged that is not known to be committed, and when to
+    /// ask the leader about it if no AppendEntries says (`replication.rs`).
+    pub(super) commit_query: Option<(Index, Time)>,
     /// Leader: when CheckQuorum next counts the peers heard from (§6.2).
     pub(super) check_quorum_at: Time,
     /// Leader: reads waiting to be confirmed (§6.4); any peer: their outcomes not yet taken.
@@ -142,6 +145,7 @@ impl Raft {
             stood_at: now,
             progress: Vec::new(),
             commit_announce_at: None,
+            commit_query: None,
             check_quorum_at: now,
             reads: Reads::default(),
             transfer: None,
@@ -240,6 +244,7 @@ impl Raft {
                     self.pre_campaign();
                 } else {
                     self.tick_vote_retry();
+                    self.tick_commit_query();
                 }
             }
         }
@@ -305,9 +310,9 @@ impl Raft {
                 .next_leader_deadline()
                 .min(self.check_quorum_at)
                 .min(self.transfer.map_or(Time::MAX, |t| t.deadline)),
-            Role::Follower | Role::PreCandidate | Role::Candidate => {
-                self.election_deadline.min(self.vote_retry_at)
-            }
+            Role::Follower | Role::PreCandidate | Role::Candidate => (self.election_deadline)
+                .min(self.vote_retry_at)
+                .min(self.commit_query.map_or(Time::MAX, |(_, at)| at)),
         }
     }
 
@@ -516,6 +521,7 @@ impl Raft {
                 self.progress[from as usize].mark_active(self.now);
                 self.handle_snapshot_reply(from, last_included_index, done, received)
             }
+            MessageBody::CommitQuery { commit } => self.answer_commit_query(from, commit),
             MessageBody::AppendEntries { .. } | MessageBody::InstallSnapshot { .. } => {
                 // Election Safety (§5.2) rules out two leaders in one term.
                 event!(
@@ -595,6 +601,7 @@ impl Raft {
         };
         self.role = Role::PreCandidate;
         self.leader_id = None;
+        self.commit_query = None;
         self.pre_vote_round += 1;
         self.votes = vec![false; self.config.members as usize];
         self.votes[self.config.id as usize] = true;
@@ -612,6 +619,7 @@ impl Raft {
         };
         self.role = Role::Candidate;
         self.leader_id = None;
+        self.commit_query = None;
         self.term_votes.clear();
         self.votes = vec![false; self.config.members as usize];
         self.votes[self.config.id as usize] = true;

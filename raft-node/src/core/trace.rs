@@ -31,7 +31,9 @@ pub(crate) fn topic(body: &MessageBody) -> &'static str {
         | MessageBody::PreVote { .. }
         | MessageBody::PreVoteReply { .. }
         | MessageBody::TimeoutNow => "VOTE",
-        MessageBody::AppendEntries { .. } | MessageBody::AppendEntriesReply { .. } => "APPEND",
+        MessageBody::AppendEntries { .. }
+        | MessageBody::AppendEntriesReply { .. }
+        | MessageBody::CommitQuery { .. } => "APPEND",
         MessageBody::InstallSnapshot { .. } | MessageBody::InstallSnapshotReply { .. } => "SNAP",
     }
 }

@@ -143,6 +143,10 @@ pub struct Stats {
     /// the rejected index alone would have taken for current, resetting the pipeline: late or
     /// duplicated answers the leader now ignores as stale.
     pub stale_rejections: usize,
+    /// Commit queries delivered (`MessageBody::CommitQuery`), and of them those that reached
+    /// the leader of their term with a commit index ahead of the asker's (it announces again).
+    pub commit_queries: usize,
+    pub commit_queries_told: usize,
 }
 
 pub struct Cluster {
@@ -754,6 +758,15 @@ impl Cluster {
         let now = self.now;
         let raft = self.peers[to as usize].raft.as_mut().expect("up");
         self.stats.stale_rejections += usize::from(is_stale_rejection(raft, &msg));
+        if let MessageBody::CommitQuery { commit } = msg.body {
+            let status = raft.status();
+            self.stats.commit_queries += 1;
+            self.stats.commit_queries_told += usize::from(
+                status.role == Role::Leader
+                    && status.term == msg.term
+                    && status.commit_index > commit,
+            );
+        }
         raft.step(msg, now);
         self.collect(to)?;
         self.end(Some(to))

@@ -232,6 +232,9 @@ pub struct Report {
     pub relayed: usize,
     /// Stale rejections above match_index ignored by their leader (`Stats::stale_rejections`).
     pub stale_rejections: usize,
+    /// Commit queries delivered, and those a leader ahead answered (`Stats::commit_queries`).
+    pub commit_queries: usize,
+    pub commit_queries_told: usize,
     /// Reads confirmed and failed (the others were lost in crashes).
     pub reads: usize,
     pub failed_reads: usize,
@@ -327,6 +330,8 @@ fn run(params: &Params, c: &mut Cluster, rng: &mut SmallRng) -> Result<Report, V
         partial_worst,
         relayed: c.stats.relayed,
         stale_rejections: c.stats.stale_rejections,
+        commit_queries: c.stats.commit_queries,
+        commit_queries_told: c.stats.commit_queries_told,
         reads,
         failed_reads,
         trace_digest: c.trace_digest(),

@@ -129,12 +129,16 @@ enum Body {
         received: u64,
     },
     TimeoutNow,
+    CommitQuery {
+        commit: Index,
+    },
 }
 
 impl Summary {
     pub fn of(msg: &Message) -> Summary {
         let body = match &msg.body {
             MessageBody::TimeoutNow => Body::TimeoutNow,
+            MessageBody::CommitQuery { commit } => Body::CommitQuery { commit: *commit },
             MessageBody::RequestVote {
                 last_log_index,
                 last_log_term,
@@ -379,6 +383,7 @@ impl fmt::Display for Summary {
             Body::RequestVote { last } => write!(f, "RequestVote last {}@t{}", last.0, last.1),
             Body::RequestVoteReply { granted } => write!(f, "RequestVoteReply granted={granted}"),
             Body::TimeoutNow => write!(f, "TimeoutNow"),
+            Body::CommitQuery { commit } => write!(f, "CommitQuery commit {commit}"),
             Body::PreVote { last, round } => {
                 write!(f, "PreVote last {}@t{} round {round}", last.0, last.1)
             }

@@ -3,7 +3,7 @@
 
 use super::helpers::*;
 use crate::core::replication::COMMIT_ANNOUNCE_DELAY;
-use crate::core::{Apply, Entry, EntryKind, Index, LogMark, Message, Raft, Term};
+use crate::core::{Apply, Entry, EntryKind, Index, LogMark, Message, MessageBody, Raft, Term};
 
 /// Elects node 0 of `members` with `log_terms` and acknowledges the initial heartbeats.
 fn leader(members: u32, term: u64, log_terms: &[u64]) -> (Raft, u64) {
@@ -236,4 +236,54 @@ fn a_stale_sync_report_after_a_truncation_counts_nothing() {
     assert_eq!(r.log.durable(), 1);
     r.persisted(fresh, ms(3));
     assert_eq!(r.log.durable(), 2);
+}
+
+/// An announcement asks for no reply, so only the follower can tell it was lost: a stall
+/// timeout after it acknowledged entries that no AppendEntries has said are committed, it asks
+/// its leader, once; the leader announces again, and the follower applies. A leader whose
+/// commit index is not ahead of the follower's answers nothing.
+#[test]
+fn a_follower_that_missed_the_announcement_asks_once_and_is_told() {
+    let mut leader = node(0, 3, 0, &[]);
+    let mut follower = node(1, 3, 0, &[]);
+    let term = elect_and_sync(&mut leader);
+    let t0 = leader.now;
+    leader.propose(b"v".to_vec(), t0).unwrap();
+    let to_follower = take_synced(&mut leader)
+        .messages
+        .into_iter()
+        .find(|m| m.to == 1)
+        .unwrap();
+    follower.step(to_follower, t0 + ms(1));
+    assert_eq!(
+        take_synced(&mut follower).messages,
+        vec![append_ok(1, 0, term, 1)]
+    );
+    let ask_at = t0 + ms(1) + HEARTBEAT / 3;
+    assert_eq!(follower.next_deadline(), ask_at);
+    leader.step(append_ok(1, 0, term, 1), t0 + ms(2));
+    leader.step(append_ok(2, 0, term, 1), t0 + ms(2));
+    leader.tick(t0 + ms(2) + COMMIT_ANNOUNCE_DELAY);
+    let lost = announce(0, 1, term, (1, term), 1);
+    assert!(take_synced(&mut leader).messages.contains(&lost));
+
+    follower.tick(ask_at);
+    let query = msg(1, 0, term, MessageBody::CommitQuery { commit: 0 });
+    assert_eq!(take_synced(&mut follower).messages, vec![query.clone()]);
+    assert!(
+        follower.next_deadline() > ask_at + HEARTBEAT / 3,
+        "asks once"
+    );
+
+    leader.step(query, ask_at + ms(1));
+    assert_eq!(take_synced(&mut leader).messages, vec![lost.clone()]);
+    follower.step(lost, ask_at + ms(2));
+    let ready = take_synced(&mut follower);
+    assert_eq!(ready.apply.len(), 1);
+    assert!(ready.messages.is_empty());
+
+    // A query the leader has nothing newer for (a duplicate, say) gets no answer.
+    let stale = msg(1, 0, term, MessageBody::CommitQuery { commit: 1 });
+    leader.step(stale, ask_at + ms(3));
+    assert!(take_synced(&mut leader).messages.is_empty());
 }
