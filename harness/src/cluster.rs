@@ -665,6 +665,12 @@ impl Cluster {
         self.run_dir.keep = true;
     }
 
+    /// Whether the run directory outlives the cluster as things stand (`RAFT_LAB_KEEP_RUNS`, or
+    /// [`Cluster::keep_run_dir`]); a failing run keeps it too.
+    pub fn keeps_run_dir(&self) -> bool {
+        self.run_dir.keep
+    }
+
     fn spawn_node(&self, i: usize) -> io::Result<Child> {
         let spec = self.specs.as_ref().map(|specs| &specs[i]);
         // A group of the lab 4B layout is fixed: its members are its voters (`--voters`

@@ -201,6 +201,11 @@ impl KvTester {
         self.cluster.lock().unwrap().run_dir().to_path_buf()
     }
 
+    /// Whether the run directory is kept even if the test passes (`RAFT_LAB_KEEP_RUNS`).
+    pub fn keeps_run_dir(&self) -> bool {
+        self.cluster.lock().unwrap().keeps_run_dir()
+    }
+
     /// config.go makeClient(to): a new clerk on a free clerk endpoint, its links up to the
     /// servers in `to` and down to the others.
     pub fn make_client(&self, to: &[usize]) -> KvClerk {

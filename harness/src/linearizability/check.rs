@@ -100,16 +100,18 @@ impl KeyReport {
     }
 }
 
-/// `value` quoted, its middle elided if it is long.
+/// `value` quoted, its middle elided if it is long. Reads only its ends: an Append-heavy key's
+/// values run to hundreds of kilobytes, and a picture shortens one per operation.
 pub fn shorten(value: &str) -> String {
     const HEAD: usize = 40;
     const TAIL: usize = 60;
-    let chars = value.chars().count();
-    if chars <= HEAD + TAIL + 20 {
+    if value.chars().nth(HEAD + TAIL + 20).is_none() {
         return format!("{value:?}");
     }
     let head: String = value.chars().take(HEAD).collect();
-    let tail: String = value.chars().skip(chars - TAIL).collect();
+    let mut tail: Vec<char> = value.chars().rev().take(TAIL).collect();
+    tail.reverse();
+    let tail: String = tail.into_iter().collect();
     format!("{head:?}…{tail:?} ({} bytes)", value.len())
 }
 

@@ -1,5 +1,6 @@
 //! A key/value history: one [`Operation`] per clerk call, and its JSON-lines form.
 
+use super::check::shorten;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Write};
 
@@ -46,13 +47,16 @@ pub struct Operation {
 
 impl Operation {
     /// The operation as the visualizer and failure messages show it: `put("k", "v")`,
-    /// `append("k", "v")`, `get("k") -> "v"` (strings quoted and escaped as Rust does).
+    /// `append("k", "v")`, `get("k") -> "v"` (strings quoted and escaped as Rust does, long
+    /// values cut to their ends and length: [`shorten`]).
     pub fn describe(&self) -> String {
         match (self.kind, self.status) {
-            (OpKind::Get, Status::Ok) => format!("get({:?}) -> {:?}", self.key, self.output),
+            (OpKind::Get, Status::Ok) => {
+                format!("get({:?}) -> {}", self.key, shorten(&self.output))
+            }
             (OpKind::Get, Status::Timeout) => format!("get({:?}) -> ?", self.key),
-            (OpKind::Put, _) => format!("put({:?}, {:?})", self.key, self.input),
-            (OpKind::Append, _) => format!("append({:?}, {:?})", self.key, self.input),
+            (OpKind::Put, _) => format!("put({:?}, {})", self.key, shorten(&self.input)),
+            (OpKind::Append, _) => format!("append({:?}, {})", self.key, shorten(&self.input)),
         }
     }
 }
@@ -171,6 +175,20 @@ mod tests {
         assert_eq!(
             op(OpKind::Get, "", "", Status::Timeout).describe(),
             r#"get("k \"1\"\n") -> ?"#
+        );
+    }
+
+    /// A Get of a long value shows its ends and its length, not the whole value.
+    #[test]
+    fn describe_shortens_long_values() {
+        let value = format!("{}é{}", "a".repeat(100), "z".repeat(100));
+        assert_eq!(
+            op(OpKind::Get, "", &value, Status::Ok).describe(),
+            format!(
+                r#"get("k \"1\"\n") -> "{}"…"{}" (202 bytes)"#,
+                "a".repeat(40),
+                "z".repeat(60)
+            )
         );
     }
 }
