@@ -3,7 +3,9 @@
 
 use super::helpers::*;
 use crate::core::replication::COMMIT_ANNOUNCE_DELAY;
-use crate::core::{Apply, Entry, EntryKind, Index, LogMark, Message, MessageBody, Raft, Term};
+use crate::core::{
+    Apply, Entry, EntryKind, Index, LogMark, Message, MessageBody, Raft, Term, Time,
+};
 
 /// Elects node 0 of `members` with `log_terms` and acknowledges the initial heartbeats.
 fn leader(members: u32, term: u64, log_terms: &[u64]) -> (Raft, u64) {
@@ -82,20 +84,8 @@ fn figure_8_old_term_entries_commit_only_indirectly() {
 /// leader nothing); one whose log does not match still rejects it.
 #[test]
 fn followers_learn_the_commit_index_within_the_announce_delay() {
-    let mut leader = node(0, 3, 0, &[]);
-    let mut follower = node(1, 3, 0, &[]);
-    let term = elect_and_sync(&mut leader);
-    let t0 = leader.now;
-    leader.propose(b"v".to_vec(), t0).unwrap();
-    let to_follower = take_synced(&mut leader)
-        .messages
-        .into_iter()
-        .find(|m| m.to == 1)
-        .unwrap();
-    follower.step(to_follower, t0 + ms(1));
-    let replies = take_synced(&mut follower).messages;
-    assert_eq!(replies, vec![append_ok(1, 0, term, 1)]);
-    leader.step(replies[0].clone(), t0 + ms(2));
+    let (mut leader, mut follower, term, t0) = entry_acknowledged_by_n1();
+    leader.step(append_ok(1, 0, term, 1), t0 + ms(2));
     assert_eq!(leader.status().commit_index, 1);
     assert_eq!(follower.status().commit_index, 0);
     assert!(take_synced(&mut leader).messages.is_empty());
@@ -125,6 +115,27 @@ fn followers_learn_the_commit_index_within_the_announce_delay() {
         take_synced(&mut behind).messages,
         vec![append_reject(2, 0, term, 1, (None, 1))]
     );
+}
+
+/// Leader n0 of three, elected, proposes entry 1 at `t0`; follower n1 receives it 1 ms later
+/// and acknowledges it (the acknowledgement is not delivered).
+fn entry_acknowledged_by_n1() -> (Raft, Raft, Term, Time) {
+    let mut leader = node(0, 3, 0, &[]);
+    let mut follower = node(1, 3, 0, &[]);
+    let term = elect_and_sync(&mut leader);
+    let t0 = leader.now;
+    leader.propose(b"v".to_vec(), t0).unwrap();
+    let to_follower = take_synced(&mut leader)
+        .messages
+        .into_iter()
+        .find(|m| m.to == 1)
+        .unwrap();
+    follower.step(to_follower, t0 + ms(1));
+    assert_eq!(
+        take_synced(&mut follower).messages,
+        vec![append_ok(1, 0, term, 1)]
+    );
+    (leader, follower, term, t0)
 }
 
 /// The announcement coalesces with the AppendEntries that go out meanwhile: they carry the
@@ -244,21 +255,7 @@ fn a_stale_sync_report_after_a_truncation_counts_nothing() {
 /// commit index is not ahead of the follower's answers nothing.
 #[test]
 fn a_follower_that_missed_the_announcement_asks_once_and_is_told() {
-    let mut leader = node(0, 3, 0, &[]);
-    let mut follower = node(1, 3, 0, &[]);
-    let term = elect_and_sync(&mut leader);
-    let t0 = leader.now;
-    leader.propose(b"v".to_vec(), t0).unwrap();
-    let to_follower = take_synced(&mut leader)
-        .messages
-        .into_iter()
-        .find(|m| m.to == 1)
-        .unwrap();
-    follower.step(to_follower, t0 + ms(1));
-    assert_eq!(
-        take_synced(&mut follower).messages,
-        vec![append_ok(1, 0, term, 1)]
-    );
+    let (mut leader, mut follower, term, t0) = entry_acknowledged_by_n1();
     let ask_at = t0 + ms(1) + HEARTBEAT / 3;
     assert_eq!(follower.next_deadline(), ask_at);
     leader.step(append_ok(1, 0, term, 1), t0 + ms(2));
