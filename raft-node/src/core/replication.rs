@@ -148,7 +148,7 @@ impl Raft {
     /// again if its commit index is ahead ([`Raft::answer_commit_query`]). Without it the
     /// follower learned the commit from the next heartbeat: under the lab's unreliable network
     /// one commit in about eleven reached a follower 120-170 ms after the leader, where the
-    /// others took a few milliseconds.
+    /// median took 13.5 ms.
     pub(super) fn tick_commit_query(&mut self) {
         let Some((through, at)) = self.commit_query else {
             return;
