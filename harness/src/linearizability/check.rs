@@ -1,7 +1,7 @@
 //! [`check`]: a history split by key, each key searched on its own, in parallel, within one
 //! time budget.
 
-use super::history::{OpKind, Operation, Status};
+use super::history::{shorten, OpKind, Operation, Status};
 use super::model;
 use super::search::{search, Outcome};
 use std::collections::BTreeMap;
@@ -98,21 +98,6 @@ impl KeyReport {
             }
         }
     }
-}
-
-/// `value` quoted, its middle elided if it is long. Reads only its ends: an Append-heavy key's
-/// values run to hundreds of kilobytes, and a picture shortens one per operation.
-pub fn shorten(value: &str) -> String {
-    const HEAD: usize = 40;
-    const TAIL: usize = 60;
-    if value.chars().nth(HEAD + TAIL + 20).is_none() {
-        return format!("{value:?}");
-    }
-    let head: String = value.chars().take(HEAD).collect();
-    let mut tail: Vec<char> = value.chars().rev().take(TAIL).collect();
-    tail.reverse();
-    let tail: String = tail.into_iter().collect();
-    format!("{head:?}…{tail:?} ({} bytes)", value.len())
 }
 
 /// Checks that `history` is linearizable for the key/value model, giving up after `budget`.

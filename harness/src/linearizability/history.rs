@@ -1,6 +1,5 @@
 //! A key/value history: one [`Operation`] per clerk call, and its JSON-lines form.
 
-use super::check::shorten;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Write};
 
@@ -59,6 +58,21 @@ impl Operation {
             (OpKind::Append, _) => format!("append({:?}, {})", self.key, shorten(&self.input)),
         }
     }
+}
+
+/// `value` quoted, its middle elided if it is long. Reads only its ends: an Append-heavy key's
+/// values run to hundreds of kilobytes, and a picture shortens one per operation.
+pub fn shorten(value: &str) -> String {
+    const HEAD: usize = 40;
+    const TAIL: usize = 60;
+    if value.chars().nth(HEAD + TAIL + 20).is_none() {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(HEAD).collect();
+    let mut tail: Vec<char> = value.chars().rev().take(TAIL).collect();
+    tail.reverse();
+    let tail: String = tail.into_iter().collect();
+    format!("{head:?}…{tail:?} ({} bytes)", value.len())
 }
 
 /// Writes `history` as JSON lines: one operation per line, fields `clerk`, `kind`

@@ -4,8 +4,8 @@
 //! operations that cannot be placed after it in red. Hovering over a bar shows its times and
 //! the key's value after it.
 
-use super::check::{shorten, CheckReport, KeyReport, Verdict};
-use super::history::{write_jsonl, OpKind, Operation, Status};
+use super::check::{CheckReport, KeyReport, Verdict};
+use super::history::{shorten, write_jsonl, OpKind, Operation, Status};
 use super::model;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
