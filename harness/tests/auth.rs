@@ -90,7 +90,7 @@ fn forged_datagrams_and_control_clients_change_nothing() {
                 term: 1_000_000,
                 body,
                 via: None,
-                hears: 0,
+                hears: Default::default(),
             };
             let forged = wire::encode(&stranger(&cluster), &msg);
             let stripped = without_mac(&wire::encode(&cluster.key(), &msg));

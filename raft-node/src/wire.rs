@@ -29,8 +29,9 @@ use serde::{Deserialize, Serialize};
 /// InstallSnapshot the snapshot's configuration; 8: a configuration carries its outgoing voters,
 /// joint consensus, and clerk operations gain the shard controller's and the sharded KV's; 9:
 /// every message carries `via` and `hears`, for relaying; 10: AppendEntries and its reply carry
-/// `flow_epoch`; 11: the relay envelopes; 12: AppendEntries carries `wants_ack`; 13: CommitQuery).
-pub const PROTOCOL_VERSION: u8 = 13;
+/// `flow_epoch`; 11: the relay envelopes; 12: AppendEntries carries `wants_ack`; 13: CommitQuery;
+/// 14: `hears` says how long ago the sender heard each peer, not only whether).
+pub const PROTOCOL_VERSION: u8 = 14;
 
 /// The largest datagram a node sends or accepts. Loopback UDP carries up to 65,507 bytes;
 /// the rest is headroom for the envelope.
@@ -239,7 +240,7 @@ mod tests {
                 last_log_term: 1,
             },
             via: None,
-            hears: 0,
+            hears: Default::default(),
         }
     }
 

@@ -263,7 +263,7 @@ fn bad_datagrams(to: u32) -> Vec<Vec<u8>> {
             last_log_term: 1_000,
         },
         via: None,
-        hears: 0,
+        hears: Default::default(),
     };
     let ours = key(CLUSTER_ID, SECRET);
     let good = wire::encode(&ours, &msg(1, to));

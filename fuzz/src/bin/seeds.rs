@@ -10,7 +10,7 @@ use raft_auth::Secret;
 use raft_node::control::{
     self, ApplyMsg, Authenticate, Challenge, NodeState, Request, Response, SnapshotMsg, TermRun,
 };
-use raft_node::core::{Entry, EntryKind, Membership, Message, MessageBody, Role};
+use raft_node::core::{Entry, EntryKind, Hears, Membership, Message, MessageBody, Role};
 use raft_node::kv::{ClerkReply, ClerkRequest, Op, Outcome};
 use raft_node::wire::{self, ClusterKey, Payload};
 use std::path::Path;
@@ -120,7 +120,7 @@ fn datagrams() -> Vec<Vec<u8>> {
                 term: 3,
                 body,
                 via: None,
-                hears: 0,
+                hears: Default::default(),
             };
             wire::encode(&key(), &msg)
         })
@@ -141,7 +141,7 @@ fn relayed() -> Vec<Vec<u8>> {
         term: 3,
         body: MessageBody::RequestVoteReply { vote_granted: true },
         via: Some(2),
-        hears: 0b110,
+        hears: Hears::of([1, 2]),
     };
     let first = wire::encode_relay(&key(), &msg, 2);
     let Ok(Payload::Relay(relay)) = wire::decode(&key(), &first) else {

@@ -67,6 +67,7 @@ mod tests;
 pub use log::ENTRY_OVERHEAD;
 pub use membership::{Membership, MembershipChange, MembershipError, VoterSet, CATCH_UP_MAX_LAG};
 pub use raft::Raft;
+pub use relay::Hears;
 pub use transfer::TransferError;
 
 /// A peer's id: its position in the cluster's member list (0-based).
@@ -133,8 +134,8 @@ pub struct Message {
     /// `Some(r)`: this copy travels through peer `r`, which forwards it to `to` unchanged
     /// (`relay.rs`); `None`: sent directly.
     pub via: Option<NodeId>,
-    /// Whom the sender heard directly lately: bit `p` for peer `p` (`relay.rs`).
-    pub hears: u64,
+    /// Whom the sender heard directly lately, and how long before it sent this (`relay.rs`).
+    pub hears: Hears,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,11 +10,12 @@
 //! What each peer knows, all of it from messages it receives:
 //! - whom it hears: the last time a datagram from each peer arrived directly (a relayed message
 //!   proves the relay's link to us, not the sender's; a relay hears the sender of what it
-//!   forwards, [`Raft::forwarded`]). Every message carries the sender's `hears` bitmap: bit `p`
-//!   is set iff it heard peer `p` within [`Raft::reach_window`] and since then `p` has neither
-//!   left one of its requests unanswered nor left unheard relayed datagrams it forwarded to
-//!   `p`, for two heartbeat intervals (ids from 64 on are never relayed);
-//! - the latest bitmap each peer reported, and when it arrived;
+//!   forwards, [`Raft::forwarded`]). Every message carries the sender's report, [`Hears`]: it
+//!   names peer `p`, with how long ago the sender heard it, iff the sender heard `p` within
+//!   [`Raft::reach_window`] and since then `p` has neither left one of its requests unanswered
+//!   nor left unheard relayed datagrams it forwarded to `p`, for two heartbeat intervals (ids
+//!   from 64 on are never named, so never relayed to);
+//! - the latest report each peer sent, and when it arrived;
 //! - since when it has been waiting for an answer from each peer: the first request it sent the
 //!   peer after it last heard from it, by any path.
 //!
@@ -28,7 +29,9 @@
 //! relay (the very link the copy takes; not while `t` is silent: that report predates the
 //! silence); else the relay's report says it hears `t` (the reverse link, which a one-way
 //! cut leaves down: choosing on it alone, a follower sent every reply through a relay that
-//! could not reach the leader, seed 5383); ties go to the relay that last brought a message
+//! could not reach the leader, seed 5383), and, while `t` is silent, heard it after `t` stopped
+//! answering this peer (everyone heard a node just cut off from everyone; the report's ages
+//! tell that hearing from the one that shows a path); ties go to the relay that last brought a message
 //! from `t`, then to the lowest id. At most one relay copy per message, one hop at most: the copy
 //! carries `via: Some(relay)`, and the relay forwards it to `t` as it is (the runtime forwards
 //! the sealed datagram without decoding it). A reply to a request that came relayed also goes
@@ -37,10 +40,11 @@
 //!
 //! A fully connected cluster relays nothing: every request is answered within a round trip, and
 //! every report names its sender's correspondents. A crashed or cut-off peer is heard by no
-//! one: a relay that forwards to it in vain stops naming it after two heartbeat intervals, and
-//! the others once the reports age out; a cut-off peer itself relays nothing once the peers it
-//! asks have been silent for two intervals (in the lab's ManyElections2A, relayed copies to
-//! and from cut-off peers were a third of all datagrams).
+//! one: no report heard it after it stopped answering, and a relay that forwards to it in vain
+//! stops naming it after two heartbeat intervals; a cut-off peer itself relays nothing once the
+//! peers it asks have been silent for two intervals (in the lab's ManyElections2A, relayed
+//! copies to and from cut-off peers were a third of all datagrams, then, with reports that
+//! named whom but not when, about a fifth).
 //!
 //! Safety: a relayed message is the same message, duplicated and delayed, which Raft already
 //! tolerates; no rule of Raft changes (votes, terms, logs, commit), so every invariant of Figure
@@ -49,14 +53,59 @@
 use super::raft::Raft;
 use super::trace::event;
 use super::{Message, NodeId, Time};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Whom a message's sender heard directly lately, and how long before it sent the message:
+/// entry `p` is `Some(ms)` if it heard peer `p` that many milliseconds before (saturating), `None`
+/// if it does not name `p` ([`Raft::hears`]). Ids from 64 on are never named, so that a report
+/// stays small whatever the ids (and those peers are never relayed to).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hears(pub Vec<Option<u16>>);
+
+/// Reports name ids below this.
+const NAMED: NodeId = 64;
+
+impl Hears {
+    /// A report that names `peers`, each heard just now.
+    pub fn of(peers: impl IntoIterator<Item = NodeId>) -> Hears {
+        let mut hears = Hears::default();
+        for peer in peers {
+            hears.name(peer, Duration::ZERO);
+        }
+        hears
+    }
+
+    fn name(&mut self, peer: NodeId, ago: Time) {
+        if peer >= NAMED {
+            return;
+        }
+        let i = peer as usize;
+        if self.0.len() <= i {
+            self.0.resize(i + 1, None);
+        }
+        self.0[i] = Some(u16::try_from(ago.as_millis()).unwrap_or(u16::MAX));
+    }
+
+    /// Whether it names `peer`.
+    pub fn names(&self, peer: NodeId) -> bool {
+        self.ago(peer).is_some()
+    }
+
+    /// How long before sending the message its sender heard `peer`, if it names it.
+    pub fn ago(&self, peer: NodeId) -> Option<Time> {
+        let ms = self.0.get(usize::try_from(peer).ok()?).copied().flatten()?;
+        Some(Duration::from_millis(ms.into()))
+    }
+}
 
 /// What one peer knows of who reaches whom.
 #[derive(Clone, Debug)]
 pub(super) struct Reach {
     /// When a datagram from each peer last arrived directly.
     heard: Vec<Option<Time>>,
-    /// The latest `hears` bitmap each peer reported, and when it arrived.
-    reports: Vec<Option<(u64, Time)>>,
+    /// The latest report each peer sent, and when it arrived.
+    reports: Vec<Option<(Hears, Time)>>,
     /// The first request sent to each peer since it was last heard from (by any path).
     waiting: Vec<Option<Time>>,
     /// The relay that last brought a message from each peer.
@@ -69,13 +118,6 @@ pub(super) struct Reach {
     forwarding: Vec<Option<Time>>,
     /// Relayed copies this peer made.
     pub relayed: u64,
-}
-
-/// Bitmaps name ids below this.
-const BITS: NodeId = 64;
-
-fn has(bits: u64, id: NodeId) -> bool {
-    id < BITS && bits & (1 << id) != 0
 }
 
 impl Reach {
@@ -106,10 +148,16 @@ impl Raft {
     /// has forwarded relayed datagrams to for as long without hearing from them (what it heard
     /// from them is older than what it knows now; a relay that went on naming a peer cut off
     /// since drew relayed copies to it for the whole window).
-    pub(super) fn hears(&self) -> u64 {
-        (0..self.config.members.min(BITS))
-            .filter(|&p| self.hears_recently(p) && !self.silent(p) && !self.forwarding_unheard(p))
-            .fold(0, |bits, p| bits | 1 << p)
+    pub(super) fn hears(&self) -> Hears {
+        let mut hears = Hears::default();
+        for p in 0..self.config.members.min(NAMED) {
+            if self.hears_recently(p) && !self.silent(p) && !self.forwarding_unheard(p) {
+                if let Some(at) = self.reach.heard[p as usize] {
+                    hears.name(p, self.now - at);
+                }
+            }
+        }
+        hears
     }
 
     /// Whether this peer has forwarded relayed datagrams to `peer` for two heartbeat intervals
@@ -144,9 +192,9 @@ impl Raft {
             reach.relayed_by[from] = Some(relay);
         }
         reach.came_via[from] = msg.via;
-        reach.reports[from] = Some((msg.hears, now));
+        reach.reports[from] = Some((msg.hears.clone(), now));
         reach.waiting[from] = None;
-        if has(msg.hears, self.config.id) {
+        if msg.hears.names(self.config.id) {
             reach.unheard_since[from] = None;
         }
     }
@@ -192,12 +240,13 @@ impl Raft {
         })
     }
 
-    fn report(&self, id: NodeId) -> Option<u64> {
+    /// `id`'s latest report, if no older than the window, and when it arrived.
+    fn report(&self, id: NodeId) -> Option<(&Hears, Time)> {
         let window = self.reach_window();
         let now = self.now;
-        self.reach.reports[id as usize]
+        (self.reach.reports[id as usize].as_ref())
             .filter(|(_, at)| now < *at + window)
-            .map(|(bits, _)| bits)
+            .map(|(hears, at)| (hears, *at))
     }
 
     /// Whether a repeated request to `to` may get through: it has not been silent for long, or
@@ -213,10 +262,10 @@ impl Raft {
     fn needs_relay(&self, to: NodeId) -> bool {
         let window = self.reach_window();
         let since = self.reach.unheard_since[to as usize];
-        let says_unheard = self.reach.reports[to as usize].is_some_and(|(bits, at)| {
-            self.now < at + window
-                && !has(bits, self.config.id)
-                && since.is_some_and(|since| at >= since + self.config.heartbeat_interval)
+        let says_unheard = (self.reach.reports[to as usize].as_ref()).is_some_and(|(hears, at)| {
+            self.now < *at + window
+                && !hears.names(self.config.id)
+                && since.is_some_and(|since| *at >= since + self.config.heartbeat_interval)
         });
         says_unheard || self.silent(to)
     }
@@ -265,6 +314,11 @@ impl Raft {
         // than what this peer knows: it tells nothing of now (a peer cut off went on
         // drawing relayed copies for the whole window on the strength of its last report).
         let target_report = self.report(to).filter(|_| !self.silent(to));
+        // For the same reason a relay's word that it hears a silent `to` counts only if it
+        // heard `to` after `to` stopped answering this peer: a node cut off from everyone is
+        // named in every report for a window after the cut (in the lab's ManyElections2A,
+        // relayed copies to such nodes were 152 of some 800 datagrams).
+        let unanswered_since = self.reach.waiting[to as usize].filter(|_| self.silent(to));
         let previous = self.reach.relayed_by[to as usize];
         self.membership
             .members()
@@ -276,15 +330,19 @@ impl Raft {
                 // relay, the reverse link, is the hint. A report that leaves this peer out
                 // rules the relay out.
                 let hears_me = match report {
-                    Some(bits) if has(bits, id) => true,
+                    Some((hears, _)) if hears.names(id) => true,
                     Some(_) => return None,
                     None if self.hears_recently(r) => false,
                     None => return None,
                 };
                 // The second: `to` hears the relay, the very link; the relay hearing `to` shows
                 // only the reverse link, most often but not always two-way (a one-way cut).
-                let heard_by_target = target_report.is_some_and(|bits| has(bits, r));
-                let hears_target = report.is_some_and(|bits| has(bits, to));
+                let heard_by_target = target_report.is_some_and(|(hears, _)| hears.names(r));
+                let hears_target = report.is_some_and(|(hears, at)| {
+                    hears.ago(to).is_some_and(|ago| {
+                        unanswered_since.is_none_or(|since| at.saturating_sub(ago) > since)
+                    })
+                });
                 (heard_by_target || hears_target).then_some((
                     (heard_by_target, hears_me, hears_target, previous == Some(r)),
                     std::cmp::Reverse(r),

@@ -469,7 +469,7 @@ mod tests {
                 last_log_term: 1,
             },
             via: None,
-            hears: 0,
+            hears: Default::default(),
         }
     }
 
@@ -656,7 +656,8 @@ mod tests {
                 term: u64::MAX,
                 body,
                 via: Some(5),
-                hears: u64::MAX,
+                // The largest report: every id it can name, each heard as long ago as it can say.
+                hears: crate::core::Hears(vec![Some(u16::MAX); 64]),
             };
             let direct = wire::encode(&key(), &msg).len();
             let first = wire::encode_relay(&key(), &msg, 5);

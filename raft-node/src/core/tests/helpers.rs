@@ -94,7 +94,7 @@ pub fn msg(from: NodeId, to: NodeId, term: Term, body: MessageBody) -> Message {
         term,
         body,
         via: None,
-        hears: 0,
+        hears: Default::default(),
     }
 }
 
@@ -250,7 +250,7 @@ pub fn take_synced(raft: &mut Raft) -> Ready {
 /// builders' (which report nothing); the relay tests look at the bitmaps themselves.
 pub fn unreported(mut ready: Ready) -> Ready {
     for m in &mut ready.messages {
-        m.hears = 0;
+        m.hears = Default::default();
     }
     ready
 }

@@ -239,7 +239,7 @@ fn a_peer_that_just_voted_refuses_other_pre_candidates_a_while() {
     let mut r = voter(1, 3, 1, None, &[1]);
     // Every peer hears every other (else the replies would go through a relay as well).
     let heard = |mut m: crate::core::Message| {
-        m.hears = 0b111;
+        m.hears = crate::core::Hears::of([0, 1, 2]);
         m
     };
     let t = ms(1_000);

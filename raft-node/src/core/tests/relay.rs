@@ -3,7 +3,7 @@
 //! messages carry name whom their sender hears.
 
 use super::helpers::*;
-use crate::core::Role;
+use crate::core::{Hears, Role};
 use crate::sim::{Cluster, Faults, Violation};
 
 /// Every term with a leader: (term, leader) of each live peer that leads.
@@ -86,22 +86,24 @@ fn without_relaying_that_follower_lags() -> Result<(), Violation> {
     Ok(())
 }
 
-/// The bitmap a message carries names the peers its sender heard directly, and a relayed copy
+/// The report a message carries names the peers its sender heard directly, and a relayed copy
 /// goes through a peer that hears both ends.
 #[test]
 fn messages_report_whom_their_sender_hears() {
     let mut a = node(0, 3, 1, &[]);
     // Peer 1 hears 0 and 2; peer 2 says it hears only 1.
     let mut hello = pre_vote(1, 0, 2, (0, 0), 1);
-    hello.hears = 0b101;
+    hello.hears = Hears::of([0, 2]);
     a.step(hello, ms(10));
     let mut from_2 = pre_vote(2, 0, 2, (0, 0), 1);
-    from_2.hears = 0b010;
+    from_2.hears = Hears::of([1]);
     a.step(from_2.clone(), ms(10));
     // The replies go directly: 2's report predates anything 0 sent it.
     let messages = a.take_ready().messages;
     assert!(messages.iter().all(|m| m.via.is_none()));
-    assert_eq!(messages.last().map(|m| (m.to, m.hears)), Some((2, 0b110)));
+    let last = messages.last().expect("replies");
+    assert_eq!(last.to, 2);
+    assert!(last.hears.names(1) && last.hears.names(2) && !last.hears.names(0));
     // A heartbeat interval later 2 still does not hear 0: the reply to 2 also goes through 1,
     // which hears both.
     from_2.body = pre_vote(2, 0, 2, (0, 0), 2).body;
@@ -116,20 +118,20 @@ fn messages_report_whom_their_sender_hears() {
 }
 
 /// A relay that has forwarded datagrams to a peer for two heartbeat intervals without hearing
-/// from it stops naming it in its bitmap (the senders stop choosing it for that peer), and
+/// from it stops naming it in its report (the senders stop choosing it for that peer), and
 /// names it again once it hears from it.
 #[test]
 fn a_relay_stops_naming_a_peer_it_forwards_to_in_vain() {
     let mut r = node(1, 3, 1, &[]);
     r.step(pre_vote(2, 1, 2, (0, 0), 1), ms(10));
-    assert_eq!(r.hears() & 0b100, 0b100);
+    assert!(r.hears().names(2));
     r.forwarded(0, 2, ms(20));
     r.tick(ms(20) + 2 * HEARTBEAT - ms(1));
-    assert_eq!(r.hears() & 0b100, 0b100, "not yet two intervals");
+    assert!(r.hears().names(2), "not yet two intervals");
     r.tick(ms(20) + 2 * HEARTBEAT);
-    assert_eq!(r.hears() & 0b100, 0, "forwarded in vain for two intervals");
+    assert!(!r.hears().names(2), "forwarded in vain for two intervals");
     r.step(pre_vote(2, 1, 2, (0, 0), 2), ms(20) + 2 * HEARTBEAT + ms(1));
-    assert_eq!(r.hears() & 0b100, 0b100, "heard again");
+    assert!(r.hears().names(2), "heard again");
 }
 
 /// A peer cut off from everyone sends no relayed copy once its requests have gone unanswered
@@ -140,7 +142,7 @@ fn a_peer_nobody_answers_relays_nothing() {
     let mut a = node(0, 3, 1, &[]);
     for from in [1, 2] {
         let mut hello = pre_vote(from, 0, 1, (0, 0), 1);
-        hello.hears = 0b111;
+        hello.hears = Hears::of([0, 1, 2]);
         a.step(hello, ms(10));
     }
     take_synced(&mut a);
@@ -165,7 +167,7 @@ fn a_peer_nobody_answers_relays_nothing() {
 fn a_reply_goes_back_through_the_relay_its_request_came_by() {
     let mut a = node(0, 3, 1, &[]);
     let mut relayed = pre_vote(1, 0, 2, (0, 0), 1);
-    relayed.hears = 0b111;
+    relayed.hears = Hears::of([0, 1, 2]);
     relayed.via = Some(2);
     a.step(relayed, ms(10));
     let replies = take_synced(&mut a).messages;
@@ -174,7 +176,7 @@ fn a_reply_goes_back_through_the_relay_its_request_came_by() {
         vec![(1, None), (1, Some(2))]
     );
     let mut direct = pre_vote(1, 0, 2, (0, 0), 2);
-    direct.hears = 0b111;
+    direct.hears = Hears::of([0, 1, 2]);
     a.step(direct, ms(20));
     let replies = take_synced(&mut a).messages;
     assert_eq!(
@@ -191,12 +193,12 @@ fn a_reply_goes_back_through_the_relay_its_request_came_by() {
 fn a_reply_no_report_can_route_goes_through_the_peer_heard_last() {
     let mut a = node(0, 3, 1, &[]);
     let mut from_2 = pre_vote(2, 0, 2, (0, 0), 1);
-    from_2.hears = 0b010;
+    from_2.hears = Hears::of([1]);
     a.step(from_2, ms(10));
     take_synced(&mut a);
     let heartbeat = |at| {
         let mut m = append(1, 0, 1, (0, 0), vec![], 0);
-        m.hears = 0b100;
+        m.hears = Hears::of([2]);
         (m, at)
     };
     let (m, at) = heartbeat(ms(20));
@@ -210,4 +212,35 @@ fn a_reply_no_report_can_route_goes_through_the_peer_heard_last() {
         replies.iter().map(|m| (m.to, m.via)).collect::<Vec<_>>(),
         vec![(1, None), (1, Some(2))]
     );
+}
+
+/// A leader cut off from everyone, as the lab's tests cut off nodes, draws no relayed copy from
+/// the others, who go on without it: every report that still names it (each peer heard it within
+/// the window) is older than its silence.
+#[test]
+fn a_leader_cut_off_from_everyone_is_not_relayed_to() -> Result<(), Violation> {
+    for seed in 0..10 {
+        let mut c = Cluster::new(5, seed, Faults::reliable());
+        c.run_for(ms(1_000))?;
+        let old = c.leader().expect("a leader");
+        c.set_connected(old, false)?;
+        for i in 0..20u8 {
+            if let Some(leader) = c.leader().filter(|&l| l != old) {
+                c.propose(leader, vec![i])?;
+            }
+            c.run_for(ms(100))?;
+        }
+        assert!(
+            c.leader().is_some_and(|l| l != old),
+            "seed {seed}: no new leader"
+        );
+        let relayed: Vec<u64> = (0..5).map(|id| c.raft(id).relayed()).collect();
+        for id in (0..5).filter(|&id| id != old) {
+            assert_eq!(
+                relayed[id as usize], 0,
+                "seed {seed}: n{id} relayed ({relayed:?})"
+            );
+        }
+    }
+    Ok(())
 }
