@@ -5,7 +5,6 @@
 use harness::timing::{election_timeout, ms};
 use harness::Tester;
 use rand::Rng;
-use std::thread::sleep;
 
 #[test]
 fn TestInitialElection2A() {
@@ -18,12 +17,12 @@ fn TestInitialElection2A() {
 
     // sleep a bit to avoid racing with followers learning of the election, then check that all
     // peers agree on the term.
-    sleep(ms(50));
+    cfg.pause(ms(50));
     let term1 = cfg.check_terms().expect("no connected servers");
     assert!(term1 >= 1, "term is {term1}, but should be at least 1");
 
     // does the leader+term stay the same if there is no network failure?
-    sleep(2 * election_timeout());
+    cfg.pause(2 * election_timeout());
     let term2 = cfg.check_terms().expect("no connected servers");
     if term1 != term2 {
         println!("warning: term changed even though there were no failures");
@@ -53,7 +52,7 @@ fn TestReElection2A() {
     // if there's no quorum, no new leader should be elected.
     cfg.disconnect(leader2);
     cfg.disconnect((leader2 + 1) % servers);
-    sleep(2 * election_timeout());
+    cfg.pause(2 * election_timeout());
 
     // check that the one connected server does not think it is the leader.
     cfg.check_no_leader();

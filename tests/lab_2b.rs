@@ -69,7 +69,7 @@ fn TestFollowerFailure2B() {
     // the leader and remaining follower should be able to agree despite the disconnected
     // follower.
     cfg.one(&cmd_int(102), servers - 1, false);
-    sleep(election_timeout());
+    cfg.pause(election_timeout());
     cfg.one(&cmd_int(103), servers - 1, false);
 
     // disconnect the remaining follower
@@ -83,7 +83,7 @@ fn TestFollowerFailure2B() {
         .expect("leader rejected Start()");
     assert_eq!(index, 4, "expected index 4, got {index}");
 
-    sleep(2 * election_timeout());
+    cfg.pause(2 * election_timeout());
 
     // check that command 104 did not commit.
     let (n, _) = cfg.n_committed(index);
@@ -106,7 +106,7 @@ fn TestLeaderFailure2B() {
 
     // the remaining followers should elect a new leader.
     cfg.one(&cmd_int(102), servers - 1, false);
-    sleep(election_timeout());
+    cfg.pause(election_timeout());
     cfg.one(&cmd_int(103), servers - 1, false);
 
     // disconnect the new leader.
@@ -118,7 +118,7 @@ fn TestLeaderFailure2B() {
         cfg.start(i, &cmd_int(104));
     }
 
-    sleep(2 * election_timeout());
+    cfg.pause(2 * election_timeout());
 
     // check that command 104 did not commit.
     let (n, _) = cfg.n_committed(4);
@@ -143,7 +143,7 @@ fn TestFailAgree2B() {
     // follower.
     cfg.one(&cmd_int(102), servers - 1, false);
     cfg.one(&cmd_int(103), servers - 1, false);
-    sleep(election_timeout());
+    cfg.pause(election_timeout());
     cfg.one(&cmd_int(104), servers - 1, false);
     cfg.one(&cmd_int(105), servers - 1, false);
 
@@ -153,7 +153,7 @@ fn TestFailAgree2B() {
     // the full set of servers should preserve previous agreements, and be able to agree on new
     // commands.
     cfg.one(&cmd_int(106), servers, true);
-    sleep(election_timeout());
+    cfg.pause(election_timeout());
     cfg.one(&cmd_int(107), servers, true);
     cfg.end();
 }
@@ -177,7 +177,7 @@ fn TestFailNoAgree2B() {
         .expect("leader rejected Start()");
     assert_eq!(index, 2, "expected index 2, got {index}");
 
-    sleep(2 * election_timeout());
+    cfg.pause(2 * election_timeout());
 
     let (n, _) = cfg.n_committed(index);
     assert!(n == 0, "{n} committed but no majority");
@@ -325,7 +325,7 @@ fn TestBackup2B() {
         cfg.start(leader1, &cmd_int(rand_int()));
     }
 
-    sleep(election_timeout() / 2);
+    cfg.pause(election_timeout() / 2);
 
     cfg.disconnect(leader1);
     cfg.disconnect((leader1 + 1) % servers);
@@ -353,7 +353,7 @@ fn TestBackup2B() {
         cfg.start(leader2, &cmd_int(rand_int()));
     }
 
-    sleep(election_timeout() / 2);
+    cfg.pause(election_timeout() / 2);
 
     // bring original leader back to life,
     for i in 0..servers {
@@ -459,7 +459,7 @@ fn TestCount2B() {
 
     assert!(success, "term changed too often");
 
-    sleep(election_timeout());
+    cfg.pause(election_timeout());
 
     let total3 = rpcs();
     assert!(

@@ -11,12 +11,12 @@ use std::thread::sleep;
 
 /// The Figure 8 tests' pause: with probability 1/10 up to half an election timeout, otherwise
 /// up to 13 ms. The draw is in lab milliseconds; `ms` scales it, once.
-fn figure8_pause() {
+fn figure8_pause(cfg: &Tester) {
     let mut rng = rand::thread_rng();
     if rng.gen_range(0..1000) < 100 {
-        sleep(ms(rng.gen_range(0..ELECTION_TIMEOUT_MS / 2)));
+        cfg.pause(ms(rng.gen_range(0..ELECTION_TIMEOUT_MS / 2)));
     } else {
-        sleep(ms(rng.gen_range(0..13)));
+        cfg.pause(ms(rng.gen_range(0..13)));
     }
 }
 
@@ -92,7 +92,7 @@ fn TestPersist22C() {
         cfg.connect((leader1 + 1) % servers);
         cfg.connect((leader1 + 2) % servers);
 
-        sleep(election_timeout());
+        cfg.pause(election_timeout());
 
         cfg.start1((leader1 + 3) % servers);
         cfg.connect((leader1 + 3) % servers);
@@ -161,7 +161,7 @@ fn TestFigure82C() {
             }
         }
 
-        figure8_pause();
+        figure8_pause(&cfg);
 
         if let Some(leader) = leader {
             cfg.crash1(leader);
@@ -235,7 +235,7 @@ fn TestFigure8Unreliable2C() {
             }
         }
 
-        figure8_pause();
+        figure8_pause(&cfg);
 
         if let Some(leader) = leader {
             // The lab's (rand.Int() % 1000) < (RaftElectionTimeout/time.Millisecond)/2: a
@@ -337,10 +337,10 @@ fn internal_churn(unreliable: bool) {
             // Make crash/restart infrequent enough that the peers can often keep up, but not so
             // infrequent that everything has settled down from one change to the next. Pick a
             // value smaller than the election timeout, but not hugely smaller.
-            sleep(election_timeout() * 7 / 10);
+            cfg.pause(election_timeout() * 7 / 10);
         }
 
-        sleep(election_timeout());
+        cfg.pause(election_timeout());
         cfg.set_unreliable(false);
         for i in 0..servers {
             if !cfg.is_alive(i) {
@@ -357,7 +357,7 @@ fn internal_churn(unreliable: bool) {
             .collect()
     });
 
-    sleep(election_timeout());
+    cfg.pause(election_timeout());
 
     let last_index = cfg.one(&cmd_int(rand_int()), servers, true);
 

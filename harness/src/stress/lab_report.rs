@@ -8,6 +8,11 @@
 //! rides on random election timeouts and, in the Figure 8 tests, on the test's own random
 //! sleeps (1000 iterations, 10% of them up to half a second: 30 s expected, 2.8 s standard
 //! deviation), so one run says little about the tests within a second or a few RPCs of Go.
+//! The `paused` column is how many of a test's seconds were its own sleeps (`Tester::pause`:
+//! a `time.Sleep` of the lab's test, the first wait of `checkOneLeader`), taken whatever the
+//! cluster does; `rest`, the seconds less those, is what the cluster cost (with several runs,
+//! the median rest and that run's sleeps). The Go figures include such sleeps too, drawn at
+//! random in the same way, but do not separate them.
 
 use serde_json::{json, Value};
 use std::fmt::Write;
@@ -59,7 +64,9 @@ pub const GO: [Baseline; 28] = [
 /// fast the clients commit, so neither is judged.
 pub const FIXED_TIME: [&str; 2] = ["TestReliableChurn2C", "TestUnreliableChurn2C"];
 
-/// The figures of the lab's `  ... Passed --  secs peers rpcs bytes commits` line.
+/// The figures of the lab's `  ... Passed --  secs peers rpcs bytes commits` line, and of
+/// the `  ... Paused --  paused of secs` line after it: how many of the test's seconds were
+/// its own sleeps (`Tester::pause`), and the seconds to the hundredth.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Passed {
     pub secs: f64,
@@ -67,20 +74,31 @@ pub struct Passed {
     pub rpcs: u64,
     pub bytes: u64,
     pub commits: u64,
+    /// The test's own sleeps and its precise time, in seconds.
+    pub paused: Option<(f64, f64)>,
 }
 
-/// The first `Passed` line in a test's output.
+/// The first `Passed` line in a test's output, with its `Paused` line if there is one.
 pub fn parse_passed(stdout: &str) -> Option<Passed> {
-    stdout.lines().find_map(|line| {
-        let rest = line.trim_start().strip_prefix("... Passed --")?;
-        let mut fields = rest.split_whitespace();
-        Some(Passed {
-            secs: fields.next()?.parse().ok()?,
-            peers: fields.next()?.parse().ok()?,
-            rpcs: fields.next()?.parse().ok()?,
-            bytes: fields.next()?.parse().ok()?,
-            commits: fields.next()?.parse().ok()?,
-        })
+    let field = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.trim_start().strip_prefix(prefix).map(str::to_string))
+    };
+    let rest = field("... Passed --")?;
+    let mut fields = rest.split_whitespace();
+    Some(Passed {
+        secs: fields.next()?.parse().ok()?,
+        peers: fields.next()?.parse().ok()?,
+        rpcs: fields.next()?.parse().ok()?,
+        bytes: fields.next()?.parse().ok()?,
+        commits: fields.next()?.parse().ok()?,
+        paused: field("... Paused --").and_then(|rest| {
+            let mut fields = rest.split_whitespace();
+            let paused = fields.next()?.parse().ok()?;
+            let _of = fields.next().filter(|&w| w == "of")?;
+            Some((paused, fields.next()?.parse().ok()?))
+        }),
     })
 }
 
@@ -108,12 +126,18 @@ impl Row {
             values[values.len() / 2]
         };
         let field = |f: fn(&Passed) -> f64| median(passed.iter().map(|p| f(p)).collect());
+        // The median of the rest (time less sleeps), and the sleeps of the run it comes from.
+        let mut paused: Option<Vec<(f64, f64)>> = passed.iter().map(|p| p.paused).collect();
+        if let Some(runs) = &mut paused {
+            runs.sort_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)));
+        }
         Ok(Passed {
             secs: field(|p| p.secs),
             peers: passed[0].peers,
             rpcs: field(|p| p.rpcs as f64) as u64,
             bytes: field(|p| p.bytes as f64) as u64,
             commits: field(|p| p.commits as f64) as u64,
+            paused: paused.map(|runs| runs[runs.len() / 2]),
         })
     }
 
@@ -167,12 +191,14 @@ pub fn render(rows: &[Row]) -> String {
         }
     };
     let mut out = format!(
-        "{:<34} {:>7}{} {:>7} {:>6}  {:>7}{} {:>7} {:>6}  {}\n",
+        "{:<34} {:>7}{} {:>7} {:>6} {:>7} {:>6}  {:>7}{} {:>7} {:>6}  {}\n",
         "test",
         "secs",
         spread("range".into()),
         "Go",
         "ratio",
+        "paused",
+        "rest",
         "RPCs",
         spread("range".into()),
         "Go",
@@ -199,14 +225,19 @@ pub fn render(rows: &[Row]) -> String {
                     None => "no Go figure",
                 };
                 let ((s0, s1), (r0, r1)) = row.ranges().expect("every run passed");
+                let (paused, rest) = p.paused.map_or(("-".into(), "-".into()), |(s, t)| {
+                    (format!("{s:.2}"), format!("{:.2}", t - s))
+                });
                 let _ = writeln!(
                     out,
-                    "{:<34} {:>7.1}{} {:>7} {:>6}  {:>7}{} {:>7} {:>6}  {verdict}",
+                    "{:<34} {:>7.1}{} {:>7} {:>6} {:>7} {:>6}  {:>7}{} {:>7} {:>6}  {verdict}",
                     row.test,
                     p.secs,
                     spread(format!("{s0:.1}–{s1:.1}")),
                     go_secs,
                     secs_ratio,
+                    paused,
+                    rest,
                     p.rpcs,
                     spread(format!("{r0}–{r1}")),
                     go_rpcs,
@@ -248,6 +279,8 @@ pub fn json(rows: &[Row]) -> Value {
                 .map(|r| match r {
                     Ok(p) => json!({
                         "secs": p.secs,
+                        "paused": p.paused.map(|(s, _)| s),
+                        "precise_secs": p.paused.map(|(_, t)| t),
                         "rpcs": p.rpcs,
                         "bytes": p.bytes,
                         "commits": p.commits,
@@ -260,6 +293,8 @@ pub fn json(rows: &[Row]) -> Value {
                     "test": row.test,
                     "passed": true,
                     "secs": p.secs,
+                    "paused": p.paused.map(|(s, _)| s),
+                    "precise_secs": p.paused.map(|(_, t)| t),
                     "peers": p.peers,
                     "rpcs": p.rpcs,
                     "bytes": p.bytes,
@@ -293,20 +328,29 @@ mod tests {
             rpcs,
             bytes: 1000,
             commits: 3,
+            paused: Some((secs / 2.0, secs)),
         }
     }
 
     #[test]
     fn the_passed_line_is_parsed_as_the_tester_prints_it() {
         let stdout = "Test (2B): basic agreement ...\n  ... Passed --   0.6  3   18    4321    3   (Test (2B): basic agreement)\n";
+        let expected = Passed {
+            secs: 0.6,
+            peers: 3,
+            rpcs: 18,
+            bytes: 4321,
+            commits: 3,
+            paused: None,
+        };
+        assert_eq!(parse_passed(stdout), Some(expected.clone()));
+        let with_pauses =
+            format!("{stdout}  ... Paused --  0.51 of 0.63   (seconds: the test's own sleeps, of its time)\n");
         assert_eq!(
-            parse_passed(stdout),
+            parse_passed(&with_pauses),
             Some(Passed {
-                secs: 0.6,
-                peers: 3,
-                rpcs: 18,
-                bytes: 4321,
-                commits: 3
+                paused: Some((0.51, 0.63)),
+                ..expected
             })
         );
         assert_eq!(parse_passed("no such line\n  ... Passed -- x"), None);
@@ -360,6 +404,8 @@ mod tests {
         };
         let three = row(vec![passed(0.4, 20), passed(0.6, 14), passed(0.5, 15)]);
         assert_eq!(three.measured().map(|p| (p.secs, p.rpcs)), Ok((0.5, 15)));
+        // The rests are 0.2, 0.3, 0.25: the median run is the one of 0.5 s.
+        assert_eq!(three.measured().map(|p| p.paused), Ok(Some((0.25, 0.5))));
         assert_eq!(three.within(), Some(true));
         let two = row(vec![passed(0.4, 16), passed(0.6, 14)]);
         assert_eq!(two.measured().map(|p| (p.secs, p.rpcs)), Ok((0.6, 16)));
@@ -367,6 +413,7 @@ mod tests {
         let rows = [three];
         let table = render(&rows);
         assert!(table.contains("0.4–0.6"), "{table}");
+        assert!(table.contains(" paused "), "{table}");
         assert!(table.contains("14–20"), "{table}");
         assert!(table.contains("(medians of 3 runs)"), "{table}");
         let doc = json(&rows);
