@@ -143,7 +143,7 @@ impl Raft {
         2 * self.config.election_timeout_max
     }
 
-    /// The `hears` bitmap this peer reports: whom it heard directly within the window, less the
+    /// The report this peer sends: whom it heard directly within the window, and when, less the
     /// peers that have left its requests unanswered for two heartbeat intervals, and those it
     /// has forwarded relayed datagrams to for as long without hearing from them (what it heard
     /// from them is older than what it knows now; a relay that went on naming a peer cut off

@@ -246,8 +246,8 @@ pub fn take_synced(raft: &mut Raft) -> Ready {
     ready
 }
 
-/// `ready` with every message's `hears` bitmap cleared, so that messages compare equal to the
-/// builders' (which report nothing); the relay tests look at the bitmaps themselves.
+/// `ready` with every message's `hears` report cleared, so that messages compare equal to the
+/// builders' (which report nothing); the relay tests look at the reports themselves.
 pub fn unreported(mut ready: Ready) -> Ready {
     for m in &mut ready.messages {
         m.hears = Default::default();

@@ -1,5 +1,5 @@
 //! Relaying (`core/relay.rs`, issue 16): on a fully connected cluster nothing is relayed; a
-//! follower cut off one way from its leader keeps following it through a relay; the bitmaps
+//! follower cut off one way from its leader keeps following it through a relay; the reports
 //! messages carry name whom their sender hears.
 
 use super::helpers::*;
