@@ -344,8 +344,10 @@ mod tests {
             paused: None,
         };
         assert_eq!(parse_passed(stdout), Some(expected.clone()));
-        let with_pauses =
-            format!("{stdout}  ... Paused --  0.51 of 0.63   (seconds: the test's own sleeps, of its time)\n");
+        let with_pauses = format!(
+            "{stdout}  ... Paused --  0.51 of 0.63   (seconds: the test's own sleeps, \
+             of its time)\n"
+        );
         assert_eq!(
             parse_passed(&with_pauses),
             Some(Passed {

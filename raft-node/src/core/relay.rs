@@ -30,8 +30,8 @@
 //! silence); else the relay's report says it hears `t` (the reverse link, which a one-way
 //! cut leaves down: choosing on it alone, a follower sent every reply through a relay that
 //! could not reach the leader, seed 5383), and, while `t` is silent, heard it after `t` stopped
-//! answering this peer (everyone heard a node just cut off from everyone; the report's ages
-//! tell that hearing from the one that shows a path); ties go to the relay that last brought a message
+//! answering this peer (every peer heard a node just cut off from everyone; only the reports'
+//! ages tell that from a way round the cut); ties go to the relay that last brought a message
 //! from `t`, then to the lowest id. At most one relay copy per message, one hop at most: the copy
 //! carries `via: Some(relay)`, and the relay forwards it to `t` as it is (the runtime forwards
 //! the sealed datagram without decoding it). A reply to a request that came relayed also goes
