@@ -234,6 +234,8 @@ fn a_leader_cut_off_from_everyone_is_not_relayed_to() -> Result<(), Violation> {
             c.leader().is_some_and(|l| l != old),
             "seed {seed}: no new leader"
         );
+        let committed = c.committed().len();
+        assert!(committed >= 10, "seed {seed}: {committed} committed");
         let relayed: Vec<u64> = (0..5).map(|id| c.raft(id).relayed()).collect();
         for id in (0..5).filter(|&id| id != old) {
             assert_eq!(
