@@ -173,6 +173,17 @@ impl Row {
         };
         (!self.fixed_time()).then_some(p.secs <= go.secs && p.rpcs <= go.rpcs)
     }
+
+    /// Whether the test's own sleeps alone (in the run of the median rest) come to more than
+    /// the Go figure's seconds, as the Passed line rounds them: no cluster could have been
+    /// within Go in that run.
+    fn sleeps_alone_above_go(&self) -> bool {
+        let (Ok(p), Some(go)) = (self.measured(), self.baseline()) else {
+            return false;
+        };
+        p.paused
+            .is_some_and(|(paused, _)| (paused * 10.0).round() / 10.0 > go.secs)
+    }
 }
 
 fn ratio(ours: f64, go: f64) -> f64 {
@@ -220,6 +231,7 @@ pub fn render(rows: &[Row]) -> String {
                 };
                 let verdict = match row.within() {
                     Some(true) => "within Go",
+                    Some(false) if row.sleeps_alone_above_go() => "ABOVE Go (its sleeps alone)",
                     Some(false) => "ABOVE Go",
                     None if row.fixed_time() => "fixed time (not judged)",
                     None => "no Go figure",
@@ -303,6 +315,7 @@ pub fn json(rows: &[Row]) -> Value {
                     "go": go,
                     "fixed_time": row.fixed_time(),
                     "within_go": row.within(),
+                    "sleeps_alone_above_go": row.sleeps_alone_above_go(),
                 }),
                 Err(why) => json!({
                     "test": row.test,
@@ -377,6 +390,20 @@ mod tests {
             Some(false)
         );
         assert_eq!(row("TestReliableChurn2C", passed(99.0, 1)).within(), None);
+        // InitialElection2A in a session 17 report: 3.12 s of its own sleeps against Go's 3.0.
+        let sleepy = Passed {
+            paused: Some((3.12, 3.13)),
+            ..passed(3.1, 37)
+        };
+        let table = render(&[row("TestInitialElection2A", sleepy)]);
+        assert!(table.contains("ABOVE Go (its sleeps alone)"), "{table}");
+        // 5.54 s of sleeps show as 5.5, not above Go's 5.5: the rest tipped it.
+        let tipped = Passed {
+            paused: Some((5.54, 5.56)),
+            ..passed(5.6, 339)
+        };
+        let table = render(&[row("TestManyElections2A", tipped)]);
+        assert!(table.contains("ABOVE Go\n"), "{table}");
         let failed = Row {
             test: "TestCount2B".into(),
             runs: vec![Ok(passed(2.0, 50)), Err("exit status: 101".into())],
