@@ -23,17 +23,28 @@ fn dropping_a_cluster_kills_and_reaps_every_process() {
 }
 
 #[test]
-fn a_panicking_test_leaves_no_process_behind() {
-    let mut pids = Vec::new();
+fn a_panicking_test_leaves_no_process_behind_and_keeps_its_run() {
+    let (mut pids, mut run_dir) = (Vec::new(), None);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let cluster = Cluster::launch("cleanup-panic", 3, NodeTimers::scaled()).unwrap();
         pids = cluster.pids();
+        run_dir = cluster.log().path().parent().map(Path::to_path_buf);
         panic!("a failing test");
     }));
     assert!(result.is_err());
     assert_eq!(pids.len(), 4);
     for pid in pids {
         assert!(gone(pid), "process {pid} outlived a panicking test");
+    }
+    // A failing test's run stays to be read; this one failed on purpose, so it goes now
+    // (unless every run is to be kept).
+    let run_dir = run_dir.expect("the run has a directory");
+    assert!(
+        run_dir.join("run.log").is_file(),
+        "{run_dir:?} was not kept"
+    );
+    if std::env::var_os("RAFT_LAB_KEEP_RUNS").is_none() {
+        std::fs::remove_dir_all(&run_dir).unwrap();
     }
 }
 

@@ -316,6 +316,16 @@ fn the_json_state_shows_the_cluster_and_the_controls_act_on_it() {
         texts.iter().any(|t| t.starts_with("kill -KILL ")),
         "{texts:?}"
     );
+
+    // Dropped, the dashboard has let go of the cluster, its request and node threads included:
+    // the test's drop of it stops the nodes and removes the run directory, before the process
+    // exits (a thread that still held it left both to chance).
+    drop(dashboard);
+    assert_eq!(
+        Arc::strong_count(&cluster),
+        1,
+        "the dashboard still holds the cluster"
+    );
 }
 
 /// A sharded system (`raft-lab cluster --groups 1 --dashboard`: three controllers, one replica

@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a KV operation from the page may retry across leaders (`just kv`'s default).
@@ -184,11 +185,17 @@ fn kv_op(line: &str) -> Result<(String, Op), Outcome> {
 ///
 /// The actions run on one thread that lives as long as this: a node gets SIGKILL when the
 /// thread that spawned it ends (PR_SET_PDEATHSIG), so a restart must not happen on a request's
-/// thread.
+/// thread. Dropping this ends the thread and waits for it: the thread holds the cluster too,
+/// and the cluster's owner, dropping it next, must be the last to hold it.
 pub struct NodeControl {
     nodes: Arc<Nodes>,
-    jobs: Mutex<mpsc::Sender<(String, mpsc::Sender<Outcome>)>>,
+    /// `None` once dropping: the closed queue ends the thread.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    worker: Option<JoinHandle<()>>,
 }
+
+/// An action's line and where its outcome goes.
+type Job = (String, mpsc::Sender<Outcome>);
 
 struct Nodes {
     cluster: Arc<Mutex<Cluster>>,
@@ -208,18 +215,19 @@ impl NodeControl {
             cluster,
             done: Mutex::new(Done::default()),
         });
-        let (jobs, queue) = mpsc::channel::<(String, mpsc::Sender<Outcome>)>();
-        let worker = Arc::clone(&nodes);
-        std::thread::Builder::new()
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let acting = Arc::clone(&nodes);
+        let worker = std::thread::Builder::new()
             .name("dashboard-nodes".into())
             .spawn(move || {
                 for (line, reply) in queue {
-                    let _ = reply.send(worker.act(&line));
+                    let _ = reply.send(acting.act(&line));
                 }
             })?;
         Ok(NodeControl {
             nodes,
-            jobs: Mutex::new(jobs),
+            jobs: Mutex::new(Some(jobs)),
+            worker: Some(worker),
         })
     }
 
@@ -242,10 +250,20 @@ impl NodeControl {
     /// `kill 2`, `restart 2`, `pause 2` or `resume 2`, on the nodes' thread.
     pub fn act(&self, line: &str) -> Outcome {
         let (reply, answer) = mpsc::channel();
-        let sent = self.jobs.lock().unwrap().send((line.to_string(), reply));
-        match sent.ok().and_then(|()| answer.recv().ok()) {
+        let sent = (self.jobs.lock().unwrap().as_ref())
+            .is_some_and(|jobs| jobs.send((line.to_string(), reply)).is_ok());
+        match sent.then(|| answer.recv().ok()).flatten() {
             Some(outcome) => outcome,
             None => Outcome::new(line.to_string(), Err("the dashboard is stopping".into())),
+        }
+    }
+}
+
+impl Drop for NodeControl {
+    fn drop(&mut self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
         }
     }
 }

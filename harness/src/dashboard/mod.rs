@@ -21,7 +21,6 @@ use replay::Replay;
 use serde::Serialize;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -38,6 +37,10 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Requests handled at once on threads of their own (streams, state, controls): a bound on the
 /// threads a misbehaving page can make.
 const MAX_IN_FLIGHT: usize = 16;
+
+/// How long dropping a dashboard waits for its request threads: a stream ends at the stop, a
+/// control at most a control call's bound later.
+const REQUESTS_STOP: Duration = Duration::from_secs(10);
 
 /// The header every POST must carry. A page of another origin cannot add it without a CORS
 /// preflight, which this server never grants: loopback alone does not stop a web page in the
@@ -63,12 +66,48 @@ pub struct Config {
     pub sharded: Option<Sharded>,
 }
 
-/// A running dashboard; dropping it stops the server and the poller.
+/// A running dashboard; dropping it stops the server, the poller and the request threads.
 pub struct Dashboard {
     addr: SocketAddr,
     shared: Arc<Shared>,
     server: Arc<tiny_http::Server>,
     threads: Vec<JoinHandle<()>>,
+    requests: Arc<Requests>,
+}
+
+/// The request threads running. Kept apart from [`Shared`] so that a thread can let go of
+/// `Shared`, and of the cluster in it, before it counts itself out: once a dropped dashboard
+/// has seen the count reach zero, the cluster is its owner's alone again, and dropping it
+/// stops its processes and removes its run directory before the test's process exits.
+#[derive(Default)]
+struct Requests {
+    running: Mutex<usize>,
+    ended: Condvar,
+}
+
+impl Requests {
+    /// Counts a new request thread in, unless [`MAX_IN_FLIGHT`] run already.
+    fn begin(&self) -> bool {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let admitted = *running < MAX_IN_FLIGHT;
+        *running += usize::from(admitted);
+        admitted
+    }
+
+    fn end(&self) {
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.ended.notify_all();
+    }
+
+    /// Waits up to `timeout` for every request thread to end; whether they did.
+    fn wait_idle(&self, timeout: Duration) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let (running, _) = self
+            .ended
+            .wait_timeout_while(running, timeout, |n| *n > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *running == 0
+    }
 }
 
 struct Shared {
@@ -77,7 +116,6 @@ struct Shared {
     changed: Condvar,
     /// The cluster the controls act on; `None` in a replay.
     live: Option<Live>,
-    in_flight: AtomicUsize,
 }
 
 struct Live {
@@ -204,8 +242,8 @@ impl Dashboard {
             }),
             changed: Condvar::new(),
             live,
-            in_flight: AtomicUsize::new(0),
         });
+        let requests = Arc::new(Requests::default());
         let poller = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -214,9 +252,10 @@ impl Dashboard {
         };
         let acceptor = {
             let (shared, server) = (Arc::clone(&shared), Arc::clone(&server));
+            let requests = Arc::clone(&requests);
             std::thread::Builder::new()
                 .name("dashboard-http".into())
-                .spawn(move || serve(&shared, &server, addr))?
+                .spawn(move || serve(&shared, &server, &requests, addr))?
         };
         log::info!("dashboard: http://{addr}/");
         Ok(Dashboard {
@@ -224,6 +263,7 @@ impl Dashboard {
             shared,
             server,
             threads: vec![poller, acceptor],
+            requests,
         })
     }
 
@@ -239,6 +279,9 @@ impl Drop for Dashboard {
         self.server.unblock();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
+        }
+        if !self.requests.wait_idle(REQUESTS_STOP) {
+            log::warn!("dashboard: request threads still running {REQUESTS_STOP:?} after the stop");
         }
     }
 }
@@ -351,7 +394,12 @@ fn poll_loop(shared: &Shared, mut source: Source) {
     }
 }
 
-fn serve(shared: &Arc<Shared>, server: &tiny_http::Server, addr: SocketAddr) {
+fn serve(
+    shared: &Arc<Shared>,
+    server: &tiny_http::Server,
+    requests: &Arc<Requests>,
+    addr: SocketAddr,
+) {
     loop {
         let request = match server.recv() {
             Ok(request) => request,
@@ -383,19 +431,20 @@ fn serve(shared: &Arc<Shared>, server: &tiny_http::Server, addr: SocketAddr) {
             continue;
         }
         // The rest may wait (for a frame, a clerk, a restart): a thread each, within bounds.
-        if shared.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
-            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !requests.begin() {
             let _ = request.respond(text(503, "too many requests at once"));
             continue;
         }
-        let shared = Arc::clone(shared);
+        let (shared, thread_requests) = (Arc::clone(shared), Arc::clone(requests));
         let spawned = std::thread::Builder::new()
             .name("dashboard-request".into())
             .spawn(move || {
                 handle(&shared, request);
-                shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+                drop(shared);
+                thread_requests.end();
             });
         if let Err(e) = spawned {
+            requests.end();
             log::warn!("dashboard: cannot start a request thread: {e}");
         }
     }
